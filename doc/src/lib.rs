@@ -1,0 +1,376 @@
+//! The shared text of a collab room: a [loro] CRDT behind a small, pure API
+//! (no IO, no async) used by the server, the client library and the editor.
+//!
+//! Positions are Unicode scalar values (`char`s), the unit ropey uses, so the
+//! editor's buffer and this document index text the same way. Bytes that
+//! cross the network are Loro's own binary formats: updates
+//! (`ExportMode::updates`), snapshots, version vectors and stable cursors.
+//!
+//! A replica that wants to mirror the text elsewhere (the editor's rope)
+//! calls [`SharedDoc::track_changes`] and drains [`SharedDoc::take_changes`]
+//! after each operation: local edits, imports and undo all arrive there as
+//! the same [`TextChange`] list, so there is one path from document to
+//! screen.
+
+use std::sync::{Arc, Mutex};
+
+use loro::event::Diff;
+use loro::{
+    ExportMode, LoroDoc, LoroText, Subscription, TextDelta, UndoManager, VersionVector,
+    cursor::Cursor, cursor::Side,
+};
+
+/// The name of the text container that holds the room's document.
+pub const TEXT_CONTAINER: &str = "text";
+
+/// The default largest document: 8 MiB of UTF-8 text.
+pub const DEFAULT_MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
+
+/// Why an operation on the document failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DocError {
+    #[error("the update could not be decoded or merged: {0}")]
+    BadUpdate(String),
+    #[error("the update depends on changes the document does not have")]
+    MissingDependencies,
+    #[error("the document would be {would_be} bytes, over the limit of {max} bytes")]
+    TooLarge { would_be: usize, max: usize },
+    #[error("the version vector could not be decoded: {0}")]
+    BadVersion(String),
+    #[error("the snapshot could not be loaded: {0}")]
+    BadSnapshot(String),
+    #[error("position {pos} is past the end of the text ({len} characters)")]
+    OutOfRange { pos: usize, len: usize },
+}
+
+/// One step of a change to the text, in `char`s, applied left to right from
+/// position 0 (the Quill delta convention Loro uses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextChange {
+    Retain(usize),
+    Insert(String),
+    Delete(usize),
+}
+
+type ChangeLog = Arc<Mutex<Vec<Vec<TextChange>>>>;
+
+/// A replica of a room's text.
+pub struct SharedDoc {
+    doc: LoroDoc,
+    text: LoroText,
+    changes: Option<(ChangeLog, Subscription)>,
+    /// The version the last [`SharedDoc::take_local_update`] reached.
+    sent: VersionVector,
+}
+
+impl Default for SharedDoc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for SharedDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedDoc")
+            .field("peer", &self.doc.peer_id())
+            .field("chars", &self.len_chars())
+            .finish()
+    }
+}
+
+impl SharedDoc {
+    /// An empty document with a fresh random peer id.
+    pub fn new() -> Self {
+        Self::wrap(LoroDoc::new())
+    }
+
+    fn wrap(doc: LoroDoc) -> Self {
+        let text = doc.get_text(TEXT_CONTAINER);
+        let sent = doc.oplog_vv();
+        Self {
+            doc,
+            text,
+            changes: None,
+            sent,
+        }
+    }
+
+    /// A replica loaded from a snapshot, with a fresh peer id of its own.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Self, DocError> {
+        let doc = LoroDoc::new();
+        doc.import(bytes)
+            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
+        Ok(Self::wrap(doc))
+    }
+
+    /// This replica's Loro peer id.
+    pub fn peer_id(&self) -> u64 {
+        self.doc.peer_id()
+    }
+
+    /// Starts recording every change to the text (see [`Self::take_changes`]).
+    pub fn track_changes(&mut self) {
+        if self.changes.is_some() {
+            return;
+        }
+        let log: ChangeLog = Arc::default();
+        let sink = Arc::clone(&log);
+        let sub = self.doc.subscribe(
+            &loro::ContainerTrait::id(&self.text),
+            Arc::new(move |event| {
+                for container in event.events {
+                    if let Diff::Text(deltas) = container.diff {
+                        let steps = deltas.into_iter().map(|d| match d {
+                            TextDelta::Retain { retain, .. } => TextChange::Retain(retain),
+                            TextDelta::Insert { insert, .. } => TextChange::Insert(insert),
+                            TextDelta::Delete { delete } => TextChange::Delete(delete),
+                        });
+                        if let Ok(mut log) = sink.lock() {
+                            log.push(steps.collect());
+                        }
+                    }
+                }
+            }),
+        );
+        self.changes = Some((log, sub));
+    }
+
+    /// The changes since the last call, oldest first; each inner list is one
+    /// delta over the text as it was before it.
+    pub fn take_changes(&self) -> Vec<Vec<TextChange>> {
+        match &self.changes {
+            Some((log, _)) => log
+                .lock()
+                .map(|mut l| std::mem::take(&mut *l))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The whole text.
+    pub fn text(&self) -> String {
+        self.text.to_string()
+    }
+
+    /// Characters in the text.
+    pub fn len_chars(&self) -> usize {
+        self.text.len_unicode()
+    }
+
+    /// UTF-8 bytes in the text.
+    pub fn len_bytes(&self) -> usize {
+        self.text.len_utf8()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// Replaces `delete` chars at `pos` with `insert`, as a local edit.
+    pub fn splice(&mut self, pos: usize, delete: usize, insert: &str) -> Result<(), DocError> {
+        let len = self.len_chars();
+        if pos > len || pos + delete > len {
+            return Err(DocError::OutOfRange {
+                pos: pos + delete,
+                len,
+            });
+        }
+        if delete > 0 {
+            self.text
+                .delete(pos, delete)
+                .map_err(|e| DocError::BadUpdate(e.to_string()))?;
+        }
+        if !insert.is_empty() {
+            self.text
+                .insert(pos, insert)
+                .map_err(|e| DocError::BadUpdate(e.to_string()))?;
+        }
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// The local edits made since the last call, as one update to send, or
+    /// `None` when there is nothing new.
+    pub fn take_local_update(&mut self) -> Option<Vec<u8>> {
+        let now = self.doc.oplog_vv();
+        if now == self.sent {
+            return None;
+        }
+        let bytes = self.doc.export(ExportMode::updates(&self.sent)).ok();
+        self.sent = now;
+        bytes
+    }
+
+    /// Marks everything in the document as sent (after a full resync).
+    pub fn mark_all_sent(&mut self) {
+        self.sent = self.doc.oplog_vv();
+    }
+
+    /// The whole document, history included.
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.doc.export(ExportMode::Snapshot).unwrap_or_default()
+    }
+
+    /// This replica's version vector, encoded.
+    pub fn version(&self) -> Vec<u8> {
+        self.doc.oplog_vv().encode()
+    }
+
+    /// Everything this replica has that a replica at `version` lacks.
+    pub fn updates_since(&self, version: &[u8]) -> Result<Vec<u8>, DocError> {
+        let vv = VersionVector::decode(version).map_err(|e| DocError::BadVersion(e.to_string()))?;
+        self.doc
+            .export(ExportMode::updates(&vv))
+            .map_err(|e| DocError::BadVersion(e.to_string()))
+    }
+
+    /// Whether `version` includes everything this replica has.
+    pub fn is_covered_by(&self, version: &[u8]) -> Result<bool, DocError> {
+        let vv = VersionVector::decode(version).map_err(|e| DocError::BadVersion(e.to_string()))?;
+        Ok(self.doc.oplog_vv() <= vv)
+    }
+
+    /// Merges an update from another replica. Returns whether it brought
+    /// anything new (a resent update brings nothing and need not be relayed).
+    ///
+    /// Loro compares the known part of an update with its own history when
+    /// the update brings something new, so history forged under a peer id
+    /// already seen is refused (`BadUpdate`) and changes nothing. An update
+    /// made only of known ids changes nothing either way.
+    pub fn import(&mut self, bytes: &[u8]) -> Result<bool, DocError> {
+        let before = self.doc.oplog_vv();
+        let status = self
+            .doc
+            .import(bytes)
+            .map_err(|e| DocError::BadUpdate(e.to_string()))?;
+        if status.pending.is_some() {
+            return Err(DocError::MissingDependencies);
+        }
+        Ok(self.doc.oplog_vv() != before)
+    }
+
+    /// Merges an update only if the text stays within `max_bytes`; otherwise
+    /// the document is left exactly as it was.
+    ///
+    /// An update cannot grow the text by more than its own size unless it is
+    /// compressed, so small updates far from the limit take the fast path;
+    /// the rest are tried on a fork first.
+    pub fn import_limited(&mut self, bytes: &[u8], max_bytes: usize) -> Result<bool, DocError> {
+        if self
+            .len_bytes()
+            .saturating_add(bytes.len().saturating_mul(4))
+            <= max_bytes
+        {
+            return self.import(bytes);
+        }
+        let trial = self.doc.fork();
+        let status = trial
+            .import(bytes)
+            .map_err(|e| DocError::BadUpdate(e.to_string()))?;
+        if status.pending.is_some() {
+            return Err(DocError::MissingDependencies);
+        }
+        let would_be = trial.get_text(TEXT_CONTAINER).len_utf8();
+        if would_be > max_bytes {
+            return Err(DocError::TooLarge {
+                would_be,
+                max: max_bytes,
+            });
+        }
+        self.import(bytes)
+    }
+
+    /// Inserts `text` if the document is empty, returning the update to
+    /// send; `None` when the document already has text.
+    pub fn seed_if_empty(&mut self, text: &str) -> Option<Vec<u8>> {
+        if !self.is_empty() || text.is_empty() {
+            return None;
+        }
+        let before = self.doc.oplog_vv();
+        self.splice(0, 0, text).ok()?;
+        self.doc.export(ExportMode::updates(&before)).ok()
+    }
+
+    /// A stable cursor at `pos` that stays on its character while others
+    /// edit around it, encoded.
+    pub fn cursor_at(&self, pos: usize) -> Option<Vec<u8>> {
+        let pos = pos.min(self.len_chars());
+        self.text.get_cursor(pos, Side::Middle).map(|c| c.encode())
+    }
+
+    /// Where an encoded stable cursor is now, in chars.
+    pub fn resolve_cursor(&self, bytes: &[u8]) -> Option<usize> {
+        let cursor = Cursor::decode(bytes).ok()?;
+        self.doc
+            .get_cursor_pos(&cursor)
+            .ok()
+            .map(|r| r.current.pos.min(self.len_chars()))
+    }
+
+    /// Rebuilds the replica from its own snapshot, dropping caches that grow
+    /// over a long session. Text, history and version are unchanged.
+    pub fn compact(&mut self) -> Result<(), DocError> {
+        let snapshot = self.snapshot();
+        let doc = LoroDoc::new();
+        doc.import(&snapshot)
+            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
+        let tracking = self.changes.is_some();
+        let sent = std::mem::take(&mut self.sent);
+        *self = Self::wrap(doc);
+        self.sent = sent;
+        if tracking {
+            self.track_changes();
+        }
+        Ok(())
+    }
+
+    /// The number of changes in the history (for deciding when to compact).
+    pub fn history_len(&self) -> usize {
+        self.doc.len_changes()
+    }
+
+    /// An undo manager that reverts only this replica's own edits.
+    pub fn undo_manager(&self) -> Undo {
+        Undo(UndoManager::new(&self.doc))
+    }
+}
+
+/// Undo and redo of this replica's local edits only; remote edits made in
+/// between stay in place.
+pub struct Undo(UndoManager);
+
+impl Undo {
+    /// Reverts my last edit; false when there is nothing to undo.
+    pub fn undo(&mut self) -> bool {
+        self.0.undo().unwrap_or(false)
+    }
+    /// Re-applies my last undone edit; false when there is nothing to redo.
+    pub fn redo(&mut self) -> bool {
+        self.0.redo().unwrap_or(false)
+    }
+    /// Closes the current undo step, so the next edit starts a new one.
+    pub fn checkpoint(&mut self) {
+        let _ = self.0.record_new_checkpoint();
+    }
+    pub fn can_undo(&self) -> bool {
+        self.0.can_undo()
+    }
+    pub fn can_redo(&self) -> bool {
+        self.0.can_redo()
+    }
+    /// Merge edits closer than this many milliseconds into one undo step.
+    pub fn set_merge_interval(&mut self, ms: i64) {
+        self.0.set_merge_interval(ms);
+    }
+}
+
+/// An update claiming `peer`'s first changes but with other content, for
+/// tests of hostile input. Not for production use.
+#[doc(hidden)]
+pub fn forge_for_tests(peer: u64, text: &str) -> Vec<u8> {
+    let doc = LoroDoc::new();
+    let _ = doc.set_peer_id(peer);
+    let _ = doc.get_text(TEXT_CONTAINER).insert(0, text);
+    doc.commit();
+    doc.export(ExportMode::all_updates()).unwrap_or_default()
+}

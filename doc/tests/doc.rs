@@ -1,0 +1,183 @@
+//! Behaviour of the shared document that the server and editor rely on.
+
+use collab_doc::{DocError, SharedDoc, TextChange};
+
+fn apply(text: &mut Vec<char>, delta: &[TextChange]) {
+    let mut at = 0;
+    for step in delta {
+        match step {
+            TextChange::Retain(n) => at += n,
+            TextChange::Insert(s) => {
+                let chars: Vec<char> = s.chars().collect();
+                let n = chars.len();
+                text.splice(at..at, chars);
+                at += n;
+            }
+            TextChange::Delete(n) => {
+                text.drain(at..at + n);
+            }
+        }
+    }
+}
+
+#[test]
+fn two_replicas_converge_through_updates() {
+    let mut a = SharedDoc::new();
+    let mut b = SharedDoc::new();
+    assert_ne!(a.peer_id(), b.peer_id());
+    a.splice(0, 0, "hello").unwrap();
+    b.splice(0, 0, "world").unwrap();
+    let ua = a.take_local_update().unwrap();
+    let ub = b.take_local_update().unwrap();
+    assert!(a.take_local_update().is_none());
+    assert_eq!(a.import(&ub), Ok(true));
+    assert_eq!(b.import(&ua), Ok(true));
+    assert_eq!(
+        b.import(&ua),
+        Ok(false),
+        "a resent update brings nothing new"
+    );
+    assert_eq!(a.text(), b.text());
+    assert_eq!(a.len_chars(), 10);
+}
+
+#[test]
+fn changes_are_in_chars_for_local_and_remote_edits() {
+    let mut a = SharedDoc::new();
+    a.track_changes();
+    a.splice(0, 0, "a😀é\r\nb").unwrap();
+    a.splice(1, 1, "").unwrap();
+    let mut mirror = Vec::new();
+    for d in a.take_changes() {
+        apply(&mut mirror, &d);
+    }
+    assert_eq!(mirror.iter().collect::<String>(), a.text());
+
+    let mut b = SharedDoc::new();
+    b.track_changes();
+    b.import(&a.snapshot()).unwrap();
+    let mut other = Vec::new();
+    for d in b.take_changes() {
+        apply(&mut other, &d);
+    }
+    assert_eq!(other.iter().collect::<String>(), "aé\r\nb");
+}
+
+#[test]
+fn sync_by_version_sends_exactly_what_is_missing() {
+    let mut a = SharedDoc::new();
+    a.splice(0, 0, "base").unwrap();
+    let mut b = SharedDoc::from_snapshot(&a.snapshot()).unwrap();
+    a.splice(4, 0, " from a").unwrap();
+    b.splice(0, 0, "b says: ").unwrap();
+    let for_b = a.updates_since(&b.version()).unwrap();
+    let for_a = b.updates_since(&a.version()).unwrap();
+    a.import(&for_a).unwrap();
+    b.import(&for_b).unwrap();
+    assert_eq!(a.text(), "b says: base from a");
+    assert_eq!(a.text(), b.text());
+    assert!(a.is_covered_by(&b.version()).unwrap());
+}
+
+#[test]
+fn garbage_is_refused_and_changes_nothing() {
+    let mut a = SharedDoc::new();
+    a.splice(0, 0, "keep").unwrap();
+    let v = a.version();
+    assert!(matches!(
+        a.import(b"\x00garbage"),
+        Err(DocError::BadUpdate(_))
+    ));
+    assert!(a.import(&[]).is_err());
+    assert_eq!(a.text(), "keep");
+    assert_eq!(a.version(), v);
+}
+
+#[test]
+fn a_peer_id_replayed_with_other_content_is_refused() {
+    let mut a = SharedDoc::new();
+    a.splice(0, 0, "abc").unwrap();
+    let mut server = SharedDoc::new();
+    server.import(&a.take_local_update().unwrap()).unwrap();
+    // A forged replica claiming a's peer id and counters with other text.
+    let v = server.version();
+    // Same ids, other text, and more of it: Loro compares the known part.
+    let forged = collab_doc::forge_for_tests(a.peer_id(), "xyzw");
+    let r = server.import(&forged);
+    assert!(
+        matches!(r, Err(DocError::BadUpdate(_))),
+        "forged history must be refused: {r:?}"
+    );
+    assert_eq!(server.text(), "abc");
+    assert_eq!(server.version(), v);
+    // Same ids and length: nothing new, nothing changes, nothing to relay.
+    let same_len = collab_doc::forge_for_tests(a.peer_id(), "xyz");
+    assert_eq!(server.import(&same_len), Ok(false));
+    assert_eq!(server.text(), "abc");
+}
+
+#[test]
+fn import_limited_refuses_growth_past_the_limit() {
+    let mut server = SharedDoc::new();
+    let mut a = SharedDoc::new();
+    a.splice(0, 0, &"x".repeat(1000)).unwrap();
+    let big = a.take_local_update().unwrap();
+    let err = server.import_limited(&big, 500).unwrap_err();
+    assert_eq!(
+        err,
+        DocError::TooLarge {
+            would_be: 1000,
+            max: 500
+        }
+    );
+    assert!(server.is_empty());
+    server.import_limited(&big, 1000).unwrap();
+    assert_eq!(server.len_bytes(), 1000);
+}
+
+#[test]
+fn seeding_happens_once() {
+    let mut server = SharedDoc::new();
+    assert!(server.seed_if_empty("file text\n").is_some());
+    assert!(server.seed_if_empty("file text\n").is_none());
+    assert_eq!(server.text(), "file text\n");
+}
+
+#[test]
+fn stable_cursor_follows_its_character() {
+    let mut a = SharedDoc::new();
+    a.splice(0, 0, "hello world").unwrap();
+    let c = a.cursor_at(6).unwrap(); // on 'w'
+    let mut b = SharedDoc::from_snapshot(&a.snapshot()).unwrap();
+    b.splice(0, 0, ">> ").unwrap();
+    a.import(&b.take_local_update().unwrap()).unwrap();
+    assert_eq!(a.resolve_cursor(&c), Some(9));
+    assert_eq!(a.text().chars().nth(9), Some('w'));
+}
+
+#[test]
+fn undo_reverts_only_my_edits() {
+    let mut a = SharedDoc::new();
+    let mut undo = a.undo_manager();
+    a.splice(0, 0, "mine ").unwrap();
+    let mut b = SharedDoc::from_snapshot(&a.snapshot()).unwrap();
+    b.splice(5, 0, "theirs").unwrap();
+    a.import(&b.take_local_update().unwrap()).unwrap();
+    assert_eq!(a.text(), "mine theirs");
+    assert!(undo.undo());
+    assert_eq!(a.text(), "theirs");
+    assert!(undo.redo());
+    assert_eq!(a.text(), "mine theirs");
+}
+
+#[test]
+fn compaction_keeps_text_and_version() {
+    let mut a = SharedDoc::new();
+    for i in 0..200 {
+        a.splice(i, 0, "x").unwrap();
+    }
+    let (text, version) = (a.text(), a.version());
+    a.compact().unwrap();
+    assert_eq!(a.text(), text);
+    assert_eq!(a.version(), version);
+}

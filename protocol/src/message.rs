@@ -1,0 +1,457 @@
+//! The events: [`ClientMsg`] (client to server) and [`ServerMsg`] (server to
+//! client), JSON objects tagged by `"type"` in `snake_case`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Base64Bytes, ErrorCode, PROTOCOL_VERSION, ProtocolError};
+
+/// A member's id: unique within a server's lifetime, kept across a resumed
+/// session.
+pub type UserId = u64;
+
+/// The first event on every connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Join {
+    /// Must equal [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    pub room: String,
+    pub user: String,
+    /// The session token from an earlier `welcome`, to take over that
+    /// session (after a dropped connection) instead of being refused as a
+    /// duplicate name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// The access token, when the server requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The client's document version vector (Loro `VersionVector::encode`).
+    /// Present when reconnecting with a document: the welcome then carries
+    /// only what this version lacks. Absent: the welcome carries a snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Base64Bytes>,
+}
+
+/// Where a member's cursor and selection are, as Loro stable cursors
+/// (`Cursor::encode`). Ephemeral: relayed, never stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Presence {
+    /// The caret. `null` when the member has no position yet.
+    #[serde(default)]
+    pub cursor: Option<Base64Bytes>,
+    /// The other end of the selection; `null` when nothing is selected.
+    #[serde(default)]
+    pub anchor: Option<Base64Bytes>,
+}
+
+fn version_mismatch(v: u64) -> ProtocolError {
+    let older = if v > u64::from(PROTOCOL_VERSION) {
+        "server"
+    } else {
+        "client"
+    };
+    ProtocolError::new(
+        ErrorCode::VersionMismatch,
+        format!(
+            "This server speaks protocol {PROTOCOL_VERSION}, the client speaks {v}: upgrade the {older}."
+        ),
+    )
+}
+
+/// Names what is wrong with a frame that did not parse as a [`ClientMsg`].
+fn diagnose(text: &str, err: serde_json::Error) -> ProtocolError {
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return ProtocolError::new(
+                ErrorCode::InvalidJson,
+                format!("The message is not valid JSON: {e}."),
+            );
+        }
+    };
+    let Some(obj) = value.as_object() else {
+        return ProtocolError::new(
+            ErrorCode::InvalidMessage,
+            "The message must be a JSON object with a \"type\" field.",
+        );
+    };
+    let ty = match obj.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(_) => {
+            return ProtocolError::new(
+                ErrorCode::InvalidMessage,
+                "The \"type\" field must be a string.",
+            );
+        }
+        None => {
+            return ProtocolError::new(
+                ErrorCode::InvalidMessage,
+                "The message has no \"type\" field.",
+            );
+        }
+    };
+    if !CLIENT_TYPES.contains(&ty) {
+        return ProtocolError::new(
+            ErrorCode::UnknownType,
+            format!(
+                "Unknown message type {ty:?}; expected one of: {}.",
+                CLIENT_TYPES.join(", ")
+            ),
+        );
+    }
+    if ty == "join" {
+        // Another version's join may have another shape: check the version
+        // before the fields, so the answer is "upgrade", not a parse error.
+        match obj.get("protocol").and_then(Value::as_u64) {
+            Some(v) if v != u64::from(PROTOCOL_VERSION) => return version_mismatch(v),
+            Some(_) => {}
+            None => {
+                return ProtocolError::new(
+                    ErrorCode::InvalidMessage,
+                    format!(
+                        "A join needs a numeric \"protocol\" field (this server speaks {PROTOCOL_VERSION})."
+                    ),
+                );
+            }
+        }
+    }
+    ProtocolError::new(
+        ErrorCode::InvalidMessage,
+        format!("Invalid {ty} message: {err}."),
+    )
+}
+
+/// Everything a client may send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    Join(Join),
+    /// A message to the whole room.
+    Chat {
+        text: String,
+    },
+    /// A message to one member, by name.
+    Direct {
+        to: String,
+        text: String,
+    },
+    /// My cursor moved or my selection changed.
+    Presence(Presence),
+    /// A Loro update (`export(ExportMode::updates(..))`) of my local edits.
+    /// `seq` is mine to choose (increasing); the server answers `ack` with it.
+    Update {
+        seq: u64,
+        data: Base64Bytes,
+    },
+    /// Put this text in the room's document if, and only if, it is empty.
+    Seed {
+        text: String,
+    },
+    /// Leave the room; the server answers by closing the connection.
+    Leave,
+}
+
+/// The wire `type` of every client event, for error messages and docs.
+pub const CLIENT_TYPES: [&str; 7] = [
+    "join", "chat", "direct", "presence", "update", "seed", "leave",
+];
+
+impl ClientMsg {
+    /// Parses one text frame, naming what is wrong when it is not a valid
+    /// event: not JSON, no or unknown `type`, wrong fields, or a `join` from
+    /// another protocol version (checked before the other fields, so an
+    /// older or newer client gets "upgrade", not a parse error).
+    pub fn from_json(text: &str) -> Result<ClientMsg, ProtocolError> {
+        // Fast path: a well-formed event parses once. Only a failure pays
+        // for the second look that names the problem.
+        match serde_json::from_str::<ClientMsg>(text) {
+            Ok(ClientMsg::Join(j)) if j.protocol != PROTOCOL_VERSION => {
+                Err(version_mismatch(u64::from(j.protocol)))
+            }
+            Ok(m) => Ok(m),
+            Err(e) => Err(diagnose(text, e)),
+        }
+    }
+
+    /// The JSON text of this event.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| unreachable!("ClientMsg always serializes"))
+    }
+}
+
+/// A room member as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: UserId,
+    pub name: String,
+    /// The member's colour, `#rrggbb`.
+    pub color: String,
+    /// Joined with a read-only token: can follow and chat, not edit.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// Who sent a chat or direct message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRef {
+    pub id: UserId,
+    pub name: String,
+}
+
+/// What the `doc` of a `welcome` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocKind {
+    /// The whole document (Loro `ExportMode::Snapshot`): load it into a
+    /// fresh document.
+    Snapshot,
+    /// The updates since the `version` the join carried (Loro
+    /// `ExportMode::updates`): import them into the document you kept.
+    Updates,
+}
+
+/// The answer to a successful `join`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub protocol: u32,
+    /// You, as the others see you.
+    pub you: Member,
+    /// Everyone in the room, you included, in order of joining.
+    pub members: Vec<Member>,
+    /// Present this in a later `join` (as `session`) to take over this
+    /// session after a dropped connection.
+    pub session: String,
+    /// True when this join took over a live session (no `left`/`joined`
+    /// was sent to the others).
+    pub resumed: bool,
+    pub doc_kind: DocKind,
+    /// See [`DocKind`].
+    pub doc: Base64Bytes,
+    /// The room document's version vector on the server: export what the
+    /// server lacks (`ExportMode::updates(version)`) and send it as an
+    /// `update`.
+    pub version: Base64Bytes,
+    /// Limits this server enforces.
+    pub limits: Limits,
+}
+
+/// Limits announced in the welcome, so a client can check before sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest text frame, bytes.
+    pub max_frame_bytes: usize,
+    /// Largest document, bytes of UTF-8 text.
+    pub max_doc_bytes: usize,
+    /// Sustained events per second allowed per connection.
+    pub messages_per_second: u32,
+    /// Burst size of the rate limit.
+    pub burst: u32,
+}
+
+/// Why a member left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftReason {
+    /// They sent `leave` or closed the connection.
+    Left,
+    /// Their connection dropped or stopped answering pings.
+    Disconnected,
+    /// The server closed their connection (abuse, slow consumer).
+    Removed,
+}
+
+/// Everything the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Welcome(Box<Welcome>),
+    /// Someone joined the room.
+    Joined {
+        member: Member,
+    },
+    /// Someone left the room. Sent exactly once per departure.
+    Left {
+        id: UserId,
+        name: String,
+        reason: LeftReason,
+    },
+    /// A room message. `time` is the server's clock, milliseconds since the
+    /// Unix epoch. The sender receives their own message too.
+    Chat {
+        from: MemberRef,
+        text: String,
+        time: u64,
+    },
+    /// A direct message; sent to the recipient and echoed to the sender.
+    Direct {
+        from: MemberRef,
+        to: String,
+        text: String,
+        time: u64,
+    },
+    /// A member's cursor or selection moved.
+    Presence {
+        id: UserId,
+        #[serde(flatten)]
+        presence: Presence,
+    },
+    /// Another member's edits (or a seed): import `data` into your document.
+    Update {
+        from: UserId,
+        data: Base64Bytes,
+    },
+    /// Your `update` with this `seq` was merged into the room's document
+    /// and sent to the others.
+    Ack {
+        seq: u64,
+    },
+    /// The answer to `seed`: `applied` is false when the room's document was
+    /// not empty (nothing changed).
+    Seeded {
+        applied: bool,
+    },
+    /// Something you sent was refused, or the connection is about to close.
+    Error {
+        code: ErrorCode,
+        message: String,
+        /// The `seq` of the refused `update`, if it was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// The server is stopping; the connection closes next. Reconnect later.
+    Shutdown {
+        message: String,
+    },
+}
+
+impl ServerMsg {
+    /// The JSON text of this event.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| unreachable!("ServerMsg always serializes"))
+    }
+
+    /// Parses a server event (for clients).
+    pub fn from_json(text: &str) -> Result<ServerMsg, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// An error event with the code's default sentence.
+    pub fn error(code: ErrorCode) -> Self {
+        Self::from(ProtocolError::from_code(code))
+    }
+}
+
+impl From<ProtocolError> for ServerMsg {
+    fn from(e: ProtocolError) -> Self {
+        ServerMsg::Error {
+            code: e.code,
+            message: e.message,
+            seq: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(text: &str) -> ErrorCode {
+        ClientMsg::from_json(text).unwrap_err().code
+    }
+
+    #[test]
+    fn parses_a_join() {
+        let m = ClientMsg::from_json(r#"{"type":"join","protocol":1,"room":"abc","user":"alice"}"#)
+            .unwrap();
+        assert_eq!(
+            m,
+            ClientMsg::Join(Join {
+                protocol: 1,
+                room: "abc".into(),
+                user: "alice".into(),
+                session: None,
+                token: None,
+                version: None,
+            })
+        );
+    }
+
+    #[test]
+    fn names_each_kind_of_bad_input() {
+        assert_eq!(code_of("{not json"), ErrorCode::InvalidJson);
+        assert_eq!(code_of("[1,2]"), ErrorCode::InvalidMessage);
+        assert_eq!(code_of(r#"{"text":"hi"}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code_of(r#"{"type":7}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code_of(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+        assert_eq!(code_of(r#"{"type":"chat"}"#), ErrorCode::InvalidMessage);
+        assert_eq!(
+            code_of(r#"{"type":"chat","text":5}"#),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code_of(r#"{"type":"update","seq":1,"data":"%%%"}"#),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code_of(r#"{"type":"join","protocol":2,"room":"a","user":"b"}"#),
+            ErrorCode::VersionMismatch
+        );
+        assert_eq!(
+            code_of(r#"{"type":"join","protocol":0,"hello":"old shape"}"#),
+            ErrorCode::VersionMismatch
+        );
+        assert_eq!(
+            code_of(r#"{"type":"join","room":"a","user":"b"}"#),
+            ErrorCode::InvalidMessage
+        );
+    }
+
+    #[test]
+    fn version_mismatch_says_what_to_upgrade() {
+        let e = ClientMsg::from_json(r#"{"type":"join","protocol":2,"room":"a","user":"b"}"#)
+            .unwrap_err();
+        assert!(e.message.contains("upgrade the server"), "{}", e.message);
+        let e = ClientMsg::from_json(r#"{"type":"join","protocol":0,"room":"a","user":"b"}"#)
+            .unwrap_err();
+        assert!(e.message.contains("upgrade the client"), "{}", e.message);
+    }
+
+    #[test]
+    fn unknown_type_message_lists_known_types() {
+        let e = ClientMsg::from_json(r#"{"type":"dance"}"#).unwrap_err();
+        assert!(e.message.contains("\"dance\""));
+        assert!(e.message.contains("join"));
+    }
+
+    #[test]
+    fn every_client_type_is_listed() {
+        let samples = [
+            ClientMsg::Leave,
+            ClientMsg::Chat { text: "x".into() },
+            ClientMsg::Seed { text: "x".into() },
+        ];
+        for m in samples {
+            let v: Value = serde_json::from_str(&m.to_json()).unwrap();
+            assert!(CLIENT_TYPES.contains(&v["type"].as_str().unwrap()));
+            assert_eq!(ClientMsg::from_json(&m.to_json()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn server_presence_is_flat() {
+        let m = ServerMsg::Presence {
+            id: 3,
+            presence: Presence {
+                cursor: Some(Base64Bytes(vec![1])),
+                anchor: None,
+            },
+        };
+        assert_eq!(
+            m.to_json(),
+            r#"{"type":"presence","id":3,"cursor":"AQ==","anchor":null}"#
+        );
+        assert_eq!(ServerMsg::from_json(&m.to_json()).unwrap(), m);
+    }
+}
