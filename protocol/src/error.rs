@@ -174,7 +174,8 @@ impl ErrorCode {
     pub fn is_fatal(self) -> bool {
         matches!(
             self,
-            ErrorCode::VersionMismatch
+            ErrorCode::FrameTooLarge
+                | ErrorCode::VersionMismatch
                 | ErrorCode::InvalidRoom
                 | ErrorCode::InvalidName
                 | ErrorCode::NameTaken
