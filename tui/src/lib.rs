@@ -1,1 +1,14 @@
-//! placeholder
+//! collab-tui: the terminal editor of collab.
+//!
+//! The crate is split so that everything but the terminal and the socket
+//! is a plain function of its inputs:
+//!
+//! - [`editor`]: the pure editing core (rope, selection, commands);
+//! - [`action`] and [`app`]: every state change is a named [`action::Action`]
+//!   applied by [`app::App::update`];
+//! - [`keymap`]: the one table from keys to commands (the help screen is
+//!   generated from it);
+//! - [`ui`]: `draw(&App, &mut Frame)`, a pure function of the state;
+//! - `net`, `terminal`, `run`: the edges (socket, tty, event loop).
+
+pub mod editor;

@@ -1,0 +1,194 @@
+//! Edits and deltas: the only two ways text changes.
+//!
+//! A command produces an [`Edit`] (replace `del` chars at `pos` with `ins`)
+//! and hands it to the document. What comes back from the document (for my
+//! edits, for undo and for everyone else's edits alike) is a delta, a list
+//! of [`TextChange`] steps, that is mirrored into the rope here. Positions
+//! held elsewhere (my selection, the scroll anchor) are carried through
+//! the same delta with [`map_pos`], so they stay on their characters while
+//! other people type above them.
+
+use collab_doc::TextChange;
+use ropey::Rope;
+
+/// Replace `del` chars at `pos` with `ins`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Edit {
+    pub pos: usize,
+    pub del: usize,
+    pub ins: String,
+}
+
+impl Edit {
+    pub fn insert(pos: usize, ins: impl Into<String>) -> Self {
+        Self {
+            pos,
+            del: 0,
+            ins: ins.into(),
+        }
+    }
+
+    pub fn delete(from: usize, to: usize) -> Self {
+        Self {
+            pos: from.min(to),
+            del: from.abs_diff(to),
+            ins: String::new(),
+        }
+    }
+
+    pub fn replace(from: usize, to: usize, ins: impl Into<String>) -> Self {
+        Self {
+            pos: from.min(to),
+            del: from.abs_diff(to),
+            ins: ins.into(),
+        }
+    }
+
+    pub fn is_noop(&self) -> bool {
+        self.del == 0 && self.ins.is_empty()
+    }
+
+    /// The same change as a delta (what the document would report).
+    pub fn to_delta(&self) -> Vec<TextChange> {
+        let mut d = Vec::with_capacity(3);
+        if self.pos > 0 {
+            d.push(TextChange::Retain(self.pos));
+        }
+        if self.del > 0 {
+            d.push(TextChange::Delete(self.del));
+        }
+        if !self.ins.is_empty() {
+            d.push(TextChange::Insert(self.ins.clone()));
+        }
+        d
+    }
+}
+
+/// Mirrors a delta into the rope. Steps that reach past the end (which a
+/// consistent document never sends) are clamped rather than trusted.
+pub fn apply_delta(rope: &mut Rope, delta: &[TextChange]) {
+    let mut at = 0usize;
+    for step in delta {
+        match step {
+            TextChange::Retain(n) => at = (at + n).min(rope.len_chars()),
+            TextChange::Insert(s) => {
+                rope.insert(at, s);
+                at += s.chars().count();
+            }
+            TextChange::Delete(n) => {
+                let end = (at + n).min(rope.len_chars());
+                rope.remove(at..end);
+            }
+        }
+    }
+}
+
+/// Where `pos` (before the delta) is after it. An insertion exactly at
+/// `pos` pushes it right only when `stick_right` (my own typing moves my
+/// caret; someone else typing at my caret does not).
+pub fn map_pos(delta: &[TextChange], pos: usize, stick_right: bool) -> usize {
+    let (mut old, mut new) = (0usize, 0usize);
+    for step in delta {
+        match step {
+            TextChange::Retain(n) => {
+                if pos < old + n {
+                    return new + (pos - old);
+                }
+                old += n;
+                new += n;
+            }
+            TextChange::Insert(s) => {
+                if old == pos && !stick_right {
+                    return new;
+                }
+                new += s.chars().count();
+            }
+            TextChange::Delete(n) => {
+                if pos < old + n {
+                    return new;
+                }
+                old += n;
+            }
+        }
+    }
+    new + (pos - old)
+}
+
+/// The first char position the delta changes, if it changes anything.
+pub fn first_change(delta: &[TextChange]) -> Option<usize> {
+    let mut at = 0;
+    for step in delta {
+        match step {
+            TextChange::Retain(n) => at += n,
+            TextChange::Insert(s) if s.is_empty() => {}
+            TextChange::Delete(0) => {}
+            _ => return Some(at),
+        }
+    }
+    None
+}
+
+/// Whether the delta inserts or deletes a line break (line numbers below
+/// the change move).
+pub fn changes_lines(rope_before: &Rope, delta: &[TextChange]) -> bool {
+    let mut at = 0usize;
+    for step in delta {
+        match step {
+            TextChange::Retain(n) => at += n,
+            TextChange::Insert(s) => {
+                if s.contains(['\n', '\r']) {
+                    return true;
+                }
+            }
+            TextChange::Delete(n) => {
+                let end = (at + n).min(rope_before.len_chars());
+                let start = at.min(end);
+                if rope_before.char_to_line(start) != rope_before.char_to_line(end) {
+                    return true;
+                }
+                at = end;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_apply_as_deltas() {
+        let mut r = Rope::from_str("hello world");
+        apply_delta(&mut r, &Edit::replace(0, 5, "goodbye").to_delta());
+        assert_eq!(r.to_string(), "goodbye world");
+        apply_delta(&mut r, &Edit::insert(13, "!").to_delta());
+        assert_eq!(r.to_string(), "goodbye world!");
+        apply_delta(&mut r, &[TextChange::Retain(100), TextChange::Delete(5)]);
+        assert_eq!(r.to_string(), "goodbye world!");
+    }
+
+    #[test]
+    fn positions_follow_the_text() {
+        let ins = Edit::insert(2, "abc").to_delta();
+        assert_eq!(map_pos(&ins, 1, false), 1);
+        assert_eq!(map_pos(&ins, 2, false), 2);
+        assert_eq!(map_pos(&ins, 2, true), 5);
+        assert_eq!(map_pos(&ins, 4, false), 7);
+        let del = Edit::delete(2, 5).to_delta();
+        assert_eq!(map_pos(&del, 1, false), 1);
+        assert_eq!(map_pos(&del, 3, false), 2);
+        assert_eq!(map_pos(&del, 5, false), 2);
+        assert_eq!(map_pos(&del, 9, false), 6);
+        assert_eq!(first_change(&del), Some(2));
+        assert_eq!(first_change(&[TextChange::Retain(3)]), None);
+    }
+
+    #[test]
+    fn line_changes_are_detected() {
+        let r = Rope::from_str("ab\ncd");
+        assert!(changes_lines(&r, &Edit::delete(1, 4).to_delta()));
+        assert!(!changes_lines(&r, &Edit::delete(0, 2).to_delta()));
+        assert!(changes_lines(&r, &Edit::insert(0, "x\n").to_delta()));
+    }
+}
