@@ -201,6 +201,21 @@ impl SharedDoc {
         bytes
     }
 
+    /// The version the next [`Self::take_local_update`] starts from,
+    /// encoded (keep it with an update that may be lost in transit).
+    pub fn sent_version(&self) -> Vec<u8> {
+        self.sent.encode()
+    }
+
+    /// Makes the next [`Self::take_local_update`] start from `version`
+    /// again, to resend what a lost update carried (the receiver ignores
+    /// what it already has).
+    pub fn resend_from(&mut self, version: &[u8]) -> Result<(), DocError> {
+        self.sent =
+            VersionVector::decode(version).map_err(|e| DocError::BadVersion(e.to_string()))?;
+        Ok(())
+    }
+
     /// Marks everything in the document as sent (after a full resync).
     pub fn mark_all_sent(&mut self) {
         self.sent = self.doc.oplog_vv();
@@ -230,6 +245,12 @@ impl SharedDoc {
         Ok(self.doc.oplog_vv() <= vv)
     }
 
+    /// Whether this replica has everything a replica at `version` has.
+    pub fn includes(&self, version: &[u8]) -> Result<bool, DocError> {
+        let vv = VersionVector::decode(version).map_err(|e| DocError::BadVersion(e.to_string()))?;
+        Ok(vv <= self.doc.oplog_vv())
+    }
+
     /// Merges an update from another replica. Returns whether it brought
     /// anything new (a resent update brings nothing and need not be relayed).
     ///
@@ -246,7 +267,28 @@ impl SharedDoc {
         if status.pending.is_some() {
             return Err(DocError::MissingDependencies);
         }
-        Ok(self.doc.oplog_vv() != before)
+        let now = self.doc.oplog_vv();
+        let changed = now != before;
+        if changed {
+            self.mark_remote_sent(now);
+        }
+        Ok(changed)
+    }
+
+    /// Remote changes just imported came from elsewhere: the next
+    /// [`Self::take_local_update`] need not send them back. Only this
+    /// replica's own entry of `sent` is kept as it was.
+    fn mark_remote_sent(&mut self, mut now: VersionVector) {
+        let me = self.doc.peer_id();
+        match self.sent.get(&me).copied() {
+            Some(counter) => {
+                now.insert(me, counter);
+            }
+            None => {
+                now.remove(&me);
+            }
+        }
+        self.sent = now;
     }
 
     /// Merges an update only if the text stays within `max_bytes`; otherwise

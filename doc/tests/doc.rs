@@ -181,3 +181,43 @@ fn compaction_keeps_text_and_version() {
     assert_eq!(a.text(), text);
     assert_eq!(a.version(), version);
 }
+
+#[test]
+fn local_update_carries_only_my_edits() {
+    let mut a = SharedDoc::new();
+    let mut b = SharedDoc::new();
+    b.splice(0, 0, &"remote ".repeat(200)).unwrap();
+    let remote = b.take_local_update().unwrap();
+    a.import(&remote).unwrap();
+    assert!(
+        a.take_local_update().is_none(),
+        "imports are not mine to send"
+    );
+    a.splice(0, 0, "x").unwrap();
+    let mine = a.take_local_update().unwrap();
+    assert!(mine.len() < remote.len() / 4, "{} bytes", mine.len());
+    // It still applies where the remote edits are known.
+    b.import(&mine).unwrap();
+    assert_eq!(a.text(), b.text());
+}
+
+#[test]
+fn resend_from_makes_up_for_a_lost_update() {
+    let mut a = SharedDoc::new();
+    let mut server = SharedDoc::new();
+    a.splice(0, 0, "one ").unwrap();
+    let before_lost = a.sent_version();
+    let _lost = a.take_local_update().unwrap();
+    a.splice(4, 0, "two").unwrap();
+    let second = a.take_local_update().unwrap();
+    assert_eq!(
+        server.import(&second),
+        Err(DocError::MissingDependencies),
+        "the second depends on the lost one"
+    );
+    a.resend_from(&before_lost).unwrap();
+    let again = a.take_local_update().unwrap();
+    server.import(&again).unwrap();
+    assert_eq!(server.text(), "one two");
+    assert!(server.includes(&a.version()).unwrap());
+}
