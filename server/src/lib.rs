@@ -1,1 +1,76 @@
-//! placeholder
+//! `collab-server`: the room server of collab.
+//!
+//! A headless tokio WebSocket server. Each connection is one user in one
+//! room; a room holds its members and the merged Loro document
+//! ([`collab_doc::SharedDoc`]), relays edits, chat and presence, and is
+//! dropped when its last member leaves. The wire contract is
+//! [`collab_protocol`].
+//!
+//! Built like mini-redis: [`run`] takes a bound listener, a [`Config`] and a
+//! shutdown future, so the binary, the tests and the terminal editor (which
+//! starts a server in the background) all run the same code.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?; // clients connect to ws://{addr}/ws
+//! let config = collab_server::Config::default();
+//! tokio::spawn(collab_server::run(listener, config, std::future::pending::<()>()));
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod connection;
+mod listener;
+mod rate_limit;
+mod registry;
+mod room;
+mod shutdown;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc};
+use tracing::{info, warn};
+
+pub use config::Config;
+
+use connection::Shared;
+use listener::Listener;
+
+/// Serves collab on `listener` until `shutdown` completes (or, with
+/// [`Config::idle_shutdown`], until no connection has existed for that
+/// long). On shutdown every client gets a `shutdown` event and a close
+/// frame; `run` returns once they are gone or [`Config::shutdown_grace`]
+/// has passed.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future,
+) -> std::io::Result<()> {
+    let config = config.sanitized();
+    let grace = config.shutdown_grace;
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, path = collab_protocol::WS_PATH, "listening");
+    }
+    let (notify_shutdown, _) = broadcast::channel(1);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let shared = Arc::new(Shared::new(config));
+    let mut server = Listener::new(listener, shared, notify_shutdown.clone(), done_tx);
+    let result = tokio::select! {
+        r = server.run() => r,
+        _ = shutdown => {
+            info!("shutting down");
+            Ok(())
+        }
+    };
+    // Stop accepting, tell every task, then wait for their done senders.
+    drop(server);
+    let _ = notify_shutdown.send(());
+    drop(notify_shutdown);
+    if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
+        warn!("some connections did not close within the grace period");
+    }
+    result
+}

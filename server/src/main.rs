@@ -1,1 +1,234 @@
-fn main() {}
+//! `collab-server`: parses flags (each with a `COLLAB_*` variable), starts
+//! logging, binds, prints the address, and runs until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use collab_server::Config;
+use tracing_subscriber::EnvFilter;
+
+/// The collab room server: rooms, members, chat and each room's merged
+/// document, over WebSockets at ws://ADDR/ws.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on (port 0 picks a free port; the address is
+    /// printed on stdout).
+    #[arg(long, env = "COLLAB_BIND", default_value = "127.0.0.1:7878")]
+    bind: SocketAddr,
+
+    /// Most simultaneous connections; more are refused with server_full.
+    #[arg(long, env = "COLLAB_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+
+    /// Most rooms alive at once; joins to new rooms past it get server_full.
+    #[arg(long, env = "COLLAB_MAX_ROOMS", default_value_t = 256)]
+    max_rooms: usize,
+
+    /// Most members in one room; more get room_full.
+    #[arg(long, env = "COLLAB_MAX_USERS_PER_ROOM", default_value_t = 32)]
+    max_users_per_room: usize,
+
+    /// Largest incoming WebSocket message, bytes; larger ones get
+    /// frame_too_large and the connection closes.
+    #[arg(long, env = "COLLAB_MAX_FRAME_BYTES", default_value_t = 1024 * 1024)]
+    max_frame_bytes: usize,
+
+    /// Largest room document, bytes of UTF-8 text; edits past it get
+    /// doc_too_large and are not applied.
+    #[arg(long, env = "COLLAB_MAX_DOC_BYTES", default_value_t = 8 * 1024 * 1024)]
+    max_doc_bytes: usize,
+
+    /// Sustained events per second allowed per connection (rate_limited
+    /// past it).
+    #[arg(long, env = "COLLAB_RATE", default_value_t = 200)]
+    rate: u32,
+
+    /// Burst size of the per-connection rate limit.
+    #[arg(long, env = "COLLAB_BURST", default_value_t = 400)]
+    burst: u32,
+
+    /// A connection that keeps flooding after this many refused events is
+    /// removed.
+    #[arg(long, env = "COLLAB_FLOOD_MAX_REFUSED", default_value_t = 1000)]
+    flood_max_refused: u32,
+
+    /// A connection over its rate for this long (no one-second pause) is
+    /// removed. Duration: 5s, 500ms, 2m or plain seconds.
+    #[arg(long, env = "COLLAB_FLOOD_MAX_DURATION", default_value = "5s", value_parser = parse_duration)]
+    flood_max_duration: Duration,
+
+    /// Events queued for one connection; a client that falls this far
+    /// behind is disconnected (slow_consumer) and resyncs on reconnect.
+    #[arg(long, env = "COLLAB_OUTBOUND_QUEUE", default_value_t = 256)]
+    outbound_queue: usize,
+
+    /// How often each connection is pinged; silent for two intervals, it is
+    /// dropped.
+    #[arg(long, env = "COLLAB_PING_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    ping_interval: Duration,
+
+    /// A connection must send its join within this.
+    #[arg(long, env = "COLLAB_JOIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    join_timeout: Duration,
+
+    /// Compact a room's document after this many imported updates.
+    #[arg(long, env = "COLLAB_COMPACT_EVERY", default_value_t = 1000)]
+    compact_every: usize,
+
+    /// Exit once no connection has existed for this long (for a server
+    /// started in the background by the editor). Off by default.
+    #[arg(long, env = "COLLAB_IDLE_SHUTDOWN", value_parser = parse_duration)]
+    idle_shutdown: Option<Duration>,
+
+    /// Log format: human (default) or json. Filter with RUST_LOG.
+    #[arg(long, env = "COLLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+
+    /// Runtime worker threads (CPU work is document merging).
+    #[arg(long, env = "COLLAB_WORKERS", default_value_t = 2)]
+    workers: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+/// `500ms`, `15s`, `2m`, or a plain number of seconds (`1.5`).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 15s or 2m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: the unit must be ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+impl Cli {
+    fn config(&self) -> Config {
+        Config {
+            max_connections: self.max_connections,
+            max_rooms: self.max_rooms,
+            max_users_per_room: self.max_users_per_room,
+            max_frame_bytes: self.max_frame_bytes,
+            max_doc_bytes: self.max_doc_bytes,
+            messages_per_second: self.rate,
+            burst: self.burst,
+            flood_max_refused: self.flood_max_refused,
+            flood_max_duration: self.flood_max_duration,
+            outbound_queue: self.outbound_queue,
+            ping_interval: self.ping_interval,
+            join_timeout: self.join_timeout,
+            compact_every: self.compact_every,
+            idle_shutdown: self.idle_shutdown,
+            ..Config::default()
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.workers.max(1))
+        .max_blocking_threads(2)
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("collab-server: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(cli.bind).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", cli.bind))
+        })?;
+        let addr = listener.local_addr()?;
+        // The one line on stdout: scripts and tests read the address here.
+        println!(
+            "collab-server listening on ws://{addr}{}",
+            collab_protocol::WS_PATH
+        );
+        collab_server::run(listener, cli.config(), signal()).await
+    });
+    // Do not wait for stray blocking tasks.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("collab-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,105 @@
+//! Everything a server operator (or a test) can tune, with defaults sane
+//! enough that `Config::default()` runs a small team's server as is.
+//!
+//! Fields are public so tests and the embedding client can tweak intervals
+//! and limits with struct update syntax; the binary maps each field to a
+//! flag and a `COLLAB_*` environment variable.
+
+use std::time::Duration;
+
+use collab_protocol::Limits;
+
+/// Server settings. See each field for its default.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Most simultaneous connections (joined or not). Default 1024.
+    pub max_connections: usize,
+    /// Most rooms alive at once. Default 256.
+    pub max_rooms: usize,
+    /// Most members in one room. Default 32.
+    pub max_users_per_room: usize,
+    /// Largest incoming WebSocket frame/message, bytes. Default 1 MiB.
+    pub max_frame_bytes: usize,
+    /// Largest room document, bytes of UTF-8 text. Default 8 MiB.
+    pub max_doc_bytes: usize,
+    /// Sustained events per second per connection. Default 200.
+    pub messages_per_second: u32,
+    /// Burst size of the per-connection rate limit. Default 400.
+    pub burst: u32,
+    /// A connection still over its rate after refusing this many events in
+    /// one flood is removed. Default 1000.
+    pub flood_max_refused: u32,
+    /// A connection over its rate for this long without a pause of a second
+    /// is removed. Default 5 s.
+    pub flood_max_duration: Duration,
+    /// Events waiting to be written to one connection; when full, the
+    /// connection is a slow consumer and is removed. Default 256.
+    pub outbound_queue: usize,
+    /// How often the server pings each connection. A connection silent for
+    /// two intervals is dropped. Default 15 s.
+    pub ping_interval: Duration,
+    /// The WebSocket handshake must finish within this. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// The first `join` must arrive within this. Default 30 s.
+    pub join_timeout: Duration,
+    /// Compact a room's document after this many imported updates, so a
+    /// long session's memory stays bounded. Default 1000.
+    pub compact_every: usize,
+    /// When set, `run` returns once no connection has existed for this long
+    /// (for a server the editor starts in the background). Default `None`.
+    pub idle_shutdown: Option<Duration>,
+    /// How long `run` waits for connections to say goodbye at shutdown.
+    /// Default 3 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_rooms: 256,
+            max_users_per_room: 32,
+            max_frame_bytes: 1024 * 1024,
+            max_doc_bytes: collab_doc::DEFAULT_MAX_DOC_BYTES,
+            messages_per_second: 200,
+            burst: 400,
+            flood_max_refused: 1000,
+            flood_max_duration: Duration::from_secs(5),
+            outbound_queue: 256,
+            ping_interval: Duration::from_secs(15),
+            handshake_timeout: Duration::from_secs(10),
+            join_timeout: Duration::from_secs(30),
+            compact_every: 1000,
+            idle_shutdown: None,
+            shutdown_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+impl Config {
+    /// The limits announced to clients in the welcome.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_doc_bytes: self.max_doc_bytes,
+            messages_per_second: self.messages_per_second,
+            burst: self.burst,
+        }
+    }
+
+    /// The same settings with every zero that would wedge the server raised
+    /// to the smallest working value.
+    pub(crate) fn sanitized(mut self) -> Self {
+        self.max_connections = self.max_connections.max(1);
+        self.max_rooms = self.max_rooms.max(1);
+        self.max_users_per_room = self.max_users_per_room.max(1);
+        self.max_frame_bytes = self.max_frame_bytes.max(1024);
+        self.messages_per_second = self.messages_per_second.max(1);
+        self.burst = self.burst.max(1);
+        self.flood_max_refused = self.flood_max_refused.max(1);
+        self.outbound_queue = self.outbound_queue.max(4);
+        self.ping_interval = self.ping_interval.max(Duration::from_millis(10));
+        self.compact_every = self.compact_every.max(1);
+        self
+    }
+}

@@ -1,0 +1,613 @@
+//! One task per socket: WebSocket handshake, then a loop that reads and
+//! validates the client's events, writes what the room queued for it,
+//! pings it, and rate-limits it.
+//!
+//! The task is the only writer of its socket, so a slow or stalled client
+//! only ever blocks itself: the room hands it events through a bounded
+//! queue with `try_send`, and kicks it (through [`Kick`]) when the queue is
+//! full. Every write races against that kick, shutdown and a timeout.
+//!
+//! Leaving the room is a drop guard ([`Membership`]): whichever way the task
+//! ends (close, error, timeout, kick, even a panic) the room hears about it
+//! once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use collab_doc::DocError;
+use collab_protocol::{
+    ClientMsg, ErrorCode, Join, LeftReason, ProtocolError, RoomId, ServerMsg, UserId, UserName,
+    WS_PATH, validate_chat_text,
+};
+use futures::{SinkExt, StreamExt};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::rate_limit::{RateLimiter, Verdict};
+use crate::registry::Registry;
+use crate::room::{JoinRequest, Kick, KickReason, Link, Out, Room};
+use crate::shutdown::Shutdown;
+
+/// What every connection task shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: Config,
+    pub registry: Registry,
+    next_conn: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Self {
+        Self {
+            registry: Registry::new(config.max_rooms),
+            config,
+            next_conn: AtomicU64::new(1),
+        }
+    }
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Small buffers: an idle connection should cost a few KiB, not the
+/// 128 KiB tungstenite reserves by default.
+fn ws_config(config: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(config.max_frame_bytes))
+        .max_frame_size(Some(config.max_frame_bytes))
+}
+
+/// Refuses any path but [`WS_PATH`] with 404.
+#[allow(clippy::result_large_err)] // the signature tungstenite asks for
+fn check_path(req: &Request, resp: Response) -> Result<Response, ErrorResponse> {
+    if req.uri().path() == WS_PATH {
+        return Ok(resp);
+    }
+    let mut err = ErrorResponse::new(Some(format!("collab serves its WebSocket on {WS_PATH}\n")));
+    *err.status_mut() = StatusCode::NOT_FOUND;
+    Err(err)
+}
+
+/// Handshakes a fresh TCP connection.
+async fn handshake(stream: TcpStream, config: &Config) -> Option<Ws> {
+    let accept = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        check_path,
+        Some(ws_config(config)),
+    );
+    match timeout(config.handshake_timeout, accept).await {
+        Ok(Ok(ws)) => Some(ws),
+        Ok(Err(e)) => {
+            debug!(error = %e, "handshake failed");
+            None
+        }
+        Err(_) => {
+            debug!("handshake timed out");
+            None
+        }
+    }
+}
+
+/// Serves one connection to its end.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Shutdown,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(ws) = handshake(stream, &shared.config).await else {
+        return;
+    };
+    let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("conn", id = conn_id, %peer);
+    let conn = Connection::new(ws, shared, shutdown, conn_id);
+    tracing::Instrument::instrument(conn.serve(), span).await;
+}
+
+/// Refuses a connection over the server's limit: handshake, `server_full`,
+/// close.
+pub(crate) async fn refuse_full(stream: TcpStream, config: Config, _shutdown: Shutdown) {
+    let Some(mut ws) = handshake(stream, &config).await else {
+        return;
+    };
+    let msg = ServerMsg::from(ProtocolError::new(
+        ErrorCode::ServerFull,
+        format!(
+            "The server has {} connections, its limit: try again later.",
+            config.max_connections
+        ),
+    ));
+    let _ = timeout(Duration::from_secs(1), async {
+        ws.send(Message::Text(msg.to_json().into())).await?;
+        close_and_wait(&mut ws, close_frame(CloseCode::Again, "server full")).await
+    })
+    .await;
+}
+
+fn close_frame(code: CloseCode, reason: &'static str) -> Option<CloseFrame> {
+    Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    })
+}
+
+/// Sends a close frame and reads until the peer's close (or the end), so the
+/// peer sees everything before the TCP connection goes.
+async fn close_and_wait(ws: &mut Ws, frame: Option<CloseFrame>) -> Result<(), WsError> {
+    ws.close(frame).await?;
+    while let Some(Ok(_)) = ws.next().await {}
+    Ok(())
+}
+
+/// How a connection ends.
+#[derive(Debug)]
+enum End {
+    /// The client closed or sent `leave`.
+    Closed,
+    /// The socket went away or broke.
+    Dropped,
+    /// No traffic for two ping intervals, or a write that never finished.
+    Timeout,
+    /// A fatal error to report before closing.
+    Fatal(ProtocolError),
+    /// Abuse (flood): report, close, others see `removed`.
+    Removed(ProtocolError),
+    /// A frame over the limit: the stream is out of step, so report, close
+    /// and discard the rest of what the client sends.
+    FrameTooLarge(ProtocolError),
+    Kicked(KickReason),
+    Shutdown,
+}
+
+/// This connection's place in a room; leaving is its drop.
+struct Membership {
+    shared: Arc<Shared>,
+    room: Arc<Room>,
+    id: UserId,
+    conn: u64,
+    reason: LeftReason,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.shared
+            .registry
+            .leave(&self.room, self.id, self.conn, self.reason);
+    }
+}
+
+struct Connection {
+    ws: Ws,
+    shared: Arc<Shared>,
+    shutdown: Shutdown,
+    conn_id: u64,
+    kick: Arc<Kick>,
+    limiter: RateLimiter,
+    last_seen: Instant,
+    member: Option<Membership>,
+    rx: Option<mpsc::Receiver<Out>>,
+}
+
+enum Step {
+    End(End),
+    Out(Option<Out>),
+    In(Option<Result<Message, WsError>>),
+    Tick,
+}
+
+async fn recv_opt(rx: &mut Option<mpsc::Receiver<Out>>) -> Option<Out> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Connection {
+    fn new(ws: Ws, shared: Arc<Shared>, shutdown: Shutdown, conn_id: u64) -> Self {
+        let c = &shared.config;
+        let limiter = RateLimiter::new(
+            c.messages_per_second,
+            c.burst,
+            c.flood_max_refused,
+            c.flood_max_duration,
+        );
+        Self {
+            ws,
+            shutdown,
+            conn_id,
+            kick: Arc::default(),
+            limiter,
+            last_seen: Instant::now(),
+            member: None,
+            rx: None,
+            shared,
+        }
+    }
+
+    async fn serve(mut self) {
+        let end = self.run().await;
+        self.finish(end).await;
+    }
+
+    async fn run(&mut self) -> End {
+        let ping = self.shared.config.ping_interval;
+        let mut ticker = interval_at(Instant::now() + ping, ping);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let join_deadline = sleep(self.shared.config.join_timeout);
+        tokio::pin!(join_deadline);
+        loop {
+            let joined = self.member.is_some();
+            let step = tokio::select! {
+                r = self.kick.kicked() => Step::End(End::Kicked(r)),
+                () = self.shutdown.recv() => Step::End(End::Shutdown),
+                out = recv_opt(&mut self.rx) => Step::Out(out),
+                frame = self.ws.next() => Step::In(frame),
+                _ = ticker.tick() => Step::Tick,
+                () = &mut join_deadline, if !joined => Step::End(End::Fatal(ProtocolError::new(
+                    ErrorCode::NotJoined,
+                    "No join arrived in time; the connection closes.",
+                ))),
+            };
+            let result = match step {
+                Step::End(end) => Err(end),
+                Step::Out(Some(out)) => self.write_out(out).await,
+                Step::Out(None) => Err(End::Kicked(
+                    self.kick.reason().unwrap_or(KickReason::Replaced),
+                )),
+                Step::In(frame) => self.on_frame(frame).await,
+                Step::Tick => self.on_tick().await,
+            };
+            if let Err(end) = result {
+                return end;
+            }
+        }
+    }
+
+    async fn on_tick(&mut self) -> Result<(), End> {
+        let ping = self.shared.config.ping_interval;
+        if self.last_seen.elapsed() >= ping * 2 {
+            info!("no answer to pings: dropping");
+            return Err(End::Timeout);
+        }
+        self.write(Message::Ping(Default::default())).await
+    }
+
+    /// Writes one message, giving up on kick, shutdown or a stalled peer.
+    async fn write(&mut self, msg: Message) -> Result<(), End> {
+        let limit = self.shared.config.ping_interval * 2;
+        tokio::select! {
+            r = self.kick.kicked() => Err(End::Kicked(r)),
+            () = self.shutdown.recv() => Err(End::Shutdown),
+            r = timeout(limit, self.ws.send(msg)) => match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    debug!(error = %e, "write failed");
+                    Err(End::Dropped)
+                }
+                Err(_) => {
+                    info!("write stalled: dropping");
+                    Err(End::Timeout)
+                }
+            },
+        }
+    }
+
+    async fn write_out(&mut self, out: Out) -> Result<(), End> {
+        let text = match out {
+            Out::Text(t) => t,
+            Out::Welcome(w) => Utf8Bytes::from(ServerMsg::Welcome(w).to_json()),
+        };
+        self.write(Message::Text(text)).await
+    }
+
+    /// Answers this client: through its queue once joined (keeping order
+    /// with what the room sends it), straight to the socket before.
+    async fn reply(&mut self, msg: ServerMsg) -> Result<(), End> {
+        match &self.member {
+            Some(m) => {
+                // False: we were just removed as a slow consumer; the kick
+                // is already waiting for the loop.
+                m.room.send_to_member(m.id, &msg);
+                Ok(())
+            }
+            None => self.write(Message::Text(msg.to_json().into())).await,
+        }
+    }
+
+    /// Reports a refused event; fatal codes end the connection.
+    async fn refuse(&mut self, err: ProtocolError, seq: Option<u64>) -> Result<(), End> {
+        warn!(code = %err.code, message = %err.message, "refused");
+        if err.code.is_fatal() {
+            return Err(End::Fatal(err));
+        }
+        self.reply(ServerMsg::Error {
+            code: err.code,
+            message: err.message,
+            seq,
+        })
+        .await
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Result<(), End> {
+        let msg = match frame {
+            None => return Err(End::Dropped),
+            Some(Ok(msg)) => msg,
+            Some(Err(WsError::Capacity(e))) => {
+                warn!(error = %e, "frame too large");
+                return Err(End::FrameTooLarge(ProtocolError::new(
+                    ErrorCode::FrameTooLarge,
+                    format!(
+                        "The message is larger than the server accepts ({} bytes at most); the connection closes.",
+                        self.shared.config.max_frame_bytes
+                    ),
+                )));
+            }
+            Some(Err(WsError::Utf8(_))) => {
+                // The whole frame was read: the stream is still in step.
+                return self
+                    .refuse(
+                        ProtocolError::new(
+                            ErrorCode::InvalidJson,
+                            "The message is not valid UTF-8 text.",
+                        ),
+                        None,
+                    )
+                    .await;
+            }
+            Some(Err(e)) => {
+                debug!(error = %e, "read failed");
+                return Err(End::Dropped);
+            }
+        };
+        self.last_seen = Instant::now();
+        match msg {
+            Message::Close(_) => return Err(End::Closed),
+            // Our own pings' answers: heartbeat only, not rate limited.
+            Message::Pong(_) | Message::Frame(_) => return Ok(()),
+            _ => {}
+        }
+        match self.limiter.check(std::time::Instant::now()) {
+            Verdict::Allow => {}
+            Verdict::Refuse { notify } => {
+                if notify {
+                    return self
+                        .refuse(ProtocolError::from_code(ErrorCode::RateLimited), None)
+                        .await;
+                }
+                return Ok(());
+            }
+            Verdict::Disconnect => {
+                warn!("sustained flood: removing");
+                return Err(End::Removed(ProtocolError::new(
+                    ErrorCode::RateLimited,
+                    "Too many messages for too long: the connection closes.",
+                )));
+            }
+        }
+        match msg {
+            Message::Text(text) => self.on_text(text.as_str()).await,
+            Message::Binary(_) => {
+                self.refuse(ProtocolError::from_code(ErrorCode::BinaryFrame), None)
+                    .await
+            }
+            // Pings are answered by tungstenite itself.
+            _ => Ok(()),
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), End> {
+        let msg = match ClientMsg::from_json(text) {
+            Ok(m) => m,
+            Err(e) => return self.refuse(e, None).await,
+        };
+        let Some(m) = &self.member else {
+            return match msg {
+                ClientMsg::Join(join) => self.join(join).await,
+                _ => {
+                    self.refuse(ProtocolError::from_code(ErrorCode::NotJoined), None)
+                        .await
+                }
+            };
+        };
+        let (room, id) = (Arc::clone(&m.room), m.id);
+        let config = &self.shared.config;
+        match msg {
+            ClientMsg::Join(_) => {
+                self.refuse(ProtocolError::from_code(ErrorCode::AlreadyJoined), None)
+                    .await
+            }
+            ClientMsg::Chat { text } => match validate_chat_text(&text) {
+                Ok(()) => {
+                    room.chat(id, text);
+                    Ok(())
+                }
+                Err(e) => self.refuse(e, None).await,
+            },
+            ClientMsg::Direct { to, text } => {
+                match validate_chat_text(&text).and_then(|()| room.direct(id, &to, text)) {
+                    Ok(()) => Ok(()),
+                    Err(e) => self.refuse(e, None).await,
+                }
+            }
+            ClientMsg::Presence(p) => {
+                room.presence(id, p);
+                Ok(())
+            }
+            ClientMsg::Update { seq, data } => {
+                match room.update(
+                    id,
+                    data.as_slice(),
+                    config.max_doc_bytes,
+                    config.compact_every,
+                ) {
+                    Ok(_) => self.reply(ServerMsg::Ack { seq }).await,
+                    Err(e) => {
+                        let code = match e {
+                            DocError::TooLarge { .. } => ErrorCode::DocTooLarge,
+                            _ => ErrorCode::BadUpdate,
+                        };
+                        let msg = format!("{} ({e}).", code.sentence().trim_end_matches('.'));
+                        self.refuse(ProtocolError::new(code, msg), Some(seq)).await
+                    }
+                }
+            }
+            ClientMsg::Seed { text } => {
+                if text.len() > config.max_doc_bytes {
+                    let err = ProtocolError::new(
+                        ErrorCode::DocTooLarge,
+                        format!(
+                            "The seed text is {} bytes, over the server's limit of {} bytes.",
+                            text.len(),
+                            config.max_doc_bytes
+                        ),
+                    );
+                    return self.refuse(err, None).await;
+                }
+                let applied = room.seed(id, &text);
+                self.reply(ServerMsg::Seeded { applied }).await
+            }
+            ClientMsg::Leave => Err(End::Closed),
+        }
+    }
+
+    async fn join(&mut self, join: Join) -> Result<(), End> {
+        let room_id = match RoomId::parse_for_wire(&join.room) {
+            Ok(r) => r,
+            Err(e) => return self.refuse(e, None).await,
+        };
+        let name = match UserName::parse_for_wire(&join.user) {
+            Ok(n) => n,
+            Err(e) => return self.refuse(e, None).await,
+        };
+        let config = &self.shared.config;
+        let (tx, rx) = mpsc::channel(config.outbound_queue);
+        let req = JoinRequest {
+            name,
+            session: join.session,
+            version: join.version.map(|v| v.into_inner()),
+            link: Link {
+                conn: self.conn_id,
+                tx,
+                kick: Arc::clone(&self.kick),
+            },
+            limits: config.limits(),
+            max_users: config.max_users_per_room,
+        };
+        match self.shared.registry.join(&room_id, req) {
+            Ok((room, joined)) => {
+                info!(room = %room_id, user = joined.id, name = %joined.name, resumed = joined.resumed, "joined");
+                self.member = Some(Membership {
+                    shared: Arc::clone(&self.shared),
+                    room,
+                    id: joined.id,
+                    conn: self.conn_id,
+                    reason: LeftReason::Disconnected,
+                });
+                self.rx = Some(rx);
+                Ok(())
+            }
+            Err(e) => self.refuse(e, None).await,
+        }
+    }
+
+    /// Leaves the room (so the others hear at once), then says goodbye on
+    /// the socket as the way of ending asks.
+    async fn finish(mut self, end: End) {
+        debug!(?end, "closing");
+        let reason = match &end {
+            End::Closed => LeftReason::Left,
+            End::Dropped | End::Timeout | End::Shutdown => LeftReason::Disconnected,
+            End::Fatal(_) | End::Removed(_) | End::FrameTooLarge(_) | End::Kicked(_) => {
+                LeftReason::Removed
+            }
+        };
+        if let Some(mut m) = self.member.take() {
+            m.reason = reason;
+        }
+        self.rx = None;
+        let short = Duration::from_millis(250);
+        let ws = &mut self.ws;
+        match end {
+            End::Closed => {
+                let _ = timeout(Duration::from_secs(1), close_and_wait(ws, None)).await;
+            }
+            End::Dropped => {}
+            End::Timeout => {
+                let frame = close_frame(CloseCode::Away, "no answer to pings");
+                let _ = timeout(short, ws.close(frame)).await;
+            }
+            End::Fatal(e) | End::Removed(e) => {
+                let _ = timeout(Duration::from_secs(1), async {
+                    ws.send(Message::Text(ServerMsg::from(e).to_json().into()))
+                        .await?;
+                    close_and_wait(ws, close_frame(CloseCode::Policy, "refused")).await
+                })
+                .await;
+            }
+            End::FrameTooLarge(e) => {
+                let _ = timeout(Duration::from_secs(1), async {
+                    ws.send(Message::Text(ServerMsg::from(e).to_json().into()))
+                        .await?;
+                    ws.close(close_frame(CloseCode::Size, "frame too large"))
+                        .await
+                })
+                .await;
+                // Swallow the rest of the oversized frame and the client's
+                // close, so the kernel does not answer unread data with a
+                // reset that could destroy our error event in flight.
+                let limit = self.shared.config.max_frame_bytes.saturating_mul(4);
+                let _ = timeout(Duration::from_secs(2), drain(ws.get_mut(), limit)).await;
+            }
+            End::Kicked(KickReason::SlowConsumer) => {
+                let msg = ServerMsg::error(ErrorCode::SlowConsumer).to_json();
+                let _ = timeout(short, async {
+                    ws.send(Message::Text(msg.into())).await?;
+                    ws.close(close_frame(CloseCode::Again, "too slow")).await
+                })
+                .await;
+            }
+            End::Kicked(KickReason::Replaced) => {
+                let frame = close_frame(CloseCode::Normal, "session resumed elsewhere");
+                let _ = timeout(short, ws.close(frame)).await;
+            }
+            End::Shutdown => {
+                let msg = ServerMsg::Shutdown {
+                    message: "The server is shutting down; reconnect later.".into(),
+                };
+                let _ = timeout(Duration::from_secs(1), async {
+                    ws.send(Message::Text(msg.to_json().into())).await?;
+                    close_and_wait(ws, close_frame(CloseCode::Away, "server shutting down")).await
+                })
+                .await;
+            }
+        }
+        debug!(shutting_down = self.shutdown.is_shutdown(), "closed");
+    }
+}
+
+/// Reads and discards up to `limit` bytes until the peer closes.
+async fn drain(stream: &mut TcpStream, limit: usize) {
+    let mut buf = [0u8; 4096];
+    let mut total = 0usize;
+    while total < limit {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => total += n,
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Room id -> room. The map's lock is held only to look up, insert or
+//! remove an `Arc<Room>`, never while a room's own lock is held and never
+//! across `.await`, so a busy room cannot stall joins to other rooms.
+//!
+//! A room is dropped as soon as its last member leaves (it is marked dead
+//! under its own lock first, so a joiner that raced with the removal sees
+//! "dead" and looks the room up again instead of joining a ghost).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use collab_protocol::{ErrorCode, LeftReason, ProtocolError, RoomId, UserId};
+
+use crate::room::{JoinError, JoinRequest, Joined, Room};
+
+/// All live rooms.
+#[derive(Debug)]
+pub struct Registry {
+    rooms: Mutex<HashMap<RoomId, Arc<Room>>>,
+    max_rooms: usize,
+    next_user: AtomicU64,
+}
+
+impl Registry {
+    pub fn new(max_rooms: usize) -> Self {
+        Self {
+            rooms: Mutex::new(HashMap::new()),
+            max_rooms,
+            next_user: AtomicU64::new(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<RoomId, Arc<Room>>> {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rooms alive now.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The room, if it is alive.
+    #[cfg(test)]
+    pub fn get(&self, id: &RoomId) -> Option<Arc<Room>> {
+        self.lock().get(id).cloned()
+    }
+
+    /// The room, created if needed (within the room limit).
+    fn get_or_create(&self, id: &RoomId) -> Result<Arc<Room>, ProtocolError> {
+        let mut rooms = self.lock();
+        if let Some(room) = rooms.get(id) {
+            return Ok(Arc::clone(room));
+        }
+        if rooms.len() >= self.max_rooms {
+            return Err(ProtocolError::new(
+                ErrorCode::ServerFull,
+                format!(
+                    "The server already has {} rooms, its limit: try again later.",
+                    self.max_rooms
+                ),
+            ));
+        }
+        let room = Arc::new(Room::new(id.clone()));
+        rooms.insert(id.clone(), Arc::clone(&room));
+        Ok(room)
+    }
+
+    /// Joins the room `id` (creating it), retrying if it died meanwhile.
+    pub(crate) fn join(
+        &self,
+        id: &RoomId,
+        req: JoinRequest,
+    ) -> Result<(Arc<Room>, Joined), ProtocolError> {
+        let mut req = Some(req);
+        loop {
+            let room = self.get_or_create(id)?;
+            let Some(r) = req.take() else {
+                return Err(ProtocolError::from_code(ErrorCode::Internal));
+            };
+            // Re-create the request for a retry: only the rare dead-room race
+            // pays for this clone.
+            let retry = JoinRequest {
+                name: r.name.clone(),
+                session: r.session.clone(),
+                version: r.version.clone(),
+                link: r.link.clone(),
+                limits: r.limits,
+                max_users: r.max_users,
+            };
+            match room.join(r, || self.next_user.fetch_add(1, Ordering::Relaxed)) {
+                Ok(joined) => return Ok((room, joined)),
+                Err(JoinError::Dead) => {
+                    self.remove_if_dead(&room);
+                    req = Some(retry);
+                }
+                Err(JoinError::Refused(e)) => {
+                    // A room created for this join stays empty: drop it.
+                    if room.retire_if_empty() {
+                        self.remove_if_dead(&room);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The member leaves (if `conn` is still theirs); an emptied room goes.
+    pub(crate) fn leave(&self, room: &Arc<Room>, id: UserId, conn: u64, reason: LeftReason) {
+        if room.leave(id, conn, reason) {
+            self.remove_if_dead(room);
+        }
+    }
+
+    /// Drops `room` from the map if it is dead and still the one mapped.
+    pub(crate) fn remove_if_dead(&self, room: &Arc<Room>) {
+        if !room.is_dead() {
+            return;
+        }
+        let mut rooms = self.lock();
+        if rooms.get(room.id()).is_some_and(|r| Arc::ptr_eq(r, room)) {
+            rooms.remove(room.id());
+            tracing::info!(room = %room.id(), "room closed");
+        }
+        if rooms.capacity() > 64 && rooms.len() < rooms.capacity() / 4 {
+            rooms.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use collab_protocol::{Limits, ServerMsg, UserName};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::room::{Kick, Link, Out};
+
+    fn request(name: &str, conn: u64) -> (JoinRequest, mpsc::Receiver<Out>) {
+        let (tx, rx) = mpsc::channel(16);
+        let req = JoinRequest {
+            name: UserName::parse(name).unwrap(),
+            session: None,
+            version: None,
+            link: Link {
+                conn,
+                tx,
+                kick: Arc::new(Kick::default()),
+            },
+            limits: Limits {
+                max_frame_bytes: 1024,
+                max_doc_bytes: 1024,
+                messages_per_second: 1,
+                burst: 1,
+            },
+            max_users: 2,
+        };
+        (req, rx)
+    }
+
+    fn room(s: &str) -> RoomId {
+        RoomId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_room_lives_while_it_has_members() {
+        let reg = Registry::new(10);
+        let (req, _rx_a) = request("alice", 1);
+        let (r, alice) = reg.join(&room("abc"), req).unwrap();
+        assert_eq!(reg.len(), 1);
+        let (req, _rx_b) = request("bob", 2);
+        let (r2, bob) = reg.join(&room("abc"), req).unwrap();
+        assert!(Arc::ptr_eq(&r, &r2));
+        assert_ne!(alice.id, bob.id);
+        reg.leave(&r, alice.id, 1, LeftReason::Left);
+        assert_eq!(reg.len(), 1);
+        reg.leave(&r, bob.id, 2, LeftReason::Left);
+        assert!(reg.is_empty(), "an empty room leaves no trace");
+        assert!(r.is_dead());
+    }
+
+    #[test]
+    fn a_refused_first_join_leaves_no_room() {
+        let reg = Registry::new(10);
+        let (req, _rx) = request("alice", 1);
+        let (_r, _) = reg.join(&room("a"), req).unwrap();
+        let (req, _rx2) = request("alice", 2);
+        let err = reg.join(&room("a"), req).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NameTaken);
+        assert_eq!(reg.len(), 1);
+        // Room full: max_users is 2.
+        let (req, _rx3) = request("bob", 3);
+        reg.join(&room("a"), req).unwrap();
+        let (req, _rx4) = request("carol", 4);
+        assert_eq!(
+            reg.join(&room("a"), req).unwrap_err().code,
+            ErrorCode::RoomFull
+        );
+    }
+
+    #[test]
+    fn the_room_limit_is_enforced_and_freed() {
+        let reg = Registry::new(1);
+        let (req, _rx) = request("alice", 1);
+        let (r, alice) = reg.join(&room("one"), req).unwrap();
+        let (req, _rx2) = request("bob", 2);
+        assert_eq!(
+            reg.join(&room("two"), req).unwrap_err().code,
+            ErrorCode::ServerFull
+        );
+        reg.leave(&r, alice.id, 1, LeftReason::Left);
+        let (req, _rx3) = request("bob", 3);
+        reg.join(&room("two"), req).unwrap();
+    }
+
+    #[test]
+    fn a_dead_room_is_replaced_on_join() {
+        let reg = Registry::new(10);
+        let (req, _rx) = request("alice", 1);
+        let (r, alice) = reg.join(&room("x"), req).unwrap();
+        // Simulate the race: the room dies but is still mapped.
+        assert!(r.leave(alice.id, 1, LeftReason::Left));
+        assert!(reg.get(&room("x")).is_some());
+        let (req, _rx2) = request("bob", 2);
+        let (r2, _) = reg.join(&room("x"), req).unwrap();
+        assert!(!Arc::ptr_eq(&r, &r2));
+        assert_eq!(reg.len(), 1);
+    }
+
+    #[test]
+    fn left_is_sent_once() {
+        let reg = Registry::new(10);
+        let (req, _rx_a) = request("alice", 1);
+        let (r, alice) = reg.join(&room("abc"), req).unwrap();
+        let (req, mut rx_b) = request("bob", 2);
+        reg.join(&room("abc"), req).unwrap();
+        reg.leave(&r, alice.id, 1, LeftReason::Disconnected);
+        reg.leave(&r, alice.id, 1, LeftReason::Left);
+        let mut lefts = 0;
+        while let Ok(out) = rx_b.try_recv() {
+            if let Out::Text(t) = out
+                && let Ok(ServerMsg::Left { reason, .. }) = ServerMsg::from_json(t.as_str())
+            {
+                assert_eq!(reason, LeftReason::Disconnected);
+                lefts += 1;
+            }
+        }
+        assert_eq!(lefts, 1);
+    }
+
+    #[test]
+    fn a_stale_connection_cannot_remove_the_resumed_one() {
+        let reg = Registry::new(10);
+        let (req, mut rx) = request("alice", 1);
+        let (r, alice) = reg.join(&room("abc"), req).unwrap();
+        let Ok(Out::Welcome(w)) = rx.try_recv() else {
+            panic!("the welcome comes first")
+        };
+        let session = w.session;
+        let (mut req, _rx2) = request("alice", 2);
+        req.session = Some(session);
+        let (_, again) = reg.join(&room("abc"), req).unwrap();
+        assert!(again.resumed);
+        assert_eq!(again.id, alice.id);
+        // The old connection's drop guard runs: nothing happens.
+        reg.leave(&r, alice.id, 1, LeftReason::Disconnected);
+        assert_eq!(r.members().len(), 1);
+    }
+}

@@ -1,0 +1,501 @@
+//! One room: its members, their outbound queues and the room's merged
+//! document, behind one short `std::sync::Mutex`.
+//!
+//! One lock for members and document keeps the welcome consistent: a
+//! newcomer's snapshot and its place in the fan-out are taken together, so
+//! every update is either in the snapshot or relayed to it, never both or
+//! neither. The lock is never held across `.await`: fan-out is `try_send`
+//! into bounded queues, and a member whose queue is full is removed on the
+//! spot (slow consumer) instead of slowing the room down.
+//!
+//! A member leaves in exactly one place, [`Room::remove`], which also sends
+//! `left`; every other path (leave, close, drop, kick) ends up there, and a
+//! second call finds nothing to remove. So `left` goes out exactly once.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use collab_doc::{DocError, SharedDoc};
+use collab_protocol::{
+    Base64Bytes, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef, PROTOCOL_VERSION,
+    Presence, ProtocolError, RoomId, ServerMsg, UserId, UserName, Welcome,
+};
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// Member colours, `#rrggbb`, readable on dark and light terminals.
+const PALETTE: [&str; 12] = [
+    "#e06c75", "#61afef", "#98c379", "#e5c07b", "#c678dd", "#56b6c2", "#d19a66", "#be5046",
+    "#7ec699", "#f08d49", "#82aaff", "#ff79c6",
+];
+
+/// What a connection task writes to its socket.
+#[derive(Debug)]
+pub(crate) enum Out {
+    /// A serialized event, shared by every recipient of a fan-out.
+    Text(Utf8Bytes),
+    /// The welcome, serialized by the connection task outside the lock.
+    Welcome(Box<Welcome>),
+}
+
+impl Out {
+    pub(crate) fn msg(msg: &ServerMsg) -> Self {
+        Out::Text(Utf8Bytes::from(msg.to_json()))
+    }
+}
+
+/// Why the room (or a takeover) ended a connection from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum KickReason {
+    /// Its outbound queue filled: tell it `slow_consumer`, then close.
+    SlowConsumer = 1,
+    /// A new connection took over its session: close silently.
+    Replaced = 2,
+}
+
+/// A one-shot "stop now" from the room to a connection task. Separate from
+/// the outbound queue because that queue may be the thing that is full.
+#[derive(Debug, Default)]
+pub(crate) struct Kick {
+    reason: AtomicU8,
+    notify: Notify,
+}
+
+impl Kick {
+    pub(crate) fn kick(&self, reason: KickReason) {
+        self.reason.store(reason as u8, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Waits until kicked; cancel safe (the permit is kept until taken).
+    pub(crate) async fn kicked(&self) -> KickReason {
+        loop {
+            if let Some(r) = self.reason() {
+                return r;
+            }
+            self.notify.notified().await;
+        }
+    }
+
+    pub(crate) fn reason(&self) -> Option<KickReason> {
+        match self.reason.load(Ordering::Acquire) {
+            1 => Some(KickReason::SlowConsumer),
+            2 => Some(KickReason::Replaced),
+            _ => None,
+        }
+    }
+}
+
+/// The room's end of one connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    /// Unique per connection (a resumed session gets a new one).
+    pub conn: u64,
+    pub tx: mpsc::Sender<Out>,
+    pub kick: Arc<Kick>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    member: Member,
+    session: String,
+    link: Link,
+}
+
+#[derive(Debug)]
+struct State {
+    /// In order of joining.
+    members: Vec<Entry>,
+    doc: SharedDoc,
+    imports_since_compact: usize,
+    /// Set when the last member leaves: the registry drops the room and a
+    /// joiner that still holds it must look it up again.
+    dead: bool,
+}
+
+/// What a joiner asks for, validated.
+#[derive(Debug)]
+pub(crate) struct JoinRequest {
+    pub name: UserName,
+    pub session: Option<String>,
+    pub version: Option<Vec<u8>>,
+    pub link: Link,
+    pub limits: Limits,
+    pub max_users: usize,
+}
+
+/// A successful join.
+#[derive(Debug, Clone)]
+pub(crate) struct Joined {
+    pub id: UserId,
+    pub name: String,
+    pub resumed: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum JoinError {
+    /// The room emptied and was dropped meanwhile: look it up again.
+    Dead,
+    Refused(ProtocolError),
+}
+
+/// A room: members and the merged document.
+#[derive(Debug)]
+pub struct Room {
+    id: RoomId,
+    state: Mutex<State>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn new_session_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Compares tokens without leaking how much of a guess matched.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl Room {
+    pub(crate) fn new(id: RoomId) -> Self {
+        Self {
+            id,
+            state: Mutex::new(State {
+                members: Vec::new(),
+                doc: SharedDoc::new(),
+                imports_since_compact: 0,
+                dead: false,
+            }),
+        }
+    }
+
+    pub fn id(&self) -> &RoomId {
+        &self.id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the member list torn
+        // (every mutation is a single push/remove), so keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Members now, in order of joining.
+    #[cfg(test)]
+    pub fn members(&self) -> Vec<Member> {
+        self.lock()
+            .members
+            .iter()
+            .map(|e| e.member.clone())
+            .collect()
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.lock().dead
+    }
+
+    /// Marks an empty room dead so the registry can drop it. Returns
+    /// whether it is dead.
+    pub(crate) fn retire_if_empty(&self) -> bool {
+        let mut st = self.lock();
+        if st.members.is_empty() {
+            st.dead = true;
+        }
+        st.dead
+    }
+
+    pub(crate) fn join(
+        &self,
+        req: JoinRequest,
+        next_id: impl FnOnce() -> UserId,
+    ) -> Result<Joined, JoinError> {
+        let mut st = self.lock();
+        if st.dead {
+            return Err(JoinError::Dead);
+        }
+        let live = st
+            .members
+            .iter()
+            .position(|e| e.member.name == req.name.as_str());
+        let (index, resumed) = match live {
+            Some(i) => {
+                let entry = &st.members[i];
+                match &req.session {
+                    Some(s) if same_token(s, &entry.session) => (i, true),
+                    Some(_) => {
+                        return Err(JoinError::Refused(ProtocolError::from_code(
+                            ErrorCode::BadSession,
+                        )));
+                    }
+                    None => {
+                        return Err(JoinError::Refused(ProtocolError::new(
+                            ErrorCode::NameTaken,
+                            format!(
+                                "Someone called {:?} is already in room {:?}: pick another name with --user.",
+                                req.name.as_str(),
+                                self.id.as_str()
+                            ),
+                        )));
+                    }
+                }
+            }
+            None => {
+                if st.members.len() >= req.max_users {
+                    return Err(JoinError::Refused(ProtocolError::new(
+                        ErrorCode::RoomFull,
+                        format!(
+                            "Room {:?} is full ({} members).",
+                            self.id.as_str(),
+                            req.max_users
+                        ),
+                    )));
+                }
+                let used: Vec<&str> = st.members.iter().map(|e| e.member.color.as_str()).collect();
+                let id = next_id();
+                let color = PALETTE
+                    .iter()
+                    .find(|c| !used.contains(c))
+                    .copied()
+                    .unwrap_or(PALETTE[(id as usize) % PALETTE.len()]);
+                st.members.push(Entry {
+                    member: Member {
+                        id,
+                        name: req.name.as_str().to_owned(),
+                        color: color.to_owned(),
+                        read_only: false,
+                    },
+                    session: new_session_token(),
+                    link: req.link.clone(),
+                });
+                (st.members.len() - 1, false)
+            }
+        };
+
+        if resumed {
+            let old = std::mem::replace(&mut st.members[index].link, req.link.clone());
+            old.kick.kick(KickReason::Replaced);
+        }
+
+        let (doc_kind, doc) = match req.version.as_deref().map(|v| st.doc.updates_since(v)) {
+            Some(Ok(updates)) => (DocKind::Updates, updates),
+            // No version, or one that does not decode: the whole document.
+            _ => (DocKind::Snapshot, st.doc.snapshot()),
+        };
+        let entry = &st.members[index];
+        let welcome = Welcome {
+            protocol: PROTOCOL_VERSION,
+            you: entry.member.clone(),
+            members: st.members.iter().map(|e| e.member.clone()).collect(),
+            session: entry.session.clone(),
+            resumed,
+            doc_kind,
+            doc: Base64Bytes(doc),
+            version: Base64Bytes(st.doc.version()),
+            limits: req.limits,
+        };
+        let joined = Joined {
+            id: entry.member.id,
+            name: entry.member.name.clone(),
+            resumed,
+        };
+        // A fresh queue always has room for its first event.
+        let _ = req.link.tx.try_send(Out::Welcome(Box::new(welcome)));
+        if !resumed {
+            let msg = Out::msg(&ServerMsg::Joined {
+                member: st.members[index].member.clone(),
+            });
+            if let Out::Text(text) = msg {
+                broadcast(&mut st, &text, Some(joined.id));
+            }
+        }
+        Ok(joined)
+    }
+
+    /// Removes the member if `conn` is still its connection, telling the
+    /// others `left`. Returns whether the room is now dead (empty).
+    pub(crate) fn leave(&self, id: UserId, conn: u64, reason: LeftReason) -> bool {
+        let mut st = self.lock();
+        if let Some(i) = st
+            .members
+            .iter()
+            .position(|e| e.member.id == id && e.link.conn == conn)
+        {
+            remove(&mut st, i, reason);
+        }
+        if st.members.is_empty() {
+            st.dead = true;
+        }
+        st.dead
+    }
+
+    /// A chat to everyone, the sender included.
+    pub(crate) fn chat(&self, from: UserId, text: String) {
+        let mut st = self.lock();
+        let Some(me) = member_ref(&st, from) else {
+            return;
+        };
+        let msg = ServerMsg::Chat {
+            from: me,
+            text,
+            time: now_ms(),
+        };
+        broadcast(&mut st, &Utf8Bytes::from(msg.to_json()), None);
+    }
+
+    /// A direct message to `to`, echoed to the sender.
+    pub(crate) fn direct(&self, from: UserId, to: &str, text: String) -> Result<(), ProtocolError> {
+        let mut st = self.lock();
+        let Some(me) = member_ref(&st, from) else {
+            return Ok(());
+        };
+        let Some(target) = st.members.iter().position(|e| e.member.name == to) else {
+            return Err(ProtocolError::new(
+                ErrorCode::NoSuchUser,
+                format!("Nobody called {to:?} is in the room."),
+            ));
+        };
+        let target_id = st.members[target].member.id;
+        let msg = ServerMsg::Direct {
+            from: me,
+            to: to.to_owned(),
+            text,
+            time: now_ms(),
+        };
+        let text = Utf8Bytes::from(msg.to_json());
+        send_to(&mut st, &text, |id| id == target_id || id == from);
+        Ok(())
+    }
+
+    /// A presence change, to everyone but the sender. Never stored.
+    pub(crate) fn presence(&self, from: UserId, presence: Presence) {
+        let msg = ServerMsg::Presence { id: from, presence };
+        let text = Utf8Bytes::from(msg.to_json());
+        let mut st = self.lock();
+        broadcast(&mut st, &text, Some(from));
+    }
+
+    /// Imports an update; when it brought something new, relays it to the
+    /// others. On error the document is unchanged and nothing is relayed.
+    pub(crate) fn update(
+        &self,
+        from: UserId,
+        data: &[u8],
+        max_doc_bytes: usize,
+        compact_every: usize,
+    ) -> Result<bool, DocError> {
+        // Serialize before locking: the base64 of a big update is the
+        // costly part and needs nothing from the room.
+        let relay = ServerMsg::Update {
+            from,
+            data: Base64Bytes(data.to_vec()),
+        };
+        let relay = Utf8Bytes::from(relay.to_json());
+        let mut st = self.lock();
+        if !st.members.iter().any(|e| e.member.id == from) {
+            // Removed meanwhile (slow consumer): its edits no longer count.
+            return Ok(false);
+        }
+        let new = st.doc.import_limited(data, max_doc_bytes)?;
+        if new {
+            broadcast(&mut st, &relay, Some(from));
+            st.imports_since_compact += 1;
+            if st.imports_since_compact >= compact_every {
+                st.imports_since_compact = 0;
+                if let Err(e) = st.doc.compact() {
+                    tracing::warn!(room = %self.id, error = %e, "compacting the document failed");
+                }
+            }
+        }
+        Ok(new)
+    }
+
+    /// Puts `text` in the document if it is empty, and sends the resulting
+    /// update to everyone, the seeder included. Returns whether it applied.
+    pub(crate) fn seed(&self, from: UserId, text: &str) -> bool {
+        let mut st = self.lock();
+        if !st.members.iter().any(|e| e.member.id == from) {
+            return false;
+        }
+        let Some(update) = st.doc.seed_if_empty(text) else {
+            return false;
+        };
+        let msg = ServerMsg::Update {
+            from,
+            data: Base64Bytes(update),
+        };
+        broadcast(&mut st, &Utf8Bytes::from(msg.to_json()), None);
+        true
+    }
+
+    /// Sends an event to one member through its queue (acks, errors).
+    /// Returns false when the member is gone or was removed as too slow.
+    pub(crate) fn send_to_member(&self, id: UserId, msg: &ServerMsg) -> bool {
+        let text = Utf8Bytes::from(msg.to_json());
+        let mut st = self.lock();
+        send_to(&mut st, &text, |m| m == id);
+        st.members.iter().any(|e| e.member.id == id)
+    }
+}
+
+fn member_ref(st: &State, id: UserId) -> Option<MemberRef> {
+    st.members
+        .iter()
+        .find(|e| e.member.id == id)
+        .map(|e| MemberRef {
+            id,
+            name: e.member.name.clone(),
+        })
+}
+
+fn broadcast(st: &mut State, text: &Utf8Bytes, except: Option<UserId>) {
+    send_to(st, text, |id| Some(id) != except);
+}
+
+/// Queues `text` for every member `to` selects. Members whose queue is full
+/// are removed (and told `left` as `removed`), which may in turn find more
+/// slow members: the loop ends because each round removes someone.
+fn send_to(st: &mut State, text: &Utf8Bytes, to: impl Fn(UserId) -> bool) {
+    let mut slow = Vec::new();
+    for e in &st.members {
+        if !to(e.member.id) {
+            continue;
+        }
+        match e.link.tx.try_send(Out::Text(text.clone())) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => slow.push(e.member.id),
+            // The task is ending; its drop guard removes it.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+    for id in slow {
+        if let Some(i) = st.members.iter().position(|e| e.member.id == id) {
+            tracing::warn!(user = id, "slow consumer: outbound queue full, removing");
+            st.members[i].link.kick.kick(KickReason::SlowConsumer);
+            remove(st, i, LeftReason::Removed);
+        }
+    }
+}
+
+/// The one place a member leaves: remove, then tell the others.
+fn remove(st: &mut State, index: usize, reason: LeftReason) {
+    let gone = st.members.remove(index);
+    tracing::info!(user = gone.member.id, name = %gone.member.name, ?reason, "left");
+    let msg = ServerMsg::Left {
+        id: gone.member.id,
+        name: gone.member.name,
+        reason,
+    };
+    if !st.members.is_empty() {
+        broadcast(st, &Utf8Bytes::from(msg.to_json()), None);
+    }
+}

@@ -1,0 +1,234 @@
+//! Test helpers: a real server on 127.0.0.1:0 and real WebSocket clients.
+//! Every wait is bounded by a timeout; nothing sleeps to synchronise.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use collab_doc::SharedDoc;
+use collab_protocol::{
+    Base64Bytes, ClientMsg, ErrorCode, Join, PROTOCOL_VERSION, ServerMsg, WS_PATH, Welcome,
+};
+use collab_server::Config;
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any expected event may take.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A config with short timers for tests.
+pub fn test_config() -> Config {
+    Config {
+        shutdown_grace: Duration::from_secs(2),
+        ..Config::default()
+    }
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    pub handle: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    pub async fn start(config: Config) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(collab_server::run(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        Server {
+            addr,
+            stop: Some(stop),
+            handle,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}{}", self.addr, WS_PATH)
+    }
+
+    /// Triggers shutdown (run keeps going until the clients are gone).
+    pub fn trigger_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Shuts down and waits for `run` to return.
+    pub async fn stop(mut self) {
+        self.trigger_shutdown();
+        timeout(WAIT, self.handle)
+            .await
+            .expect("run returns after shutdown")
+            .unwrap()
+            .unwrap();
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+
+    /// A client joined to `room` as `user`, its welcome read.
+    pub async fn join(&self, room: &str, user: &str) -> (Client, Welcome) {
+        let mut c = self.client().await;
+        let w = c.join(room, user).await;
+        (c, w)
+    }
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub struct Client {
+    pub ws: Ws,
+}
+
+pub fn join_msg(room: &str, user: &str) -> Join {
+    Join {
+        protocol: PROTOCOL_VERSION,
+        room: room.into(),
+        user: user.into(),
+        session: None,
+        token: None,
+        version: None,
+    }
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let url = format!("ws://{addr}{WS_PATH}");
+        let (ws, _) = timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        Client { ws }
+    }
+
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        self.send_raw(&msg.to_json()).await;
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        timeout(WAIT, self.ws.send(Message::Text(text.into())))
+            .await
+            .expect("send in time")
+            .expect("send");
+    }
+
+    /// Sends a join and expects the welcome.
+    pub async fn join(&mut self, room: &str, user: &str) -> Welcome {
+        self.join_with(join_msg(room, user)).await
+    }
+
+    pub async fn join_with(&mut self, join: Join) -> Welcome {
+        self.send(&ClientMsg::Join(join)).await;
+        match self.recv().await {
+            ServerMsg::Welcome(w) => *w,
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    /// The next server event, or None when the connection closed.
+    pub async fn next(&mut self) -> Option<ServerMsg> {
+        loop {
+            let frame = timeout(WAIT, self.ws.next())
+                .await
+                .expect("a server event in time");
+            match frame {
+                None | Some(Err(_)) => return None,
+                Some(Ok(Message::Text(t))) => {
+                    return Some(ServerMsg::from_json(t.as_str()).expect("server JSON"));
+                }
+                Some(Ok(Message::Close(_))) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// The next server event; panics if the connection closed.
+    pub async fn recv(&mut self) -> ServerMsg {
+        self.next().await.expect("connection open")
+    }
+
+    /// Skips events until one matches.
+    pub async fn recv_until(&mut self, mut pred: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
+        loop {
+            let m = self.recv().await;
+            if pred(&m) {
+                return m;
+            }
+        }
+    }
+
+    /// Expects an error event with `code`; returns its message and seq.
+    pub async fn expect_error(&mut self, code: ErrorCode) -> (String, Option<u64>) {
+        match self.recv().await {
+            ServerMsg::Error {
+                code: c,
+                message,
+                seq,
+            } => {
+                assert_eq!(c, code, "{message}");
+                (message, seq)
+            }
+            other => panic!("expected error {code}, got {other:?}"),
+        }
+    }
+
+    /// Expects the server to close the connection (after any events, which
+    /// are returned).
+    pub async fn expect_closed(&mut self) -> Vec<ServerMsg> {
+        let mut seen = Vec::new();
+        while let Some(m) = self.next().await {
+            seen.push(m);
+        }
+        seen
+    }
+
+    /// Expects no event for `dur` (pings are answered meanwhile).
+    pub async fn expect_silence(&mut self, dur: Duration) {
+        let deadline = tokio::time::Instant::now() + dur;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Text(t)))) => panic!("expected silence, got {t}"),
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) => panic!("connection closed"),
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    /// A chat round trip: proves the connection still works and that
+    /// everything sent before it was handled.
+    pub async fn ping_chat(&mut self, text: &str) {
+        self.send(&ClientMsg::Chat { text: text.into() }).await;
+        self.recv_until(|m| matches!(m, ServerMsg::Chat { text: t, .. } if t == text))
+            .await;
+    }
+
+    pub async fn close(mut self) {
+        let _ = timeout(WAIT, self.ws.close(None)).await;
+        // Read the close reply.
+        let _ = timeout(WAIT, async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
+    }
+}
+
+/// A replica loaded from a welcome.
+pub fn replica(w: &Welcome) -> SharedDoc {
+    SharedDoc::from_snapshot(w.doc.as_slice()).expect("welcome snapshot")
+}
+
+/// An update inserting `text` at `pos` into `doc`.
+pub fn edit(doc: &mut SharedDoc, pos: usize, text: &str) -> Base64Bytes {
+    doc.splice(pos, 0, text).unwrap();
+    Base64Bytes(doc.take_local_update().unwrap())
+}

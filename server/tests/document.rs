@@ -1,0 +1,250 @@
+//! The room's document: updates relayed and acked, refused updates, seeds,
+//! snapshots for newcomers and updates for rejoiners.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use collab_doc::SharedDoc;
+use collab_protocol::{Base64Bytes, ClientMsg, DocKind, ErrorCode, Join, ServerMsg};
+use common::{Server, edit, join_msg, replica, test_config};
+
+#[tokio::test]
+async fn an_update_is_acked_and_relayed_to_the_others() {
+    let server = Server::start(test_config()).await;
+    let (mut alice, wa) = server.join("doc", "alice").await;
+    let (mut bob, wb) = server.join("doc", "bob").await;
+    alice.recv().await;
+    let mut da = replica(&wa);
+    let mut db = replica(&wb);
+
+    let data = edit(&mut da, 0, "hello");
+    alice
+        .send(&ClientMsg::Update {
+            seq: 7,
+            data: data.clone(),
+        })
+        .await;
+    assert_eq!(alice.recv().await, ServerMsg::Ack { seq: 7 });
+    match bob.recv().await {
+        ServerMsg::Update { from, data: d } => {
+            assert_eq!(from, wa.you.id);
+            db.import(d.as_slice()).unwrap();
+        }
+        other => panic!("expected update, got {other:?}"),
+    }
+    assert_eq!(db.text(), "hello");
+
+    // A resent update brings nothing: acked, not relayed.
+    alice.send(&ClientMsg::Update { seq: 8, data }).await;
+    assert_eq!(alice.recv().await, ServerMsg::Ack { seq: 8 });
+    bob.expect_silence(Duration::from_millis(200)).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_update_is_refused_and_changes_nothing() {
+    let server = Server::start(test_config()).await;
+    let (mut alice, wa) = server.join("doc", "alice").await;
+    let (mut bob, _) = server.join("doc", "bob").await;
+    alice.recv().await;
+    let mut da = replica(&wa);
+    let good = edit(&mut da, 0, "abc");
+    alice.send(&ClientMsg::Update { seq: 1, data: good }).await;
+    alice.recv().await;
+    bob.recv().await;
+
+    alice
+        .send(&ClientMsg::Update {
+            seq: 2,
+            data: Base64Bytes(b"definitely not loro".to_vec()),
+        })
+        .await;
+    let (_, seq) = alice.expect_error(ErrorCode::BadUpdate).await;
+    assert_eq!(seq, Some(2));
+
+    // History forged under a known peer id is refused as well.
+    let forged = collab_doc::forge_for_tests(da.peer_id(), "XYZW");
+    alice
+        .send(&ClientMsg::Update {
+            seq: 3,
+            data: Base64Bytes(forged),
+        })
+        .await;
+    let (_, seq) = alice.expect_error(ErrorCode::BadUpdate).await;
+    assert_eq!(seq, Some(3));
+    bob.expect_silence(Duration::from_millis(200)).await;
+
+    let (_carol, wc) = server.join("doc", "carol").await;
+    assert_eq!(replica(&wc).text(), "abc");
+    alice.ping_chat("fine").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_update_over_the_doc_limit_is_refused() {
+    let config = collab_server::Config {
+        max_doc_bytes: 1000,
+        ..test_config()
+    };
+    let server = Server::start(config).await;
+    let (mut alice, wa) = server.join("doc", "alice").await;
+    let mut da = replica(&wa);
+    let ok = edit(&mut da, 0, &"a".repeat(600));
+    alice.send(&ClientMsg::Update { seq: 1, data: ok }).await;
+    assert_eq!(alice.recv().await, ServerMsg::Ack { seq: 1 });
+    let too_much = edit(&mut da, 0, &"b".repeat(600));
+    alice
+        .send(&ClientMsg::Update {
+            seq: 2,
+            data: too_much,
+        })
+        .await;
+    let (msg, seq) = alice.expect_error(ErrorCode::DocTooLarge).await;
+    assert_eq!(seq, Some(2));
+    assert!(msg.contains("1000"), "{msg}");
+    let (_bob, wb) = server.join("doc", "bob").await;
+    assert_eq!(replica(&wb).text(), "a".repeat(600));
+
+    // A seed over the limit is refused too.
+    let (mut carol, _) = server.join("doc2", "carol").await;
+    carol
+        .send(&ClientMsg::Seed {
+            text: "c".repeat(1001),
+        })
+        .await;
+    carol.expect_error(ErrorCode::DocTooLarge).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn seed_applies_once_even_when_two_race() {
+    let server = Server::start(test_config()).await;
+    let (mut alice, wa) = server.join("seed", "alice").await;
+    let (mut bob, wb) = server.join("seed", "bob").await;
+    alice.recv().await;
+
+    // Both seed at once.
+    let seed_a = ClientMsg::Seed {
+        text: "from alice\n".into(),
+    };
+    let seed_b = ClientMsg::Seed {
+        text: "from bob\n".into(),
+    };
+    tokio::join!(alice.send(&seed_a), bob.send(&seed_b));
+
+    let mut da = replica(&wa);
+    let mut db = replica(&wb);
+    let mut applied = 0;
+    for (c, d) in [(&mut alice, &mut da), (&mut bob, &mut db)] {
+        loop {
+            match c.recv().await {
+                ServerMsg::Update { data, .. } => {
+                    d.import(data.as_slice()).unwrap();
+                }
+                ServerMsg::Seeded { applied: a } => {
+                    applied += usize::from(a);
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(applied, 1, "exactly one seed applies");
+    // Both replicas got the one update (the seeder too).
+    assert_eq!(da.text(), db.text());
+    assert!(da.text() == "from alice\n" || da.text() == "from bob\n");
+
+    // Seeding a non-empty document does nothing.
+    alice
+        .send(&ClientMsg::Seed {
+            text: "again".into(),
+        })
+        .await;
+    assert_eq!(alice.recv().await, ServerMsg::Seeded { applied: false });
+    bob.expect_silence(Duration::from_millis(200)).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_newcomer_gets_a_snapshot_and_a_rejoiner_only_what_it_lacks() {
+    let server = Server::start(test_config()).await;
+    let (mut alice, wa) = server.join("doc", "alice").await;
+    let (mut bob, wb) = server.join("doc", "bob").await;
+    alice.recv().await;
+    let mut da = replica(&wa);
+    let mut db = replica(&wb);
+    let u = edit(&mut da, 0, "hello");
+    alice.send(&ClientMsg::Update { seq: 1, data: u }).await;
+    alice.recv().await;
+    if let ServerMsg::Update { data, .. } = bob.recv().await {
+        db.import(data.as_slice()).unwrap();
+    }
+    let bob_version = db.version();
+    bob.close().await;
+    alice.recv().await; // left
+
+    // While bob is away alice types a lot.
+    let long = "x".repeat(20_000);
+    let u = edit(&mut da, 5, &long);
+    alice.send(&ClientMsg::Update { seq: 2, data: u }).await;
+    assert_eq!(alice.recv().await, ServerMsg::Ack { seq: 2 });
+
+    // A newcomer gets the snapshot with the text.
+    let (_carol, wc) = server.join("doc", "carol").await;
+    assert_eq!(wc.doc_kind, DocKind::Snapshot);
+    assert_eq!(replica(&wc).text(), format!("hello{long}"));
+
+    // Bob rejoins with his version and gets only the missing updates.
+    let mut bob = server.client().await;
+    let w = bob
+        .join_with(Join {
+            version: Some(Base64Bytes(bob_version.clone())),
+            ..join_msg("doc", "bob")
+        })
+        .await;
+    assert_eq!(w.doc_kind, DocKind::Updates);
+    let expected = {
+        let full = SharedDoc::from_snapshot(wc.doc.as_slice()).unwrap();
+        full.updates_since(&bob_version).unwrap()
+    };
+    assert_eq!(w.doc.len(), expected.len());
+    db.import(w.doc.as_slice()).unwrap();
+    assert_eq!(db.text(), format!("hello{long}"));
+    assert!(db.is_covered_by(w.version.as_slice()).unwrap());
+
+    // A rejoiner already up to date gets an empty-ish update.
+    let mut bob2 = server.client().await;
+    let w2 = bob2
+        .join_with(Join {
+            version: Some(Base64Bytes(db.version())),
+            ..join_msg("doc", "bob2")
+        })
+        .await;
+    assert_eq!(w2.doc_kind, DocKind::Updates);
+    let mut copy = SharedDoc::from_snapshot(&db.snapshot()).unwrap();
+    assert!(!copy.import(w2.doc.as_slice()).unwrap_or(false));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn compaction_keeps_the_document() {
+    let config = collab_server::Config {
+        compact_every: 3,
+        ..test_config()
+    };
+    let server = Server::start(config).await;
+    let (mut alice, wa) = server.join("doc", "alice").await;
+    let mut da = replica(&wa);
+    for i in 0..10u64 {
+        let u = edit(&mut da, 0, &i.to_string());
+        alice.send(&ClientMsg::Update { seq: i, data: u }).await;
+        assert_eq!(alice.recv().await, ServerMsg::Ack { seq: i });
+    }
+    let (_bob, wb) = server.join("doc", "bob").await;
+    assert_eq!(replica(&wb).text(), "9876543210");
+    assert!(da.is_covered_by(wb.version.as_slice()).unwrap());
+    assert!(replica(&wb).is_covered_by(&da.version()).unwrap());
+    server.stop().await;
+}
