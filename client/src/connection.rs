@@ -1,0 +1,416 @@
+//! [`Connection`]: the WebSocket transport, with reconnect and backoff.
+
+use std::time::Duration;
+
+use collab_protocol::{ClientMsg, ErrorCode, ProtocolError, ServerMsg, WS_PATH};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::ClientError;
+
+/// What the transport reports, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportEvent {
+    /// A WebSocket is open: send `join` now ([`crate::Replica::join_msg`]).
+    /// Anything else sent before that `join` on this connection is dropped.
+    Connected,
+    /// An event from the server.
+    Message(ServerMsg),
+    /// The connection dropped or could not be made. `retry_in` is when the
+    /// next attempt starts; `None` while suspended (see
+    /// [`Connection::suspend`]). Messages sent meanwhile are dropped: the
+    /// replica resyncs by version on the next welcome.
+    Disconnected {
+        reason: String,
+        retry_in: Option<Duration>,
+    },
+    /// The transport stopped for good: [`Connection::close`] was called, or
+    /// the server refused this client with an error that retrying cannot fix
+    /// (`error`: name taken, bad session, unauthorized, version mismatch...).
+    /// No event follows.
+    Closed { error: Option<ProtocolError> },
+}
+
+/// Reconnect delays: exponential from `initial`, capped at `max`, each
+/// shortened by a random part of up to `jitter` (0 to 1) so that many
+/// clients dropped at once do not come back at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub jitter: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+            jitter: 0.5,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before attempt `attempt` (0 for the first retry), given a
+    /// random number in `0..1`.
+    pub fn delay(&self, attempt: u32, random: f64) -> Duration {
+        let base = self
+            .initial
+            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
+            .min(self.max);
+        let cut = self.jitter.clamp(0.0, 1.0) * random.clamp(0.0, 1.0);
+        base.mul_f64(1.0 - cut)
+    }
+}
+
+/// How the transport behaves.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub backoff: Backoff,
+    /// Give up one connection attempt after this long.
+    pub connect_timeout: Duration,
+    /// Send a WebSocket ping this often; with nothing received for two
+    /// intervals the connection counts as dropped. `None`: no pings.
+    pub ping_interval: Option<Duration>,
+    /// Capacity of the event channel (the reader waits when it is full, so
+    /// a slow owner slows the socket, not memory).
+    pub event_buffer: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            backoff: Backoff::default(),
+            connect_timeout: Duration::from_secs(5),
+            ping_interval: Some(Duration::from_secs(15)),
+            event_buffer: 1024,
+        }
+    }
+}
+
+/// Turns what a user types into the server's WebSocket URL:
+/// `host:port`, `ws://host:port`, `http://host:port` and full
+/// `ws://host:port/ws` all work; a URL without a path gets `/ws`
+/// ([`WS_PATH`]). `https://`/`wss://` are kept as `wss://` (this build has
+/// no TLS, so connecting to them fails with a clear error).
+pub fn ws_url(input: &str) -> Result<String, ClientError> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err(ClientError::BadUrl("the server address is empty".into()));
+    }
+    let (scheme, rest) = match input.split_once("://") {
+        Some((s, rest)) => match s.to_ascii_lowercase().as_str() {
+            "ws" | "http" => ("ws", rest),
+            "wss" | "https" => ("wss", rest),
+            other => {
+                return Err(ClientError::BadUrl(format!(
+                    "unknown scheme {other:?} in {input:?}; use ws://host:port"
+                )));
+            }
+        },
+        None => ("ws", input),
+    };
+    let (authority, path) = match rest.find(['/', '?', '#']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if authority.is_empty() || authority.chars().any(char::is_whitespace) {
+        return Err(ClientError::BadUrl(format!(
+            "no host in {input:?}; use ws://host:port"
+        )));
+    }
+    let path = if path.is_empty() || path == "/" {
+        WS_PATH
+    } else {
+        path
+    };
+    Ok(format!("{scheme}://{authority}{path}"))
+}
+
+/// Whether an error means retrying the same join cannot succeed.
+pub fn stops_reconnecting(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::VersionMismatch
+            | ErrorCode::InvalidRoom
+            | ErrorCode::InvalidName
+            | ErrorCode::NameTaken
+            | ErrorCode::BadSession
+            | ErrorCode::Unauthorized
+            | ErrorCode::RoomFull
+    )
+}
+
+enum Command {
+    Send(ClientMsg),
+    Suspend,
+    Resume,
+    Close,
+}
+
+/// The receiving end of a [`Connection`]'s events.
+pub type TransportEvents = mpsc::Receiver<TransportEvent>;
+
+/// A handle on the WebSocket transport: cheap to clone, usable from sync
+/// code (nothing here blocks or awaits).
+///
+/// [`Connection::open`] spawns a tokio task that connects, reports
+/// [`TransportEvent`]s and reconnects with [`Backoff`] after every drop,
+/// until [`Connection::close`], a fatal server error, or until every handle
+/// and the event receiver are dropped.
+#[derive(Clone)]
+pub struct Connection {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("open", &!self.commands.is_closed())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Starts connecting to `url` (anything [`ws_url`] accepts). Must be
+    /// called inside a tokio runtime.
+    pub fn open(
+        url: &str,
+        options: ConnectOptions,
+    ) -> Result<(Connection, TransportEvents), ClientError> {
+        let url = ws_url(url)?;
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (events, event_rx) = mpsc::channel(options.event_buffer.max(1));
+        tokio::spawn(run(url, options, command_rx, events));
+        Ok((Connection { commands }, event_rx))
+    }
+
+    /// Queues an event for the server. Returns false once the transport has
+    /// stopped. While disconnected (or before the `join` of a new
+    /// connection) non-join events are dropped, which is safe for a
+    /// [`crate::Replica`]: it resends what the server lacks on the welcome.
+    pub fn send(&self, msg: ClientMsg) -> bool {
+        self.commands.send(Command::Send(msg)).is_ok()
+    }
+
+    /// Drops the connection and stays offline until [`Self::resume`]
+    /// (to simulate a network drop in tests, or a "go offline" switch).
+    pub fn suspend(&self) {
+        let _ = self.commands.send(Command::Suspend);
+    }
+
+    /// Connects again now (after [`Self::suspend`], or to skip a backoff).
+    pub fn resume(&self) {
+        let _ = self.commands.send(Command::Resume);
+    }
+
+    /// Closes the connection for good; [`TransportEvent::Closed`] follows.
+    pub fn close(&self) {
+        let _ = self.commands.send(Command::Close);
+    }
+
+    /// Whether the transport task has stopped.
+    pub fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+}
+
+/// How one connection ended.
+enum End {
+    /// Reconnect after a backoff.
+    Dropped(String),
+    /// Stay offline until resumed.
+    Suspended,
+    /// Stop for good.
+    Closed(Option<ProtocolError>),
+}
+
+async fn run(
+    url: String,
+    options: ConnectOptions,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::Sender<TransportEvent>,
+) {
+    let mut attempt: u32 = 0;
+    let mut suspended = false;
+    loop {
+        if suspended {
+            // Offline on purpose: wait for resume, dropping sends.
+            loop {
+                match commands.recv().await {
+                    Some(Command::Resume) => break,
+                    Some(Command::Send(_) | Command::Suspend) => {}
+                    Some(Command::Close) | None => {
+                        let _ = events.send(TransportEvent::Closed { error: None }).await;
+                        return;
+                    }
+                }
+            }
+            suspended = false;
+            attempt = 0;
+        }
+        let end = match tokio::time::timeout(
+            options.connect_timeout,
+            tokio_tungstenite::connect_async(url.as_str()),
+        )
+        .await
+        {
+            Ok(Ok((ws, _response))) => {
+                if events.send(TransportEvent::Connected).await.is_err() {
+                    return;
+                }
+                session(ws, &options, &mut commands, &events, &mut attempt).await
+            }
+            Ok(Err(e)) => End::Dropped(format!("cannot connect to {url}: {e}")),
+            Err(_) => End::Dropped(format!(
+                "cannot connect to {url}: no answer in {:?}",
+                options.connect_timeout
+            )),
+        };
+        match end {
+            End::Closed(error) => {
+                let _ = events.send(TransportEvent::Closed { error }).await;
+                return;
+            }
+            End::Suspended => {
+                suspended = true;
+                let ev = TransportEvent::Disconnected {
+                    reason: "suspended".into(),
+                    retry_in: None,
+                };
+                if events.send(ev).await.is_err() {
+                    return;
+                }
+            }
+            End::Dropped(reason) => {
+                let delay = options.backoff.delay(attempt, rand::random::<f64>());
+                attempt = attempt.saturating_add(1);
+                let ev = TransportEvent::Disconnected {
+                    reason,
+                    retry_in: Some(delay),
+                };
+                if events.send(ev).await.is_err() {
+                    return;
+                }
+                // Wait out the backoff, dropping sends, obeying commands.
+                let deadline = Instant::now() + delay;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(deadline) => break,
+                        cmd = commands.recv() => match cmd {
+                            Some(Command::Send(_)) => {}
+                            Some(Command::Resume) => { attempt = 0; break; }
+                            Some(Command::Suspend) => { suspended = true; break; }
+                            Some(Command::Close) | None => {
+                                let _ = events.send(TransportEvent::Closed { error: None }).await;
+                                return;
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn session(
+    ws: Ws,
+    options: &ConnectOptions,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    events: &mpsc::Sender<TransportEvent>,
+    attempt: &mut u32,
+) -> End {
+    let (mut sink, mut stream) = ws.split();
+    let mut awaiting_join = true;
+    let mut fatal: Option<ProtocolError> = None;
+    let ping_every = options.ping_interval.unwrap_or(Duration::from_secs(3600));
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+    let mut last_heard = Instant::now();
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(Command::Send(msg)) => {
+                    let is_join = matches!(msg, ClientMsg::Join(_));
+                    if awaiting_join && !is_join {
+                        // Stale: meant for the previous connection.
+                        continue;
+                    }
+                    awaiting_join = false;
+                    if let Err(e) = sink.send(Message::text(msg.to_json())).await {
+                        return End::Dropped(format!("send failed: {e}"));
+                    }
+                }
+                Some(Command::Resume) => {}
+                Some(Command::Suspend) => {
+                    let _ = sink.close().await;
+                    return End::Suspended;
+                }
+                Some(Command::Close) | None => {
+                    let _ = sink.send(ClientMsg::Leave.to_json().into()).await;
+                    let _ = sink.close().await;
+                    return End::Closed(None);
+                }
+            },
+            frame = stream.next() => {
+                last_heard = Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let msg = match ServerMsg::from_json(text.as_str()) {
+                            Ok(m) => m,
+                            Err(e) => {
+                                tracing::warn!("ignoring a server event that does not parse: {e}");
+                                continue;
+                            }
+                        };
+                        match &msg {
+                            ServerMsg::Welcome(_) => *attempt = 0,
+                            ServerMsg::Error { code, message, .. } if stops_reconnecting(*code) => {
+                                fatal = Some(ProtocolError::new(*code, message.clone()));
+                            }
+                            _ => {}
+                        }
+                        if events.send(TransportEvent::Message(msg)).await.is_err() {
+                            return End::Closed(None);
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        if fatal.is_some() {
+                            return End::Closed(fatal);
+                        }
+                        let reason = frame
+                            .map(|f| format!("closed by the server ({}): {}", f.code, f.reason))
+                            .unwrap_or_else(|| "closed by the server".into());
+                        return End::Dropped(reason);
+                    }
+                    Some(Ok(_)) => {} // ping/pong/binary: tungstenite answers pings
+                    Some(Err(e)) => {
+                        if fatal.is_some() {
+                            return End::Closed(fatal);
+                        }
+                        return End::Dropped(format!("connection error: {e}"));
+                    }
+                    None => {
+                        if fatal.is_some() {
+                            return End::Closed(fatal);
+                        }
+                        return End::Dropped("connection closed".into());
+                    }
+                }
+            }
+            _ = ping.tick(), if options.ping_interval.is_some() => {
+                if last_heard.elapsed() > ping_every * 2 {
+                    return End::Dropped(format!("no answer from the server for {:?}", ping_every * 2));
+                }
+                if let Err(e) = sink.send(Message::Ping(Vec::new().into())).await {
+                    return End::Dropped(format!("ping failed: {e}"));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,617 @@
+//! [`Replica`]: the sans-IO sync state of one client (no tokio, no sockets).
+
+use std::collections::{BTreeMap, HashMap};
+
+use collab_doc::{DocError, SharedDoc, TextChange, Undo};
+use collab_protocol::{
+    Base64Bytes, ClientMsg, ErrorCode, Join, LeftReason, Limits, Member, MemberRef,
+    PROTOCOL_VERSION, Presence, ServerMsg, UserId, Welcome,
+};
+
+/// What the owner of a [`Replica`] must do after [`Replica::handle`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send this event to the server (through the [`crate::Connection`]).
+    Send(ClientMsg),
+    /// Tell the user (or the test) about this.
+    Event(ClientEvent),
+}
+
+/// Something that happened, for the user interface.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// Joined (or re-joined) the room; the document now holds everything the
+    /// server had at the welcome, and what the server lacked is on its way
+    /// (see [`Replica::unsent_edits`]).
+    Welcome {
+        you: Member,
+        members: Vec<Member>,
+        /// This join took over a live session (the others saw no leave).
+        resumed: bool,
+        /// The first welcome of this replica.
+        first: bool,
+    },
+    /// The text changed because of the server (a remote edit, a seed, the
+    /// welcome's document): drain [`Replica::take_changes`].
+    DocChanged,
+    MemberJoined(Member),
+    MemberLeft {
+        id: UserId,
+        name: String,
+        reason: LeftReason,
+    },
+    Chat {
+        from: MemberRef,
+        text: String,
+        time: u64,
+    },
+    Direct {
+        from: MemberRef,
+        to: String,
+        text: String,
+        time: u64,
+    },
+    /// A member's cursor or selection moved; see [`Replica::member_cursor`].
+    Presence {
+        id: UserId,
+    },
+    /// The server merged my update `seq`; `unsent` edits remain unacked.
+    Acked {
+        seq: u64,
+        unsent: usize,
+    },
+    /// The answer to my seed: `applied` is false when the room had text.
+    Seeded {
+        applied: bool,
+    },
+    /// The server refused something I sent (`seq` names a refused update),
+    /// or the connection is about to close (fatal codes).
+    Error {
+        code: ErrorCode,
+        message: String,
+        seq: Option<u64>,
+    },
+    /// The server sent document bytes this replica could not merge (a bug
+    /// or a hostile server). The document is unchanged.
+    BadServerData {
+        message: String,
+    },
+    /// The server is stopping; the transport reconnects later.
+    Shutdown {
+        message: String,
+    },
+}
+
+/// Where the replica stands with the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncState {
+    /// No connection (or the owner has not sent [`Replica::join_msg`] yet).
+    /// Edits are local only and reach the server after the next welcome.
+    Offline,
+    /// `join` sent, waiting for the welcome. Edits stay local until then.
+    Joining,
+    /// Welcomed: every edit is sent at once.
+    Live,
+}
+
+/// The sans-IO state of one client in one room: its document replica, the
+/// undo history of its own edits, the session token and the updates the
+/// server has not acknowledged yet.
+///
+/// A `Replica` does no IO. Its owner (the editor, [`crate::Client`], a bot)
+/// plugs it into a transport:
+///
+/// - on [`crate::TransportEvent::Connected`] send [`Replica::join_msg`];
+/// - on each [`crate::TransportEvent::Message`] call [`Replica::handle`] and
+///   carry out the [`Effect`]s in order;
+/// - on [`crate::TransportEvent::Disconnected`] call
+///   [`Replica::on_disconnect`];
+/// - send what [`Replica::edit`], [`Replica::undo`], [`Replica::redo`],
+///   [`Replica::seed`] and [`Replica::presence`] return.
+///
+/// Editing is local-first: [`Replica::edit`] changes the document at once,
+/// whatever the connection does. Offline edits are not queued as messages:
+/// on every welcome the replica compares versions and sends exactly what
+/// the server lacks, so nothing is lost and nothing is resent blindly.
+///
+/// The document tracks its changes: after every call that may change the
+/// text (`edit`, `undo`, `redo`, `handle`), drain [`Replica::take_changes`]
+/// and apply the deltas, in order, to the editor's buffer. Local edits show
+/// up there too, so the buffer can simply mirror the document. The first
+/// welcome's snapshot is imported into this same document (never swapped
+/// for a fresh one), so if the user typed before the welcome, the delta is
+/// relative to the text the buffer already shows.
+///
+/// Each `Replica` has a fresh random Loro peer id; make a new `Replica` per
+/// process or session, never persist and reuse one's peer id.
+pub struct Replica {
+    doc: SharedDoc,
+    undo: Undo,
+    state: SyncState,
+    welcomes: u64,
+    session: Option<String>,
+    next_seq: u64,
+    /// Updates sent and not acked yet, by seq.
+    unacked: BTreeMap<u64, InFlight>,
+    /// Local edits not yet put into an update.
+    unflushed: usize,
+    pending_seed: Option<String>,
+    you: Option<Member>,
+    members: Vec<Member>,
+    presence: HashMap<UserId, Presence>,
+    limits: Option<Limits>,
+    diverged: bool,
+}
+
+/// An update on its way to the server.
+#[derive(Debug, Clone)]
+struct InFlight {
+    /// Local edits it carries.
+    edits: usize,
+    /// The version it was exported from: resending from there makes up
+    /// for it if it is lost.
+    from: Vec<u8>,
+}
+
+impl Default for Replica {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("doc", &self.doc)
+            .field("state", &self.state)
+            .field("welcomes", &self.welcomes)
+            .field("unacked", &self.unacked)
+            .field("unflushed", &self.unflushed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// An empty replica with a fresh peer id, tracking its text changes.
+    pub fn new() -> Self {
+        let mut doc = SharedDoc::new();
+        doc.track_changes();
+        let undo = doc.undo_manager();
+        Self {
+            doc,
+            undo,
+            state: SyncState::Offline,
+            welcomes: 0,
+            session: None,
+            next_seq: 1,
+            unacked: BTreeMap::new(),
+            unflushed: 0,
+            pending_seed: None,
+            you: None,
+            members: Vec::new(),
+            presence: HashMap::new(),
+            limits: None,
+            diverged: false,
+        }
+    }
+
+    // ----- connection lifecycle -------------------------------------------
+
+    /// The `join` to send on every new connection. It carries the session
+    /// token of the last welcome (to take over the session after a drop)
+    /// and, once the document has any history, its version, so that the
+    /// welcome brings only what this replica lacks.
+    pub fn join_msg(&mut self, room: &str, user: &str, token: Option<&str>) -> ClientMsg {
+        self.state = SyncState::Joining;
+        let has_history = self.welcomes > 0 || self.doc.history_len() > 0;
+        ClientMsg::Join(Join {
+            protocol: PROTOCOL_VERSION,
+            room: room.to_owned(),
+            user: user.to_owned(),
+            session: self.session.clone(),
+            token: token.map(str::to_owned),
+            version: has_history.then(|| Base64Bytes(self.doc.version())),
+        })
+    }
+
+    /// The connection dropped: edits stay local until the next welcome.
+    pub fn on_disconnect(&mut self) {
+        self.state = SyncState::Offline;
+        self.presence.clear();
+    }
+
+    /// Forget the session token, e.g. after a `bad_session` refusal, so the
+    /// next join starts a new session.
+    pub fn forget_session(&mut self) {
+        self.session = None;
+    }
+
+    /// Handles one server event, returning what to send and what to show.
+    /// Nothing a server sends makes this panic; bytes that do not merge
+    /// leave the document unchanged and come back as
+    /// [`ClientEvent::BadServerData`].
+    pub fn handle(&mut self, msg: ServerMsg) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match msg {
+            ServerMsg::Welcome(w) => self.on_welcome(*w, &mut out),
+            ServerMsg::Update { data, .. } => match self.doc.import(data.as_slice()) {
+                Ok(true) => out.push(Effect::Event(ClientEvent::DocChanged)),
+                Ok(false) => {}
+                Err(e) => out.push(bad_data("update", &e)),
+            },
+            ServerMsg::Ack { seq } => {
+                self.unacked.remove(&seq);
+                self.resend_lost_before(seq, None, &mut out);
+                out.push(Effect::Event(ClientEvent::Acked {
+                    seq,
+                    unsent: self.unsent_edits(),
+                }));
+            }
+            ServerMsg::Joined { member } => {
+                self.members.retain(|m| m.id != member.id);
+                self.members.push(member.clone());
+                out.push(Effect::Event(ClientEvent::MemberJoined(member)));
+            }
+            ServerMsg::Left { id, name, reason } => {
+                self.members.retain(|m| m.id != id);
+                self.presence.remove(&id);
+                out.push(Effect::Event(ClientEvent::MemberLeft { id, name, reason }));
+            }
+            ServerMsg::Chat { from, text, time } => {
+                out.push(Effect::Event(ClientEvent::Chat { from, text, time }));
+            }
+            ServerMsg::Direct {
+                from,
+                to,
+                text,
+                time,
+            } => out.push(Effect::Event(ClientEvent::Direct {
+                from,
+                to,
+                text,
+                time,
+            })),
+            ServerMsg::Presence { id, presence } => {
+                self.presence.insert(id, presence);
+                out.push(Effect::Event(ClientEvent::Presence { id }));
+            }
+            ServerMsg::Seeded { applied } => {
+                self.pending_seed = None;
+                out.push(Effect::Event(ClientEvent::Seeded { applied }));
+            }
+            ServerMsg::Error { code, message, seq } => {
+                if let Some(seq) = seq {
+                    let refused = self.unacked.remove(&seq);
+                    // A rate-limited update was dropped: send it again. Any
+                    // update refused after an earlier one went missing
+                    // failed for lack of it: resend both.
+                    let lost_before = self.unacked.range(..seq).next().is_some();
+                    let retry = refused.filter(|_| code == ErrorCode::RateLimited || lost_before);
+                    let resent = self.resend_lost_before(seq, retry, &mut out);
+                    if !resent && matches!(code, ErrorCode::BadUpdate | ErrorCode::DocTooLarge) {
+                        // My document holds edits the room refused.
+                        self.diverged = true;
+                    }
+                }
+                out.push(Effect::Event(ClientEvent::Error { code, message, seq }));
+            }
+            ServerMsg::Shutdown { message } => {
+                out.push(Effect::Event(ClientEvent::Shutdown { message }));
+            }
+        }
+        out
+    }
+
+    fn on_welcome(&mut self, w: Welcome, out: &mut Vec<Effect>) {
+        let first = self.welcomes == 0;
+        self.welcomes += 1;
+        self.session = Some(w.session);
+        self.limits = Some(w.limits);
+        self.members = w.members.clone();
+        self.you = Some(w.you.clone());
+        self.presence.clear();
+        // Snapshot or updates, both are imported into this document: it may
+        // hold edits made before the welcome, and the change log must stay
+        // relative to the text the editor shows.
+        if !w.doc.is_empty() {
+            match self.doc.import(w.doc.as_slice()) {
+                Ok(true) => out.push(Effect::Event(ClientEvent::DocChanged)),
+                Ok(false) => {}
+                Err(e) => out.push(bad_data("welcome document", &e)),
+            }
+        }
+        self.state = SyncState::Live;
+        out.push(Effect::Event(ClientEvent::Welcome {
+            you: w.you,
+            members: w.members,
+            resumed: w.resumed,
+            first,
+        }));
+        // Whatever was unacked is either on the server already or in what
+        // it lacks now: one update replaces them all.
+        let carried = self.unsent_edits();
+        self.unacked.clear();
+        self.unflushed = 0;
+        self.diverged = false;
+        match self.doc.is_covered_by(w.version.as_slice()) {
+            Ok(true) => {}
+            Ok(false) => match self.doc.updates_since(w.version.as_slice()) {
+                Ok(data) => {
+                    let seq = self.take_seq();
+                    let from = w.version.as_slice().to_vec();
+                    self.unacked.insert(
+                        seq,
+                        InFlight {
+                            edits: carried.max(1),
+                            from,
+                        },
+                    );
+                    out.push(Effect::Send(ClientMsg::Update {
+                        seq,
+                        data: Base64Bytes(data),
+                    }));
+                }
+                Err(e) => out.push(bad_data("welcome version", &e)),
+            },
+            Err(e) => out.push(bad_data("welcome version", &e)),
+        }
+        self.doc.mark_all_sent();
+        if self.doc.is_empty() {
+            if let Some(text) = &self.pending_seed {
+                out.push(Effect::Send(ClientMsg::Seed { text: text.clone() }));
+            }
+        } else {
+            self.pending_seed = None;
+        }
+    }
+
+    /// The server answers updates in order, so when it answers `seq`, every
+    /// unanswered update before it was dropped (rate limit). Resends them
+    /// (and `also`, a dropped `seq` itself) from the oldest one's version.
+    /// Returns whether anything was resent.
+    fn resend_lost_before(
+        &mut self,
+        seq: u64,
+        also: Option<InFlight>,
+        out: &mut Vec<Effect>,
+    ) -> bool {
+        let later = self.unacked.split_off(&seq);
+        let lost = std::mem::replace(&mut self.unacked, later);
+        let mut lost: Vec<InFlight> = lost.into_values().collect();
+        lost.extend(also);
+        let Some(oldest) = lost.first() else {
+            return false;
+        };
+        if self.doc.resend_from(&oldest.from).is_err() {
+            return false;
+        }
+        self.unflushed += lost.iter().map(|f| f.edits).sum::<usize>().max(1);
+        if let Some(msg) = self.flush() {
+            out.push(Effect::Send(msg));
+        }
+        true
+    }
+
+    fn take_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    // ----- editing -----------------------------------------------------------
+
+    /// Replaces `delete` chars at char position `pos` with `insert`, at once,
+    /// and returns the update to send (`None` while not [`SyncState::Live`]:
+    /// the edit then reaches the server after the next welcome).
+    pub fn edit(
+        &mut self,
+        pos: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<Option<ClientMsg>, DocError> {
+        self.edit_local(pos, delete, insert)?;
+        Ok(self.flush())
+    }
+
+    /// Like [`Self::edit`] without producing the update: call
+    /// [`Self::flush`] later to send several edits as one update (each edit
+    /// is still its own operation and its own undo step).
+    pub fn edit_local(&mut self, pos: usize, delete: usize, insert: &str) -> Result<(), DocError> {
+        if delete == 0 && insert.is_empty() {
+            return Ok(());
+        }
+        self.doc.splice(pos, delete, insert)?;
+        self.unflushed += 1;
+        Ok(())
+    }
+
+    /// The update holding the local edits not sent yet, when live.
+    pub fn flush(&mut self) -> Option<ClientMsg> {
+        if self.state != SyncState::Live || self.unflushed == 0 {
+            return None;
+        }
+        let from = self.doc.sent_version();
+        let data = self.doc.take_local_update()?;
+        let seq = self.take_seq();
+        self.unacked.insert(
+            seq,
+            InFlight {
+                edits: self.unflushed,
+                from,
+            },
+        );
+        self.unflushed = 0;
+        Some(ClientMsg::Update {
+            seq,
+            data: Base64Bytes(data),
+        })
+    }
+
+    /// Reverts my last edit (remote edits made since stay in place). Returns
+    /// the update to send; `None` when there was nothing to undo or while
+    /// not live. See [`Self::can_undo`].
+    pub fn undo(&mut self) -> Option<ClientMsg> {
+        if !self.undo.undo() {
+            return None;
+        }
+        self.unflushed += 1;
+        self.flush()
+    }
+
+    /// Re-applies my last undone edit; like [`Self::undo`].
+    pub fn redo(&mut self) -> Option<ClientMsg> {
+        if !self.undo.redo() {
+            return None;
+        }
+        self.unflushed += 1;
+        self.flush()
+    }
+
+    pub fn can_undo(&self) -> bool {
+        self.undo.can_undo()
+    }
+
+    pub fn can_redo(&self) -> bool {
+        self.undo.can_redo()
+    }
+
+    /// Ends the current undo step: the next edit starts a new one.
+    pub fn undo_checkpoint(&mut self) {
+        self.undo.checkpoint();
+    }
+
+    /// Merge my edits closer than `ms` milliseconds into one undo step
+    /// (0, the default, makes every edit its own step).
+    pub fn set_undo_merge_interval(&mut self, ms: i64) {
+        self.undo.set_merge_interval(ms);
+    }
+
+    /// Asks the server to put `text` in the room's document if, and only
+    /// if, it is empty (opening a file in a new room). Two clients seeding
+    /// at once get the text once. Returns the `seed` to send when live and
+    /// the document is empty; before the welcome the seed is kept and sent
+    /// after it if the room turns out empty. The text arrives as an update
+    /// from the server like any remote edit.
+    pub fn seed(&mut self, text: &str) -> Option<ClientMsg> {
+        if text.is_empty() || !self.doc.is_empty() {
+            return None;
+        }
+        self.pending_seed = Some(text.to_owned());
+        (self.state == SyncState::Live).then(|| ClientMsg::Seed {
+            text: text.to_owned(),
+        })
+    }
+
+    // ----- presence ----------------------------------------------------------
+
+    /// My caret at char `cursor` and the other end of my selection at
+    /// `anchor`, as stable cursors that follow their characters while
+    /// others edit.
+    pub fn presence(&self, cursor: usize, anchor: Option<usize>) -> ClientMsg {
+        ClientMsg::Presence(Presence {
+            cursor: self.doc.cursor_at(cursor).map(Base64Bytes),
+            anchor: anchor.and_then(|a| self.doc.cursor_at(a)).map(Base64Bytes),
+        })
+    }
+
+    /// Where a stable cursor (from a member's presence) is now, in chars.
+    pub fn resolve_cursor(&self, bytes: &[u8]) -> Option<usize> {
+        self.doc.resolve_cursor(bytes)
+    }
+
+    /// A member's caret and selection anchor now, in chars (`None` for a
+    /// member without presence).
+    pub fn member_cursor(&self, id: UserId) -> Option<(Option<usize>, Option<usize>)> {
+        let p = self.presence.get(&id)?;
+        let resolve =
+            |b: &Option<Base64Bytes>| b.as_ref().and_then(|b| self.resolve_cursor(b.as_slice()));
+        Some((resolve(&p.cursor), resolve(&p.anchor)))
+    }
+
+    /// The last presence of every member who sent one since the welcome.
+    pub fn presences(&self) -> &HashMap<UserId, Presence> {
+        &self.presence
+    }
+
+    // ----- reading -------------------------------------------------------------
+
+    /// The text changes since the last call (local and remote), oldest first;
+    /// each inner list is one delta over the text as it was before it.
+    pub fn take_changes(&self) -> Vec<Vec<TextChange>> {
+        self.doc.take_changes()
+    }
+
+    /// The whole text.
+    pub fn text(&self) -> String {
+        self.doc.text()
+    }
+
+    /// The document (read-only).
+    pub fn doc(&self) -> &SharedDoc {
+        &self.doc
+    }
+
+    pub fn state(&self) -> SyncState {
+        self.state
+    }
+
+    /// How many welcomes this replica has had (1 after the first join).
+    pub fn welcomes(&self) -> u64 {
+        self.welcomes
+    }
+
+    /// Local edits the server has not acknowledged: "offline with N unsent
+    /// edits". An edit counts until the ack of the update that carried it.
+    pub fn unsent_edits(&self) -> usize {
+        self.unflushed + self.unacked.values().map(|f| f.edits).sum::<usize>()
+    }
+
+    /// The server refused an edit this document holds (`bad_update` or
+    /// `doc_too_large`): the room and this replica differ until a fresh
+    /// join without version, or until the edit is undone.
+    pub fn diverged(&self) -> bool {
+        self.diverged
+    }
+
+    /// Live, every update acked and nothing waiting to be sent.
+    pub fn is_synced(&self) -> bool {
+        self.state == SyncState::Live && self.unacked.is_empty() && self.unflushed == 0
+    }
+
+    /// The seqs of updates sent and not yet acked, oldest first.
+    pub fn unacked_seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.unacked.keys().copied()
+    }
+
+    /// The session token of the last welcome.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
+    /// Me as the others see me (after a welcome).
+    pub fn you(&self) -> Option<&Member> {
+        self.you.as_ref()
+    }
+
+    /// The room's members, me included, in order of joining.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The server's limits (after a welcome).
+    pub fn limits(&self) -> Option<Limits> {
+        self.limits
+    }
+
+    /// The next update seq this replica will use (for tests that inject
+    /// their own updates without colliding).
+    pub fn next_seq(&mut self) -> u64 {
+        self.take_seq()
+    }
+}
+
+fn bad_data(what: &str, e: &DocError) -> Effect {
+    Effect::Event(ClientEvent::BadServerData {
+        message: format!("the server's {what} could not be merged: {e}"),
+    })
+}

@@ -1,0 +1,221 @@
+//! The sans-IO replica against a fake server made of a bare `SharedDoc`.
+#![allow(clippy::unwrap_used)]
+
+use collab_client::{ClientEvent, Effect, Replica, SyncState, apply_delta};
+use collab_doc::SharedDoc;
+use collab_protocol::{
+    Base64Bytes, ClientMsg, DocKind, ErrorCode, Limits, Member, ServerMsg, Welcome,
+};
+
+fn member(id: u64, name: &str) -> Member {
+    Member {
+        id,
+        name: name.into(),
+        color: "#ffffff".into(),
+        read_only: false,
+    }
+}
+
+fn welcome(server: &SharedDoc, kind: DocKind, since: Option<&[u8]>) -> ServerMsg {
+    let doc = match (kind, since) {
+        (DocKind::Updates, Some(v)) => server.updates_since(v).unwrap(),
+        _ => server.snapshot(),
+    };
+    ServerMsg::Welcome(Box::new(Welcome {
+        protocol: 1,
+        you: member(1, "alice"),
+        members: vec![member(1, "alice")],
+        session: "s1".into(),
+        resumed: false,
+        doc_kind: kind,
+        doc: Base64Bytes(doc),
+        version: Base64Bytes(server.version()),
+        limits: Limits {
+            max_frame_bytes: 1 << 20,
+            max_doc_bytes: 1 << 23,
+            messages_per_second: 200,
+            burst: 400,
+        },
+    }))
+}
+
+fn sends(effects: &[Effect]) -> Vec<ClientMsg> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(m) => Some(m.clone()),
+            Effect::Event(_) => None,
+        })
+        .collect()
+}
+
+fn update_data(msg: &ClientMsg) -> (u64, Vec<u8>) {
+    match msg {
+        ClientMsg::Update { seq, data } => (*seq, data.0.clone()),
+        other => panic!("not an update: {other:?}"),
+    }
+}
+
+/// A buffer fed only by `take_changes`, as the editor's rope is.
+fn mirror(r: &Replica, buf: &mut Vec<char>) {
+    for d in r.take_changes() {
+        apply_delta(buf, &d).unwrap();
+    }
+}
+
+#[test]
+fn edits_before_the_first_welcome_merge_with_the_snapshot() {
+    let mut server = SharedDoc::new();
+    server.splice(0, 0, "server text\n").unwrap();
+    let mut r = Replica::new();
+    let mut buf = Vec::new();
+    // Typed while connecting: local at once, not sent.
+    assert_eq!(r.edit(0, 0, "typed😀\r\n").unwrap(), None);
+    mirror(&r, &mut buf);
+    assert_eq!(r.unsent_edits(), 1);
+    let join = r.join_msg("room", "alice", None);
+    let ClientMsg::Join(j) = &join else { panic!() };
+    assert!(
+        j.version.is_some(),
+        "a replica with history sends its version"
+    );
+    assert_eq!(r.state(), SyncState::Joining);
+    // Still not sent while joining.
+    assert_eq!(r.edit(0, 0, "a").unwrap(), None);
+    let effects = r.handle(welcome(&server, DocKind::Snapshot, None));
+    mirror(&r, &mut buf);
+    assert_eq!(r.state(), SyncState::Live);
+    assert_eq!(
+        buf.iter().collect::<String>(),
+        r.text(),
+        "deltas stay relative to my text"
+    );
+    let out = sends(&effects);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let (seq, data) = update_data(&out[0]);
+    assert_eq!(r.unsent_edits(), 2);
+    server.import(&data).unwrap();
+    assert_eq!(server.text(), r.text());
+    let effects = r.handle(ServerMsg::Ack { seq });
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Event(ClientEvent::Acked { unsent: 0, .. })))
+    );
+    assert!(r.is_synced());
+}
+
+#[test]
+fn reconnect_sends_exactly_what_the_server_lacks() {
+    let mut server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&server, DocKind::Snapshot, None));
+    let (_, d) = update_data(&r.edit(0, 0, "hello").unwrap().unwrap());
+    server.import(&d).unwrap();
+    // Drop before the ack; edit offline; meanwhile someone else edits.
+    r.on_disconnect();
+    assert_eq!(r.edit(5, 0, " world").unwrap(), None);
+    assert_eq!(r.unsent_edits(), 2);
+    let mut other = SharedDoc::from_snapshot(&server.snapshot()).unwrap();
+    other.splice(0, 0, ">> ").unwrap();
+    server.import(&other.take_local_update().unwrap()).unwrap();
+    let ClientMsg::Join(j) = r.join_msg("room", "alice", None) else {
+        panic!()
+    };
+    assert_eq!(j.session.as_deref(), Some("s1"));
+    let v = j.version.unwrap();
+    let effects = r.handle(welcome(&server, DocKind::Updates, Some(v.as_slice())));
+    let out = sends(&effects);
+    assert_eq!(out.len(), 1);
+    let (_, d) = update_data(&out[0]);
+    server.import(&d).unwrap();
+    assert_eq!(server.text(), ">> hello world");
+    assert_eq!(r.text(), server.text());
+}
+
+#[test]
+fn a_dropped_update_is_resent_when_a_later_one_is_answered() {
+    let mut server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&server, DocKind::Snapshot, None));
+    let (_lost, _) = update_data(&r.edit(0, 0, "one ").unwrap().unwrap());
+    let (second, d2) = update_data(&r.edit(4, 0, "two").unwrap().unwrap());
+    assert!(server.import(&d2).is_err(), "depends on the dropped one");
+    let effects = r.handle(ServerMsg::Error {
+        code: ErrorCode::BadUpdate,
+        message: "missing deps".into(),
+        seq: Some(second),
+    });
+    let out = sends(&effects);
+    assert_eq!(out.len(), 1, "{effects:?}");
+    let (third, d3) = update_data(&out[0]);
+    server.import(&d3).unwrap();
+    assert_eq!(server.text(), "one two");
+    assert!(!r.diverged());
+    assert_eq!(r.unsent_edits(), 2);
+    r.handle(ServerMsg::Ack { seq: third });
+    assert!(r.is_synced());
+}
+
+#[test]
+fn seed_waits_for_the_welcome_and_only_for_an_empty_room() {
+    let server = SharedDoc::new();
+    let mut r = Replica::new();
+    assert_eq!(r.seed("file\n"), None);
+    r.join_msg("room", "alice", None);
+    let out = sends(&r.handle(welcome(&server, DocKind::Snapshot, None)));
+    assert_eq!(
+        out,
+        vec![ClientMsg::Seed {
+            text: "file\n".into()
+        }]
+    );
+
+    let mut full = SharedDoc::new();
+    full.splice(0, 0, "already").unwrap();
+    let mut r = Replica::new();
+    r.seed("file\n");
+    r.join_msg("room", "alice", None);
+    assert!(sends(&r.handle(welcome(&full, DocKind::Snapshot, None))).is_empty());
+    assert_eq!(r.seed("file\n"), None);
+}
+
+#[test]
+fn presence_resolves_to_the_same_character_after_remote_edits() {
+    let mut server = SharedDoc::new();
+    server.splice(0, 0, "hello world").unwrap();
+    let mut a = Replica::new();
+    a.join_msg("room", "alice", None);
+    a.handle(welcome(&server, DocKind::Snapshot, None));
+    let ClientMsg::Presence(p) = a.presence(6, Some(11)) else {
+        panic!()
+    };
+    let mut b = Replica::new();
+    b.join_msg("room", "bob", None);
+    b.handle(welcome(&server, DocKind::Snapshot, None));
+    let (_, d) = update_data(&b.edit(0, 0, "¡¡").unwrap().unwrap());
+    b.handle(ServerMsg::Presence { id: 1, presence: p });
+    assert_eq!(b.member_cursor(1), Some((Some(8), Some(13))));
+    server.import(&d).unwrap();
+    assert_eq!(b.text().chars().nth(8), Some('w'));
+}
+
+#[test]
+fn garbage_from_the_server_changes_nothing() {
+    let server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&server, DocKind::Snapshot, None));
+    r.edit(0, 0, "keep").unwrap();
+    let effects = r.handle(ServerMsg::Update {
+        from: 9,
+        data: Base64Bytes(b"\x00garbage".to_vec()),
+    });
+    assert!(matches!(
+        effects[..],
+        [Effect::Event(ClientEvent::BadServerData { .. })]
+    ));
+    assert_eq!(r.text(), "keep");
+}
