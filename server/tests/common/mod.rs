@@ -204,6 +204,23 @@ impl Client {
         }
     }
 
+    /// Every event until `dur` passes with none.
+    pub async fn collect_until_quiet(&mut self, dur: Duration) -> Vec<ServerMsg> {
+        let mut seen = Vec::new();
+        loop {
+            match timeout(dur, self.ws.next()).await {
+                Err(_) => return seen,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    seen.push(ServerMsg::from_json(t.as_str()).expect("server JSON"));
+                }
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
+                    panic!("connection closed")
+                }
+                Ok(_) => continue,
+            }
+        }
+    }
+
     /// A chat round trip: proves the connection still works and that
     /// everything sent before it was handled.
     pub async fn ping_chat(&mut self, text: &str) {

@@ -1,0 +1,322 @@
+//! Every kind of bad input gets an error event naming it; the connection
+//! keeps working where the error is not fatal, and other users never notice.
+//! Also: rate limiting and slow consumers.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use collab_protocol::{Base64Bytes, ClientMsg, ErrorCode, LeftReason, Presence, ServerMsg};
+use common::{Client, Server, WAIT, join_msg, test_config};
+use futures::{SinkExt, StreamExt};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn malformed_events_are_named_and_the_connection_goes_on() {
+    let server = Server::start(test_config()).await;
+    let (mut alice, _) = server.join("abc", "alice").await;
+    let (mut bob, _) = server.join("abc", "bob").await;
+    alice.recv().await;
+
+    let cases = [
+        ("{not json", ErrorCode::InvalidJson, "JSON"),
+        ("[1,2]", ErrorCode::InvalidMessage, "object"),
+        (r#"{"text":"hi"}"#, ErrorCode::InvalidMessage, "type"),
+        (r#"{"type":"dance"}"#, ErrorCode::UnknownType, "dance"),
+        (r#"{"type":"chat"}"#, ErrorCode::InvalidMessage, "text"),
+        (
+            r#"{"type":"chat","text":5}"#,
+            ErrorCode::InvalidMessage,
+            "chat",
+        ),
+        (
+            r#"{"type":"update","seq":"one","data":""}"#,
+            ErrorCode::InvalidMessage,
+            "update",
+        ),
+        (
+            r#"{"type":"update","seq":1,"data":"%%%"}"#,
+            ErrorCode::InvalidMessage,
+            "base64",
+        ),
+        (
+            r#"{"type":"chat","text":"hi","extra":1}"#,
+            ErrorCode::InvalidMessage,
+            "extra",
+        ),
+    ];
+    for (text, code, mention) in cases {
+        alice.send_raw(text).await;
+        let (msg, _) = alice.expect_error(code).await;
+        assert!(msg.contains(mention), "{text}: {msg}");
+    }
+
+    alice
+        .ws
+        .send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    alice.expect_error(ErrorCode::BinaryFrame).await;
+
+    alice
+        .send(&ClientMsg::Join(join_msg("abc", "alice2")))
+        .await;
+    alice.expect_error(ErrorCode::AlreadyJoined).await;
+
+    alice.ping_chat("still here").await;
+    // Bob saw only the chat.
+    assert!(matches!(bob.recv().await, ServerMsg::Chat { text, .. } if text == "still here"));
+    bob.expect_silence(Duration::from_millis(200)).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn events_before_join_are_refused_then_join_works() {
+    let server = Server::start(test_config()).await;
+    let mut c = server.client().await;
+    c.send(&ClientMsg::Chat { text: "hi".into() }).await;
+    c.expect_error(ErrorCode::NotJoined).await;
+    c.send_raw("{oops").await;
+    c.expect_error(ErrorCode::InvalidJson).await;
+    c.send_raw(r#"{"type":"join","room":"abc","user":"a"}"#)
+        .await;
+    c.expect_error(ErrorCode::InvalidMessage).await;
+    let w = c.join("abc", "alice").await;
+    assert_eq!(w.you.name, "alice");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn fatal_join_errors_close_the_connection() {
+    let server = Server::start(test_config()).await;
+    let fatal = [
+        (
+            r#"{"type":"join","protocol":99,"room":"abc","user":"a"}"#,
+            ErrorCode::VersionMismatch,
+            "upgrade the server",
+        ),
+        (
+            r#"{"type":"join","protocol":1,"room":"no spaces","user":"a"}"#,
+            ErrorCode::InvalidRoom,
+            "no spaces",
+        ),
+        (
+            r#"{"type":"join","protocol":1,"room":"abc","user":"a\nb"}"#,
+            ErrorCode::InvalidName,
+            "user name",
+        ),
+        (
+            r#"{"type":"join","protocol":1,"room":"","user":"a"}"#,
+            ErrorCode::InvalidRoom,
+            "empty",
+        ),
+    ];
+    for (text, code, mention) in fatal {
+        let mut c = server.client().await;
+        c.send_raw(text).await;
+        let (msg, _) = c.expect_error(code).await;
+        assert!(msg.contains(mention), "{text}: {msg}");
+        assert!(c.expect_closed().await.is_empty(), "{text}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_frame_over_the_limit_gets_an_error_then_close() {
+    let config = collab_server::Config {
+        max_frame_bytes: 16 * 1024,
+        ..test_config()
+    };
+    let server = Server::start(config).await;
+    let (mut alice, _) = server.join("abc", "alice").await;
+    let (mut bob, wb) = server.join("abc", "bob").await;
+    alice.recv().await;
+
+    let big = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(200 * 1024));
+    bob.send_raw(&big).await;
+    // The error event arrives before the close.
+    let (msg, _) = bob.expect_error(ErrorCode::FrameTooLarge).await;
+    assert!(msg.contains("16384"), "{msg}");
+    assert!(bob.expect_closed().await.is_empty());
+    assert_eq!(
+        alice.recv().await,
+        ServerMsg::Left {
+            id: wb.you.id,
+            name: "bob".into(),
+            reason: LeftReason::Removed
+        }
+    );
+    alice.ping_chat("undisturbed").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn over_the_rate_an_error_once_and_the_connection_stays() {
+    let config = collab_server::Config {
+        messages_per_second: 5,
+        burst: 5,
+        flood_max_refused: 1000,
+        ..test_config()
+    };
+    let server = Server::start(config).await;
+    let (mut alice, _) = server.join("abc", "alice").await;
+    for i in 0..15 {
+        alice
+            .send(&ClientMsg::Chat {
+                text: format!("m{i}"),
+            })
+            .await;
+    }
+    let (mut chats, mut errors) = (0, 0);
+    // The burst (less the join) passes, the rest is refused with one error.
+    for m in alice.collect_until_quiet(Duration::from_millis(300)).await {
+        match m {
+            ServerMsg::Chat { .. } => chats += 1,
+            ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => errors += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(errors, 1);
+    assert!((4..=5).contains(&chats), "{chats}");
+    // The bucket refills with time; the connection was never closed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    alice.ping_chat("calm again").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_sustained_flood_is_removed() {
+    let config = collab_server::Config {
+        messages_per_second: 5,
+        burst: 5,
+        flood_max_refused: 100,
+        ..test_config()
+    };
+    let server = Server::start(config).await;
+    let (mut alice, _) = server.join("abc", "alice").await;
+    let (mut bob, wb) = server.join("abc", "bob").await;
+    alice.recv().await;
+
+    // Bob floods (bounded: 300 events).
+    let flood = ClientMsg::Presence(Presence::default()).to_json();
+    for _ in 0..300 {
+        if bob
+            .ws
+            .send(Message::Text(flood.clone().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let seen = bob.expect_closed().await;
+    let codes: Vec<ErrorCode> = seen
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .collect();
+    // Refused first, once (not once per event), then removed with a reason.
+    assert_eq!(
+        codes,
+        vec![ErrorCode::RateLimited, ErrorCode::RateLimited],
+        "{seen:?}"
+    );
+    let left = alice
+        .recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+        .await;
+    assert_eq!(
+        left,
+        ServerMsg::Left {
+            id: wb.you.id,
+            name: "bob".into(),
+            reason: LeftReason::Removed
+        }
+    );
+    alice.ping_chat("undisturbed").await;
+    server.stop().await;
+}
+
+/// A WebSocket client whose socket buffers are tiny and who never reads.
+async fn stalled_client(server: &Server) -> Client {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (ws, _) = tokio_tungstenite::client_async(server.url(), stream)
+        .await
+        .unwrap();
+    Client { ws }
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_removed_and_the_room_goes_on() {
+    let config = collab_server::Config {
+        outbound_queue: 8,
+        messages_per_second: 100_000,
+        burst: 100_000,
+        ..test_config()
+    };
+    let server = Server::start(config).await;
+    let (mut typist, _) = server.join("abc", "typist").await;
+    let (mut watcher, _) = server.join("abc", "watcher").await;
+    let mut slow = stalled_client(&server).await;
+    let ws = slow.join("abc", "slow").await;
+    typist
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await;
+    watcher
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await;
+
+    // The watcher reads everything, concurrently, until slow is gone.
+    let slow_id = ws.you.id;
+    let watching = tokio::spawn(async move {
+        let mut relayed = 0usize;
+        loop {
+            match watcher.recv().await {
+                ServerMsg::Presence { .. } => relayed += 1,
+                ServerMsg::Left { id, reason, .. } if id == slow_id => {
+                    return (watcher, reason, relayed);
+                }
+                ServerMsg::Joined { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    });
+
+    // The typist sends 64 KiB presence blobs (bounded: at most 500, ~45 MB
+    // relayed) until the slow consumer is removed.
+    let blob = ClientMsg::Presence(Presence {
+        cursor: Some(Base64Bytes(vec![7u8; 64 * 1024])),
+        anchor: None,
+    })
+    .to_json();
+    let mut sent = 0;
+    while !watching.is_finished() && sent < 500 {
+        typist.send_raw(&blob).await;
+        sent += 1;
+    }
+    let (mut watcher, reason, relayed) = timeout(WAIT, watching).await.unwrap().unwrap();
+    assert_eq!(reason, LeftReason::Removed);
+    assert!(relayed > 0);
+    // Everyone else is fine.
+    typist.ping_chat("carry on").await;
+    watcher
+        .recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if text == "carry on"))
+        .await;
+    // The slow client, once it reads, finds its connection closed (after
+    // whatever was in flight; the slow_consumer error is best effort).
+    let drained = timeout(Duration::from_secs(20), async {
+        while let Some(Ok(_)) = slow.ws.next().await {}
+    })
+    .await;
+    assert!(drained.is_ok(), "the slow connection is closed");
+    server.stop().await;
+}

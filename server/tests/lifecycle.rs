@@ -1,0 +1,195 @@
+//! Shutdown, the real binary, idle shutdown, connection limits, paths.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use collab_protocol::{ClientMsg, ErrorCode, ServerMsg};
+use common::{Client, Server, WAIT, test_config};
+use tokio::time::timeout;
+
+#[tokio::test]
+async fn shutdown_tells_every_client_then_closes_and_run_returns() {
+    let mut server = Server::start(test_config()).await;
+    let (mut alice, _) = server.join("abc", "alice").await;
+    let (mut bob, _) = server.join("xyz", "bob").await;
+    let mut lurker = server.client().await; // not joined yet
+    server.trigger_shutdown();
+    for c in [&mut alice, &mut bob, &mut lurker] {
+        let seen = c.expect_closed().await;
+        assert!(
+            matches!(seen.last(), Some(ServerMsg::Shutdown { message }) if !message.is_empty()),
+            "{seen:?}"
+        );
+    }
+    timeout(WAIT, server.handle)
+        .await
+        .expect("run returns")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn idle_shutdown_returns_once_nobody_is_connected() {
+    let config = collab_server::Config {
+        idle_shutdown: Some(Duration::from_millis(300)),
+        ..test_config()
+    };
+    let server = Server::start(config).await;
+    let (alice, _) = server.join("abc", "alice").await;
+    // Connected for longer than the idle period: still running.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!server.handle.is_finished());
+    alice.close().await;
+    timeout(WAIT, server.handle)
+        .await
+        .expect("run returns when idle")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_get_server_full() {
+    let config = collab_server::Config {
+        max_connections: 2,
+        ..test_config()
+    };
+    let server = Server::start(config).await;
+    let (mut alice, _) = server.join("abc", "alice").await;
+    let (bob, _) = server.join("abc", "bob").await;
+    let mut third = server.client().await;
+    let seen = third.expect_closed().await;
+    assert!(
+        matches!(
+            &seen[..],
+            [ServerMsg::Error {
+                code: ErrorCode::ServerFull,
+                ..
+            }]
+        ),
+        "{seen:?}"
+    );
+    // A slot frees when someone leaves.
+    bob.close().await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+        .await;
+    let (_carol, w) = server.join("abc", "carol").await;
+    assert_eq!(w.members.len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn other_paths_get_404() {
+    let server = Server::start(test_config()).await;
+    let err = tokio_tungstenite::connect_async(format!("ws://{}/nope", server.addr))
+        .await
+        .unwrap_err();
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => {
+            assert_eq!(resp.status(), 404);
+        }
+        other => panic!("expected HTTP 404, got {other:?}"),
+    }
+    // The server is fine.
+    let (_a, _) = server.join("abc", "alice").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_joins_is_closed() {
+    let config = collab_server::Config {
+        join_timeout: Duration::from_millis(200),
+        ..test_config()
+    };
+    let server = Server::start(config).await;
+    let mut c = Client::connect(server.addr).await;
+    let seen = c.expect_closed().await;
+    assert!(
+        matches!(
+            &seen[..],
+            [ServerMsg::Error {
+                code: ErrorCode::NotJoined,
+                ..
+            }]
+        ),
+        "{seen:?}"
+    );
+    server.stop().await;
+}
+
+#[test]
+fn help_explains_every_flag_and_its_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--bind",
+        "--max-connections",
+        "--max-rooms",
+        "--max-users-per-room",
+        "--max-frame-bytes",
+        "--max-doc-bytes",
+        "--rate",
+        "--burst",
+        "--outbound-queue",
+        "--ping-interval",
+        "--idle-shutdown",
+        "--log-format",
+        "COLLAB_BIND",
+        "COLLAB_PING_INTERVAL",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn the_binary_prints_its_address_and_exits_0_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+        .args(["--bind", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    let line = timeout(WAIT, line).await.unwrap().unwrap();
+    // "collab-server listening on ws://127.0.0.1:PORT/ws"
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .rsplit("ws://")
+        .next()
+        .and_then(|s| s.strip_suffix("/ws"))
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let mut alice = Client::connect(addr).await;
+    alice.join("abc", "alice").await;
+    alice.send(&ClientMsg::Chat { text: "hi".into() }).await;
+    alice.recv().await;
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let seen = alice.expect_closed().await;
+    assert!(
+        matches!(seen.last(), Some(ServerMsg::Shutdown { .. })),
+        "{seen:?}"
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait());
+    let status = timeout(WAIT, status).await.unwrap().unwrap().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
