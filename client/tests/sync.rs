@@ -1,0 +1,277 @@
+//! Client against the real server: newcomer sync, seeding, undo, offline
+//! edits, hostile updates.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use collab_client::Client;
+use collab_protocol::{Base64Bytes, ClientMsg, ErrorCode};
+use common::Server;
+
+#[tokio::test]
+async fn an_edit_reaches_a_newcomer_and_a_member() {
+    let server = Server::start().await;
+    let alice = server.join("r", "alice").await;
+    alice.edit(0, 0, "héllo 😀\r\n").unwrap();
+    alice.wait_synced().await.unwrap();
+    let bob = server.join("r", "bob").await;
+    assert_eq!(bob.text(), "héllo 😀\r\n");
+    bob.edit(6, 0, "wörld ").unwrap();
+    alice.wait_text("héllo wörld 😀\r\n").await.unwrap();
+    assert_eq!(server.room_text("r").await, "héllo wörld 😀\r\n");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn my_undo_leaves_a_concurrent_remote_edit_in_place() {
+    let server = Server::start().await;
+    let alice = server.join("undo", "alice").await;
+    let bob = server.join("undo", "bob").await;
+    alice.edit(0, 0, "mine ").unwrap();
+    bob.wait_text("mine ").await.unwrap();
+    bob.edit(5, 0, "theirs").unwrap();
+    alice.wait_text("mine theirs").await.unwrap();
+    assert!(alice.undo());
+    assert_eq!(alice.text(), "theirs");
+    bob.wait_text("theirs").await.unwrap();
+    // Bob typed inside while alice's undo travelled; redo brings mine back.
+    assert!(alice.redo());
+    bob.wait_text("mine theirs").await.unwrap();
+    alice.wait_synced().await.unwrap();
+    bob.wait_synced().await.unwrap();
+    assert_eq!(server.room_text("undo").await, "mine theirs");
+    // Bob's undo reverts only bob's edit.
+    assert!(bob.undo());
+    alice.wait_text("mine ").await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_first_joiner_seeds_and_a_newcomer_gets_the_file() {
+    let server = Server::start().await;
+    let file = "fn main() {\r\n    println!(\"¡hola 🌍\");\r\n}\n";
+    let alice = Client::builder(&server.url, "seed", "alice")
+        .options(Server::options())
+        .seed(file)
+        .join()
+        .await
+        .unwrap();
+    alice.wait_text(file).await.unwrap();
+    // A second seeder finds the room full of text: nothing happens.
+    let bob = Client::builder(&server.url, "seed", "bob")
+        .options(Server::options())
+        .seed("other file")
+        .join()
+        .await
+        .unwrap();
+    assert_eq!(bob.text(), file);
+    bob.seed("other file");
+    assert_eq!(server.room_text("seed").await, file);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_clients_seeding_at_once_get_the_text_once() {
+    let server = Server::start().await;
+    let file = "shared file\n😀 line two\n";
+    for round in 0..20 {
+        let room = format!("race{round}");
+        let builder = |user: &str| {
+            Client::builder(&server.url, &room, user)
+                .options(Server::options())
+                .seed(file)
+                .join()
+        };
+        let (a, b) = tokio::join!(builder("alice"), builder("bob"));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        a.wait_text(file).await.unwrap();
+        b.wait_text(file).await.unwrap();
+        // Both got an answer to their seed, exactly one applied.
+        let seeded = |c: &Client| {
+            c.state()
+                .events()
+                .filter_map(|e| match e {
+                    collab_client::ClientEvent::Seeded { applied } => Some(*applied),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        a.wait_for(|s| {
+            s.events()
+                .any(|e| matches!(e, collab_client::ClientEvent::Seeded { .. }))
+        })
+        .await
+        .unwrap();
+        b.wait_for(|s| {
+            s.events()
+                .any(|e| matches!(e, collab_client::ClientEvent::Seeded { .. }))
+        })
+        .await
+        .unwrap();
+        let applied: Vec<bool> = seeded(&a).into_iter().chain(seeded(&b)).collect();
+        assert_eq!(applied.iter().filter(|x| **x).count(), 1, "{applied:?}");
+        assert_eq!(server.room_text(&room).await, file);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn offline_edits_merge_on_reconnect() {
+    let server = Server::start().await;
+    let alice = server.join("off", "alice").await;
+    let bob = server.join("off", "bob").await;
+    alice.edit(0, 0, "line one\n").unwrap();
+    bob.wait_text("line one\n").await.unwrap();
+    alice.wait_synced().await.unwrap();
+    alice.go_offline().await.unwrap();
+    alice.edit(9, 0, "alice offline\n").unwrap();
+    alice.edit(0, 0, "# ").unwrap();
+    assert_eq!(alice.unsent_edits(), 2, "{:?}", alice.state());
+    bob.edit(9, 0, "bob online\n").unwrap();
+    bob.wait_synced().await.unwrap();
+    alice.go_online().await.unwrap();
+    assert_eq!(alice.unsent_edits(), 0);
+    let expected = alice.text();
+    bob.wait_text(&expected).await.unwrap();
+    assert!(expected.starts_with("# line one\n"), "{expected:?}");
+    assert!(expected.contains("alice offline\n") && expected.contains("bob online\n"));
+    assert_eq!(server.room_text("off").await, expected);
+    // Alice is back (once), the probe is gone.
+    bob.wait_for(|s| s.replica().members().len() == 2)
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn presence_follows_its_character_through_the_server() {
+    let server = Server::start().await;
+    let alice = server.join("p", "alice").await;
+    let bob = server.join("p", "bob").await;
+    alice.edit(0, 0, "hello world").unwrap();
+    bob.wait_text("hello world").await.unwrap();
+    alice.presence(6, Some(11));
+    let alice_id = alice.state().replica().you().unwrap().id;
+    bob.wait_for(|s| s.replica().member_cursor(alice_id).is_some())
+        .await
+        .unwrap();
+    bob.edit(0, 0, "¡¡").unwrap();
+    let st = bob.state();
+    assert_eq!(
+        st.replica().member_cursor(alice_id),
+        Some((Some(8), Some(13)))
+    );
+    drop(st);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_taken_name_is_refused_without_retrying() {
+    let server = Server::start().await;
+    let _alice = server.join("names", "alice").await;
+    let err = Client::builder(&server.url, "names", "alice")
+        .options(Server::options())
+        .join()
+        .await
+        .unwrap_err();
+    match err {
+        collab_client::ClientError::Refused(e) => assert_eq!(e.code, ErrorCode::NameTaken),
+        other => panic!("{other:?}"),
+    }
+    server.stop().await;
+}
+
+/// Sends a raw update from `c` and waits for the error answering it.
+async fn refused(c: &Client, data: Vec<u8>) -> ErrorCode {
+    let seq = c.next_seq();
+    c.send_raw(ClientMsg::Update {
+        seq,
+        data: Base64Bytes(data),
+    });
+    c.wait_for(|s| s.errors().iter().any(|(_, q)| *q == Some(seq)))
+        .await
+        .unwrap();
+    let errors = c.state().errors();
+    errors
+        .into_iter()
+        .find(|(_, q)| *q == Some(seq))
+        .map(|(code, _)| code)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn hostile_updates_are_refused_and_change_nothing() {
+    let config = collab_server::Config {
+        max_doc_bytes: 4096,
+        ..collab_server::Config::default()
+    };
+    let server = Server::start_with(config).await;
+    let alice = server.join("h", "alice").await;
+    alice.edit(0, 0, "precious text").unwrap();
+    alice.wait_synced().await.unwrap();
+    let mallory = server.join("h", "mallory").await;
+    let before = server.room_text("h").await;
+    assert_eq!(before, "precious text");
+
+    // Garbage bytes.
+    assert_eq!(
+        refused(&mallory, b"\x00\x01garbage".to_vec()).await,
+        ErrorCode::BadUpdate
+    );
+    assert_eq!(refused(&mallory, Vec::new()).await, ErrorCode::BadUpdate);
+    // History forged under alice's peer id, with other (and more) content.
+    let alice_peer = alice.state().replica().doc().peer_id();
+    let forged = collab_doc::forge_for_tests(alice_peer, "evil text, longer than hers");
+    assert_eq!(refused(&mallory, forged).await, ErrorCode::BadUpdate);
+    // An update that would grow the document past the limit.
+    let mut big = collab_doc::SharedDoc::new();
+    big.splice(0, 0, &"x".repeat(5000)).unwrap();
+    let big = big.take_local_update().unwrap();
+    assert_eq!(refused(&mallory, big).await, ErrorCode::DocTooLarge);
+
+    assert_eq!(server.room_text("h").await, before);
+    assert_eq!(alice.text(), before);
+    // The room still works for everyone.
+    mallory.edit(0, 0, "ok: ").unwrap();
+    alice.wait_text("ok: precious text").await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_is_refused_and_changes_nothing() {
+    let config = collab_server::Config {
+        max_frame_bytes: 64 * 1024,
+        ..collab_server::Config::default()
+    };
+    let server = Server::start_with(config).await;
+    let alice = server.join("big", "alice").await;
+    alice.edit(0, 0, "small").unwrap();
+    alice.wait_synced().await.unwrap();
+    let mallory = server.join("big", "mallory").await;
+    let mut big = collab_doc::SharedDoc::new();
+    let noise: String = (0..100_000u32)
+        .map(|i| char::from_u32(0x4e00 + (i * 7919) % 20000).unwrap_or('x'))
+        .collect();
+    big.splice(0, 0, &noise).unwrap();
+    let seq = mallory.next_seq();
+    mallory.send_raw(ClientMsg::Update {
+        seq,
+        data: Base64Bytes(big.take_local_update().unwrap()),
+    });
+    // Refused with frame_too_large, or the connection is closed: either way
+    // nothing reaches the room.
+    mallory
+        .wait_for_within(Duration::from_secs(10), |s| {
+            s.errors()
+                .iter()
+                .any(|(c, _)| *c == ErrorCode::FrameTooLarge)
+                || s.disconnects() > 0
+        })
+        .await
+        .unwrap();
+    assert_eq!(server.room_text("big").await, "small");
+    assert_eq!(alice.text(), "small");
+    server.stop().await;
+}
