@@ -158,12 +158,8 @@ async fn presence_follows_its_character_through_the_server() {
         .await
         .unwrap();
     bob.edit(0, 0, "¡¡").unwrap();
-    let st = bob.state();
-    assert_eq!(
-        st.replica().member_cursor(alice_id),
-        Some((Some(8), Some(13)))
-    );
-    drop(st);
+    let cursor = bob.state().replica().member_cursor(alice_id);
+    assert_eq!(cursor, Some((Some(8), Some(13))));
     server.stop().await;
 }
 
