@@ -14,7 +14,9 @@ use crate::ClientError;
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransportEvent {
     /// A WebSocket is open: send `join` now ([`crate::Replica::join_msg`]).
-    /// Anything else sent before that `join` on this connection is dropped.
+    /// Anything else sent before that `join` on this connection is dropped,
+    /// and so is any later `join` (so answering a stale `Connected` late
+    /// is harmless).
     Connected,
     /// An event from the server.
     Message(ServerMsg),
@@ -303,7 +305,17 @@ async fn run(
                         cmd = commands.recv() => match cmd {
                             Some(Command::Send(_)) => {}
                             Some(Command::Resume) => { attempt = 0; break; }
-                            Some(Command::Suspend) => { suspended = true; break; }
+                            Some(Command::Suspend) => {
+                                suspended = true;
+                                let ev = TransportEvent::Disconnected {
+                                    reason: "suspended".into(),
+                                    retry_in: None,
+                                };
+                                if events.send(ev).await.is_err() {
+                                    return;
+                                }
+                                break;
+                            }
                             Some(Command::Close) | None => {
                                 let _ = events.send(TransportEvent::Closed { error: None }).await;
                                 return;
@@ -337,8 +349,11 @@ async fn session(
             cmd = commands.recv() => match cmd {
                 Some(Command::Send(msg)) => {
                     let is_join = matches!(msg, ClientMsg::Join(_));
-                    if awaiting_join && !is_join {
-                        // Stale: meant for the previous connection.
+                    if awaiting_join != is_join {
+                        // Before the join: stale, meant for the previous
+                        // connection. A second join: the owner answered
+                        // both this connection's `Connected` and an older
+                        // one's; the first join does for both.
                         continue;
                     }
                     awaiting_join = false;
