@@ -30,9 +30,11 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
@@ -60,6 +62,9 @@ impl Shared {
 }
 
 type Ws = WebSocketStream<TcpStream>;
+
+/// Outgoing messages larger than this go out as fragments of this size.
+const FRAGMENT_BYTES: usize = 4 * 1024;
 
 /// Small buffers: an idle connection should cost a few KiB, not the
 /// 128 KiB tungstenite reserves by default.
@@ -110,7 +115,10 @@ pub(crate) async fn serve(
     shutdown: Shutdown,
 ) {
     let _ = stream.set_nodelay(true);
-    let Some(ws) = handshake(stream, &shared.config).await else {
+    // Boxed, like every rarely-taken deep path below: a task's future is
+    // as large as its largest state, and an idle connection should not pay
+    // for the handshake's or a message handler's stack frames.
+    let Some(ws) = Box::pin(handshake(stream, &shared.config)).await else {
         return;
     };
     let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
@@ -201,6 +209,8 @@ struct Connection {
     last_seen: Instant,
     member: Option<Membership>,
     rx: Option<mpsc::Receiver<Out>>,
+    /// A fragmented message was cut off: no data frame may follow.
+    partial: bool,
 }
 
 enum Step {
@@ -235,13 +245,14 @@ impl Connection {
             last_seen: Instant::now(),
             member: None,
             rx: None,
+            partial: false,
             shared,
         }
     }
 
     async fn serve(mut self) {
         let end = self.run().await;
-        self.finish(end).await;
+        Box::pin(self.finish(end)).await;
     }
 
     async fn run(&mut self) -> End {
@@ -265,12 +276,12 @@ impl Connection {
             };
             let result = match step {
                 Step::End(end) => Err(end),
-                Step::Out(Some(out)) => self.write_out(out).await,
+                Step::Out(Some(out)) => Box::pin(self.write_out(out)).await,
                 Step::Out(None) => Err(End::Kicked(
                     self.kick.reason().unwrap_or(KickReason::Replaced),
                 )),
-                Step::In(frame) => self.on_frame(frame).await,
-                Step::Tick => self.on_tick().await,
+                Step::In(frame) => Box::pin(self.on_frame(frame)).await,
+                Step::Tick => Box::pin(self.on_tick()).await,
             };
             if let Err(end) = result {
                 return end;
@@ -289,10 +300,14 @@ impl Connection {
 
     /// Writes one message, giving up on kick, shutdown or a stalled peer.
     async fn write(&mut self, msg: Message) -> Result<(), End> {
+        self.write_with(msg, true).await
+    }
+
+    async fn write_with(&mut self, msg: Message, stop_on_shutdown: bool) -> Result<(), End> {
         let limit = self.shared.config.ping_interval * 2;
         tokio::select! {
             r = self.kick.kicked() => Err(End::Kicked(r)),
-            () = self.shutdown.recv() => Err(End::Shutdown),
+            () = self.shutdown.recv(), if stop_on_shutdown => Err(End::Shutdown),
             r = timeout(limit, self.ws.send(msg)) => match r {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => {
@@ -312,7 +327,31 @@ impl Connection {
             Out::Text(t) => t,
             Out::Welcome(w) => Utf8Bytes::from(ServerMsg::Welcome(w).to_json()),
         };
-        self.write(Message::Text(text)).await
+        if text.len() <= FRAGMENT_BYTES {
+            return self.write(Message::Text(text)).await;
+        }
+        // tungstenite copies each frame into a write buffer that keeps its
+        // capacity: one big welcome would stay resident for the life of the
+        // connection. Fragments keep that buffer at FRAGMENT_BYTES.
+        let bytes = Bytes::from(text);
+        let len = bytes.len();
+        let mut at = 0;
+        self.partial = true;
+        while at < len {
+            let end = (at + FRAGMENT_BYTES).min(len);
+            let op = if at == 0 {
+                OpData::Text
+            } else {
+                OpData::Continue
+            };
+            let frame = Frame::message(bytes.slice(at..end), OpCode::Data(op), end == len);
+            // Shutdown waits for the message to end (the shutdown event
+            // cannot be sent in the middle of it); kicks and stalls do not.
+            self.write_with(Message::Frame(frame), false).await?;
+            at = end;
+        }
+        self.partial = false;
+        Ok(())
     }
 
     /// Answers this client: through its queue once joined (keeping order
@@ -542,6 +581,12 @@ impl Connection {
         self.rx = None;
         let short = Duration::from_millis(250);
         let ws = &mut self.ws;
+        if self.partial {
+            // Mid-message: only a control frame may go out now.
+            let frame = close_frame(CloseCode::Away, "closing");
+            let _ = timeout(short, ws.close(frame)).await;
+            return;
+        }
         match end {
             End::Closed => {
                 let _ = timeout(Duration::from_secs(1), close_and_wait(ws, None)).await;
@@ -609,5 +654,30 @@ async fn drain(stream: &mut TcpStream, limit: usize) {
             Ok(0) | Err(_) => return,
             Ok(n) => total += n,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn size_of_future<F>(_: &F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// A task's future is allocated at its largest state for the life of
+    /// the connection: keep the deep paths boxed so an idle one is small.
+    #[tokio::test]
+    async fn an_idle_connection_task_stays_small() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let s = TcpStream::connect(addr).await.unwrap();
+        let shared = Arc::new(Shared::new(Config::default()));
+        let (tx, _rx) = tokio::sync::broadcast::channel(1);
+        let (done, _done_rx) = mpsc::channel(1);
+        let task = serve(s, addr, shared, Shutdown::new(tx.subscribe(), done));
+        let size = size_of_future(&task);
+        assert!(size < 3 * 1024, "the connection future is {size} bytes");
     }
 }

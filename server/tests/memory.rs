@@ -1,0 +1,108 @@
+//! Resident memory of the real binary: empty, and per idle joined
+//! connection. Ignored by default (it opens many sockets and takes a few
+//! seconds); run it with
+//! `cargo test -p collab-server --release --test memory -- --ignored --nocapture`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use common::{Client, WAIT};
+use tokio::time::timeout;
+
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `RssAnon`, `RssFile`).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn vm_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
+}
+
+async fn spawn_server() -> (Child, std::net::SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--max-connections",
+            "5000",
+            "--max-rooms",
+            "1000",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    let line = timeout(WAIT, line).await.unwrap().unwrap();
+    let addr = line
+        .trim()
+        .rsplit("ws://")
+        .next()
+        .and_then(|s| s.strip_suffix("/ws"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: opens 2000 sockets; run with --ignored --nocapture"]
+async fn resident_memory_per_idle_connection() {
+    const N: usize = 2000;
+    let (mut child, addr) = spawn_server().await;
+    let pid = child.id();
+    // Warm up: one connection, join, leave (first-use allocations).
+    let (mut c, _) = {
+        let mut c = Client::connect(addr).await;
+        let w = c.join("warm", "up").await;
+        (c, w)
+    };
+    c.ping_chat("warm").await;
+    c.close().await;
+    let empty = vm_rss_kib(pid);
+    println!(
+        "empty: VmRSS {empty} KiB = RssAnon {} KiB + RssFile {} KiB (+ shmem)",
+        status_kib(pid, "RssAnon"),
+        status_kib(pid, "RssFile")
+    );
+
+    let mut clients = Vec::with_capacity(N);
+    for i in 0..N {
+        let mut c = Client::connect(addr).await;
+        // 20 members per room, 100 rooms.
+        c.join(&format!("room{}", i / 20), &format!("user{i}"))
+            .await;
+        clients.push(c);
+    }
+    // Everyone has read their joined events? Not needed: idle cost is what
+    // the server holds; give the server a moment to settle its queues.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let loaded = vm_rss_kib(pid);
+    let per_conn = (loaded.saturating_sub(empty) * 1024) / N as u64;
+    println!(
+        "collab-server RSS: empty {empty} KiB; with {N} idle joined connections in {} rooms \
+         {loaded} KiB; {per_conn} bytes per connection",
+        N / 20
+    );
+    drop(clients);
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(empty < 8 * 1024, "empty server {empty} KiB");
+    assert!(per_conn < 24 * 1024, "{per_conn} bytes per connection");
+}
