@@ -271,3 +271,26 @@ async fn an_oversized_frame_is_refused_and_changes_nothing() {
     assert_eq!(alice.text(), "small");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_server_restart_loses_nothing() {
+    let first = Server::start().await;
+    let addr = first.url.clone();
+    let alice = first.join("restart", "alice").await;
+    alice.edit(0, 0, "before the restart\n").unwrap();
+    alice.wait_synced().await.unwrap();
+    first.stop().await;
+    // The client retries with backoff meanwhile; edits stay local.
+    alice
+        .wait_for(|s| !s.connected() && s.disconnects() > 0)
+        .await
+        .unwrap();
+    alice.edit(0, 0, "typed while down\n").unwrap();
+    assert_eq!(alice.unsent_edits(), 1);
+    // A new server (empty: no storage) on the same address.
+    let second = Server::start_on(&addr).await;
+    alice.wait_synced().await.unwrap();
+    let bob = second.join("restart", "bob").await;
+    assert_eq!(bob.text(), "typed while down\nbefore the restart\n");
+    second.stop().await;
+}

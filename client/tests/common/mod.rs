@@ -21,7 +21,17 @@ impl Server {
     }
 
     pub async fn start_with(config: Config) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_at("127.0.0.1:0", config).await
+    }
+
+    /// A server on the address of an earlier one's `url` (a restart).
+    pub async fn start_on(url: &str) -> Server {
+        let addr = url.trim_start_matches("ws://").trim_end_matches("/ws");
+        Self::start_at(addr, Config::default()).await
+    }
+
+    async fn start_at(addr: &str, config: Config) -> Server {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(collab_server::run(listener, config, async move {
