@@ -11,4 +11,12 @@
 //! - [`ui`]: `draw(&App, &mut Frame)`, a pure function of the state;
 //! - `net`, `terminal`, `run`: the edges (socket, tty, event loop).
 
+pub mod action;
+pub mod app;
+pub mod chat;
 pub mod editor;
+pub mod highlight;
+pub mod input;
+pub mod keymap;
+pub mod notices;
+pub mod ui;

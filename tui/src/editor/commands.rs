@@ -134,7 +134,7 @@ mod tests {
     use super::*;
 
     fn ed(text: &str, anchor: usize, head: usize) -> Editor {
-        let mut e = Editor::from_str(text);
+        let mut e = Editor::with_text(text);
         e.set_selection(Selection::new(anchor, head));
         e
     }

@@ -56,7 +56,13 @@ impl Editor {
         }
     }
 
-    pub fn from_str(text: &str) -> Self {
+    /// Decides tabs or spaces from the text (when the text arrived after
+    /// the editor was made).
+    pub fn detect_indent(&mut self) {
+        self.indent_with_tabs = detect_tabs(&self.rope);
+    }
+
+    pub fn with_text(text: &str) -> Self {
         Self::new(Rope::from_str(text))
     }
 

@@ -153,7 +153,7 @@ mod tests {
     use super::*;
 
     fn ed(text: &str, pos: usize) -> Editor {
-        let mut e = Editor::from_str(text);
+        let mut e = Editor::with_text(text);
         e.set_cursor(pos, false);
         e
     }

@@ -1,0 +1,37 @@
+//! Every state change of the editor, named. The event loop turns keys,
+//! mouse, paste, network events and clock ticks into [`Action`]s and
+//! hands them to [`crate::app::App::update`]; nothing else mutates the
+//! app, so a test can replay any session as a list of actions.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use collab_client::TransportEvent;
+
+use crate::keymap::Command;
+
+/// A change to the app.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A named command from the keymap (movement, editing, panels...).
+    Command(Command),
+    /// A character typed into whatever has focus (text, prompt, chat).
+    Type(char),
+    /// A bracketed paste: one edit, whatever its size.
+    Paste(String),
+    /// Mouse button pressed at a screen cell; `extend` while dragging.
+    Click { column: u16, row: u16, extend: bool },
+    /// Mouse wheel: lines to scroll the view (negative: up).
+    Scroll(isize),
+    /// The terminal has this many columns and rows.
+    Resize { width: u16, height: u16 },
+    /// The clock moved on (notices fade, presence is sent).
+    Tick(Instant),
+    /// About to draw a frame: send batched edits and presence, refresh the
+    /// highlight cache for what is visible.
+    Frame,
+    /// Something from the connection.
+    Transport(TransportEvent),
+    /// A save finished.
+    Saved(Result<PathBuf, String>),
+}

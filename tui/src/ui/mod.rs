@@ -1,0 +1,99 @@
+//! Drawing: [`draw`] is a pure function of the app's state. Nothing here
+//! changes the app, so what a snapshot test sees is what a person sees.
+//! (The highlight cache for the visible lines is filled by
+//! `Action::Frame` before drawing, not here.)
+
+pub mod chat_panel;
+pub mod editor_view;
+pub mod help;
+pub mod layout;
+pub mod members;
+pub mod notices;
+pub mod status_bar;
+pub mod theme;
+
+use ratatui::Frame;
+use ratatui::layout::{Position, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+use unicode_width::UnicodeWidthStr;
+
+use crate::app::{App, Focus, PromptKind};
+use crate::editor::text::col_of;
+
+/// Draws the whole screen.
+pub fn draw(app: &App, frame: &mut Frame<'_>) {
+    let size = frame.area();
+    let buf = frame.buffer_mut();
+    editor_view::draw(app, buf);
+    if let Some(area) = app.areas.members {
+        members::draw(app, buf, area);
+    }
+    if let Some(area) = app.areas.chat {
+        chat_panel::draw(app, buf, area);
+    }
+    if let Some(area) = app.areas.prompt {
+        draw_prompt(app, buf, area);
+    }
+    status_bar::draw(app, buf, app.areas.status);
+    notices::draw(app, buf, app.areas.text);
+    if let Some(scroll) = app.help {
+        help::draw(buf, size, scroll);
+        return;
+    }
+    if let Some(pos) = cursor(app) {
+        frame.set_cursor_position(pos);
+    }
+}
+
+fn draw_prompt(app: &App, buf: &mut ratatui::buffer::Buffer, area: Rect) {
+    let Some(prompt) = &app.prompt else { return };
+    let hint = match prompt.kind {
+        PromptKind::Find => "  Enter/↓ next · ↑ previous · Esc close",
+        PromptKind::GotoLine => "  Enter go · Esc cancel",
+        PromptKind::SaveAs => "  Enter save · Esc cancel",
+    };
+    let line = Line::from(vec![
+        Span::styled(
+            prompt.kind.label(),
+            ratatui::style::Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(prompt.input.text.clone()),
+        Span::styled(hint, app.palette.dim()),
+    ]);
+    Paragraph::new(line).render(area, buf);
+}
+
+/// Where the terminal's own caret goes: in the text, the prompt or the
+/// chat box, whichever has focus.
+fn cursor(app: &App) -> Option<Position> {
+    match app.focus {
+        Focus::Text => {
+            let text = app.areas.text;
+            let rope = app.editor.rope();
+            let line = rope.char_to_line(app.editor.head());
+            let col = col_of(rope, app.editor.head(), app.editor.tab_width);
+            let row = line.checked_sub(app.view.top)?;
+            let col = col.checked_sub(app.view.left)?;
+            if row >= usize::from(text.height) || col >= usize::from(text.width) {
+                return None;
+            }
+            Some(Position::new(
+                text.x + u16::try_from(col).ok()?,
+                text.y + u16::try_from(row).ok()?,
+            ))
+        }
+        Focus::Prompt => {
+            let area = app.areas.prompt?;
+            let p = app.prompt.as_ref()?;
+            let before: String = p.input.text.chars().take(p.input.cursor).collect();
+            let x = p.kind.label().width() + before.width();
+            Some(Position::new(
+                area.x + u16::try_from(x).ok()?.min(area.width.saturating_sub(1)),
+                area.y,
+            ))
+        }
+        Focus::Chat => chat_panel::cursor(app, app.areas.chat?),
+    }
+}

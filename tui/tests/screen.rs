@@ -1,0 +1,146 @@
+//! Snapshots of the screen (ratatui's TestBackend + insta): what a person
+//! sees in each situation, at 80x24 and smaller.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use collab_client::TransportEvent;
+use collab_tui::action::Action;
+use collab_tui::keymap::Command;
+use support::*;
+
+const RUST: &str =
+    "use std::io;\n\nfn main() {\n    let name = \"world\";\n    println!(\"hello {name}\");\n}\n";
+
+#[test]
+fn members_panel_status_bar_and_remote_caret_80x24() {
+    let room = Room::new(RUST);
+    let mut app = joined(&room, "main.rs", 80, 24);
+    // Bob selects `name` on line 4.
+    msg(&mut app, room.presence(2, 38, Some(34)));
+    app.update(Action::Command(Command::MoveDown));
+    insta::assert_snapshot!(render(&mut app));
+    let bob = app.peers.iter().find(|p| p.name == "bob").unwrap();
+    assert_eq!(bob.line, Some(3));
+}
+
+#[test]
+fn notices_for_joins_and_leaves() {
+    let room = Room::new("one\ntwo\n");
+    let mut app = joined(&room, "notes.txt", 80, 24);
+    let carol = member(3, "carol", "#98c379");
+    msg(
+        &mut app,
+        collab_protocol::ServerMsg::Joined {
+            member: carol.clone(),
+        },
+    );
+    msg(&mut app, left(&bob()));
+    insta::assert_snapshot!(render(&mut app));
+    // They fade, then go.
+    let later = app.now + Duration::from_secs(60);
+    app.update(Action::Tick(later));
+    assert!(app.notices.is_empty());
+}
+
+#[test]
+fn chat_panel_and_unread_count() {
+    let room = Room::new("text\n");
+    let mut app = joined(&room, "notes.txt", 80, 24);
+    msg(&mut app, chat(&bob(), "shall we fix the parser first?"));
+    msg(
+        &mut app,
+        direct(&bob(), "alice", "psst: the tests are flaky"),
+    );
+    let closed = render(&mut app);
+    assert!(closed.contains("chat 2"), "{closed}");
+    app.update(Action::Command(Command::Chat));
+    for c in "/msg bob on it".chars() {
+        app.update(Action::Type(c));
+    }
+    insta::assert_snapshot!(render(&mut app));
+    app.update(Action::Command(Command::Submit));
+    let sent = app.take_effects();
+    assert!(
+        sent.iter().any(|e| matches!(e,
+            collab_tui::app::Effect::Send(collab_protocol::ClientMsg::Direct { to, text })
+                if to == "bob" && text == "on it")),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn wide_characters_and_combining_marks() {
+    let text = "中文字符 and emoji 👍🏽 here\ncafe\u{301} naïve\n\tindented\tcolumns\n";
+    let room = Room::new(text);
+    let mut app = joined(&room, "wide.txt", 40, 8);
+    app.update(Action::Command(Command::Members));
+    insta::assert_snapshot!(render(&mut app));
+    // The caret steps over a whole grapheme.
+    app.update(Action::Command(Command::MoveDown));
+    for _ in 0..4 {
+        app.update(Action::Command(Command::MoveRight));
+    }
+    assert_eq!(
+        app.editor.head(),
+        text.chars().position(|c| c == '\n').unwrap() + 1 + 5
+    );
+}
+
+#[test]
+fn long_lines_scroll_horizontally() {
+    let long = format!("{}END\nshort\n", "0123456789".repeat(12));
+    let room = Room::new(&long);
+    let mut app = joined(&room, "long.txt", 60, 6);
+    app.update(Action::Command(Command::Members));
+    app.update(Action::Command(Command::LineEnd));
+    insta::assert_snapshot!(render(&mut app));
+}
+
+#[test]
+fn small_terminal_drops_the_side_panel() {
+    let room = Room::new(RUST);
+    let mut app = joined(&room, "main.rs", 40, 10);
+    insta::assert_snapshot!(render(&mut app));
+}
+
+#[test]
+fn help_overlay_lists_the_keys() {
+    let room = Room::new(RUST);
+    let mut app = joined(&room, "main.rs", 80, 24);
+    app.update(Action::Command(Command::Help));
+    insta::assert_snapshot!(render(&mut app));
+}
+
+#[test]
+fn offline_with_unsent_edits() {
+    let room = Room::new("abc\n");
+    let mut app = joined(&room, "notes.txt", 80, 24);
+    app.update(Action::Transport(TransportEvent::Disconnected {
+        reason: "connection reset".into(),
+        retry_in: Some(Duration::from_secs(2)),
+    }));
+    for c in "xyz".chars() {
+        app.update(Action::Type(c));
+    }
+    let screen = render(&mut app);
+    assert!(
+        screen.contains("offline, 3 unsent edits; reconnecting in 2s"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn find_prompt() {
+    let room = Room::new(RUST);
+    let mut app = joined(&room, "main.rs", 80, 24);
+    app.update(Action::Command(Command::Find));
+    for c in "name".chars() {
+        app.update(Action::Type(c));
+    }
+    insta::assert_snapshot!(render(&mut app));
+    assert_eq!(app.editor.selected_text(), "name");
+}
