@@ -48,6 +48,9 @@ pub struct Config {
     /// When set, `run` returns once no connection has existed for this long
     /// (for a server the editor starts in the background). Default `None`.
     pub idle_shutdown: Option<Duration>,
+    /// When set, a join must carry this access token (`token`) or is
+    /// refused with `unauthorized`. Default `None` (open server).
+    pub access_token: Option<String>,
     /// How long `run` waits for connections to say goodbye at shutdown.
     /// Default 3 s.
     pub shutdown_grace: Duration,
@@ -71,6 +74,7 @@ impl Default for Config {
             join_timeout: Duration::from_secs(30),
             compact_every: 1000,
             idle_shutdown: None,
+            access_token: None,
             shutdown_grace: Duration::from_secs(3),
         }
     }

@@ -13,99 +13,30 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use collab_doc::DocError;
 use collab_protocol::{
     ClientMsg, ErrorCode, Join, LeftReason, ProtocolError, RoomId, ServerMsg, UserId, UserName,
-    WS_PATH, validate_chat_text,
+    validate_chat_text,
 };
 use futures::{SinkExt, StreamExt};
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep, timeout};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::Error as WsError;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::StatusCode;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
+use crate::Shared;
 use crate::rate_limit::{RateLimiter, Verdict};
-use crate::registry::Registry;
 use crate::room::{JoinRequest, Kick, KickReason, Link, Out, Room};
 use crate::shutdown::Shutdown;
-
-/// What every connection task shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub config: Config,
-    pub registry: Registry,
-    next_conn: AtomicU64,
-}
-
-impl Shared {
-    pub(crate) fn new(config: Config) -> Self {
-        Self {
-            registry: Registry::new(config.max_rooms),
-            config,
-            next_conn: AtomicU64::new(1),
-        }
-    }
-}
-
-type Ws = WebSocketStream<TcpStream>;
-
-/// Outgoing messages larger than this go out as fragments of this size.
-const FRAGMENT_BYTES: usize = 4 * 1024;
-
-/// Small buffers: an idle connection should cost a few KiB, not the
-/// 128 KiB tungstenite reserves by default.
-fn ws_config(config: &Config) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        .max_message_size(Some(config.max_frame_bytes))
-        .max_frame_size(Some(config.max_frame_bytes))
-}
-
-/// Refuses any path but [`WS_PATH`] with 404.
-#[allow(clippy::result_large_err)] // the signature tungstenite asks for
-fn check_path(req: &Request, resp: Response) -> Result<Response, ErrorResponse> {
-    if req.uri().path() == WS_PATH {
-        return Ok(resp);
-    }
-    let mut err = ErrorResponse::new(Some(format!("collab serves its WebSocket on {WS_PATH}\n")));
-    *err.status_mut() = StatusCode::NOT_FOUND;
-    Err(err)
-}
-
-/// Handshakes a fresh TCP connection.
-async fn handshake(stream: TcpStream, config: &Config) -> Option<Ws> {
-    let accept = tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
-        check_path,
-        Some(ws_config(config)),
-    );
-    match timeout(config.handshake_timeout, accept).await {
-        Ok(Ok(ws)) => Some(ws),
-        Ok(Err(e)) => {
-            debug!(error = %e, "handshake failed");
-            None
-        }
-        Err(_) => {
-            debug!("handshake timed out");
-            None
-        }
-    }
-}
+use crate::socket::{
+    FRAGMENT_BYTES, Ws, close_and_wait, close_frame, drain, fragments, handshake, say_and_close,
+};
 
 /// Serves one connection to its end.
 pub(crate) async fn serve(
@@ -114,7 +45,6 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     shutdown: Shutdown,
 ) {
-    let _ = stream.set_nodelay(true);
     // Boxed, like every rarely-taken deep path below: a task's future is
     // as large as its largest state, and an idle connection should not pay
     // for the handshake's or a message handler's stack frames.
@@ -125,41 +55,6 @@ pub(crate) async fn serve(
     let span = tracing::info_span!("conn", id = conn_id, %peer);
     let conn = Connection::new(ws, shared, shutdown, conn_id);
     tracing::Instrument::instrument(conn.serve(), span).await;
-}
-
-/// Refuses a connection over the server's limit: handshake, `server_full`,
-/// close.
-pub(crate) async fn refuse_full(stream: TcpStream, config: Config, _shutdown: Shutdown) {
-    let Some(mut ws) = handshake(stream, &config).await else {
-        return;
-    };
-    let msg = ServerMsg::from(ProtocolError::new(
-        ErrorCode::ServerFull,
-        format!(
-            "The server has {} connections, its limit: try again later.",
-            config.max_connections
-        ),
-    ));
-    let _ = timeout(Duration::from_secs(1), async {
-        ws.send(Message::Text(msg.to_json().into())).await?;
-        close_and_wait(&mut ws, close_frame(CloseCode::Again, "server full")).await
-    })
-    .await;
-}
-
-fn close_frame(code: CloseCode, reason: &'static str) -> Option<CloseFrame> {
-    Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    })
-}
-
-/// Sends a close frame and reads until the peer's close (or the end), so the
-/// peer sees everything before the TCP connection goes.
-async fn close_and_wait(ws: &mut Ws, frame: Option<CloseFrame>) -> Result<(), WsError> {
-    ws.close(frame).await?;
-    while let Some(Ok(_)) = ws.next().await {}
-    Ok(())
 }
 
 /// How a connection ends.
@@ -327,28 +222,11 @@ impl Connection {
             Out::Text(t) => t,
             Out::Welcome(w) => Utf8Bytes::from(ServerMsg::Welcome(w).to_json()),
         };
-        if text.len() <= FRAGMENT_BYTES {
-            return self.write(Message::Text(text)).await;
-        }
-        // tungstenite copies each frame into a write buffer that keeps its
-        // capacity: one big welcome would stay resident for the life of the
-        // connection. Fragments keep that buffer at FRAGMENT_BYTES.
-        let bytes = Bytes::from(text);
-        let len = bytes.len();
-        let mut at = 0;
-        self.partial = true;
-        while at < len {
-            let end = (at + FRAGMENT_BYTES).min(len);
-            let op = if at == 0 {
-                OpData::Text
-            } else {
-                OpData::Continue
-            };
-            let frame = Frame::message(bytes.slice(at..end), OpCode::Data(op), end == len);
+        self.partial = text.len() > FRAGMENT_BYTES;
+        for frame in fragments(text) {
             // Shutdown waits for the message to end (the shutdown event
             // cannot be sent in the middle of it); kicks and stalls do not.
-            self.write_with(Message::Frame(frame), false).await?;
-            at = end;
+            self.write_with(frame, !self.partial).await?;
         }
         self.partial = false;
         Ok(())
@@ -525,6 +403,16 @@ impl Connection {
     }
 
     async fn join(&mut self, join: Join) -> Result<(), End> {
+        if let Some(expected) = &self.shared.config.access_token
+            && !join
+                .token
+                .as_deref()
+                .is_some_and(|t| crate::room::same_token(t, expected))
+        {
+            return self
+                .refuse(ProtocolError::from_code(ErrorCode::Unauthorized), None)
+                .await;
+        }
         let room_id = match RoomId::parse_for_wire(&join.room) {
             Ok(r) => r,
             Err(e) => return self.refuse(e, None).await,
@@ -597,12 +485,9 @@ impl Connection {
                 let _ = timeout(short, ws.close(frame)).await;
             }
             End::Fatal(e) | End::Removed(e) => {
-                let _ = timeout(Duration::from_secs(1), async {
-                    ws.send(Message::Text(ServerMsg::from(e).to_json().into()))
-                        .await?;
-                    close_and_wait(ws, close_frame(CloseCode::Policy, "refused")).await
-                })
-                .await;
+                let frame = close_frame(CloseCode::Policy, "refused");
+                let msg = ServerMsg::from(e);
+                let _ = timeout(Duration::from_secs(1), say_and_close(ws, &msg, frame)).await;
             }
             End::FrameTooLarge(e) => {
                 let _ = timeout(Duration::from_secs(1), async {
@@ -612,9 +497,7 @@ impl Connection {
                         .await
                 })
                 .await;
-                // Swallow the rest of the oversized frame and the client's
-                // close, so the kernel does not answer unread data with a
-                // reset that could destroy our error event in flight.
+                // Swallow the rest of the oversized frame and the close.
                 let limit = self.shared.config.max_frame_bytes.saturating_mul(4);
                 let _ = timeout(Duration::from_secs(2), drain(ws.get_mut(), limit)).await;
             }
@@ -634,26 +517,11 @@ impl Connection {
                 let msg = ServerMsg::Shutdown {
                     message: "The server is shutting down; reconnect later.".into(),
                 };
-                let _ = timeout(Duration::from_secs(1), async {
-                    ws.send(Message::Text(msg.to_json().into())).await?;
-                    close_and_wait(ws, close_frame(CloseCode::Away, "server shutting down")).await
-                })
-                .await;
+                let frame = close_frame(CloseCode::Away, "server shutting down");
+                let _ = timeout(Duration::from_secs(1), say_and_close(ws, &msg, frame)).await;
             }
         }
         debug!(shutting_down = self.shutdown.is_shutdown(), "closed");
-    }
-}
-
-/// Reads and discards up to `limit` bytes until the peer closes.
-async fn drain(stream: &mut TcpStream, limit: usize) {
-    let mut buf = [0u8; 4096];
-    let mut total = 0usize;
-    while total < limit {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => total += n,
-        }
     }
 }
 
@@ -673,7 +541,7 @@ mod tests {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let s = TcpStream::connect(addr).await.unwrap();
-        let shared = Arc::new(Shared::new(Config::default()));
+        let shared = Arc::new(Shared::new(crate::Config::default()));
         let (tx, _rx) = tokio::sync::broadcast::channel(1);
         let (done, _done_rx) = mpsc::channel(1);
         let task = serve(s, addr, shared, Shutdown::new(tx.subscribe(), done));

@@ -26,9 +26,11 @@ mod rate_limit;
 mod registry;
 mod room;
 mod shutdown;
+mod socket;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
@@ -36,8 +38,27 @@ use tracing::{info, warn};
 
 pub use config::Config;
 
-use connection::Shared;
 use listener::Listener;
+use registry::Registry;
+
+/// What every connection task shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: Config,
+    pub registry: Registry,
+    /// Connection ids, unique for the server's life.
+    pub next_conn: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Self {
+        Self {
+            registry: Registry::new(config.max_rooms),
+            config,
+            next_conn: AtomicU64::new(1),
+        }
+    }
+}
 
 /// Serves collab on `listener` until `shutdown` completes (or, with
 /// [`Config::idle_shutdown`], until no connection has existed for that

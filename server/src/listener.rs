@@ -15,8 +15,9 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::time::{Instant, sleep, sleep_until};
 use tracing::{debug, info, warn};
 
-use crate::connection::{self, Shared};
+use crate::Shared;
 use crate::shutdown::Shutdown;
+use crate::{connection, socket};
 
 /// Refusals (`server_full`) answered at once; more are dropped.
 const MAX_REFUSING: usize = 16;
@@ -147,7 +148,7 @@ impl Listener {
                 let refusing = Arc::clone(&self.refusing);
                 let config = self.shared.config.clone();
                 tokio::spawn(async move {
-                    connection::refuse_full(stream, config, shutdown).await;
+                    socket::refuse_full(stream, config, shutdown).await;
                     refusing.fetch_sub(1, Ordering::AcqRel);
                 });
                 continue;

@@ -82,6 +82,11 @@ struct Cli {
     #[arg(long, env = "COLLAB_IDLE_SHUTDOWN", value_parser = parse_duration)]
     idle_shutdown: Option<Duration>,
 
+    /// Access token clients must present (their --token); without it the
+    /// server is open to anyone who can reach it.
+    #[arg(long, env = "COLLAB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
     /// Log format: human (default) or json. Filter with RUST_LOG.
     #[arg(long, env = "COLLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -135,6 +140,7 @@ impl Cli {
             join_timeout: self.join_timeout,
             compact_every: self.compact_every,
             idle_shutdown: self.idle_shutdown,
+            access_token: self.token.clone().filter(|t| !t.is_empty()),
             ..Config::default()
         }
     }

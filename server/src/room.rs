@@ -159,7 +159,7 @@ fn new_session_token() -> String {
 }
 
 /// Compares tokens without leaking how much of a guess matched.
-fn same_token(a: &str, b: &str) -> bool {
+pub(crate) fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

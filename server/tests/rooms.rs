@@ -389,3 +389,31 @@ async fn a_full_room_refuses() {
     assert!(d.expect_closed().await.is_empty());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_access_token_is_required_when_configured() {
+    let config = collab_server::Config {
+        access_token: Some("s3cret".into()),
+        ..test_config()
+    };
+    let server = Server::start(config).await;
+    for token in [None, Some("wrong".to_string())] {
+        let mut c = server.client().await;
+        c.send(&ClientMsg::Join(Join {
+            token,
+            ..join_msg("abc", "alice")
+        }))
+        .await;
+        c.expect_error(ErrorCode::Unauthorized).await;
+        assert!(c.expect_closed().await.is_empty());
+    }
+    let mut c = server.client().await;
+    let w = c
+        .join_with(Join {
+            token: Some("s3cret".into()),
+            ..join_msg("abc", "alice")
+        })
+        .await;
+    assert_eq!(w.you.name, "alice");
+    server.stop().await;
+}

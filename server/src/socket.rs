@@ -1,0 +1,178 @@
+//! The WebSocket layer under a connection: handshake on [`WS_PATH`] only,
+//! small buffers, fragmenting big messages, and closing so the peer reads
+//! everything before the TCP connection goes.
+//!
+//! Buffers are the bulk of an idle connection's cost: tungstenite reserves
+//! 128 KiB to read by default (here 4 KiB), and its write buffer keeps the
+//! capacity of the largest frame ever sent, so big messages leave as 4 KiB
+//! fragments.
+
+use std::time::Duration;
+
+use collab_protocol::{ErrorCode, ProtocolError, ServerMsg, WS_PATH};
+use futures::{SinkExt, StreamExt};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
+use tracing::debug;
+
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+
+pub(crate) type Ws = WebSocketStream<TcpStream>;
+
+/// Outgoing messages larger than this go out as fragments of this size.
+pub(crate) const FRAGMENT_BYTES: usize = 4 * 1024;
+
+fn ws_config(config: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(config.max_frame_bytes))
+        .max_frame_size(Some(config.max_frame_bytes))
+}
+
+/// Refuses any path but [`WS_PATH`] with 404.
+#[allow(clippy::result_large_err)] // the signature tungstenite asks for
+fn check_path(req: &Request, resp: Response) -> Result<Response, ErrorResponse> {
+    if req.uri().path() == WS_PATH {
+        return Ok(resp);
+    }
+    let mut err = ErrorResponse::new(Some(format!("collab serves its WebSocket on {WS_PATH}\n")));
+    *err.status_mut() = StatusCode::NOT_FOUND;
+    Err(err)
+}
+
+/// Handshakes a fresh TCP connection within the configured time.
+pub(crate) async fn handshake(stream: TcpStream, config: &Config) -> Option<Ws> {
+    let _ = stream.set_nodelay(true);
+    let accept = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        check_path,
+        Some(ws_config(config)),
+    );
+    match timeout(config.handshake_timeout, accept).await {
+        Ok(Ok(ws)) => Some(ws),
+        Ok(Err(e)) => {
+            debug!(error = %e, "handshake failed");
+            None
+        }
+        Err(_) => {
+            debug!("handshake timed out");
+            None
+        }
+    }
+}
+
+/// The frames of one text message: itself when small, else fragments of
+/// [`FRAGMENT_BYTES`] (slices of one buffer, no copies).
+pub(crate) fn fragments(text: Utf8Bytes) -> impl Iterator<Item = Message> {
+    let bytes = Bytes::from(text);
+    let len = bytes.len();
+    let whole = len <= FRAGMENT_BYTES;
+    let count = if whole {
+        1
+    } else {
+        len.div_ceil(FRAGMENT_BYTES)
+    };
+    (0..count).map(move |i| {
+        let at = i * FRAGMENT_BYTES;
+        let end = (at + FRAGMENT_BYTES).min(len);
+        let op = if i == 0 { Data::Text } else { Data::Continue };
+        Message::Frame(Frame::message(
+            bytes.slice(at..end),
+            OpCode::Data(op),
+            end == len,
+        ))
+    })
+}
+
+pub(crate) fn close_frame(code: CloseCode, reason: &'static str) -> Option<CloseFrame> {
+    Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    })
+}
+
+/// Sends a close frame and reads until the peer's close (or the end), so the
+/// peer sees everything before the TCP connection goes.
+pub(crate) async fn close_and_wait(ws: &mut Ws, frame: Option<CloseFrame>) -> Result<(), WsError> {
+    ws.close(frame).await?;
+    while let Some(Ok(_)) = ws.next().await {}
+    Ok(())
+}
+
+/// Sends one event, then closes and waits for the peer's close.
+pub(crate) async fn say_and_close(
+    ws: &mut Ws,
+    msg: &ServerMsg,
+    frame: Option<CloseFrame>,
+) -> Result<(), WsError> {
+    ws.send(Message::Text(msg.to_json().into())).await?;
+    close_and_wait(ws, frame).await
+}
+
+/// Reads and discards up to `limit` bytes until the peer closes: after a
+/// frame over the limit the stream is out of step, and closing with unread
+/// data would make the kernel answer with a reset that can destroy our
+/// error event in flight.
+pub(crate) async fn drain(stream: &mut TcpStream, limit: usize) {
+    let mut buf = [0u8; 4096];
+    let mut total = 0usize;
+    while total < limit {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+/// Refuses a connection over the server's limit: handshake, `server_full`,
+/// close.
+pub(crate) async fn refuse_full(stream: TcpStream, config: Config, _shutdown: Shutdown) {
+    let Some(mut ws) = handshake(stream, &config).await else {
+        return;
+    };
+    let msg = ServerMsg::from(ProtocolError::new(
+        ErrorCode::ServerFull,
+        format!(
+            "The server has {} connections, its limit: try again later.",
+            config.max_connections
+        ),
+    ));
+    let frame = close_frame(CloseCode::Again, "server full");
+    let _ = timeout(Duration::from_secs(1), say_and_close(&mut ws, &msg, frame)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_messages_are_one_frame_big_ones_fragments() {
+        let small: Vec<_> = fragments(Utf8Bytes::from_static("{}")).collect();
+        assert_eq!(small.len(), 1);
+        let text = "é".repeat(FRAGMENT_BYTES); // 2 bytes each: 2 fragments
+        let frames: Vec<_> = fragments(Utf8Bytes::from(text.clone())).collect();
+        assert_eq!(frames.len(), 2);
+        let mut joined = Vec::new();
+        for (i, m) in frames.into_iter().enumerate() {
+            let Message::Frame(f) = m else {
+                panic!("frames expected")
+            };
+            assert_eq!(f.header().is_final, i == 1);
+            let op = if i == 0 { Data::Text } else { Data::Continue };
+            assert_eq!(f.header().opcode, OpCode::Data(op));
+            joined.extend_from_slice(f.payload());
+        }
+        assert_eq!(joined, text.as_bytes());
+    }
+}
