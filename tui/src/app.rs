@@ -174,12 +174,9 @@ impl App {
     pub fn new(config: Config, now: Instant) -> Self {
         let mut replica = Replica::new();
         replica.set_undo_merge_interval(UNDO_MERGE_MS);
-        let mut seeding = false;
-        if let Some(text) = &config.file_text {
-            // Kept until the welcome: sent only if the room is empty.
-            let _ = replica.seed(&text.to_string());
-            seeding = text.len_chars() > 0;
-        }
+        // The seed goes after the first welcome, once the room is known to
+        // be empty and the server's limits are known.
+        let seeding = config.file_text.as_ref().is_some_and(|t| t.len_chars() > 0);
         let first_line = config
             .file_text
             .as_ref()
@@ -935,6 +932,33 @@ impl App {
         self.highlight.prepare(self.editor.rope(), self.view.top, h);
     }
 
+    /// FILE's text into an empty room, if the server takes that much.
+    fn seed(&mut self) {
+        let Some(text) = self.config.file_text.clone() else {
+            return;
+        };
+        if !self.replica.doc().is_empty() || text.len_chars() == 0 {
+            self.seeding = false;
+            return;
+        }
+        let bytes = text.len_bytes();
+        if let Some(limits) = self.replica.limits() {
+            // JSON escaping can double the size; leave room for it.
+            let frame_room = limits.max_frame_bytes.saturating_sub(64) / 2;
+            if bytes > limits.max_doc_bytes || bytes > frame_room {
+                self.seeding = false;
+                let name = self.file_name().unwrap_or_default();
+                return self.warn(format!(
+                    "{name} ({bytes} bytes) is larger than this server accepts; the room stays empty."
+                ));
+            }
+        }
+        match self.replica.seed(&text.to_string()) {
+            Some(m) => self.effects.push(Effect::Send(m)),
+            None => self.seeding = false,
+        }
+    }
+
     // ----- the network ---------------------------------------------------------
 
     fn transport(&mut self, ev: TransportEvent) {
@@ -1003,7 +1027,7 @@ impl App {
                 if first {
                     // Without a file the room's text is the baseline; with
                     // one, the file on disk is (see `saved`).
-                    if self.config.file_text.is_none() {
+                    if self.config.file.is_none() {
                         self.saved = Rope::from_str(&self.replica.text());
                     }
                 } else if !resumed {
@@ -1011,10 +1035,8 @@ impl App {
                 } else {
                     self.notice("Reconnected.");
                 }
-                if self.replica.state() == collab_client::SyncState::Live
-                    && !self.replica.doc().is_empty()
-                {
-                    self.seeding = false;
+                if first {
+                    self.seed();
                 }
                 self.last_presence = None;
                 self.refresh_peers();
@@ -1022,6 +1044,8 @@ impl App {
             ClientEvent::DocChanged | ClientEvent::Acked { .. } => {}
             ClientEvent::MemberJoined(m) => {
                 self.notice(format!("{} joined", m.name));
+                // They know nothing of my caret yet: send it again.
+                self.last_presence = None;
                 self.refresh_peers();
             }
             ClientEvent::MemberLeft { name, reason, .. } => {

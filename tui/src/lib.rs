@@ -13,10 +13,16 @@
 
 pub mod action;
 pub mod app;
+pub mod autostart;
 pub mod chat;
+pub mod cli;
 pub mod editor;
 pub mod highlight;
 pub mod input;
 pub mod keymap;
+pub mod net;
 pub mod notices;
+pub mod run;
+pub mod save;
+pub mod terminal;
 pub mod ui;

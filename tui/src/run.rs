@@ -1,0 +1,291 @@
+//! The program: parse the command line, join the room while the terminal
+//! is still a plain terminal (so any refusal is one readable sentence on
+//! stderr), then take over the screen and run the one event loop.
+//!
+//! The loop `select!`s over terminal events, connection events, a clock
+//! tick and SIGTERM/SIGHUP. Whatever arrives becomes actions for the app;
+//! connection events that are already waiting are drained together, so a
+//! burst of remote updates costs one frame, not one frame each.
+
+use std::io::BufReader;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use collab_protocol::{RoomId, UserName};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEventKind};
+use futures::{FutureExt, StreamExt};
+use ropey::Rope;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::action::Action;
+use crate::app::{App, Config, Effect};
+use crate::autostart::{DEFAULT_ADDR, ensure_local_server};
+use crate::cli::{Cli, Sub};
+use crate::keymap::action_for;
+use crate::net::{self, Net};
+use crate::save::save_atomic;
+use crate::terminal::{TerminalGuard, osc52};
+use crate::ui;
+use crate::ui::theme::ColorMode;
+
+/// How often the clock ticks (notices fade, presence goes out).
+const TICK: Duration = Duration::from_millis(100);
+/// How long to wait for the first welcome.
+const JOIN_WITHIN: Duration = Duration::from_secs(10);
+
+/// The binary's `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("collab-tui: cannot start the async runtime ({e}).");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Some(Sub::Serve {
+            bind,
+            idle_shutdown,
+        }) => runtime.block_on(serve(bind, Duration::from_secs(idle_shutdown))),
+        None => runtime.block_on(edit(cli)),
+    };
+    // Do not wait for blocking tasks (stdin readers) at exit.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("collab-tui: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The hidden `serve` subcommand: a loopback-only server that stops when
+/// it has had no connection for `idle`.
+async fn serve(bind: SocketAddr, idle: Duration) -> Result<(), String> {
+    if !bind.ip().is_loopback() {
+        return Err(format!(
+            "serve listens on loopback only; {bind} is not a loopback address. Use collab-server for a shared server."
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}."))?;
+    let config = collab_server::Config {
+        idle_shutdown: Some(idle),
+        // One machine's own server: room for big files.
+        max_frame_bytes: 64 << 20,
+        max_doc_bytes: 64 << 20,
+        ..collab_server::Config::default()
+    };
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    // Outlive the terminal that started us: ignore SIGHUP.
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let shutdown = async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+                _ = hup.recv() => {}
+            }
+        }
+    };
+    collab_server::run(listener, config, shutdown)
+        .await
+        .map_err(|e| format!("the server stopped: {e}."))
+}
+
+fn read_file(path: &Path) -> Result<Option<Rope>, String> {
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            if f.metadata().is_ok_and(|m| m.is_dir()) {
+                return Err(format!("{} is a directory: name a file.", path.display()));
+            }
+            Rope::from_reader(BufReader::new(f)).map(Some).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    format!(
+                        "{} is not UTF-8 text; collab edits UTF-8 text only.",
+                        path.display()
+                    )
+                } else {
+                    format!("cannot read {}: {e}.", path.display())
+                }
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot open {}: {e}.", path.display())),
+    }
+}
+
+async fn edit(cli: Cli) -> Result<(), String> {
+    let room = cli.room.unwrap_or_default();
+    RoomId::parse(&room).map_err(|e| format!("the room name {room:?} is not valid: {e}."))?;
+    let user = cli
+        .user
+        .ok_or("no user name: pass --user NAME (or set $USER).")?;
+    UserName::parse(&user).map_err(|e| {
+        format!("the user name {user:?} is not valid: {e}; pass another with --user.")
+    })?;
+    let file_text = match &cli.file {
+        Some(p) => read_file(p)?,
+        None => None,
+    };
+    let server = match cli.server {
+        Some(s) => s,
+        None => {
+            let addr: SocketAddr = DEFAULT_ADDR
+                .parse()
+                .map_err(|e| format!("bad default address: {e}"))?;
+            tokio::task::spawn_blocking(move || ensure_local_server(addr))
+                .await
+                .map_err(|e| e.to_string())??;
+            format!("ws://{DEFAULT_ADDR}")
+        }
+    };
+    let config = Config {
+        room,
+        user,
+        server: server.clone(),
+        token: cli.token,
+        file: cli.file,
+        file_text,
+        colors: ColorMode::from_env(),
+    };
+    let mut app = App::new(config, Instant::now());
+    let mut net = Net::open(&server)?;
+    net::join(&mut app, &mut net, JOIN_WITHIN).await?;
+
+    let result = {
+        let mut guard =
+            TerminalGuard::enter().map_err(|e| format!("cannot set up the terminal: {e}."))?;
+        event_loop(&mut app, &mut net, &mut guard).await
+    };
+    net.close(Duration::from_secs(1)).await;
+    result
+}
+
+/// Turns a terminal event into an action.
+fn to_action(app: &App, ev: Event) -> Option<Action> {
+    match ev {
+        Event::Key(k) if k.kind != KeyEventKind::Release => action_for(app.key_context(), k),
+        Event::Paste(s) => Some(Action::Paste(s)),
+        Event::Resize(width, height) => Some(Action::Resize { width, height }),
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => Some(Action::Click {
+                column: m.column,
+                row: m.row,
+                extend: m.modifiers.contains(crossterm::event::KeyModifiers::SHIFT),
+            }),
+            MouseEventKind::Drag(MouseButton::Left) => Some(Action::Click {
+                column: m.column,
+                row: m.row,
+                extend: true,
+            }),
+            MouseEventKind::ScrollUp => Some(Action::Scroll(-3)),
+            MouseEventKind::ScrollDown => Some(Action::Scroll(3)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> Result<(), String> {
+    let size = guard
+        .terminal
+        .size()
+        .map_err(|e| format!("cannot read the terminal size: {e}."))?;
+    app.update(Action::Resize {
+        width: size.width,
+        height: size.height,
+    });
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    loop {
+        app.update(Action::Tick(Instant::now()));
+        app.update(Action::Frame);
+        if carry_out(app, net) {
+            return Ok(());
+        }
+        guard
+            .terminal
+            .draw(|f| ui::draw(app, f))
+            .map_err(|e| format!("cannot draw: {e}."))?;
+        tokio::select! {
+            ev = keys.next() => match ev {
+                Some(Ok(ev)) => {
+                    if let Some(a) = to_action(app, ev) {
+                        app.update(a);
+                    }
+                    // Whatever else the terminal already sent, in one frame.
+                    for _ in 0..1024 {
+                        match keys.next().now_or_never() {
+                            Some(Some(Ok(ev))) => {
+                                if let Some(a) = to_action(app, ev) {
+                                    app.update(a);
+                                }
+                                if carry_out(app, net) {
+                                    return Ok(());
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                }
+                Some(Err(e)) => return Err(format!("cannot read the terminal: {e}.")),
+                None => return Ok(()),
+            },
+            ev = net.events.recv() => {
+                if let Some(ev) = ev {
+                    app.update(Action::Transport(ev));
+                    while let Ok(ev) = net.events.try_recv() {
+                        app.update(Action::Transport(ev));
+                    }
+                }
+            }
+            _ = tick.tick() => {}
+            _ = term.recv() => {
+                app.update(Action::Command(crate::keymap::Command::Quit));
+                app.update(Action::Command(crate::keymap::Command::Quit));
+            }
+            _ = hup.recv() => {
+                app.update(Action::Command(crate::keymap::Command::Quit));
+                app.update(Action::Command(crate::keymap::Command::Quit));
+            }
+        }
+    }
+}
+
+/// Carries out the app's effects; true when it is time to quit.
+fn carry_out(app: &mut App, net: &Net) -> bool {
+    let mut quit = false;
+    // Saving feeds back an action, which may queue more effects.
+    for _ in 0..4 {
+        let effects = net::send_effects(app, net);
+        if effects.is_empty() {
+            break;
+        }
+        for e in effects {
+            match e {
+                Effect::Send(m) => net.send(m),
+                Effect::Save { path, text } => {
+                    let result = save_atomic(&path, &text).map_err(|e| e.to_string());
+                    app.update(Action::Saved(result));
+                }
+                Effect::Clipboard(text) => osc52(&text),
+                Effect::Quit => quit = true,
+            }
+        }
+    }
+    quit
+}
