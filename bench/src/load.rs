@@ -1,0 +1,750 @@
+//! The load generator: rooms of users typing real Loro updates at a fixed
+//! rate, and the keystroke latency from one member's send to each other
+//! member's receipt.
+//!
+//! Nothing is embedded in the document to measure it. Every sender keeps
+//! the time and a hash of each update it sends, in order. The server
+//! relays each member's updates in order (FIFO per sender), so the `n`th
+//! update a receiver gets `from` a sender is that sender's `n`th send; the
+//! hash of the bytes confirms the match (a mismatch is an error).
+//!
+//! Each user is two tasks on the bench's runtime: a writer that types on a
+//! fixed schedule (open loop: a late tick is skipped, not queued, and the
+//! achieved rate is reported) and a reader that always drains, so the
+//! server never waits for the bench.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use collab_doc::SharedDoc;
+use collab_protocol::{ClientMsg, Join, PROTOCOL_VERSION, ServerMsg};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::procfs;
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a connect, a join or one send may take before it is an error.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which server speaks to the bench.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// collab-server at `ws://ADDR/ws`.
+    Collab { url: String, token: Option<String> },
+    /// The bare relay at `ws://ADDR/relay/ROOM`: senders send frames
+    /// already shaped like collab's `update` event (`from` = sender index),
+    /// so readers parse the same JSON either way.
+    Relay { base: String },
+}
+
+impl Endpoint {
+    pub fn is_relay(&self) -> bool {
+        matches!(self, Endpoint::Relay { .. })
+    }
+}
+
+fn client_ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0)
+}
+
+/// Opens a WebSocket (`TCP_NODELAY`), within [`IO_TIMEOUT`].
+pub async fn connect(url: &str) -> Result<Ws, String> {
+    let connecting =
+        tokio_tungstenite::connect_async_with_config(url, Some(client_ws_config()), true);
+    match timeout(IO_TIMEOUT, connecting).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(format!("connect: {e}")),
+        Err(_) => Err("connect: timed out".into()),
+    }
+}
+
+/// Connects and joins `room` as `user`; returns the socket and, for
+/// collab, my member id (the relay has none).
+pub async fn join(endpoint: &Endpoint, room: &str, user: &str) -> Result<(Ws, u64), String> {
+    match endpoint {
+        Endpoint::Collab { url, token } => {
+            let mut ws = connect(url).await?;
+            let join = ClientMsg::Join(Join {
+                protocol: PROTOCOL_VERSION,
+                room: room.to_string(),
+                user: user.to_string(),
+                session: None,
+                token: token.clone(),
+                version: None,
+            });
+            timeout(IO_TIMEOUT, ws.send(Message::text(join.to_json())))
+                .await
+                .map_err(|_| "join: send timed out".to_string())?
+                .map_err(|e| format!("join: {e}"))?;
+            let deadline = Instant::now() + IO_TIMEOUT;
+            loop {
+                let frame = tokio::time::timeout_at(deadline, ws.next())
+                    .await
+                    .map_err(|_| "join: no welcome".to_string())?;
+                match frame {
+                    Some(Ok(Message::Text(t))) => match ServerMsg::from_json(&t) {
+                        Ok(ServerMsg::Welcome(w)) => return Ok((ws, w.you.id)),
+                        Ok(ServerMsg::Error { code, .. }) => {
+                            return Err(format!("join refused: {code}"));
+                        }
+                        _ => {}
+                    },
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(format!("join: {e}")),
+                    None => return Err("join: closed".into()),
+                }
+            }
+        }
+        Endpoint::Relay { base } => {
+            let mut ws = connect(&format!("{base}{room}")).await?;
+            let frame = timeout(IO_TIMEOUT, ws.next())
+                .await
+                .map_err(|_| "relay: no ready".to_string())?;
+            match frame {
+                Some(Ok(Message::Text(t))) if t.as_str() == "ready" => Ok((ws, 0)),
+                other => Err(format!("relay: expected ready, got {other:?}")),
+            }
+        }
+    }
+}
+
+/// What one phase of load is.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub rooms: usize,
+    pub users: usize,
+    /// Edits per second per user.
+    pub rate: f64,
+    /// Load before the measurement window (not measured).
+    pub warmup: Duration,
+    /// The measurement window; sending stops at its end.
+    pub duration: Duration,
+    /// After the window, how long to wait for what is in flight.
+    pub drain: Duration,
+    /// Room names start with this (a fresh prefix gives fresh rooms).
+    pub tag: String,
+    /// Connections opened at once while setting up.
+    pub connect_concurrency: usize,
+    /// Label of the progress line.
+    pub label: String,
+    /// Print a progress line every second (stderr).
+    pub progress: bool,
+}
+
+/// Errors of a phase, by kind.
+#[derive(Debug, Clone, Default)]
+pub struct Errors {
+    pub connect: u64,
+    pub join: u64,
+    /// `error` events from the server, by code.
+    pub server: BTreeMap<String, u64>,
+    /// Connections closed by the server during the phase.
+    pub closed: u64,
+    /// A received update whose bytes differ from the sender's send.
+    pub mismatch: u64,
+    /// An update from nobody we know, or more than the sender sent.
+    pub unexpected: u64,
+    pub send_failed: u64,
+    /// Deliveries still missing after the drain.
+    pub lost: u64,
+    /// Acks still missing after the drain (collab only).
+    pub unacked: u64,
+}
+
+impl Errors {
+    pub fn total(&self) -> u64 {
+        self.connect
+            + self.join
+            + self.server.values().sum::<u64>()
+            + self.closed
+            + self.mismatch
+            + self.unexpected
+            + self.send_failed
+            + self.lost
+            + self.unacked
+    }
+
+    pub fn describe(&self) -> String {
+        if self.total() == 0 {
+            return "0".into();
+        }
+        let mut parts = Vec::new();
+        for (name, n) in [
+            ("connect", self.connect),
+            ("join", self.join),
+            ("closed", self.closed),
+            ("mismatch", self.mismatch),
+            ("unexpected", self.unexpected),
+            ("send_failed", self.send_failed),
+            ("lost", self.lost),
+            ("unacked", self.unacked),
+        ] {
+            if n > 0 {
+                parts.push(format!("{name} {n}"));
+            }
+        }
+        for (code, n) in &self.server {
+            parts.push(format!("server {code} {n}"));
+        }
+        format!("{} ({})", self.total(), parts.join(", "))
+    }
+}
+
+/// What a phase measured.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Send to receipt, ns, of updates sent in the window.
+    pub latency: Histogram<u64>,
+    /// Send to ack, ns (collab only).
+    pub ack: Histogram<u64>,
+    /// The window's real length.
+    pub window: Duration,
+    /// Updates sent in the window.
+    pub sent: u64,
+    /// Updates received by members in the window.
+    pub delivered: u64,
+    pub sent_total: u64,
+    pub delivered_total: u64,
+    /// Server CPU seconds in the window.
+    pub server_cpu: Option<f64>,
+    /// This process's CPU seconds in the window.
+    pub client_cpu: Option<f64>,
+    pub rss_start_kib: Option<u64>,
+    pub rss_end_kib: Option<u64>,
+    pub rss_max_kib: Option<u64>,
+    pub errors: Errors,
+    pub spec: Spec,
+}
+
+impl Outcome {
+    pub fn deliveries_per_sec(&self) -> f64 {
+        self.delivered as f64 / self.window.as_secs_f64().max(1e-9)
+    }
+    pub fn sends_per_sec(&self) -> f64 {
+        self.sent as f64 / self.window.as_secs_f64().max(1e-9)
+    }
+    pub fn offered_sends_per_sec(&self) -> f64 {
+        self.spec.rate * (self.spec.rooms * self.spec.users) as f64
+    }
+    /// Server CPU seconds per 100,000 deliveries.
+    pub fn cpu_per_100k(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
+        (self.delivered > 0).then(|| cpu * 100_000.0 / self.delivered as f64)
+    }
+    /// Deliveries per server CPU-second.
+    pub fn deliveries_per_cpu_sec(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
+        (cpu > 0.0).then(|| self.delivered as f64 / cpu)
+    }
+    /// A latency quantile in µs.
+    pub fn latency_us(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+    pub fn ack_us(&self, q: f64) -> f64 {
+        self.ack.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+pub fn new_histogram() -> Histogram<u64> {
+    // 1 ns to 10 minutes, 3 significant digits.
+    Histogram::new_with_bounds(1, 600_000_000_000, 3)
+        .unwrap_or_else(|_| unreachable!("the bounds are valid"))
+}
+
+fn hash_bytes(data: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    h.finish()
+}
+
+/// A typist: mostly inserts the next character of some code at the caret,
+/// every eighth keystroke a backspace, now and then the caret jumps.
+struct Typist {
+    doc: SharedDoc,
+    caret: usize,
+    n: u64,
+    rng: u64,
+}
+
+const TYPED: &str =
+    "fn main() {\n    let greeting = \"hello, world\";\n    println!(\"{greeting}\");\n}\n";
+
+impl Typist {
+    fn new(seed: u64) -> Self {
+        Self {
+            doc: SharedDoc::new(),
+            caret: 0,
+            n: seed % 97,
+            rng: seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407)
+                | 1,
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// One keystroke; the Loro update it makes.
+    fn keystroke(&mut self) -> Vec<u8> {
+        self.n += 1;
+        let len = self.doc.len_chars();
+        if self.n.is_multiple_of(64) && len > 0 {
+            self.caret = (self.next_random() % (len as u64 + 1)) as usize;
+        }
+        self.caret = self.caret.min(len);
+        let edited = if self.n.is_multiple_of(8) && self.caret > 0 {
+            self.caret -= 1;
+            self.doc.splice(self.caret, 1, "")
+        } else {
+            let i = (self.n as usize) % TYPED.len();
+            let ch = &TYPED[i..=i];
+            self.caret += 1;
+            self.doc.splice(self.caret - 1, 0, ch)
+        };
+        if edited.is_err() {
+            self.caret = self.doc.len_chars();
+        }
+        self.doc.take_local_update().unwrap_or_default()
+    }
+}
+
+struct Shared {
+    relay: bool,
+    users_per_room: usize,
+    start: Instant,
+    end: Instant,
+    /// Per user: (send time, hash of the update bytes), in send order.
+    sent: Vec<Mutex<Vec<(Instant, u64)>>>,
+    latency: Mutex<Histogram<u64>>,
+    ack: Mutex<Histogram<u64>>,
+    sent_window: AtomicU64,
+    sent_total: AtomicU64,
+    delivered_window: AtomicU64,
+    delivered_total: AtomicU64,
+    acked_total: AtomicU64,
+    stopping: AtomicBool,
+    errors: Mutex<Errors>,
+}
+
+impl Shared {
+    fn error(&self, f: impl FnOnce(&mut Errors)) {
+        if let Ok(mut e) = self.errors.lock() {
+            f(&mut e);
+        }
+    }
+    fn in_window(&self, t: Instant) -> bool {
+        t >= self.start && t < self.end
+    }
+}
+
+/// Runs one phase: connect and join everyone, type for warm-up + window,
+/// drain, close. `server_pid` is sampled for CPU and RSS.
+pub async fn run_phase(
+    endpoint: &Endpoint,
+    spec: &Spec,
+    server_pid: Option<u32>,
+) -> Result<Outcome, String> {
+    let n_users = spec.rooms * spec.users;
+    let mut errors = Errors::default();
+
+    // Set up: every user connected and joined before anyone types.
+    let gate = Arc::new(Semaphore::new(spec.connect_concurrency.max(1)));
+    let mut joins = tokio::task::JoinSet::new();
+    for i in 0..n_users {
+        let endpoint = endpoint.clone();
+        let room = format!("{}-{}", spec.tag, i / spec.users);
+        let user = format!("u{}", i % spec.users);
+        let gate = Arc::clone(&gate);
+        joins.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            (i, join(&endpoint, &room, &user).await)
+        });
+    }
+    let mut sockets: Vec<Option<(Ws, u64)>> = (0..n_users).map(|_| None).collect();
+    while let Some(joined) = joins.join_next().await {
+        match joined {
+            Ok((i, Ok(s))) => sockets[i] = Some(s),
+            Ok((_, Err(e))) => {
+                if e.starts_with("connect") {
+                    errors.connect += 1;
+                } else {
+                    errors.join += 1;
+                }
+                if errors.connect + errors.join == 1 {
+                    eprintln!("collab-bench: {e}");
+                }
+            }
+            Err(_) => errors.join += 1,
+        }
+    }
+    if errors.connect + errors.join > 0 {
+        return Err(format!(
+            "{} of {n_users} users could not connect and join ({})",
+            errors.connect + errors.join,
+            errors.describe()
+        ));
+    }
+
+    // Member id -> user index, so a reader knows whose send it got.
+    let mut by_member: HashMap<u64, usize> = HashMap::new();
+    for (i, s) in sockets.iter().enumerate() {
+        if let Some((_, id)) = s {
+            by_member.insert(*id, i);
+        }
+    }
+    let by_member = Arc::new(by_member);
+
+    let t0 = Instant::now() + Duration::from_millis(50);
+    let start = t0 + spec.warmup;
+    let end = start + spec.duration;
+    let shared = Arc::new(Shared {
+        relay: endpoint.is_relay(),
+        users_per_room: spec.users,
+        start,
+        end,
+        sent: (0..n_users).map(|_| Mutex::new(Vec::new())).collect(),
+        latency: Mutex::new(new_histogram()),
+        ack: Mutex::new(new_histogram()),
+        sent_window: AtomicU64::new(0),
+        sent_total: AtomicU64::new(0),
+        delivered_window: AtomicU64::new(0),
+        delivered_total: AtomicU64::new(0),
+        acked_total: AtomicU64::new(0),
+        stopping: AtomicBool::new(false),
+        errors: Mutex::new(errors),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let period = Duration::from_secs_f64(1.0 / spec.rate.max(0.001));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, s) in sockets.into_iter().enumerate() {
+        let Some((ws, _)) = s else { continue };
+        let (sink, stream) = ws.split();
+        // Spread the users' ticks evenly over one period.
+        let phase = period.mul_f64((i as f64 * 0.618_034) % 1.0);
+        tasks.spawn(writer(
+            Arc::clone(&shared),
+            sink,
+            i,
+            t0 + phase,
+            period,
+            stop_rx.clone(),
+        ));
+        tasks.spawn(reader(
+            Arc::clone(&shared),
+            stream,
+            i,
+            Arc::clone(&by_member),
+        ));
+    }
+
+    // Progress, and RSS samples, once a second until the window ends.
+    let sampler = {
+        let shared = Arc::clone(&shared);
+        let label = spec.label.clone();
+        let progress = spec.progress;
+        let total = spec.warmup + spec.duration;
+        async move {
+            let mut max_rss = None::<u64>;
+            let mut tick =
+                tokio::time::interval_at(t0 + Duration::from_secs(1), Duration::from_secs(1));
+            let mut last_cpu = server_pid.and_then(procfs::cpu_seconds);
+            loop {
+                let at = tick.tick().await;
+                if at > end {
+                    break;
+                }
+                let rss = server_pid.and_then(procfs::rss_kib);
+                if let Some(r) = rss {
+                    max_rss = Some(max_rss.map_or(r, |m| m.max(r)));
+                }
+                if progress {
+                    let cpu = server_pid.and_then(procfs::cpu_seconds);
+                    let cpu_pct = match (cpu, last_cpu) {
+                        (Some(c), Some(l)) => format!("{:.0}%", (c - l) * 100.0),
+                        _ => "-".into(),
+                    };
+                    last_cpu = cpu;
+                    let p99 = shared
+                        .latency
+                        .lock()
+                        .map(|h| h.value_at_quantile(0.99) as f64 / 1000.0)
+                        .unwrap_or(0.0);
+                    let errs = shared.errors.lock().map(|e| e.total()).unwrap_or(0);
+                    eprintln!(
+                        "[{label}] {:>4.0}s/{:.0}s sent {} delivered {} p99 {p99:.0}µs server cpu {cpu_pct} rss {} errors {errs}",
+                        (at - t0).as_secs_f64(),
+                        total.as_secs_f64(),
+                        shared.sent_total.load(Ordering::Relaxed),
+                        shared.delivered_total.load(Ordering::Relaxed),
+                        rss.map_or("-".into(), |r| format!("{:.1}MiB", r as f64 / 1024.0)),
+                    );
+                }
+            }
+            max_rss
+        }
+    };
+    let sampler = tokio::spawn(sampler);
+
+    // The window: CPU and RSS at both ends.
+    sleep_until(start).await;
+    let cpu0 = server_pid.and_then(procfs::cpu_seconds);
+    let me = std::process::id();
+    let my_cpu0 = procfs::cpu_seconds(me);
+    let rss_start = server_pid.and_then(procfs::rss_kib);
+    sleep_until(end).await;
+    let cpu1 = server_pid.and_then(procfs::cpu_seconds);
+    let my_cpu1 = procfs::cpu_seconds(me);
+    let rss_end = server_pid.and_then(procfs::rss_kib);
+    // Deliveries and sends are counted in [start, end): exactly the window.
+    let window = spec.duration;
+
+    // Drain: wait for what is in flight, bounded.
+    let drain_deadline = Instant::now() + spec.drain;
+    loop {
+        let sent = shared.sent_total.load(Ordering::Relaxed);
+        let expected = sent * (spec.users as u64 - 1);
+        let done = shared.delivered_total.load(Ordering::Relaxed) >= expected
+            && (shared.relay || shared.acked_total.load(Ordering::Relaxed) >= sent);
+        if done || Instant::now() >= drain_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shared.stopping.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    // Writers close their sockets; readers end on the close. Bounded.
+    let all_done = async { while tasks.join_next().await.is_some() {} };
+    if timeout(Duration::from_secs(5), all_done).await.is_err() {
+        tasks.abort_all();
+    }
+    let max_rss = sampler.await.ok().flatten();
+
+    let sent_total = shared.sent_total.load(Ordering::Relaxed);
+    let delivered_total = shared.delivered_total.load(Ordering::Relaxed);
+    let acked = shared.acked_total.load(Ordering::Relaxed);
+    let mut errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
+    errors.lost = (sent_total * (spec.users as u64 - 1)).saturating_sub(delivered_total);
+    if !shared.relay {
+        errors.unacked = sent_total.saturating_sub(acked);
+    }
+    let latency = shared
+        .latency
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_else(|_| new_histogram());
+    let ack = shared
+        .ack
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_else(|_| new_histogram());
+    let rss_max_kib = [max_rss, rss_start, rss_end].into_iter().flatten().max();
+    Ok(Outcome {
+        latency,
+        ack,
+        window,
+        sent: shared.sent_window.load(Ordering::Relaxed),
+        delivered: shared.delivered_window.load(Ordering::Relaxed),
+        sent_total,
+        delivered_total,
+        server_cpu: cpu0.zip(cpu1).map(|(a, b)| (b - a).max(0.0)),
+        client_cpu: my_cpu0.zip(my_cpu1).map(|(a, b)| (b - a).max(0.0)),
+        rss_start_kib: rss_start,
+        rss_end_kib: rss_end,
+        rss_max_kib,
+        errors,
+        spec: spec.clone(),
+    })
+}
+
+async fn writer(
+    shared: Arc<Shared>,
+    mut sink: SplitSink<Ws, Message>,
+    me: usize,
+    first: Instant,
+    period: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut typist = Typist::new(me as u64 + 1);
+    let mut ticker = interval_at(first, period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut seq = 0u64;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if Instant::now() >= shared.end {
+            // Sending is over; wait for the stop to close.
+            let _ = stop.changed().await;
+            break;
+        }
+        let data = typist.keystroke();
+        if data.is_empty() {
+            continue;
+        }
+        seq += 1;
+        let hash = hash_bytes(&data);
+        let t = Instant::now();
+        if let Some(list) = shared.sent.get(me)
+            && let Ok(mut list) = list.lock()
+        {
+            list.push((t, hash));
+        }
+        let text = if shared.relay {
+            ServerMsg::Update {
+                from: me as u64,
+                data: data.into(),
+            }
+            .to_json()
+        } else {
+            ClientMsg::Update {
+                seq,
+                data: data.into(),
+            }
+            .to_json()
+        };
+        shared.sent_total.fetch_add(1, Ordering::Relaxed);
+        if shared.in_window(t) {
+            shared.sent_window.fetch_add(1, Ordering::Relaxed);
+        }
+        match timeout(IO_TIMEOUT, sink.send(Message::text(text))).await {
+            Ok(Ok(())) => {}
+            _ => {
+                if !shared.stopping.load(Ordering::Relaxed) {
+                    shared.error(|e| e.send_failed += 1);
+                }
+                return;
+            }
+        }
+    }
+    let _ = timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+async fn reader(
+    shared: Arc<Shared>,
+    mut stream: SplitStream<Ws>,
+    me: usize,
+    by_member: Arc<HashMap<u64, usize>>,
+) {
+    // How many updates I have had from each sender.
+    let mut counts: HashMap<usize, usize> = HashMap::new();
+    let room = me / shared.users_per_room;
+    loop {
+        let frame = match stream.next().await {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                if !shared.stopping.load(Ordering::Relaxed) {
+                    shared.error(|e| e.closed += 1);
+                }
+                return;
+            }
+            Some(Ok(_)) => continue,
+        };
+        let msg = match ServerMsg::from_json(&frame) {
+            Ok(m) => m,
+            Err(_) => {
+                shared.error(|e| e.unexpected += 1);
+                continue;
+            }
+        };
+        let now = Instant::now();
+        match msg {
+            ServerMsg::Update { from, data } => {
+                let sender = if shared.relay {
+                    Some(from as usize)
+                } else {
+                    by_member.get(&from).copied()
+                };
+                let Some(sender) = sender.filter(|s| s / shared.users_per_room == room && *s != me)
+                else {
+                    shared.error(|e| e.unexpected += 1);
+                    continue;
+                };
+                let n = counts.entry(sender).or_insert(0);
+                let entry = shared
+                    .sent
+                    .get(sender)
+                    .and_then(|l| l.lock().ok().and_then(|l| l.get(*n).copied()));
+                *n += 1;
+                match entry {
+                    Some((t, hash)) if hash == hash_bytes(data.as_slice()) => {
+                        shared.delivered_total.fetch_add(1, Ordering::Relaxed);
+                        if shared.in_window(now) {
+                            shared.delivered_window.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if shared.in_window(t)
+                            && let Ok(mut h) = shared.latency.lock()
+                        {
+                            let _ = h.record(now.saturating_duration_since(t).as_nanos() as u64);
+                        }
+                    }
+                    Some(_) => shared.error(|e| e.mismatch += 1),
+                    None => shared.error(|e| e.unexpected += 1),
+                }
+            }
+            ServerMsg::Ack { seq } => {
+                // Acks come in order: the nth ack is for my nth send.
+                let entry = shared.sent.get(me).and_then(|l| {
+                    l.lock()
+                        .ok()
+                        .and_then(|l| l.get((seq as usize).wrapping_sub(1)).copied())
+                });
+                shared.acked_total.fetch_add(1, Ordering::Relaxed);
+                if let Some((t, _)) = entry
+                    && shared.in_window(t)
+                    && let Ok(mut h) = shared.ack.lock()
+                {
+                    let _ = h.record(now.saturating_duration_since(t).as_nanos() as u64);
+                }
+            }
+            ServerMsg::Error { code, .. } => {
+                shared.error(|e| *e.server.entry(code.to_string()).or_insert(0) += 1);
+            }
+            ServerMsg::Shutdown { .. } => {
+                if !shared.stopping.load(Ordering::Relaxed) {
+                    shared.error(|e| e.closed += 1);
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typist_makes_small_real_updates() {
+        let mut t = Typist::new(1);
+        let mut replica = SharedDoc::new();
+        for _ in 0..500 {
+            let u = t.keystroke();
+            assert!(!u.is_empty());
+            assert!(u.len() < 200, "{} bytes", u.len());
+            assert!(replica.import(&u).is_ok_and(|new| new));
+        }
+        assert_eq!(replica.text(), t.doc.text());
+    }
+}
