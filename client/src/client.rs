@@ -28,6 +28,9 @@ pub struct ClientState {
     mirror: Option<Vec<char>>,
     mirror_broken: Option<String>,
     disconnects: u64,
+    /// When the server last acked an update or welcomed us.
+    last_progress: tokio::time::Instant,
+    resends: u64,
 }
 
 impl ClientState {
@@ -47,6 +50,10 @@ impl ClientState {
     }
     pub fn welcomes(&self) -> u64 {
         self.replica.welcomes()
+    }
+    /// How many times unacked updates were resent after acks stalled.
+    pub fn resends(&self) -> u64 {
+        self.resends
     }
     /// How many times the transport reported a drop.
     pub fn disconnects(&self) -> u64 {
@@ -164,6 +171,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     mirror: bool,
     wait_welcome: bool,
+    resend_after: Duration,
 }
 
 impl ClientBuilder {
@@ -191,6 +199,12 @@ impl ClientBuilder {
         self.mirror = on;
         self
     }
+    /// Resend unacked updates when no ack came for this long (default 2 s;
+    /// see [`Replica::resend_unacked`]).
+    pub fn resend_after(mut self, after: Duration) -> Self {
+        self.resend_after = after;
+        self
+    }
     /// Return from `join` at once instead of after the first welcome.
     pub fn no_wait(mut self) -> Self {
         self.wait_welcome = false;
@@ -215,13 +229,20 @@ impl ClientBuilder {
                 mirror: self.mirror.then(Vec::new),
                 mirror_broken: None,
                 disconnects: 0,
+                last_progress: tokio::time::Instant::now(),
+                resends: 0,
             }),
             changed,
             room: self.room,
             user: self.user,
             token: self.token,
         });
-        let task = tokio::spawn(drive(Arc::clone(&shared), conn.clone(), events));
+        let task = tokio::spawn(drive(
+            Arc::clone(&shared),
+            conn.clone(),
+            events,
+            self.resend_after,
+        ));
         let client = Client {
             shared,
             conn,
@@ -278,8 +299,36 @@ impl Drop for Client {
     }
 }
 
-async fn drive(shared: Arc<Shared>, conn: Connection, mut events: TransportEvents) {
-    while let Some(event) = events.recv().await {
+async fn drive(
+    shared: Arc<Shared>,
+    conn: Connection,
+    mut events: TransportEvents,
+    resend_after: Duration,
+) {
+    let period = (resend_after / 4).max(Duration::from_millis(10));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            _ = tick.tick() => {
+                let mut st = shared.lock();
+                if st.replica.unacked_seqs().next().is_none() {
+                    // Nothing waits: the clock starts with the next update.
+                    st.last_progress = tokio::time::Instant::now();
+                } else if st.last_progress.elapsed() >= resend_after {
+                    if let Some(m) = st.replica.resend_unacked() {
+                        conn.send(m);
+                        st.resends += 1;
+                    }
+                    st.last_progress = tokio::time::Instant::now();
+                }
+                continue;
+            }
+        };
         {
             let mut st = shared.lock();
             match event {
@@ -291,6 +340,13 @@ async fn drive(shared: Arc<Shared>, conn: Connection, mut events: TransportEvent
                     conn.send(join);
                 }
                 TransportEvent::Message(msg) => {
+                    if matches!(
+                        msg,
+                        collab_protocol::ServerMsg::Ack { .. }
+                            | collab_protocol::ServerMsg::Welcome(_)
+                    ) {
+                        st.last_progress = tokio::time::Instant::now();
+                    }
                     for effect in st.replica.handle(msg) {
                         match effect {
                             Effect::Send(m) => {
@@ -338,6 +394,7 @@ impl Client {
             timeout: Duration::from_secs(30),
             mirror: false,
             wait_welcome: true,
+            resend_after: Duration::from_secs(2),
         }
     }
 

@@ -73,4 +73,6 @@ pub enum ClientError {
     Timeout(String),
     #[error("closed: {0}")]
     Closed(String),
+    #[error(transparent)]
+    Doc(#[from] DocError),
 }

@@ -392,6 +392,25 @@ impl Replica {
         true
     }
 
+    /// Resends everything not acked yet as one new update, exported from
+    /// the oldest unacked update's version. For when acks stop coming while
+    /// [`Self::unsent_edits`] is not zero (a couple of seconds is plenty on
+    /// a live connection): the last updates were dropped by the server's
+    /// rate limit and nothing later revealed it. Harmless if they were only
+    /// slow: the server ignores what it already has. `None` when nothing is
+    /// unacked or while not live.
+    pub fn resend_unacked(&mut self) -> Option<ClientMsg> {
+        if self.state != SyncState::Live {
+            return None;
+        }
+        let mut out = Vec::new();
+        self.resend_lost_before(u64::MAX, None, &mut out);
+        out.into_iter().find_map(|e| match e {
+            Effect::Send(m) => Some(m),
+            Effect::Event(_) => None,
+        })
+    }
+
     fn take_seq(&mut self) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;

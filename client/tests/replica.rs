@@ -219,3 +219,23 @@ fn garbage_from_the_server_changes_nothing() {
     ));
     assert_eq!(r.text(), "keep");
 }
+
+#[test]
+fn resend_unacked_covers_every_lost_update() {
+    let mut server = SharedDoc::new();
+    let mut r = Replica::new();
+    assert_eq!(r.resend_unacked(), None);
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&server, DocKind::Snapshot, None));
+    r.edit(0, 0, "one ").unwrap().unwrap();
+    r.edit(4, 0, "two").unwrap().unwrap();
+    assert_eq!(r.unsent_edits(), 2);
+    let (seq, data) = update_data(&r.resend_unacked().unwrap());
+    assert_eq!(r.unacked_seqs().collect::<Vec<_>>(), vec![seq]);
+    assert_eq!(r.unsent_edits(), 2);
+    server.import(&data).unwrap();
+    assert_eq!(server.text(), "one two");
+    r.handle(ServerMsg::Ack { seq });
+    assert!(r.is_synced());
+    assert_eq!(r.resend_unacked(), None);
+}

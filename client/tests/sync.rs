@@ -294,3 +294,34 @@ async fn a_server_restart_loses_nothing() {
     assert_eq!(bob.text(), "typed while down\nbefore the restart\n");
     second.stop().await;
 }
+
+#[tokio::test]
+async fn updates_dropped_by_the_rate_limit_are_resent() {
+    let config = collab_server::Config {
+        messages_per_second: 20,
+        burst: 10,
+        ..collab_server::Config::default()
+    };
+    let server = Server::start_with(config).await;
+    let alice = Client::builder(&server.url, "rl", "alice")
+        .options(Server::options())
+        .resend_after(Duration::from_millis(300))
+        .join()
+        .await
+        .unwrap();
+    // 60 updates at once: most are dropped by the server's rate limit.
+    for i in 0..60 {
+        alice.edit(i, 0, "é").unwrap();
+    }
+    alice.wait_synced().await.unwrap();
+    assert!(
+        alice
+            .state()
+            .errors()
+            .iter()
+            .any(|(c, _)| *c == ErrorCode::RateLimited),
+        "the limit was hit"
+    );
+    assert_eq!(server.room_text("rl").await, "é".repeat(60));
+    server.stop().await;
+}

@@ -27,7 +27,7 @@ pub const TEXT_CONTAINER: &str = "text";
 pub const DEFAULT_MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
 
 /// Why an operation on the document failed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum DocError {
     #[error("the update could not be decoded or merged: {0}")]
     BadUpdate(String),
