@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use collab_protocol::{ErrorCode, ProtocolError, ServerMsg, WS_PATH};
 use futures::{SinkExt, StreamExt};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
@@ -51,9 +51,92 @@ fn check_path(req: &Request, resp: Response) -> Result<Response, ErrorResponse> 
     Err(err)
 }
 
+/// What the first bytes of a connection ask for.
+#[derive(Debug, PartialEq, Eq)]
+enum Ask {
+    /// A WebSocket upgrade on [`WS_PATH`] (or too little seen to tell):
+    /// tungstenite decides.
+    WebSocket,
+    /// Another path: 404.
+    OtherPath,
+    /// Plain HTTP on [`WS_PATH`]: 426 Upgrade Required.
+    NoUpgrade,
+}
+
+/// Classifies the request in `head` (a prefix of what the client sent).
+fn classify(head: &[u8]) -> Ask {
+    let text = String::from_utf8_lossy(head);
+    let Some(line_end) = text.find("\r\n") else {
+        return Ask::WebSocket;
+    };
+    let path = text[..line_end].split(' ').nth(1).unwrap_or("");
+    let path = path.split('?').next().unwrap_or("");
+    if path != WS_PATH {
+        return Ask::OtherPath;
+    }
+    let Some(end) = text.find("\r\n\r\n") else {
+        return Ask::WebSocket;
+    };
+    let upgrade = text[..end].lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("upgrade:") && l.contains("websocket")
+    });
+    if upgrade {
+        Ask::WebSocket
+    } else {
+        Ask::NoUpgrade
+    }
+}
+
+/// Answers plain HTTP requests that tungstenite would just drop: another
+/// path gets 404, a non-upgrade request on [`WS_PATH`] 426. Returns the
+/// stream when it is (or may be) a WebSocket handshake.
+async fn screen(mut stream: TcpStream) -> Option<TcpStream> {
+    let mut head = [0u8; 2048];
+    let mut n = 0;
+    // The request line almost always comes in the first segment; wait a
+    // little for more only while it has not.
+    for _ in 0..50 {
+        n = stream.peek(&mut head).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        if head[..n].windows(4).any(|w| w == b"\r\n\r\n") || n == head.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, extra, body) = match classify(&head[..n]) {
+        Ask::WebSocket => return Some(stream),
+        Ask::OtherPath => (
+            "404 Not Found",
+            "",
+            format!("collab serves its WebSocket on {WS_PATH}\n"),
+        ),
+        Ask::NoUpgrade => (
+            "426 Upgrade Required",
+            "Upgrade: websocket\r\n",
+            "This is a collab WebSocket endpoint; connect with a collab client.\n".to_owned(),
+        ),
+    };
+    let mut sink = vec![0u8; n];
+    let _ = stream.read_exact(&mut sink).await;
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n{extra}\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+    None
+}
+
 /// Handshakes a fresh TCP connection within the configured time.
 pub(crate) async fn handshake(stream: TcpStream, config: &Config) -> Option<Ws> {
     let _ = stream.set_nodelay(true);
+    let stream = timeout(config.handshake_timeout, screen(stream))
+        .await
+        .ok()??;
     let accept = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
         check_path,
@@ -155,6 +238,28 @@ pub(crate) async fn refuse_full(stream: TcpStream, config: Config, _shutdown: Sh
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_is_told_apart_from_websocket() {
+        let ws =
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+        assert_eq!(classify(ws), Ask::WebSocket);
+        assert_eq!(
+            classify(b"GET /ws?x=1 HTTP/1.1\r\nUpgrade: WebSocket\r\n\r\n"),
+            Ask::WebSocket
+        );
+        assert_eq!(
+            classify(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Ask::OtherPath
+        );
+        assert_eq!(classify(b"GET /wsx HTTP/1.1\r\n"), Ask::OtherPath);
+        assert_eq!(
+            classify(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Ask::NoUpgrade
+        );
+        assert_eq!(classify(b"GET /w"), Ask::WebSocket, "too little to tell");
+        assert_eq!(classify(b"GET /ws HTTP/1.1\r\nHost"), Ask::WebSocket);
+    }
 
     #[test]
     fn small_messages_are_one_frame_big_ones_fragments() {

@@ -193,3 +193,28 @@ async fn the_binary_prints_its_address_and_exits_0_on_sigterm() {
     let status = timeout(WAIT, status).await.unwrap().unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    timeout(WAIT, s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn plain_http_gets_an_answer() {
+    let server = Server::start(test_config()).await;
+    let other = http_get(server.addr, "/").await;
+    assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+    assert!(other.contains("/ws"), "{other}");
+    let no_upgrade = http_get(server.addr, "/ws").await;
+    assert!(no_upgrade.starts_with("HTTP/1.1 426"), "{no_upgrade}");
+    server.stop().await;
+}
