@@ -429,3 +429,55 @@ async fn session(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn urls_are_completed() {
+        let ok = |s: &str| ws_url(s).unwrap();
+        assert_eq!(ok("127.0.0.1:7878"), "ws://127.0.0.1:7878/ws");
+        assert_eq!(ok("ws://h:1"), "ws://h:1/ws");
+        assert_eq!(ok("ws://h:1/"), "ws://h:1/ws");
+        assert_eq!(ok("ws://h:1/ws"), "ws://h:1/ws");
+        assert_eq!(ok("http://h:1"), "ws://h:1/ws");
+        assert_eq!(
+            ok("HTTPS://example.org/collab/ws"),
+            "wss://example.org/collab/ws"
+        );
+        assert_eq!(ok(" [::1]:80 "), "ws://[::1]:80/ws");
+        assert_eq!(ok("ws://h:1/ws?token=x"), "ws://h:1/ws?token=x");
+        assert!(ws_url("").is_err());
+        assert!(ws_url("ftp://h").is_err());
+        assert!(ws_url("ws:///ws").is_err());
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let b = Backoff::default();
+        assert_eq!(b.delay(0, 0.0), Duration::from_millis(100));
+        assert_eq!(b.delay(1, 0.0), Duration::from_millis(200));
+        assert_eq!(b.delay(3, 0.0), Duration::from_millis(800));
+        assert_eq!(b.delay(10, 0.0), Duration::from_secs(5));
+        assert_eq!(b.delay(u32::MAX, 0.0), Duration::from_secs(5));
+        assert_eq!(b.delay(10, 1.0), Duration::from_millis(2500));
+        let d = b.delay(2, 0.5);
+        assert!(
+            d > Duration::from_millis(250) && d < Duration::from_millis(400),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn only_hopeless_refusals_stop_reconnecting() {
+        assert!(stops_reconnecting(ErrorCode::NameTaken));
+        assert!(stops_reconnecting(ErrorCode::VersionMismatch));
+        assert!(stops_reconnecting(ErrorCode::Unauthorized));
+        assert!(stops_reconnecting(ErrorCode::BadSession));
+        assert!(!stops_reconnecting(ErrorCode::SlowConsumer));
+        assert!(!stops_reconnecting(ErrorCode::ServerFull));
+        assert!(!stops_reconnecting(ErrorCode::RateLimited));
+    }
+}

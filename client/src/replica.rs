@@ -585,9 +585,9 @@ impl Replica {
         self.unflushed + self.unacked.values().map(|f| f.edits).sum::<usize>()
     }
 
-    /// The server refused an edit this document holds (`bad_update` or
-    /// `doc_too_large`): the room and this replica differ until a fresh
-    /// join without version, or until the edit is undone.
+    /// The server refused an edit this document holds (`bad_update`,
+    /// `doc_too_large` or `read_only`): the room and this replica differ
+    /// until a fresh join without version, or until the edit is undone.
     pub fn diverged(&self) -> bool {
         self.diverged
     }
@@ -610,6 +610,12 @@ impl Replica {
     /// Me as the others see me (after a welcome).
     pub fn you(&self) -> Option<&Member> {
         self.you.as_ref()
+    }
+
+    /// Joined with a read-only token: the server refuses my edits, so the
+    /// editor should not make any.
+    pub fn read_only(&self) -> bool {
+        self.you.as_ref().is_some_and(|m| m.read_only)
     }
 
     /// The room's members, me included, in order of joining.

@@ -106,6 +106,11 @@ async fn run_schedule(server: &Server, seed: u64) -> Result<(), String> {
                     c.reconnect();
                 }
                 2 => tokio::task::yield_now().await,
+                4 => {
+                    let len = c.state().replica().doc().len_chars();
+                    let at = rng.random_range(0..=len);
+                    c.presence(at, rng.random_bool(0.5).then_some(len - at));
+                }
                 3 => {
                     let ms = rng.random_range(0..3);
                     tokio::time::sleep(Duration::from_millis(ms)).await;
