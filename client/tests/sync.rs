@@ -325,3 +325,34 @@ async fn updates_dropped_by_the_rate_limit_are_resent() {
     assert_eq!(server.room_text("rl").await, "é".repeat(60));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_for_good_and_the_right_one_joins() {
+    let config = collab_server::Config {
+        access_token: Some("s3cret".into()),
+        ..collab_server::Config::default()
+    };
+    let server = Server::start_with(config).await;
+    for token in [None, Some("wrong")] {
+        let mut b = Client::builder(&server.url, "t", "alice").options(Server::options());
+        if let Some(t) = token {
+            b = b.token(t);
+        }
+        match b.join().await.unwrap_err() {
+            collab_client::ClientError::Refused(e) => assert_eq!(e.code, ErrorCode::Unauthorized),
+            other => panic!("{other:?}"),
+        }
+    }
+    let alice = Client::builder(&server.url, "t", "alice")
+        .options(Server::options())
+        .token("s3cret")
+        .join()
+        .await
+        .unwrap();
+    alice.edit(0, 0, "in").unwrap();
+    alice.wait_synced().await.unwrap();
+    // Reconnects carry the token too.
+    alice.go_offline().await.unwrap();
+    alice.go_online().await.unwrap();
+    server.stop().await;
+}
