@@ -276,4 +276,28 @@ mod tests {
         reg.leave(&r, alice.id, 1, LeftReason::Disconnected);
         assert_eq!(r.members().len(), 1);
     }
+
+    #[test]
+    fn concurrent_joins_and_leaves_leave_no_room_behind() {
+        let reg = Arc::new(Registry::new(1000));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let reg = Arc::clone(&reg);
+                std::thread::spawn(move || {
+                    for i in 0..500u64 {
+                        let conn = t * 10_000 + i;
+                        let (mut req, _rx) = request(&format!("u{t}"), conn);
+                        req.max_users = 10;
+                        let id = room(&format!("r{}", i % 3));
+                        let (r, joined) = reg.join(&id, req).unwrap();
+                        reg.leave(&r, joined.id, conn, LeftReason::Left);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(reg.is_empty(), "{} rooms left", reg.len());
+    }
 }

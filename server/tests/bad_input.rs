@@ -320,3 +320,59 @@ async fn a_slow_consumer_is_removed_and_the_room_goes_on() {
     assert!(drained.is_ok(), "the slow connection is closed");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn random_garbage_gets_errors_never_a_crash() {
+    use rand::{Rng, SeedableRng};
+    let server = Server::start(test_config()).await;
+    let (mut alice, _) = server.join("abc", "alice").await;
+    let (mut bob, _) = server.join("abc", "bob").await;
+    alice.recv().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let pieces = [
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"type\"",
+        ":",
+        ",",
+        "\"chat\"",
+        "\"update\"",
+        "\"seq\"",
+        "-1",
+        "1e999",
+        "null",
+        "\"data\"",
+        "\"AAAA\"",
+        "\"\\u0000\"",
+        "true",
+        "\"join\"",
+        "\"protocol\"",
+        "18446744073709551616",
+        "\"to\"",
+        "\"text\"",
+        "\"é\"",
+        " ",
+    ];
+    for _ in 0..100 {
+        let n = rng.random_range(1..12);
+        let text: String = (0..n)
+            .map(|_| pieces[rng.random_range(0..pieces.len())])
+            .collect();
+        alice.send_raw(&text).await;
+        // Either an error or (rarely) a valid event's answer; never a close.
+        let m = alice.recv().await;
+        assert!(
+            matches!(
+                m,
+                ServerMsg::Error { .. } | ServerMsg::Chat { .. } | ServerMsg::Ack { .. }
+            ),
+            "{text} -> {m:?}"
+        );
+    }
+    alice.ping_chat("alive").await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if text == "alive"))
+        .await;
+    server.stop().await;
+}
