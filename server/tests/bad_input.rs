@@ -181,8 +181,10 @@ async fn over_the_rate_an_error_once_and_the_connection_stays() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(errors, 1);
-    assert!((4..=5).contains(&chats), "{chats}");
+    // One error for the whole burst (two only if this machine took more
+    // than a second to send 15 frames); the burst less the join passes.
+    assert!((1..=2).contains(&errors), "{errors}");
+    assert!((4..=8).contains(&chats), "{chats}");
     // The bucket refills with time; the connection was never closed.
     tokio::time::sleep(Duration::from_millis(500)).await;
     alice.ping_chat("calm again").await;
@@ -222,10 +224,14 @@ async fn a_sustained_flood_is_removed() {
             _ => None,
         })
         .collect();
-    // Refused first, once (not once per event), then removed with a reason.
-    assert_eq!(
-        codes,
-        vec![ErrorCode::RateLimited, ErrorCode::RateLimited],
+    // Refused first, once a second (not once per event), then removed with
+    // a reason.
+    assert!(
+        (2..=3).contains(&codes.len()) && codes.iter().all(|c| *c == ErrorCode::RateLimited),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(seen.last(), Some(ServerMsg::Error { message, .. }) if message.contains("closes")),
         "{seen:?}"
     );
     let left = alice
