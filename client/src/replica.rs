@@ -1,6 +1,6 @@
 //! [`Replica`]: the sans-IO sync state of one client (no tokio, no sockets).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use collab_doc::{DocError, SharedDoc, TextChange, Undo};
 use collab_protocol::{
@@ -135,6 +135,9 @@ pub struct Replica {
     unacked: BTreeMap<u64, InFlight>,
     /// Local edits not yet put into an update.
     unflushed: usize,
+    /// Parts of a big update (cut to fit the server's frame limit) waiting
+    /// for the ack of the part before them.
+    outbox: VecDeque<InFlight>,
     pending_seed: Option<String>,
     you: Option<Member>,
     members: Vec<Member>,
@@ -143,9 +146,11 @@ pub struct Replica {
     diverged: bool,
 }
 
-/// An update on its way to the server.
+/// An update on its way to the server (or waiting in the outbox).
 #[derive(Debug, Clone)]
 struct InFlight {
+    /// The update's bytes while in the outbox (empty once sent).
+    data: Vec<u8>,
     /// Local edits it carries.
     edits: usize,
     /// The version it was exported from: resending from there makes up
@@ -167,6 +172,7 @@ impl std::fmt::Debug for Replica {
             .field("welcomes", &self.welcomes)
             .field("unacked", &self.unacked)
             .field("unflushed", &self.unflushed)
+            .field("outbox", &self.outbox.len())
             .finish_non_exhaustive()
     }
 }
@@ -186,6 +192,7 @@ impl Replica {
             next_seq: 1,
             unacked: BTreeMap::new(),
             unflushed: 0,
+            outbox: VecDeque::new(),
             pending_seed: None,
             you: None,
             members: Vec::new(),
@@ -241,7 +248,9 @@ impl Replica {
             },
             ServerMsg::Ack { seq } => {
                 self.unacked.remove(&seq);
-                self.resend_lost_before(seq, None, &mut out);
+                if !self.resend_lost_before(seq, None, &mut out) {
+                    out.extend(self.release().map(Effect::Send));
+                }
                 out.push(Effect::Event(ClientEvent::Acked {
                     seq,
                     unsent: self.unsent_edits(),
@@ -288,9 +297,15 @@ impl Replica {
                     let lost_before = self.unacked.range(..seq).next().is_some();
                     let retry = refused.filter(|_| code == ErrorCode::RateLimited || lost_before);
                     let resent = self.resend_lost_before(seq, retry, &mut out);
-                    if !resent && matches!(code, ErrorCode::BadUpdate | ErrorCode::DocTooLarge) {
-                        // My document holds edits the room refused.
-                        self.diverged = true;
+                    if !resent {
+                        out.extend(self.release().map(Effect::Send));
+                        if matches!(
+                            code,
+                            ErrorCode::BadUpdate | ErrorCode::DocTooLarge | ErrorCode::ReadOnly
+                        ) {
+                            // My document holds edits the room refused.
+                            self.diverged = true;
+                        }
                     }
                 }
                 out.push(Effect::Event(ClientEvent::Error { code, message, seq }));
@@ -331,25 +346,16 @@ impl Replica {
         // it lacks now: one update replaces them all.
         let carried = self.unsent_edits();
         self.unacked.clear();
+        self.outbox.clear();
         self.unflushed = 0;
         self.diverged = false;
+        let budget = self.frame_budget();
         match self.doc.is_covered_by(w.version.as_slice()) {
             Ok(true) => {}
-            Ok(false) => match self.doc.updates_since(w.version.as_slice()) {
-                Ok(data) => {
-                    let seq = self.take_seq();
-                    let from = w.version.as_slice().to_vec();
-                    self.unacked.insert(
-                        seq,
-                        InFlight {
-                            edits: carried.max(1),
-                            from,
-                        },
-                    );
-                    out.push(Effect::Send(ClientMsg::Update {
-                        seq,
-                        data: Base64Bytes(data),
-                    }));
+            Ok(false) => match self.doc.updates_since_chunked(w.version.as_slice(), budget) {
+                Ok(parts) => {
+                    self.enqueue(parts, w.version.as_slice().to_vec(), carried.max(1));
+                    out.extend(self.release().map(Effect::Send));
                 }
                 Err(e) => out.push(bad_data("welcome version", &e)),
             },
@@ -385,11 +391,50 @@ impl Replica {
         if self.doc.resend_from(&oldest.from).is_err() {
             return false;
         }
-        self.unflushed += lost.iter().map(|f| f.edits).sum::<usize>().max(1);
+        // The re-export from the oldest lost version covers the outbox too.
+        let queued: usize = self.outbox.drain(..).map(|f| f.edits).sum();
+        self.unflushed += lost.iter().map(|f| f.edits).sum::<usize>().max(1) + queued;
         if let Some(msg) = self.flush() {
             out.push(Effect::Send(msg));
         }
         true
+    }
+
+    /// Largest update bytes that fit the server's frame limit once in base64
+    /// inside the JSON event.
+    fn frame_budget(&self) -> usize {
+        match self.limits {
+            Some(l) => (l.max_frame_bytes.saturating_sub(512) / 4 * 3).max(1024),
+            None => usize::MAX,
+        }
+    }
+
+    /// Queues the parts of one update; the edits count with the last part.
+    fn enqueue(&mut self, parts: Vec<Vec<u8>>, from: Vec<u8>, edits: usize) {
+        let last = parts.len().saturating_sub(1);
+        for (i, data) in parts.into_iter().enumerate() {
+            self.outbox.push_back(InFlight {
+                data,
+                edits: if i == last { edits } else { 0 },
+                from: from.clone(),
+            });
+        }
+    }
+
+    /// Sends the next queued part: one at a time while a big update's parts
+    /// go out, each after the ack of the one before.
+    fn release(&mut self) -> Option<ClientMsg> {
+        if self.state != SyncState::Live {
+            return None;
+        }
+        let mut next = self.outbox.pop_front()?;
+        let seq = self.take_seq();
+        let data = std::mem::take(&mut next.data);
+        self.unacked.insert(seq, next);
+        Some(ClientMsg::Update {
+            seq,
+            data: Base64Bytes(data),
+        })
     }
 
     /// Resends everything not acked yet as one new update, exported from
@@ -445,25 +490,30 @@ impl Replica {
     }
 
     /// The update holding the local edits not sent yet, when live.
+    ///
+    /// An update larger than the server's frame limit (a huge paste, a long
+    /// offline session) is cut into parts that go out one at a time: this
+    /// returns the first, and each next part comes out of [`Self::handle`]
+    /// as an [`Effect::Send`] when the ack of the one before arrives. While
+    /// parts wait, `flush` queues behind them and returns `None`.
     pub fn flush(&mut self) -> Option<ClientMsg> {
         if self.state != SyncState::Live || self.unflushed == 0 {
             return None;
         }
         let from = self.doc.sent_version();
-        let data = self.doc.take_local_update()?;
-        let seq = self.take_seq();
-        self.unacked.insert(
-            seq,
-            InFlight {
-                edits: self.unflushed,
-                from,
-            },
-        );
+        let parts = self.doc.take_local_update_chunked(self.frame_budget());
+        if parts.is_empty() {
+            return None;
+        }
+        let waiting = !self.outbox.is_empty();
+        self.enqueue(parts, from, self.unflushed);
         self.unflushed = 0;
-        Some(ClientMsg::Update {
-            seq,
-            data: Base64Bytes(data),
-        })
+        if waiting {
+            // Behind the parts of an earlier big update: goes out with the
+            // acks, through `handle`'s effects.
+            return None;
+        }
+        self.release()
     }
 
     /// Reverts my last edit (remote edits made since stay in place). Returns
@@ -582,7 +632,9 @@ impl Replica {
     /// Local edits the server has not acknowledged: "offline with N unsent
     /// edits". An edit counts until the ack of the update that carried it.
     pub fn unsent_edits(&self) -> usize {
-        self.unflushed + self.unacked.values().map(|f| f.edits).sum::<usize>()
+        self.unflushed
+            + self.unacked.values().map(|f| f.edits).sum::<usize>()
+            + self.outbox.iter().map(|f| f.edits).sum::<usize>()
     }
 
     /// The server refused an edit this document holds (`bad_update`,
@@ -594,7 +646,10 @@ impl Replica {
 
     /// Live, every update acked and nothing waiting to be sent.
     pub fn is_synced(&self) -> bool {
-        self.state == SyncState::Live && self.unacked.is_empty() && self.unflushed == 0
+        self.state == SyncState::Live
+            && self.unacked.is_empty()
+            && self.outbox.is_empty()
+            && self.unflushed == 0
     }
 
     /// The seqs of updates sent and not yet acked, oldest first.

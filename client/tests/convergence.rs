@@ -123,9 +123,34 @@ async fn run_schedule(server: &Server, seed: u64) -> Result<(), String> {
         }
         Ok::<(), ClientError>(())
     });
-    futures::future::try_join_all(scripts)
-        .await
-        .map_err(|e| format!("script: {e}"))?;
+    // Sometimes a newcomer joins in the middle of it all and edits too.
+    let late_seed: Option<u64> = rng.random_bool(0.5).then(|| rng.random());
+    let late = async {
+        let Some(s) = late_seed else {
+            return Ok(None);
+        };
+        let mut rng = StdRng::seed_from_u64(s);
+        for _ in 0..rng.random_range(0..6) {
+            tokio::task::yield_now().await;
+        }
+        let c = Client::builder(&server.url, &room, "late")
+            .options(Server::options())
+            .timeout(Duration::from_secs(20))
+            .mirror(true)
+            .join()
+            .await?;
+        for _ in 0..rng.random_range(1..6) {
+            random_edit(&c, &mut rng);
+        }
+        Ok::<Option<Client>, ClientError>(Some(c))
+    };
+    let ((), late) = futures::future::try_join(
+        async { futures::future::try_join_all(scripts).await.map(|_| ()) },
+        late,
+    )
+    .await
+    .map_err(|e| format!("script: {e}"))?;
+    clients.extend(late);
 
     // Settle: every client welcomed with every edit acked, then every
     // client has every other's version.

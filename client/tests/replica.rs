@@ -17,6 +17,15 @@ fn member(id: u64, name: &str) -> Member {
 }
 
 fn welcome(server: &SharedDoc, kind: DocKind, since: Option<&[u8]>) -> ServerMsg {
+    welcome_with_frame(server, kind, since, 1 << 20)
+}
+
+fn welcome_with_frame(
+    server: &SharedDoc,
+    kind: DocKind,
+    since: Option<&[u8]>,
+    max_frame_bytes: usize,
+) -> ServerMsg {
     let doc = match (kind, since) {
         (DocKind::Updates, Some(v)) => server.updates_since(v).unwrap(),
         _ => server.snapshot(),
@@ -31,7 +40,7 @@ fn welcome(server: &SharedDoc, kind: DocKind, since: Option<&[u8]>) -> ServerMsg
         doc: Base64Bytes(doc),
         version: Base64Bytes(server.version()),
         limits: Limits {
-            max_frame_bytes: 1 << 20,
+            max_frame_bytes,
             max_doc_bytes: 1 << 23,
             messages_per_second: 200,
             burst: 400,
@@ -238,4 +247,62 @@ fn resend_unacked_covers_every_lost_update() {
     r.handle(ServerMsg::Ack { seq });
     assert!(r.is_synced());
     assert_eq!(r.resend_unacked(), None);
+}
+
+/// Plays the server: imports each update in order and acks it, feeding
+/// the replica's answers back, until nothing is left to send.
+fn serve(server: &mut SharedDoc, r: &mut Replica, first: Vec<ClientMsg>) -> usize {
+    let mut queue: std::collections::VecDeque<ClientMsg> = first.into();
+    let mut sent = 0;
+    for _ in 0..10_000 {
+        let Some(msg) = queue.pop_front() else { break };
+        let (seq, data) = update_data(&msg);
+        assert!(data.len() * 4 / 3 < 4096, "{} bytes", data.len());
+        server.import(&data).unwrap();
+        sent += 1;
+        queue.extend(sends(&r.handle(ServerMsg::Ack { seq })));
+    }
+    sent
+}
+
+#[test]
+fn updates_over_the_frame_limit_go_out_in_parts_one_ack_at_a_time() {
+    let mut server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome_with_frame(&server, DocKind::Snapshot, None, 4096));
+    // A big paste.
+    let first = r
+        .edit(0, 0, &"😀 pasted\r\n".repeat(2000))
+        .unwrap()
+        .unwrap();
+    // Typed while the parts go out: queued behind them.
+    assert_eq!(r.edit(0, 0, ">").unwrap(), None);
+    assert_eq!(r.unsent_edits(), 2);
+    assert!(!r.is_synced());
+    let parts = serve(&mut server, &mut r, vec![first]);
+    assert!(parts > 5, "{parts} parts");
+    assert!(r.is_synced());
+    assert_eq!(server.text(), r.text());
+
+    // A long offline session, resynced in parts on the welcome.
+    r.on_disconnect();
+    for i in 0..3000 {
+        r.edit(i % 7, 0, "é").unwrap();
+    }
+    let ClientMsg::Join(j) = r.join_msg("room", "alice", None) else {
+        panic!()
+    };
+    let v = j.version.unwrap();
+    let first = sends(&r.handle(welcome_with_frame(
+        &server,
+        DocKind::Updates,
+        Some(v.as_slice()),
+        4096,
+    )));
+    assert_eq!(first.len(), 1, "one part at a time");
+    assert_eq!(r.unsent_edits(), 3000);
+    assert!(serve(&mut server, &mut r, first) > 1);
+    assert!(r.is_synced());
+    assert_eq!(server.text(), r.text());
 }

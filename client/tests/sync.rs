@@ -356,3 +356,35 @@ async fn a_wrong_token_is_refused_for_good_and_the_right_one_joins() {
     alice.go_online().await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_as_slow_consumer_resyncs() {
+    let config = collab_server::Config {
+        outbound_queue: 2,
+        messages_per_second: 1_000_000,
+        burst: 1_000_000,
+        ..collab_server::Config::default()
+    };
+    let server = Server::start_with(config).await;
+    let alice = server.join("slow", "alice").await;
+    let bob = server.join("slow", "bob").await;
+    // Fat updates as fast as alice can: bob's queue of 2 overflows when
+    // his socket falls behind, he is removed, reconnects and resyncs.
+    let line = "0123456789abcdef😀\r\n".repeat(200);
+    for i in 0..300 {
+        alice.edit(0, 0, &format!("{i}:{line}")).unwrap();
+    }
+    alice.wait_synced().await.unwrap();
+    bob.wait_includes(&alice.version()).await.unwrap();
+    assert_eq!(bob.text(), alice.text());
+    let removed = bob
+        .state()
+        .errors()
+        .iter()
+        .any(|(c, _)| *c == ErrorCode::SlowConsumer);
+    println!(
+        "bob removed as slow consumer: {removed}, disconnects: {}",
+        bob.state().disconnects()
+    );
+    server.stop().await;
+}

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use loro::event::Diff;
 use loro::{
-    ExportMode, LoroDoc, LoroText, Subscription, TextDelta, UndoManager, VersionVector,
+    ExportMode, ID, IdSpan, LoroDoc, LoroText, Subscription, TextDelta, UndoManager, VersionVector,
     cursor::Cursor, cursor::Side,
 };
 
@@ -237,6 +237,113 @@ impl SharedDoc {
         self.doc
             .export(ExportMode::updates(&vv))
             .map_err(|e| DocError::BadVersion(e.to_string()))
+    }
+
+    /// Like [`Self::updates_since`], cut into updates of at most about
+    /// `max_bytes` each (a frame limit), to import in the order given: the
+    /// operations are ordered causally (by Lamport time) before cutting, so
+    /// each part depends only on what the earlier parts and `version` hold.
+    /// A single operation larger than `max_bytes` (a huge paste is cut
+    /// between its characters, so only a pathological one) stays whole.
+    pub fn updates_since_chunked(
+        &self,
+        version: &[u8],
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, DocError> {
+        let vv = VersionVector::decode(version).map_err(|e| DocError::BadVersion(e.to_string()))?;
+        self.export_chunked(&vv, max_bytes)
+    }
+
+    /// Like [`Self::take_local_update`], cut as [`Self::updates_since_chunked`]
+    /// does; empty when there is nothing new.
+    pub fn take_local_update_chunked(&mut self, max_bytes: usize) -> Vec<Vec<u8>> {
+        let now = self.doc.oplog_vv();
+        if now == self.sent {
+            return Vec::new();
+        }
+        let parts = self
+            .export_chunked(&self.sent, max_bytes)
+            .unwrap_or_default();
+        if !parts.is_empty() {
+            self.sent = now;
+        }
+        parts
+    }
+
+    fn export_chunked(
+        &self,
+        from: &VersionVector,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, DocError> {
+        let whole = self
+            .doc
+            .export(ExportMode::updates(from))
+            .map_err(|e| DocError::BadVersion(e.to_string()))?;
+        if whole.len() <= max_bytes {
+            return Ok(vec![whole]);
+        }
+        // The missing changes, each as (lamport, span), in causal order.
+        let mut pieces: Vec<(u32, IdSpan)> = Vec::new();
+        for (&peer, &end) in self.doc.oplog_vv().iter() {
+            let mut at = from.get(&peer).copied().unwrap_or(0).max(0);
+            while at < end {
+                let Some(change) = self.doc.get_change(ID::new(peer, at)) else {
+                    break;
+                };
+                let change_end = change
+                    .id
+                    .counter
+                    .saturating_add(i32::try_from(change.len).unwrap_or(i32::MAX))
+                    .min(end);
+                if change_end <= at {
+                    break;
+                }
+                let offset = u32::try_from(at - change.id.counter).unwrap_or(0);
+                pieces.push((change.lamport + offset, IdSpan::new(peer, at, change_end)));
+                at = change_end;
+            }
+        }
+        pieces.sort_by_key(|(lamport, span)| (*lamport, span.peer));
+        let spans: Vec<IdSpan> = pieces.into_iter().map(|(_, s)| s).collect();
+        let mut out = Vec::new();
+        self.cut(&spans, max_bytes, &mut out)?;
+        Ok(out)
+    }
+
+    /// Exports `spans` (in causal order) as one update if it fits, else
+    /// halves them (or halves the one span) and recurses.
+    fn cut(
+        &self,
+        spans: &[IdSpan],
+        max_bytes: usize,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), DocError> {
+        let bytes = self
+            .doc
+            .export(ExportMode::updates_in_range(spans.to_vec()))
+            .map_err(|e| DocError::BadVersion(e.to_string()))?;
+        if bytes.len() <= max_bytes {
+            out.push(bytes);
+            return Ok(());
+        }
+        match spans {
+            [] => Ok(()),
+            [one] => {
+                let (start, end) = (one.counter.start, one.counter.end);
+                if end - start <= 1 {
+                    out.push(bytes);
+                    return Ok(());
+                }
+                let mid = start + (end - start) / 2;
+                self.cut(&[IdSpan::new(one.peer, start, mid)], max_bytes, out)?;
+                self.cut(&[IdSpan::new(one.peer, mid, end)], max_bytes, out)
+            }
+            many => {
+                let (a, b) = many.split_at(many.len() / 2);
+                self.cut(a, max_bytes, out)?;
+                self.cut(b, max_bytes, out)
+            }
+        }
     }
 
     /// Whether `version` includes everything this replica has.

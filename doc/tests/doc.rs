@@ -221,3 +221,43 @@ fn resend_from_makes_up_for_a_lost_update() {
     assert_eq!(server.text(), "one two");
     assert!(server.includes(&a.version()).unwrap());
 }
+
+#[test]
+fn big_updates_are_cut_into_parts_that_import_in_order() {
+    let mut server = SharedDoc::new();
+    server.splice(0, 0, "base\n").unwrap();
+    let mut a = SharedDoc::from_snapshot(&server.snapshot()).unwrap();
+    let mut b = SharedDoc::from_snapshot(&server.snapshot()).unwrap();
+    let v = server.version();
+    // Interleaved edits of two peers, one huge paste, many small edits.
+    a.splice(0, 0, &"😀 pasted line\r\n".repeat(3000)).unwrap();
+    b.import(&a.updates_since(&v).unwrap()).unwrap();
+    for i in 0..2000 {
+        b.splice(i % 50, 0, "é").unwrap();
+        if i % 100 == 0 {
+            a.import(&b.updates_since(&a.version()).unwrap()).unwrap();
+            a.splice(0, 1, "").unwrap();
+            b.import(&a.updates_since(&b.version()).unwrap()).unwrap();
+        }
+    }
+    a.import(&b.updates_since(&a.version()).unwrap()).unwrap();
+    let parts = a.updates_since_chunked(&v, 8 * 1024).unwrap();
+    assert!(parts.len() > 4, "{} parts", parts.len());
+    for p in &parts {
+        assert!(p.len() <= 8 * 1024, "{}", p.len());
+        assert_eq!(
+            server.import(p).map(|_| ()),
+            Ok(()),
+            "each part imports on its own turn"
+        );
+    }
+    assert_eq!(server.text(), a.text());
+    assert!(server.includes(&a.version()).unwrap());
+    // Small: one part, the same as updates_since.
+    assert_eq!(a.updates_since_chunked(&v, usize::MAX).unwrap().len(), 1);
+    let mut c = SharedDoc::new();
+    c.splice(0, 0, &"x".repeat(100_000)).unwrap();
+    let parts = c.take_local_update_chunked(10_000);
+    assert!(parts.len() >= 2);
+    assert!(c.take_local_update_chunked(10_000).is_empty());
+}
