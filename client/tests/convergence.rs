@@ -41,6 +41,14 @@ const PIECES: &[&str] = &[
 ];
 
 fn random_text(rng: &mut StdRng) -> String {
+    if rng.random_ratio(1, 40) {
+        // A paste: over the server's (small, see run_many) frame limit now
+        // and then, so it goes out in parts.
+        let n = rng.random_range(50..=400);
+        return (0..n)
+            .map(|_| PIECES[rng.random_range(0..PIECES.len())])
+            .collect();
+    }
     let n = rng.random_range(1..=3);
     (0..n)
         .map(|_| PIECES[rng.random_range(0..PIECES.len())])
@@ -202,7 +210,13 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 async fn run_many(default_schedules: u64) {
-    let server = Server::start().await;
+    // A small frame limit, so that pastes and offline sessions are cut
+    // into parts.
+    let server = Server::start_with(collab_server::Config {
+        max_frame_bytes: 4096,
+        ..collab_server::Config::default()
+    })
+    .await;
     let (first, count) = match env_u64("COLLAB_SEED") {
         Some(seed) => (seed, 1),
         None => {

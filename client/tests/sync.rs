@@ -388,3 +388,28 @@ async fn a_member_removed_as_slow_consumer_resyncs() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_paste_larger_than_a_frame_goes_out_in_parts() {
+    let server = Server::start().await; // 1 MiB frames, 8 MiB documents
+    let alice = server.join("paste", "alice").await;
+    let bob = server.join("paste", "bob").await;
+    let paste = "fn main() { println!(\"héllo 😀\"); }\r\n".repeat(80_000); // ~3 MB
+    alice.edit(0, 0, &paste).unwrap();
+    alice.edit(0, 0, "// typed right after\n").unwrap();
+    alice.wait_synced().await.unwrap();
+    bob.wait_includes(&alice.version()).await.unwrap();
+    assert!(bob.text() == alice.text());
+    assert!(
+        alice.state().errors().is_empty(),
+        "{:?}",
+        alice.state().errors()
+    );
+    // Offline, then a room that forgot everything: both leave, the room is
+    // dropped, alice comes back with the whole document in parts.
+    alice.go_offline().await.unwrap();
+    bob.close().await.unwrap();
+    alice.go_online().await.unwrap();
+    assert!(server.room_text("paste").await == alice.text());
+    server.stop().await;
+}
