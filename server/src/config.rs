@@ -18,7 +18,9 @@ pub struct Config {
     pub max_rooms: usize,
     /// Most members in one room. Default 32.
     pub max_users_per_room: usize,
-    /// Largest incoming WebSocket frame/message, bytes. Default 1 MiB.
+    /// Largest incoming WebSocket frame/message, bytes. Default 1 MiB. A
+    /// larger one gets `frame_too_large` and the connection closes: the
+    /// stream cannot be resynchronised after an oversized frame header.
     pub max_frame_bytes: usize,
     /// Largest room document, bytes of UTF-8 text. Default 8 MiB.
     pub max_doc_bytes: usize,
@@ -35,6 +37,10 @@ pub struct Config {
     /// Events waiting to be written to one connection; when full, the
     /// connection is a slow consumer and is removed. Default 256.
     pub outbound_queue: usize,
+    /// Bytes queued for one connection; past this it is a slow consumer
+    /// too (one event always fits in an empty queue). Bounds the memory a
+    /// stalled reader can hold. Default 4 MiB.
+    pub outbound_queue_bytes: usize,
     /// How often the server pings each connection. A connection silent for
     /// two intervals is dropped. Default 15 s.
     pub ping_interval: Duration,
@@ -69,6 +75,7 @@ impl Default for Config {
             flood_max_refused: 1000,
             flood_max_duration: Duration::from_secs(5),
             outbound_queue: 256,
+            outbound_queue_bytes: 4 * 1024 * 1024,
             ping_interval: Duration::from_secs(15),
             handshake_timeout: Duration::from_secs(10),
             join_timeout: Duration::from_secs(30),

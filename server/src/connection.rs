@@ -4,7 +4,7 @@
 //!
 //! The task is the only writer of its socket, so a slow or stalled client
 //! only ever blocks itself: the room hands it events through a bounded
-//! queue with `try_send`, and kicks it (through [`Kick`]) when the queue is
+//! queue with `try_send`, and kicks it (through [`Control`]) when the queue is
 //! full. Every write races against that kick, shutdown and a timeout.
 //!
 //! Leaving the room is a drop guard ([`Membership`]): whichever way the task
@@ -32,7 +32,7 @@ use tracing::{debug, info, warn};
 
 use crate::Shared;
 use crate::rate_limit::{RateLimiter, Verdict};
-use crate::room::{JoinRequest, Kick, KickReason, Link, Out, Room};
+use crate::room::{Control, JoinRequest, KickReason, Link, Out, Room};
 use crate::shutdown::Shutdown;
 use crate::socket::{
     FRAGMENT_BYTES, Ws, close_and_wait, close_frame, drain, fragments, handshake, say_and_close,
@@ -99,7 +99,7 @@ struct Connection {
     shared: Arc<Shared>,
     shutdown: Shutdown,
     conn_id: u64,
-    kick: Arc<Kick>,
+    control: Arc<Control>,
     limiter: RateLimiter,
     last_seen: Instant,
     member: Option<Membership>,
@@ -135,7 +135,7 @@ impl Connection {
             ws,
             shutdown,
             conn_id,
-            kick: Arc::default(),
+            control: Arc::default(),
             limiter,
             last_seen: Instant::now(),
             member: None,
@@ -159,7 +159,7 @@ impl Connection {
         loop {
             let joined = self.member.is_some();
             let step = tokio::select! {
-                r = self.kick.kicked() => Step::End(End::Kicked(r)),
+                r = self.control.kicked() => Step::End(End::Kicked(r)),
                 () = self.shutdown.recv() => Step::End(End::Shutdown),
                 out = recv_opt(&mut self.rx) => Step::Out(out),
                 frame = self.ws.next() => Step::In(frame),
@@ -173,7 +173,7 @@ impl Connection {
                 Step::End(end) => Err(end),
                 Step::Out(Some(out)) => Box::pin(self.write_out(out)).await,
                 Step::Out(None) => Err(End::Kicked(
-                    self.kick.reason().unwrap_or(KickReason::Replaced),
+                    self.control.reason().unwrap_or(KickReason::Replaced),
                 )),
                 Step::In(frame) => Box::pin(self.on_frame(frame)).await,
                 Step::Tick => Box::pin(self.on_tick()).await,
@@ -201,7 +201,7 @@ impl Connection {
     async fn write_with(&mut self, msg: Message, stop_on_shutdown: bool) -> Result<(), End> {
         let limit = self.shared.config.ping_interval * 2;
         tokio::select! {
-            r = self.kick.kicked() => Err(End::Kicked(r)),
+            r = self.control.kicked() => Err(End::Kicked(r)),
             () = self.shutdown.recv(), if stop_on_shutdown => Err(End::Shutdown),
             r = timeout(limit, self.ws.send(msg)) => match r {
                 Ok(Ok(())) => Ok(()),
@@ -219,7 +219,10 @@ impl Connection {
 
     async fn write_out(&mut self, out: Out) -> Result<(), End> {
         let text = match out {
-            Out::Text(t) => t,
+            Out::Text(t) => {
+                self.control.dequeued(t.len());
+                t
+            }
             Out::Welcome(w) => Utf8Bytes::from(ServerMsg::Welcome(w).to_json()),
         };
         self.partial = text.len() > FRAGMENT_BYTES;
@@ -430,7 +433,7 @@ impl Connection {
             link: Link {
                 conn: self.conn_id,
                 tx,
-                kick: Arc::clone(&self.kick),
+                control: Arc::clone(&self.control),
             },
             limits: config.limits(),
             max_users: config.max_users_per_room,

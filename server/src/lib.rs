@@ -53,7 +53,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: Config) -> Self {
         Self {
-            registry: Registry::new(config.max_rooms),
+            registry: Registry::new(config.max_rooms, config.outbound_queue_bytes),
             config,
             next_conn: AtomicU64::new(1),
         }

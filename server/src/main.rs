@@ -64,6 +64,11 @@ struct Cli {
     #[arg(long, env = "COLLAB_OUTBOUND_QUEUE", default_value_t = 256)]
     outbound_queue: usize,
 
+    /// Bytes queued for one connection; a client that falls this far behind
+    /// is disconnected too. Bounds the memory a stalled reader holds.
+    #[arg(long, env = "COLLAB_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    outbound_queue_bytes: usize,
+
     /// How often each connection is pinged; silent for two intervals, it is
     /// dropped.
     #[arg(long, env = "COLLAB_PING_INTERVAL", default_value = "15s", value_parser = parse_duration)]
@@ -136,6 +141,7 @@ impl Cli {
             flood_max_refused: self.flood_max_refused,
             flood_max_duration: self.flood_max_duration,
             outbound_queue: self.outbound_queue,
+            outbound_queue_bytes: self.outbound_queue_bytes,
             ping_interval: self.ping_interval,
             join_timeout: self.join_timeout,
             compact_every: self.compact_every,

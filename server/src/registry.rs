@@ -19,14 +19,16 @@ use crate::room::{JoinError, JoinRequest, Joined, Room};
 pub struct Registry {
     rooms: Mutex<HashMap<RoomId, Arc<Room>>>,
     max_rooms: usize,
+    max_queue_bytes: usize,
     next_user: AtomicU64,
 }
 
 impl Registry {
-    pub fn new(max_rooms: usize) -> Self {
+    pub fn new(max_rooms: usize, max_queue_bytes: usize) -> Self {
         Self {
             rooms: Mutex::new(HashMap::new()),
             max_rooms,
+            max_queue_bytes,
             next_user: AtomicU64::new(1),
         }
     }
@@ -67,7 +69,7 @@ impl Registry {
                 ),
             ));
         }
-        let room = Arc::new(Room::new(id.clone()));
+        let room = Arc::new(Room::new(id.clone(), self.max_queue_bytes));
         rooms.insert(id.clone(), Arc::clone(&room));
         Ok(room)
     }
@@ -144,7 +146,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::room::{Kick, Link, Out};
+    use crate::room::{Control, Link, Out};
 
     fn request(name: &str, conn: u64) -> (JoinRequest, mpsc::Receiver<Out>) {
         let (tx, rx) = mpsc::channel(16);
@@ -155,7 +157,7 @@ mod tests {
             link: Link {
                 conn,
                 tx,
-                kick: Arc::new(Kick::default()),
+                control: Arc::new(Control::default()),
             },
             limits: Limits {
                 max_frame_bytes: 1024,
@@ -174,7 +176,7 @@ mod tests {
 
     #[test]
     fn a_room_lives_while_it_has_members() {
-        let reg = Registry::new(10);
+        let reg = Registry::new(10, 1 << 20);
         let (req, _rx_a) = request("alice", 1);
         let (r, alice) = reg.join(&room("abc"), req).unwrap();
         assert_eq!(reg.len(), 1);
@@ -191,7 +193,7 @@ mod tests {
 
     #[test]
     fn a_refused_first_join_leaves_no_room() {
-        let reg = Registry::new(10);
+        let reg = Registry::new(10, 1 << 20);
         let (req, _rx) = request("alice", 1);
         let (_r, _) = reg.join(&room("a"), req).unwrap();
         let (req, _rx2) = request("alice", 2);
@@ -210,7 +212,7 @@ mod tests {
 
     #[test]
     fn the_room_limit_is_enforced_and_freed() {
-        let reg = Registry::new(1);
+        let reg = Registry::new(1, 1 << 20);
         let (req, _rx) = request("alice", 1);
         let (r, alice) = reg.join(&room("one"), req).unwrap();
         let (req, _rx2) = request("bob", 2);
@@ -225,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_dead_room_is_replaced_on_join() {
-        let reg = Registry::new(10);
+        let reg = Registry::new(10, 1 << 20);
         let (req, _rx) = request("alice", 1);
         let (r, alice) = reg.join(&room("x"), req).unwrap();
         // Simulate the race: the room dies but is still mapped.
@@ -239,7 +241,7 @@ mod tests {
 
     #[test]
     fn left_is_sent_once() {
-        let reg = Registry::new(10);
+        let reg = Registry::new(10, 1 << 20);
         let (req, _rx_a) = request("alice", 1);
         let (r, alice) = reg.join(&room("abc"), req).unwrap();
         let (req, mut rx_b) = request("bob", 2);
@@ -260,7 +262,7 @@ mod tests {
 
     #[test]
     fn a_stale_connection_cannot_remove_the_resumed_one() {
-        let reg = Registry::new(10);
+        let reg = Registry::new(10, 1 << 20);
         let (req, mut rx) = request("alice", 1);
         let (r, alice) = reg.join(&room("abc"), req).unwrap();
         let Ok(Out::Welcome(w)) = rx.try_recv() else {
@@ -279,7 +281,7 @@ mod tests {
 
     #[test]
     fn concurrent_joins_and_leaves_leave_no_room_behind() {
-        let reg = Arc::new(Registry::new(1000));
+        let reg = Arc::new(Registry::new(1000, 1 << 20));
         let threads: Vec<_> = (0..4u64)
             .map(|t| {
                 let reg = Arc::clone(&reg);
@@ -299,5 +301,32 @@ mod tests {
             t.join().unwrap();
         }
         assert!(reg.is_empty(), "{} rooms left", reg.len());
+    }
+
+    #[test]
+    fn a_member_with_too_many_bytes_queued_is_removed() {
+        let reg = Registry::new(10, 1000);
+        let (req, mut rx_a) = request("alice", 1);
+        let (r, alice) = reg.join(&room("abc"), req).unwrap();
+        let (req, _rx_b) = request("bob", 2);
+        let (_, bob) = reg.join(&room("abc"), req).unwrap();
+        let big = collab_protocol::Presence {
+            cursor: Some(vec![0u8; 450].into()),
+            anchor: None,
+        };
+        // Bob never reads: the first fits, the second would pass 1000 bytes.
+        r.presence(alice.id, big.clone());
+        assert_eq!(r.members().len(), 2);
+        r.presence(alice.id, big);
+        assert_eq!(r.members().len(), 1, "bob was removed");
+        let mut removed = false;
+        while let Ok(out) = rx_a.try_recv() {
+            if let Out::Text(t) = out
+                && let Ok(ServerMsg::Left { id, reason, .. }) = ServerMsg::from_json(t.as_str())
+            {
+                removed = id == bob.id && reason == LeftReason::Removed;
+            }
+        }
+        assert!(removed);
     }
 }

@@ -12,7 +12,7 @@
 //! `left`; every other path (leave, close, drop, kick) ends up there, and a
 //! second call finds nothing to remove. So `left` goes out exactly once.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use collab_doc::{DocError, SharedDoc};
@@ -54,15 +54,23 @@ pub(crate) enum KickReason {
     Replaced = 2,
 }
 
-/// A one-shot "stop now" from the room to a connection task. Separate from
-/// the outbound queue because that queue may be the thing that is full.
+/// What the room and a connection task share besides the queue: a one-shot
+/// "stop now" (separate from the queue, which may be the thing that is
+/// full) and the bytes waiting in the queue, so a slow reader is bounded in
+/// bytes and not only in events (256 relayed 1 MiB updates would be 256 MiB).
 #[derive(Debug, Default)]
-pub(crate) struct Kick {
+pub(crate) struct Control {
     reason: AtomicU8,
     notify: Notify,
+    queued_bytes: AtomicUsize,
 }
 
-impl Kick {
+impl Control {
+    /// The connection took an event of `len` bytes off its queue.
+    pub(crate) fn dequeued(&self, len: usize) {
+        self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+    }
+
     pub(crate) fn kick(&self, reason: KickReason) {
         self.reason.store(reason as u8, Ordering::Release);
         self.notify.notify_one();
@@ -93,7 +101,7 @@ pub(crate) struct Link {
     /// Unique per connection (a resumed session gets a new one).
     pub conn: u64,
     pub tx: mpsc::Sender<Out>,
-    pub kick: Arc<Kick>,
+    pub control: Arc<Control>,
 }
 
 #[derive(Debug)]
@@ -109,6 +117,8 @@ struct State {
     members: Vec<Entry>,
     doc: SharedDoc,
     imports_since_compact: usize,
+    /// A member with this many bytes queued and more coming is too slow.
+    max_queue_bytes: usize,
     /// Set when the last member leaves: the registry drops the room and a
     /// joiner that still holds it must look it up again.
     dead: bool,
@@ -168,13 +178,14 @@ pub(crate) fn same_token(a: &str, b: &str) -> bool {
 }
 
 impl Room {
-    pub(crate) fn new(id: RoomId) -> Self {
+    pub(crate) fn new(id: RoomId, max_queue_bytes: usize) -> Self {
         Self {
             id,
             state: Mutex::new(State {
                 members: Vec::new(),
                 doc: SharedDoc::new(),
                 imports_since_compact: 0,
+                max_queue_bytes,
                 dead: false,
             }),
         }
@@ -283,7 +294,7 @@ impl Room {
 
         if resumed {
             let old = std::mem::replace(&mut st.members[index].link, req.link.clone());
-            old.kick.kick(KickReason::Replaced);
+            old.control.kick(KickReason::Replaced);
         }
 
         let (doc_kind, doc) = match req.version.as_deref().map(|v| st.doc.updates_since(v)) {
@@ -462,25 +473,39 @@ fn broadcast(st: &mut State, text: &Utf8Bytes, except: Option<UserId>) {
 }
 
 /// Queues `text` for every member `to` selects. Members whose queue is full
-/// are removed (and told `left` as `removed`), which may in turn find more
+/// (in events or bytes) are removed (and told `left` as `removed`), which may in turn find more
 /// slow members: the loop ends because each round removes someone.
 fn send_to(st: &mut State, text: &Utf8Bytes, to: impl Fn(UserId) -> bool) {
     let mut slow = Vec::new();
+    let len = text.len();
     for e in &st.members {
         if !to(e.member.id) {
             continue;
         }
+        let queued = &e.link.control.queued_bytes;
+        // One event is always let through an empty queue, however big.
+        let before = queued.fetch_add(len, Ordering::AcqRel);
+        if before > 0 && before + len > st.max_queue_bytes {
+            queued.fetch_sub(len, Ordering::AcqRel);
+            slow.push(e.member.id);
+            continue;
+        }
         match e.link.tx.try_send(Out::Text(text.clone())) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => slow.push(e.member.id),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                queued.fetch_sub(len, Ordering::AcqRel);
+                slow.push(e.member.id);
+            }
             // The task is ending; its drop guard removes it.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                queued.fetch_sub(len, Ordering::AcqRel);
+            }
         }
     }
     for id in slow {
         if let Some(i) = st.members.iter().position(|e| e.member.id == id) {
             tracing::warn!(user = id, "slow consumer: outbound queue full, removing");
-            st.members[i].link.kick.kick(KickReason::SlowConsumer);
+            st.members[i].link.control.kick(KickReason::SlowConsumer);
             remove(st, i, LeftReason::Removed);
         }
     }

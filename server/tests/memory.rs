@@ -9,6 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use collab_protocol::{Base64Bytes, ClientMsg, Presence, ServerMsg};
 use common::{Client, WAIT};
 use tokio::time::timeout;
 
@@ -26,7 +27,7 @@ fn vm_rss_kib(pid: u32) -> u64 {
     status_kib(pid, "VmRSS")
 }
 
-async fn spawn_server() -> (Child, std::net::SocketAddr) {
+async fn spawn_server(extra: &[&str]) -> (Child, std::net::SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_collab-server"))
         .args([
             "--bind",
@@ -36,6 +37,7 @@ async fn spawn_server() -> (Child, std::net::SocketAddr) {
             "--max-rooms",
             "1000",
         ])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -63,7 +65,7 @@ async fn spawn_server() -> (Child, std::net::SocketAddr) {
 #[ignore = "measurement: opens 2000 sockets; run with --ignored --nocapture"]
 async fn resident_memory_per_idle_connection() {
     const N: usize = 2000;
-    let (mut child, addr) = spawn_server().await;
+    let (mut child, addr) = spawn_server(&[]).await;
     let pid = child.id();
     let fresh = vm_rss_kib(pid);
     println!(
@@ -115,4 +117,62 @@ async fn resident_memory_per_idle_connection() {
         "empty server {empty_anon} KiB anonymous"
     );
     assert!(per_conn < 16 * 1024, "{per_conn} bytes per connection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: relays ~200 MB; run with --ignored --nocapture"]
+async fn a_stalled_reader_does_not_grow_the_server() {
+    let (mut child, addr) = spawn_server(&["--rate", "100000", "--burst", "100000"]).await;
+    let pid = child.id();
+    let mut typist = Client::connect(addr).await;
+    typist.join("abc", "typist").await;
+    // A member that never reads, with a tiny receive window.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
+        .await
+        .unwrap();
+    let mut stalled = Client { ws };
+    stalled.join("abc", "stalled").await;
+    typist
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await;
+    let before = vm_rss_kib(pid);
+    let blob = ClientMsg::Presence(Presence {
+        cursor: Some(Base64Bytes(vec![7u8; 256 * 1024])),
+        anchor: None,
+    })
+    .to_json();
+    let mut peak = before;
+    let mut removed = false;
+    for i in 0..600 {
+        typist.send_raw(&blob).await;
+        if i % 20 == 0 {
+            peak = peak.max(vm_rss_kib(pid));
+            // The typist gets `left` once the stalled reader is removed.
+            while let Ok(Some(Ok(m))) = tokio::time::timeout(
+                std::time::Duration::from_millis(1),
+                futures::StreamExt::next(&mut typist.ws),
+            )
+            .await
+            {
+                if m.to_text().unwrap_or("").contains("\"left\"") {
+                    removed = true;
+                }
+            }
+        }
+    }
+    let after = vm_rss_kib(pid);
+    println!(
+        "stalled reader: RSS before {before} KiB, peak {peak} KiB, after {after} KiB \
+         while relaying 600 x 350 KB; stalled member removed: {removed}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(removed, "the stalled reader is removed");
+    assert!(peak < before + 32 * 1024, "server grew to {peak} KiB");
 }
