@@ -99,7 +99,7 @@ impl Config {
     }
 
     /// The same settings with every zero that would wedge the server raised
-    /// to the smallest working value.
+    /// to the smallest working value, and durations capped at 30 days.
     pub(crate) fn sanitized(mut self) -> Self {
         self.max_connections = self.max_connections.max(1);
         self.max_rooms = self.max_rooms.max(1);
@@ -109,8 +109,40 @@ impl Config {
         self.burst = self.burst.max(1);
         self.flood_max_refused = self.flood_max_refused.max(1);
         self.outbound_queue = self.outbound_queue.max(4);
-        self.ping_interval = self.ping_interval.max(Duration::from_millis(10));
+        // Long enough for any use, short enough that `Instant + d` and
+        // `d * 2` cannot overflow.
+        let cap = Duration::from_secs(30 * 24 * 3600);
+        self.ping_interval = self.ping_interval.clamp(Duration::from_millis(10), cap);
+        self.handshake_timeout = self.handshake_timeout.min(cap);
+        self.join_timeout = self.join_timeout.min(cap);
+        self.flood_max_duration = self.flood_max_duration.min(cap);
+        self.shutdown_grace = self.shutdown_grace.min(cap);
+        self.idle_shutdown = self.idle_shutdown.map(|d| d.min(cap));
         self.compact_every = self.compact_every.max(1);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extreme_values_are_made_safe() {
+        let c = Config {
+            max_connections: 0,
+            outbound_queue: 0,
+            ping_interval: Duration::MAX,
+            join_timeout: Duration::MAX,
+            idle_shutdown: Some(Duration::MAX),
+            ..Config::default()
+        }
+        .sanitized();
+        assert_eq!(c.max_connections, 1);
+        assert!(c.outbound_queue >= 1);
+        // Would panic if not capped.
+        let _ = std::time::Instant::now() + c.ping_interval * 2;
+        let _ = std::time::Instant::now() + c.join_timeout;
+        let _ = std::time::Instant::now() + c.idle_shutdown.unwrap_or_default();
     }
 }

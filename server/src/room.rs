@@ -38,12 +38,6 @@ pub(crate) enum Out {
     Welcome(Box<Welcome>),
 }
 
-impl Out {
-    pub(crate) fn msg(msg: &ServerMsg) -> Self {
-        Out::Text(Utf8Bytes::from(msg.to_json()))
-    }
-}
-
 /// Why the room (or a takeover) ended a connection from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -322,12 +316,10 @@ impl Room {
         // A fresh queue always has room for its first event.
         let _ = req.link.tx.try_send(Out::Welcome(Box::new(welcome)));
         if !resumed {
-            let msg = Out::msg(&ServerMsg::Joined {
+            let msg = ServerMsg::Joined {
                 member: st.members[index].member.clone(),
-            });
-            if let Out::Text(text) = msg {
-                broadcast(&mut st, &text, Some(joined.id));
-            }
+            };
+            broadcast(&mut st, &Utf8Bytes::from(msg.to_json()), Some(joined.id));
         }
         Ok(joined)
     }
