@@ -247,3 +247,26 @@ async fn friendsforever_replayed_by_two_clients() {
     assert!(server.room_text("friends").await == trace.end_content);
     server.stop().await;
 }
+
+/// The same trace into a bare `Replica` (no network), as a baseline for
+/// the figure above: what the local-first path costs per keystroke.
+#[test]
+fn automerge_paper_into_a_bare_replica() {
+    let trace = load("automerge-paper.json.gz");
+    let mut r = collab_client::Replica::new();
+    let started = Instant::now();
+    for txn in &trace.txns {
+        for Patch(pos, del, ins) in &txn.patches {
+            r.edit_local(*pos, *del, ins).unwrap();
+        }
+    }
+    let elapsed = started.elapsed();
+    let changes = r.take_changes().len();
+    assert!(r.text() == trace.end_content);
+    assert_eq!(changes, 259_778, "one delta per edit for the editor");
+    println!(
+        "automerge-paper into a bare Replica: {:?} ({:.1} µs/edit)",
+        elapsed,
+        elapsed.as_secs_f64() * 1e6 / 259_778.0
+    );
+}
