@@ -39,7 +39,9 @@ pub struct Config {
     pub outbound_queue: usize,
     /// Bytes queued for one connection; past this it is a slow consumer
     /// too (one event always fits in an empty queue). Bounds the memory a
-    /// stalled reader can hold. Default 4 MiB.
+    /// stalled reader can hold. Default 4 MiB; raised to at least twice
+    /// `max_frame_bytes`, so one relayed maximal update never removes a
+    /// healthy member.
     pub outbound_queue_bytes: usize,
     /// How often the server pings each connection. A connection silent for
     /// two intervals is dropped. Default 15 s.
@@ -109,6 +111,9 @@ impl Config {
         self.burst = self.burst.max(1);
         self.flood_max_refused = self.flood_max_refused.max(1);
         self.outbound_queue = self.outbound_queue.max(4);
+        self.outbound_queue_bytes = self
+            .outbound_queue_bytes
+            .max(self.max_frame_bytes.saturating_mul(2));
         // Long enough for any use, short enough that `Instant + d` and
         // `d * 2` cannot overflow.
         let cap = Duration::from_secs(30 * 24 * 3600);

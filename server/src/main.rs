@@ -65,7 +65,8 @@ struct Cli {
     outbound_queue: usize,
 
     /// Bytes queued for one connection; a client that falls this far behind
-    /// is disconnected too. Bounds the memory a stalled reader holds.
+    /// is disconnected too. Bounds the memory a stalled reader holds. At
+    /// least twice --max-frame-bytes.
     #[arg(long, env = "COLLAB_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
     outbound_queue_bytes: usize,
 
