@@ -107,7 +107,7 @@ async fn leave_close_and_tcp_drop_each_send_left_once() {
 #[tokio::test]
 async fn a_client_that_stops_answering_pings_is_dropped() {
     let config = collab_server::Config {
-        ping_interval: Duration::from_millis(100),
+        ping_interval: Duration::from_millis(250),
         ..test_config()
     };
     let server = Server::start(config).await;
@@ -148,7 +148,7 @@ async fn a_client_that_stops_answering_pings_is_dropped() {
         }
     );
     // Two intervals, give or take a tick; far less than the WAIT.
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(started.elapsed() < Duration::from_secs(3));
     // Alice answers pings (her client does it while reading) and stays.
     alice.expect_silence(Duration::from_millis(500)).await;
     alice.ping_chat("still here").await;
