@@ -143,6 +143,30 @@ pub struct Spec {
     pub label: String,
     /// Print a progress line every second (stderr).
     pub progress: bool,
+    /// How the typists of a room relate to each other's edits.
+    pub typing: Typing,
+}
+
+/// How the typists of a room relate to each other's edits. Every mode
+/// sends real Loro updates from one Loro peer per user; they differ in
+/// the history the server has to merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Typing {
+    /// Like people typing in turn, which is what rooms mostly see at low
+    /// latency: a user types once every update sent in the room has
+    /// reached and been merged by its replica (a tick that finds an update
+    /// still in flight waits for it; those waits are counted). The history
+    /// stays linear, so the figures are the relay path and a linear
+    /// import, never Loro's concurrent merge.
+    Turns,
+    /// Typists type on their tick whatever has arrived: under load their
+    /// edits become concurrent, and Loro's merge of concurrent edits
+    /// (which replays history back to the last version everyone shared)
+    /// joins the cost, on the server and in the bench.
+    Concurrent,
+    /// Typists never merge what they receive (offline for the whole
+    /// run): every edit is concurrent with all others. The worst case.
+    Independent,
 }
 
 /// Errors of a phase, by kind.
@@ -163,7 +187,12 @@ pub struct Errors {
     pub lost: u64,
     /// Acks still missing after the drain (collab only).
     pub unacked: u64,
+    /// A received update my replica could not merge.
+    pub import: u64,
 }
+
+/// Ticks that waited for an update in flight before typing (turns).
+pub type Waits = u64;
 
 impl Errors {
     pub fn total(&self) -> u64 {
@@ -176,6 +205,7 @@ impl Errors {
             + self.send_failed
             + self.lost
             + self.unacked
+            + self.import
     }
 
     pub fn describe(&self) -> String {
@@ -192,6 +222,7 @@ impl Errors {
             ("send_failed", self.send_failed),
             ("lost", self.lost),
             ("unacked", self.unacked),
+            ("import", self.import),
         ] {
             if n > 0 {
                 parts.push(format!("{name} {n}"));
@@ -227,6 +258,8 @@ pub struct Outcome {
     pub rss_end_kib: Option<u64>,
     pub rss_max_kib: Option<u64>,
     pub errors: Errors,
+    /// Turns: keystrokes that waited for an update in flight.
+    pub waits: Waits,
     pub spec: Spec,
 }
 
@@ -272,12 +305,17 @@ fn hash_bytes(data: &[u8]) -> u64 {
 }
 
 /// A typist: mostly inserts the next character of some code at the caret,
-/// every eighth keystroke a backspace, now and then the caret jumps.
+/// every eighth keystroke a backspace, now and then the caret jumps. Like
+/// a real client it merges what it receives into its replica, so its next
+/// update builds on everything it has seen.
 struct Typist {
     doc: SharedDoc,
     caret: usize,
     n: u64,
     rng: u64,
+    /// Updates I sent, and updates of others I merged.
+    own: u64,
+    merged: u64,
 }
 
 const TYPED: &str =
@@ -293,6 +331,8 @@ impl Typist {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407)
                 | 1,
+            own: 0,
+            merged: 0,
         }
     }
 
@@ -302,6 +342,12 @@ impl Typist {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         self.rng
+    }
+
+    /// Merges a received update into my replica.
+    fn receive(&mut self, data: &[u8]) -> bool {
+        self.merged += 1;
+        self.doc.import(data).is_ok()
     }
 
     /// One keystroke; the Loro update it makes.
@@ -343,6 +389,10 @@ struct Shared {
     delivered_total: AtomicU64,
     acked_total: AtomicU64,
     stopping: AtomicBool,
+    typing: Typing,
+    /// Updates sent per room (turns: who may type).
+    room_sent: Vec<AtomicU64>,
+    waits: AtomicU64,
     errors: Mutex<Errors>,
 }
 
@@ -431,6 +481,9 @@ pub async fn run_phase(
         delivered_total: AtomicU64::new(0),
         acked_total: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
+        typing: spec.typing,
+        room_sent: (0..spec.rooms).map(|_| AtomicU64::new(0)).collect(),
+        waits: AtomicU64::new(0),
         errors: Mutex::new(errors),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -439,10 +492,16 @@ pub async fn run_phase(
     for (i, s) in sockets.into_iter().enumerate() {
         let Some((ws, _)) = s else { continue };
         let (sink, stream) = ws.split();
+        let typist = Arc::new(Mutex::new(Typist::new(i as u64 + 1)));
+        let merged = Arc::new(tokio::sync::Notify::new());
         // Spread the users' ticks evenly over one period.
         let phase = period.mul_f64((i as f64 * 0.618_034) % 1.0);
         tasks.spawn(writer(
             Arc::clone(&shared),
+            Replica {
+                typist: Arc::clone(&typist),
+                merged: Arc::clone(&merged),
+            },
             sink,
             i,
             t0 + phase,
@@ -451,6 +510,8 @@ pub async fn run_phase(
         ));
         tasks.spawn(reader(
             Arc::clone(&shared),
+            typist,
+            merged,
             stream,
             i,
             Arc::clone(&by_member),
@@ -572,19 +633,26 @@ pub async fn run_phase(
         rss_end_kib: rss_end,
         rss_max_kib,
         errors,
+        waits: shared.waits.load(Ordering::Relaxed),
         spec: spec.clone(),
     })
 }
 
+/// A user's replica, and the signal that it merged an update.
+struct Replica {
+    typist: Arc<Mutex<Typist>>,
+    merged: Arc<tokio::sync::Notify>,
+}
+
 async fn writer(
     shared: Arc<Shared>,
+    Replica { typist, merged }: Replica,
     mut sink: SplitSink<Ws, Message>,
     me: usize,
     first: Instant,
     period: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut typist = Typist::new(me as u64 + 1);
     let mut ticker = interval_at(first, period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut seq = 0u64;
@@ -598,7 +666,39 @@ async fn writer(
             let _ = stop.changed().await;
             break;
         }
-        let data = typist.keystroke();
+        let room = me / shared.users_per_room;
+        if shared.typing == Typing::Turns {
+            // Wait (bounded by the stop) until every update sent in my
+            // room has been merged by my replica.
+            let mut waited = false;
+            loop {
+                let sent = shared
+                    .room_sent
+                    .get(room)
+                    .map_or(0, |r| r.load(Ordering::Relaxed));
+                let seen = typist.lock().map_or(sent, |t| t.own + t.merged);
+                if seen >= sent {
+                    break;
+                }
+                waited = true;
+                tokio::select! {
+                    () = merged.notified() => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            if waited {
+                shared.waits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let Some(data) = typist.lock().ok().map(|mut t| {
+            t.own += 1;
+            t.keystroke()
+        }) else {
+            break;
+        };
+        if let Some(r) = shared.room_sent.get(room) {
+            r.fetch_add(1, Ordering::Relaxed);
+        }
         if data.is_empty() {
             continue;
         }
@@ -642,6 +742,8 @@ async fn writer(
 
 async fn reader(
     shared: Arc<Shared>,
+    typist: Arc<Mutex<Typist>>,
+    merged: Arc<tokio::sync::Notify>,
     mut stream: SplitStream<Ws>,
     me: usize,
     by_member: Arc<HashMap<u64, usize>>,
@@ -700,6 +802,12 @@ async fn reader(
                     }
                     Some(_) => shared.error(|e| e.mismatch += 1),
                     None => shared.error(|e| e.unexpected += 1),
+                }
+                if shared.typing != Typing::Independent {
+                    if !typist.lock().is_ok_and(|mut t| t.receive(data.as_slice())) {
+                        shared.error(|e| e.import += 1);
+                    }
+                    merged.notify_one();
                 }
             }
             ServerMsg::Ack { seq } => {

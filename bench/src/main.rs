@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use collab_bench::idle::{IdleOutcome, IdleSpec, run_idle};
-use collab_bench::load::{Endpoint, Outcome, Spec, run_phase};
+use collab_bench::load::{Endpoint, Outcome, Spec, Typing, run_phase};
 use collab_bench::relay::RELAY_PATH;
 use collab_bench::target::{self, ChildServer, InProcess, Server};
 use collab_bench::{procfs, relay};
@@ -146,6 +146,11 @@ struct LoadArgs {
     /// Seconds of load before the measurement starts.
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
+    /// How the typists of a room relate to each other's edits (see
+    /// BENCHMARKS.md): turns keeps the history linear, concurrent lets
+    /// edits cross under load, independent never merges.
+    #[arg(long, value_enum, default_value = "turns")]
+    typing: Typing,
     #[command(flatten)]
     common: Common,
 }
@@ -196,6 +201,9 @@ struct RampArgs {
     /// At most this many steps in all.
     #[arg(long, default_value_t = 16)]
     max_steps: usize,
+    /// How the typists of a room relate to each other's edits.
+    #[arg(long, value_enum, default_value = "turns")]
+    typing: Typing,
     #[command(flatten)]
     common: Common,
 }
@@ -399,6 +407,7 @@ async fn load(args: LoadArgs) -> Result<(), String> {
         connect_concurrency: 64,
         label: "collab".into(),
         progress: !common.quiet,
+        typing: args.typing,
     };
     let server = start_collab(
         common,
@@ -433,10 +442,11 @@ async fn load(args: LoadArgs) -> Result<(), String> {
         println!("{j}");
     } else {
         println!(
-            "collab-bench load: {} rooms x {} users x {} edits/s, {:.0} s measured after {:.0} s warm-up",
+            "collab-bench load: {} rooms x {} users x {} edits/s ({:?} typing), {} s measured after {} s warm-up",
             spec.rooms,
             spec.users,
             spec.rate,
+            spec.typing,
             spec.duration.as_secs_f64(),
             spec.warmup.as_secs_f64()
         );
@@ -482,6 +492,8 @@ fn outcome_json(o: &Outcome) -> Value {
         "deliveries_per_server_cpu_sec": o.deliveries_per_cpu_sec(),
         "bench_cpu_secs": o.client_cpu,
         "server_rss_kib": { "start": o.rss_start_kib, "end": o.rss_end_kib, "max": o.rss_max_kib },
+        "typing": format!("{:?}", o.spec.typing).to_lowercase(),
+        "waits": o.waits,
         "errors": o.errors.total(),
         "errors_detail": o.errors.describe(),
     })
@@ -501,7 +513,7 @@ fn mib(k: Option<u64>) -> String {
 
 fn print_outcomes(collab: &Outcome, relay: Option<&Outcome>) {
     type Row = (&'static str, fn(&Outcome) -> String);
-    let rows: [Row; 14] = [
+    let rows: [Row; 15] = [
         ("keystroke latency p50", |o| us(o.latency_us(0.5))),
         ("keystroke latency p99", |o| us(o.latency_us(0.99))),
         ("keystroke latency p99.9", |o| us(o.latency_us(0.999))),
@@ -524,6 +536,7 @@ fn print_outcomes(collab: &Outcome, relay: Option<&Outcome>) {
             )
         }),
         ("deliveries/s", |o| format!("{:.0}", o.deliveries_per_sec())),
+        ("keystrokes that waited a turn", |o| o.waits.to_string()),
         ("server CPU in window", |o| {
             o.server_cpu.map_or("-".into(), |c| {
                 format!(
@@ -775,6 +788,7 @@ async fn ramp_one(
             connect_concurrency: 64,
             label: format!("{label} {rate:.0}/s"),
             progress: !args.common.quiet,
+            typing: args.typing,
         };
         let outcome = run_phase(endpoint, &spec, pid).await?;
         let ok = step_ok(&outcome, args.p99_limit_us);

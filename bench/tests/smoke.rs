@@ -78,7 +78,11 @@ fn load_reports_latencies_and_no_errors() {
     check_load(&j["collab"], "collab");
     assert!(j["collab"]["ack_us"]["count"].as_u64().unwrap() > 0);
     check_load(&j["relay"], "relay");
-    assert!(j["ratio"].as_f64().is_some_and(|r| r > 0.0), "{j}");
+    // The ratio needs measurable relay CPU (10 ms ticks): absent or > 0.
+    assert!(
+        j["ratio"].is_null() || j["ratio"].as_f64().is_some_and(|r| r > 0.0),
+        "{j}"
+    );
 }
 
 #[test]
