@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use collab_protocol::Limits;
 
+pub use crate::store::{Storage, StoreFault};
+
 /// Server settings. See each field for its default.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -62,6 +64,19 @@ pub struct Config {
     /// How long `run` waits for connections to say goodbye at shutdown.
     /// Default 3 s.
     pub shutdown_grace: Duration,
+    /// Where rooms are kept. Default [`Storage::Memory`] (nothing stored),
+    /// so tests and embedding stay hermetic; the binary defaults to the
+    /// platform's data directory. See `docs/storage.md`.
+    pub storage: Storage,
+    /// With storage, accepted updates reach disk within this window (one
+    /// fsync'd transaction per window). Default 100 ms.
+    pub flush_interval: Duration,
+    /// With storage, a room nobody joined or edited for this long is
+    /// deleted from the store. Default `None` (kept forever).
+    pub room_ttl: Option<Duration>,
+    /// Test hook: makes every store commit fail while set.
+    #[doc(hidden)]
+    pub store_fault: Option<StoreFault>,
 }
 
 impl Default for Config {
@@ -85,6 +100,10 @@ impl Default for Config {
             idle_shutdown: None,
             access_token: None,
             shutdown_grace: Duration::from_secs(3),
+            storage: Storage::Memory,
+            flush_interval: Duration::from_millis(100),
+            room_ttl: None,
+            store_fault: None,
         }
     }
 }
@@ -124,6 +143,9 @@ impl Config {
         self.shutdown_grace = self.shutdown_grace.min(cap);
         self.idle_shutdown = self.idle_shutdown.map(|d| d.min(cap));
         self.compact_every = self.compact_every.max(1);
+        self.flush_interval = self
+            .flush_interval
+            .clamp(Duration::from_millis(1), Duration::from_secs(60));
         self
     }
 }

@@ -438,7 +438,7 @@ impl Connection {
             limits: config.limits(),
             max_users: config.max_users_per_room,
         };
-        match self.shared.registry.join(&room_id, req) {
+        match self.shared.registry.enter(&room_id, req).await {
             Ok((room, joined)) => {
                 info!(room = %room_id, user = joined.id, name = %joined.name, resumed = joined.resumed, "joined");
                 self.member = Some(Membership {

@@ -27,6 +27,7 @@ mod registry;
 mod room;
 mod shutdown;
 mod socket;
+mod store;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ use tokio::sync::{broadcast, mpsc};
 use tracing::{info, warn};
 
 pub use config::Config;
+
+pub use store::{Storage, StoreFault};
 
 use listener::Listener;
 use registry::Registry;
@@ -77,7 +80,26 @@ pub async fn run(
     }
     let (notify_shutdown, _) = broadcast::channel(1);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    let shared = Arc::new(Shared::new(config));
+    // Open the store before serving anyone: a data dir that cannot be
+    // opened ends `run` with one sentence saying what to do.
+    let store = match &config.storage {
+        Storage::Memory => None,
+        Storage::Dir(dir) => Some(store::Store::open(
+            dir,
+            config.flush_interval,
+            config.room_ttl,
+            config.store_fault.clone(),
+        )?),
+    };
+    let mut shared = Shared::new(config);
+    if let Some(s) = &store {
+        shared.registry.set_store(s.handle());
+    }
+    let shared = Arc::new(shared);
+    let store = match store {
+        Some(s) => Some(s.start(Arc::downgrade(&shared))?),
+        None => None,
+    };
     let mut server = Listener::new(listener, shared, notify_shutdown.clone(), done_tx);
     let result = tokio::select! {
         r = server.run() => r,
@@ -92,6 +114,10 @@ pub async fn run(
     drop(notify_shutdown);
     if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
         warn!("some connections did not close within the grace period");
+    }
+    // Everything the rooms accepted reaches disk before `run` returns.
+    if let Some(store) = store {
+        store.shutdown().await;
     }
     result
 }

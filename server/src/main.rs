@@ -2,10 +2,12 @@
 //! logging, binds, prints the address, and runs until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use collab_server::Config;
+use collab_server::Storage;
 use tracing_subscriber::EnvFilter;
 
 /// The collab room server: rooms, members, chat and each room's merged
@@ -93,6 +95,25 @@ struct Cli {
     #[arg(long, env = "COLLAB_TOKEN", hide_env_values = true)]
     token: Option<String>,
 
+    /// Where rooms are stored (created if missing). Default: the
+    /// platform's data directory, e.g. ~/.local/share/collab.
+    #[arg(long, env = "COLLAB_DATA_DIR", conflicts_with = "memory")]
+    data_dir: Option<PathBuf>,
+
+    /// Keep nothing on disk: rooms live only while the server runs.
+    #[arg(long, env = "COLLAB_MEMORY")]
+    memory: bool,
+
+    /// Accepted edits reach disk within this window (one fsync per
+    /// window).
+    #[arg(long, env = "COLLAB_FLUSH_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    flush_interval: Duration,
+
+    /// Delete a stored room nobody joined or edited for this long (30d,
+    /// 12h...). Default: keep rooms forever.
+    #[arg(long, env = "COLLAB_ROOM_TTL", value_parser = humantime::parse_duration)]
+    room_ttl: Option<Duration>,
+
     /// Log format: human (default) or json. Filter with RUST_LOG.
     #[arg(long, env = "COLLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -130,6 +151,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Cli {
+    /// Where rooms go: --memory, --data-dir, or the platform default.
+    fn storage(&self) -> Result<Storage, String> {
+        if self.memory {
+            return Ok(Storage::Memory);
+        }
+        match self.data_dir.clone().or_else(Storage::default_dir) {
+            Some(dir) => Ok(Storage::Dir(dir)),
+            None => Err(
+                "this platform has no data directory for the room store; pass --data-dir DIR, or --memory to keep nothing".into(),
+            ),
+        }
+    }
+
     fn config(&self) -> Config {
         Config {
             max_connections: self.max_connections,
@@ -212,7 +246,11 @@ fn main() -> std::process::ExitCode {
             "collab-server listening on ws://{addr}{}",
             collab_protocol::WS_PATH
         );
-        collab_server::run(listener, cli.config(), signal()).await
+        let mut config = cli.config();
+        config.storage = cli.storage().map_err(std::io::Error::other)?;
+        config.flush_interval = cli.flush_interval;
+        config.room_ttl = cli.room_ttl;
+        collab_server::run(listener, config, signal()).await
     });
     // Do not wait for stray blocking tasks.
     runtime.shutdown_timeout(Duration::from_secs(1));

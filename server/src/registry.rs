@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use collab_protocol::{ErrorCode, LeftReason, ProtocolError, RoomId, UserId};
 
 use crate::room::{JoinError, JoinRequest, Joined, Room};
+use crate::store::{Loaded, StoreHandle};
 
 /// All live rooms.
 #[derive(Debug)]
@@ -21,6 +22,9 @@ pub struct Registry {
     max_rooms: usize,
     max_queue_bytes: usize,
     next_user: AtomicU64,
+    /// With storage: rooms are loaded from it on first join, never
+    /// created empty over stored history.
+    store: Option<StoreHandle>,
 }
 
 impl Registry {
@@ -30,7 +34,86 @@ impl Registry {
             max_rooms,
             max_queue_bytes,
             next_user: AtomicU64::new(1),
+            store: None,
         }
+    }
+
+    /// Keeps rooms in `store` from now on.
+    pub(crate) fn set_store(&mut self, store: StoreHandle) {
+        self.store = Some(store);
+    }
+
+    /// The room, if it is in memory.
+    pub(crate) fn lookup(&self, id: &RoomId) -> Option<Arc<Room>> {
+        self.lock().get(id).cloned()
+    }
+
+    /// Puts a room loaded from the store in the map, unless another joiner
+    /// put it there first (then that one is returned).
+    fn insert_loaded(
+        &self,
+        id: &RoomId,
+        loaded: Loaded,
+        store: &StoreHandle,
+    ) -> Result<Arc<Room>, ProtocolError> {
+        let mut rooms = self.lock();
+        if let Some(room) = rooms.get(id) {
+            return Ok(Arc::clone(room));
+        }
+        if rooms.len() >= self.max_rooms {
+            return Err(ProtocolError::new(
+                ErrorCode::ServerFull,
+                format!(
+                    "The server already has {} rooms, its limit: try again later.",
+                    self.max_rooms
+                ),
+            ));
+        }
+        let room = Arc::new(Room::restored(
+            id.clone(),
+            self.max_queue_bytes,
+            loaded,
+            store.clone(),
+        ));
+        rooms.insert(id.clone(), Arc::clone(&room));
+        Ok(room)
+    }
+
+    /// Joins the room `id`. With a store, a room that is not in memory is
+    /// loaded from it first (through the store thread, so it holds every
+    /// update queued before).
+    pub(crate) async fn enter(
+        &self,
+        id: &RoomId,
+        req: JoinRequest,
+    ) -> Result<(Arc<Room>, Joined), ProtocolError> {
+        let Some(store) = self.store.clone() else {
+            return self.join(id, req);
+        };
+        // A round repeats only when the room emptied between the lookup
+        // and the join: bounded, as each retry needs another departure.
+        for _ in 0..64 {
+            let room = match self.lookup(id) {
+                Some(r) => r,
+                None => {
+                    let loaded = store.load(id).await?;
+                    self.insert_loaded(id, loaded, &store)?
+                }
+            };
+            match room.join(req.clone(), || {
+                self.next_user.fetch_add(1, Ordering::Relaxed)
+            }) {
+                Ok(joined) => return Ok((room, joined)),
+                Err(JoinError::Dead) => self.remove_if_dead(&room),
+                Err(JoinError::Refused(e)) => {
+                    if room.retire_if_empty() {
+                        self.remove_if_dead(&room);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Err(ProtocolError::from_code(ErrorCode::Internal))
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<RoomId, Arc<Room>>> {

@@ -21,6 +21,8 @@ use collab_protocol::{
     Presence, ProtocolError, RoomId, ServerMsg, UserId, UserName, Welcome,
 };
 use tokio::sync::{Notify, mpsc};
+
+use crate::store::{Loaded, Queued, SNAPSHOT_EVERY_BYTES, SNAPSHOT_EVERY_UPDATES, StoreHandle};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Member colours, `#rrggbb`, readable on dark and light terminals.
@@ -116,10 +118,26 @@ struct State {
     /// Set when the last member leaves: the registry drops the room and a
     /// joiner that still holds it must look it up again.
     dead: bool,
+    /// With storage: where accepted changes go (`store.rs`).
+    store: Option<StoreLink>,
+}
+
+/// A stored room's way to the store thread, and what it sent since its
+/// last snapshot (compaction happens when that grows past a bound).
+#[derive(Debug)]
+struct StoreLink {
+    handle: StoreHandle,
+    updates: usize,
+    bytes: usize,
+    /// A change could not be queued (queue full): the next change sends
+    /// the whole snapshot instead, so nothing is skipped on disk.
+    dirty: bool,
+    /// An overflow was logged and not yet followed by a success.
+    warned: bool,
 }
 
 /// What a joiner asks for, validated.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct JoinRequest {
     pub name: UserName,
     pub session: Option<String>,
@@ -181,8 +199,38 @@ impl Room {
                 imports_since_compact: 0,
                 max_queue_bytes,
                 dead: false,
+                store: None,
             }),
         }
+    }
+
+    /// A room loaded from the store, whose changes go back to it.
+    pub(crate) fn restored(
+        id: RoomId,
+        max_queue_bytes: usize,
+        loaded: Loaded,
+        handle: StoreHandle,
+    ) -> Self {
+        let room = Self::new(id, max_queue_bytes);
+        {
+            let mut st = room.lock();
+            st.doc = loaded.doc;
+            st.store = Some(StoreLink {
+                handle,
+                updates: loaded.updates,
+                bytes: loaded.bytes,
+                dirty: false,
+                warned: false,
+            });
+        }
+        room
+    }
+
+    /// An event to every member (store failures).
+    pub(crate) fn tell_all(&self, msg: &ServerMsg) {
+        let text = Utf8Bytes::from(msg.to_json());
+        let mut st = self.lock();
+        broadcast(&mut st, &text, None);
     }
 
     pub fn id(&self) -> &RoomId {
@@ -408,9 +456,16 @@ impl Room {
             // Removed meanwhile (slow consumer): its edits no longer count.
             return Ok(false);
         }
+        // The version before, to store exactly what the import added
+        // (the bytes received may hold known or pending parts).
+        let before = st.store.as_ref().map(|_| st.doc.version());
         let new = st.doc.import_limited(data, max_doc_bytes)?;
         if new {
             broadcast(&mut st, &relay, Some(from));
+            if let Some(before) = before {
+                let change = st.doc.updates_since(&before).ok();
+                persist(&mut st, &self.id, change);
+            }
             st.imports_since_compact += 1;
             if st.imports_since_compact >= compact_every {
                 st.imports_since_compact = 0;
@@ -432,6 +487,7 @@ impl Room {
         let Some(update) = st.doc.seed_if_empty(text) else {
             return false;
         };
+        persist(&mut st, &self.id, Some(update.clone()));
         let msg = ServerMsg::Update {
             from,
             data: Base64Bytes(update),
@@ -447,6 +503,56 @@ impl Room {
         let mut st = self.lock();
         send_to(&mut st, &text, |m| m == id);
         st.members.iter().any(|e| e.member.id == id)
+    }
+}
+
+/// Hands a change (None: could not be exported) to the store, or the whole
+/// snapshot when enough changes piled up or an earlier one was not queued.
+/// Never blocks: a full queue marks the room dirty.
+fn persist(st: &mut State, room: &RoomId, change: Option<Vec<u8>>) {
+    let Some(link) = st.store.as_mut() else {
+        return;
+    };
+    link.updates += 1;
+    link.bytes += change.as_ref().map_or(0, Vec::len);
+    let compact = link.dirty
+        || change.is_none()
+        || link.updates >= SNAPSHOT_EVERY_UPDATES
+        || link.bytes >= SNAPSHOT_EVERY_BYTES;
+    let queued = match change {
+        Some(c) if !compact => link.handle.append(room, c),
+        _ => {
+            let snapshot = st.doc.snapshot();
+            let Some(link) = st.store.as_mut() else {
+                return;
+            };
+            let q = link.handle.snapshot(room, snapshot);
+            if q == Queued::Yes {
+                link.updates = 0;
+                link.bytes = 0;
+            }
+            q
+        }
+    };
+    let Some(link) = st.store.as_mut() else {
+        return;
+    };
+    match queued {
+        Queued::Yes => {
+            link.dirty = false;
+            if link.warned {
+                tracing::info!(room = %room, "the store queue has room again; the room's snapshot is queued");
+                link.warned = false;
+            }
+        }
+        Queued::Full => {
+            link.dirty = true;
+            if !link.warned {
+                tracing::error!(room = %room, "the store queue is full (the disk is too slow): the room's next change stores its whole snapshot");
+                link.warned = true;
+            }
+        }
+        Queued::Closed => {}
     }
 }
 

@@ -1,0 +1,710 @@
+//! Rooms on disk: an embedded [redb] database (one file, ACID, fsync'd
+//! commits, pure Rust) under the data directory.
+//!
+//! The rooms never wait for the disk. After importing an update (under its
+//! lock) a room hands the new operations to the store thread with a
+//! non-blocking `try_send`; the thread appends everything that arrived
+//! within one flush window (default 100 ms) in one write transaction with
+//! `Durability::Immediate`. Every so many updates the room sends its whole
+//! snapshot instead, which replaces the stored updates (compaction), so a
+//! restart loads one snapshot and a few updates.
+//!
+//! A room is loaded on its first join (through this thread, so it sees
+//! everything queued before it), which keeps startup fast with many rooms.
+//! A failed commit keeps the batch for the next window, logs one error per
+//! failure streak and tells the affected rooms' members `storage_failed`.
+//! See `docs/storage.md`.
+
+// redb's error is large; it only travels the store thread's cold paths.
+#![allow(clippy::result_large_err)]
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use collab_doc::SharedDoc;
+use collab_protocol::{ErrorCode, ProtocolError, RoomId};
+use redb::{Database, Durability, ReadableTable, TableDefinition};
+use tokio::sync::oneshot;
+use tracing::{debug, error, info, warn};
+
+use crate::Shared;
+
+/// Room id -> the room's latest stored snapshot.
+const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
+/// (room id, sequence) -> an update made after that snapshot, in order.
+const UPDATES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("updates");
+/// Room id -> last activity, ms since the Unix epoch (for `room_ttl`).
+const ACTIVE: TableDefinition<&str, u64> = TableDefinition::new("active");
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "rooms.redb";
+
+/// Commands queued for the store thread. Enough for bursts of thousands
+/// of updates per window; past it a room falls back to a snapshot.
+const QUEUE: usize = 16 * 1024;
+
+/// A room writes its snapshot (and the store drops its updates) after
+/// this many stored updates...
+pub(crate) const SNAPSHOT_EVERY_UPDATES: usize = 1000;
+/// ...or this many bytes of them, whichever comes first.
+pub(crate) const SNAPSHOT_EVERY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Where rooms are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Storage {
+    /// Nothing is stored: a room is forgotten when its last member leaves
+    /// and everything is gone when the server stops. The default of
+    /// [`crate::Config`], so tests and an embedded server stay hermetic.
+    #[default]
+    Memory,
+    /// Rooms persist in `DIR/rooms.redb` (the directory is created).
+    Dir(PathBuf),
+}
+
+impl Storage {
+    /// The platform's data directory for collab (`$XDG_DATA_HOME/collab`,
+    /// `~/.local/share/collab`, `~/Library/Application Support/collab`...).
+    pub fn default_dir() -> Option<PathBuf> {
+        dirs::data_dir().map(|d| d.join("collab"))
+    }
+}
+
+/// A switch that makes every store commit fail, for tests of the failure
+/// path (running as root, a read-only directory does not fail writes).
+#[doc(hidden)]
+#[derive(Debug, Clone, Default)]
+pub struct StoreFault(Arc<AtomicBool>);
+
+impl StoreFault {
+    pub fn set(&self, failing: bool) {
+        self.0.store(failing, Ordering::Release);
+    }
+
+    fn failing(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// A room's document as stored.
+pub(crate) struct Loaded {
+    pub doc: SharedDoc,
+    /// Stored updates on top of the snapshot (compaction counts from here).
+    pub updates: usize,
+    pub bytes: usize,
+}
+
+enum Cmd {
+    Append {
+        room: RoomId,
+        data: Vec<u8>,
+    },
+    Snapshot {
+        room: RoomId,
+        data: Vec<u8>,
+    },
+    Load {
+        room: RoomId,
+        reply: oneshot::Sender<Result<Loaded, String>>,
+    },
+    Flush {
+        reply: oneshot::Sender<bool>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// What a room keeps to reach the store: cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreHandle {
+    tx: SyncSender<Cmd>,
+}
+
+/// Why a room's change did not reach the store queue.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Queued {
+    Yes,
+    /// The queue is full: the room must send a snapshot later.
+    Full,
+    /// The store is gone (shutting down).
+    Closed,
+}
+
+impl StoreHandle {
+    fn queue(&self, cmd: Cmd) -> Queued {
+        match self.tx.try_send(cmd) {
+            Ok(()) => Queued::Yes,
+            Err(TrySendError::Full(_)) => Queued::Full,
+            Err(TrySendError::Disconnected(_)) => Queued::Closed,
+        }
+    }
+
+    /// Queues new operations of `room`. Never blocks.
+    pub(crate) fn append(&self, room: &RoomId, data: Vec<u8>) -> Queued {
+        self.queue(Cmd::Append {
+            room: room.clone(),
+            data,
+        })
+    }
+
+    /// Queues the room's whole state, replacing its stored updates.
+    pub(crate) fn snapshot(&self, room: &RoomId, data: Vec<u8>) -> Queued {
+        self.queue(Cmd::Snapshot {
+            room: room.clone(),
+            data,
+        })
+    }
+
+    /// The room as stored, with everything queued before this call.
+    pub(crate) async fn load(&self, room: &RoomId) -> Result<Loaded, ProtocolError> {
+        let (reply, rx) = oneshot::channel();
+        let fail = |why: String| {
+            error!(room = %room, error = %why, "cannot load the room from the store");
+            ProtocolError::new(
+                ErrorCode::StorageFailed,
+                "The server could not load this room from its store; try again later.",
+            )
+        };
+        let tx = self.tx.clone();
+        let cmd = Cmd::Load {
+            room: room.clone(),
+            reply,
+        };
+        // A full queue: wait for room off the runtime's threads.
+        tokio::task::spawn_blocking(move || tx.send(cmd))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|_| fail("the store stopped".into()))?;
+        rx.await
+            .map_err(|_| fail("the store stopped".into()))?
+            .map_err(fail)
+    }
+}
+
+/// The open database, before and after its thread starts.
+pub(crate) struct Store {
+    handle: StoreHandle,
+    thread: Option<(Database, Receiver<Cmd>, Options)>,
+}
+
+#[derive(Debug, Clone)]
+struct Options {
+    path: PathBuf,
+    flush_interval: Duration,
+    room_ttl: Option<Duration>,
+    fault: StoreFault,
+}
+
+impl Store {
+    /// Opens (creating) `dir/rooms.redb`. The error is one sentence for
+    /// the operator.
+    pub(crate) fn open(
+        dir: &Path,
+        flush_interval: Duration,
+        room_ttl: Option<Duration>,
+        fault: Option<StoreFault>,
+    ) -> std::io::Result<Store> {
+        let advice = |e: &dyn std::fmt::Display| {
+            std::io::Error::other(format!(
+                "cannot open the room store in {}: {e}; choose a writable directory with --data-dir, or run with --memory to keep nothing",
+                dir.display()
+            ))
+        };
+        std::fs::create_dir_all(dir).map_err(|e| advice(&e))?;
+        let path = dir.join(DB_FILE);
+        let db = Database::create(&path).map_err(|e| advice(&e))?;
+        // Create the tables so readers always find them.
+        let init = || -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            txn.open_table(SNAPSHOTS)?;
+            txn.open_table(UPDATES)?;
+            txn.open_table(ACTIVE)?;
+            txn.commit()?;
+            Ok(())
+        };
+        init().map_err(|e| advice(&e))?;
+        let (tx, rx) = sync_channel(QUEUE);
+        info!(path = %path.display(), "room store open");
+        Ok(Store {
+            handle: StoreHandle { tx },
+            thread: Some((
+                db,
+                rx,
+                Options {
+                    path,
+                    flush_interval: flush_interval
+                        .clamp(Duration::from_millis(1), Duration::from_secs(60)),
+                    room_ttl,
+                    fault: fault.unwrap_or_default(),
+                },
+            )),
+        })
+    }
+
+    pub(crate) fn handle(&self) -> StoreHandle {
+        self.handle.clone()
+    }
+
+    /// Starts the store thread. `shared` lets it tell rooms about failures
+    /// and spare live rooms from the ttl.
+    pub(crate) fn start(mut self, shared: Weak<Shared>) -> std::io::Result<Running> {
+        let Some((db, rx, opts)) = self.thread.take() else {
+            return Err(std::io::Error::other("the store was started twice"));
+        };
+        let worker = Worker {
+            db,
+            rx,
+            opts,
+            shared,
+            pending: Vec::new(),
+            window_start: None,
+            next_seq: HashMap::new(),
+            touched: HashMap::new(),
+            deferred: VecDeque::new(),
+            failing: false,
+            told: HashSet::new(),
+            next_sweep: Instant::now(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("collab-store".into())
+            .spawn(move || worker.run())?;
+        Ok(Running {
+            handle: self.handle,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// The store thread, owned by `run`.
+pub(crate) struct Running {
+    handle: StoreHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Commits everything queued so far; false if the commit failed.
+    #[allow(dead_code)]
+    pub(crate) async fn flush(&self) -> bool {
+        let (reply, rx) = oneshot::channel();
+        let tx = self.handle.tx.clone();
+        let sent = tokio::task::spawn_blocking(move || tx.send(Cmd::Flush { reply })).await;
+        matches!(sent, Ok(Ok(()))) && rx.await.unwrap_or(false)
+    }
+
+    /// Commits everything queued and closes the database.
+    pub(crate) async fn shutdown(mut self) {
+        let (reply, rx) = oneshot::channel();
+        let tx = self.handle.tx.clone();
+        let sent = tokio::task::spawn_blocking(move || tx.send(Cmd::Shutdown { reply })).await;
+        if matches!(sent, Ok(Ok(()))) {
+            let _ = rx.await;
+        }
+        if let Some(t) = self.thread.take() {
+            // The thread ends right after its reply; joining closes the file
+            // before `run` returns (a restart in the same process reopens it).
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// One queued change, kept until committed.
+enum Op {
+    Append(RoomId, Vec<u8>),
+    Snapshot(RoomId, Vec<u8>),
+}
+
+impl Op {
+    fn room(&self) -> &RoomId {
+        match self {
+            Op::Append(r, _) | Op::Snapshot(r, _) => r,
+        }
+    }
+}
+
+struct Worker {
+    db: Database,
+    rx: Receiver<Cmd>,
+    opts: Options,
+    shared: Weak<Shared>,
+    /// Changes not yet committed, in arrival order.
+    pending: Vec<Op>,
+    /// When the oldest pending change arrived.
+    window_start: Option<Instant>,
+    /// Next update sequence per room (filled lazily from the table).
+    next_seq: HashMap<RoomId, u64>,
+    /// Rooms active since the last commit, with when.
+    touched: HashMap<RoomId, u64>,
+    /// Commands read while sweeping, handled after it.
+    deferred: VecDeque<Cmd>,
+    /// In a failure streak.
+    failing: bool,
+    /// Rooms told `storage_failed` in this streak.
+    told: HashSet<RoomId>,
+    next_sweep: Instant,
+}
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            let mut deadline = self.next_sweep_due();
+            if let Some(start) = self.window_start {
+                let w = start + self.opts.flush_interval;
+                deadline = Some(deadline.map_or(w, |d| d.min(w)));
+            }
+            let cmd = match self.deferred.pop_front() {
+                Some(c) => Some(c),
+                None => match deadline {
+                    None => match self.rx.recv() {
+                        Ok(c) => Some(c),
+                        Err(_) => {
+                            // Every sender is gone: keep what we have.
+                            self.commit();
+                            return;
+                        }
+                    },
+                    Some(d) => match self.rx.recv_timeout(d.saturating_duration_since(now)) {
+                        Ok(c) => Some(c),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            self.commit();
+                            return;
+                        }
+                    },
+                },
+            };
+            match cmd {
+                Some(Cmd::Append { room, data }) => self.push(Op::Append(room, data)),
+                Some(Cmd::Snapshot { room, data }) => self.push(Op::Snapshot(room, data)),
+                Some(Cmd::Load { room, reply }) => {
+                    let loaded = self.load(&room);
+                    self.touch(room);
+                    let _ = reply.send(loaded);
+                }
+                Some(Cmd::Flush { reply }) => {
+                    let ok = self.commit();
+                    let _ = reply.send(ok);
+                }
+                Some(Cmd::Shutdown { reply }) => {
+                    if !self.commit() {
+                        error!(
+                            path = %self.opts.path.display(),
+                            "stopping with changes the store could not write; clients that reconnect to the restarted server resend them"
+                        );
+                    } else {
+                        info!("room store flushed and closed");
+                    }
+                    let _ = reply.send(());
+                    return;
+                }
+                None => {}
+            }
+            let now = Instant::now();
+            if self
+                .window_start
+                .is_some_and(|s| now >= s + self.opts.flush_interval)
+            {
+                self.commit();
+            }
+            if self.next_sweep_due().is_some_and(|d| now >= d) {
+                self.sweep();
+            }
+        }
+    }
+
+    fn next_sweep_due(&self) -> Option<Instant> {
+        self.opts.room_ttl.map(|_| self.next_sweep)
+    }
+
+    /// The room is active now (written with the next window).
+    fn touch(&mut self, room: RoomId) {
+        self.window_start.get_or_insert_with(Instant::now);
+        self.touched.insert(room, now_ms());
+    }
+
+    fn push(&mut self, op: Op) {
+        self.window_start.get_or_insert_with(Instant::now);
+        self.touched.insert(op.room().clone(), now_ms());
+        self.pending.push(op);
+    }
+
+    /// The stored snapshot and updates, then what is still pending.
+    fn load(&mut self, room: &RoomId) -> Result<Loaded, String> {
+        type Stored = (Option<Vec<u8>>, Vec<Vec<u8>>);
+        let read = || -> Result<Stored, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let snap = txn
+                .open_table(SNAPSHOTS)?
+                .get(room.as_str())?
+                .map(|g| g.value().to_vec());
+            let updates = txn.open_table(UPDATES)?;
+            let mut out = Vec::new();
+            for item in updates.range((room.as_str(), 0)..=(room.as_str(), u64::MAX))? {
+                let (_, v) = item?;
+                out.push(v.value().to_vec());
+            }
+            Ok((snap, out))
+        };
+        let (snap, mut updates) = read().map_err(|e| e.to_string())?;
+        let mut snap = snap;
+        for op in &self.pending {
+            match op {
+                Op::Snapshot(r, data) if r == room => {
+                    snap = Some(data.clone());
+                    updates.clear();
+                }
+                Op::Append(r, data) if r == room => updates.push(data.clone()),
+                _ => {}
+            }
+        }
+        let mut doc = match &snap {
+            Some(s) => SharedDoc::from_snapshot(s).map_err(|e| e.to_string())?,
+            None => SharedDoc::new(),
+        };
+        let mut bytes = 0;
+        for u in &updates {
+            bytes += u.len();
+            if let Err(e) = doc.import(u) {
+                // One bad record must not hide the rest of the room.
+                warn!(room = %room, error = %e, "a stored update could not be imported; skipped");
+            }
+        }
+        debug!(room = %room, updates = updates.len(), "room loaded");
+        Ok(Loaded {
+            doc,
+            updates: updates.len(),
+            bytes,
+        })
+    }
+
+    /// Writes the pending batch in one transaction. On failure the batch
+    /// is kept for the next window.
+    fn commit(&mut self) -> bool {
+        if self.pending.is_empty() && self.touched.is_empty() {
+            self.window_start = None;
+            return true;
+        }
+        let result = self.write_batch();
+        match result {
+            Ok(()) => {
+                if self.failing {
+                    info!("the room store is writable again; everything kept meanwhile is stored");
+                }
+                self.failing = false;
+                self.told.clear();
+                self.pending.clear();
+                self.touched.clear();
+                self.window_start = None;
+                true
+            }
+            Err(e) => {
+                // Sequences handed out in the aborted transaction are not
+                // stored; reading them again keeps the order.
+                self.next_seq.clear();
+                if !self.failing {
+                    error!(
+                        path = %self.opts.path.display(),
+                        error = %e,
+                        pending = self.pending.len(),
+                        "cannot write to the room store; edits stay in memory and are retried every flush interval (free disk space or fix permissions)"
+                    );
+                }
+                self.failing = true;
+                self.tell_rooms();
+                // Retry at the next window, not at once.
+                self.window_start = Some(Instant::now());
+                false
+            }
+        }
+    }
+
+    fn write_batch(&mut self) -> Result<(), redb::Error> {
+        if self.opts.fault.failing() {
+            return Err(redb::Error::Io(std::io::Error::other(
+                "writes are failing (injected fault)",
+            )));
+        }
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        {
+            let mut snaps = txn.open_table(SNAPSHOTS)?;
+            let mut updates = txn.open_table(UPDATES)?;
+            let mut active = txn.open_table(ACTIVE)?;
+            for op in &self.pending {
+                match op {
+                    Op::Append(room, data) => {
+                        let seq = match self.next_seq.get(room) {
+                            Some(s) => *s,
+                            None => updates
+                                .range((room.as_str(), 0)..=(room.as_str(), u64::MAX))?
+                                .next_back()
+                                .transpose()?
+                                .map_or(0, |(k, _)| k.value().1 + 1),
+                        };
+                        updates.insert((room.as_str(), seq), data.as_slice())?;
+                        self.next_seq.insert(room.clone(), seq + 1);
+                    }
+                    Op::Snapshot(room, data) => {
+                        remove_updates(&mut updates, room.as_str())?;
+                        snaps.insert(room.as_str(), data.as_slice())?;
+                        self.next_seq.insert(room.clone(), 0);
+                    }
+                }
+            }
+            for (room, at) in &self.touched {
+                active.insert(room.as_str(), *at)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// `storage_failed` to the members of rooms with uncommitted changes,
+    /// once per room per failure streak.
+    fn tell_rooms(&mut self) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let rooms: HashSet<RoomId> = self.pending.iter().map(|op| op.room().clone()).collect();
+        for room in rooms {
+            if self.told.contains(&room) {
+                continue;
+            }
+            if let Some(r) = shared.registry.lookup(&room) {
+                r.tell_all(&collab_protocol::ServerMsg::Error {
+                    code: ErrorCode::StorageFailed,
+                    message: "The server could not store this room's document: it is still shared in memory, and the server keeps retrying.".into(),
+                    seq: None,
+                });
+            }
+            self.told.insert(room);
+        }
+    }
+
+    /// Deletes rooms idle for longer than the ttl (never a live one).
+    fn sweep(&mut self) {
+        let Some(ttl) = self.opts.room_ttl else {
+            return;
+        };
+        let every = (ttl / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
+        self.next_sweep = Instant::now() + every;
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = now_ms().saturating_sub(ttl_ms);
+        if cutoff == 0 {
+            return;
+        }
+        let stale = || -> Result<Vec<String>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let active = txn.open_table(ACTIVE)?;
+            let mut out = Vec::new();
+            for item in active.iter()? {
+                let (k, v) = item?;
+                if v.value() < cutoff {
+                    out.push(k.value().to_owned());
+                }
+            }
+            Ok(out)
+        };
+        let candidates = match stale() {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "cannot read the store for the room ttl");
+                return;
+            }
+        };
+        if candidates.is_empty() {
+            return;
+        }
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        // First: which are live (a live room is active now). A room can
+        // only come back to life through a load, which waits for us.
+        let mut doomed = Vec::new();
+        for name in candidates {
+            let Ok(room) = RoomId::parse(&name) else {
+                doomed.push(name);
+                continue;
+            };
+            if shared.registry.lookup(&room).is_some() {
+                self.touch(room);
+            } else {
+                doomed.push(name);
+            }
+        }
+        drop(shared);
+        // Then take in every change queued before the check: a room that
+        // emptied just before it queued its last edits before it emptied.
+        while let Ok(cmd) = self.rx.try_recv() {
+            match cmd {
+                Cmd::Append { room, data } => self.push(Op::Append(room, data)),
+                Cmd::Snapshot { room, data } => self.push(Op::Snapshot(room, data)),
+                other => self.deferred.push_back(other),
+            }
+        }
+        let busy: HashSet<&str> = self
+            .pending
+            .iter()
+            .map(|op| op.room().as_str())
+            .chain(self.touched.keys().map(RoomId::as_str))
+            .collect();
+        let doomed: Vec<String> = doomed
+            .into_iter()
+            .filter(|r| !busy.contains(r.as_str()))
+            .collect();
+        if doomed.is_empty() {
+            return;
+        }
+        let delete = || -> Result<(), redb::Error> {
+            let mut txn = self.db.begin_write()?;
+            txn.set_durability(Durability::Immediate);
+            {
+                let mut snaps = txn.open_table(SNAPSHOTS)?;
+                let mut updates = txn.open_table(UPDATES)?;
+                let mut active = txn.open_table(ACTIVE)?;
+                for room in &doomed {
+                    snaps.remove(room.as_str())?;
+                    remove_updates(&mut updates, room)?;
+                    active.remove(room.as_str())?;
+                }
+            }
+            txn.commit().map_err(redb::Error::from)
+        };
+        match delete() {
+            Ok(()) => {
+                for room in &doomed {
+                    info!(room = %room, ttl = %humantime::format_duration(ttl), "room idle past its ttl: deleted from the store");
+                    if let Ok(id) = RoomId::parse(room) {
+                        self.next_seq.remove(&id);
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot delete expired rooms from the store"),
+        }
+    }
+}
+
+fn remove_updates(
+    updates: &mut redb::Table<(&'static str, u64), &'static [u8]>,
+    room: &str,
+) -> Result<(), redb::Error> {
+    let keys: Vec<u64> = updates
+        .range((room, 0)..=(room, u64::MAX))?
+        .map(|item| item.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for k in keys {
+        updates.remove((room, k))?;
+    }
+    Ok(())
+}

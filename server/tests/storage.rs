@@ -1,0 +1,461 @@
+//! Storage: rooms survive restarts (clean and `kill -9`), a failing store
+//! is reported, idle rooms expire. Real servers (in-process `run` and the
+//! real binary) on 127.0.0.1, real WebSockets, `collab-client` clients.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use collab_client::{Backoff, Client, ConnectOptions};
+use collab_protocol::{ErrorCode, ServerMsg};
+use collab_server::{Config, Storage, StoreFault};
+use common::{Server, WAIT, edit, replica, test_config};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::timeout;
+
+/// Everything the server logged (the store thread logs from its own
+/// thread, so the subscriber is global for this test binary).
+static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOG.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let sub = tracing_subscriber::fmt()
+            .with_writer(|| Capture)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(sub);
+    });
+}
+
+fn logged(pred: impl Fn(&str) -> bool) -> bool {
+    let log = LOG.lock().unwrap();
+    String::from_utf8_lossy(&log).lines().any(pred)
+}
+
+/// Polls the log until a line matches (bounded).
+async fn wait_logged(what: &str, pred: impl Fn(&str) -> bool) {
+    for _ in 0..400 {
+        if logged(&pred) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the log never said: {what}");
+}
+
+fn stored(dir: &std::path::Path) -> Config {
+    Config {
+        storage: Storage::Dir(dir.to_path_buf()),
+        flush_interval: Duration::from_millis(20),
+        messages_per_second: 100_000,
+        burst: 100_000,
+        ..test_config()
+    }
+}
+
+fn quick_reconnect() -> ConnectOptions {
+    ConnectOptions {
+        backoff: Backoff {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+            jitter: 0.5,
+        },
+        ..ConnectOptions::default()
+    }
+}
+
+async fn join(url: &str, room: &str, user: &str) -> Client {
+    Client::builder(url, room, user)
+        .options(quick_reconnect())
+        .timeout(Duration::from_secs(20))
+        .join()
+        .await
+        .unwrap()
+}
+
+async fn text_of(url: &str, room: &str) -> String {
+    let c = join(url, room, "reader").await;
+    let t = c.text();
+    c.close().await.unwrap();
+    t
+}
+
+#[tokio::test]
+async fn a_restart_restores_every_room_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(stored(dir.path())).await;
+    let url = server.url();
+    let rooms = [
+        ("alpha", "fn main() {\n    println!(\"hi\");\n}\n"),
+        ("日本語", "こんにちは 世界 🌍 — ünïcödé\n"),
+        ("empty-later", "to be deleted"),
+    ];
+    for (room, text) in rooms {
+        let c = join(&url, room, "alice").await;
+        c.edit(0, 0, text).unwrap();
+        if room == "empty-later" {
+            c.edit(0, text.chars().count(), "").unwrap();
+        }
+        c.wait_synced().await.unwrap();
+        c.close().await.unwrap();
+    }
+    // A long history: past the snapshot threshold, so compaction runs.
+    let big = join(&url, "big", "bob").await;
+    let mut expected = String::new();
+    for i in 0..1500 {
+        let s = format!("{}", i % 10);
+        big.edit(expected.chars().count(), 0, &s).unwrap();
+        expected.push_str(&s);
+    }
+    big.edit(3, 2, "é").unwrap();
+    expected.replace_range(3..5, "é");
+    big.wait_synced().await.unwrap();
+    // Bob stays: a room live at shutdown is flushed too.
+    server.stop().await;
+    drop(big);
+
+    let server = Server::start(stored(dir.path())).await;
+    let url = server.url();
+    assert_eq!(text_of(&url, "alpha").await, rooms[0].1);
+    assert_eq!(text_of(&url, "日本語").await, rooms[1].1);
+    assert_eq!(text_of(&url, "empty-later").await, "");
+    assert_eq!(text_of(&url, "big").await, expected);
+    assert_eq!(text_of(&url, "never-used").await, "");
+    // Editing a restored room keeps working (and survives another restart).
+    let c = join(&url, "alpha", "carol").await;
+    c.edit(0, 0, "// v2\n").unwrap();
+    c.wait_synced().await.unwrap();
+    c.close().await.unwrap();
+    server.stop().await;
+    let server = Server::start(stored(dir.path())).await;
+    let url = server.url();
+    assert_eq!(
+        text_of(&url, "alpha").await,
+        format!("// v2\n{}", rooms[0].1)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_emptied_room_leaves_memory_but_not_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(stored(dir.path())).await;
+    let url = server.url();
+    let a = join(&url, "r", "alice").await;
+    a.edit(0, 0, "kept").unwrap();
+    a.wait_synced().await.unwrap();
+    a.close().await.unwrap();
+    // Rejoining the same server loads it back (its last edits may still be
+    // queued for the store: the load sees them).
+    for i in 0..20 {
+        let c = join(&url, "r", &format!("u{i}")).await;
+        assert_eq!(c.text(), "kept");
+        c.close().await.unwrap();
+    }
+    server.stop().await;
+}
+
+/// A real server process.
+struct Proc {
+    child: Child,
+    url: String,
+}
+
+async fn spawn_server(dir: &std::path::Path, bind: &str, extra: &[&str]) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+        .args(["--bind", bind, "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = timeout(WAIT, lines.next_line())
+        .await
+        .expect("the server prints its address")
+        .unwrap()
+        .expect("a line");
+    let url = line
+        .rsplit(' ')
+        .next()
+        .expect("collab-server listening on ws://ADDR/ws")
+        .to_owned();
+    // Keep reading stdout so the pipe never fills.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Proc { child, url }
+}
+
+impl Proc {
+    async fn sigterm(mut self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+        let status = timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("the server exits after SIGTERM")
+            .unwrap();
+        assert!(status.success(), "{status}");
+    }
+
+    async fn sigkill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn sigterm_flushes_what_was_just_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    // A window so long that only the shutdown flush can have written it.
+    let p = spawn_server(dir.path(), "127.0.0.1:0", &["--flush-interval", "1h"]).await;
+    let c = join(&p.url, "room", "alice").await;
+    c.edit(0, 0, "written just before SIGTERM ✓").unwrap();
+    c.wait_synced().await.unwrap();
+    p.sigterm().await;
+    drop(c);
+    let p = spawn_server(dir.path(), "127.0.0.1:0", &[]).await;
+    assert_eq!(
+        text_of(&p.url, "room").await,
+        "written just before SIGTERM ✓"
+    );
+    p.sigterm().await;
+}
+
+#[tokio::test]
+async fn kill_9_loses_nothing_any_client_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let p = spawn_server(dir.path(), &bind, &["--rate", "10000", "--burst", "10000"]).await;
+    let url = p.url.clone();
+    let clients: Vec<Arc<Client>> = {
+        let mut v = Vec::new();
+        for i in 0..3 {
+            v.push(Arc::new(join(&url, "typing", &format!("c{i}")).await));
+        }
+        v
+    };
+    const EDITS: usize = 120;
+    let typers: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let c = Arc::clone(c);
+            tokio::spawn(async move {
+                for n in 0..EDITS {
+                    let at = if n % 2 == 0 {
+                        0
+                    } else {
+                        c.text().chars().count()
+                    };
+                    c.edit(at, 0, &format!("[c{i}-{n}]")).unwrap();
+                    // Pacing, so the kill lands in the middle of typing.
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+            })
+        })
+        .collect();
+    // Kill once every client's typing has visibly reached the others.
+    for c in &clients {
+        for i in 0..3 {
+            c.wait_for(|s| s.text().contains(&format!("[c{i}-30]")))
+                .await
+                .unwrap();
+        }
+    }
+    p.sigkill().await;
+    let p = spawn_server(dir.path(), &bind, &["--rate", "10000", "--burst", "10000"]).await;
+    for t in typers {
+        t.await.unwrap();
+    }
+    for c in &clients {
+        c.wait_synced().await.unwrap();
+    }
+    for c in &clients {
+        for d in &clients {
+            c.wait_includes(&d.version()).await.unwrap();
+        }
+    }
+    let text = clients[0].text();
+    for c in &clients {
+        assert_eq!(c.text(), text);
+    }
+    let check = |text: &str| {
+        for i in 0..3 {
+            for n in 0..EDITS {
+                let token = format!("[c{i}-{n}]");
+                assert_eq!(text.matches(&token).count(), 1, "{token} in {text}");
+            }
+        }
+    };
+    check(&text);
+    for c in clients {
+        Arc::into_inner(c).unwrap().close().await.unwrap();
+    }
+    // The store has it all: a fresh client after another restart.
+    p.sigterm().await;
+    let p = spawn_server(dir.path(), &bind, &[]).await;
+    let stored = text_of(&p.url, "typing").await;
+    assert_eq!(stored, text);
+    check(&stored);
+    p.sigterm().await;
+}
+
+#[tokio::test]
+async fn a_failing_store_is_reported_to_the_room_and_the_log() {
+    capture_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let fault = StoreFault::default();
+    let config = Config {
+        store_fault: Some(fault.clone()),
+        ..stored(dir.path())
+    };
+    let server = Server::start(config.clone()).await;
+    let (mut alice, w) = server.join("faulty", "alice").await;
+    let (mut bob, _) = server.join("faulty", "bob").await;
+    let _ = alice.recv().await; // bob joined
+    let mut doc = replica(&w);
+    fault.set(true);
+    alice
+        .send(&collab_protocol::ClientMsg::Update {
+            seq: 1,
+            data: edit(&mut doc, 0, "still shared"),
+        })
+        .await;
+    // Both members hear it, once per failure streak; the edit is shared.
+    for c in [&mut alice, &mut bob] {
+        let m = c.recv_until(|m| matches!(m, ServerMsg::Error { .. })).await;
+        let ServerMsg::Error { code, seq, .. } = m else {
+            unreachable!()
+        };
+        assert_eq!(code, ErrorCode::StorageFailed);
+        assert_eq!(seq, None);
+    }
+    wait_logged("cannot write to the room store", |l| {
+        l.contains("ERROR") && l.contains("cannot write to the room store")
+    })
+    .await;
+    alice
+        .send(&collab_protocol::ClientMsg::Update {
+            seq: 2,
+            data: edit(&mut doc, 0, "more, "),
+        })
+        .await;
+    // Not told again in the same streak: the next events are the relay and
+    // the ack, then a chat round trip.
+    bob.ping_chat("still here").await;
+    alice.ping_chat("me too").await;
+    let logged_errors = {
+        let log = LOG.lock().unwrap();
+        String::from_utf8_lossy(&log)
+            .lines()
+            .filter(|l| l.contains("cannot write to the room store"))
+            .count()
+    };
+    assert_eq!(logged_errors, 1, "one error per failure streak");
+    // The disk comes back: what was kept in memory is written.
+    fault.set(false);
+    wait_logged("the store recovered", |l| l.contains("writable again")).await;
+    alice.close().await;
+    bob.close().await;
+    server.stop().await;
+    let server = Server::start(stored(dir.path())).await;
+    assert_eq!(text_of(&server.url(), "faulty").await, "more, still shared");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_rooms_expire_but_live_ones_stay() {
+    capture_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        room_ttl: Some(Duration::from_millis(400)),
+        ..stored(dir.path())
+    };
+    let server = Server::start(config).await;
+    let url = server.url();
+    let old = join(&url, "ttl-old", "alice").await;
+    old.edit(0, 0, "forget me").unwrap();
+    old.wait_synced().await.unwrap();
+    old.close().await.unwrap();
+    // Present for longer than the ttl, without typing.
+    let live = join(&url, "ttl-live", "bob").await;
+    live.edit(0, 0, "keep me").unwrap();
+    live.wait_synced().await.unwrap();
+    wait_logged("ttl-old deleted", |l| {
+        l.contains("past its ttl") && l.contains("ttl-old")
+    })
+    .await;
+    assert!(!logged(
+        |l| l.contains("past its ttl") && l.contains("ttl-live")
+    ));
+    live.close().await.unwrap();
+    server.stop().await;
+    let server = Server::start(stored(dir.path())).await;
+    assert_eq!(text_of(&server.url(), "ttl-old").await, "");
+    assert_eq!(text_of(&server.url(), "ttl-live").await, "keep me");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_unusable_data_dir_stops_the_binary_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the directory should be: no chmod needed (root-proof).
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--data-dir") && err.contains("--memory"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn memory_storage_keeps_nothing() {
+    let server = Server::start(test_config()).await;
+    let url = server.url();
+    let c = join(&url, "m", "alice").await;
+    c.edit(0, 0, "gone").unwrap();
+    c.wait_synced().await.unwrap();
+    c.close().await.unwrap();
+    assert_eq!(text_of(&url, "m").await, "");
+    server.stop().await;
+}
