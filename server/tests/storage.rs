@@ -459,3 +459,75 @@ async fn memory_storage_keeps_nothing() {
     assert_eq!(text_of(&url, "m").await, "");
     server.stop().await;
 }
+
+/// Figures for the report: the automerge-paper trace (259,778 edits) sent
+/// as ~1000 updates into a stored room, then the store size and how long a
+/// restart takes until the first joiner has the room.
+/// `cargo test -p collab-server --test storage -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "measurement; prints figures"]
+async fn automerge_paper_restart_figures() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/editing-traces/automerge-paper.json.gz"
+    );
+    let out = std::process::Command::new("gzip")
+        .args(["-dc", path])
+        .output()
+        .unwrap();
+    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let end = trace["endContent"].as_str().unwrap().to_owned();
+    let mut doc = collab_doc::SharedDoc::new();
+    let mut updates = Vec::new();
+    let mut edits = 0usize;
+    for txn in trace["txns"].as_array().unwrap() {
+        for p in txn["patches"].as_array().unwrap() {
+            let pos = p[0].as_u64().unwrap() as usize;
+            let del = p[1].as_u64().unwrap() as usize;
+            doc.splice(pos, del, p[2].as_str().unwrap()).unwrap();
+            edits += 1;
+            if edits % 260 == 0 {
+                updates.push(doc.take_local_update().unwrap());
+            }
+        }
+    }
+    updates.extend(doc.take_local_update());
+    assert_eq!(doc.text(), end);
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(stored(dir.path())).await;
+    let (mut c, _) = server.join("paper", "alice").await;
+    let t = std::time::Instant::now();
+    let n = updates.len() as u64;
+    for (i, u) in updates.into_iter().enumerate() {
+        c.send(&collab_protocol::ClientMsg::Update {
+            seq: i as u64 + 1,
+            data: collab_protocol::Base64Bytes(u),
+        })
+        .await;
+    }
+    c.recv_until(|m| matches!(m, ServerMsg::Ack { seq } if *seq == n))
+        .await;
+    let sent = t.elapsed();
+    c.close().await;
+    let t = std::time::Instant::now();
+    server.stop().await;
+    let stop = t.elapsed();
+    let size = std::fs::metadata(dir.path().join("rooms.redb"))
+        .unwrap()
+        .len();
+
+    let t = std::time::Instant::now();
+    let server = Server::start(stored(dir.path())).await;
+    let (c, w) = server.join("paper", "bob").await;
+    let restart = t.elapsed();
+    assert_eq!(replica(&w).text(), end);
+    c.close().await;
+    server.stop().await;
+    println!(
+        "automerge-paper: {edits} edits in {n} updates stored in {sent:?}; stop (flush) {stop:?}; \
+         rooms.redb {:.1} MiB; restart to first welcome {restart:?} ({} chars)",
+        size as f64 / (1024.0 * 1024.0),
+        end.chars().count()
+    );
+}
