@@ -11,6 +11,8 @@ use collab_protocol::Limits;
 
 pub use crate::store::{Storage, StoreFault};
 
+pub use crate::access::Secret;
+
 /// Server settings. See each field for its default.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -59,8 +61,22 @@ pub struct Config {
     /// (for a server the editor starts in the background). Default `None`.
     pub idle_shutdown: Option<Duration>,
     /// When set, a join must carry this access token (`token`) or is
-    /// refused with `unauthorized`. Default `None` (open server).
-    pub access_token: Option<String>,
+    /// refused with `unauthorized`. Default `None` (open server). Compared
+    /// in constant time; `Debug` prints `<redacted>`.
+    pub access_token: Option<Secret>,
+    /// When set, a join carrying this token joins read-only: it sees the
+    /// document, presence and chat, may chat and send presence, but its
+    /// `update`s and `seed`s are refused with `read_only`. Default `None`.
+    pub read_only_token: Option<Secret>,
+    /// Most simultaneous connections from one IP address; more are refused
+    /// with `server_full`. Default 64.
+    pub max_connections_per_ip: usize,
+    /// PEM certificate chain (leaf first): with [`Config::tls_key`], the
+    /// server speaks TLS only (`wss://`, and `https://` for `/healthz` and
+    /// `/metrics`). Default `None` (plain `ws://`).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of [`Config::tls_cert`]. Default `None`.
+    pub tls_key: Option<std::path::PathBuf>,
     /// How long `run` waits for connections to say goodbye at shutdown.
     /// Default 3 s.
     pub shutdown_grace: Duration,
@@ -99,6 +115,10 @@ impl Default for Config {
             compact_every: 1000,
             idle_shutdown: None,
             access_token: None,
+            read_only_token: None,
+            max_connections_per_ip: 64,
+            tls_cert: None,
+            tls_key: None,
             shutdown_grace: Duration::from_secs(3),
             storage: Storage::Memory,
             flush_interval: Duration::from_millis(100),
@@ -123,6 +143,7 @@ impl Config {
     /// to the smallest working value, and durations capped at 30 days.
     pub(crate) fn sanitized(mut self) -> Self {
         self.max_connections = self.max_connections.max(1);
+        self.max_connections_per_ip = self.max_connections_per_ip.max(1);
         self.max_rooms = self.max_rooms.max(1);
         self.max_users_per_room = self.max_users_per_room.max(1);
         self.max_frame_bytes = self.max_frame_bytes.max(1024);

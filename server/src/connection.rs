@@ -48,7 +48,7 @@ pub(crate) async fn serve(
     // Boxed, like every rarely-taken deep path below: a task's future is
     // as large as its largest state, and an idle connection should not pay
     // for the handshake's or a message handler's stack frames.
-    let Some(ws) = Box::pin(handshake(stream, &shared.config)).await else {
+    let Some(ws) = Box::pin(handshake(stream, &shared)).await else {
         return;
     };
     let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
@@ -84,6 +84,8 @@ struct Membership {
     id: UserId,
     conn: u64,
     reason: LeftReason,
+    /// A viewer: its updates and seeds are refused.
+    read_only: bool,
 }
 
 impl Drop for Membership {
@@ -225,6 +227,7 @@ impl Connection {
             }
             Out::Welcome(w) => Utf8Bytes::from(ServerMsg::Welcome(w).to_json()),
         };
+        self.shared.metrics.message_out(text.len());
         self.partial = text.len() > FRAGMENT_BYTES;
         for frame in fragments(text) {
             // Shutdown waits for the message to end (the shutdown event
@@ -245,7 +248,11 @@ impl Connection {
                 m.room.send_to_member(m.id, &msg);
                 Ok(())
             }
-            None => self.write(Message::Text(msg.to_json().into())).await,
+            None => {
+                let text = msg.to_json();
+                self.shared.metrics.message_out(text.len());
+                self.write(Message::Text(text.into())).await
+            }
         }
     }
 
@@ -255,6 +262,7 @@ impl Connection {
         if err.code.is_fatal() {
             return Err(End::Fatal(err));
         }
+        self.shared.metrics.error(err.code);
         self.reply(ServerMsg::Error {
             code: err.code,
             message: err.message,
@@ -295,6 +303,11 @@ impl Connection {
             }
         };
         self.last_seen = Instant::now();
+        match &msg {
+            Message::Text(t) => self.shared.metrics.message_in(t.len()),
+            Message::Binary(b) => self.shared.metrics.message_in(b.len()),
+            _ => {}
+        }
         match msg {
             Message::Close(_) => return Err(End::Closed),
             // Our own pings' answers: heartbeat only, not rate limited.
@@ -344,9 +357,17 @@ impl Connection {
                 }
             };
         };
-        let (room, id) = (Arc::clone(&m.room), m.id);
+        let (room, id, read_only) = (Arc::clone(&m.room), m.id, m.read_only);
         let config = &self.shared.config;
         match msg {
+            ClientMsg::Update { seq, .. } if read_only => {
+                self.refuse(ProtocolError::from_code(ErrorCode::ReadOnly), Some(seq))
+                    .await
+            }
+            ClientMsg::Seed { .. } if read_only => {
+                self.refuse(ProtocolError::from_code(ErrorCode::ReadOnly), None)
+                    .await
+            }
             ClientMsg::Join(_) => {
                 self.refuse(ProtocolError::from_code(ErrorCode::AlreadyJoined), None)
                     .await
@@ -369,12 +390,15 @@ impl Connection {
                 Ok(())
             }
             ClientMsg::Update { seq, data } => {
-                match room.update(
+                let started = std::time::Instant::now();
+                let result = room.update(
                     id,
                     data.as_slice(),
                     config.max_doc_bytes,
                     config.compact_every,
-                ) {
+                );
+                self.shared.metrics.update_applied(started.elapsed());
+                match result {
                     Ok(_) => self.reply(ServerMsg::Ack { seq }).await,
                     Err(e) => {
                         let code = match e {
@@ -406,16 +430,17 @@ impl Connection {
     }
 
     async fn join(&mut self, join: Join) -> Result<(), End> {
-        if let Some(expected) = &self.shared.config.access_token
-            && !join
-                .token
-                .as_deref()
-                .is_some_and(|t| crate::room::same_token(t, expected))
-        {
+        let role = crate::access::role_for(
+            self.shared.config.access_token.as_ref(),
+            self.shared.config.read_only_token.as_ref(),
+            join.token.as_deref(),
+        );
+        let Some(role) = role else {
             return self
                 .refuse(ProtocolError::from_code(ErrorCode::Unauthorized), None)
                 .await;
-        }
+        };
+        let read_only = role == crate::access::Role::Viewer;
         let room_id = match RoomId::parse_for_wire(&join.room) {
             Ok(r) => r,
             Err(e) => return self.refuse(e, None).await,
@@ -437,16 +462,19 @@ impl Connection {
             },
             limits: config.limits(),
             max_users: config.max_users_per_room,
+            read_only,
         };
         match self.shared.registry.enter(&room_id, req).await {
             Ok((room, joined)) => {
-                info!(room = %room_id, user = joined.id, name = %joined.name, resumed = joined.resumed, "joined");
+                self.shared.metrics.joined();
+                info!(room = %room_id, user = joined.id, name = %joined.name, resumed = joined.resumed, read_only, "joined");
                 self.member = Some(Membership {
                     shared: Arc::clone(&self.shared),
                     room,
                     id: joined.id,
                     conn: self.conn_id,
                     reason: LeftReason::Disconnected,
+                    read_only,
                 });
                 self.rx = Some(rx);
                 Ok(())
@@ -459,6 +487,15 @@ impl Connection {
     /// the socket as the way of ending asks.
     async fn finish(mut self, end: End) {
         debug!(?end, "closing");
+        match &end {
+            End::Fatal(e) | End::Removed(e) | End::FrameTooLarge(e) => {
+                self.shared.metrics.error(e.code);
+            }
+            End::Kicked(KickReason::SlowConsumer) => {
+                self.shared.metrics.error(ErrorCode::SlowConsumer);
+            }
+            _ => {}
+        }
         let reason = match &end {
             End::Closed => LeftReason::Left,
             End::Dropped | End::Timeout | End::Shutdown => LeftReason::Disconnected,

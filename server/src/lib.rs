@@ -19,15 +19,18 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod config;
 mod connection;
 mod listener;
+mod metrics;
 mod rate_limit;
 mod registry;
 mod room;
 mod shutdown;
 mod socket;
 mod store;
+mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,7 +40,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tracing::{info, warn};
 
-pub use config::Config;
+pub use config::{Config, Secret};
 
 pub use store::{Storage, StoreFault};
 
@@ -51,6 +54,10 @@ pub(crate) struct Shared {
     pub registry: Registry,
     /// Connection ids, unique for the server's life.
     pub next_conn: AtomicU64,
+    /// Counters for `GET /metrics`.
+    pub metrics: metrics::Metrics,
+    /// Set when the server speaks TLS.
+    pub tls: Option<tls::Tls>,
 }
 
 impl Shared {
@@ -59,6 +66,8 @@ impl Shared {
             registry: Registry::new(config.max_rooms, config.outbound_queue_bytes),
             config,
             next_conn: AtomicU64::new(1),
+            metrics: metrics::Metrics::default(),
+            tls: None,
         }
     }
 }
@@ -74,6 +83,8 @@ pub async fn run(
     shutdown: impl Future,
 ) -> std::io::Result<()> {
     let config = config.sanitized();
+    // A certificate that cannot be read ends `run` before anything starts.
+    let tls = tls::Tls::from_config(&config)?;
     let grace = config.shutdown_grace;
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, path = collab_protocol::WS_PATH, "listening");
@@ -92,6 +103,7 @@ pub async fn run(
         )?),
     };
     let mut shared = Shared::new(config);
+    shared.tls = tls;
     if let Some(s) = &store {
         shared.registry.set_store(s.handle());
     }

@@ -1,11 +1,14 @@
 //! The accept loop: one task per connection, a cap on connections, and the
 //! idle timer of an embedded server.
 //!
-//! Connections over the cap still get a WebSocket answer (`server_full`),
+//! Connections over a cap (overall, or per IP address) still get a
+//! WebSocket answer (`server_full`),
 //! but only a few at a time: past that they are dropped unanswered, so a
 //! connection storm cannot turn the refusals into the problem.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,6 +19,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tracing::{debug, info, warn};
 
 use crate::Shared;
+use crate::metrics::Refusal;
 use crate::shutdown::Shutdown;
 use crate::{connection, socket};
 
@@ -65,6 +69,49 @@ impl Counter {
     }
 }
 
+/// Live connections per IP address. Locked once when a connection starts
+/// and once when it ends, never on the message path.
+#[derive(Debug, Default)]
+struct PerIp {
+    live: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerIp {
+    /// Counts a connection from `ip`, unless it already has `max`.
+    fn enter(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PerIpGuard> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let n = live.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PerIpGuard(Arc::clone(self), ip))
+    }
+}
+
+struct PerIpGuard(Arc<PerIp>, IpAddr);
+
+impl Drop for PerIpGuard {
+    fn drop(&mut self) {
+        let mut live = self.0.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = live.get_mut(&self.1) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                live.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// Counts the connection as open in the metrics until dropped.
+struct OpenGuard(Arc<Shared>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.metrics.connection_closed();
+    }
+}
+
 struct CounterGuard(Arc<Counter>);
 
 impl Drop for CounterGuard {
@@ -82,6 +129,7 @@ pub(crate) struct Listener {
     notify_shutdown: broadcast::Sender<()>,
     done: mpsc::Sender<()>,
     conns: Arc<Counter>,
+    per_ip: Arc<PerIp>,
     refusing: Arc<AtomicUsize>,
 }
 
@@ -102,6 +150,7 @@ impl Listener {
                 idle_since: Mutex::new(Instant::now()),
                 emptied: Notify::new(),
             }),
+            per_ip: Arc::default(),
             refusing: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -138,27 +187,41 @@ impl Listener {
                 }
             };
             let shutdown = Shutdown::new(self.notify_shutdown.subscribe(), self.done.clone());
-            if self.conns.live() >= self.shared.config.max_connections {
-                if self.refusing.load(Ordering::Acquire) >= MAX_REFUSING {
-                    debug!(%peer, "over the connection limit: dropped");
+            let config = &self.shared.config;
+            let per_ip = if self.conns.live() >= config.max_connections {
+                Err(Refusal::MaxConnections)
+            } else {
+                self.per_ip
+                    .enter(peer.ip(), config.max_connections_per_ip)
+                    .ok_or(Refusal::MaxConnectionsPerIp)
+            };
+            let per_ip = match per_ip {
+                Ok(guard) => guard,
+                Err(why) => {
+                    self.shared.metrics.refused(why);
+                    if self.refusing.load(Ordering::Acquire) >= MAX_REFUSING {
+                        debug!(%peer, ?why, "over a connection limit: dropped");
+                        continue;
+                    }
+                    warn!(%peer, ?why, "over a connection limit: refusing");
+                    self.refusing.fetch_add(1, Ordering::AcqRel);
+                    let refusing = Arc::clone(&self.refusing);
+                    let shared = Arc::clone(&self.shared);
+                    tokio::spawn(async move {
+                        socket::refuse_full(stream, &shared, why, shutdown).await;
+                        refusing.fetch_sub(1, Ordering::AcqRel);
+                    });
                     continue;
                 }
-                warn!(%peer, "over the connection limit: refusing");
-                self.refusing.fetch_add(1, Ordering::AcqRel);
-                let refusing = Arc::clone(&self.refusing);
-                let config = self.shared.config.clone();
-                tokio::spawn(async move {
-                    socket::refuse_full(stream, config, shutdown).await;
-                    refusing.fetch_sub(1, Ordering::AcqRel);
-                });
-                continue;
-            }
+            };
             debug!(%peer, "accepted");
             let guard = self.conns.enter();
+            self.shared.metrics.connection_opened();
+            let open = OpenGuard(Arc::clone(&self.shared));
             let shared = Arc::clone(&self.shared);
             tokio::spawn(async move {
                 connection::serve(stream, peer, shared, shutdown).await;
-                drop(guard);
+                drop((guard, per_ip, open));
             });
         }
     }

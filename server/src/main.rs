@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use collab_server::Config;
 use collab_server::Storage;
+use collab_server::{Config, Secret};
 use tracing_subscriber::EnvFilter;
 
 /// The collab room server: rooms, members, chat and each room's merged
@@ -93,7 +93,36 @@ struct Cli {
     /// Access token clients must present (their --token); without it the
     /// server is open to anyone who can reach it.
     #[arg(long, env = "COLLAB_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    token: Option<Secret>,
+
+    /// Token for viewers: a join with it sees the document, presence and
+    /// chat, and may chat, but its edits are refused (read_only).
+    #[arg(long, env = "COLLAB_READ_ONLY_TOKEN", hide_env_values = true)]
+    read_only_token: Option<Secret>,
+
+    /// Most simultaneous connections from one IP address; more are refused
+    /// with server_full.
+    #[arg(long, env = "COLLAB_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    max_connections_per_ip: usize,
+
+    /// PEM certificate chain (leaf first): serve wss:// (and https:// for
+    /// /healthz and /metrics) instead of ws://. Needs --tls-key.
+    #[arg(
+        long,
+        env = "COLLAB_TLS_CERT",
+        requires = "tls_key",
+        value_name = "FILE"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "COLLAB_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
+    tls_key: Option<std::path::PathBuf>,
 
     /// Where rooms are stored (created if missing). Default: the
     /// platform's data directory, e.g. ~/.local/share/collab.
@@ -181,7 +210,14 @@ impl Cli {
             join_timeout: self.join_timeout,
             compact_every: self.compact_every,
             idle_shutdown: self.idle_shutdown,
-            access_token: self.token.clone().filter(|t| !t.is_empty()),
+            access_token: self.token.clone().filter(|t| !t.expose().is_empty()),
+            read_only_token: self
+                .read_only_token
+                .clone()
+                .filter(|t| !t.expose().is_empty()),
+            max_connections_per_ip: self.max_connections_per_ip,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
             ..Config::default()
         }
     }
@@ -242,8 +278,9 @@ fn main() -> std::process::ExitCode {
         })?;
         let addr = listener.local_addr()?;
         // The one line on stdout: scripts and tests read the address here.
+        let scheme = if cli.tls_cert.is_some() { "wss" } else { "ws" };
         println!(
-            "collab-server listening on ws://{addr}{}",
+            "collab-server listening on {scheme}://{addr}{}",
             collab_protocol::WS_PATH
         );
         let mut config = cli.config();

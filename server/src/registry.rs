@@ -131,6 +131,11 @@ impl Registry {
         self.len() == 0
     }
 
+    /// Rooms alive now, for the metrics.
+    pub(crate) fn room_count(&self) -> usize {
+        self.lock().len()
+    }
+
     /// The room, if it is alive.
     #[cfg(test)]
     pub fn get(&self, id: &RoomId) -> Option<Arc<Room>> {
@@ -178,6 +183,7 @@ impl Registry {
                 link: r.link.clone(),
                 limits: r.limits,
                 max_users: r.max_users,
+                read_only: r.read_only,
             };
             match room.join(r, || self.next_user.fetch_add(1, Ordering::Relaxed)) {
                 Ok(joined) => return Ok((room, joined)),
@@ -249,6 +255,7 @@ mod tests {
                 burst: 1,
             },
             max_users: 2,
+            read_only: false,
         };
         (req, rx)
     }

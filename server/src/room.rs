@@ -145,6 +145,8 @@ pub(crate) struct JoinRequest {
     pub link: Link,
     pub limits: Limits,
     pub max_users: usize,
+    /// Joins as a viewer (`read_only` in `Member`).
+    pub read_only: bool,
 }
 
 /// A successful join.
@@ -182,11 +184,7 @@ fn new_session_token() -> String {
 
 /// Compares tokens without leaking how much of a guess matched.
 pub(crate) fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    crate::access::same_secret(a, b)
 }
 
 impl Room {
@@ -325,7 +323,7 @@ impl Room {
                         id,
                         name: req.name.as_str().to_owned(),
                         color: color.to_owned(),
-                        read_only: false,
+                        read_only: req.read_only,
                     },
                     session: new_session_token(),
                     link: req.link.clone(),
@@ -337,6 +335,8 @@ impl Room {
         if resumed {
             let old = std::mem::replace(&mut st.members[index].link, req.link.clone());
             old.control.kick(KickReason::Replaced);
+            // What this connection may do follows the token it presented now.
+            st.members[index].member.read_only = req.read_only;
         }
 
         let (doc_kind, doc) = match req.version.as_deref().map(|v| st.doc.updates_since(v)) {

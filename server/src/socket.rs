@@ -24,10 +24,13 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 use tracing::debug;
 
+use crate::Shared;
 use crate::config::Config;
+use crate::metrics::Refusal;
 use crate::shutdown::Shutdown;
+use crate::tls::Stream;
 
-pub(crate) type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<Stream>;
 
 /// Outgoing messages larger than this go out as fragments of this size.
 pub(crate) const FRAGMENT_BYTES: usize = 4 * 1024;
@@ -61,7 +64,16 @@ enum Ask {
     OtherPath,
     /// Plain HTTP on [`WS_PATH`]: 426 Upgrade Required.
     NoUpgrade,
+    /// `GET /healthz`: 200 `ok`.
+    Health,
+    /// `GET /metrics`: the Prometheus text.
+    Metrics,
 }
+
+/// The liveness probe's path.
+pub(crate) const HEALTH_PATH: &str = "/healthz";
+/// The Prometheus scrape path.
+pub(crate) const METRICS_PATH: &str = "/metrics";
 
 /// Classifies the request in `head` (a prefix of what the client sent).
 fn classify(head: &[u8]) -> Ask {
@@ -71,8 +83,11 @@ fn classify(head: &[u8]) -> Ask {
     };
     let path = text[..line_end].split(' ').nth(1).unwrap_or("");
     let path = path.split('?').next().unwrap_or("");
-    if path != WS_PATH {
-        return Ask::OtherPath;
+    match path {
+        HEALTH_PATH => return Ask::Health,
+        METRICS_PATH => return Ask::Metrics,
+        WS_PATH => {}
+        _ => return Ask::OtherPath,
     }
     let Some(end) = text.find("\r\n\r\n") else {
         return Ask::WebSocket;
@@ -88,26 +103,34 @@ fn classify(head: &[u8]) -> Ask {
     }
 }
 
-/// Answers plain HTTP requests that tungstenite would just drop: another
-/// path gets 404, a non-upgrade request on [`WS_PATH`] 426. Returns the
-/// stream when it is (or may be) a WebSocket handshake.
-async fn screen(mut stream: TcpStream) -> Option<TcpStream> {
-    let mut head = [0u8; 2048];
+/// Answers plain HTTP requests that tungstenite would just drop:
+/// [`HEALTH_PATH`] and [`METRICS_PATH`], another path with 404, a
+/// non-upgrade request on [`WS_PATH`] with 426. Reads the request head (up
+/// to 2 KiB) and, when it is (or may be) a WebSocket handshake, returns the
+/// stream with that head put back for tungstenite.
+async fn screen(mut stream: Stream, shared: &Shared) -> Option<Stream> {
+    let mut head = vec![0u8; 2048];
     let mut n = 0;
-    // The request line almost always comes in the first segment; wait a
-    // little for more only while it has not.
-    for _ in 0..50 {
-        n = stream.peek(&mut head).await.ok()?;
-        if n == 0 {
-            return None;
+    while n < head.len() && !head[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut head[n..]).await {
+            Ok(0) if n == 0 => return None,
+            Ok(0) => break,
+            Ok(read) => n += read,
+            Err(_) => return None,
         }
-        if head[..n].windows(4).any(|w| w == b"\r\n\r\n") || n == head.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (status, extra, body) = match classify(&head[..n]) {
-        Ask::WebSocket => return Some(stream),
+    head.truncate(n);
+    let (status, extra, body) = match classify(&head) {
+        Ask::WebSocket => {
+            stream.unread(head);
+            return Some(stream);
+        }
+        Ask::Health => ("200 OK", "", "ok\n".to_owned()),
+        Ask::Metrics => (
+            "200 OK",
+            "",
+            shared.metrics.render(shared.registry.room_count()),
+        ),
         Ask::OtherPath => (
             "404 Not Found",
             "",
@@ -119,24 +142,43 @@ async fn screen(mut stream: TcpStream) -> Option<TcpStream> {
             "This is a collab WebSocket endpoint; connect with a collab client.\n".to_owned(),
         ),
     };
-    let mut sink = vec![0u8; n];
-    let _ = stream.read_exact(&mut sink).await;
+    shared.metrics.http_request();
+    let content_type = if matches!(classify(&head), Ask::Metrics) {
+        "text/plain; version=0.0.4; charset=utf-8"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let head_only = head.starts_with(b"HEAD ");
     let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
-         Connection: close\r\n{extra}\r\n{body}",
-        body.len()
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n{extra}\r\n{}",
+        body.len(),
+        if head_only { "" } else { body.as_str() }
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
     None
 }
 
-/// Handshakes a fresh TCP connection within the configured time.
-pub(crate) async fn handshake(stream: TcpStream, config: &Config) -> Option<Ws> {
-    let _ = stream.set_nodelay(true);
-    let stream = timeout(config.handshake_timeout, screen(stream))
-        .await
-        .ok()??;
+/// Handshakes a fresh TCP connection (TLS first when configured) within
+/// the configured time, answering plain HTTP on the way.
+pub(crate) async fn handshake(tcp: TcpStream, shared: &Shared) -> Option<Ws> {
+    let config = &shared.config;
+    let _ = tcp.set_nodelay(true);
+    let opened = async {
+        let stream = match &shared.tls {
+            Some(tls) => match tls.accept(tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    debug!(error = %e, "TLS handshake failed");
+                    return None;
+                }
+            },
+            None => Stream::plain(tcp),
+        };
+        screen(stream, shared).await
+    };
+    let stream = timeout(config.handshake_timeout, opened).await.ok()??;
     let accept = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
         check_path,
@@ -207,7 +249,7 @@ pub(crate) async fn say_and_close(
 /// frame over the limit the stream is out of step, and closing with unread
 /// data would make the kernel answer with a reset that can destroy our
 /// error event in flight.
-pub(crate) async fn drain(stream: &mut TcpStream, limit: usize) {
+pub(crate) async fn drain(stream: &mut Stream, limit: usize) {
     let mut buf = [0u8; 4096];
     let mut total = 0usize;
     while total < limit {
@@ -218,19 +260,31 @@ pub(crate) async fn drain(stream: &mut TcpStream, limit: usize) {
     }
 }
 
-/// Refuses a connection over the server's limit: handshake, `server_full`,
-/// close.
-pub(crate) async fn refuse_full(stream: TcpStream, config: Config, _shutdown: Shutdown) {
-    let Some(mut ws) = handshake(stream, &config).await else {
+/// Refuses a connection over a limit: handshake, `server_full`, close.
+/// (Plain HTTP requests, `/healthz` and `/metrics` included, are still
+/// answered.)
+pub(crate) async fn refuse_full(
+    stream: TcpStream,
+    shared: &Shared,
+    why: Refusal,
+    _shutdown: Shutdown,
+) {
+    let Some(mut ws) = handshake(stream, shared).await else {
         return;
     };
-    let msg = ServerMsg::from(ProtocolError::new(
-        ErrorCode::ServerFull,
-        format!(
+    let config = &shared.config;
+    let message = match why {
+        Refusal::MaxConnections => format!(
             "The server has {} connections, its limit: try again later.",
             config.max_connections
         ),
-    ));
+        Refusal::MaxConnectionsPerIp => format!(
+            "Your address has {} connections to this server, its limit: close some and try again.",
+            config.max_connections_per_ip
+        ),
+    };
+    shared.metrics.error(ErrorCode::ServerFull);
+    let msg = ServerMsg::from(ProtocolError::new(ErrorCode::ServerFull, message));
     let frame = close_frame(CloseCode::Again, "server full");
     let _ = timeout(Duration::from_secs(1), say_and_close(&mut ws, &msg, frame)).await;
 }
