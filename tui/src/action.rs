@@ -27,9 +27,14 @@ pub enum Action {
     Resize { width: u16, height: u16 },
     /// The clock moved on (notices fade, presence is sent).
     Tick(Instant),
-    /// About to draw a frame: send batched edits and presence, refresh the
-    /// highlight cache for what is visible.
+    /// About to draw a frame: refresh the highlight cache for what is
+    /// visible.
     Frame,
+    /// The frame is on screen: send the edits made since the last one as
+    /// one update, and my caret. (After drawing, so a keystroke shows
+    /// without waiting for the document's export, which costs milliseconds
+    /// on a big document.)
+    Sync,
     /// Something from the connection.
     Transport(TransportEvent),
     /// A save finished.

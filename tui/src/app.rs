@@ -18,7 +18,7 @@ use ropey::Rope;
 
 use crate::action::Action;
 use crate::chat::{Chat, ChatLine, parse_outgoing};
-use crate::editor::{Change, Editor, Selection, find_next, find_prev, first_change, map_pos, text};
+use crate::editor::{Change, Editor, Selection, changed_span, find_next, find_prev, map_pos, text};
 use crate::highlight::{Highlight, Rgb};
 use crate::input::LineInput;
 use crate::keymap::{Command, KeyContext};
@@ -278,6 +278,7 @@ impl App {
                 self.notices.expire(now);
             }
             Action::Frame => self.frame(),
+            Action::Sync => self.sync(),
             Action::Transport(ev) => self.transport(ev),
             Action::Saved(result) => self.saved_file(result),
         }
@@ -627,22 +628,26 @@ impl App {
     }
 
     fn apply_delta(&mut self, delta: &[collab_doc::TextChange], mine: bool) {
-        let Some(first) = first_change(delta) else {
+        let Some(span) = changed_span(delta) else {
             return;
         };
         let rope = self.editor.rope();
-        let line = rope.char_to_line(first.min(rope.len_chars()));
+        let len = rope.len_chars();
+        // From the line before (a break inserted after a `\r` joins it).
+        let first_line = rope.char_to_line(span.start.saturating_sub(1).min(len));
+        let old_last = rope.char_to_line(span.old_end.min(len));
         // Keep the view on the same text when others edit above it.
         let top_char = (!mine).then(|| {
             let top = self.view.top.min(rope.len_lines().saturating_sub(1));
             map_pos(delta, rope.line_to_char(top), false)
         });
         self.editor.apply_delta(delta, mine);
+        let rope = self.editor.rope();
+        let new_last = rope.char_to_line(span.new_end.min(rope.len_chars()));
         if let Some(c) = top_char {
-            let rope = self.editor.rope();
             self.view.top = rope.char_to_line(c.min(rope.len_chars()));
         }
-        self.highlight.invalidate_from(line);
+        self.highlight.edited(first_line, old_last, new_last);
     }
 
     fn after_text_change(&mut self) {
@@ -907,6 +912,18 @@ impl App {
     // ----- frames: batched edits, presence, highlighting ---------------------
 
     fn frame(&mut self) {
+        let sel = self.editor.selection();
+        if let Some(me) = self.peers.iter_mut().find(|p| p.me) {
+            me.head = Some(sel.head);
+            me.anchor = Some(sel.anchor);
+            me.line = Some(self.editor.rope().char_to_line(sel.head));
+        }
+        let h = self.text_height();
+        self.highlight.prepare(self.editor.rope(), self.view.top, h);
+    }
+
+    /// After a frame: my batched edits and my caret go out.
+    fn sync(&mut self) {
         if let Some(m) = self.replica.flush() {
             self.effects.push(Effect::Send(m));
         }
@@ -923,13 +940,6 @@ impl App {
                 self.last_presence = Some((sel, self.now));
             }
         }
-        if let Some(me) = self.peers.iter_mut().find(|p| p.me) {
-            me.head = Some(sel.head);
-            me.anchor = Some(sel.anchor);
-            me.line = Some(self.editor.rope().char_to_line(sel.head));
-        }
-        let h = self.text_height();
-        self.highlight.prepare(self.editor.rope(), self.view.top, h);
     }
 
     /// FILE's text into an empty room, if the server takes that much.

@@ -221,6 +221,10 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
             .terminal
             .draw(|f| ui::draw(app, f))
             .map_err(|e| format!("cannot draw: {e}."))?;
+        app.update(Action::Sync);
+        if carry_out(app, net) {
+            return Ok(());
+        }
         tokio::select! {
             ev = keys.next() => match ev {
                 Some(Ok(ev)) => {

@@ -128,6 +128,52 @@ pub fn first_change(delta: &[TextChange]) -> Option<usize> {
     None
 }
 
+/// The stretch of text a delta changes, in chars: `old` is the changed
+/// range of the text before it, `new` what replaced it. A delta with
+/// several steps (a remote update) counts as one stretch from its first
+/// change to its last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Changed {
+    pub start: usize,
+    pub old_end: usize,
+    pub new_end: usize,
+}
+
+/// The stretch of text `delta` changes, `None` when it changes nothing.
+pub fn changed_span(delta: &[TextChange]) -> Option<Changed> {
+    let (mut old, mut new) = (0usize, 0usize);
+    let mut span: Option<Changed> = None;
+    for step in delta {
+        match step {
+            TextChange::Retain(n) => {
+                old += n;
+                new += n;
+            }
+            TextChange::Insert(s) if s.is_empty() => {}
+            TextChange::Delete(0) => {}
+            TextChange::Insert(s) => {
+                let start = span.map_or(old, |c| c.start);
+                new += s.chars().count();
+                span = Some(Changed {
+                    start,
+                    old_end: old,
+                    new_end: new,
+                });
+            }
+            TextChange::Delete(n) => {
+                let start = span.map_or(old, |c| c.start);
+                old += n;
+                span = Some(Changed {
+                    start,
+                    old_end: old,
+                    new_end: new,
+                });
+            }
+        }
+    }
+    span
+}
+
 /// Whether the delta inserts or deletes a line break (line numbers below
 /// the change move).
 pub fn changes_lines(rope_before: &Rope, delta: &[TextChange]) -> bool {
@@ -190,5 +236,34 @@ mod tests {
         assert!(changes_lines(&r, &Edit::delete(1, 4).to_delta()));
         assert!(!changes_lines(&r, &Edit::delete(0, 2).to_delta()));
         assert!(changes_lines(&r, &Edit::insert(0, "x\n").to_delta()));
+    }
+
+    #[test]
+    fn changed_span_covers_every_step() {
+        let span = |d: &[TextChange]| changed_span(d);
+        assert_eq!(span(&[TextChange::Retain(3)]), None);
+        assert_eq!(
+            span(&Edit::replace(2, 5, "abcd").to_delta()),
+            Some(Changed {
+                start: 2,
+                old_end: 5,
+                new_end: 6
+            })
+        );
+        let two = [
+            TextChange::Retain(1),
+            TextChange::Insert("xy".into()),
+            TextChange::Retain(4),
+            TextChange::Delete(2),
+            TextChange::Retain(9),
+        ];
+        assert_eq!(
+            span(&two),
+            Some(Changed {
+                start: 1,
+                old_end: 7,
+                new_end: 7
+            })
+        );
     }
 }

@@ -16,7 +16,7 @@ mod selection;
 pub mod text;
 
 pub use commands::Change;
-pub use edit::{Edit, apply_delta, changes_lines, first_change, map_pos};
+pub use edit::{Changed, Edit, apply_delta, changed_span, changes_lines, first_change, map_pos};
 pub use search::{find_next, find_prev};
 pub use selection::Selection;
 

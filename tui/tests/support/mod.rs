@@ -151,5 +151,6 @@ pub fn render(app: &mut App) -> String {
     let size = app.size;
     let mut term = Terminal::new(TestBackend::new(size.width, size.height)).unwrap();
     term.draw(|f| ui::draw(app, f)).unwrap();
+    app.update(Action::Sync);
     format!("{}", term.backend())
 }
