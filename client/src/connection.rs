@@ -1,11 +1,14 @@
 //! [`Connection`]: the WebSocket transport, with reconnect and backoff.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use collab_protocol::{ClientMsg, ErrorCode, ProtocolError, ServerMsg, WS_PATH};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::ClientError;
@@ -80,6 +83,10 @@ pub struct ConnectOptions {
     /// Capacity of the event channel (the reader waits when it is full, so
     /// a slow owner slows the socket, not memory).
     pub event_buffer: usize,
+    /// For `wss://`: a PEM file of CA certificates to trust besides the
+    /// system's (a self-signed or private-CA server certificate). `None`:
+    /// the system's roots only.
+    pub extra_ca: Option<PathBuf>,
 }
 
 impl Default for ConnectOptions {
@@ -89,6 +96,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(5),
             ping_interval: Some(Duration::from_secs(15)),
             event_buffer: 1024,
+            extra_ca: None,
         }
     }
 }
@@ -96,8 +104,8 @@ impl Default for ConnectOptions {
 /// Turns what a user types into the server's WebSocket URL:
 /// `host:port`, `ws://host:port`, `http://host:port` and full
 /// `ws://host:port/ws` all work; a URL without a path gets `/ws`
-/// ([`WS_PATH`]). `https://`/`wss://` are kept as `wss://` (this build has
-/// no TLS, so connecting to them fails with a clear error).
+/// ([`WS_PATH`]). `https://`/`wss://` become `wss://` (TLS, with the
+/// system's roots and [`ConnectOptions::extra_ca`]).
 pub fn ws_url(input: &str) -> Result<String, ClientError> {
     let input = input.trim();
     if input.is_empty() {
@@ -184,9 +192,14 @@ impl Connection {
         options: ConnectOptions,
     ) -> Result<(Connection, TransportEvents), ClientError> {
         let url = ws_url(url)?;
+        let tls = if url.starts_with("wss://") {
+            Some(tls_connector(options.extra_ca.as_deref())?)
+        } else {
+            None
+        };
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::channel(options.event_buffer.max(1));
-        tokio::spawn(run(url, options, command_rx, events));
+        tokio::spawn(run(url, tls, options, command_rx, events));
         Ok((Connection { commands }, event_rx))
     }
 
@@ -230,8 +243,49 @@ enum End {
     Closed(Option<ProtocolError>),
 }
 
+/// The TLS settings for `wss://`: rustls (ring), trusting the system's
+/// roots and the certificates in `extra_ca`.
+fn tls_connector(extra_ca: Option<&std::path::Path>) -> Result<Connector, ClientError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::ring};
+
+    let mut roots = RootCertStore::empty();
+    // Unreadable system certificates are skipped: the extra CA may be all
+    // this server needs.
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = extra_ca {
+        let bad = |e: &dyn std::fmt::Display| {
+            ClientError::Tls(format!("cannot use the CA file {}: {e}", path.display()))
+        };
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| bad(&e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(&e))?;
+        if certs.is_empty() {
+            return Err(bad(&"no CERTIFICATE block in it"));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| bad(&e))?;
+        }
+    }
+    if roots.is_empty() {
+        return Err(ClientError::Tls(
+            "no trusted certificates: the system has none; pass a CA file".into(),
+        ));
+    }
+    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Connector::Rustls(Arc::new(config)))
+}
+
 async fn run(
     url: String,
+    tls: Option<Connector>,
     options: ConnectOptions,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<TransportEvent>,
@@ -256,7 +310,7 @@ async fn run(
         }
         let end = match tokio::time::timeout(
             options.connect_timeout,
-            tokio_tungstenite::connect_async(url.as_str()),
+            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, true, tls.clone()),
         )
         .await
         {

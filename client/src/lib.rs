@@ -73,6 +73,8 @@ pub enum ClientError {
     Timeout(String),
     #[error("closed: {0}")]
     Closed(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error(transparent)]
     Doc(#[from] DocError),
 }

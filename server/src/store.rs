@@ -256,7 +256,7 @@ impl Store {
             return Err(std::io::Error::other("the store was started twice"));
         };
         let worker = Worker {
-            db,
+            db: Some(db),
             rx,
             opts,
             shared,
@@ -333,7 +333,8 @@ impl Op {
 }
 
 struct Worker {
-    db: Database,
+    /// `None` only between a failed reopen and the next retry.
+    db: Option<Database>,
     rx: Receiver<Cmd>,
     opts: Options,
     shared: Weak<Shared>,
@@ -443,7 +444,7 @@ impl Worker {
     fn load(&mut self, room: &RoomId) -> Result<Loaded, String> {
         type Stored = (Option<Vec<u8>>, Vec<Vec<u8>>);
         let read = || -> Result<Stored, redb::Error> {
-            let txn = self.db.begin_read()?;
+            let txn = live(&self.db)?.begin_read()?;
             let snap = txn
                 .open_table(SNAPSHOTS)?
                 .get(room.as_str())?
@@ -522,6 +523,7 @@ impl Worker {
                 }
                 self.failing = true;
                 self.tell_rooms();
+                self.reopen();
                 // Retry at the next window, not at once.
                 self.window_start = Some(Instant::now());
                 false
@@ -535,7 +537,7 @@ impl Worker {
                 "writes are failing (injected fault)",
             )));
         }
-        let mut txn = self.db.begin_write()?;
+        let mut txn = live(&self.db)?.begin_write()?;
         txn.set_durability(Durability::Immediate);
         {
             let mut snaps = txn.open_table(SNAPSHOTS)?;
@@ -568,6 +570,17 @@ impl Worker {
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// After a failed write redb refuses every later one ("previous I/O
+    /// error") until the file is reopened, so a freed disk would never be
+    /// used again: close and reopen (redb repairs the file if needed).
+    fn reopen(&mut self) {
+        self.db = None;
+        match Database::create(&self.opts.path) {
+            Ok(db) => self.db = Some(db),
+            Err(e) => debug!(error = %e, "cannot reopen the room store yet"),
+        }
     }
 
     /// `storage_failed` to the members of rooms with uncommitted changes,
@@ -605,7 +618,7 @@ impl Worker {
             return;
         }
         let stale = || -> Result<Vec<String>, redb::Error> {
-            let txn = self.db.begin_read()?;
+            let txn = live(&self.db)?.begin_read()?;
             let active = txn.open_table(ACTIVE)?;
             let mut out = Vec::new();
             for item in active.iter()? {
@@ -667,7 +680,7 @@ impl Worker {
             return;
         }
         let delete = || -> Result<(), redb::Error> {
-            let mut txn = self.db.begin_write()?;
+            let mut txn = live(&self.db)?.begin_write()?;
             txn.set_durability(Durability::Immediate);
             {
                 let mut snaps = txn.open_table(SNAPSHOTS)?;
@@ -693,6 +706,15 @@ impl Worker {
             Err(e) => warn!(error = %e, "cannot delete expired rooms from the store"),
         }
     }
+}
+
+/// The open database, or why there is none.
+fn live(db: &Option<Database>) -> Result<&Database, redb::Error> {
+    db.as_ref().ok_or_else(|| {
+        redb::Error::Io(std::io::Error::other(
+            "the room store could not be reopened after an I/O error",
+        ))
+    })
 }
 
 fn remove_updates(

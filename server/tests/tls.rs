@@ -188,3 +188,47 @@ async fn a_bad_certificate_path_stops_run_with_a_clear_error() {
         .unwrap_err();
     assert!(err.to_string().contains("--tls-key"), "{err}");
 }
+
+#[tokio::test]
+async fn collab_client_connects_over_wss_with_an_extra_ca() {
+    let (cert, key, _) = certificate();
+    let server = Server::start(collab_server::Config {
+        tls_cert: Some(cert.clone()),
+        tls_key: Some(key),
+        ..test_config()
+    })
+    .await;
+    let url = format!("wss://127.0.0.1:{}", server.addr.port());
+    let options = collab_client::ConnectOptions {
+        extra_ca: Some(cert),
+        ..collab_client::ConnectOptions::default()
+    };
+    let join = |user: &'static str| {
+        collab_client::Client::builder(&url, "r", user)
+            .options(options.clone())
+            .timeout(WAIT)
+            .join()
+    };
+    let a = join("alice").await.unwrap();
+    let b = join("bob").await.unwrap();
+    a.edit(0, 0, "typed over wss").unwrap();
+    b.wait_text("typed over wss").await.unwrap();
+    a.wait_synced().await.unwrap();
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+
+    // Without the CA the certificate is not trusted: no join.
+    let untrusted = collab_client::Client::builder(&url, "r", "eve")
+        .timeout(std::time::Duration::from_millis(500))
+        .join()
+        .await;
+    assert!(untrusted.is_err());
+    // A CA file that does not exist is reported at once.
+    let missing = collab_client::ConnectOptions {
+        extra_ca: Some("/nonexistent/ca.pem".into()),
+        ..collab_client::ConnectOptions::default()
+    };
+    let err = collab_client::Connection::open(&url, missing).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    server.stop().await;
+}
