@@ -480,13 +480,16 @@ async fn automerge_paper_restart_figures() {
     let mut doc = collab_doc::SharedDoc::new();
     let mut updates = Vec::new();
     let mut edits = 0usize;
+    let mut batch = 0;
     for txn in trace["txns"].as_array().unwrap() {
         for p in txn["patches"].as_array().unwrap() {
             let pos = p[0].as_u64().unwrap() as usize;
             let del = p[1].as_u64().unwrap() as usize;
             doc.splice(pos, del, p[2].as_str().unwrap()).unwrap();
             edits += 1;
-            if edits % 260 == 0 {
+            batch += 1;
+            if batch == 260 {
+                batch = 0;
                 updates.push(doc.take_local_update().unwrap());
             }
         }
