@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use collab_client::{ClientEvent, Effect as ReplicaEffect, Replica, TransportEvent};
-use collab_protocol::{ClientMsg, LeftReason, Member, UserId};
+use collab_protocol::{ClientMsg, LeftReason, Member, ServerMsg, UserId};
 use ratatui::layout::{Position, Rect};
 use ropey::Rope;
 
@@ -30,6 +30,11 @@ use crate::ui::theme::{ColorMode, Palette, parse_hex};
 const PRESENCE_EVERY: Duration = Duration::from_millis(50);
 /// My edits closer than this are one undo step.
 const UNDO_MERGE_MS: i64 = 600;
+/// Updates unacked this long are sent again (the server drops updates over
+/// its rate limit without a word when nothing follows them).
+pub const RESEND_AFTER: Duration = Duration::from_secs(2);
+/// What typing says when I joined read-only.
+pub const READ_ONLY_NOTICE: &str = "read-only: edits are not shared";
 
 /// What the app needs to start.
 #[derive(Debug, Clone)]
@@ -167,6 +172,8 @@ pub struct App {
     indent_known: bool,
     pub now: Instant,
     last_presence: Option<(Selection, Instant)>,
+    /// The last ack or welcome, or when nothing was waiting for one.
+    ack_progress: Instant,
     effects: Vec<Effect>,
 }
 
@@ -216,6 +223,7 @@ impl App {
             indent_known: false,
             now,
             last_presence: None,
+            ack_progress: now,
             effects: Vec::new(),
         };
         app.relayout();
@@ -227,8 +235,9 @@ impl App {
         std::mem::take(&mut self.effects)
     }
 
+    /// Joined read-only: the server refuses my edits, so none are made.
     pub fn read_only(&self) -> bool {
-        self.me.as_ref().is_some_and(|m| m.read_only)
+        self.replica.read_only()
     }
 
     pub fn file_name(&self) -> Option<String> {
@@ -276,6 +285,7 @@ impl App {
             Action::Tick(now) => {
                 self.now = now;
                 self.notices.expire(now);
+                self.resend_stalled();
             }
             Action::Frame => self.frame(),
             Action::Sync => self.sync(),
@@ -575,7 +585,7 @@ impl App {
     fn edit(&mut self, change: Option<Change>) {
         let Some(change) = change else { return };
         if self.read_only() {
-            return self.warn("Read-only: your edits are not accepted in this room.");
+            return self.warn(READ_ONLY_NOTICE);
         }
         let e = &change.edit;
         if let Err(err) = self.replica.edit_local(e.pos, e.del, &e.ins) {
@@ -588,7 +598,7 @@ impl App {
 
     fn undo(&mut self, undo: bool) {
         if self.read_only() {
-            return;
+            return self.warn(READ_ONLY_NOTICE);
         }
         let msg = if undo {
             self.replica.undo()
@@ -942,6 +952,20 @@ impl App {
         }
     }
 
+    /// Sends my unacked updates again when no ack came for
+    /// [`RESEND_AFTER`] (as `collab_client::Client` does).
+    fn resend_stalled(&mut self) {
+        if self.replica.unacked_seqs().next().is_none() {
+            // Nothing waits: the clock starts with the next update.
+            self.ack_progress = self.now;
+        } else if self.now.saturating_duration_since(self.ack_progress) >= RESEND_AFTER {
+            if let Some(m) = self.replica.resend_unacked() {
+                self.effects.push(Effect::Send(m));
+            }
+            self.ack_progress = self.now;
+        }
+    }
+
     /// FILE's text into an empty room, if the server takes that much.
     fn seed(&mut self) {
         let Some(text) = self.config.file_text.clone() else {
@@ -982,6 +1006,9 @@ impl App {
                 self.effects.push(Effect::Send(join));
             }
             TransportEvent::Message(msg) => {
+                if matches!(msg, ServerMsg::Ack { .. } | ServerMsg::Welcome(_)) {
+                    self.ack_progress = self.now;
+                }
                 for effect in self.replica.handle(msg) {
                     match effect {
                         ReplicaEffect::Send(m) => self.effects.push(Effect::Send(m)),

@@ -35,9 +35,19 @@ pub struct Notices {
 }
 
 impl Notices {
+    /// Shows `text`; the same text as the newest notice (a key held down
+    /// in a read-only room) renews that one instead of stacking up.
     pub fn push(&mut self, text: impl Into<String>, level: Level, now: Instant) {
+        let text = text.into();
+        if let Some(last) = self.items.back_mut()
+            && last.text == text
+            && last.level == level
+        {
+            last.at = now;
+            return;
+        }
         self.items.push_back(Notice {
-            text: text.into(),
+            text,
             level,
             at: now,
         });
@@ -76,5 +86,19 @@ mod tests {
         assert!(!n.is_empty());
         n.expire(t0 + SHOW_FOR);
         assert!(n.is_empty());
+    }
+
+    #[test]
+    fn the_same_notice_again_renews_it() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(3);
+        let mut n = Notices::default();
+        n.push("read-only", Level::Warn, t0);
+        n.push("read-only", Level::Warn, t1);
+        assert_eq!(n.iter().count(), 1);
+        assert!(n.iter().all(|x| x.at == t1));
+        n.push("bob joined", Level::Info, t1);
+        n.push("read-only", Level::Warn, t1);
+        assert_eq!(n.iter().count(), 3);
     }
 }

@@ -138,7 +138,10 @@ async fn edit(cli: Cli) -> Result<(), String> {
         Some(p) => read_file(p)?,
         None => None,
     };
-    let server = match cli.server {
+    // An empty $COLLAB_SERVER or $COLLAB_TOKEN (`COLLAB_SERVER= collab-tui`)
+    // counts as unset.
+    let (server, token) = (set(cli.server), set(cli.token));
+    let server = match server {
         Some(s) => s,
         None => {
             let addr: SocketAddr = DEFAULT_ADDR
@@ -154,7 +157,7 @@ async fn edit(cli: Cli) -> Result<(), String> {
         room,
         user,
         server: server.clone(),
-        token: cli.token,
+        token,
         file: cli.file,
         file_text,
         colors: ColorMode::from_env(),
@@ -170,6 +173,12 @@ async fn edit(cli: Cli) -> Result<(), String> {
     };
     net.close(Duration::from_secs(1)).await;
     result
+}
+
+/// An option's value, with an empty one (from an empty environment
+/// variable: `COLLAB_SERVER= collab-tui ...`) counting as unset.
+fn set(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 /// Turns a terminal event into an action.
@@ -292,4 +301,20 @@ fn carry_out(app: &mut App, net: &Net) -> bool {
         }
     }
     quit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        assert_eq!(set(Some(String::new())), None);
+        assert_eq!(set(Some(" ".into())), None);
+        assert_eq!(set(None), None);
+        assert_eq!(set(Some("ws://h:1".into())), Some("ws://h:1".into()));
+        // What clap makes of an empty $COLLAB_SERVER: an empty value.
+        let cli = Cli::try_parse_from(["collab-tui", "--room", "r", "--server", ""]);
+        assert!(cli.is_ok_and(|c| set(c.server).is_none()));
+    }
 }

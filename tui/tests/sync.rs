@@ -1,0 +1,148 @@
+//! The app's side of syncing: stalled acks are resent, a read-only member
+//! edits nothing, and the highlight cache follows edits exactly.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use collab_client::TransportEvent;
+use collab_protocol::{ClientMsg, ServerMsg};
+use collab_tui::action::Action;
+use collab_tui::app::{App, Effect, READ_ONLY_NOTICE, RESEND_AFTER};
+use collab_tui::highlight::Highlight;
+use collab_tui::keymap::Command;
+use support::*;
+
+/// The seqs of the updates among the effects.
+fn updates(app: &mut App) -> Vec<u64> {
+    app.take_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Send(ClientMsg::Update { seq, .. }) => Some(seq),
+            _ => None,
+        })
+        .collect()
+}
+
+fn type_str(app: &mut App, s: &str) {
+    for c in s.chars() {
+        app.update(Action::Type(c));
+    }
+}
+
+#[test]
+fn updates_without_an_ack_are_resent_after_a_while() {
+    let room = Room::new("hello\n");
+    let mut app = joined(&room, "notes.txt", 80, 24);
+    let _ = app.take_effects();
+    let t0 = app.now;
+    type_str(&mut app, "abc");
+    app.update(Action::Sync);
+    let sent = updates(&mut app);
+    assert_eq!(sent.len(), 1, "one update for the batch");
+    // The server dropped it (rate limit) and said nothing.
+    app.update(Action::Tick(t0 + RESEND_AFTER / 2));
+    assert!(updates(&mut app).is_empty(), "not yet");
+    app.update(Action::Tick(t0 + RESEND_AFTER + Duration::from_millis(100)));
+    let resent = updates(&mut app);
+    assert_eq!(resent.len(), 1, "resent once the acks stalled");
+    assert!(resent[0] > sent[0]);
+    // Acked: nothing more goes out, however long it stays quiet.
+    msg(&mut app, ServerMsg::Ack { seq: resent[0] });
+    assert!(app.replica.is_synced());
+    app.update(Action::Tick(t0 + RESEND_AFTER * 5));
+    assert!(updates(&mut app).is_empty());
+    // The clock starts again with the next update.
+    type_str(&mut app, "d");
+    app.update(Action::Sync);
+    assert_eq!(updates(&mut app).len(), 1);
+    app.update(Action::Tick(t0 + RESEND_AFTER * 5 + RESEND_AFTER / 2));
+    assert!(
+        updates(&mut app).is_empty(),
+        "from the send, not from the last ack"
+    );
+    app.update(Action::Tick(
+        t0 + RESEND_AFTER * 6 + Duration::from_millis(100),
+    ));
+    assert_eq!(updates(&mut app).len(), 1);
+}
+
+#[test]
+fn a_read_only_member_types_nothing_into_the_text() {
+    let room = Room::new("shared text\n");
+    let mut app = App::new(config("", None), std::time::Instant::now());
+    app.update(Action::Resize {
+        width: 80,
+        height: 24,
+    });
+    app.update(Action::Transport(TransportEvent::Connected));
+    let mut me = alice();
+    me.read_only = true;
+    msg(&mut app, room.welcome(me.clone(), vec![me, bob()]));
+    assert!(app.read_only());
+    let screen = render(&mut app);
+    assert!(screen.contains("read-only"), "{screen}");
+    type_str(&mut app, "xyz");
+    app.update(Action::Command(Command::Newline));
+    app.update(Action::Paste("pasted".into()));
+    app.update(Action::Command(Command::Undo));
+    app.update(Action::Sync);
+    assert_eq!(app.editor.rope().to_string(), "shared text\n");
+    assert_eq!(app.replica.text(), "shared text\n");
+    assert!(updates(&mut app).is_empty());
+    assert_eq!(
+        app.notices
+            .iter()
+            .filter(|n| n.text == READ_ONLY_NOTICE)
+            .count(),
+        1,
+        "one notice, renewed, not a stack of them"
+    );
+    let screen = render(&mut app);
+    assert!(screen.contains(READ_ONLY_NOTICE), "{screen}");
+    assert!(!app.modified);
+}
+
+#[test]
+fn highlighting_after_edits_matches_a_fresh_parse() {
+    let text = "fn main() {\n    let s = \"a\"; // c\n    x(1);\n}\n".repeat(200);
+    let room = Room::new(&text);
+    let mut app = joined(&room, "main.rs", 80, 30);
+    app.update(Action::Command(Command::GotoLine));
+    type_str(&mut app, "100");
+    app.update(Action::Command(Command::Submit));
+    render(&mut app);
+    // Open a block comment, type, break lines, close it, and a remote
+    // edit above the view.
+    type_str(&mut app, "/* open");
+    render(&mut app);
+    app.update(Action::Command(Command::Newline));
+    type_str(&mut app, "still comment\n");
+    render(&mut app);
+    for _ in 0..5 {
+        app.update(Action::Command(Command::MoveDown));
+    }
+    type_str(&mut app, "*/ closed \"str");
+    render(&mut app);
+    let mut room = room;
+    let edit = room.edit(2, 10, 0, "/* far above */\n\n");
+    msg(&mut app, edit);
+    render(&mut app);
+    app.update(Action::Command(Command::Backspace));
+    render(&mut app);
+
+    let rope = app.editor.rope().clone();
+    let (top, h) = (app.view.top, usize::from(app.areas.text.height));
+    let mut fresh = Highlight::for_file(Some(Path::new("main.rs")), "");
+    fresh.prepare(&rope, top, h);
+    for line in top..top + h {
+        assert_eq!(
+            app.highlight.line(line),
+            fresh.line(line),
+            "line {line}: {:?}",
+            rope.line(line)
+        );
+    }
+}
