@@ -197,7 +197,7 @@ impl Metrics {
         simple(
             "collab_updates_applied_total",
             "counter",
-            "Document updates imported into a room (new or not).",
+            "Document updates handled (imported, resent or refused as invalid or too large).",
             load(&self.updates_applied),
         );
         simple(
