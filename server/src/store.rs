@@ -730,3 +730,79 @@ fn remove_updates(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use collab_protocol::{Limits, UserName};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::room::{Control, JoinRequest, Link, Room};
+
+    /// A full store queue never blocks the room and loses nothing: the
+    /// next change that fits carries the whole snapshot.
+    #[test]
+    fn a_full_queue_makes_the_next_change_a_snapshot() {
+        let (tx, rx) = sync_channel(1);
+        let loaded = Loaded {
+            doc: SharedDoc::new(),
+            updates: 0,
+            bytes: 0,
+        };
+        let room = Arc::new(Room::restored(
+            RoomId::parse("q").unwrap(),
+            1 << 20,
+            loaded,
+            StoreHandle { tx },
+        ));
+        let (out, _out_rx) = mpsc::channel(64);
+        let req = JoinRequest {
+            name: UserName::parse("alice").unwrap(),
+            session: None,
+            version: None,
+            link: Link {
+                conn: 1,
+                tx: out,
+                control: Arc::new(Control::default()),
+            },
+            limits: Limits {
+                max_frame_bytes: 1 << 20,
+                max_doc_bytes: 1 << 20,
+                messages_per_second: 1,
+                burst: 1,
+            },
+            max_users: 2,
+            read_only: false,
+        };
+        let alice = room.join(req, || 7).ok().unwrap();
+        let mut doc = SharedDoc::new();
+        let mut send = |text: &str| {
+            let at = doc.len_chars();
+            doc.splice(at, 0, text).unwrap();
+            let u = doc.take_local_update().unwrap();
+            room.update(alice.id, &u, 1 << 20, 1000).unwrap();
+        };
+        send("one ");
+        send("two "); // the queue (1) is full: dropped, room dirty
+        let Ok(Cmd::Append { data, .. }) = rx.try_recv() else {
+            panic!("the first change is an append")
+        };
+        assert!(rx.try_recv().is_err(), "the second did not fit");
+        send("three");
+        let Ok(Cmd::Snapshot { data: snap, .. }) = rx.try_recv() else {
+            panic!("after an overflow the next change is a snapshot")
+        };
+        let restored = SharedDoc::from_snapshot(&snap).unwrap();
+        assert_eq!(restored.text(), "one two three");
+        let mut first = SharedDoc::new();
+        first.import(&data).unwrap();
+        assert_eq!(first.text(), "one ");
+        // Back to appends.
+        send("!");
+        assert!(matches!(rx.try_recv(), Ok(Cmd::Append { .. })));
+    }
+}
