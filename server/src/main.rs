@@ -319,4 +319,26 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn storage_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "collab-server",
+            "--data-dir",
+            "/srv/collab",
+            "--room-ttl",
+            "30d",
+            "--flush-interval",
+            "250ms",
+        ])
+        .unwrap();
+        assert_eq!(cli.storage(), Ok(Storage::Dir("/srv/collab".into())));
+        assert_eq!(cli.room_ttl, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(cli.flush_interval, Duration::from_millis(250));
+        let cli = Cli::try_parse_from(["collab-server", "--memory"]).unwrap();
+        assert_eq!(cli.storage(), Ok(Storage::Memory));
+        assert!(Cli::try_parse_from(["collab-server", "--memory", "--data-dir", "x"]).is_err());
+        assert!(Cli::try_parse_from(["collab-server", "--room-ttl", "soon"]).is_err());
+    }
 }
