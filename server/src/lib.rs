@@ -85,6 +85,9 @@ pub async fn run(
     let config = config.sanitized();
     // A certificate that cannot be read ends `run` before anything starts.
     let tls = tls::Tls::from_config(&config)?;
+    if config.read_only_token.is_some() && config.access_token.is_none() {
+        warn!("a read-only token without an access token: anyone can still edit");
+    }
     let grace = config.shutdown_grace;
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, path = collab_protocol::WS_PATH, "listening");
