@@ -341,4 +341,42 @@ mod tests {
         assert!(Cli::try_parse_from(["collab-server", "--memory", "--data-dir", "x"]).is_err());
         assert!(Cli::try_parse_from(["collab-server", "--room-ttl", "soon"]).is_err());
     }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn access_and_tls_flags_parse_and_tokens_stay_hidden() {
+        let cli = Cli::try_parse_from([
+            "collab-server",
+            "--token",
+            "edit-s3cret",
+            "--read-only-token",
+            "view-s3cret",
+            "--max-connections-per-ip",
+            "8",
+            "--tls-cert",
+            "/etc/collab/tls.crt",
+            "--tls-key",
+            "/etc/collab/tls.key",
+        ])
+        .unwrap();
+        let config = cli.config();
+        assert!(config.access_token.as_ref().unwrap().matches("edit-s3cret"));
+        assert!(
+            config
+                .read_only_token
+                .as_ref()
+                .unwrap()
+                .matches("view-s3cret")
+        );
+        assert_eq!(config.max_connections_per_ip, 8);
+        assert_eq!(config.tls_key, Some("/etc/collab/tls.key".into()));
+        let shown = format!("{cli:?} {config:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        // An empty token is no token (an unset variable in a unit file).
+        let cli = Cli::try_parse_from(["collab-server", "--token", ""]).unwrap();
+        assert!(cli.config().access_token.is_none());
+        // TLS needs both files.
+        assert!(Cli::try_parse_from(["collab-server", "--tls-cert", "c.pem"]).is_err());
+        assert!(Cli::try_parse_from(["collab-server", "--tls-key", "k.pem"]).is_err());
+    }
 }
