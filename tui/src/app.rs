@@ -114,6 +114,9 @@ pub struct Prompt {
     pub input: LineInput,
     /// Where an incremental find starts from.
     origin: usize,
+    /// The find prompt's text has no match (said in the prompt, not in a
+    /// notice per keystroke).
+    pub no_match: bool,
 }
 
 /// Another member as drawn: where their caret and selection are now.
@@ -715,6 +718,7 @@ impl App {
             kind,
             input: LineInput::with_text(&text),
             origin: self.editor.selection().range().start,
+            no_match: false,
         });
         self.focus = Focus::Prompt;
         self.relayout();
@@ -776,6 +780,10 @@ impl App {
                 match line {
                     Some(n) if n > 0 => {
                         self.close_prompt();
+                        let lines = self.editor.rope().len_lines();
+                        if n > lines {
+                            self.notice(format!("The file has {lines} lines: at the last one."));
+                        }
                         self.editor.goto_line(n - 1);
                         self.replica.undo_checkpoint();
                         self.center_cursor();
@@ -803,10 +811,11 @@ impl App {
     /// As the find prompt's text changes, select the first match from where
     /// the search started.
     fn incremental_find(&mut self) {
-        let Some(p) = &self.prompt else { return };
+        let Some(p) = &mut self.prompt else { return };
         if p.kind != PromptKind::Find {
             return;
         }
+        p.no_match = false;
         let needle = p.input.text.clone();
         let origin = p.origin;
         if needle.is_empty() {
@@ -817,7 +826,7 @@ impl App {
                 self.editor.set_selection(Selection::new(r.start, r.end));
                 self.follow_cursor();
             }
-            None => self.warn(format!("Not found: {needle}")),
+            None => p.no_match = true,
         }
         self.last_search = needle;
     }

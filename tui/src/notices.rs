@@ -62,7 +62,7 @@ impl Notices {
             .retain(|n| now.saturating_duration_since(n.at) < SHOW_FOR);
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Notice> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Notice> {
         self.items.iter()
     }
 

@@ -144,3 +144,42 @@ fn find_prompt() {
     insta::assert_snapshot!(render(&mut app));
     assert_eq!(app.editor.selected_text(), "name");
 }
+
+#[test]
+fn find_without_a_match_says_so_in_the_prompt() {
+    let room = Room::new(RUST);
+    let mut app = joined(&room, "main.rs", 80, 24);
+    app.update(Action::Command(Command::Find));
+    for c in "nothing here".chars() {
+        app.update(Action::Type(c));
+    }
+    let screen = render(&mut app);
+    insta::assert_snapshot!(screen);
+    assert!(!screen.contains("Not found"), "no notice per keystroke");
+}
+
+#[test]
+fn long_notices_wrap_and_read_only_shows_80x24() {
+    let room = Room::new(RUST);
+    let mut app = collab_tui::app::App::new(config("main.rs", Some(RUST)), app_now());
+    app.update(Action::Resize {
+        width: 80,
+        height: 24,
+    });
+    app.update(Action::Transport(TransportEvent::Connected));
+    let mut me = alice();
+    me.read_only = true;
+    msg(&mut app, room.welcome(me.clone(), vec![me, bob()]));
+    app.update(Action::Type('x'));
+    msg(
+        &mut app,
+        collab_protocol::ServerMsg::Shutdown {
+            message: "The server is shutting down; reconnecting shortly.".into(),
+        },
+    );
+    insta::assert_snapshot!(render(&mut app));
+}
+
+fn app_now() -> std::time::Instant {
+    std::time::Instant::now()
+}

@@ -54,14 +54,18 @@ fn draw_prompt(app: &App, buf: &mut ratatui::buffer::Buffer, area: Rect) {
         PromptKind::GotoLine => "  Enter go · Esc cancel",
         PromptKind::SaveAs => "  Enter save · Esc cancel",
     };
-    let line = Line::from(vec![
+    let mut spans = vec![
         Span::styled(
             prompt.kind.label(),
             ratatui::style::Style::new().add_modifier(Modifier::BOLD),
         ),
         Span::raw(prompt.input.text.clone()),
-        Span::styled(hint, app.palette.dim()),
-    ]);
+    ];
+    if prompt.no_match {
+        spans.push(Span::styled("  no match", app.palette.warn()));
+    }
+    spans.push(Span::styled(hint, app.palette.dim()));
+    let line = Line::from(spans);
     Paragraph::new(line).render(area, buf);
 }
 
