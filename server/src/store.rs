@@ -209,9 +209,11 @@ impl Store {
         fault: Option<StoreFault>,
     ) -> std::io::Result<Store> {
         let advice = |e: &dyn std::fmt::Display| {
+            let e = e.to_string();
             std::io::Error::other(format!(
-                "cannot open the room store in {}: {e}; choose a writable directory with --data-dir, or run with --memory to keep nothing",
-                dir.display()
+                "cannot open the room store in {} ({}): pass --data-dir with a writable directory no other collab-server uses, or --memory to keep nothing",
+                dir.display(),
+                e.trim_end_matches('.')
             ))
         };
         std::fs::create_dir_all(dir).map_err(|e| advice(&e))?;

@@ -496,6 +496,7 @@ async fn automerge_paper_restart_figures() {
     }
     updates.extend(doc.take_local_update());
     assert_eq!(doc.text(), end);
+    let snapshot = doc.snapshot().len();
 
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(stored(dir.path())).await;
@@ -529,8 +530,9 @@ async fn automerge_paper_restart_figures() {
     server.stop().await;
     println!(
         "automerge-paper: {edits} edits in {n} updates stored in {sent:?}; stop (flush) {stop:?}; \
-         rooms.redb {:.1} MiB; restart to first welcome {restart:?} ({} chars)",
+         rooms.redb {:.1} MiB (the room's snapshot: {} KiB); restart to first welcome {restart:?} ({} chars)",
         size as f64 / (1024.0 * 1024.0),
+        snapshot / 1024,
         end.chars().count()
     );
 }
