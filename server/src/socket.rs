@@ -311,6 +311,10 @@ mod tests {
             classify(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"),
             Ask::NoUpgrade
         );
+        assert_eq!(classify(b"GET /healthz HTTP/1.1\r\n\r\n"), Ask::Health);
+        assert_eq!(classify(b"HEAD /healthz?x HTTP/1.1\r\n\r\n"), Ask::Health);
+        assert_eq!(classify(b"GET /metrics HTTP/1.1\r\n\r\n"), Ask::Metrics);
+        assert_eq!(classify(b"GET /metricsx HTTP/1.1\r\n"), Ask::OtherPath);
         assert_eq!(classify(b"GET /w"), Ask::WebSocket, "too little to tell");
         assert_eq!(classify(b"GET /ws HTTP/1.1\r\nHost"), Ask::WebSocket);
     }

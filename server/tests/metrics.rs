@@ -187,3 +187,31 @@ async fn metrics_count_joins_messages_updates_errors_and_refusals() {
     b.close().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_websocket_handshake_in_pieces_still_upgrades() {
+    let server = Server::start(test_config()).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let req = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.addr
+    );
+    let (first, rest) = req.as_bytes().split_at(9);
+    s.write_all(first).await.unwrap();
+    s.flush().await.unwrap();
+    s.write_all(rest).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = timeout(WAIT, s.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&got);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+    drop(s);
+    server.stop().await;
+}
