@@ -924,6 +924,10 @@ impl App {
             return self.warn("Unsaved changes: Ctrl-S saves, Ctrl-Q again quits without saving.");
         }
         self.quitting = true;
+        // Edits typed in this same frame go out before the leave.
+        if let Some(m) = self.replica.flush() {
+            self.effects.push(Effect::Send(m));
+        }
         self.effects.push(Effect::Send(ClientMsg::Leave));
         self.effects.push(Effect::Quit);
     }

@@ -146,3 +146,24 @@ fn highlighting_after_edits_matches_a_fresh_parse() {
         );
     }
 }
+
+#[test]
+fn edits_typed_just_before_quitting_go_out_before_the_leave() {
+    let room = Room::new("text\n");
+    let mut app = joined(&room, "", 80, 24);
+    let _ = app.take_effects();
+    type_str(&mut app, "last words");
+    // Quit in the same frame (no Sync in between), twice: unsaved.
+    app.update(Action::Command(Command::Quit));
+    app.update(Action::Command(Command::Quit));
+    let effects = app.take_effects();
+    let update = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Send(ClientMsg::Update { .. })));
+    let leave = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Send(ClientMsg::Leave)));
+    assert!(update.is_some() && leave.is_some(), "{effects:?}");
+    assert!(update < leave);
+    assert_eq!(effects.last(), Some(&Effect::Quit));
+}
