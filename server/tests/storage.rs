@@ -536,3 +536,42 @@ async fn automerge_paper_restart_figures() {
         end.chars().count()
     );
 }
+
+/// Joiners and leavers race on one stored room, so it empties, leaves
+/// memory and is loaded again over and over, sometimes while its last
+/// edits are still queued for the store: no edit is lost.
+#[tokio::test]
+async fn churn_on_a_stored_room_loses_no_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(stored(dir.path())).await;
+    let url = server.url();
+    let tasks: Vec<_> = (0..6)
+        .map(|t| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                for n in 0..8 {
+                    let c = join(&url, "churn", &format!("u{t}")).await;
+                    c.edit(0, 0, &format!("<{t}.{n}>")).unwrap();
+                    c.wait_synced().await.unwrap();
+                    c.close().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let check = |text: &str| {
+        for t in 0..6 {
+            for n in 0..8 {
+                let token = format!("<{t}.{n}>");
+                assert_eq!(text.matches(&token).count(), 1, "{token} in {text}");
+            }
+        }
+    };
+    check(&text_of(&url, "churn").await);
+    server.stop().await;
+    let server = Server::start(stored(dir.path())).await;
+    check(&text_of(&server.url(), "churn").await);
+    server.stop().await;
+}
