@@ -157,6 +157,11 @@ async fn screen(mut stream: Stream, shared: &Shared) -> Option<Stream> {
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
+    if !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        // A head longer than we read: closing with it unread would make the
+        // kernel answer with a reset that can destroy the response.
+        drain(&mut stream, 64 * 1024).await;
+    }
     None
 }
 

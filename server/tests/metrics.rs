@@ -215,3 +215,22 @@ async fn a_websocket_handshake_in_pieces_still_upgrades() {
     drop(s);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn healthz_with_a_huge_head_is_still_answered() {
+    let server = Server::start(test_config()).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    let cookie = "a".repeat(8000);
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    timeout(WAIT, s.read_to_end(&mut raw))
+        .await
+        .expect("answered and closed")
+        .unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.ends_with("ok\n"), "{raw}");
+    drop(s); // the server reads the rest of the head until we close
+    server.stop().await;
+}
