@@ -392,7 +392,13 @@ impl Worker {
                 Some(Cmd::Snapshot { room, data }) => self.push(Op::Snapshot(room, data)),
                 Some(Cmd::Load { room, reply }) => {
                     let loaded = self.load(&room);
-                    self.touch(room);
+                    // A join to a room with nothing stored leaves no trace
+                    // (probing random names must not grow the store).
+                    if loaded.as_ref().is_ok_and(|l| {
+                        l.updates > 0 || !l.doc.is_empty() || l.doc.history_len() > 0
+                    }) {
+                        self.touch(room);
+                    }
                     let _ = reply.send(loaded);
                 }
                 Some(Cmd::Flush { reply }) => {
