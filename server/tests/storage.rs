@@ -575,3 +575,47 @@ async fn churn_on_a_stored_room_loses_no_edit() {
     check(&text_of(&server.url(), "churn").await);
     server.stop().await;
 }
+
+/// Figures for the report: what storing costs the update path. 5000
+/// single-character updates, pipelined, until the last ack; memory vs
+/// stored. `cargo test -p collab-server --test storage -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "measurement; prints figures"]
+async fn update_path_cost_of_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, config) in [
+        (
+            "memory",
+            Config {
+                messages_per_second: 100_000,
+                burst: 100_000,
+                ..test_config()
+            },
+        ),
+        ("stored", stored(dir.path())),
+    ] {
+        let server = Server::start(config).await;
+        let (mut c, w) = server.join("typing", "alice").await;
+        let mut doc = replica(&w);
+        let updates: Vec<_> = (0..5000)
+            .map(|i| edit(&mut doc, i, "x"))
+            .collect::<Vec<_>>();
+        let t = std::time::Instant::now();
+        for (i, data) in updates.into_iter().enumerate() {
+            c.send(&collab_protocol::ClientMsg::Update {
+                seq: i as u64 + 1,
+                data,
+            })
+            .await;
+        }
+        c.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 5000 }))
+            .await;
+        let took = t.elapsed();
+        c.close().await;
+        server.stop().await;
+        println!(
+            "{name}: 5000 single-char updates acked in {took:?} ({:.1} µs/update)",
+            took.as_secs_f64() * 1e6 / 5000.0
+        );
+    }
+}
