@@ -69,8 +69,13 @@ pub struct Config {
     /// `update`s and `seed`s are refused with `read_only`. Default `None`.
     pub read_only_token: Option<Secret>,
     /// Most simultaneous connections from one IP address; more are refused
-    /// with `server_full`. Default 64.
+    /// with `server_full`. Default 64. Loopback addresses are exempt unless
+    /// [`Config::cap_loopback_per_ip`]: a reverse proxy on the same host,
+    /// local users and benchmarks all share one.
     pub max_connections_per_ip: usize,
+    /// Apply [`Config::max_connections_per_ip`] to loopback addresses too
+    /// (for tests, which have only loopback). Default `false`.
+    pub cap_loopback_per_ip: bool,
     /// PEM certificate chain (leaf first): with [`Config::tls_key`], the
     /// server speaks TLS only (`wss://`, and `https://` for `/healthz` and
     /// `/metrics`). Default `None` (plain `ws://`).
@@ -117,6 +122,7 @@ impl Default for Config {
             access_token: None,
             read_only_token: None,
             max_connections_per_ip: 64,
+            cap_loopback_per_ip: false,
             tls_cert: None,
             tls_key: None,
             shutdown_grace: Duration::from_secs(3),

@@ -188,11 +188,17 @@ impl Listener {
             };
             let shutdown = Shutdown::new(self.notify_shutdown.subscribe(), self.done.clone());
             let config = &self.shared.config;
+            // `::ffff:a.b.c.d` (an IPv4 client of a dual-stack socket) is
+            // a.b.c.d.
+            let ip = peer.ip().to_canonical();
             let per_ip = if self.conns.live() >= config.max_connections {
                 Err(Refusal::MaxConnections)
+            } else if ip.is_loopback() && !config.cap_loopback_per_ip {
+                Ok(None)
             } else {
                 self.per_ip
-                    .enter(peer.ip(), config.max_connections_per_ip)
+                    .enter(ip, config.max_connections_per_ip)
+                    .map(Some)
                     .ok_or(Refusal::MaxConnectionsPerIp)
             };
             let per_ip = match per_ip {

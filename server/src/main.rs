@@ -101,7 +101,7 @@ struct Cli {
     read_only_token: Option<Secret>,
 
     /// Most simultaneous connections from one IP address; more are refused
-    /// with server_full.
+    /// with server_full. Loopback (a proxy on this host) is exempt.
     #[arg(long, env = "COLLAB_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     max_connections_per_ip: usize,
 

@@ -171,6 +171,7 @@ async fn a_viewer_can_chat_and_show_its_caret() {
 async fn connections_per_ip_are_capped_with_server_full() {
     let server = Server::start(collab_server::Config {
         max_connections_per_ip: 2,
+        cap_loopback_per_ip: true,
         ..test_config()
     })
     .await;
@@ -272,4 +273,23 @@ impl ServerExt for Server {
 
 trait ServerExt {
     async fn join_editor(&self, room: &str, user: &str) -> (Client, collab_protocol::Welcome);
+}
+
+#[tokio::test]
+async fn loopback_is_exempt_from_the_per_ip_cap_by_default() {
+    // A reverse proxy on the same host, local users, benchmarks: all come
+    // from 127.0.0.1.
+    let server = Server::start(collab_server::Config {
+        max_connections_per_ip: 1,
+        ..test_config()
+    })
+    .await;
+    let mut clients = Vec::new();
+    for i in 0..4 {
+        clients.push(server.join("r", &format!("u{i}")).await.0);
+    }
+    for c in clients {
+        c.close().await;
+    }
+    server.stop().await;
 }

@@ -128,6 +128,7 @@ async fn healthz_says_ok() {
 async fn metrics_count_joins_messages_updates_errors_and_refusals() {
     let server = Server::start(collab_server::Config {
         max_connections_per_ip: 2,
+        cap_loopback_per_ip: true,
         ..test_config()
     })
     .await;
