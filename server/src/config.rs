@@ -54,8 +54,10 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// The first `join` must arrive within this. Default 30 s.
     pub join_timeout: Duration,
-    /// Compact a room's document after this many imported updates, so a
-    /// long session's memory stays bounded. Default 1000.
+    /// Compact a room's document after at least this many imported
+    /// updates, so a long session's memory stays bounded; a large document,
+    /// whose compaction costs more, waits proportionally longer (up to
+    /// 100,000 imports). Default 1000.
     pub compact_every: usize,
     /// When set, `run` returns once no connection has existed for this long
     /// (for a server the editor starts in the background). Default `None`.
