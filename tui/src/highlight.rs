@@ -13,9 +13,12 @@
 //! - parse states at every [`CHECKPOINT`]th line start, to start a window
 //!   that the line cache does not reach (a jump) from close by.
 //!
-//! An edit drops the checkpoints below the edited line and marks the
-//! edited lines of the line cache; the lines below keep their colours
-//! until the state check says otherwise. A jump far past the last
+//! An edit marks the edited lines of the line cache; the lines below keep
+//! their colours until the state check says otherwise. Checkpoints below
+//! an edit move with their lines, unverified: after an edit far above the
+//! view (a peer typing elsewhere), the few lines from the checkpoint above
+//! the edit to the next one below are parsed, and if the state there is
+//! unchanged, the view's lines stand as they are. A jump far past the last
 //! checkpoint starts from a fresh state a little above the view rather
 //! than parsing megabytes: the colours may be wrong inside a long block
 //! comment, but the frame stays fast.
@@ -31,14 +34,17 @@ use syntect::highlighting::{
 use syntect::parsing::{ParseState, ScopeStack, SyntaxReference, SyntaxSet};
 
 /// Parse states are kept at line starts that are multiples of this.
-pub const CHECKPOINT: usize = 32;
+pub const CHECKPOINT: usize = 8;
 /// Past this many lines below the last known state, start fresh instead
 /// (dense code parses at a few thousand lines a second).
 const MAX_CATCH_UP: usize = 300;
 /// How far above the view a fresh start begins.
 const FRESH_LEAD: usize = 40;
 /// Lines above the view kept in the line cache (scrolling up is free).
-const KEEP_ABOVE: usize = 2 * CHECKPOINT;
+const KEEP_ABOVE: usize = 64;
+/// An edit above the cached lines is checked against the states below it
+/// when the next known state is at most this far down.
+const CONVERGE_WITHIN: usize = 3 * CHECKPOINT;
 /// Lines longer than this (minified files) are not highlighted.
 const MAX_LINE_CHARS: usize = 4000;
 
@@ -93,6 +99,11 @@ pub struct Highlight {
     /// The first line edited since the last `prepare` (`usize::MAX`: none):
     /// the start states of cached lines past it are unverified.
     dirty_from: usize,
+    /// Checkpoints below an edit, moved with the lines: valid again if
+    /// the state after the edited lines turns out unchanged.
+    unverified: BTreeMap<usize, State>,
+    /// The last edited line (meaningful while `dirty_from` is set).
+    dirty_to: usize,
     /// Lines parsed so far (for tests and measurements).
     parsed: u64,
 }
@@ -118,6 +129,8 @@ impl Highlight {
             first: 0,
             lines: Vec::new(),
             dirty_from: usize::MAX,
+            unverified: BTreeMap::new(),
+            dirty_to: 0,
             parsed: 0,
         }
     }
@@ -155,7 +168,24 @@ impl Highlight {
     pub fn edited(&mut self, first: usize, old_last: usize, new_last: usize) {
         let old_last = old_last.max(first);
         let new_last = new_last.max(first);
-        let _ = self.checkpoints.split_off(&(first + 1));
+        // Checkpoints below the edit move with their lines, unverified.
+        let below = self.checkpoints.split_off(&(first + 1));
+        let unverified = std::mem::take(&mut self.unverified);
+        let mut kept = BTreeMap::new();
+        for (k, v) in unverified.into_iter().chain(below) {
+            if k <= first {
+                kept.insert(k, v);
+            } else if k > old_last {
+                kept.insert(k - old_last + new_last, v);
+            }
+        }
+        self.unverified = kept;
+        if self.dirty_from == usize::MAX {
+            self.dirty_to = new_last;
+        } else if self.dirty_to > old_last {
+            self.dirty_to = self.dirty_to - old_last + new_last;
+        }
+        self.dirty_to = self.dirty_to.max(new_last);
         self.dirty_from = self.dirty_from.min(first);
         let end = self.first + self.lines.len();
         if first >= end {
@@ -186,6 +216,7 @@ impl Highlight {
     /// The text changed at `line` and maybe anywhere below.
     pub fn invalidate_from(&mut self, line: usize) {
         let _ = self.checkpoints.split_off(&(line + 1));
+        self.unverified.clear();
         self.dirty_from = self.dirty_from.min(line);
         if line < self.first {
             self.lines.clear();
@@ -198,6 +229,7 @@ impl Highlight {
     /// Everything changed (a reload).
     pub fn invalidate_all(&mut self) {
         self.checkpoints.clear();
+        self.unverified.clear();
         self.lines.clear();
         self.first = 0;
         self.dirty_from = 0;
@@ -263,6 +295,13 @@ impl Highlight {
             return;
         }
         let highlighter = Highlighter::new(theme());
+        if self.converge(rope, top, &highlighter) {
+            let cached_end = self.first + self.lines.len();
+            if self.first <= top && cached_end >= end {
+                return;
+            }
+        }
+        self.unverified.clear();
         let (mut line, mut state) = match self.known_state(top) {
             Some((l, s)) if top - l <= MAX_CATCH_UP => (l, s),
             _ if top <= MAX_CATCH_UP => (0, fresh(syntax, &highlighter)),
@@ -317,6 +356,70 @@ impl Highlight {
         self.first = keep_from;
         self.lines = lines;
         self.dirty_from = usize::MAX;
+        self.unverified.clear();
+    }
+
+    /// After edits wholly above the cached lines (a peer typing far above
+    /// the view): parses from the last state above the edits down to the
+    /// next state kept from before them. If the two agree, the edits left
+    /// everything below as it was: the cached lines and the moved
+    /// checkpoints are good again, and nothing else needs parsing.
+    fn converge(&mut self, rope: &Rope, top: usize, highlighter: &Highlighter<'_>) -> bool {
+        if self.dirty_from == usize::MAX || self.unverified.is_empty() && self.lines.is_empty() {
+            return false;
+        }
+        let above_cache = self.lines.is_empty() || self.dirty_to < self.first;
+        if !above_cache || self.dirty_to >= top {
+            return false;
+        }
+        let Some((mut line, mut state)) = self.known_state(self.dirty_from) else {
+            return self.keep_unless_near(0, top);
+        };
+        let cached = self
+            .lines
+            .first()
+            .and_then(Option::as_ref)
+            .map(|l| (self.first, &l.start));
+        let kept = self.unverified.range(self.dirty_to + 1..).next();
+        let (target, expected) = match (kept, cached) {
+            (Some((&k, s)), Some((c, _))) if k <= c => (k, s.clone()),
+            (_, Some((c, s))) => (c, s.clone()),
+            (Some((&k, s)), None) => (k, s.clone()),
+            (None, None) => return self.keep_unless_near(line, top),
+        };
+        if target - line > CONVERGE_WITHIN + (self.dirty_to - self.dirty_from) {
+            return self.keep_unless_near(line, top);
+        }
+        let mut buf = String::new();
+        while line < target {
+            if line % CHECKPOINT == 0 {
+                self.checkpoints.insert(line, state.clone());
+            }
+            let _ = self.parse_line(rope, line, &mut buf, &mut state, highlighter);
+            line += 1;
+        }
+        if state != expected {
+            return false;
+        }
+        let good = self.unverified.split_off(&target);
+        self.unverified.clear();
+        self.checkpoints.extend(good);
+        self.dirty_from = usize::MAX;
+        true
+    }
+
+    /// No state near the edits to check against. When the view is too far
+    /// below the last known state to catch up anyway (a frame would start
+    /// from a guessed state), the cached lines are a better guess than a
+    /// fresh one: keep them. Otherwise the frame catches up exactly.
+    fn keep_unless_near(&mut self, known: usize, top: usize) -> bool {
+        if top.saturating_sub(known) <= MAX_CATCH_UP {
+            return false;
+        }
+        let kept = std::mem::take(&mut self.unverified);
+        self.checkpoints.extend(kept);
+        self.dirty_from = usize::MAX;
+        true
     }
 
     fn parse_line(
@@ -471,5 +574,47 @@ mod tests {
                 "after {ins:?} at line {line}"
             );
         }
+    }
+
+    #[test]
+    fn edits_far_above_the_view_are_checked_not_reparsed() {
+        let text = "fn main() {\n    let s = \"a\"; // c\n    x(1);\n}\n".repeat(100);
+        let mut rope = Rope::from_str(&text);
+        let mut h = Highlight::for_file(Some(Path::new("x.rs")), "");
+        // Seen the top once, now looking at lines 250..280.
+        h.prepare(&rope, 0, 30);
+        h.prepare(&rope, 250, 30);
+        let fresh_runs = |rope: &Rope| {
+            let mut f = Highlight::for_file(Some(Path::new("x.rs")), "");
+            f.prepare(rope, 250, 30);
+            runs_of(&f, 250..280)
+        };
+        // A peer types a harmless word at line 10: a few lines are parsed
+        // to check, the view's lines are kept.
+        let before = h.lines_parsed();
+        let pos = rope.line_to_char(10) + 4;
+        edit(&mut rope, &mut h, pos, 0, "word ");
+        h.prepare(&rope, 250, 30);
+        let parsed = h.lines_parsed() - before;
+        assert!(
+            parsed <= (CONVERGE_WITHIN + 1) as u64,
+            "{parsed} lines parsed"
+        );
+        assert_eq!(runs_of(&h, 250..280), fresh_runs(&rope));
+        // A new line above moves everything down by one.
+        let pos = rope.line_to_char(12);
+        edit(&mut rope, &mut h, pos, 0, "\n");
+        h.prepare(&rope, 250, 30);
+        assert_eq!(runs_of(&h, 250..280), fresh_runs(&rope));
+        // An unclosed block comment above changes everything below.
+        let pos = rope.line_to_char(14);
+        edit(&mut rope, &mut h, pos, 0, "/*");
+        h.prepare(&rope, 250, 30);
+        assert_eq!(runs_of(&h, 250..280), fresh_runs(&rope));
+        // And closing it again.
+        let pos = rope.line_to_char(16);
+        edit(&mut rope, &mut h, pos, 0, "*/");
+        h.prepare(&rope, 250, 30);
+        assert_eq!(runs_of(&h, 250..280), fresh_runs(&rope));
     }
 }

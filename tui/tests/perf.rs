@@ -143,6 +143,25 @@ fn keystroke_time(file: &str) {
     }
     // Plain typing on one line, then Enter (the lines below move).
     let (typing, typing_sync) = type_keys(&mut app, &mut term, "let s = \"abc\"; /* c */\n");
+    // Bob types 1000 lines above the view: each of his keys is a frame.
+    let mut room = room;
+    let at = room
+        .doc
+        .text()
+        .lines()
+        .take(app.view.top - 1000)
+        .map(|l| l.chars().count() + 1)
+        .sum::<usize>()
+        + 4;
+    let mut remote = Vec::new();
+    for (i, c) in "bob types".chars().enumerate() {
+        let update = room.edit(2, at + i, 0, &c.to_string());
+        let t0 = Instant::now();
+        msg(&mut app, update);
+        app.update(Action::Frame);
+        term.draw(|f| collab_tui::ui::draw(&app, f)).unwrap();
+        remote.push(t0.elapsed());
+    }
     println!("100k lines, 120x40, {file}:");
     println!(
         "  down + keystroke, to the drawn frame ({n}): {}",
@@ -154,4 +173,8 @@ fn keystroke_time(file: &str) {
     );
     println!("  typing a line + Enter:                      {typing}");
     println!("  sync after it:                              {typing_sync}");
+    println!(
+        "  a peer's keystroke 1000 lines above:        {}",
+        Times(remote)
+    );
 }
