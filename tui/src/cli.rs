@@ -50,6 +50,10 @@ pub struct Cli {
     #[arg(long, env = "COLLAB_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// Also trust this PEM certificate for wss:// (a self-signed server)
+    #[arg(long, env = "COLLAB_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
     /// The file: seeds an empty room, and Ctrl-S saves to it
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,

@@ -20,10 +20,17 @@ pub struct Net {
 }
 
 impl Net {
-    /// Starts connecting to `url` (`host:port` or `ws://host:port[/ws]`).
-    pub fn open(url: &str) -> Result<Self, String> {
-        let (conn, events) = Connection::open(url, ConnectOptions::default()).map_err(|e| {
-            format!("The server address is not usable: {e}. Pass --server ws://HOST:PORT.")
+    /// Starts connecting to `url` (`host:port`, `ws://host:port[/ws]` or
+    /// `wss://…`, trusting the system's roots plus `ca` when given).
+    pub fn open(url: &str, ca: Option<std::path::PathBuf>) -> Result<Self, String> {
+        let options = ConnectOptions {
+            extra_ca: ca,
+            ..ConnectOptions::default()
+        };
+        let (conn, events) = Connection::open(url, options).map_err(|e| {
+            format!(
+                "Cannot connect to {url}: {e}. Check --server (ws://HOST:PORT or wss://HOST:PORT) and --ca."
+            )
         })?;
         Ok(Self { conn, events })
     }

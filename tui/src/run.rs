@@ -141,6 +141,7 @@ async fn edit(cli: Cli) -> Result<(), String> {
     // An empty $COLLAB_SERVER or $COLLAB_TOKEN (`COLLAB_SERVER= collab-tui`)
     // counts as unset.
     let (server, token) = (set(cli.server), set(cli.token));
+    let cli_ca = cli.ca.filter(|p| !p.as_os_str().is_empty());
     let server = match server {
         Some(s) => s,
         None => {
@@ -163,7 +164,7 @@ async fn edit(cli: Cli) -> Result<(), String> {
         colors: ColorMode::from_env(),
     };
     let mut app = App::new(config, Instant::now());
-    let mut net = Net::open(&server)?;
+    let mut net = Net::open(&server, cli_ca)?;
     net::join(&mut app, &mut net, JOIN_WITHIN).await?;
 
     let result = {
