@@ -257,9 +257,33 @@ async fn signal() {
     }
 }
 
+/// Raises the open-files soft limit to the hard limit: each connection is a
+/// file descriptor, and the usual soft limit of 1024 would refuse
+/// connections long before `--max-connections`. Warns when even the hard
+/// limit is below it.
+fn raise_open_files_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            // Listener, store, logs and a margin besides the connections.
+            let wanted = u64::try_from(max_connections)
+                .unwrap_or(u64::MAX)
+                .saturating_add(64);
+            if limit < wanted {
+                tracing::warn!(
+                    open_files = limit,
+                    max_connections,
+                    "the open-files limit is below --max-connections; raise it (ulimit -n, LimitNOFILE=) or lower --max-connections"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    raise_open_files_limit(cli.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.workers.max(1))
         .max_blocking_threads(2)

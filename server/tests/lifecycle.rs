@@ -152,7 +152,7 @@ fn help_explains_every_flag_and_its_variable() {
 #[tokio::test]
 async fn the_binary_prints_its_address_and_exits_0_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_collab-server"))
-        .args(["--bind", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--bind", "127.0.0.1:0", "--log-format", "json", "--memory"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -173,6 +173,19 @@ async fn the_binary_prints_its_address_and_exits_0_on_sigterm() {
         .unwrap()
         .parse()
         .unwrap();
+
+    // It raised its open-files soft limit to the hard one, so a shell's
+    // usual 1024 does not cap --max-connections.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect();
+    assert_eq!(open_files[0], open_files[1], "soft != hard: {limits}");
 
     let mut alice = Client::connect(addr).await;
     alice.join("abc", "alice").await;

@@ -36,6 +36,7 @@ async fn spawn_server(extra: &[&str]) -> (Child, std::net::SocketAddr) {
             "5000",
             "--max-rooms",
             "1000",
+            "--memory",
         ])
         .args(extra)
         .env("RUST_LOG", "warn")
