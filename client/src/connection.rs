@@ -140,18 +140,15 @@ pub fn ws_url(input: &str) -> Result<String, ClientError> {
     Ok(format!("{scheme}://{authority}{path}"))
 }
 
-/// Whether an error means retrying the same join cannot succeed.
+/// Whether an error means retrying the same join cannot succeed: every
+/// fatal error except the transient ones (a full server may have room
+/// later; a slow consumer or an oversized frame is about that connection).
 pub fn stops_reconnecting(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::VersionMismatch
-            | ErrorCode::InvalidRoom
-            | ErrorCode::InvalidName
-            | ErrorCode::NameTaken
-            | ErrorCode::BadSession
-            | ErrorCode::Unauthorized
-            | ErrorCode::RoomFull
-    )
+    code.is_fatal()
+        && !matches!(
+            code,
+            ErrorCode::ServerFull | ErrorCode::SlowConsumer | ErrorCode::FrameTooLarge
+        )
 }
 
 enum Command {
