@@ -261,3 +261,40 @@ fn big_updates_are_cut_into_parts_that_import_in_order() {
     assert!(parts.len() >= 2);
     assert!(c.take_local_update_chunked(10_000).is_empty());
 }
+
+#[test]
+fn a_batch_of_interleaved_updates_merges_like_one_by_one() {
+    let mut peers: Vec<SharedDoc> = (0..4).map(|_| SharedDoc::new()).collect();
+    let mut log = Vec::new();
+    // Each round all four type before hearing from each other: the history
+    // is concurrent, as a stored room's often is.
+    for round in 0..50usize {
+        let mut sent = Vec::new();
+        for (who, p) in peers.iter_mut().enumerate() {
+            let len = p.len_chars();
+            p.splice((round * 13 + who) % (len + 1), 0, "ab").unwrap();
+            sent.push((who, p.take_local_update().unwrap()));
+        }
+        for (who, u) in &sent {
+            for (j, p) in peers.iter_mut().enumerate() {
+                if j != *who {
+                    p.import(u).unwrap();
+                }
+            }
+        }
+        log.extend(sent.into_iter().map(|(_, u)| u));
+    }
+    let mut one_by_one = SharedDoc::new();
+    for u in &log {
+        one_by_one.import(u).unwrap();
+    }
+    let mut batched = SharedDoc::new();
+    assert_eq!(batched.import_batch(&log), Ok(true));
+    assert_eq!(batched.text(), one_by_one.text());
+    assert_eq!(batched.version(), one_by_one.version());
+    assert!(
+        SharedDoc::new()
+            .import_batch(&[b"garbage".to_vec()])
+            .is_err()
+    );
+}
