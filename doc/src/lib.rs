@@ -365,20 +365,7 @@ impl SharedDoc {
     /// On error the caller can fall back to importing one by one (what was
     /// merged stays; known parts are ignored the second time).
     pub fn import_batch(&mut self, updates: &[Vec<u8>]) -> Result<bool, DocError> {
-        let before = self.doc.oplog_vv();
-        let status = self
-            .doc
-            .import_batch(updates)
-            .map_err(|e| DocError::BadUpdate(e.to_string()))?;
-        if status.pending.is_some() {
-            return Err(DocError::MissingDependencies);
-        }
-        let now = self.doc.oplog_vv();
-        let changed = now != before;
-        if changed {
-            self.mark_remote_sent(now);
-        }
-        Ok(changed)
+        self.merge_with(|doc| doc.import_batch(updates))
     }
 
     /// Merges an update from another replica. Returns whether it brought
@@ -389,11 +376,17 @@ impl SharedDoc {
     /// already seen is refused (`BadUpdate`) and changes nothing. An update
     /// made only of known ids changes nothing either way.
     pub fn import(&mut self, bytes: &[u8]) -> Result<bool, DocError> {
+        self.merge_with(|doc| doc.import(bytes))
+    }
+
+    /// Runs one Loro import and says whether it brought anything new; what
+    /// it brought came from elsewhere, so it is not sent back.
+    fn merge_with(
+        &mut self,
+        import: impl FnOnce(&LoroDoc) -> Result<loro::ImportStatus, loro::LoroError>,
+    ) -> Result<bool, DocError> {
         let before = self.doc.oplog_vv();
-        let status = self
-            .doc
-            .import(bytes)
-            .map_err(|e| DocError::BadUpdate(e.to_string()))?;
+        let status = import(&self.doc).map_err(|e| DocError::BadUpdate(e.to_string()))?;
         if status.pending.is_some() {
             return Err(DocError::MissingDependencies);
         }
