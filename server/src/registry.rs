@@ -56,27 +56,9 @@ impl Registry {
         loaded: Loaded,
         store: &StoreHandle,
     ) -> Result<Arc<Room>, ProtocolError> {
-        let mut rooms = self.lock();
-        if let Some(room) = rooms.get(id) {
-            return Ok(Arc::clone(room));
-        }
-        if rooms.len() >= self.max_rooms {
-            return Err(ProtocolError::new(
-                ErrorCode::ServerFull,
-                format!(
-                    "The server already has {} rooms, its limit: try again later.",
-                    self.max_rooms
-                ),
-            ));
-        }
-        let room = Arc::new(Room::restored(
-            id.clone(),
-            self.max_queue_bytes,
-            loaded,
-            store.clone(),
-        ));
-        rooms.insert(id.clone(), Arc::clone(&room));
-        Ok(room)
+        self.get_or_insert_with(id, || {
+            Room::restored(id.clone(), self.max_queue_bytes, loaded, store.clone())
+        })
     }
 
     /// Joins the room `id`. With a store, a room that is not in memory is
@@ -144,6 +126,16 @@ impl Registry {
 
     /// The room, created if needed (within the room limit).
     fn get_or_create(&self, id: &RoomId) -> Result<Arc<Room>, ProtocolError> {
+        self.get_or_insert_with(id, || Room::new(id.clone(), self.max_queue_bytes))
+    }
+
+    /// The room in the map, or the one `make` builds, inserted within the
+    /// room limit; one short critical section either way.
+    fn get_or_insert_with(
+        &self,
+        id: &RoomId,
+        make: impl FnOnce() -> Room,
+    ) -> Result<Arc<Room>, ProtocolError> {
         let mut rooms = self.lock();
         if let Some(room) = rooms.get(id) {
             return Ok(Arc::clone(room));
@@ -157,7 +149,7 @@ impl Registry {
                 ),
             ));
         }
-        let room = Arc::new(Room::new(id.clone(), self.max_queue_bytes));
+        let room = Arc::new(make());
         rooms.insert(id.clone(), Arc::clone(&room));
         Ok(room)
     }
