@@ -234,26 +234,35 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn signal() {
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled: the address line tells
+/// scripts the server is up, and a SIGTERM right after it must shut down
+/// gracefully rather than kill the process. Call inside the runtime.
+fn signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -297,6 +306,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let stop = signal();
         let listener = tokio::net::TcpListener::bind(cli.bind).await.map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", cli.bind))
         })?;
@@ -311,7 +321,7 @@ fn main() -> std::process::ExitCode {
         config.storage = cli.storage().map_err(std::io::Error::other)?;
         config.flush_interval = cli.flush_interval;
         config.room_ttl = cli.room_ttl;
-        collab_server::run(listener, config, signal()).await
+        collab_server::run(listener, config, stop).await
     });
     // Do not wait for stray blocking tasks.
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -207,6 +207,36 @@ async fn the_binary_prints_its_address_and_exits_0_on_sigterm() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// The address line means "up": a SIGTERM the moment it is read is a
+/// graceful shutdown (exit 0), not death by the default signal action. The
+/// handlers used to be installed only when the shutdown future was first
+/// polled, after the line and after opening the store.
+#[tokio::test]
+async fn sigterm_right_after_the_address_line_is_graceful() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..5 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+            .args(["--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let pid = child.id().to_string();
+        let status = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).unwrap();
+            assert!(line.starts_with("collab-server listening on"), "{line}");
+            let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+            assert!(kill.success());
+            child.wait().unwrap()
+        });
+        let status = timeout(WAIT, status).await.unwrap().unwrap();
+        assert_eq!(status.code(), Some(0), "{status}");
+    }
+}
+
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
