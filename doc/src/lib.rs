@@ -11,6 +11,14 @@
 //! after each operation: local edits, imports and undo all arrive there as
 //! the same [`TextChange`] list, so there is one path from document to
 //! screen.
+//!
+//! The server holds each room as a [`RoomDoc`]: the same document kept
+//! detached, so a keystroke only extends the history and the text is
+//! brought up to date when a newcomer, a seed or the size limit needs it.
+
+mod room;
+
+pub use room::{RoomDoc, next_compaction_after};
 
 use std::sync::{Arc, Mutex};
 
@@ -358,16 +366,6 @@ impl SharedDoc {
         Ok(vv <= self.doc.oplog_vv())
     }
 
-    /// Merges many updates at once (a stored room's history): Loro decodes
-    /// them together and computes the text once, where importing them one
-    /// by one recomputes it per update, replaying concurrent history each
-    /// time (seconds for a few hundred interleaved keystrokes of 4 peers).
-    /// On error the caller can fall back to importing one by one (what was
-    /// merged stays; known parts are ignored the second time).
-    pub fn import_batch(&mut self, updates: &[Vec<u8>]) -> Result<bool, DocError> {
-        self.merge_with(|doc| doc.import_batch(updates))
-    }
-
     /// Merges an update from another replica. Returns whether it brought
     /// anything new (a resent update brings nothing and need not be relayed).
     ///
@@ -414,48 +412,6 @@ impl SharedDoc {
         self.sent = now;
     }
 
-    /// Merges an update only if the text stays within `max_bytes`; otherwise
-    /// the document is left exactly as it was.
-    ///
-    /// An update cannot grow the text by more than its own size unless it is
-    /// compressed, so small updates far from the limit take the fast path;
-    /// the rest are tried on a fork first.
-    pub fn import_limited(&mut self, bytes: &[u8], max_bytes: usize) -> Result<bool, DocError> {
-        if self
-            .len_bytes()
-            .saturating_add(bytes.len().saturating_mul(4))
-            <= max_bytes
-        {
-            return self.import(bytes);
-        }
-        let trial = self.doc.fork();
-        let status = trial
-            .import(bytes)
-            .map_err(|e| DocError::BadUpdate(e.to_string()))?;
-        if status.pending.is_some() {
-            return Err(DocError::MissingDependencies);
-        }
-        let would_be = trial.get_text(TEXT_CONTAINER).len_utf8();
-        if would_be > max_bytes {
-            return Err(DocError::TooLarge {
-                would_be,
-                max: max_bytes,
-            });
-        }
-        self.import(bytes)
-    }
-
-    /// Inserts `text` if the document is empty, returning the update to
-    /// send; `None` when the document already has text.
-    pub fn seed_if_empty(&mut self, text: &str) -> Option<Vec<u8>> {
-        if !self.is_empty() || text.is_empty() {
-            return None;
-        }
-        let before = self.doc.oplog_vv();
-        self.splice(0, 0, text).ok()?;
-        self.doc.export(ExportMode::updates(&before)).ok()
-    }
-
     /// A stable cursor at `pos` that stays on its character while others
     /// edit around it, encoded.
     pub fn cursor_at(&self, pos: usize) -> Option<Vec<u8>> {
@@ -470,23 +426,6 @@ impl SharedDoc {
             .get_cursor_pos(&cursor)
             .ok()
             .map(|r| r.current.pos.min(self.len_chars()))
-    }
-
-    /// Rebuilds the replica from its own snapshot, dropping caches that grow
-    /// over a long session. Text, history and version are unchanged.
-    pub fn compact(&mut self) -> Result<(), DocError> {
-        let snapshot = self.snapshot();
-        let doc = LoroDoc::new();
-        doc.import(&snapshot)
-            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
-        let tracking = self.changes.is_some();
-        let sent = std::mem::take(&mut self.sent);
-        *self = Self::wrap(doc);
-        self.sent = sent;
-        if tracking {
-            self.track_changes();
-        }
-        Ok(())
     }
 
     /// The number of changes in the history (for deciding when to compact).

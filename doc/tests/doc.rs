@@ -117,33 +117,6 @@ fn a_peer_id_replayed_with_other_content_is_refused() {
 }
 
 #[test]
-fn import_limited_refuses_growth_past_the_limit() {
-    let mut server = SharedDoc::new();
-    let mut a = SharedDoc::new();
-    a.splice(0, 0, &"x".repeat(1000)).unwrap();
-    let big = a.take_local_update().unwrap();
-    let err = server.import_limited(&big, 500).unwrap_err();
-    assert_eq!(
-        err,
-        DocError::TooLarge {
-            would_be: 1000,
-            max: 500
-        }
-    );
-    assert!(server.is_empty());
-    server.import_limited(&big, 1000).unwrap();
-    assert_eq!(server.len_bytes(), 1000);
-}
-
-#[test]
-fn seeding_happens_once() {
-    let mut server = SharedDoc::new();
-    assert!(server.seed_if_empty("file text\n").is_some());
-    assert!(server.seed_if_empty("file text\n").is_none());
-    assert_eq!(server.text(), "file text\n");
-}
-
-#[test]
 fn stable_cursor_follows_its_character() {
     let mut a = SharedDoc::new();
     a.splice(0, 0, "hello world").unwrap();
@@ -168,18 +141,6 @@ fn undo_reverts_only_my_edits() {
     assert_eq!(a.text(), "theirs");
     assert!(undo.redo());
     assert_eq!(a.text(), "mine theirs");
-}
-
-#[test]
-fn compaction_keeps_text_and_version() {
-    let mut a = SharedDoc::new();
-    for i in 0..200 {
-        a.splice(i, 0, "x").unwrap();
-    }
-    let (text, version) = (a.text(), a.version());
-    a.compact().unwrap();
-    assert_eq!(a.text(), text);
-    assert_eq!(a.version(), version);
 }
 
 #[test]
@@ -260,41 +221,4 @@ fn big_updates_are_cut_into_parts_that_import_in_order() {
     let parts = c.take_local_update_chunked(10_000);
     assert!(parts.len() >= 2);
     assert!(c.take_local_update_chunked(10_000).is_empty());
-}
-
-#[test]
-fn a_batch_of_interleaved_updates_merges_like_one_by_one() {
-    let mut peers: Vec<SharedDoc> = (0..4).map(|_| SharedDoc::new()).collect();
-    let mut log = Vec::new();
-    // Each round all four type before hearing from each other: the history
-    // is concurrent, as a stored room's often is.
-    for round in 0..50usize {
-        let mut sent = Vec::new();
-        for (who, p) in peers.iter_mut().enumerate() {
-            let len = p.len_chars();
-            p.splice((round * 13 + who) % (len + 1), 0, "ab").unwrap();
-            sent.push((who, p.take_local_update().unwrap()));
-        }
-        for (who, u) in &sent {
-            for (j, p) in peers.iter_mut().enumerate() {
-                if j != *who {
-                    p.import(u).unwrap();
-                }
-            }
-        }
-        log.extend(sent.into_iter().map(|(_, u)| u));
-    }
-    let mut one_by_one = SharedDoc::new();
-    for u in &log {
-        one_by_one.import(u).unwrap();
-    }
-    let mut batched = SharedDoc::new();
-    assert_eq!(batched.import_batch(&log), Ok(true));
-    assert_eq!(batched.text(), one_by_one.text());
-    assert_eq!(batched.version(), one_by_one.version());
-    assert!(
-        SharedDoc::new()
-            .import_batch(&[b"garbage".to_vec()])
-            .is_err()
-    );
 }

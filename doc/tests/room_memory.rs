@@ -10,7 +10,7 @@ use std::io::Read;
 use std::time::Instant;
 
 use cap::Cap;
-use collab_doc::SharedDoc;
+use collab_doc::{RoomDoc, SharedDoc};
 
 /// Counts live heap bytes, so the figure is the document's, not the
 /// allocator's cached pages.
@@ -47,10 +47,11 @@ fn room_memory_before_and_after_compaction() {
     drop((trace, json, typist));
 
     let base = live_kib();
-    let mut room = SharedDoc::new();
+    let mut room = RoomDoc::new();
     let started = Instant::now();
     for u in &updates {
-        room.import(u).unwrap();
+        room.import_limited(u, collab_doc::DEFAULT_MAX_DOC_BYTES)
+            .unwrap();
     }
     let applied = started.elapsed();
     let before = live_kib() - base;

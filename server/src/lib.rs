@@ -2,7 +2,7 @@
 //!
 //! A headless tokio WebSocket server. Each connection is one user in one
 //! room; a room holds its members and the merged Loro document
-//! ([`collab_doc::SharedDoc`]), relays edits, chat and presence, and is
+//! ([`collab_doc::RoomDoc`], kept detached so a keystroke only extends its history), relays edits, chat and presence, and is
 //! dropped when its last member leaves. The wire contract is
 //! [`collab_protocol`].
 //!

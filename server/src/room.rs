@@ -15,7 +15,7 @@
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use collab_doc::{DocError, SharedDoc};
+use collab_doc::{DocError, RoomDoc};
 use collab_protocol::{
     Base64Bytes, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef, PROTOCOL_VERSION,
     Presence, ProtocolError, RoomId, ServerMsg, UserId, UserName, Welcome,
@@ -111,12 +111,7 @@ struct Entry {
 struct State {
     /// In order of joining.
     members: Vec<Entry>,
-    doc: SharedDoc,
-    imports_since_compact: usize,
-    /// Imports to wait before the next compaction: at least the configured
-    /// `compact_every`, more when the last compaction was costly (see
-    /// [`next_compaction_after`]).
-    compact_after: usize,
+    doc: RoomDoc,
     /// A member with this many bytes queued and more coming is too slow.
     max_queue_bytes: usize,
     /// Set when the last member leaves: the registry drops the room and a
@@ -175,22 +170,6 @@ pub struct Room {
     state: Mutex<State>,
 }
 
-/// How many imports to wait before compacting again, given what the last
-/// compaction cost. Compaction (reload from a snapshot) turns the tens of MiB
-/// of parsed history a long session accumulates back into a compact encoded
-/// form (automerge-paper typed key by key: 38 MiB of live heap before, 0.5
-/// MiB after), but it costs time in proportion to the document (57 ms for
-/// that one). Waiting one import per 2 µs of that cost keeps compaction near
-/// 2 µs per import, a fifth of what Loro's import itself costs, instead of
-/// compacting a large document every few seconds of typing. The cap bounds
-/// the history a room holds between compactions (about 150 bytes each).
-fn next_compaction_after(cost: std::time::Duration) -> usize {
-    const MAX_IMPORTS_BETWEEN_COMPACTIONS: usize = 100_000;
-    usize::try_from(cost.as_micros() / 2)
-        .unwrap_or(usize::MAX)
-        .min(MAX_IMPORTS_BETWEEN_COMPACTIONS)
-}
-
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -213,9 +192,7 @@ impl Room {
             id,
             state: Mutex::new(State {
                 members: Vec::new(),
-                doc: SharedDoc::new(),
-                imports_since_compact: 0,
-                compact_after: 0,
+                doc: RoomDoc::new(),
                 max_queue_bytes,
                 dead: false,
                 store: None,
@@ -488,14 +465,10 @@ impl Room {
                 // that grows with the document, on every keystroke.)
                 persist(&mut st, &self.id, Some(data.to_vec()));
             }
-            st.imports_since_compact += 1;
-            if st.imports_since_compact >= st.compact_after.max(compact_every) {
-                st.imports_since_compact = 0;
-                let started = std::time::Instant::now();
-                if let Err(e) = st.doc.compact() {
-                    tracing::warn!(room = %self.id, error = %e, "compacting the document failed");
-                }
-                st.compact_after = next_compaction_after(started.elapsed());
+            // At least every `compact_every` imports, less often for a big
+            // document (see `collab_doc::next_compaction_after`).
+            if let Err(e) = st.doc.compact_if_due(compact_every) {
+                tracing::warn!(room = %self.id, error = %e, "compacting the document failed");
             }
         }
         Ok(new)
@@ -644,18 +617,5 @@ fn remove(st: &mut State, index: usize, reason: LeftReason) {
     };
     if !st.members.is_empty() {
         broadcast(st, &Utf8Bytes::from(msg.to_json()), None);
-    }
-}
-
-#[cfg(test)]
-mod compaction_tests {
-    use super::next_compaction_after;
-    use std::time::Duration;
-
-    #[test]
-    fn costly_compactions_wait_longer_within_a_cap() {
-        assert_eq!(next_compaction_after(Duration::from_micros(40)), 20);
-        assert_eq!(next_compaction_after(Duration::from_millis(57)), 28_500);
-        assert_eq!(next_compaction_after(Duration::from_secs(3)), 100_000);
     }
 }

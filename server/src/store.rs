@@ -25,7 +25,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use collab_doc::SharedDoc;
+use collab_doc::RoomDoc;
 use collab_protocol::{ErrorCode, ProtocolError, RoomId};
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
@@ -91,7 +91,7 @@ impl StoreFault {
 
 /// A room's document as stored.
 pub(crate) struct Loaded {
-    pub doc: SharedDoc,
+    pub doc: RoomDoc,
     /// Stored updates on top of the snapshot (compaction counts from here).
     pub updates: usize,
     pub bytes: usize,
@@ -394,9 +394,10 @@ impl Worker {
                     let loaded = self.load(&room);
                     // A join to a room with nothing stored leaves no trace
                     // (probing random names must not grow the store).
-                    if loaded.as_ref().is_ok_and(|l| {
-                        l.updates > 0 || !l.doc.is_empty() || l.doc.history_len() > 0
-                    }) {
+                    if loaded
+                        .as_ref()
+                        .is_ok_and(|l| l.updates > 0 || l.doc.history_len() > 0)
+                    {
                         self.touch(room);
                     }
                     let _ = reply.send(loaded);
@@ -477,20 +478,13 @@ impl Worker {
                 _ => {}
             }
         }
-        let mut doc = match &snap {
-            Some(s) => SharedDoc::from_snapshot(s).map_err(|e| e.to_string())?,
-            None => SharedDoc::new(),
-        };
         let bytes = updates.iter().map(Vec::len).sum();
         // One batch: importing a few hundred interleaved keystrokes one by
         // one replays concurrent history per update (seconds per room).
-        if doc.import_batch(&updates).is_err() {
-            for u in &updates {
-                if let Err(e) = doc.import(u) {
-                    // One bad record must not hide the rest of the room.
-                    warn!(room = %room, error = %e, "a stored update could not be imported; skipped");
-                }
-            }
+        let (doc, failed) = RoomDoc::load(snap.as_deref(), &updates).map_err(|e| e.to_string())?;
+        for (i, e) in failed {
+            // One bad record must not hide the rest of the room.
+            warn!(room = %room, record = i, error = %e, "a stored update could not be imported; skipped");
         }
         debug!(room = %room, updates = updates.len(), "room loaded");
         Ok(Loaded {
@@ -748,6 +742,7 @@ mod tests {
 
     use std::sync::Arc;
 
+    use collab_doc::SharedDoc;
     use collab_protocol::{Limits, UserName};
     use tokio::sync::mpsc;
 
@@ -760,7 +755,7 @@ mod tests {
     fn a_full_queue_makes_the_next_change_a_snapshot() {
         let (tx, rx) = sync_channel(1);
         let loaded = Loaded {
-            doc: SharedDoc::new(),
+            doc: RoomDoc::new(),
             updates: 0,
             bytes: 0,
         };

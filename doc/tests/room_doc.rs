@@ -1,0 +1,261 @@
+//! The server's room document: detached between calls, so these tests check
+//! that what newcomers, the store and the size limit see is always the
+//! merged text, however imports and catch-ups interleave.
+
+#![allow(clippy::unwrap_used)]
+
+use collab_doc::{DocError, RoomDoc, SharedDoc};
+
+/// Four replicas typing in rounds without hearing from each other first: a
+/// concurrent history, as a busy room's is. Returns the updates in the order
+/// a server would receive them.
+fn interleaved(rounds: usize) -> Vec<Vec<u8>> {
+    let mut peers: Vec<SharedDoc> = (0..4).map(|_| SharedDoc::new()).collect();
+    let mut log = Vec::new();
+    for round in 0..rounds {
+        let mut sent = Vec::new();
+        for (who, p) in peers.iter_mut().enumerate() {
+            let len = p.len_chars();
+            p.splice((round * 13 + who) % (len + 1), 0, "ab").unwrap();
+            sent.push((who, p.take_local_update().unwrap()));
+        }
+        for (who, u) in &sent {
+            for (j, p) in peers.iter_mut().enumerate() {
+                if j != *who {
+                    p.import(u).unwrap();
+                }
+            }
+        }
+        log.extend(sent.into_iter().map(|(_, u)| u));
+    }
+    log
+}
+
+/// Encoded version vectors are not canonical (map order): compare decoded.
+fn assert_same_version(a: &[u8], b: &[u8]) {
+    let a = loro::VersionVector::decode(a).unwrap();
+    let b = loro::VersionVector::decode(b).unwrap();
+    assert_eq!(a, b);
+}
+
+fn replica_of(updates: &[Vec<u8>]) -> SharedDoc {
+    let mut r = SharedDoc::new();
+    for u in updates {
+        r.import(u).unwrap();
+    }
+    r
+}
+
+#[test]
+fn every_view_of_the_room_is_the_merged_text() {
+    let log = interleaved(40);
+    let reference = replica_of(&log);
+    let mut room = RoomDoc::new();
+    for (i, u) in log.iter().enumerate() {
+        assert_eq!(room.import_limited(u, 1 << 20), Ok(true), "update {i}");
+        if i % 17 == 0 {
+            // A newcomer in the middle: its snapshot holds exactly what
+            // arrived so far, and imports go on afterwards.
+            let newcomer = SharedDoc::from_snapshot(&room.snapshot()).unwrap();
+            assert_eq!(newcomer.text(), replica_of(&log[..=i]).text());
+            assert_same_version(&newcomer.version(), &room.version());
+        }
+    }
+    assert_eq!(room.text(), reference.text());
+    assert_same_version(&room.version(), &reference.version());
+    assert_eq!(room.len_bytes(), reference.len_bytes());
+    // A returning replica gets just what it lacks.
+    let half = replica_of(&log[..80]);
+    let mut back = replica_of(&log[..80]);
+    back.import(&room.updates_since(&half.version()).unwrap())
+        .unwrap();
+    assert_eq!(back.text(), reference.text());
+}
+
+#[test]
+fn a_resent_update_brings_nothing() {
+    let log = interleaved(3);
+    let mut room = RoomDoc::new();
+    for u in &log {
+        assert_eq!(room.import_limited(u, 1 << 20), Ok(true));
+    }
+    assert_eq!(room.import_limited(&log[5], 1 << 20), Ok(false));
+}
+
+#[test]
+fn garbage_forgery_and_gaps_are_refused_and_change_nothing() {
+    let mut a = SharedDoc::new();
+    a.splice(0, 0, "abc").unwrap();
+    let first = a.take_local_update().unwrap();
+    a.splice(3, 0, "d").unwrap();
+    let second = a.take_local_update().unwrap();
+    let mut room = RoomDoc::new();
+    room.import_limited(&first, 1 << 20).unwrap();
+    let v = room.version();
+
+    assert!(matches!(
+        room.import_limited(b"\x00garbage", 1 << 20),
+        Err(DocError::BadUpdate(_))
+    ));
+    // Same ids as a's, other and longer text: Loro compares the known part.
+    let forged = collab_doc::forge_for_tests(a.peer_id(), "xyzw");
+    assert!(matches!(
+        room.import_limited(&forged, 1 << 20),
+        Err(DocError::BadUpdate(_))
+    ));
+    assert_same_version(&room.version(), &v);
+    assert_eq!(room.text(), "abc");
+
+    // An update whose dependency never arrived.
+    let mut b = SharedDoc::new();
+    b.import(&first).unwrap();
+    b.import(&second).unwrap();
+    b.splice(4, 0, "e").unwrap();
+    let third = b.take_local_update().unwrap();
+    assert_eq!(
+        room.import_limited(&third, 1 << 20),
+        Err(DocError::MissingDependencies)
+    );
+    assert_eq!(room.text(), "abc");
+    // Once the gap is filled both are there.
+    room.import_limited(&second, 1 << 20).unwrap();
+    assert_eq!(room.text(), "abcde");
+}
+
+#[test]
+fn the_size_limit_holds_exactly() {
+    let mut room = RoomDoc::new();
+    let mut a = SharedDoc::new();
+    a.splice(0, 0, &"x".repeat(1000)).unwrap();
+    let big = a.take_local_update().unwrap();
+    assert_eq!(
+        room.import_limited(&big, 500),
+        Err(DocError::TooLarge {
+            would_be: 1000,
+            max: 500
+        })
+    );
+    assert_eq!(room.history_len(), 0);
+    room.import_limited(&big, 1000).unwrap();
+    assert_eq!(room.len_bytes(), 1000);
+
+    // Keystrokes up to the limit: the bound on growth since the last
+    // catch-up refuses nothing the exact length allows.
+    let mut room = RoomDoc::new();
+    let mut typist = SharedDoc::new();
+    let max = 300;
+    for i in 0..max {
+        typist.splice(i, 0, "y").unwrap();
+        let u = typist.take_local_update().unwrap();
+        assert_eq!(room.import_limited(&u, max), Ok(true), "keystroke {i}");
+    }
+    assert_eq!(room.len_bytes(), max);
+    typist.splice(max, 0, "z").unwrap();
+    let over = typist.take_local_update().unwrap();
+    assert!(matches!(
+        room.import_limited(&over, max),
+        Err(DocError::TooLarge { .. })
+    ));
+    assert_eq!(room.len_bytes(), max);
+    // Deleting makes room again (from a replica without the refused "z").
+    let mut other = SharedDoc::from_snapshot(&room.snapshot()).unwrap();
+    other.splice(0, 10, "").unwrap();
+    room.import_limited(&other.take_local_update().unwrap(), max)
+        .unwrap();
+    assert_eq!(room.len_bytes(), max - 10);
+}
+
+#[test]
+fn seeding_happens_once_and_is_relayable() {
+    let mut room = RoomDoc::new();
+    let update = room.seed_if_empty("file text\n").unwrap();
+    assert!(room.seed_if_empty("other\n").is_none());
+    assert_eq!(room.text(), "file text\n");
+    assert_eq!(replica_of(&[update]).text(), "file text\n");
+    let mut typed = RoomDoc::new();
+    let mut a = SharedDoc::new();
+    a.splice(0, 0, "typed first").unwrap();
+    typed
+        .import_limited(&a.take_local_update().unwrap(), 1 << 20)
+        .unwrap();
+    assert!(typed.seed_if_empty("file text\n").is_none());
+}
+
+#[test]
+fn compaction_keeps_text_version_and_the_limit() {
+    let log = interleaved(30);
+    let mut room = RoomDoc::new();
+    for u in &log[..60] {
+        room.import_limited(u, 1 << 20).unwrap();
+    }
+    let (text, version) = (room.text(), room.version());
+    room.compact().unwrap();
+    assert_eq!(room.text(), text);
+    assert_same_version(&room.version(), &version);
+    for u in &log[60..] {
+        assert_eq!(room.import_limited(u, 1 << 20), Ok(true));
+    }
+    assert_eq!(room.text(), replica_of(&log).text());
+}
+
+#[test]
+fn a_stored_room_loads_in_one_batch_and_reports_bad_records() {
+    let log = interleaved(20);
+    let reference = replica_of(&log);
+    let snapshot = {
+        let mut first = RoomDoc::new();
+        for u in &log[..30] {
+            first.import_limited(u, 1 << 20).unwrap();
+        }
+        first.snapshot()
+    };
+    let (mut room, failed) = RoomDoc::load(Some(&snapshot), &log[30..]).unwrap();
+    assert!(failed.is_empty());
+    assert_eq!(room.text(), reference.text());
+    assert_same_version(&room.version(), &reference.version());
+
+    let mut damaged = log[30..].to_vec();
+    damaged.insert(3, b"not loro".to_vec());
+    let (mut room, failed) = RoomDoc::load(Some(&snapshot), &damaged).unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, 3);
+    assert_eq!(room.text(), reference.text());
+
+    assert!(matches!(
+        RoomDoc::load(Some(b"not a snapshot"), &[]),
+        Err(DocError::BadSnapshot(_))
+    ));
+    let (empty, failed) = RoomDoc::load(None, &[]).unwrap();
+    assert!(failed.is_empty());
+    assert_eq!(empty.history_len(), 0);
+}
+
+/// A paste of megabytes arrives in frame-sized parts. Loro's catch-up of a
+/// detached document is quadratic in the length of one inserted run (25 s
+/// for these parts), so big updates must be imported attached. The test
+/// A generous bound (10 s, against about 10 ms) guards against that path.
+#[test]
+fn a_big_paste_in_parts_merges_quickly() {
+    let mut a = SharedDoc::new();
+    let paste = "fn main() { println!(\"héllo 😀\"); }\r\n".repeat(80_000);
+    a.splice(0, 0, &paste).unwrap();
+    let parts = a.take_local_update_chunked(1 << 20);
+    assert!(parts.len() >= 3, "{} parts", parts.len());
+    let mut room = RoomDoc::new();
+    let started = std::time::Instant::now();
+    for p in &parts {
+        assert_eq!(room.import_limited(p, 8 << 20), Ok(true));
+    }
+    assert_eq!(room.len_bytes(), paste.len());
+    let newcomer = SharedDoc::from_snapshot(&room.snapshot()).unwrap();
+    assert!(newcomer.text() == paste);
+    // The store loads the same parts as one batch.
+    let (mut stored, failed) = RoomDoc::load(None, &parts).unwrap();
+    assert!(failed.is_empty());
+    assert_eq!(stored.len_bytes(), paste.len());
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "merging a 3 MB paste took {took:?}"
+    );
+}
