@@ -35,10 +35,16 @@ pub(crate) type Ws = WebSocketStream<Stream>;
 /// Outgoing messages larger than this go out as fragments of this size.
 pub(crate) const FRAGMENT_BYTES: usize = 4 * 1024;
 
+/// Small events waiting in a member's queue are written together up to
+/// about this many bytes. It is also the socket's write buffer: tungstenite
+/// keeps that buffer's capacity, so a bound near [`FRAGMENT_BYTES`] keeps
+/// what a connection holds after a burst small.
+pub(crate) const COALESCE_BYTES: usize = 8 * 1024;
+
 fn ws_config(config: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(COALESCE_BYTES)
         .max_message_size(Some(config.max_frame_bytes))
         .max_frame_size(Some(config.max_frame_bytes))
 }

@@ -417,3 +417,52 @@ async fn an_access_token_is_required_when_configured() {
     assert_eq!(w.you.name, "alice");
     server.stop().await;
 }
+
+/// Events that wait in a member's queue go out several per write (small
+/// ones together, a big one in fragments after them): whatever the
+/// grouping, the member gets every event whole and in order.
+#[tokio::test]
+async fn a_member_that_falls_behind_gets_every_event_in_order() {
+    let server = Server::start(test_config()).await;
+    let (mut alice, wa) = server.join("abc", "alice").await;
+    let (mut bob, wb) = server.join("abc", "bob").await;
+    alice.recv().await; // joined
+    let mut doc = common::replica(&wa);
+    let mut expected = Vec::new();
+    // Bob reads nothing while alice sends chats and, every 25th, an edit
+    // bigger than a WebSocket fragment.
+    for i in 0..200u64 {
+        if i % 25 == 7 {
+            let at = doc.len_chars();
+            let data = common::edit(&mut doc, at, &format!("{i}:{}\n", "é".repeat(5000)));
+            alice.send(&ClientMsg::Update { seq: i, data }).await;
+            expected.push(format!("update {i}"));
+        } else {
+            alice
+                .send(&ClientMsg::Chat {
+                    text: format!("chat {i}"),
+                })
+                .await;
+            expected.push(format!("chat {i}"));
+        }
+    }
+    alice.ping_chat("done").await;
+    let mut bob_doc = common::replica(&wb);
+    let mut seen = Vec::new();
+    while seen.len() < expected.len() {
+        match bob.recv().await {
+            ServerMsg::Chat { text, .. } => seen.push(text),
+            ServerMsg::Update { data, .. } => {
+                assert_eq!(bob_doc.import(data.as_slice()), Ok(true));
+                // Which update: the number at the start of its line.
+                let text = bob_doc.text();
+                let last = text.lines().last().unwrap_or_default();
+                seen.push(format!("update {}", last.split(':').next().unwrap()));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(bob_doc.text(), doc.text());
+    server.stop().await;
+}
