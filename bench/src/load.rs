@@ -24,6 +24,7 @@ use collab_protocol::{ClientMsg, Join, PROTOCOL_VERSION, ServerMsg};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use loro::{ExportMode, LoroDoc, LoroText};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
@@ -55,9 +56,13 @@ impl Endpoint {
     }
 }
 
+/// The bench's own sockets. Frames are ~150 bytes: tungstenite zeroes up
+/// to `read_buffer_size` of its buffer before every read (also the one that
+/// finds nothing), so 16 KiB cost the generator a 16 KiB memset per read
+/// (~5% of its CPU); 4 KiB holds any burst it gets.
 fn client_ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
 }
 
@@ -154,10 +159,11 @@ pub struct Spec {
 pub enum Typing {
     /// Like people typing in turn, which is what rooms mostly see at low
     /// latency: a user types once every update sent in the room has
-    /// reached and been merged by its replica (a tick that finds an update
-    /// still in flight waits for it; those waits are counted). The history
-    /// stays linear, so the figures are the relay path and a linear
-    /// import, never Loro's concurrent merge.
+    /// reached it (a tick that finds an update still in flight waits for
+    /// it; those waits are counted). The history stays linear, so the
+    /// figures are the relay path and a linear import, never Loro's
+    /// concurrent merge. The typists of a room share one Loro document
+    /// (each under its own peer id), so the bench merges nothing itself.
     Turns,
     /// Typists type on their tick whatever has arrived: under load their
     /// edits become concurrent, and Loro's merge of concurrent edits
@@ -187,7 +193,7 @@ pub struct Errors {
     pub lost: u64,
     /// Acks still missing after the drain (collab only).
     pub unacked: u64,
-    /// A received update my replica could not merge.
+    /// A received update my replica could not merge (concurrent).
     pub import: u64,
 }
 
@@ -304,35 +310,37 @@ fn hash_bytes(data: &[u8]) -> u64 {
     h.finish()
 }
 
-/// A typist: mostly inserts the next character of some code at the caret,
-/// every eighth keystroke a backspace, now and then the caret jumps. Like
-/// a real client it merges what it receives into its replica, so its next
-/// update builds on everything it has seen.
-struct Typist {
-    doc: SharedDoc,
-    caret: usize,
+/// The keystroke rule of a typist: mostly inserts the next character of
+/// some code at the caret, every eighth keystroke a backspace, now and
+/// then the caret jumps. The caret is a plain index, clamped to the text,
+/// as a naive client keeps it.
+struct Caret {
+    pos: usize,
     n: u64,
     rng: u64,
-    /// Updates I sent, and updates of others I merged.
-    own: u64,
-    merged: u64,
+}
+
+/// One keystroke's edit of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edit {
+    /// Delete the character at this position (a backspace).
+    Delete(usize),
+    /// Insert this text at this position.
+    Insert(usize, &'static str),
 }
 
 const TYPED: &str =
     "fn main() {\n    let greeting = \"hello, world\";\n    println!(\"{greeting}\");\n}\n";
 
-impl Typist {
+impl Caret {
     fn new(seed: u64) -> Self {
         Self {
-            doc: SharedDoc::new(),
-            caret: 0,
+            pos: 0,
             n: seed % 97,
             rng: seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407)
                 | 1,
-            own: 0,
-            merged: 0,
         }
     }
 
@@ -344,34 +352,156 @@ impl Typist {
         self.rng
     }
 
+    /// The next keystroke on a text of `len` chars.
+    fn next_edit(&mut self, len: usize) -> Edit {
+        self.n += 1;
+        if self.n.is_multiple_of(64) && len > 0 {
+            self.pos = (self.next_random() % (len as u64 + 1)) as usize;
+        }
+        self.pos = self.pos.min(len);
+        if self.n.is_multiple_of(8) && self.pos > 0 {
+            self.pos -= 1;
+            Edit::Delete(self.pos)
+        } else {
+            let i = (self.n as usize) % TYPED.len();
+            self.pos += 1;
+            Edit::Insert(self.pos - 1, &TYPED[i..=i])
+        }
+    }
+}
+
+/// A typist with a replica of its own (`--typing concurrent` and
+/// `independent`). Like a real client it merges what it receives into its
+/// replica (concurrent), so its next update builds on everything it has
+/// seen, and the bench pays Loro's merge as clients do.
+struct Typist {
+    doc: SharedDoc,
+    caret: Caret,
+}
+
+impl Typist {
+    fn new(seed: u64) -> Self {
+        Self {
+            doc: SharedDoc::new(),
+            caret: Caret::new(seed),
+        }
+    }
+
     /// Merges a received update into my replica.
     fn receive(&mut self, data: &[u8]) -> bool {
-        self.merged += 1;
         self.doc.import(data).is_ok()
     }
 
     /// One keystroke; the Loro update it makes.
     fn keystroke(&mut self) -> Vec<u8> {
-        self.n += 1;
-        let len = self.doc.len_chars();
-        if self.n.is_multiple_of(64) && len > 0 {
-            self.caret = (self.next_random() % (len as u64 + 1)) as usize;
-        }
-        self.caret = self.caret.min(len);
-        let edited = if self.n.is_multiple_of(8) && self.caret > 0 {
-            self.caret -= 1;
-            self.doc.splice(self.caret, 1, "")
-        } else {
-            let i = (self.n as usize) % TYPED.len();
-            let ch = &TYPED[i..=i];
-            self.caret += 1;
-            self.doc.splice(self.caret - 1, 0, ch)
+        let edited = match self.caret.next_edit(self.doc.len_chars()) {
+            Edit::Delete(pos) => self.doc.splice(pos, 1, ""),
+            Edit::Insert(pos, s) => self.doc.splice(pos, 0, s),
         };
         if edited.is_err() {
-            self.caret = self.doc.len_chars();
+            self.caret.pos = self.doc.len_chars();
         }
         self.doc.take_local_update().unwrap_or_default()
     }
+}
+
+/// The typists of one room in `--typing turns`: ONE Loro document they
+/// all type into, each keystroke under the typing user's own peer id.
+///
+/// In turns a user types only once it has received every update sent in
+/// its room, so its replica would hold exactly this document: the update
+/// a keystroke exports here (only the new change, with its causal
+/// dependencies on everyone's changes) is the one that replica would send.
+/// Sharing the document spares the bench a replica per user and three
+/// imports per keystroke, which were most of its CPU.
+struct RoomTyping {
+    doc: LoroDoc,
+    text: LoroText,
+    /// Per user of the room: its stable Loro peer id, and its caret.
+    users: Vec<(u64, Caret)>,
+}
+
+/// The `i`th of a series of distinct Loro peer ids (splitmix64, a
+/// bijection, so distinct `i` give distinct ids).
+fn peer_id_of(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    // u64::MAX is not a valid peer id.
+    (z ^ (z >> 31)).min(u64::MAX - 1)
+}
+
+impl RoomTyping {
+    /// The typing doc of the room whose users are `first..first + users`
+    /// (indices in the phase, which seed their carets). Peer ids are
+    /// random per doc, as fresh replicas' are, so a second run into the
+    /// same rooms of a server (`--url`) never reuses history ids.
+    fn new(first: usize, users: usize) -> Self {
+        let doc = LoroDoc::new();
+        let text = doc.get_text(collab_doc::TEXT_CONTAINER);
+        let base = doc.peer_id();
+        let users = (0..users)
+            .map(|slot| {
+                (
+                    peer_id_of(base.wrapping_add(slot as u64)),
+                    Caret::new((first + slot) as u64 + 1),
+                )
+            })
+            .collect();
+        Self { doc, text, users }
+    }
+
+    /// One keystroke of the room's user `slot` (0-based in the room); the
+    /// Loro update it makes (empty if it changed nothing).
+    fn keystroke(&mut self, slot: usize) -> Vec<u8> {
+        let Some((peer, caret)) = self.users.get_mut(slot) else {
+            return Vec::new();
+        };
+        if self.doc.set_peer_id(*peer).is_err() {
+            return Vec::new();
+        }
+        let before = self.doc.oplog_vv();
+        let edited = match caret.next_edit(self.text.len_unicode()) {
+            Edit::Delete(pos) => self.text.delete(pos, 1),
+            Edit::Insert(pos, s) => self.text.insert(pos, s),
+        };
+        self.doc.commit();
+        if edited.is_err() {
+            caret.pos = self.text.len_unicode();
+        }
+        if self.doc.oplog_vv() == before {
+            return Vec::new();
+        }
+        self.doc
+            .export(ExportMode::updates(&before))
+            .unwrap_or_default()
+    }
+}
+
+/// What a user's writer types with.
+enum Keyboard {
+    /// Turns: the room's typing doc, and my place in the room.
+    Room(Arc<Mutex<RoomTyping>>, usize),
+    /// Concurrent, independent: my own replica (my reader merges into it).
+    Replica(Arc<Mutex<Typist>>),
+}
+
+impl Keyboard {
+    /// One keystroke; `None` if the lock is poisoned.
+    fn keystroke(&self) -> Option<Vec<u8>> {
+        match self {
+            Keyboard::Room(room, slot) => room.lock().ok().map(|mut r| r.keystroke(*slot)),
+            Keyboard::Replica(typist) => typist.lock().ok().map(|mut t| t.keystroke()),
+        }
+    }
+}
+
+/// Turns: what a user has seen of its room (updates received plus updates
+/// sent), and the signal that it may have seen everything.
+#[derive(Default)]
+struct Turn {
+    seen: AtomicU64,
+    ready: tokio::sync::Notify,
 }
 
 struct Shared {
@@ -392,6 +522,8 @@ struct Shared {
     typing: Typing,
     /// Updates sent per room (turns: who may type).
     room_sent: Vec<AtomicU64>,
+    /// Per user (turns): what it has seen of its room.
+    turns: Vec<Turn>,
     waits: AtomicU64,
     errors: Mutex<Errors>,
 }
@@ -483,25 +615,40 @@ pub async fn run_phase(
         stopping: AtomicBool::new(false),
         typing: spec.typing,
         room_sent: (0..spec.rooms).map(|_| AtomicU64::new(0)).collect(),
+        turns: (0..n_users).map(|_| Turn::default()).collect(),
         waits: AtomicU64::new(0),
         errors: Mutex::new(errors),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let period = Duration::from_secs_f64(1.0 / spec.rate.max(0.001));
     let mut tasks = tokio::task::JoinSet::new();
+    // Turns: one typing doc per room, shared by its typists.
+    let rooms: Vec<Arc<Mutex<RoomTyping>>> = if spec.typing == Typing::Turns {
+        (0..spec.rooms)
+            .map(|r| Arc::new(Mutex::new(RoomTyping::new(r * spec.users, spec.users))))
+            .collect()
+    } else {
+        Vec::new()
+    };
     for (i, s) in sockets.into_iter().enumerate() {
         let Some((ws, _)) = s else { continue };
         let (sink, stream) = ws.split();
-        let typist = Arc::new(Mutex::new(Typist::new(i as u64 + 1)));
-        let merged = Arc::new(tokio::sync::Notify::new());
+        let (keyboard, replica) = match rooms.get(i / spec.users) {
+            Some(room) => (Keyboard::Room(Arc::clone(room), i % spec.users), None),
+            None => {
+                let typist = Arc::new(Mutex::new(Typist::new(i as u64 + 1)));
+                let merges = spec.typing == Typing::Concurrent;
+                (
+                    Keyboard::Replica(Arc::clone(&typist)),
+                    merges.then_some(typist),
+                )
+            }
+        };
         // Spread the users' ticks evenly over one period.
         let phase = period.mul_f64((i as f64 * 0.618_034) % 1.0);
         tasks.spawn(writer(
             Arc::clone(&shared),
-            Replica {
-                typist: Arc::clone(&typist),
-                merged: Arc::clone(&merged),
-            },
+            keyboard,
             sink,
             i,
             t0 + phase,
@@ -510,8 +657,7 @@ pub async fn run_phase(
         ));
         tasks.spawn(reader(
             Arc::clone(&shared),
-            typist,
-            merged,
+            replica,
             stream,
             i,
             Arc::clone(&by_member),
@@ -638,15 +784,9 @@ pub async fn run_phase(
     })
 }
 
-/// A user's replica, and the signal that it merged an update.
-struct Replica {
-    typist: Arc<Mutex<Typist>>,
-    merged: Arc<tokio::sync::Notify>,
-}
-
 async fn writer(
     shared: Arc<Shared>,
-    Replica { typist, merged }: Replica,
+    keyboard: Keyboard,
     mut sink: SplitSink<Ws, Message>,
     me: usize,
     first: Instant,
@@ -656,6 +796,11 @@ async fn writer(
     let mut ticker = interval_at(first, period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut seq = 0u64;
+    let room = me / shared.users_per_room;
+    let (Some(room_sent), Some(turn)) = (shared.room_sent.get(room), shared.turns.get(me)) else {
+        return;
+    };
+    let my_sent = shared.sent.get(me);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -666,23 +811,16 @@ async fn writer(
             let _ = stop.changed().await;
             break;
         }
-        let room = me / shared.users_per_room;
         if shared.typing == Typing::Turns {
-            // Wait (bounded by the stop) until every update sent in my
-            // room has been merged by my replica.
+            // Wait (bounded by the stop) until I have received every
+            // update sent in my room. Nothing awaits between this check
+            // and the keystroke (one thread), so the room's typing doc
+            // then holds exactly what I have: my edit builds on it.
             let mut waited = false;
-            loop {
-                let sent = shared
-                    .room_sent
-                    .get(room)
-                    .map_or(0, |r| r.load(Ordering::Relaxed));
-                let seen = typist.lock().map_or(sent, |t| t.own + t.merged);
-                if seen >= sent {
-                    break;
-                }
+            while turn.seen.load(Ordering::Relaxed) < room_sent.load(Ordering::Relaxed) {
                 waited = true;
                 tokio::select! {
-                    () = merged.notified() => {}
+                    () = turn.ready.notified() => {}
                     _ = stop.changed() => return,
                 }
             }
@@ -690,22 +828,18 @@ async fn writer(
                 shared.waits.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let Some(data) = typist.lock().ok().map(|mut t| {
-            t.own += 1;
-            t.keystroke()
-        }) else {
+        let Some(data) = keyboard.keystroke() else {
             break;
         };
-        if let Some(r) = shared.room_sent.get(room) {
-            r.fetch_add(1, Ordering::Relaxed);
-        }
         if data.is_empty() {
             continue;
         }
+        room_sent.fetch_add(1, Ordering::Relaxed);
+        turn.seen.fetch_add(1, Ordering::Relaxed);
         seq += 1;
         let hash = hash_bytes(&data);
         let t = Instant::now();
-        if let Some(list) = shared.sent.get(me)
+        if let Some(list) = my_sent
             && let Ok(mut list) = list.lock()
         {
             list.push((t, hash));
@@ -740,17 +874,21 @@ async fn writer(
     let _ = timeout(Duration::from_secs(1), sink.close()).await;
 }
 
+/// `replica`: my replica, when I merge what I receive (concurrent).
 async fn reader(
     shared: Arc<Shared>,
-    typist: Arc<Mutex<Typist>>,
-    merged: Arc<tokio::sync::Notify>,
+    replica: Option<Arc<Mutex<Typist>>>,
     mut stream: SplitStream<Ws>,
     me: usize,
     by_member: Arc<HashMap<u64, usize>>,
 ) {
-    // How many updates I have had from each sender.
-    let mut counts: HashMap<usize, usize> = HashMap::new();
-    let room = me / shared.users_per_room;
+    let users = shared.users_per_room;
+    let room = me / users;
+    // How many updates I have had from each member of my room, by place.
+    let mut counts = vec![0usize; users];
+    let (Some(room_sent), Some(turn)) = (shared.room_sent.get(room), shared.turns.get(me)) else {
+        return;
+    };
     loop {
         let frame = match stream.next().await {
             Some(Ok(Message::Text(t))) => t,
@@ -777,12 +915,13 @@ async fn reader(
                 } else {
                     by_member.get(&from).copied()
                 };
-                let Some(sender) = sender.filter(|s| s / shared.users_per_room == room && *s != me)
-                else {
+                let Some(sender) = sender.filter(|s| s / users == room && *s != me) else {
                     shared.error(|e| e.unexpected += 1);
                     continue;
                 };
-                let n = counts.entry(sender).or_insert(0);
+                let Some(n) = counts.get_mut(sender % users) else {
+                    continue;
+                };
                 let entry = shared
                     .sent
                     .get(sender)
@@ -803,11 +942,21 @@ async fn reader(
                     Some(_) => shared.error(|e| e.mismatch += 1),
                     None => shared.error(|e| e.unexpected += 1),
                 }
-                if shared.typing != Typing::Independent {
-                    if !typist.lock().is_ok_and(|mut t| t.receive(data.as_slice())) {
-                        shared.error(|e| e.import += 1);
+                match (&replica, shared.typing) {
+                    (Some(typist), _) => {
+                        if !typist.lock().is_ok_and(|mut t| t.receive(data.as_slice())) {
+                            shared.error(|e| e.import += 1);
+                        }
                     }
-                    merged.notify_one();
+                    (None, Typing::Turns) => {
+                        // Nothing to merge: the room's typing doc has it.
+                        // Wake my writer once I have everything sent.
+                        let seen = turn.seen.fetch_add(1, Ordering::Relaxed) + 1;
+                        if seen >= room_sent.load(Ordering::Relaxed) {
+                            turn.ready.notify_one();
+                        }
+                    }
+                    (None, _) => {}
                 }
             }
             ServerMsg::Ack { seq } => {
@@ -840,6 +989,7 @@ async fn reader(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -854,5 +1004,65 @@ mod tests {
             assert!(replica.import(&u).is_ok_and(|new| new));
         }
         assert_eq!(replica.text(), t.doc.text());
+    }
+
+    /// The room's typing doc sends what replicas that merged everything
+    /// would: each update imports, in order, into a fresh replica that has
+    /// all the earlier ones (its causal dependencies are there), brings
+    /// something new, carries one change of its typist's own peer, and
+    /// the replica ends with the room doc's text.
+    #[test]
+    fn a_room_typing_doc_makes_updates_a_replica_merges_in_order() {
+        let users = 4;
+        let mut room = RoomTyping::new(8, users);
+        let mut replica = SharedDoc::new();
+        let mut peers = std::collections::BTreeSet::new();
+        for k in 0..2000 {
+            // In turn, and now and then one user twice in a row.
+            let slot = if k % 7 == 3 {
+                (k - 1) % users
+            } else {
+                k % users
+            };
+            let u = room.keystroke(slot);
+            assert!(!u.is_empty(), "keystroke {k}");
+            assert!(u.len() < 200, "{} bytes", u.len());
+            let meta = LoroDoc::decode_import_blob_meta(&u, true).unwrap();
+            assert_eq!(meta.change_num, 1, "keystroke {k}: only the new change");
+            let in_update: Vec<u64> = meta.partial_end_vv.keys().copied().collect();
+            assert_eq!(in_update, vec![room.users[slot].0], "keystroke {k}");
+            peers.insert(in_update[0]);
+            assert_eq!(replica.import(&u), Ok(true), "keystroke {k}");
+        }
+        assert_eq!(peers.len(), users);
+        assert_eq!(replica.text(), room.text.to_string());
+        assert!(replica.len_chars() > 1000);
+    }
+
+    /// Four real replicas typing in turn, each merging the others' updates
+    /// (what turns did before the room doc), type the same text with
+    /// updates of the same sizes as the room doc.
+    #[test]
+    fn a_room_typing_doc_types_like_replicas_that_merge_everything() {
+        let mut replicas: Vec<Typist> = (1..=4).map(Typist::new).collect();
+        let mut room = RoomTyping::new(0, 4);
+        for k in 0..400 {
+            let slot = k % 4;
+            let expected = replicas[slot].keystroke();
+            for (j, other) in replicas.iter_mut().enumerate() {
+                if j != slot {
+                    assert!(other.receive(&expected));
+                }
+            }
+            assert_eq!(room.keystroke(slot).len(), expected.len(), "keystroke {k}");
+        }
+        assert_eq!(room.text.to_string(), replicas[0].doc.text());
+    }
+
+    #[test]
+    fn peer_ids_are_distinct_and_valid() {
+        let ids: std::collections::BTreeSet<u64> = (0..100_000).map(peer_id_of).collect();
+        assert_eq!(ids.len(), 100_000);
+        assert!(!ids.contains(&u64::MAX));
     }
 }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 const ABOUT: &str = "Load generator and benchmark for collab-server (like redis-benchmark).
 
 It speaks the real protocol: every simulated user joins a room over a
-WebSocket and types real Loro updates (collab-doc SharedDoc), one per
+WebSocket and types real Loro updates (its own Loro peer id), one per
 keystroke, at a fixed rate. It measures, on this machine only (loopback):
 
   * keystroke latency: from a member's send to each other member's receipt,
