@@ -315,20 +315,25 @@ impl RoomDoc {
 }
 
 /// How many imports to wait before compacting again, given what the last
-/// compaction cost. Compaction turns the tens of MiB of parsed history a long
-/// session accumulates back into a compact encoded form (automerge-paper
-/// typed key by key: 38 MiB of live heap before, 0.5 MiB after), but it
-/// costs time in proportion to the document (about 50 ms for that one).
-/// Waiting one import per 2 us of that cost keeps compaction near 2 us per
-/// import, instead of compacting a large document every few seconds of
-/// typing. The cap bounds the history a room holds between compactions
-/// (about 150 bytes each).
+/// compaction cost. Compaction (a reload from the room's snapshot) turns the
+/// tens of MiB of parsed history a long session accumulates back into Loro's
+/// compact encoded form (automerge-paper typed key by key: 43 MiB of live
+/// heap before, 0.6 MiB after), but it costs time that grows with the
+/// document: the catch-up of the text it starts with replays the history
+/// after the previous reload (up to 0.3 s for that document). Waiting one
+/// import per [`COMPACTION_BUDGET_PER_IMPORT`] of that cost keeps compaction
+/// near that much per import, about a fifth of a detached import, instead of
+/// compacting a large document every few seconds of typing. The cap bounds
+/// the history a room holds between compactions (about 170 bytes each).
 pub fn next_compaction_after(cost: Duration) -> usize {
     const MAX_IMPORTS_BETWEEN_COMPACTIONS: usize = 100_000;
-    usize::try_from(cost.as_micros() / 2)
+    usize::try_from(cost.as_nanos() / COMPACTION_BUDGET_PER_IMPORT.as_nanos())
         .unwrap_or(usize::MAX)
         .min(MAX_IMPORTS_BETWEEN_COMPACTIONS)
 }
+
+/// What compaction may cost per import, amortized.
+pub const COMPACTION_BUDGET_PER_IMPORT: Duration = Duration::from_nanos(500);
 
 /// Whether an import added changes to the history (a resent update adds
 /// none: Loro trims the parts it knows).
@@ -343,8 +348,8 @@ mod tests {
 
     #[test]
     fn costly_compactions_wait_longer_within_a_cap() {
-        assert_eq!(next_compaction_after(Duration::from_micros(40)), 20);
-        assert_eq!(next_compaction_after(Duration::from_millis(57)), 28_500);
+        assert_eq!(next_compaction_after(Duration::from_micros(40)), 80);
+        assert_eq!(next_compaction_after(Duration::from_millis(20)), 40_000);
         assert_eq!(next_compaction_after(Duration::from_secs(3)), 100_000);
     }
 }
