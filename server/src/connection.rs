@@ -202,11 +202,29 @@ impl Connection {
     }
 
     async fn write_with(&mut self, msg: Message, stop_on_shutdown: bool) -> Result<(), End> {
+        self.write_all(std::iter::once(msg), stop_on_shutdown).await
+    }
+
+    /// Feeds every message, then flushes once (one write for a batch);
+    /// gives up on kick, on shutdown if `stop_on_shutdown`, or when the
+    /// peer stalls.
+    async fn write_all(
+        &mut self,
+        msgs: impl IntoIterator<Item = Message> + Send,
+        stop_on_shutdown: bool,
+    ) -> Result<(), End> {
         let limit = self.shared.config.ping_interval * 2;
+        let ws = &mut self.ws;
+        let write = async move {
+            for msg in msgs {
+                ws.feed(msg).await?;
+            }
+            ws.flush().await
+        };
         tokio::select! {
             r = self.control.kicked() => Err(End::Kicked(r)),
             () = self.shutdown.recv(), if stop_on_shutdown => Err(End::Shutdown),
-            r = timeout(limit, self.ws.send(msg)) => match r {
+            r = timeout(limit, write) => match r {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => {
                     debug!(error = %e, "write failed");
@@ -257,37 +275,10 @@ impl Connection {
             bytes += text.len();
             batch.push(Message::Text(text));
         }
-        self.write_batch(batch).await?;
+        self.write_all(batch, true).await?;
         match big {
             Some(text) => self.write_fragmented(text).await,
             None => Ok(()),
-        }
-    }
-
-    /// Feeds every message, then flushes once; gives up like [`Self::write`].
-    async fn write_batch(&mut self, batch: Vec<Message>) -> Result<(), End> {
-        let limit = self.shared.config.ping_interval * 2;
-        let ws = &mut self.ws;
-        let write = async move {
-            for msg in batch {
-                ws.feed(msg).await?;
-            }
-            ws.flush().await
-        };
-        tokio::select! {
-            r = self.control.kicked() => Err(End::Kicked(r)),
-            () = self.shutdown.recv() => Err(End::Shutdown),
-            r = timeout(limit, write) => match r {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => {
-                    debug!(error = %e, "write failed");
-                    Err(End::Dropped)
-                }
-                Err(_) => {
-                    info!("write stalled: dropping");
-                    Err(End::Timeout)
-                }
-            },
         }
     }
 
