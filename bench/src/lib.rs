@@ -8,6 +8,7 @@
 
 pub mod idle;
 pub mod load;
+pub mod pace;
 pub mod procfs;
 pub mod relay;
 pub mod target;

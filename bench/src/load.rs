@@ -11,7 +11,9 @@
 //! Each user is two tasks on the bench's runtime: a writer that types on a
 //! fixed schedule (open loop: a late tick is skipped, not queued, and the
 //! achieved rate is reported) and a reader that always drains, so the
-//! server never waits for the bench.
+//! server never waits for the bench. The schedule is kept by one pacer
+//! thread ([`crate::pace`]), to microseconds: tokio's 1 ms timer grid
+//! would send in bursts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -27,12 +29,12 @@ use hdrhistogram::Histogram;
 use loro::{ExportMode, LoroDoc, LoroText};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
-use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::procfs;
+use crate::{pace, procfs};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -266,6 +268,19 @@ pub struct Outcome {
     pub errors: Errors,
     /// Turns: keystrokes that waited for an update in flight.
     pub waits: Waits,
+    /// Send time minus scheduled time, ns, of sends in the window that
+    /// did not wait a turn: how well the bench kept its schedule.
+    pub pacing: Histogram<u64>,
+    /// The pacer thread's wake-up minus the send time, ns (window).
+    pub pacer_wake: Histogram<u64>,
+    /// The pacer thread's CPU seconds in the window (part of
+    /// `client_cpu`).
+    pub pacer_cpu: Option<f64>,
+    /// Ticks skipped because they came late: the writer had not yet taken
+    /// its previous one, or the pacer was more than a period behind.
+    pub ticks_skipped: u64,
+    /// Time between consecutive sends (any users), ns (window).
+    pub gaps: Histogram<u64>,
     pub spec: Spec,
 }
 
@@ -295,6 +310,15 @@ impl Outcome {
     }
     pub fn ack_us(&self, q: f64) -> f64 {
         self.ack.value_at_quantile(q) as f64 / 1000.0
+    }
+    /// A quantile of send time minus scheduled time, in µs.
+    pub fn pacing_us(&self, q: f64) -> f64 {
+        self.pacing.value_at_quantile(q) as f64 / 1000.0
+    }
+    /// The share of sends less than 50 µs after the previous send (of
+    /// anyone): bursts. Evenly paced at 4,000 sends/s, ~0.
+    pub fn bunched(&self) -> f64 {
+        self.gaps.count_between(0, 50_000) as f64 / self.gaps.len().max(1) as f64
     }
 }
 
@@ -504,9 +528,32 @@ struct Turn {
     ready: tokio::sync::Notify,
 }
 
+/// A user's tick, from the pacer thread to its writer.
+struct Tick {
+    /// The send time of the tick not yet taken (ns from `t0`), or
+    /// [`NO_TICK`]. A tick that finds one still there is skipped, so a
+    /// late tick is taken once, not queued.
+    scheduled: AtomicU64,
+    /// Wakes the writer (`notify_one` from the pacer thread).
+    wake: tokio::sync::Notify,
+}
+
+const NO_TICK: u64 = u64::MAX;
+
+impl Default for Tick {
+    fn default() -> Self {
+        Self {
+            scheduled: AtomicU64::new(NO_TICK),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+}
+
 struct Shared {
     relay: bool,
     users_per_room: usize,
+    /// The schedule's origin.
+    t0: Instant,
     start: Instant,
     end: Instant,
     /// Per user: (send time, hash of the update bytes), in send order.
@@ -525,7 +572,24 @@ struct Shared {
     /// Per user (turns): what it has seen of its room.
     turns: Vec<Turn>,
     waits: AtomicU64,
+    /// Per user: its tick.
+    ticks: Vec<Tick>,
+    ticks_skipped: AtomicU64,
+    /// Send time minus scheduled time (window, no turn waited).
+    pacing: Mutex<Histogram<u64>>,
+    last_send: Mutex<Option<Instant>>,
+    gaps: Mutex<Histogram<u64>>,
     errors: Mutex<Errors>,
+}
+
+/// Sets `stopping` when dropped: the pacer thread stops even if a phase
+/// is abandoned before its end.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stopping.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Shared {
@@ -602,6 +666,7 @@ pub async fn run_phase(
     let shared = Arc::new(Shared {
         relay: endpoint.is_relay(),
         users_per_room: spec.users,
+        t0,
         start,
         end,
         sent: (0..n_users).map(|_| Mutex::new(Vec::new())).collect(),
@@ -617,10 +682,50 @@ pub async fn run_phase(
         room_sent: (0..spec.rooms).map(|_| AtomicU64::new(0)).collect(),
         turns: (0..n_users).map(|_| Turn::default()).collect(),
         waits: AtomicU64::new(0),
+        ticks: (0..n_users).map(|_| Tick::default()).collect(),
+        ticks_skipped: AtomicU64::new(0),
+        pacing: Mutex::new(new_histogram()),
+        last_send: Mutex::new(None),
+        gaps: Mutex::new(new_histogram()),
         errors: Mutex::new(errors),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let period = Duration::from_secs_f64(1.0 / spec.rate.max(0.001));
+    // The pacer: a thread of this process, spawned after it pinned itself
+    // (so on the same core), that wakes each writer on its tick until the
+    // end of sending, or the stop (set also if this phase is dropped).
+    let _stop_pacer = StopOnDrop(Arc::clone(&shared));
+    let schedule = pace::Schedule::new(t0.into_std(), period, spec.rooms, spec.users);
+    let pacer = {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("pacer".into())
+            .spawn(move || {
+                pace::run(
+                    &schedule,
+                    shared.start.into_std(),
+                    shared.end.into_std(),
+                    &shared.stopping,
+                    |user, at| {
+                        let Some(tick) = shared.ticks.get(user) else {
+                            return;
+                        };
+                        let free = tick.scheduled.compare_exchange(
+                            NO_TICK,
+                            at,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        );
+                        if free.is_ok() {
+                            tick.wake.notify_one();
+                        } else {
+                            shared.ticks_skipped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    },
+                )
+            })
+            .map_err(|e| format!("cannot start the pacer thread: {e}"))?
+    };
     let mut tasks = tokio::task::JoinSet::new();
     // Turns: one typing doc per room, shared by its typists.
     let rooms: Vec<Arc<Mutex<RoomTyping>>> = if spec.typing == Typing::Turns {
@@ -644,15 +749,11 @@ pub async fn run_phase(
                 )
             }
         };
-        // Spread the users' ticks evenly over one period.
-        let phase = period.mul_f64((i as f64 * 0.618_034) % 1.0);
         tasks.spawn(writer(
             Arc::clone(&shared),
             keyboard,
             sink,
             i,
-            t0 + phase,
-            period,
             stop_rx.clone(),
         ));
         tasks.spawn(reader(
@@ -745,6 +846,17 @@ pub async fn run_phase(
         tasks.abort_all();
     }
     let max_rss = sampler.await.ok().flatten();
+    // The pacer ended at the end of sending (or on the stop, within
+    // 10 ms); wait for it without blocking the runtime, bounded.
+    let pacer_deadline = Instant::now() + Duration::from_secs(2);
+    while !pacer.is_finished() && Instant::now() < pacer_deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pacer = if pacer.is_finished() {
+        pacer.join().ok()
+    } else {
+        None
+    };
 
     let sent_total = shared.sent_total.load(Ordering::Relaxed);
     let delivered_total = shared.delivered_total.load(Ordering::Relaxed);
@@ -780,6 +892,20 @@ pub async fn run_phase(
         rss_max_kib,
         errors,
         waits: shared.waits.load(Ordering::Relaxed),
+        pacing: shared
+            .pacing
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|_| new_histogram()),
+        gaps: shared
+            .gaps
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|_| new_histogram()),
+        ticks_skipped: shared.ticks_skipped.load(Ordering::Relaxed)
+            + pacer.as_ref().map_or(0, |p| p.dropped),
+        pacer_cpu: pacer.as_ref().and_then(|p| p.cpu_secs),
+        pacer_wake: pacer.map_or_else(new_histogram, |p| p.wake),
         spec: spec.clone(),
     })
 }
@@ -789,34 +915,39 @@ async fn writer(
     keyboard: Keyboard,
     mut sink: SplitSink<Ws, Message>,
     me: usize,
-    first: Instant,
-    period: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut ticker = interval_at(first, period);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut seq = 0u64;
     let room = me / shared.users_per_room;
-    let (Some(room_sent), Some(turn)) = (shared.room_sent.get(room), shared.turns.get(me)) else {
+    let (Some(room_sent), Some(turn), Some(tick)) = (
+        shared.room_sent.get(room),
+        shared.turns.get(me),
+        shared.ticks.get(me),
+    ) else {
         return;
     };
     let my_sent = shared.sent.get(me);
     loop {
         tokio::select! {
-            _ = ticker.tick() => {}
+            () = tick.wake.notified() => {}
             _ = stop.changed() => break,
         }
+        // Take the tick: from now on the pacer may give me the next one.
+        let scheduled = match tick.scheduled.swap(NO_TICK, Ordering::AcqRel) {
+            NO_TICK => continue,
+            at => shared.t0 + Duration::from_nanos(at),
+        };
         if Instant::now() >= shared.end {
             // Sending is over; wait for the stop to close.
             let _ = stop.changed().await;
             break;
         }
+        let mut waited = false;
         if shared.typing == Typing::Turns {
             // Wait (bounded by the stop) until I have received every
             // update sent in my room. Nothing awaits between this check
             // and the keystroke (one thread), so the room's typing doc
             // then holds exactly what I have: my edit builds on it.
-            let mut waited = false;
             while turn.seen.load(Ordering::Relaxed) < room_sent.load(Ordering::Relaxed) {
                 waited = true;
                 tokio::select! {
@@ -860,6 +991,18 @@ async fn writer(
         shared.sent_total.fetch_add(1, Ordering::Relaxed);
         if shared.in_window(t) {
             shared.sent_window.fetch_add(1, Ordering::Relaxed);
+            if !waited && let Ok(mut h) = shared.pacing.lock() {
+                let late = t.saturating_duration_since(scheduled);
+                let _ = h.record(late.as_nanos() as u64);
+            }
+            if let Ok(mut last) = shared.last_send.lock() {
+                if let Some(l) = *last
+                    && let Ok(mut h) = shared.gaps.lock()
+                {
+                    let _ = h.record(t.saturating_duration_since(l).as_nanos().max(1) as u64);
+                }
+                *last = Some(t);
+            }
         }
         match timeout(IO_TIMEOUT, sink.send(Message::text(text))).await {
             Ok(Ok(())) => {}

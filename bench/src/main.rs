@@ -18,7 +18,9 @@ const ABOUT: &str = "Load generator and benchmark for collab-server (like redis-
 
 It speaks the real protocol: every simulated user joins a room over a
 WebSocket and types real Loro updates (its own Loro peer id), one per
-keystroke, at a fixed rate. It measures, on this machine only (loopback):
+keystroke, at a fixed rate: a pacer thread spreads all sends evenly over
+the period, to tens of µs (tokio's timer has a 1 ms grid, which would send
+them in bursts). It measures, on this machine only (loopback):
 
   * keystroke latency: from a member's send to each other member's receipt,
     p50/p99/p99.9 (HDR histogram). Nothing is embedded in the document: the
@@ -491,9 +493,26 @@ fn outcome_json(o: &Outcome) -> Value {
         "server_cpu_per_100k_deliveries": o.cpu_per_100k(),
         "deliveries_per_server_cpu_sec": o.deliveries_per_cpu_sec(),
         "bench_cpu_secs": o.client_cpu,
+        "pacer_cpu_secs": o.pacer_cpu,
         "server_rss_kib": { "start": o.rss_start_kib, "end": o.rss_end_kib, "max": o.rss_max_kib },
         "typing": format!("{:?}", o.spec.typing).to_lowercase(),
         "waits": o.waits,
+        "pacing_us": {
+            "count": o.pacing.len(),
+            "p50": q(&o.pacing, 0.5),
+            "p99": q(&o.pacing, 0.99),
+            "p999": q(&o.pacing, 0.999),
+            "max": o.pacing.max() as f64 / 1000.0,
+            "pacer_wake_p50": q(&o.pacer_wake, 0.5),
+            "pacer_wake_p99": q(&o.pacer_wake, 0.99),
+        },
+        "ticks_skipped": o.ticks_skipped,
+        "send_gap_us": {
+            "p10": q(&o.gaps, 0.1),
+            "p50": q(&o.gaps, 0.5),
+            "p90": q(&o.gaps, 0.9),
+        },
+        "sends_within_50us": o.bunched(),
         "errors": o.errors.total(),
         "errors_detail": o.errors.describe(),
     })
@@ -513,7 +532,7 @@ fn mib(k: Option<u64>) -> String {
 
 fn print_outcomes(collab: &Outcome, relay: Option<&Outcome>) {
     type Row = (&'static str, fn(&Outcome) -> String);
-    let rows: [Row; 15] = [
+    let rows: [Row; 18] = [
         ("keystroke latency p50", |o| us(o.latency_us(0.5))),
         ("keystroke latency p99", |o| us(o.latency_us(0.99))),
         ("keystroke latency p99.9", |o| us(o.latency_us(0.999))),
@@ -537,6 +556,13 @@ fn print_outcomes(collab: &Outcome, relay: Option<&Outcome>) {
         }),
         ("deliveries/s", |o| format!("{:.0}", o.deliveries_per_sec())),
         ("keystrokes that waited a turn", |o| o.waits.to_string()),
+        ("pacing: send - schedule p50/p99", |o| {
+            format!("{:.1} / {:.1} µs", o.pacing_us(0.5), o.pacing_us(0.99))
+        }),
+        ("sends < 50 µs after another", |o| {
+            format!("{:.1}%", o.bunched() * 100.0)
+        }),
+        ("late ticks skipped", |o| o.ticks_skipped.to_string()),
         ("server CPU in window", |o| {
             o.server_cpu.map_or("-".into(), |c| {
                 format!(
@@ -556,9 +582,14 @@ fn print_outcomes(collab: &Outcome, relay: Option<&Outcome>) {
             format!("{} / {}", mib(o.rss_start_kib), mib(o.rss_max_kib))
         }),
         ("bench CPU (its core)", |o| {
-            o.client_cpu.map_or("-".into(), |c| {
-                format!("{:.0}%", c * 100.0 / o.window.as_secs_f64())
-            })
+            let w = o.window.as_secs_f64();
+            match (o.client_cpu, o.pacer_cpu) {
+                (Some(c), Some(p)) => {
+                    format!("{:.0}% (pacer {:.0}%)", c * 100.0 / w, p * 100.0 / w)
+                }
+                (Some(c), None) => format!("{:.0}%", c * 100.0 / w),
+                _ => "-".into(),
+            }
         }),
         ("errors", |o| o.errors.describe()),
     ];

@@ -23,7 +23,17 @@ fn clock_ticks() -> f64 {
 /// User + system CPU seconds used so far by every thread of `pid`
 /// (fields 14 and 15 of `/proc/<pid>/stat`, 10 ms resolution).
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_seconds_in(&format!("/proc/{pid}/stat"))
+}
+
+/// User + system CPU seconds used so far by the calling thread
+/// (`/proc/thread-self/stat`, 10 ms resolution).
+pub fn thread_cpu_seconds() -> Option<f64> {
+    cpu_seconds_in("/proc/thread-self/stat")
+}
+
+fn cpu_seconds_in(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces:
     // count fields after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];

@@ -52,6 +52,9 @@ fn check_load(o: &Value, name: &str) {
         "{name}: {o}"
     );
     assert_eq!(o["errors"].as_u64(), Some(0), "{name}: {o}");
+    // The pacer kept a schedule and it was measured.
+    assert!(o["pacing_us"]["count"].as_u64().unwrap() > 0, "{name}: {o}");
+    assert!(o["ticks_skipped"].as_u64().is_some(), "{name}: {o}");
     assert_eq!(
         o["sent_total"].as_u64().unwrap() * (o["users"].as_u64().unwrap() - 1),
         o["delivered_total"].as_u64().unwrap(),
