@@ -374,20 +374,15 @@ impl SharedDoc {
     /// already seen is refused (`BadUpdate`) and changes nothing. An update
     /// made only of known ids changes nothing either way.
     pub fn import(&mut self, bytes: &[u8]) -> Result<bool, DocError> {
-        self.merge_with(|doc| doc.import(bytes))
-    }
-
-    /// Runs one Loro import and says whether it brought anything new; what
-    /// it brought came from elsewhere, so it is not sent back.
-    fn merge_with(
-        &mut self,
-        import: impl FnOnce(&LoroDoc) -> Result<loro::ImportStatus, loro::LoroError>,
-    ) -> Result<bool, DocError> {
         let before = self.doc.oplog_vv();
-        let status = import(&self.doc).map_err(|e| DocError::BadUpdate(e.to_string()))?;
+        let status = self
+            .doc
+            .import(bytes)
+            .map_err(|e| DocError::BadUpdate(e.to_string()))?;
         if status.pending.is_some() {
             return Err(DocError::MissingDependencies);
         }
+        // What it brought came from elsewhere, so it is not sent back.
         let now = self.doc.oplog_vv();
         let changed = now != before;
         if changed {
