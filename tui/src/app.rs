@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use collab_client::{ClientEvent, Effect as ReplicaEffect, Replica, TransportEvent};
-use collab_protocol::{ClientMsg, LeftReason, Member, ServerMsg, UserId};
+use collab_protocol::{ClientMsg, ErrorCode, LeftReason, Member, ServerMsg, UserId};
 use ratatui::layout::{Position, Rect};
 use ropey::Rope;
 
@@ -167,6 +167,10 @@ pub struct App {
     saved: Rope,
     pub modified: bool,
     pending_save: Option<Rope>,
+    /// The chat box's text of a direct message not yet echoed by the
+    /// server: if the name is nobody in the room it goes back in the box
+    /// rather than being lost.
+    unechoed_direct: Option<String>,
     quit_armed: bool,
     pub quitting: bool,
     /// The seed sent and not answered yet.
@@ -220,6 +224,7 @@ impl App {
             saved,
             modified: false,
             pending_save: None,
+            unechoed_direct: None,
             quit_armed: false,
             quitting: false,
             seeding,
@@ -884,7 +889,10 @@ impl App {
         }
         match parse_outgoing(&self.chat.input.text) {
             Ok(msg) => {
-                self.chat.input.take();
+                let typed = self.chat.input.take();
+                if matches!(msg, ClientMsg::Direct { .. }) {
+                    self.unechoed_direct = Some(typed);
+                }
                 self.effects.push(Effect::Send(msg));
             }
             Err(why) => self.warn(why),
@@ -1120,6 +1128,9 @@ impl App {
             }
             ClientEvent::Direct { from, to, text, .. } => {
                 let mine = Some(&from.name) == me.as_ref();
+                if mine {
+                    self.unechoed_direct = None;
+                }
                 self.chat.push(
                     ChatLine {
                         from: from.name,
@@ -1139,6 +1150,15 @@ impl App {
             ClientEvent::Error { code, message, .. } => {
                 if self.replica.welcomes() == 0 && code.is_fatal() {
                     self.fatal = Some(message);
+                } else if code == ErrorCode::NoSuchUser
+                    && let Some(typed) = self.unechoed_direct.take()
+                {
+                    if self.chat.input.text.is_empty() {
+                        self.chat.input = LineInput::with_text(&typed);
+                        self.warn(format!("{message} Your message is back in the chat box."));
+                    } else {
+                        self.warn(format!("{message} It was: {typed}"));
+                    }
                 } else {
                     self.warn(message);
                 }

@@ -183,3 +183,46 @@ fn long_notices_wrap_and_read_only_shows_80x24() {
 fn app_now() -> std::time::Instant {
     std::time::Instant::now()
 }
+
+/// A direct message to a name nobody in the room has is refused by the
+/// server (`no_such_user`); what was typed goes back in the chat box, to fix
+/// the name, instead of being lost.
+#[test]
+fn a_direct_message_to_nobody_comes_back_to_the_chat_box() {
+    let room = Room::new("text\n");
+    let mut app = joined(&room, "notes.txt", 80, 24);
+    app.update(Action::Command(Command::Chat));
+    for c in "/msg carol see line 3".chars() {
+        app.update(Action::Type(c));
+    }
+    app.update(Action::Command(Command::Submit));
+    assert!(app.chat.input.text.is_empty(), "sent: the box is cleared");
+    msg(
+        &mut app,
+        collab_protocol::ServerMsg::Error {
+            code: collab_protocol::ErrorCode::NoSuchUser,
+            message: "Nobody called \"carol\" is in the room.".into(),
+            seq: None,
+        },
+    );
+    assert_eq!(app.chat.input.text, "/msg carol see line 3");
+    let screen = render(&mut app);
+    assert!(screen.contains("back in the chat box"), "{screen}");
+
+    // Delivered messages are not brought back by a later error.
+    app.chat.input.take();
+    for c in "/msg bob hi".chars() {
+        app.update(Action::Type(c));
+    }
+    app.update(Action::Command(Command::Submit));
+    msg(&mut app, direct(&alice(), "bob", "hi"));
+    msg(
+        &mut app,
+        collab_protocol::ServerMsg::Error {
+            code: collab_protocol::ErrorCode::NoSuchUser,
+            message: "Nobody called \"dave\" is in the room.".into(),
+            seq: None,
+        },
+    );
+    assert!(app.chat.input.text.is_empty());
+}
