@@ -257,8 +257,8 @@ impl Room {
     /// whether it is dead.
     pub(crate) fn retire_if_empty(&self) -> bool {
         let mut st = self.lock();
-        if st.members.is_empty() {
-            st.dead = true;
+        if st.members.is_empty() && !st.dead {
+            close(&mut st, &self.id);
         }
         st.dead
     }
@@ -381,8 +381,8 @@ impl Room {
         {
             remove(&mut st, i, reason);
         }
-        if st.members.is_empty() {
-            st.dead = true;
+        if st.members.is_empty() && !st.dead {
+            close(&mut st, &self.id);
         }
         st.dead
     }
@@ -500,6 +500,22 @@ impl Room {
         let mut st = self.lock();
         send_to(&mut st, &text, |m| m == id);
         st.members.iter().any(|e| e.member.id == id)
+    }
+}
+
+/// The room is empty: mark it dead, and if the store queue refused one of
+/// its changes, hand the store its last snapshot now (there is no next
+/// change to carry it).
+fn close(st: &mut State, room: &RoomId) {
+    st.dead = true;
+    if st.store.as_ref().is_some_and(|l| l.dirty) {
+        let snapshot = st.doc.snapshot();
+        if let Some(link) = st.store.as_mut()
+            && link.handle.closing_snapshot(room, snapshot) == Queued::Yes
+        {
+            link.dirty = false;
+            tracing::info!(room = %room, "the room closed; its last snapshot is queued");
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use collab_doc::RoomDoc;
@@ -122,6 +122,10 @@ enum Cmd {
 #[derive(Debug, Clone)]
 pub(crate) struct StoreHandle {
     tx: SyncSender<Cmd>,
+    /// The last snapshots of rooms that closed while the queue was full:
+    /// at most one per room, taken by the store thread before anything
+    /// else it handles (so before a later load of the same room).
+    closing: Arc<Mutex<HashMap<RoomId, Vec<u8>>>>,
 }
 
 /// Why a room's change did not reach the store queue.
@@ -157,6 +161,26 @@ impl StoreHandle {
             room: room.clone(),
             data,
         })
+    }
+
+    /// The whole state of a room that is closing with changes the full
+    /// queue refused: it has no next change to carry them, so when the
+    /// queue is still full they wait beside it instead of being lost.
+    /// Never blocks for long (a short lock, no I/O).
+    pub(crate) fn closing_snapshot(&self, room: &RoomId, data: Vec<u8>) -> Queued {
+        match self.tx.try_send(Cmd::Snapshot {
+            room: room.clone(),
+            data,
+        }) {
+            Ok(()) => Queued::Yes,
+            Err(TrySendError::Full(Cmd::Snapshot { room, data })) => {
+                if let Ok(mut closing) = self.closing.lock() {
+                    closing.insert(room, data);
+                }
+                Queued::Yes
+            }
+            Err(_) => Queued::Closed,
+        }
     }
 
     /// The room as stored, with everything queued before this call.
@@ -232,7 +256,10 @@ impl Store {
         let (tx, rx) = sync_channel(QUEUE);
         info!(path = %path.display(), "room store open");
         Ok(Store {
-            handle: StoreHandle { tx },
+            handle: StoreHandle {
+                tx,
+                closing: Arc::default(),
+            },
             thread: Some((
                 db,
                 rx,
@@ -260,6 +287,7 @@ impl Store {
         let worker = Worker {
             db: Some(db),
             rx,
+            closing: Arc::clone(&self.handle.closing),
             opts,
             shared,
             pending: Vec::new(),
@@ -338,6 +366,8 @@ struct Worker {
     /// `None` only between a failed reopen and the next retry.
     db: Option<Database>,
     rx: Receiver<Cmd>,
+    /// See [`StoreHandle::closing_snapshot`].
+    closing: Arc<Mutex<HashMap<RoomId, Vec<u8>>>>,
     opts: Options,
     shared: Weak<Shared>,
     /// Changes not yet committed, in arrival order.
@@ -373,6 +403,7 @@ impl Worker {
                         Ok(c) => Some(c),
                         Err(_) => {
                             // Every sender is gone: keep what we have.
+                            self.take_closing();
                             self.commit();
                             return;
                         }
@@ -381,12 +412,16 @@ impl Worker {
                         Ok(c) => Some(c),
                         Err(RecvTimeoutError::Timeout) => None,
                         Err(RecvTimeoutError::Disconnected) => {
+                            self.take_closing();
                             self.commit();
                             return;
                         }
                     },
                 },
             };
+            // Closed rooms' last snapshots first: a command after them may
+            // be the load of the same room.
+            self.take_closing();
             match cmd {
                 Some(Cmd::Append { room, data }) => self.push(Op::Append(room, data)),
                 Some(Cmd::Snapshot { room, data }) => self.push(Op::Snapshot(room, data)),
@@ -430,6 +465,16 @@ impl Worker {
             if self.next_sweep_due().is_some_and(|d| now >= d) {
                 self.sweep();
             }
+        }
+    }
+
+    fn take_closing(&mut self) {
+        let closing = match self.closing.lock() {
+            Ok(mut c) if !c.is_empty() => std::mem::take(&mut *c),
+            _ => return,
+        };
+        for (room, data) in closing {
+            self.push(Op::Snapshot(room, data));
         }
     }
 
@@ -749,11 +794,8 @@ mod tests {
     use super::*;
     use crate::room::{Control, JoinRequest, Link, Room};
 
-    /// A full store queue never blocks the room and loses nothing: the
-    /// next change that fits carries the whole snapshot.
-    #[test]
-    fn a_full_queue_makes_the_next_change_a_snapshot() {
-        let (tx, rx) = sync_channel(1);
+    /// A stored room with alice in it, whose changes go to `handle`.
+    fn room_with_alice(handle: StoreHandle) -> (Arc<Room>, crate::room::Joined) {
         let loaded = Loaded {
             doc: RoomDoc::new(),
             updates: 0,
@@ -763,7 +805,7 @@ mod tests {
             RoomId::parse("q").unwrap(),
             1 << 20,
             loaded,
-            StoreHandle { tx },
+            handle,
         ));
         let (out, _out_rx) = mpsc::channel(64);
         let req = JoinRequest {
@@ -785,6 +827,22 @@ mod tests {
             read_only: false,
         };
         let alice = room.join(req, || 7).ok().unwrap();
+        (room, alice)
+    }
+
+    fn handle(tx: SyncSender<Cmd>) -> StoreHandle {
+        StoreHandle {
+            tx,
+            closing: Arc::default(),
+        }
+    }
+
+    /// A full store queue never blocks the room and loses nothing: the
+    /// next change that fits carries the whole snapshot.
+    #[test]
+    fn a_full_queue_makes_the_next_change_a_snapshot() {
+        let (tx, rx) = sync_channel(1);
+        let (room, alice) = room_with_alice(handle(tx));
         let mut doc = SharedDoc::new();
         let mut send = |text: &str| {
             let at = doc.len_chars();
@@ -810,5 +868,52 @@ mod tests {
         // Back to appends.
         send("!");
         assert!(matches!(rx.try_recv(), Ok(Cmd::Append { .. })));
+    }
+
+    /// A room that closes while the queue still refuses its changes hands
+    /// its last snapshot over beside the queue; the store thread takes it
+    /// before anything else, so a later load of the room has it.
+    #[test]
+    fn a_room_closing_with_refused_changes_leaves_its_snapshot() {
+        let (tx, rx) = sync_channel(1);
+        let handle = handle(tx);
+        let (room, alice) = room_with_alice(handle.clone());
+        let mut doc = SharedDoc::new();
+        for text in ["one ", "two "] {
+            let at = doc.len_chars();
+            doc.splice(at, 0, text).unwrap();
+            let u = doc.take_local_update().unwrap();
+            room.update(alice.id, &u, 1 << 20, 1000).unwrap();
+        }
+        // "one " fills the queue, "two " is refused: the room is dirty.
+        assert!(matches!(rx.try_recv(), Ok(Cmd::Append { .. })));
+        assert!(rx.try_recv().is_err());
+        // Fill the queue again, then alice leaves: the room closes.
+        handle.append(room.id(), b"filler".to_vec());
+        assert!(room.leave(alice.id, 1, collab_protocol::LeftReason::Left));
+        let closing = handle.closing.lock().unwrap().clone();
+        let snap = closing.get(room.id()).expect("the last snapshot waits");
+        assert_eq!(SharedDoc::from_snapshot(snap).unwrap().text(), "one two ");
+
+        // A real store thread takes it before the load that follows.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Duration::from_secs(60), None, None).unwrap();
+        store
+            .handle()
+            .closing
+            .lock()
+            .unwrap()
+            .insert(room.id().clone(), snap.clone());
+        let h = store.handle();
+        let running = store.start(Weak::new()).unwrap();
+        let (reply, got) = oneshot::channel();
+        h.tx.send(Cmd::Load {
+            room: room.id().clone(),
+            reply,
+        })
+        .unwrap();
+        let mut loaded = got.blocking_recv().unwrap().unwrap();
+        assert_eq!(loaded.doc.text(), "one two ");
+        drop(running);
     }
 }
