@@ -131,7 +131,15 @@ impl RoomDoc {
             }
             start = end;
         }
-        Ok((Self::detached(doc), failed))
+        let mut room = Self::detached(doc);
+        if !updates.is_empty() {
+            // Merging updates leaves Loro's merge structures behind: 1.3 MiB
+            // for a room of 840 keystrokes of 4 peers, against 0.1 MiB once
+            // reloaded from its own snapshot (0.4 ms more per load). On error
+            // the room stays as merged.
+            let _ = room.compact();
+        }
+        Ok((room, failed))
     }
 
     /// Brings the text up to date with the history (Loro diffs everything
