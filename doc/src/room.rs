@@ -120,12 +120,8 @@ impl RoomDoc {
             let run = &updates[start..end];
             if run.len() == 1 || doc.import_batch(run).is_err() {
                 for (i, u) in run.iter().enumerate() {
-                    match doc.import(u) {
-                        Ok(status) if status.pending.is_some() => {
-                            failed.push((start + i, DocError::MissingDependencies));
-                        }
-                        Ok(_) => {}
-                        Err(e) => failed.push((start + i, DocError::BadUpdate(e.to_string()))),
+                    if let Err(e) = doc.import(u).map_err(bad_update).and_then(|s| outcome(&s)) {
+                        failed.push((start + i, e));
                     }
                 }
             }
@@ -215,20 +211,12 @@ impl RoomDoc {
         if bytes.len() <= DETACHED_IMPORT_MAX_BYTES
             && self.len_bytes_at_most().saturating_add(growth) <= max_bytes
         {
-            let status = self
-                .doc
-                .import(bytes)
-                .map_err(|e| DocError::BadUpdate(e.to_string()))?;
-            let new = brought_something(&status);
-            if new {
+            let status = self.import_counted(bytes)?;
+            if brought_something(&status) {
                 // Even with parts pending: what did merge may have grown it.
                 self.growth_bound = self.growth_bound.saturating_add(growth);
-                self.imports_since_compact += 1;
             }
-            if status.pending.is_some() {
-                return Err(DocError::MissingDependencies);
-            }
-            return Ok(new);
+            return outcome(&status);
         }
         // A big update (a paste), or near the limit: catch up and import
         // attached; near the limit, try a big update on a copy first.
@@ -246,12 +234,7 @@ impl RoomDoc {
     ) -> Result<bool, DocError> {
         if self.caught_up_bytes.saturating_add(growth) > max_bytes {
             let trial = self.doc.fork();
-            let status = trial
-                .import(bytes)
-                .map_err(|e| DocError::BadUpdate(e.to_string()))?;
-            if status.pending.is_some() {
-                return Err(DocError::MissingDependencies);
-            }
+            outcome(&trial.import(bytes).map_err(bad_update)?)?;
             let would_be = trial.get_text(TEXT_CONTAINER).len_utf8();
             if would_be > max_bytes {
                 return Err(DocError::TooLarge {
@@ -260,17 +243,19 @@ impl RoomDoc {
                 });
             }
         }
-        let status = self.doc.import(bytes);
+        let status = self.import_counted(bytes);
         self.caught_up_bytes = self.doc.get_text(TEXT_CONTAINER).len_utf8();
-        let status = status.map_err(|e| DocError::BadUpdate(e.to_string()))?;
-        let new = brought_something(&status);
-        if new {
+        outcome(&status?)
+    }
+
+    /// One Loro import; one that brings something counts towards the next
+    /// compaction.
+    fn import_counted(&mut self, bytes: &[u8]) -> Result<loro::ImportStatus, DocError> {
+        let status = self.doc.import(bytes).map_err(bad_update)?;
+        if brought_something(&status) {
             self.imports_since_compact += 1;
         }
-        if status.pending.is_some() {
-            return Err(DocError::MissingDependencies);
-        }
-        Ok(new)
+        Ok(status)
     }
 
     /// Inserts `text` if the document is empty, returning the update to
@@ -342,6 +327,20 @@ pub fn next_compaction_after(cost: Duration) -> usize {
 
 /// What compaction may cost per import, amortized.
 pub const COMPACTION_BUDGET_PER_IMPORT: Duration = Duration::from_nanos(500);
+
+fn bad_update(e: loro::LoroError) -> DocError {
+    DocError::BadUpdate(e.to_string())
+}
+
+/// What an import means to the caller: an error when parts of it wait for
+/// changes the room lacks (Loro keeps those pending), else whether it
+/// brought anything new.
+fn outcome(status: &loro::ImportStatus) -> Result<bool, DocError> {
+    if status.pending.is_some() {
+        return Err(DocError::MissingDependencies);
+    }
+    Ok(brought_something(status))
+}
 
 /// Whether an import added changes to the history (a resent update adds
 /// none: Loro trims the parts it knows).
