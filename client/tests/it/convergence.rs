@@ -13,7 +13,7 @@
 //! convergence -- --ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -264,7 +264,7 @@ async fn random_schedules_converge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "long run: COLLAB_SCHEDULES=5000 cargo test -p collab-client --release --test convergence -- --ignored"]
+#[ignore = "long run: COLLAB_SCHEDULES=5000 cargo test -p collab-client --release --test it convergence:: -- --ignored"]
 async fn random_schedules_converge_long() {
     run_many(5000).await;
 }

@@ -1,7 +1,7 @@
 //! Shutdown, the real binary, idle shutdown, connection limits, paths.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! `wss://`: the server with a certificate made here, clients that trust it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::Arc;

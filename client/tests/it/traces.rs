@@ -1,11 +1,11 @@
 //! Real editing traces (testdata/editing-traces, CC BY 4.0, see FORMAT.md)
 //! replayed by live clients through the real server.
 //!
-//! Timing: `cargo test -p collab-client --release --test traces -- --nocapture`
+//! Timing: `cargo test -p collab-client --release --test it traces:: -- --nocapture`
 //! prints how long each trace took.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::PathBuf;

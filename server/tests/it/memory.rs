@@ -1,10 +1,10 @@
 //! Resident memory of the real binary: empty, and per idle joined
 //! connection. Ignored by default (it opens many sockets and takes a few
 //! seconds); run it with
-//! `cargo test -p collab-server --release --test memory -- --ignored --nocapture`.
+//! `cargo test -p collab-server --release --test it memory:: -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! `GET /healthz` and `GET /metrics` on the WebSocket's port.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

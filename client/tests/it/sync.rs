@@ -2,7 +2,7 @@
 //! edits, hostile updates.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! snapshots for newcomers and updates for rejoiners.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

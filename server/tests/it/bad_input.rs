@@ -3,7 +3,7 @@
 //! Also: rate limiting and slow consumers.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

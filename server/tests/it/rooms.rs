@@ -1,7 +1,7 @@
 //! Joining, members, leaving, chat and direct messages, session takeover.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
