@@ -10,15 +10,25 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use unicode_width::UnicodeWidthStr;
 
 const BIN: &str = env!("CARGO_BIN_EXE_collab-tui");
 const DEADLINE: Duration = Duration::from_secs(20);
 
+/// The tests here share two cores with their own servers, editors and
+/// tmux; they run one at a time so that no deadline is spent waiting for
+/// another test's processes.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 struct Session {
     socket: String,
+    addr: SocketAddr,
     server: Child,
     dir: PathBuf,
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl Drop for Session {
@@ -34,6 +44,41 @@ impl Drop for Session {
 }
 
 impl Session {
+    /// A private tmux server, a scratch directory holding `files`, and a
+    /// collab server on a free loopback port.
+    fn new(files: &[(&str, &str)]) -> Session {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let unique = format!("collab-e2e-{}-{nanos}", std::process::id());
+        let dir = std::env::temp_dir().join(&unique);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let addr = free_addr();
+        Session {
+            socket: unique,
+            addr,
+            server: start_server(addr),
+            dir,
+            _turn: turn,
+        }
+    }
+
+    /// Stops the server (as a crash would: no goodbye to anyone).
+    fn kill_server(&mut self) {
+        self.server.kill().unwrap();
+        self.server.wait().unwrap();
+    }
+
+    /// A new, empty server on the same address.
+    fn restart_server(&mut self) {
+        self.server = start_server(self.addr);
+    }
+
     fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .args(["-L", &self.socket])
@@ -43,10 +88,12 @@ impl Session {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn start(&self, name: &str, addr: SocketAddr, file: &str) {
+    /// `name` runs collab-tui in a 100x30 tmux session of that name.
+    fn start(&self, name: &str, file: &str) {
         let cmd = format!(
-            "cd '{}' && '{BIN}' --server ws://{addr} --room e2e --user {name} {file}; echo EXITED $?; sleep 600",
-            self.dir.display()
+            "cd '{}' && '{BIN}' --server ws://{} --room e2e --user {name} {file}; echo EXITED $?; sleep 600",
+            self.dir.display(),
+            self.addr,
         );
         self.tmux(&[
             "new-session",
@@ -142,27 +189,15 @@ fn two_people_edit_one_file_in_tmux() {
         eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
         return;
     }
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let unique = format!("collab-e2e-{}-{nanos}", std::process::id());
-    let dir = std::env::temp_dir().join(&unique);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("alice.txt"), "hello from alice\nsecond line\n").unwrap();
-    let addr = free_addr();
-    let s = Session {
-        socket: unique,
-        server: start_server(addr),
-        dir: dir.clone(),
-    };
+    let s = Session::new(&[("alice.txt", "hello from alice\nsecond line\n")]);
+    let dir = s.dir.clone();
 
     // Alice opens her file in a new room; Bob joins and sees it.
-    s.start("alice", addr, "alice.txt");
+    s.start("alice", "alice.txt");
     s.wait_for("alice", "alice's file", |t| {
         t.contains("hello from alice") && t.contains("connected")
     });
-    s.start("bob", addr, "bob.txt");
+    s.start("bob", "bob.txt");
     s.wait_for("bob", "alice's file on bob's screen", |t| {
         t.contains("hello from alice") && t.contains("second line")
     });
@@ -226,4 +261,163 @@ fn two_people_edit_one_file_in_tmux() {
     assert!(bob.contains("EXITED 0"), "{bob}");
     // The terminal was given back: no alternate-screen leftovers.
     assert!(!bob.contains("Members"), "{bob}");
+}
+
+#[test]
+fn offline_edits_merge_when_the_server_comes_back() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    let mut s = Session::new(&[("notes.txt", "shared notes\n")]);
+    s.start("alice", "notes.txt");
+    s.wait_for("alice", "alice connected", |t| {
+        t.contains("shared notes") && t.contains("connected")
+    });
+    s.start("bob", "bob.txt");
+    s.wait_for("bob", "the room's text on bob's screen", |t| {
+        t.contains("shared notes") && t.contains("connected")
+    });
+    s.wait_for("alice", "bob in the members", |t| t.contains("● bob"));
+
+    // The server dies with no goodbye. Both are told, and both go on
+    // typing: their own keys show at once, with no server to answer.
+    s.kill_server();
+    s.wait_for("alice", "alice offline", |t| t.contains("offline"));
+    s.wait_for("bob", "bob offline", |t| t.contains("offline"));
+    s.keys("alice", &["C-End"]);
+    s.type_text("alice", "alice-offline");
+    s.keys("bob", &["C-Home"]);
+    s.type_text("bob", "bob-offline ");
+    s.wait_for("alice", "alice's offline edit", |t| {
+        t.contains("alice-offline") && t.contains("offline, ")
+    });
+    s.wait_for("bob", "bob's offline edit", |t| {
+        t.contains("bob-offline shared notes") && t.contains("offline, ")
+    });
+
+    // A new, empty server on the same address: both reconnect on their
+    // own and their offline edits merge, the text they shared before
+    // appearing once (it is the same history, not a second copy).
+    s.restart_server();
+    let merged = |t: &str| {
+        count(t, "shared notes") == 1
+            && t.contains("bob-offline shared notes")
+            && t.contains("alice-offline")
+            && t.contains("connected")
+            && !t.contains("offline,")
+    };
+    s.wait_for("alice", "the merge on alice's screen", merged);
+    s.wait_for("bob", "the merge on bob's screen", merged);
+    s.keys("alice", &["C-s"]);
+    s.keys("bob", &["C-s"]);
+    s.wait_for("alice", "saved", |t| t.contains("Saved "));
+    s.wait_for("bob", "saved", |t| t.contains("Saved "));
+    let a = read(&s.dir, "notes.txt");
+    assert_eq!(a, read(&s.dir, "bob.txt"), "the two saved files differ");
+    assert_eq!(a, "bob-offline shared notes\nalice-offline", "{a:?}");
+}
+
+#[test]
+fn chat_and_a_direct_message_in_tmux() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    let s = Session::new(&[("notes.txt", "agenda\n")]);
+    s.start("alice", "notes.txt");
+    s.wait_for("alice", "alice connected", |t| t.contains("connected"));
+    s.start("bob", "bob.txt");
+    s.start("carol", "carol.txt");
+    s.wait_for("alice", "everyone in the members", |t| {
+        t.contains("● bob") && t.contains("● carol")
+    });
+    for who in ["bob", "carol"] {
+        s.wait_for(who, "the room's text", |t| {
+            t.contains("agenda") && t.contains("connected")
+        });
+    }
+
+    // Alice talks to the room, then to bob alone, then to the room again.
+    s.keys("alice", &["F2"]);
+    s.wait_for("alice", "the chat prompt", |t| t.contains("Enter sends"));
+    for line in ["hello room", "/msg bob just for you", "after the secret"] {
+        s.type_text("alice", line);
+        s.keys("alice", &["Enter"]);
+    }
+    s.wait_for("alice", "alice's own lines", |t| {
+        t.contains("alice: hello room")
+            && t.contains("alice → bob: just for you")
+            && t.contains("alice: after the secret")
+    });
+
+    // Bob's status bar counts what he has not read; F2 shows it.
+    s.wait_for("bob", "3 unread", |t| t.contains(" chat 3 "));
+    s.keys("bob", &["F2"]);
+    s.wait_for("bob", "the messages in bob's chat", |t| {
+        t.contains("alice: hello room")
+            && t.contains("alice → bob: just for you")
+            && t.contains("alice: after the secret")
+    });
+
+    // Carol gets the room's lines, in order, and not bob's: seeing the line
+    // alice sent after the secret means the secret would have come first.
+    s.wait_for("carol", "2 unread", |t| t.contains(" chat 2 "));
+    s.keys("carol", &["F2"]);
+    let carol = s.wait_for("carol", "the room's lines in carol's chat", |t| {
+        t.contains("alice: hello room") && t.contains("alice: after the secret")
+    });
+    assert!(!carol.contains("just for you"), "{carol}");
+
+    // Bob answers alice alone; the reply shows in alice's open chat.
+    s.type_text("bob", "/msg alice got it");
+    s.keys("bob", &["Enter"]);
+    s.wait_for("alice", "bob's reply", |t| {
+        t.contains("bob → alice: got it")
+    });
+}
+
+#[test]
+fn wide_characters_and_a_resize_in_tmux() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    let s = Session::new(&[("u.txt", "")]);
+    s.start("alice", "u.txt");
+    s.wait_for("alice", "alice connected", |t| t.contains("connected"));
+
+    // Characters two columns wide: the status bar's column is the screen
+    // column (as in vim's virtual column), and moving by one key steps over
+    // a whole character.
+    s.type_text("alice", "héllo 世界 ok");
+    s.wait_for("alice", "the typed line", |t| {
+        t.contains("héllo 世界 ok") && t.contains(" 1:14 ")
+    });
+    s.keys(
+        "alice",
+        &[
+            "Home", "Right", "Right", "Right", "Right", "Right", "Right", "Right",
+        ],
+    );
+    s.type_text("alice", "|");
+    s.wait_for("alice", "a bar between the wide characters", |t| {
+        t.contains("héllo 世|界 ok") && t.contains(" 1:10 ")
+    });
+
+    // The terminal shrinks: the editor redraws to the new size, the status
+    // bar on the last row.
+    s.tmux(&["resize-window", "-t", "alice", "-x", "50", "-y", "12"]);
+    let small = s.wait_for("alice", "a 50x12 layout", |t| {
+        let lines: Vec<&str> = t.lines().collect();
+        lines.len() == 12 && lines[11].contains("alice") && t.contains("héllo 世|界 ok")
+    });
+    assert!(
+        small.lines().all(|l| l.width() <= 50),
+        "a line wider than the terminal:\n{small}"
+    );
+    // The notice wraps in 50 columns; capture-pane drops trailing blanks.
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "saved", |t| t.contains("Saved"));
+    assert_eq!(read(&s.dir, "u.txt"), "héllo 世|界 ok");
 }

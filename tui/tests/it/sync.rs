@@ -2,7 +2,7 @@
 //! edits nothing, and the highlight cache follows edits exactly.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! sees in each situation, at 80x24 and smaller.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! Figures for the report (ignored by default; run with
-//! `cargo test --release -p collab-tui --test perf -- --ignored --nocapture --test-threads 1`):
+//! `cargo test --release -p collab-tui --test it perf:: -- --ignored --nocapture --test-threads 1`):
 //! opening a 10 MB file through the replica, editing it, and the keystroke
 //! time of a 100k-line file, plain and with highlighting.
 //!
@@ -8,7 +8,7 @@
 //! frame is on screen (`Action::Sync`); its cost is printed apart.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

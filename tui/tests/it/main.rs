@@ -1,0 +1,17 @@
+//! The editor's in-process tests: screens drawn on ratatui's `TestBackend`
+//! (insta snapshots), an `App` kept in sync with a real server, and the
+//! ignored figures for the report. `e2e_tmux.rs` stays a binary of its own:
+//! it drives real collab-tui processes and should not share the cores with
+//! these tests' threads.
+//!
+//! One test binary rather than one per file: each binary links loro,
+//! ratatui and tokio again (about 25 MB and a link step apiece), which cost
+//! CI minutes and disk. Run one module with `cargo test -p collab-tui --test it screen::`.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod perf;
+mod screen;
+mod sync;
