@@ -1,0 +1,439 @@
+//! What the commands print: the text report (tables, targets met or
+//! missed) and the `--json` object, for load, idle and ramp. Formatting
+//! only; the drivers in `cmd/` measure and hand their outcomes here.
+
+use collab_bench::idle::IdleOutcome;
+use collab_bench::load::{Outcome, Spec};
+use collab_bench::procfs;
+use collab_bench::target::{self, Server};
+use serde_json::{Value, json};
+
+use crate::cmd::ramp::{Step, knee};
+use crate::{Common, RampArgs};
+
+fn machine_json(common: &Common) -> Value {
+    let (cpus, model) = procfs::machine();
+    json!({ "cpus": cpus, "cpu_model": model, "server_cpu": common.server_cpu, "client_cpu": common.client_cpu })
+}
+
+fn print_machine(common: &Common, server: &Server) {
+    let (cpus, model) = procfs::machine();
+    println!("machine: {cpus} CPUs, {model}");
+    println!(
+        "server:  {}; bench {}",
+        server.describe(),
+        match common.client_cpu {
+            Some(c) => format!("pinned to CPU {c}"),
+            None => "not pinned".into(),
+        }
+    );
+    if let Some(pid) = server.pid()
+        && let Some(limit) = target::nofile_soft_limit(pid)
+    {
+        println!("server open-files soft limit: {limit}");
+    }
+}
+
+// ---------------------------------------------------------------- load
+
+pub(crate) fn print_load(
+    common: &Common,
+    server: &Server,
+    spec: &Spec,
+    collab: &Outcome,
+    baseline: Option<&Outcome>,
+) {
+    if common.json {
+        let j = json!({
+            "mode": "load",
+            "machine": machine_json(common),
+            "server": server.describe(),
+            "collab": outcome_json(collab),
+            "relay": baseline.map(outcome_json),
+            "ratio": ratio(collab, baseline),
+        });
+        println!("{j}");
+    } else {
+        println!(
+            "collab-bench load: {} rooms x {} users x {} edits/s ({:?} typing), {} s measured after {} s warm-up",
+            spec.rooms,
+            spec.users,
+            spec.rate,
+            spec.typing,
+            spec.duration.as_secs_f64(),
+            spec.warmup.as_secs_f64()
+        );
+        print_machine(common, server);
+        println!();
+        print_outcomes(collab, baseline);
+        print_load_targets(collab, baseline);
+    }
+}
+
+fn ratio(collab: &Outcome, relay: Option<&Outcome>) -> Option<f64> {
+    Some(collab.deliveries_per_cpu_sec()? / relay?.deliveries_per_cpu_sec()?)
+}
+
+fn outcome_json(o: &Outcome) -> Value {
+    let q = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    json!({
+        "rooms": o.spec.rooms,
+        "users": o.spec.users,
+        "rate": o.spec.rate,
+        "window_secs": o.window.as_secs_f64(),
+        "latency_us": {
+            "count": o.latency.len(),
+            "p50": q(&o.latency, 0.5),
+            "p99": q(&o.latency, 0.99),
+            "p999": q(&o.latency, 0.999),
+            "max": o.latency.max() as f64 / 1000.0,
+        },
+        "ack_us": {
+            "count": o.ack.len(),
+            "p50": q(&o.ack, 0.5),
+            "p99": q(&o.ack, 0.99),
+        },
+        "sends_per_sec": o.sends_per_sec(),
+        "offered_sends_per_sec": o.offered_sends_per_sec(),
+        "deliveries_per_sec": o.deliveries_per_sec(),
+        "sent_total": o.sent_total,
+        "delivered_total": o.delivered_total,
+        "server_cpu_secs": o.server_cpu,
+        "server_cpu_per_100k_deliveries": o.cpu_per_100k(),
+        "deliveries_per_server_cpu_sec": o.deliveries_per_cpu_sec(),
+        "bench_cpu_secs": o.client_cpu,
+        "pacer_cpu_secs": o.pacer_cpu,
+        "server_rss_kib": { "start": o.rss_start_kib, "end": o.rss_end_kib, "max": o.rss_max_kib },
+        "typing": format!("{:?}", o.spec.typing).to_lowercase(),
+        "waits": o.waits,
+        "pacing_us": {
+            "count": o.pacing.len(),
+            "p50": q(&o.pacing, 0.5),
+            "p99": q(&o.pacing, 0.99),
+            "p999": q(&o.pacing, 0.999),
+            "max": o.pacing.max() as f64 / 1000.0,
+            "pacer_wake_p50": q(&o.pacer_wake, 0.5),
+            "pacer_wake_p99": q(&o.pacer_wake, 0.99),
+        },
+        "ticks_skipped": o.ticks_skipped,
+        "send_gap_us": {
+            "p10": q(&o.gaps, 0.1),
+            "p50": q(&o.gaps, 0.5),
+            "p90": q(&o.gaps, 0.9),
+        },
+        "sends_within_50us": o.bunched(),
+        "errors": o.errors.total(),
+        "errors_detail": o.errors.describe(),
+    })
+}
+
+pub(crate) fn us(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.1} ms", v / 1000.0)
+    } else {
+        format!("{v:.0} µs")
+    }
+}
+
+fn mib(k: Option<u64>) -> String {
+    k.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+fn print_outcomes(collab: &Outcome, relay: Option<&Outcome>) {
+    type Row = (&'static str, fn(&Outcome) -> String);
+    let rows: [Row; 18] = [
+        ("keystroke latency p50", |o| us(o.latency_us(0.5))),
+        ("keystroke latency p99", |o| us(o.latency_us(0.99))),
+        ("keystroke latency p99.9", |o| us(o.latency_us(0.999))),
+        ("keystroke latency max", |o| {
+            us(o.latency.max() as f64 / 1000.0)
+        }),
+        ("latency samples", |o| o.latency.len().to_string()),
+        ("ack latency p50 / p99", |o| {
+            if o.ack.is_empty() {
+                "-".into()
+            } else {
+                format!("{} / {}", us(o.ack_us(0.5)), us(o.ack_us(0.99)))
+            }
+        }),
+        ("sends/s (offered)", |o| {
+            format!(
+                "{:.0} ({:.0})",
+                o.sends_per_sec(),
+                o.offered_sends_per_sec()
+            )
+        }),
+        ("deliveries/s", |o| format!("{:.0}", o.deliveries_per_sec())),
+        ("keystrokes that waited a turn", |o| o.waits.to_string()),
+        ("pacing: send - schedule p50/p99", |o| {
+            format!("{:.1} / {:.1} µs", o.pacing_us(0.5), o.pacing_us(0.99))
+        }),
+        ("sends < 50 µs after another", |o| {
+            format!("{:.1}%", o.bunched() * 100.0)
+        }),
+        ("late ticks skipped", |o| o.ticks_skipped.to_string()),
+        ("server CPU in window", |o| {
+            o.server_cpu.map_or("-".into(), |c| {
+                format!(
+                    "{c:.2} s ({:.0}% of a core)",
+                    c * 100.0 / o.window.as_secs_f64()
+                )
+            })
+        }),
+        ("server CPU-s / 100k deliveries", |o| {
+            o.cpu_per_100k().map_or("-".into(), |c| format!("{c:.3}"))
+        }),
+        ("deliveries / server CPU-s", |o| {
+            o.deliveries_per_cpu_sec()
+                .map_or("-".into(), |d| format!("{d:.0}"))
+        }),
+        ("server RSS start / max", |o| {
+            format!("{} / {}", mib(o.rss_start_kib), mib(o.rss_max_kib))
+        }),
+        ("bench CPU (its core)", |o| {
+            let w = o.window.as_secs_f64();
+            match (o.client_cpu, o.pacer_cpu) {
+                (Some(c), Some(p)) => {
+                    format!("{:.0}% (pacer {:.0}%)", c * 100.0 / w, p * 100.0 / w)
+                }
+                (Some(c), None) => format!("{:.0}%", c * 100.0 / w),
+                _ => "-".into(),
+            }
+        }),
+        ("errors", |o| o.errors.describe()),
+    ];
+    match relay {
+        Some(r) => {
+            println!(
+                "{:<32} {:>22}   {:>22}",
+                "", "collab-server", "relay (baseline)"
+            );
+            for (name, f) in rows {
+                println!("{name:<32} {:>22}   {:>22}", f(collab), f(r));
+            }
+        }
+        None => {
+            println!("{:<32} {:>22}", "", "collab-server");
+            for (name, f) in rows {
+                println!("{name:<32} {:>22}", f(collab));
+            }
+        }
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+fn print_load_targets(collab: &Outcome, relay: Option<&Outcome>) {
+    println!();
+    let p50 = collab.latency_us(0.5);
+    let p99 = collab.latency_us(0.99);
+    let standard = collab.spec.rooms == 100 && collab.spec.users == 4 && collab.spec.rate == 10.0;
+    let note = if standard {
+        ""
+    } else {
+        " (the targets are for 100 rooms x 4 users x 10 edits/s)"
+    };
+    println!("targets{note}:");
+    println!("  p50 <= 200 µs: {} ({})", verdict(p50 <= 200.0), us(p50));
+    println!("  p99 <= 500 µs: {} ({})", verdict(p99 <= 500.0), us(p99));
+    match ratio(collab, relay) {
+        Some(r) => println!(
+            "  deliveries per server CPU-s >= 50% of the relay's: {} ({:.0}%)",
+            verdict(r >= 0.5),
+            r * 100.0
+        ),
+        None => println!("  deliveries per server CPU-s vs the relay: not measured"),
+    }
+    println!(
+        "  no errors: {} ({})",
+        verdict(collab.errors.total() == 0),
+        collab.errors.describe()
+    );
+}
+
+// ---------------------------------------------------------------- idle
+
+pub(crate) fn print_idle(
+    common: &Common,
+    server: &Server,
+    k: usize,
+    upr: usize,
+    collab: &IdleOutcome,
+    baseline: Option<&IdleOutcome>,
+) {
+    if common.json {
+        let j = json!({
+            "mode": "idle",
+            "machine": machine_json(common),
+            "server": server.describe(),
+            "collab": idle_json(collab),
+            "relay": baseline.map(idle_json),
+        });
+        println!("{j}");
+    } else {
+        println!("collab-bench idle: {k} connections, {upr} per room");
+        print_machine(common, server);
+        println!();
+        type Row = (&'static str, fn(&IdleOutcome) -> String);
+        let rows: [Row; 8] = [
+            ("RSS empty", |o| mib(o.empty_kib)),
+            ("RSS with all joined", |o| mib(o.loaded_kib)),
+            ("RSS at end of hold", |o| mib(o.held_kib)),
+            ("RSS after all closed", |o| mib(o.closed_kib)),
+            ("per idle connection", |o| {
+                o.bytes_per_connection()
+                    .map_or("-".into(), |b| format!("{:.1} KiB", b / 1024.0))
+            }),
+            ("joined / failed / dropped", |o| {
+                format!("{} / {} / {}", o.joined, o.failed, o.dropped)
+            }),
+            ("set-up time", |o| format!("{:.1} s", o.setup_secs)),
+            ("first error", |o| {
+                o.first_error.clone().unwrap_or("-".into())
+            }),
+        ];
+        match baseline {
+            Some(r) => {
+                println!(
+                    "{:<28} {:>22}   {:>22}",
+                    "", "collab-server", "relay (baseline)"
+                );
+                for (name, f) in rows {
+                    println!("{name:<28} {:>22}   {:>22}", f(collab), f(r));
+                }
+            }
+            None => {
+                println!("{:<28} {:>22}", "", "collab-server");
+                for (name, f) in rows {
+                    println!("{name:<28} {:>22}", f(collab));
+                }
+            }
+        }
+        println!();
+        println!("targets:");
+        let per = collab.bytes_per_connection();
+        println!(
+            "  {k} idle connections held: {} ({} joined, {} failed, {} dropped)",
+            verdict(collab.joined as usize == k && collab.dropped == 0),
+            collab.joined,
+            collab.failed,
+            collab.dropped
+        );
+        println!(
+            "  <= 12 KiB per idle connection: {} ({})",
+            verdict(per.is_some_and(|b| b <= 12.0 * 1024.0)),
+            per.map_or("-".into(), |b| format!("{:.1} KiB", b / 1024.0))
+        );
+        println!(
+            "  empty server < 5 MiB RSS: {} ({})",
+            verdict(collab.empty_kib.is_some_and(|k| k < 5 * 1024)),
+            mib(collab.empty_kib)
+        );
+    }
+}
+
+fn idle_json(o: &IdleOutcome) -> Value {
+    json!({
+        "rss_kib": { "empty": o.empty_kib, "loaded": o.loaded_kib, "held": o.held_kib, "closed": o.closed_kib },
+        "bytes_per_connection": o.bytes_per_connection(),
+        "joined": o.joined,
+        "failed": o.failed,
+        "dropped": o.dropped,
+        "setup_secs": o.setup_secs,
+        "first_error": o.first_error,
+    })
+}
+
+// ---------------------------------------------------------------- ramp
+
+pub(crate) fn print_ramp(
+    args: &RampArgs,
+    server: &Server,
+    collab: &[Step],
+    baseline: Option<&[Step]>,
+) {
+    let common = &args.common;
+    let steps_json = |steps: &[Step]| -> Value {
+        Value::Array(
+            steps
+                .iter()
+                .map(|s| json!({ "rate": s.rate, "ok": s.ok, "outcome": outcome_json(&s.outcome) }))
+                .collect(),
+        )
+    };
+    if common.json {
+        let j = json!({
+            "mode": "ramp",
+            "machine": machine_json(common),
+            "server": server.describe(),
+            "p99_limit_us": args.p99_limit_us,
+            "collab": { "knee_rate": knee(collab).map(|s| s.rate), "steps": steps_json(collab) },
+            "relay": baseline.map(|b| json!({ "knee_rate": knee(b).map(|s| s.rate), "steps": steps_json(b) })),
+        });
+        println!("{j}");
+        return;
+    }
+    println!(
+        "collab-bench ramp: {} rooms x {} users, from {} edits/s per user x{} per step, {:.0} s per step; breaks at p99 > {}",
+        args.rooms,
+        args.users,
+        args.start_rate,
+        args.factor,
+        args.step_secs,
+        us(args.p99_limit_us)
+    );
+    print_machine(common, server);
+    for (name, steps) in [
+        ("collab-server", Some(collab)),
+        ("relay (baseline)", baseline),
+    ] {
+        let Some(steps) = steps else { continue };
+        println!();
+        println!("{name}:");
+        println!(
+            "  {:>8} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>11}  errors",
+            "rate/u",
+            "sends/s",
+            "deliveries/s",
+            "p50",
+            "p99",
+            "p99.9",
+            "max",
+            "srv CPU",
+            "bench CPU",
+            "srv RSS max"
+        );
+        for s in steps {
+            let o = &s.outcome;
+            let w = o.window.as_secs_f64();
+            println!(
+                "  {:>8.0} {:>10.0} {:>12.0} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>11}  {}{}",
+                s.rate,
+                o.sends_per_sec(),
+                o.deliveries_per_sec(),
+                us(o.latency_us(0.5)),
+                us(o.latency_us(0.99)),
+                us(o.latency_us(0.999)),
+                us(o.latency.max() as f64 / 1000.0),
+                o.server_cpu
+                    .map_or("-".into(), |c| format!("{:.0}%", c * 100.0 / w)),
+                o.client_cpu
+                    .map_or("-".into(), |c| format!("{:.0}%", c * 100.0 / w)),
+                mib(o.rss_max_kib),
+                o.errors.describe(),
+                if s.ok { "" } else { "  <- broken" }
+            );
+        }
+        match knee(steps) {
+            Some(k) => println!(
+                "  knee: {:.0} edits/s per user ({:.0} deliveries/s) is the last rate with p99 <= {}",
+                k.rate,
+                k.outcome.deliveries_per_sec(),
+                us(args.p99_limit_us)
+            ),
+            None => println!("  knee: below the first step"),
+        }
+    }
+}
