@@ -1,0 +1,225 @@
+//! The text's own commands (moving, selecting, deleting, clipboard), typing
+//! and pasting into whatever has focus, and my edits and undo going into the
+//! replica local-first.
+
+use super::{App, Effect, Focus, PromptKind, READ_ONLY_NOTICE};
+use crate::editor::Change;
+use crate::keymap::Command;
+
+impl App {
+    pub(super) fn text_command(&mut self, c: Command) {
+        use Command::*;
+        let page = self.text_height().saturating_sub(1).max(1);
+        let page_i = isize::try_from(page).unwrap_or(isize::MAX);
+        let e = &mut self.editor;
+        let moved = match c {
+            MoveLeft | SelectLeft => {
+                e.move_left(c == SelectLeft);
+                true
+            }
+            MoveRight | SelectRight => {
+                e.move_right(c == SelectRight);
+                true
+            }
+            MoveUp | SelectUp => {
+                e.move_up(c == SelectUp);
+                true
+            }
+            MoveDown | SelectDown => {
+                e.move_down(c == SelectDown);
+                true
+            }
+            WordLeft | SelectWordLeft => {
+                e.move_word_left(c == SelectWordLeft);
+                true
+            }
+            WordRight | SelectWordRight => {
+                e.move_word_right(c == SelectWordRight);
+                true
+            }
+            LineStart | SelectLineStart => {
+                e.move_line_start(c == SelectLineStart);
+                true
+            }
+            LineEnd | SelectLineEnd => {
+                e.move_line_end(c == SelectLineEnd);
+                true
+            }
+            PageUp | SelectPageUp => {
+                e.move_vertical(-page_i, c == SelectPageUp);
+                self.view.top = self.view.top.saturating_sub(page);
+                true
+            }
+            PageDown | SelectPageDown => {
+                e.move_vertical(page_i, c == SelectPageDown);
+                let last = e.rope().len_lines().saturating_sub(1);
+                self.view.top = (self.view.top + page).min(last);
+                true
+            }
+            DocStart => {
+                e.move_doc_start(false);
+                true
+            }
+            DocEnd => {
+                e.move_doc_end(false);
+                true
+            }
+            SelectAll => {
+                e.select_all();
+                true
+            }
+            _ => false,
+        };
+        if moved {
+            self.replica.undo_checkpoint();
+            self.follow_cursor();
+            return;
+        }
+        match c {
+            Backspace => {
+                let ch = self.editor.backspace();
+                self.edit(ch);
+            }
+            Delete => {
+                let ch = self.editor.delete_forward();
+                self.edit(ch);
+            }
+            Newline => {
+                let ch = self.editor.newline();
+                self.edit(ch);
+            }
+            Tab => {
+                let ch = self.editor.tab();
+                self.edit(ch);
+            }
+            Copy => {
+                let text = self.editor.copy_text();
+                self.copy(text);
+            }
+            Cut => {
+                let (text, ch) = self.editor.cut();
+                if self.read_only() {
+                    return self.warn("Read-only: you can copy but not cut.");
+                }
+                self.copy(text);
+                self.edit(ch);
+            }
+            Paste => {
+                let text = self.clipboard.clone();
+                let ch = self.editor.paste(&text);
+                self.edit(ch);
+            }
+            Undo => self.undo(true),
+            Redo => self.undo(false),
+            Find => self.open_prompt(PromptKind::Find),
+            GotoLine => self.open_prompt(PromptKind::GotoLine),
+            FindNext => self.find(true, None),
+            FindPrev => self.find(false, None),
+            _ => {}
+        }
+    }
+
+    pub(super) fn copy(&mut self, text: String) {
+        if text.is_empty() {
+            return;
+        }
+        self.effects.push(Effect::Clipboard(text.clone()));
+        self.clipboard = text;
+    }
+
+    pub(super) fn type_char(&mut self, c: char) {
+        match self.focus {
+            Focus::Text => {
+                let ch = self.editor.insert_char(c);
+                self.edit(ch);
+            }
+            Focus::Prompt => {
+                if let Some(p) = &mut self.prompt {
+                    p.input.insert(c.encode_utf8(&mut [0; 4]));
+                }
+                self.incremental_find();
+            }
+            Focus::Chat => self.chat.input.insert(c.encode_utf8(&mut [0; 4])),
+        }
+    }
+
+    pub(super) fn paste(&mut self, text: &str) {
+        match self.focus {
+            Focus::Text => {
+                let ch = self.editor.paste(text);
+                self.edit(ch);
+            }
+            Focus::Prompt => {
+                if let Some(p) = &mut self.prompt {
+                    p.input.insert(text);
+                }
+                self.incremental_find();
+            }
+            Focus::Chat => self.chat.input.insert(text),
+        }
+    }
+
+    /// My edit: into the replica at once (local-first), then its delta into
+    /// the rope; the update is sent with the next frame.
+    pub(super) fn edit(&mut self, change: Option<Change>) {
+        let Some(change) = change else { return };
+        if self.read_only() {
+            return self.warn(READ_ONLY_NOTICE);
+        }
+        let e = &change.edit;
+        if let Err(err) = self.replica.edit_local(e.pos, e.del, &e.ins) {
+            return self.warn(format!("Edit not applied: {err}."));
+        }
+        self.pull_changes(true);
+        self.editor.set_selection(change.after);
+        self.follow_cursor();
+    }
+
+    pub(super) fn undo(&mut self, undo: bool) {
+        if self.read_only() {
+            return self.warn(READ_ONLY_NOTICE);
+        }
+        let msg = if undo {
+            self.replica.undo()
+        } else {
+            self.replica.redo()
+        };
+        if let Some(m) = msg {
+            self.effects.push(Effect::Send(m));
+        }
+        let changes = self.replica.take_changes();
+        if changes.is_empty() {
+            let what = if undo { "undo" } else { "redo" };
+            return self.notice(format!("Nothing to {what}."));
+        }
+        let mut caret = None;
+        for delta in &changes {
+            self.apply_delta(delta, false);
+            caret = delta_end(delta).or(caret);
+        }
+        if let Some(c) = caret {
+            self.editor.set_cursor(c, false);
+        }
+        self.after_text_change();
+        self.follow_cursor();
+    }
+}
+
+/// Where the caret goes after an undo: after the last inserted text, or
+/// at the last deletion.
+fn delta_end(delta: &[collab_doc::TextChange]) -> Option<usize> {
+    use collab_doc::TextChange::*;
+    let mut at = 0;
+    let mut end = None;
+    for step in delta {
+        match step {
+            Retain(n) => at += n,
+            Insert(s) => {
+                at += s.chars().count();
+                end = Some(at);
+            }
+            Delete(_) => end = Some(at),
+        }
+    }
+    end
+}

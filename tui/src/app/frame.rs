@@ -1,0 +1,52 @@
+//! Once per frame: my caret for drawing and the highlighter's lines; after
+//! it, my batched edits and my presence going out; and on ticks, updates
+//! sent again when no ack came.
+
+use super::{App, Conn, Effect, PRESENCE_EVERY, RESEND_AFTER};
+
+impl App {
+    pub(super) fn frame(&mut self) {
+        let sel = self.editor.selection();
+        if let Some(me) = self.peers.iter_mut().find(|p| p.me) {
+            me.head = Some(sel.head);
+            me.anchor = Some(sel.anchor);
+            me.line = Some(self.editor.rope().char_to_line(sel.head));
+        }
+        let h = self.text_height();
+        self.highlight.prepare(self.editor.rope(), self.view.top, h);
+    }
+
+    /// After a frame: my batched edits and my caret go out.
+    pub(super) fn sync(&mut self) {
+        if let Some(m) = self.replica.flush() {
+            self.effects.push(Effect::Send(m));
+        }
+        let sel = self.editor.selection();
+        if self.conn == Conn::Live {
+            let due = match self.last_presence {
+                None => true,
+                Some((last, at)) => last != sel && self.now.duration_since(at) >= PRESENCE_EVERY,
+            };
+            if due {
+                let anchor = (!sel.is_empty()).then_some(sel.anchor);
+                self.effects
+                    .push(Effect::Send(self.replica.presence(sel.head, anchor)));
+                self.last_presence = Some((sel, self.now));
+            }
+        }
+    }
+
+    /// Sends my unacked updates again when no ack came for
+    /// [`RESEND_AFTER`] (as `collab_client::Client` does).
+    pub(super) fn resend_stalled(&mut self) {
+        if self.replica.unacked_seqs().next().is_none() {
+            // Nothing waits: the clock starts with the next update.
+            self.ack_progress = self.now;
+        } else if self.now.saturating_duration_since(self.ack_progress) >= RESEND_AFTER {
+            if let Some(m) = self.replica.resend_unacked() {
+                self.effects.push(Effect::Send(m));
+            }
+            self.ack_progress = self.now;
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The replica's deltas, mine and remote alike, mirrored into the rope; and
+//! what follows a text change: the modified flag, indentation, the members'
+//! carets resolved against the new text.
+
+use super::{App, Peer};
+use crate::editor::{changed_span, map_pos};
+use crate::ui::theme::parse_hex;
+
+impl App {
+    /// Mirrors the replica's pending deltas into the rope.
+    pub(super) fn pull_changes(&mut self, mine: bool) {
+        let changes = self.replica.take_changes();
+        if changes.is_empty() {
+            return;
+        }
+        for delta in &changes {
+            self.apply_delta(delta, mine);
+        }
+        self.after_text_change();
+    }
+
+    pub(super) fn apply_delta(&mut self, delta: &[collab_doc::TextChange], mine: bool) {
+        let Some(span) = changed_span(delta) else {
+            return;
+        };
+        let rope = self.editor.rope();
+        let len = rope.len_chars();
+        // From the line before (a break inserted after a `\r` joins it).
+        let first_line = rope.char_to_line(span.start.saturating_sub(1).min(len));
+        let old_last = rope.char_to_line(span.old_end.min(len));
+        // Keep the view on the same text when others edit above it.
+        let top_char = (!mine).then(|| {
+            let top = self.view.top.min(rope.len_lines().saturating_sub(1));
+            map_pos(delta, rope.line_to_char(top), false)
+        });
+        self.editor.apply_delta(delta, mine);
+        let rope = self.editor.rope();
+        let new_last = rope.char_to_line(span.new_end.min(rope.len_chars()));
+        if let Some(c) = top_char {
+            self.view.top = rope.char_to_line(c.min(rope.len_chars()));
+        }
+        self.highlight.edited(first_line, old_last, new_last);
+    }
+
+    pub(super) fn after_text_change(&mut self) {
+        if !self.indent_known && self.editor.rope().len_chars() > 0 {
+            self.indent_known = true;
+            self.editor.detect_indent();
+        }
+        let rope = self.editor.rope();
+        self.modified = rope.len_chars() != self.saved.len_chars() || *rope != self.saved;
+        self.refresh_peers();
+        self.relayout();
+    }
+
+    /// Resolves every member's stable cursors against the text now.
+    pub(super) fn refresh_peers(&mut self) {
+        let my_id = self.me.as_ref().map(|m| m.id);
+        let rope = self.editor.rope();
+        let len = rope.len_chars();
+        self.peers = self
+            .replica
+            .members()
+            .iter()
+            .map(|m| {
+                let me = Some(m.id) == my_id;
+                let (head, anchor) = if me {
+                    let s = self.editor.selection();
+                    (Some(s.head), Some(s.anchor))
+                } else {
+                    self.replica.member_cursor(m.id).unwrap_or((None, None))
+                };
+                let head = head.map(|h| h.min(len));
+                let anchor = anchor.map(|a| a.min(len));
+                Peer {
+                    id: m.id,
+                    name: m.name.clone(),
+                    color: parse_hex(&m.color),
+                    read_only: m.read_only,
+                    me,
+                    head,
+                    anchor,
+                    line: head.map(|h| rope.char_to_line(h)),
+                }
+            })
+            .collect();
+    }
+}

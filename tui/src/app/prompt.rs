@@ -1,0 +1,151 @@
+//! The one-line prompts (find, go to line, save as): opening, closing, their
+//! keys and submitting; and finding, incremental as the find prompt's text
+//! changes.
+
+use std::path::PathBuf;
+
+use super::{App, Focus, Prompt, PromptKind};
+use crate::editor::{Selection, find_next, find_prev};
+use crate::input::LineInput;
+use crate::keymap::Command;
+
+impl App {
+    pub(super) fn open_prompt(&mut self, kind: PromptKind) {
+        let text = match kind {
+            PromptKind::Find => self.last_search.clone(),
+            _ => String::new(),
+        };
+        self.prompt = Some(Prompt {
+            kind,
+            input: LineInput::with_text(&text),
+            origin: self.editor.selection().range().start,
+            no_match: false,
+        });
+        self.focus = Focus::Prompt;
+        self.relayout();
+        self.follow_cursor();
+    }
+
+    pub(super) fn close_prompt(&mut self) {
+        self.prompt = None;
+        self.focus = Focus::Text;
+        self.relayout();
+        self.follow_cursor();
+    }
+
+    pub(super) fn prompt_command(&mut self, c: Command) {
+        use Command::*;
+        let Some(p) = &mut self.prompt else {
+            self.focus = Focus::Text;
+            return;
+        };
+        let kind = p.kind;
+        let input = &mut p.input;
+        match c {
+            MoveLeft => input.left(),
+            MoveRight => input.right(),
+            LineStart => input.home(),
+            LineEnd => input.end(),
+            Backspace => {
+                input.backspace();
+                self.incremental_find();
+            }
+            Delete => {
+                input.delete();
+                self.incremental_find();
+            }
+            Paste => {
+                let clip = self.clipboard.clone();
+                input.insert(&clip);
+                self.incremental_find();
+            }
+            FindNext | FindPrev if kind == PromptKind::Find => {
+                let needle = input.text.clone();
+                self.find(c == FindNext, Some(needle));
+            }
+            Submit => self.submit_prompt(),
+            _ => {}
+        }
+    }
+
+    pub(super) fn submit_prompt(&mut self) {
+        let Some(p) = self.prompt.clone() else { return };
+        let text = p.input.text.trim().to_owned();
+        match p.kind {
+            PromptKind::Find => self.find(true, Some(p.input.text)),
+            PromptKind::GotoLine => {
+                let line = text
+                    .split(':')
+                    .next()
+                    .and_then(|n| n.trim().parse::<usize>().ok());
+                match line {
+                    Some(n) if n > 0 => {
+                        self.close_prompt();
+                        let lines = self.editor.rope().len_lines();
+                        if n > lines {
+                            self.notice(format!("The file has {lines} lines: at the last one."));
+                        }
+                        self.editor.goto_line(n - 1);
+                        self.replica.undo_checkpoint();
+                        self.center_cursor();
+                    }
+                    _ => self.warn("Type a line number, from 1."),
+                }
+            }
+            PromptKind::SaveAs => {
+                if text.is_empty() {
+                    return self.warn("Type a file name to save to.");
+                }
+                self.close_prompt();
+                self.config.file = Some(PathBuf::from(text));
+                self.save();
+            }
+        }
+    }
+
+    /// As the find prompt's text changes, select the first match from where
+    /// the search started.
+    pub(super) fn incremental_find(&mut self) {
+        let Some(p) = &mut self.prompt else { return };
+        if p.kind != PromptKind::Find {
+            return;
+        }
+        p.no_match = false;
+        let needle = p.input.text.clone();
+        let origin = p.origin;
+        if needle.is_empty() {
+            return;
+        }
+        match find_next(self.editor.rope(), &needle, origin) {
+            Some(r) => {
+                self.editor.set_selection(Selection::new(r.start, r.end));
+                self.follow_cursor();
+            }
+            None => p.no_match = true,
+        }
+        self.last_search = needle;
+    }
+
+    pub(super) fn find(&mut self, forward: bool, needle: Option<String>) {
+        let needle = needle.unwrap_or_else(|| self.last_search.clone());
+        if needle.is_empty() {
+            return self.open_prompt(PromptKind::Find);
+        }
+        let sel = self.editor.selection().range();
+        let rope = self.editor.rope();
+        let found = if forward {
+            find_next(rope, &needle, sel.end)
+        } else {
+            find_prev(rope, &needle, sel.start)
+        };
+        match found {
+            Some(r) => {
+                self.editor.set_selection(Selection::new(r.start, r.end));
+                self.replica.undo_checkpoint();
+                self.follow_cursor();
+            }
+            None => self.warn(format!("Not found: {needle}")),
+        }
+        self.last_search = needle;
+    }
+}

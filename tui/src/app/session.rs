@@ -1,0 +1,194 @@
+//! The connection and the room: transport events (connected, a server
+//! message, dropped, closed), the replica's client events they turn into,
+//! and seeding an empty room from FILE after the first welcome.
+
+use collab_client::{ClientEvent, Effect as ReplicaEffect, TransportEvent};
+use collab_protocol::{ErrorCode, LeftReason, ServerMsg};
+use ropey::Rope;
+
+use super::{App, Conn, Effect};
+use crate::chat::ChatLine;
+use crate::input::LineInput;
+
+impl App {
+    /// FILE's text into an empty room, if the server takes that much.
+    pub(super) fn seed(&mut self) {
+        let Some(text) = self.config.file_text.clone() else {
+            return;
+        };
+        if !self.replica.doc().is_empty() || text.len_chars() == 0 {
+            self.seeding = false;
+            return;
+        }
+        let bytes = text.len_bytes();
+        if let Some(limits) = self.replica.limits() {
+            // JSON escaping can double the size; leave room for it.
+            let frame_room = limits.max_frame_bytes.saturating_sub(64) / 2;
+            if bytes > limits.max_doc_bytes || bytes > frame_room {
+                self.seeding = false;
+                let name = self.file_name().unwrap_or_default();
+                return self.warn(format!(
+                    "{name} ({bytes} bytes) is larger than this server accepts; the room stays empty."
+                ));
+            }
+        }
+        match self.replica.seed(&text.to_string()) {
+            Some(m) => self.effects.push(Effect::Send(m)),
+            None => self.seeding = false,
+        }
+    }
+
+    pub(super) fn transport(&mut self, ev: TransportEvent) {
+        match ev {
+            TransportEvent::Connected => {
+                self.conn = Conn::Joining;
+                let token = self.config.token.clone();
+                let join =
+                    self.replica
+                        .join_msg(&self.config.room, &self.config.user, token.as_deref());
+                self.effects.push(Effect::Send(join));
+            }
+            TransportEvent::Message(msg) => {
+                if matches!(msg, ServerMsg::Ack { .. } | ServerMsg::Welcome(_)) {
+                    self.ack_progress = self.now;
+                }
+                for effect in self.replica.handle(msg) {
+                    match effect {
+                        ReplicaEffect::Send(m) => self.effects.push(Effect::Send(m)),
+                        ReplicaEffect::Event(e) => self.client_event(e),
+                    }
+                }
+                self.pull_changes(false);
+            }
+            TransportEvent::Disconnected { reason, retry_in } => {
+                self.replica.on_disconnect();
+                if self.conn == Conn::Live {
+                    self.warn("Connection lost: editing goes on offline.");
+                }
+                self.conn = Conn::Reconnecting { reason, retry_in };
+                self.last_presence = None;
+                self.refresh_peers();
+            }
+            TransportEvent::Closed { error } => {
+                let reason = match &error {
+                    Some(e) => e.message.clone(),
+                    None => "closed".to_owned(),
+                };
+                if self.replica.welcomes() == 0 && !self.quitting {
+                    self.fatal = Some(match &error {
+                        Some(e) => e.message.clone(),
+                        None => format!(
+                            "The connection to {} closed before joining: check the server and try again.",
+                            self.config.server
+                        ),
+                    });
+                } else if error.is_some() {
+                    self.warn(format!("Disconnected for good: {reason}"));
+                }
+                self.conn = Conn::Closed { reason };
+            }
+        }
+    }
+
+    pub(super) fn client_event(&mut self, e: ClientEvent) {
+        let me = self.me.as_ref().map(|m| m.name.clone());
+        match e {
+            ClientEvent::Welcome {
+                you,
+                resumed,
+                first,
+                ..
+            } => {
+                self.conn = Conn::Live;
+                if you.read_only {
+                    self.warn("You joined read-only: you can follow and chat, not edit.");
+                }
+                self.me = Some(you);
+                if first {
+                    // Without a file the room's text is the baseline; with
+                    // one, the file on disk is (see `saved`).
+                    if self.config.file.is_none() {
+                        self.saved = Rope::from_str(&self.replica.text());
+                    }
+                } else if !resumed {
+                    self.notice("Reconnected: edits merged.");
+                } else {
+                    self.notice("Reconnected.");
+                }
+                if first {
+                    self.seed();
+                }
+                self.last_presence = None;
+                self.refresh_peers();
+            }
+            ClientEvent::DocChanged | ClientEvent::Acked { .. } => {}
+            ClientEvent::MemberJoined(m) => {
+                self.notice(format!("{} joined", m.name));
+                // They know nothing of my caret yet: send it again.
+                self.last_presence = None;
+                self.refresh_peers();
+            }
+            ClientEvent::MemberLeft { name, reason, .. } => {
+                let text = match reason {
+                    LeftReason::Left => format!("{name} left the room"),
+                    LeftReason::Disconnected => format!("{name} lost the connection"),
+                    LeftReason::Removed => format!("{name} was removed by the server"),
+                };
+                self.notice(text);
+                self.refresh_peers();
+            }
+            ClientEvent::Chat { from, text, .. } => {
+                let mine = Some(&from.name) == me.as_ref();
+                self.chat.push(
+                    ChatLine {
+                        from: from.name,
+                        to: None,
+                        text,
+                    },
+                    mine,
+                );
+            }
+            ClientEvent::Direct { from, to, text, .. } => {
+                let mine = Some(&from.name) == me.as_ref();
+                if mine {
+                    self.unechoed_direct = None;
+                }
+                self.chat.push(
+                    ChatLine {
+                        from: from.name,
+                        to: Some(to),
+                        text,
+                    },
+                    mine,
+                );
+            }
+            ClientEvent::Presence { .. } => self.refresh_peers(),
+            ClientEvent::Seeded { applied } => {
+                self.seeding = false;
+                if applied && let Some(name) = self.file_name() {
+                    self.notice(format!("The room starts from {name}."));
+                }
+            }
+            ClientEvent::Error { code, message, .. } => {
+                if self.replica.welcomes() == 0 && code.is_fatal() {
+                    self.fatal = Some(message);
+                } else if code == ErrorCode::NoSuchUser
+                    && let Some(typed) = self.unechoed_direct.take()
+                {
+                    if self.chat.input.text.is_empty() {
+                        self.chat.input = LineInput::with_text(&typed);
+                        self.warn(format!("{message} Your message is back in the chat box."));
+                    } else {
+                        self.warn(format!("{message} It was: {typed}"));
+                    }
+                } else {
+                    self.warn(message);
+                }
+            }
+            ClientEvent::BadServerData { message } => self.warn(message),
+            ClientEvent::Shutdown { message } => {
+                self.warn(format!("Server stopping: {message}"));
+            }
+        }
+    }
+}

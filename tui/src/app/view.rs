@@ -1,0 +1,83 @@
+//! Layout and the view on the text: which areas the screen has, scrolling
+//! so the caret stays visible, and mouse clicks (which place the caret or
+//! focus the chat box).
+
+use ratatui::layout::Position;
+
+use super::{App, Focus};
+use crate::editor::text;
+use crate::ui::layout::{self, Open};
+
+impl App {
+    pub(super) fn relayout(&mut self) {
+        let open = Open {
+            chat: self.chat.open,
+            members: self.show_members,
+            prompt: self.prompt.is_some(),
+            gutter: layout::gutter_width(self.editor.rope().len_lines()),
+        };
+        self.areas = layout::areas(self.size, open);
+    }
+
+    pub(super) fn text_height(&self) -> usize {
+        usize::from(self.areas.text.height.max(1))
+    }
+
+    /// Scrolls so the caret is visible.
+    pub(super) fn follow_cursor(&mut self) {
+        let (line, col) = self.editor.line_col();
+        let h = self.text_height();
+        let w = usize::from(self.areas.text.width.max(1));
+        if line < self.view.top {
+            self.view.top = line;
+        } else if line >= self.view.top + h {
+            self.view.top = line + 1 - h;
+        }
+        if col < self.view.left {
+            self.view.left = col.saturating_sub(w / 4);
+        } else if col >= self.view.left + w {
+            self.view.left = col + 1 - w + (w / 4).min(8);
+        }
+    }
+
+    pub(super) fn scroll(&mut self, lines: isize) {
+        let last = self.editor.rope().len_lines().saturating_sub(1);
+        self.view.top = self.view.top.saturating_add_signed(lines).min(last);
+    }
+
+    pub(super) fn click(&mut self, column: u16, row: u16, extend: bool) {
+        let at = Position::new(column, row);
+        if let Some(chat) = self.areas.chat
+            && chat.contains(at)
+        {
+            self.focus = Focus::Chat;
+            return;
+        }
+        let text = self.areas.text;
+        let in_text = at.y >= text.y
+            && at.y < text.y + text.height
+            && at.x >= self.areas.gutter.x
+            && at.x < text.x + text.width;
+        if !in_text {
+            return;
+        }
+        self.focus = Focus::Text;
+        let line = self.view.top + usize::from(at.y - text.y);
+        let rope = self.editor.rope();
+        let pos = if line >= rope.len_lines() {
+            rope.len_chars()
+        } else {
+            let col = self.view.left + usize::from(at.x.saturating_sub(text.x));
+            text::pos_at_col(rope, line, col, self.editor.tab_width)
+        };
+        self.editor.set_cursor(pos, extend);
+        self.replica.undo_checkpoint();
+        self.follow_cursor();
+    }
+
+    pub(super) fn center_cursor(&mut self) {
+        let (line, _) = self.editor.line_col();
+        self.view.top = line.saturating_sub(self.text_height() / 2);
+        self.follow_cursor();
+    }
+}
