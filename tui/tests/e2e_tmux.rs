@@ -416,8 +416,11 @@ fn wide_characters_and_a_resize_in_tmux() {
         small.lines().all(|l| l.width() <= 50),
         "a line wider than the terminal:\n{small}"
     );
-    // The notice wraps in 50 columns; capture-pane drops trailing blanks.
+    // The notice names the file as given, which fits in 50 columns where
+    // its absolute path would not.
     s.keys("alice", &["C-s"]);
-    s.wait_for("alice", "saved", |t| t.contains("Saved"));
+    s.wait_for("alice", "saved", |t| {
+        t.contains("Saved u.txt: 1 line, 17 bytes")
+    });
     assert_eq!(read(&s.dir, "u.txt"), "héllo 世|界 ok");
 }
