@@ -249,3 +249,35 @@ pub fn edit(doc: &mut SharedDoc, pos: usize, text: &str) -> Base64Bytes {
     doc.splice(pos, 0, text).unwrap();
     Base64Bytes(doc.take_local_update().unwrap())
 }
+
+/// The real `collab-server` binary on 127.0.0.1:0 with `args`, and the
+/// address it prints on its first line of stdout.
+pub async fn spawn_binary(args: &[&str]) -> (std::process::Child, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+        .args(["--bind", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    let line = timeout(WAIT, line).await.unwrap().unwrap();
+    // "collab-server listening on ws://127.0.0.1:PORT/ws"
+    let addr = line
+        .trim()
+        .rsplit("ws://")
+        .next()
+        .and_then(|s| s.strip_suffix("/ws"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}

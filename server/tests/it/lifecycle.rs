@@ -151,28 +151,7 @@ fn help_explains_every_flag_and_its_variable() {
 
 #[tokio::test]
 async fn the_binary_prints_its_address_and_exits_0_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_collab-server"))
-        .args(["--bind", "127.0.0.1:0", "--log-format", "json", "--memory"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    });
-    let line = timeout(WAIT, line).await.unwrap().unwrap();
-    // "collab-server listening on ws://127.0.0.1:PORT/ws"
-    let addr: std::net::SocketAddr = line
-        .trim()
-        .rsplit("ws://")
-        .next()
-        .and_then(|s| s.strip_suffix("/ws"))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (mut child, addr) = common::spawn_binary(&["--log-format", "json", "--memory"]).await;
 
     // It raised its open-files soft limit to the hard one, so a shell's
     // usual 1024 does not cap --max-connections.

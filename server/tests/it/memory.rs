@@ -6,12 +6,10 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use collab_protocol::{Base64Bytes, ClientMsg, Presence, ServerMsg};
-use common::{Client, WAIT};
-use tokio::time::timeout;
+use common::Client;
 
 /// A `/proc/PID/status` field in KiB (`VmRSS`, `RssAnon`, `RssFile`).
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -28,38 +26,15 @@ fn vm_rss_kib(pid: u32) -> u64 {
 }
 
 async fn spawn_server(extra: &[&str]) -> (Child, std::net::SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_collab-server"))
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--max-connections",
-            "5000",
-            "--max-rooms",
-            "1000",
-            "--memory",
-        ])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    });
-    let line = timeout(WAIT, line).await.unwrap().unwrap();
-    let addr = line
-        .trim()
-        .rsplit("ws://")
-        .next()
-        .and_then(|s| s.strip_suffix("/ws"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    (child, addr)
+    let mut args = vec![
+        "--max-connections",
+        "5000",
+        "--max-rooms",
+        "1000",
+        "--memory",
+    ];
+    args.extend_from_slice(extra);
+    common::spawn_binary(&args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
