@@ -51,9 +51,10 @@ fn app_with(text: &str, file: &str) -> App {
         you: member(1, "alice"),
         members: vec![member(1, "alice"), member(2, "bob")],
         session: "s".into(),
+        peer: next_test_peer(),
         resumed: false,
         doc_kind: DocKind::Snapshot,
-        doc: Base64Bytes(room.snapshot()),
+        doc: Base64Bytes(room.snapshot().unwrap()),
         version: Base64Bytes(room.version()),
         limits: Limits {
             max_frame_bytes: 1 << 20,
@@ -101,3 +102,10 @@ fn draw(c: &mut Criterion) {
 
 criterion_group!(benches, draw);
 criterion_main!(benches);
+
+/// A distinct peer id for every welcome a test makes, as a server gives
+/// each session its own.
+fn next_test_peer() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}

@@ -26,7 +26,7 @@ fn trace_benches(c: &mut Criterion) {
     let t = trace::load(&trace::trace_path("automerge-paper")).unwrap();
     let (updates, replica) = trace::keystroke_updates(&t).unwrap();
     let whole = replica.updates_since(&SharedDoc::new().version()).unwrap();
-    let snapshot = replica.snapshot();
+    let snapshot = replica.snapshot().unwrap();
     eprintln!(
         "automerge-paper: {} keystroke updates ({} bytes in all), whole-history update {} bytes, snapshot {} bytes, text {} chars",
         updates.len(),
@@ -85,7 +85,7 @@ fn trace_benches(c: &mut Criterion) {
         b.iter(|| SharedDoc::from_snapshot(&snapshot).unwrap())
     });
     g.bench_function("server snapshot for a welcome", |b| {
-        b.iter(|| replica.snapshot())
+        b.iter(|| replica.snapshot().unwrap())
     });
     g.finish();
 }

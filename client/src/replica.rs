@@ -322,6 +322,11 @@ impl Replica {
         self.welcomes += 1;
         self.session = Some(w.session);
         self.limits = Some(w.limits);
+        // From now on my edits are authored under the peer id the room gave
+        // this session (a peer id is bound to one session, see protocol.md).
+        if let Err(e) = self.doc.author_as(w.peer) {
+            out.push(bad_data("welcome peer", &e));
+        }
         self.members = w.members.clone();
         self.you = Some(w.you.clone());
         self.presence.clear();

@@ -17,8 +17,10 @@
 //! brought up to date when a newcomer, a seed or the size limit needs it.
 
 mod room;
+mod update;
 
-pub use room::{RoomDoc, next_compaction_after};
+pub use room::{RoomDoc, next_compaction_after, seed_peer};
+pub use update::{PeerId, PeerSpan, UpdateInfo, forge_for_tests};
 
 use std::sync::{Arc, Mutex};
 
@@ -47,6 +49,14 @@ pub enum DocError {
     BadVersion(String),
     #[error("the snapshot could not be loaded: {0}")]
     BadSnapshot(String),
+    #[error("members send updates, not a {0:?} blob")]
+    NotAnUpdate(String),
+    #[error("the update changes {0}; members may change only the room's text")]
+    ForeignContainer(String),
+    #[error("the update carries changes under peer id {0}, which belongs to another member")]
+    PeerOwned(u64),
+    #[error("the document could not be exported: {0}")]
+    Export(String),
     #[error("position {pos} is past the end of the text ({len} characters)")]
     OutOfRange { pos: usize, len: usize },
 }
@@ -204,9 +214,11 @@ impl SharedDoc {
         if now == self.sent {
             return None;
         }
-        let bytes = self.doc.export(ExportMode::updates(&self.sent)).ok();
+        // Marked as sent only once exported: a failed export is retried by
+        // the next call instead of losing the edits it should have carried.
+        let bytes = self.doc.export(ExportMode::updates(&self.sent)).ok()?;
         self.sent = now;
-        bytes
+        Some(bytes)
     }
 
     /// The version the next [`Self::take_local_update`] starts from,
@@ -230,8 +242,23 @@ impl SharedDoc {
     }
 
     /// The whole document, history included.
-    pub fn snapshot(&self) -> Vec<u8> {
-        self.doc.export(ExportMode::Snapshot).unwrap_or_default()
+    pub fn snapshot(&self) -> Result<Vec<u8>, DocError> {
+        self.doc
+            .export(ExportMode::Snapshot)
+            .map_err(|e| DocError::Export(e.to_string()))
+    }
+
+    /// Authors the next edits under `peer`, the id the server gave this
+    /// session in its welcome (edits typed so far stay under the old one).
+    /// The server refuses new changes under ids it gave other sessions.
+    pub fn author_as(&mut self, peer: u64) -> Result<(), DocError> {
+        if self.doc.peer_id() == peer {
+            return Ok(());
+        }
+        self.doc.commit();
+        self.doc
+            .set_peer_id(peer)
+            .map_err(|e| DocError::BadUpdate(e.to_string()))
     }
 
     /// This replica's version vector, encoded.
@@ -461,15 +488,4 @@ impl Undo {
     pub fn set_merge_interval(&mut self, ms: i64) {
         self.0.set_merge_interval(ms);
     }
-}
-
-/// An update claiming `peer`'s first changes but with other content, for
-/// tests of hostile input. Not for production use.
-#[doc(hidden)]
-pub fn forge_for_tests(peer: u64, text: &str) -> Vec<u8> {
-    let doc = LoroDoc::new();
-    let _ = doc.set_peer_id(peer);
-    let _ = doc.get_text(TEXT_CONTAINER).insert(0, text);
-    doc.commit();
-    doc.export(ExportMode::all_updates()).unwrap_or_default()
 }

@@ -24,9 +24,9 @@
 
 use std::time::{Duration, Instant};
 
-use loro::{ExportMode, LoroDoc, VersionVector};
+use loro::{ContainerID, ContainerType, ExportMode, ID, LoroDoc, VersionVector};
 
-use crate::{DocError, TEXT_CONTAINER};
+use crate::{DocError, PeerSpan, TEXT_CONTAINER, UpdateInfo};
 
 /// A room's merged document, as the server holds it.
 pub struct RoomDoc {
@@ -183,10 +183,20 @@ impl RoomDoc {
         self.doc.oplog_vv().encode()
     }
 
+    /// The room's version vector.
+    pub fn version_vector(&self) -> VersionVector {
+        self.doc.oplog_vv()
+    }
+
     /// The whole document, history included, for a newcomer or the store.
-    pub fn snapshot(&mut self) -> Vec<u8> {
+    /// A failed export is an error, never an empty snapshot: the store
+    /// would replace the room's history with it.
+    pub fn snapshot(&mut self) -> Result<Vec<u8>, DocError> {
         self.attach();
-        let bytes = self.doc.export(ExportMode::Snapshot).unwrap_or_default();
+        let bytes = self
+            .doc
+            .export(ExportMode::Snapshot)
+            .map_err(|e| DocError::Export(e.to_string()));
         self.detach();
         bytes
     }
@@ -203,27 +213,83 @@ impl RoomDoc {
     /// on any error, the document is left as it was. Returns whether the
     /// update brought anything new (a resent one brings nothing).
     ///
-    /// Loro compares the known part of an update with its own history when
-    /// the update brings something new, so history forged under a peer id
-    /// already seen is refused (`BadUpdate`).
-    pub fn import_limited(&mut self, bytes: &[u8], max_bytes: usize) -> Result<bool, DocError> {
+    /// `info` is the update's metadata ([`UpdateInfo::read`]): an update
+    /// whose dependencies the room lacks is refused before Loro sees it (Loro
+    /// would keep it pending and apply it, unannounced, once they arrive),
+    /// and one that touches anything but the room's text is rolled back.
+    /// Loro itself refuses history forged under a peer id it has seen when
+    /// the update brings something new (`BadUpdate`).
+    pub fn import_checked(
+        &mut self,
+        bytes: &[u8],
+        info: &UpdateInfo,
+        max_bytes: usize,
+    ) -> Result<bool, DocError> {
+        let before = self.doc.oplog_vv();
+        if !info.applies_to(&before) {
+            return Err(DocError::MissingDependencies);
+        }
+        let new: Vec<PeerSpan> = info.new_to(&before).collect();
+        if new.is_empty() {
+            return Ok(false);
+        }
         let growth = growth_of(bytes.len());
-        if bytes.len() <= DETACHED_IMPORT_MAX_BYTES
+        let result = if bytes.len() <= DETACHED_IMPORT_MAX_BYTES
             && self.len_bytes_at_most().saturating_add(growth) <= max_bytes
         {
-            let status = self.import_counted(bytes)?;
-            if brought_something(&status) {
-                // Even with parts pending: what did merge may have grown it.
+            self.import_counted(bytes).and_then(|status| {
                 self.growth_bound = self.growth_bound.saturating_add(growth);
-            }
-            return outcome(&status);
+                outcome(&status)
+            })
+        } else {
+            // A big update (a paste), or near the limit: catch up and import
+            // attached; near the limit, try a big update on a copy first.
+            self.attach();
+            let result = self.import_attached(bytes, growth, max_bytes);
+            self.detach();
+            result
+        };
+        if result.is_ok()
+            && let Some(foreign) = self.foreign_container(&new)
+        {
+            self.roll_back_to(&before)?;
+            return Err(DocError::ForeignContainer(foreign));
         }
-        // A big update (a paste), or near the limit: catch up and import
-        // attached; near the limit, try a big update on a copy first.
-        self.attach();
-        let result = self.import_attached(bytes, growth, max_bytes);
-        self.detach();
         result
+    }
+
+    /// [`Self::import_checked`], reading the update's metadata first.
+    pub fn import_limited(&mut self, bytes: &[u8], max_bytes: usize) -> Result<bool, DocError> {
+        self.import_checked(bytes, &UpdateInfo::read(bytes)?, max_bytes)
+    }
+
+    /// The first container other than the room's text that the changes in
+    /// `spans` touch, if any.
+    fn foreign_container(&self, spans: &[PeerSpan]) -> Option<String> {
+        let text = ContainerID::new_root(TEXT_CONTAINER, ContainerType::Text);
+        spans.iter().find_map(|s| {
+            let len = usize::try_from(s.end.saturating_sub(s.start)).unwrap_or(0);
+            self.doc
+                .get_changed_containers_in(ID::new(s.peer, s.start), len)
+                .into_iter()
+                .find(|c| *c != text)
+                .map(|c| c.to_string())
+        })
+    }
+
+    /// Forgets every change after `vv`: rebuilds the document as it was
+    /// then. Costs time linear in the document; only refused updates that
+    /// Loro had to import to be judged come here.
+    fn roll_back_to(&mut self, vv: &VersionVector) -> Result<(), DocError> {
+        let frontiers = self.doc.vv_to_frontiers(vv);
+        let doc = self
+            .doc
+            .fork_at(&frontiers)
+            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
+        let (since, after) = (self.imports_since_compact, self.compact_after);
+        *self = Self::detached(doc);
+        (self.imports_since_compact, self.compact_after) = (since, after);
+        Ok(())
     }
 
     fn import_attached(
@@ -258,28 +324,28 @@ impl RoomDoc {
         Ok(status)
     }
 
-    /// Inserts `text` if the document is empty, returning the update to
-    /// relay; `None` when the document already has text.
+    /// Inserts `text` if the document has no history at all, returning the
+    /// update to relay; `None` when it already has some.
+    ///
+    /// The seed is deterministic: authored under a peer id derived from the
+    /// text (see [`seed_peer`]), from an empty history, with no timestamp.
+    /// Two servers (or one, twice) seeding the same text make the very same
+    /// change, so replicas that bring one seed back to a room seeded again
+    /// from the same file merge the two as one instead of doubling the text.
     pub fn seed_if_empty(&mut self, text: &str) -> Option<Vec<u8>> {
-        if text.is_empty() {
+        if text.is_empty() || self.doc.len_changes() > 0 {
             return None;
         }
+        let doc = LoroDoc::new();
+        doc.set_peer_id(seed_peer(text)).ok()?;
+        doc.get_text(TEXT_CONTAINER).insert(0, text).ok()?;
+        doc.commit();
+        let update = doc.export(ExportMode::all_updates()).ok()?;
         self.attach();
-        let update = self.seed_attached(text);
+        let imported = self.doc.import(&update);
         self.caught_up_bytes = self.doc.get_text(TEXT_CONTAINER).len_utf8();
         self.detach();
-        update
-    }
-
-    fn seed_attached(&self, text: &str) -> Option<Vec<u8>> {
-        let container = self.doc.get_text(TEXT_CONTAINER);
-        if !container.is_empty() {
-            return None;
-        }
-        let before = self.doc.oplog_vv();
-        container.insert(0, text).ok()?;
-        self.doc.commit();
-        self.doc.export(ExportMode::updates(&before)).ok()
+        imported.ok().map(|_| update)
     }
 
     /// Rebuilds the document from its own snapshot, turning the parsed
@@ -287,7 +353,7 @@ impl RoomDoc {
     /// Text, history and version are unchanged.
     pub fn compact(&mut self) -> Result<(), DocError> {
         let started = Instant::now();
-        let snapshot = self.snapshot();
+        let snapshot = self.snapshot()?;
         let doc = LoroDoc::new();
         doc.import(&snapshot)
             .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
@@ -323,6 +389,16 @@ pub fn next_compaction_after(cost: Duration) -> usize {
     usize::try_from(cost.as_nanos() / COMPACTION_BUDGET_PER_IMPORT.as_nanos())
         .unwrap_or(usize::MAX)
         .min(MAX_IMPORTS_BETWEEN_COMPACTIONS)
+}
+
+/// The peer id a seed of `text` is authored under: FNV-1a of its bytes, so
+/// every build and every server agrees (std's hashers promise no stable
+/// output). Loro reserves `u64::MAX`.
+pub fn seed_peer(text: &str) -> u64 {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    hash.min(u64::MAX - 1)
 }
 
 /// What compaction may cost per import, amortized.

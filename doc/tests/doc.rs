@@ -55,7 +55,7 @@ fn changes_are_in_chars_for_local_and_remote_edits() {
 
     let mut b = SharedDoc::new();
     b.track_changes();
-    b.import(&a.snapshot()).unwrap();
+    b.import(&a.snapshot().unwrap()).unwrap();
     let mut other = Vec::new();
     for d in b.take_changes() {
         apply(&mut other, &d);
@@ -67,7 +67,7 @@ fn changes_are_in_chars_for_local_and_remote_edits() {
 fn sync_by_version_sends_exactly_what_is_missing() {
     let mut a = SharedDoc::new();
     a.splice(0, 0, "base").unwrap();
-    let mut b = SharedDoc::from_snapshot(&a.snapshot()).unwrap();
+    let mut b = SharedDoc::from_snapshot(&a.snapshot().unwrap()).unwrap();
     a.splice(4, 0, " from a").unwrap();
     b.splice(0, 0, "b says: ").unwrap();
     let for_b = a.updates_since(&b.version()).unwrap();
@@ -121,7 +121,7 @@ fn stable_cursor_follows_its_character() {
     let mut a = SharedDoc::new();
     a.splice(0, 0, "hello world").unwrap();
     let c = a.cursor_at(6).unwrap(); // on 'w'
-    let mut b = SharedDoc::from_snapshot(&a.snapshot()).unwrap();
+    let mut b = SharedDoc::from_snapshot(&a.snapshot().unwrap()).unwrap();
     b.splice(0, 0, ">> ").unwrap();
     a.import(&b.take_local_update().unwrap()).unwrap();
     assert_eq!(a.resolve_cursor(&c), Some(9));
@@ -133,7 +133,7 @@ fn undo_reverts_only_my_edits() {
     let mut a = SharedDoc::new();
     let mut undo = a.undo_manager();
     a.splice(0, 0, "mine ").unwrap();
-    let mut b = SharedDoc::from_snapshot(&a.snapshot()).unwrap();
+    let mut b = SharedDoc::from_snapshot(&a.snapshot().unwrap()).unwrap();
     b.splice(5, 0, "theirs").unwrap();
     a.import(&b.take_local_update().unwrap()).unwrap();
     assert_eq!(a.text(), "mine theirs");
@@ -187,8 +187,8 @@ fn resend_from_makes_up_for_a_lost_update() {
 fn big_updates_are_cut_into_parts_that_import_in_order() {
     let mut server = SharedDoc::new();
     server.splice(0, 0, "base\n").unwrap();
-    let mut a = SharedDoc::from_snapshot(&server.snapshot()).unwrap();
-    let mut b = SharedDoc::from_snapshot(&server.snapshot()).unwrap();
+    let mut a = SharedDoc::from_snapshot(&server.snapshot().unwrap()).unwrap();
+    let mut b = SharedDoc::from_snapshot(&server.snapshot().unwrap()).unwrap();
     let v = server.version();
     // Interleaved edits of two peers, one huge paste, many small edits.
     a.splice(0, 0, &"😀 pasted line\r\n".repeat(3000)).unwrap();

@@ -56,7 +56,7 @@ fn every_view_of_the_room_is_the_merged_text() {
         if i % 17 == 0 {
             // A newcomer in the middle: its snapshot holds exactly what
             // arrived so far, and imports go on afterwards.
-            let newcomer = SharedDoc::from_snapshot(&room.snapshot()).unwrap();
+            let newcomer = SharedDoc::from_snapshot(&room.snapshot().unwrap()).unwrap();
             assert_eq!(newcomer.text(), replica_of(&log[..=i]).text());
             assert_same_version(&newcomer.version(), &room.version());
         }
@@ -117,9 +117,74 @@ fn garbage_forgery_and_gaps_are_refused_and_change_nothing() {
         Err(DocError::MissingDependencies)
     );
     assert_eq!(room.text(), "abc");
-    // Once the gap is filled both are there.
-    room.import_limited(&second, 1 << 20).unwrap();
+    // A refused update leaves no trace: filling the gap brings the gap
+    // alone (Loro used to keep the refused one pending and apply it now,
+    // unannounced), and the refused one is accepted when sent again.
+    assert_eq!(room.import_limited(&second, 1 << 20), Ok(true));
+    assert_eq!(room.text(), "abcd");
+    assert_eq!(room.import_limited(&third, 1 << 20), Ok(true));
     assert_eq!(room.text(), "abcde");
+}
+
+#[test]
+fn only_updates_to_the_text_are_accepted() {
+    let mut a = SharedDoc::new();
+    a.splice(0, 0, "text").unwrap();
+    let first = a.take_local_update().unwrap();
+    let mut room = RoomDoc::new();
+    room.import_limited(&first, 1 << 20).unwrap();
+    let v = room.version();
+
+    // A snapshot is refused before any import: compressed, it can expand
+    // a hundredfold.
+    let snapshot = a.snapshot().unwrap();
+    assert!(matches!(
+        room.import_limited(&snapshot, 1 << 20),
+        Err(DocError::NotAnUpdate(_))
+    ));
+
+    // A change to another container is rolled back, whatever it built on.
+    let other = loro::LoroDoc::new();
+    other.import(&first).unwrap();
+    other.get_map("evil").insert("k", "v".repeat(100)).unwrap();
+    other.get_text("text").insert(0, "x").unwrap();
+    other.commit();
+    let evil = other
+        .export(loro::ExportMode::updates(
+            &loro::VersionVector::decode(&v).unwrap(),
+        ))
+        .unwrap();
+    assert!(matches!(
+        room.import_limited(&evil, 1 << 20),
+        Err(DocError::ForeignContainer(_))
+    ));
+    assert_same_version(&room.version(), &v);
+    assert_eq!(room.text(), "text");
+    // And the room goes on: the next honest edit merges.
+    a.splice(4, 0, "!").unwrap();
+    assert_eq!(
+        room.import_limited(&a.take_local_update().unwrap(), 1 << 20),
+        Ok(true)
+    );
+    assert_eq!(room.text(), "text!");
+}
+
+#[test]
+fn seeding_the_same_text_twice_makes_one_change() {
+    let mut first = RoomDoc::new();
+    let seed = first.seed_if_empty("line one\nline two\n").unwrap();
+    // A replica kept the seed from the first server, which died.
+    let mut alice = SharedDoc::new();
+    alice.import(&seed).unwrap();
+    alice.splice(0, 0, "A").unwrap();
+    // A new server is seeded from the same file by someone else.
+    let mut second = RoomDoc::new();
+    second.seed_if_empty("line one\nline two\n").unwrap();
+    let catch_up = alice.updates_since(&second.version()).unwrap();
+    assert_eq!(second.import_limited(&catch_up, 1 << 20), Ok(true));
+    assert_eq!(second.text(), "Aline one\nline two\n");
+    // A room with history is not seeded again.
+    assert_eq!(second.seed_if_empty("other"), None);
 }
 
 #[test]
@@ -158,7 +223,7 @@ fn the_size_limit_holds_exactly() {
     ));
     assert_eq!(room.len_bytes(), max);
     // Deleting makes room again (from a replica without the refused "z").
-    let mut other = SharedDoc::from_snapshot(&room.snapshot()).unwrap();
+    let mut other = SharedDoc::from_snapshot(&room.snapshot().unwrap()).unwrap();
     other.splice(0, 10, "").unwrap();
     room.import_limited(&other.take_local_update().unwrap(), max)
         .unwrap();
@@ -207,7 +272,7 @@ fn a_stored_room_loads_in_one_batch_and_reports_bad_records() {
         for u in &log[..30] {
             first.import_limited(u, 1 << 20).unwrap();
         }
-        first.snapshot()
+        first.snapshot().unwrap()
     };
     let (mut room, failed) = RoomDoc::load(Some(&snapshot), &log[30..]).unwrap();
     assert!(failed.is_empty());
@@ -247,7 +312,7 @@ fn a_big_paste_in_parts_merges_quickly() {
         assert_eq!(room.import_limited(p, 8 << 20), Ok(true));
     }
     assert_eq!(room.len_bytes(), paste.len());
-    let newcomer = SharedDoc::from_snapshot(&room.snapshot()).unwrap();
+    let newcomer = SharedDoc::from_snapshot(&room.snapshot().unwrap()).unwrap();
     assert!(newcomer.text() == paste);
     // The store loads the same parts as one batch.
     let (mut stored, failed) = RoomDoc::load(None, &parts).unwrap();

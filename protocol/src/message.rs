@@ -223,6 +223,10 @@ pub struct Welcome {
     /// Present this in a later `join` (as `session`) to take over this
     /// session after a dropped connection.
     pub session: String,
+    /// The Loro peer id this session authors its edits under (below 2^53,
+    /// so every JSON reader holds it exactly). New changes under a peer id
+    /// the server gave another session are refused (`bad_update`).
+    pub peer: u64,
     /// True when this join took over a live session (no `left`/`joined`
     /// was sent to the others).
     pub resumed: bool,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use collab_doc::DocError;
+use collab_doc::{DocError, UpdateInfo};
 use collab_protocol::{
     ClientMsg, ErrorCode, Join, LeftReason, ProtocolError, RoomId, ServerMsg, UserId, UserName,
     validate_chat_text,
@@ -447,12 +447,17 @@ impl Connection {
             }
             ClientMsg::Update { seq, data } => {
                 let started = std::time::Instant::now();
-                let result = room.update(
-                    id,
-                    data.as_slice(),
-                    config.max_doc_bytes,
-                    config.compact_every,
-                );
+                // What the update claims, read before the room is locked or
+                // its document touched (see `collab_doc::UpdateInfo`).
+                let result = UpdateInfo::read(data.as_slice()).and_then(|info| {
+                    room.update(
+                        id,
+                        data.as_slice(),
+                        &info,
+                        config.max_doc_bytes,
+                        config.compact_every,
+                    )
+                });
                 self.shared.metrics.update_applied(started.elapsed());
                 match result {
                     Ok(_) => self.reply(ServerMsg::Ack { seq }).await,

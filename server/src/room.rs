@@ -12,10 +12,11 @@
 //! `left`; every other path (leave, close, drop, kick) ends up there, and a
 //! second call finds nothing to remove. So `left` goes out exactly once.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use collab_doc::{DocError, RoomDoc};
+use collab_doc::{DocError, PeerId, RoomDoc, UpdateInfo};
 use collab_protocol::{
     Base64Bytes, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef, PROTOCOL_VERSION,
     Presence, ProtocolError, RoomId, ServerMsg, UserId, UserName, Welcome,
@@ -104,6 +105,8 @@ pub(crate) struct Link {
 struct Entry {
     member: Member,
     session: String,
+    /// The peer id its edits are authored under (`Welcome::peer`).
+    peer: PeerId,
     link: Link,
 }
 
@@ -119,7 +122,17 @@ struct State {
     dead: bool,
     /// With storage: where accepted changes go (`store.rs`).
     store: Option<StoreLink>,
+    /// The Loro peer ids this room gave out, and the session token each
+    /// belongs to ("" for the server's own seeds): only that session may
+    /// add changes under it. Kept after the member leaves, so nobody else
+    /// extends its history; a member rejoining with that token gets its id
+    /// back. Not stored: after a restart, ids given out before are history
+    /// that anyone may bring back, and every session gets a fresh id.
+    owners: HashMap<PeerId, String>,
 }
+
+/// The owner of the peer ids the server authors (seeds).
+const SERVER_OWNER: &str = "";
 
 /// A stored room's way to the store thread, and what it sent since its
 /// last snapshot (compaction happens when that grows past a bound).
@@ -177,6 +190,17 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// A peer id for a new session: random, below 2^53 (exact in every JSON
+/// reader), and not one this room gave out already.
+fn fresh_peer(taken: &HashMap<PeerId, String>) -> PeerId {
+    loop {
+        let peer = rand::random::<u64>() >> 11;
+        if !taken.contains_key(&peer) {
+            return peer;
+        }
+    }
+}
+
 fn new_session_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -196,6 +220,7 @@ impl Room {
                 max_queue_bytes,
                 dead: false,
                 store: None,
+                owners: HashMap::new(),
             }),
         }
     }
@@ -311,6 +336,20 @@ impl Room {
                 }
                 let used: Vec<&str> = st.members.iter().map(|e| e.member.color.as_str()).collect();
                 let id = next_id();
+                // A session that left (or was dropped) and comes back with
+                // its token keeps the peer ids it owns.
+                let session = req
+                    .session
+                    .as_deref()
+                    .filter(|t| !t.is_empty() && st.owners.values().any(|o| same_token(o, t)))
+                    .filter(|t| !st.members.iter().any(|e| same_token(&e.session, t)))
+                    .map_or_else(new_session_token, str::to_owned);
+                let peer = st
+                    .owners
+                    .iter()
+                    .find(|(_, o)| same_token(o, &session))
+                    .map(|(p, _)| *p)
+                    .unwrap_or_else(|| fresh_peer(&st.owners));
                 let color = PALETTE
                     .iter()
                     .find(|c| !used.contains(c))
@@ -323,9 +362,11 @@ impl Room {
                         color: color.to_owned(),
                         read_only: req.read_only,
                     },
-                    session: new_session_token(),
+                    session: session.clone(),
+                    peer,
                     link: req.link.clone(),
                 });
+                st.owners.insert(peer, session);
                 (st.members.len() - 1, false)
             }
         };
@@ -340,7 +381,19 @@ impl Room {
         let (doc_kind, doc) = match req.version.as_deref().map(|v| st.doc.updates_since(v)) {
             Some(Ok(updates)) => (DocKind::Updates, updates),
             // No version, or one that does not decode: the whole document.
-            _ => (DocKind::Snapshot, st.doc.snapshot()),
+            _ => match st.doc.snapshot() {
+                Ok(snapshot) => (DocKind::Snapshot, snapshot),
+                Err(e) => {
+                    tracing::error!(room = %self.id, error = %e, "exporting the room for a newcomer failed");
+                    if !resumed {
+                        st.members.remove(index);
+                    }
+                    return Err(JoinError::Refused(ProtocolError::new(
+                        ErrorCode::Internal,
+                        "The server could not export the room's document; try again later.",
+                    )));
+                }
+            },
         };
         let entry = &st.members[index];
         let welcome = Welcome {
@@ -348,6 +401,7 @@ impl Room {
             you: entry.member.clone(),
             members: st.members.iter().map(|e| e.member.clone()).collect(),
             session: entry.session.clone(),
+            peer: entry.peer,
             resumed,
             doc_kind,
             doc: Base64Bytes(doc),
@@ -435,10 +489,18 @@ impl Room {
 
     /// Imports an update; when it brought something new, relays it to the
     /// others. On error the document is unchanged and nothing is relayed.
+    ///
+    /// `info` is the update's metadata, read outside the lock. New changes
+    /// under a peer id this room gave another session are refused before
+    /// anything is imported. (Ids it never gave out are history: a member
+    /// that brings a restarted room its text carries everyone's changes.
+    /// Parts the room already has may name anyone: Loro compares them with
+    /// its own history whenever the update brings something new.)
     pub(crate) fn update(
         &self,
         from: UserId,
         data: &[u8],
+        info: &UpdateInfo,
         max_doc_bytes: usize,
         compact_every: usize,
     ) -> Result<bool, DocError> {
@@ -450,11 +512,19 @@ impl Room {
         };
         let relay = Utf8Bytes::from(relay.to_json());
         let mut st = self.lock();
-        if !st.members.iter().any(|e| e.member.id == from) {
+        let Some(entry) = st.members.iter().find(|e| e.member.id == from) else {
             // Removed meanwhile (slow consumer): its edits no longer count.
             return Ok(false);
+        };
+        let vv = st.doc.version_vector();
+        for span in info.new_to(&vv) {
+            if let Some(owner) = st.owners.get(&span.peer)
+                && !same_token(owner, &entry.session)
+            {
+                return Err(DocError::PeerOwned(span.peer));
+            }
         }
-        let new = st.doc.import_limited(data, max_doc_bytes)?;
+        let new = st.doc.import_checked(data, info, max_doc_bytes)?;
         if new {
             broadcast(&mut st, &relay, Some(from));
             if st.store.is_some() {
@@ -484,6 +554,8 @@ impl Room {
         let Some(update) = st.doc.seed_if_empty(text) else {
             return false;
         };
+        st.owners
+            .insert(collab_doc::seed_peer(text), SERVER_OWNER.to_owned());
         persist(&mut st, &self.id, Some(update.clone()));
         let msg = ServerMsg::Update {
             from,
@@ -509,7 +581,13 @@ impl Room {
 fn close(st: &mut State, room: &RoomId) {
     st.dead = true;
     if st.store.as_ref().is_some_and(|l| l.dirty) {
-        let snapshot = st.doc.snapshot();
+        let snapshot = match st.doc.snapshot() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(room = %room, error = %e, "exporting the closing room failed; its last changes are not stored");
+                return;
+            }
+        };
         if let Some(link) = st.store.as_mut()
             && link.handle.closing_snapshot(room, snapshot) == Queued::Yes
         {
@@ -535,7 +613,23 @@ fn persist(st: &mut State, room: &RoomId, change: Option<Vec<u8>>) {
     let queued = match change {
         Some(c) if !compact => link.handle.append(room, c),
         _ => {
-            let snapshot = st.doc.snapshot();
+            let snapshot = match st.doc.snapshot() {
+                Ok(s) => s,
+                Err(e) => {
+                    // What is stored stays as it was: the change alone goes
+                    // on disk, and the room stays dirty so the next change
+                    // tries the snapshot again.
+                    tracing::error!(room = %room, error = %e, "exporting the room for the store failed");
+                    let Some(link) = st.store.as_mut() else {
+                        return;
+                    };
+                    if let Some(c) = change {
+                        link.handle.append(room, c);
+                    }
+                    link.dirty = true;
+                    return;
+                }
+            };
             let Some(link) = st.store.as_mut() else {
                 return;
             };

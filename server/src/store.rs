@@ -848,7 +848,8 @@ mod tests {
             let at = doc.len_chars();
             doc.splice(at, 0, text).unwrap();
             let u = doc.take_local_update().unwrap();
-            room.update(alice.id, &u, 1 << 20, 1000).unwrap();
+            let info = collab_doc::UpdateInfo::read(&u).unwrap();
+            room.update(alice.id, &u, &info, 1 << 20, 1000).unwrap();
         };
         send("one ");
         send("two "); // the queue (1) is full: dropped, room dirty
@@ -883,7 +884,8 @@ mod tests {
             let at = doc.len_chars();
             doc.splice(at, 0, text).unwrap();
             let u = doc.take_local_update().unwrap();
-            room.update(alice.id, &u, 1 << 20, 1000).unwrap();
+            let info = collab_doc::UpdateInfo::read(&u).unwrap();
+            room.update(alice.id, &u, &info, 1 << 20, 1000).unwrap();
         }
         // "one " fills the queue, "two " is refused: the room is dirty.
         assert!(matches!(rx.try_recv(), Ok(Cmd::Append { .. })));

@@ -496,7 +496,7 @@ async fn automerge_paper_restart_figures() {
     }
     updates.extend(doc.take_local_update());
     assert_eq!(doc.text(), end);
-    let snapshot = doc.snapshot().len();
+    let snapshot = doc.snapshot().unwrap().len();
 
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(stored(dir.path())).await;

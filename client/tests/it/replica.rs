@@ -28,13 +28,14 @@ fn welcome_with_frame(
 ) -> ServerMsg {
     let doc = match (kind, since) {
         (DocKind::Updates, Some(v)) => server.updates_since(v).unwrap(),
-        _ => server.snapshot(),
+        _ => server.snapshot().unwrap(),
     };
     ServerMsg::Welcome(Box::new(Welcome {
         protocol: 1,
         you: member(1, "alice"),
         members: vec![member(1, "alice")],
         session: "s1".into(),
+        peer: next_test_peer(),
         resumed: false,
         doc_kind: kind,
         doc: Base64Bytes(doc),
@@ -126,7 +127,7 @@ fn reconnect_sends_exactly_what_the_server_lacks() {
     r.on_disconnect();
     assert_eq!(r.edit(5, 0, " world").unwrap(), None);
     assert_eq!(r.unsent_edits(), 2);
-    let mut other = SharedDoc::from_snapshot(&server.snapshot()).unwrap();
+    let mut other = SharedDoc::from_snapshot(&server.snapshot().unwrap()).unwrap();
     other.splice(0, 0, ">> ").unwrap();
     server.import(&other.take_local_update().unwrap()).unwrap();
     let ClientMsg::Join(j) = r.join_msg("room", "alice", None) else {
@@ -305,4 +306,11 @@ fn updates_over_the_frame_limit_go_out_in_parts_one_ack_at_a_time() {
     assert!(serve(&mut server, &mut r, first) > 1);
     assert!(r.is_synced());
     assert_eq!(server.text(), r.text());
+}
+
+/// A distinct peer id for every welcome a test makes, as a server gives
+/// each session its own.
+fn next_test_peer() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }

@@ -239,9 +239,12 @@ impl Client {
     }
 }
 
-/// A replica loaded from a welcome.
+/// A replica loaded from a welcome, authoring under the welcome's peer id
+/// as an honest client does.
 pub fn replica(w: &Welcome) -> SharedDoc {
-    SharedDoc::from_snapshot(w.doc.as_slice()).expect("welcome snapshot")
+    let mut doc = SharedDoc::from_snapshot(w.doc.as_slice()).expect("welcome snapshot");
+    doc.author_as(w.peer).expect("welcome peer");
+    doc
 }
 
 /// An update inserting `text` at `pos` into `doc`.

@@ -223,7 +223,7 @@ async fn a_newcomer_gets_a_snapshot_and_a_rejoiner_only_what_it_lacks() {
         })
         .await;
     assert_eq!(w2.doc_kind, DocKind::Updates);
-    let mut copy = SharedDoc::from_snapshot(&db.snapshot()).unwrap();
+    let mut copy = SharedDoc::from_snapshot(&db.snapshot().unwrap()).unwrap();
     assert!(!copy.import(w2.doc.as_slice()).unwrap_or(false));
     server.stop().await;
 }
@@ -246,5 +246,182 @@ async fn compaction_keeps_the_document() {
     assert_eq!(replica(&wb).text(), "9876543210");
     assert!(da.is_covered_by(wb.version.as_slice()).unwrap());
     assert!(replica(&wb).is_covered_by(&da.version()).unwrap());
+    server.stop().await;
+}
+
+/// An update that writes `text` at 0 under `peer`, on top of `base`.
+fn forge_on(base: &SharedDoc, peer: u64, text: &str) -> Base64Bytes {
+    let doc = loro::LoroDoc::new();
+    doc.import(&base.snapshot().unwrap()).unwrap();
+    let before = doc.oplog_vv();
+    doc.set_peer_id(peer).unwrap();
+    doc.get_text(collab_doc::TEXT_CONTAINER)
+        .insert(0, text)
+        .unwrap();
+    doc.commit();
+    Base64Bytes(doc.export(loro::ExportMode::updates(&before)).unwrap())
+}
+
+#[tokio::test]
+async fn nobody_writes_under_another_members_peer_id() {
+    let server = Server::start(test_config()).await;
+    let (mut bob, wb) = server.join("doc", "bob").await;
+    let (mut mallory, wm) = server.join("doc", "mallory").await;
+    bob.recv().await; // mallory joined
+    assert_ne!(wb.peer, wm.peer, "each session gets its own peer id");
+    let mut db = replica(&wb);
+    let mut dm = replica(&wm);
+    let first = edit(&mut db, 0, "victim text. ");
+    bob.send(&ClientMsg::Update {
+        seq: 1,
+        data: first,
+    })
+    .await;
+    assert_eq!(bob.recv().await, ServerMsg::Ack { seq: 1 });
+    match mallory.recv().await {
+        ServerMsg::Update { data, .. } => assert!(dm.import(data.as_slice()).unwrap()),
+        other => panic!("expected update, got {other:?}"),
+    }
+
+    // Mallory races bob's next ids: "EVIL" under bob's peer id, just
+    // before bob types "MINE".
+    let evil = forge_on(&dm, wb.peer, "EVIL");
+    mallory
+        .send(&ClientMsg::Update { seq: 1, data: evil })
+        .await;
+    let (msg, seq) = mallory.expect_error(ErrorCode::BadUpdate).await;
+    assert_eq!(seq, Some(1));
+    assert!(msg.contains("another member"), "{msg}");
+    // Extending bob's history under his id is refused the same way, and
+    // her own id stays hers.
+    let extend = forge_on(&dm, wb.peer, "more");
+    mallory
+        .send(&ClientMsg::Update {
+            seq: 2,
+            data: extend,
+        })
+        .await;
+    mallory.expect_error(ErrorCode::BadUpdate).await;
+
+    let at = db.len_chars();
+    let mine = edit(&mut db, at, "MINE");
+    bob.send(&ClientMsg::Update { seq: 2, data: mine }).await;
+    assert_eq!(bob.recv().await, ServerMsg::Ack { seq: 2 });
+    match mallory.recv().await {
+        ServerMsg::Update { from, data } => {
+            assert_eq!(from, wb.you.id);
+            dm.import(data.as_slice()).unwrap();
+        }
+        other => panic!("expected bob's update, got {other:?}"),
+    }
+    let (_carol, wc) = server.join("doc", "carol").await;
+    assert_eq!(db.text(), "victim text. MINE");
+    assert_eq!(replica(&wc).text(), db.text());
+    assert_eq!(dm.text(), db.text());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_update_leaves_no_trace() {
+    let server = Server::start(test_config()).await;
+    let (mut alice, wa) = server.join("doc", "alice").await;
+    let (mut bob, wb) = server.join("doc", "bob").await;
+    alice.recv().await;
+    let mut da = replica(&wa);
+    let mut db = replica(&wb);
+    let u1 = edit(&mut da, 0, "line one\n");
+    let u2 = edit(&mut da, 9, "line two\n");
+
+    // u2 first: it depends on u1, which the room lacks.
+    alice
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: u2.clone(),
+        })
+        .await;
+    assert_eq!(alice.expect_error(ErrorCode::BadUpdate).await.1, Some(1));
+    alice.send(&ClientMsg::Update { seq: 2, data: u1 }).await;
+    assert_eq!(alice.recv().await, ServerMsg::Ack { seq: 2 });
+    let ServerMsg::Update { data, .. } = bob.recv().await else {
+        panic!("u1 relayed")
+    };
+    db.import(data.as_slice()).unwrap();
+    // What was acked is what the room holds: u1 alone.
+    let (_carol, wc) = server.join("doc", "carol").await;
+    assert_eq!(replica(&wc).text(), "line one\n");
+    assert_eq!(db.text(), "line one\n");
+
+    // Sent again, u2 is applied, acked and relayed like any other.
+    alice.send(&ClientMsg::Update { seq: 3, data: u2 }).await;
+    let ack = alice.recv_until(|m| matches!(m, ServerMsg::Ack { .. })).await;
+    assert_eq!(ack, ServerMsg::Ack { seq: 3 });
+    let relayed = bob.recv_until(|m| matches!(m, ServerMsg::Update { .. })).await;
+    let ServerMsg::Update { data, .. } = relayed else {
+        panic!("u2 relayed")
+    };
+    db.import(data.as_slice()).unwrap();
+    assert_eq!(db.text(), da.text());
+    let (_dave, wd) = server.join("doc", "dave").await;
+    assert_eq!(replica(&wd).text(), "line one\nline two\n");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn snapshots_and_other_containers_are_refused() {
+    let server = Server::start(test_config()).await;
+    let (mut alice, wa) = server.join("doc", "alice").await;
+    let mut da = replica(&wa);
+    let first = edit(&mut da, 0, "text");
+    alice
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: first,
+        })
+        .await;
+    assert_eq!(alice.recv().await, ServerMsg::Ack { seq: 1 });
+
+    // A compressed snapshot of a large text, sent as an update.
+    let bomb = loro::LoroDoc::new();
+    bomb.get_text(collab_doc::TEXT_CONTAINER)
+        .insert(0, &"a".repeat(1 << 20))
+        .unwrap();
+    bomb.commit();
+    let snapshot = bomb.export(loro::ExportMode::Snapshot).unwrap();
+    assert!(
+        snapshot.len() < 64 * 1024,
+        "it compresses: {}",
+        snapshot.len()
+    );
+    alice
+        .send(&ClientMsg::Update {
+            seq: 2,
+            data: Base64Bytes(snapshot),
+        })
+        .await;
+    let (msg, seq) = alice.expect_error(ErrorCode::BadUpdate).await;
+    assert_eq!(seq, Some(2));
+    assert!(msg.contains("not a"), "{msg}");
+
+    // A map beside the text.
+    let other = loro::LoroDoc::new();
+    other.import(&da.snapshot().unwrap()).unwrap();
+    let before = other.oplog_vv();
+    other.set_peer_id(wa.peer).unwrap();
+    other
+        .get_map("junk")
+        .insert("k", "v".repeat(10_000))
+        .unwrap();
+    other.commit();
+    let junk = Base64Bytes(other.export(loro::ExportMode::updates(&before)).unwrap());
+    alice.send(&ClientMsg::Update { seq: 3, data: junk }).await;
+    assert_eq!(alice.expect_error(ErrorCode::BadUpdate).await.1, Some(3));
+
+    let (_bob, wb) = server.join("doc", "bob").await;
+    assert_eq!(replica(&wb).text(), "text");
+    assert!(
+        wb.doc.as_slice().len() < 2_000,
+        "nothing of the refused updates reached the room: {} bytes",
+        wb.doc.as_slice().len()
+    );
     server.stop().await;
 }

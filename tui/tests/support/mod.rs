@@ -53,9 +53,10 @@ impl Room {
             you,
             members,
             session: "s1".into(),
+            peer: next_test_peer(),
             resumed: false,
             doc_kind: DocKind::Snapshot,
-            doc: Base64Bytes(self.doc.snapshot()),
+            doc: Base64Bytes(self.doc.snapshot().unwrap()),
             version: Base64Bytes(self.doc.version()),
             limits: Limits {
                 max_frame_bytes: 1 << 20,
@@ -153,4 +154,11 @@ pub fn render(app: &mut App) -> String {
     term.draw(|f| ui::draw(app, f)).unwrap();
     app.update(Action::Sync);
     format!("{}", term.backend())
+}
+
+/// A distinct peer id for every welcome a test makes, as a server gives
+/// each session its own.
+fn next_test_peer() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
