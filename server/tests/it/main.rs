@@ -13,6 +13,7 @@ mod common;
 
 mod access;
 mod bad_input;
+mod closing;
 mod document;
 mod lifecycle;
 mod memory;
