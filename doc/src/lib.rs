@@ -463,6 +463,15 @@ impl Undo {
     }
 }
 
+/// Checks that `bytes` decode as a version vector (`VersionVector::encode`),
+/// as a join's `version` must: the server refuses one that does not before
+/// the joiner enters the room.
+pub fn check_version(bytes: &[u8]) -> Result<(), DocError> {
+    VersionVector::decode(bytes)
+        .map(|_| ())
+        .map_err(|e| DocError::BadVersion(e.to_string()))
+}
+
 /// An update claiming `peer`'s first changes but with other content, for
 /// tests of hostile input. Not for production use.
 #[doc(hidden)]

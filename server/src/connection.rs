@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use collab_doc::DocError;
+use collab_doc::{DocError, check_version};
 use collab_protocol::{
     ClientMsg, ErrorCode, Join, LeftReason, ProtocolError, RoomId, ServerMsg, UserId, UserName,
     validate_chat_text,
@@ -386,9 +386,15 @@ impl Connection {
         match self.limiter.check(std::time::Instant::now()) {
             Verdict::Allow => {}
             Verdict::Refuse { notify } => {
-                if notify {
+                // An update's sender waits for the answer to its seq: each
+                // dropped update gets one; other events one a second.
+                let seq = match &msg {
+                    Message::Text(t) => ClientMsg::readable_seq(t.as_str()),
+                    _ => None,
+                };
+                if notify || seq.is_some() {
                     return self
-                        .refuse(ProtocolError::from_code(ErrorCode::RateLimited), None)
+                        .refuse(ProtocolError::from_code(ErrorCode::RateLimited), seq)
                         .await;
                 }
                 return Ok(());
@@ -415,11 +421,22 @@ impl Connection {
     async fn on_text(&mut self, text: &str) -> Result<(), End> {
         let msg = match ClientMsg::from_json(text) {
             Ok(m) => m,
-            Err(e) => return self.refuse(e, None).await,
+            // A joined connection's join of another version is a second
+            // join, not a reason to end the first.
+            Err(e) if e.code == ErrorCode::VersionMismatch && self.member.is_some() => {
+                return self
+                    .refuse(ProtocolError::from_code(ErrorCode::AlreadyJoined), None)
+                    .await;
+            }
+            Err(e) => return self.refuse(e, ClientMsg::readable_seq(text)).await,
         };
         let Some(m) = &self.member else {
             return match msg {
                 ClientMsg::Join(join) => self.join(join).await,
+                ClientMsg::Update { seq, .. } => {
+                    self.refuse(ProtocolError::from_code(ErrorCode::NotJoined), Some(seq))
+                        .await
+                }
                 _ => {
                     self.refuse(ProtocolError::from_code(ErrorCode::NotJoined), None)
                         .await
@@ -518,6 +535,15 @@ impl Connection {
             Ok(n) => n,
             Err(e) => return self.refuse(e, None).await,
         };
+        if let Some(Err(e)) = join.version.as_ref().map(|v| check_version(v.as_slice())) {
+            // Not fatal: the connection may join again without it.
+            let msg = format!(
+                "The join's \"version\" is not a version vector ({e}); join without it to load the whole document."
+            );
+            return self
+                .refuse(ProtocolError::new(ErrorCode::BadUpdate, msg), None)
+                .await;
+        }
         let config = &self.shared.config;
         let (tx, rx) = mpsc::channel(config.outbound_queue);
         let req = JoinRequest {
