@@ -16,6 +16,7 @@ mod bad_input;
 mod closing;
 mod contract;
 mod document;
+mod documented;
 mod lifecycle;
 mod memory;
 mod metrics;
