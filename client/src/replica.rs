@@ -35,6 +35,9 @@ pub enum ClientEvent {
     /// welcome's document): drain [`Replica::take_changes`].
     DocChanged,
     MemberJoined(Member),
+    /// A member's details changed (its role, after it resumed its session
+    /// with another token); [`Replica::members`] holds the new ones.
+    MemberChanged(Member),
     MemberLeft {
         id: UserId,
         name: String,
@@ -260,6 +263,12 @@ impl Replica {
                 self.members.retain(|m| m.id != member.id);
                 self.members.push(member.clone());
                 out.push(Effect::Event(ClientEvent::MemberJoined(member)));
+            }
+            ServerMsg::Member { member } => {
+                if let Some(m) = self.members.iter_mut().find(|m| m.id == member.id) {
+                    *m = member.clone();
+                }
+                out.push(Effect::Event(ClientEvent::MemberChanged(member)));
             }
             ServerMsg::Left { id, name, reason } => {
                 self.members.retain(|m| m.id != id);

@@ -489,3 +489,13 @@ impl Undo {
         self.0.set_merge_interval(ms);
     }
 }
+
+/// Checks that `bytes` decode as a version vector (`VersionVector::encode`),
+/// as a join's `version` must: the server refuses one that does not before
+/// the joiner enters the room.
+pub fn check_version(bytes: &[u8]) -> Result<(), DocError> {
+    VersionVector::decode(bytes)
+        .map(|_| ())
+        .map_err(|e| DocError::BadVersion(e.to_string()))
+}
+

@@ -19,7 +19,7 @@ pub use ids::{
 };
 pub use message::{
     CLIENT_TYPES, ClientMsg, DocKind, Join, LeftReason, Limits, Member, MemberRef, Presence,
-    ServerMsg, UserId, Welcome,
+    SERVER_TYPES, ServerMsg, UserId, Welcome,
 };
 
 /// The protocol version this crate speaks. A `join` that carries another

@@ -46,18 +46,39 @@ pub struct Presence {
     pub anchor: Option<Base64Bytes>,
 }
 
-fn version_mismatch(v: u64) -> ProtocolError {
-    let older = if v > u64::from(PROTOCOL_VERSION) {
-        "server"
+/// Any `protocol` number but the integer [`PROTOCOL_VERSION`] (negative,
+/// huge, with a fraction or an exponent, even `1.0`) is another version.
+fn version_mismatch(v: &serde_json::Number) -> ProtocolError {
+    let as_f64 = v.as_f64();
+    let message = if as_f64 == Some(f64::from(PROTOCOL_VERSION)) {
+        format!(
+            "\"protocol\" must be the integer {PROTOCOL_VERSION}, written without a fraction or exponent; the client sent {v}."
+        )
     } else {
-        "client"
-    };
-    ProtocolError::new(
-        ErrorCode::VersionMismatch,
+        let older = if as_f64.is_some_and(|f| f > f64::from(PROTOCOL_VERSION)) {
+            "server"
+        } else {
+            "client"
+        };
         format!(
             "This server speaks protocol {PROTOCOL_VERSION}, the client speaks {v}: upgrade the {older}."
-        ),
-    )
+        )
+    };
+    ProtocolError::new(ErrorCode::VersionMismatch, message)
+}
+
+/// `{"type":"leave"}` has no other field. (serde lets a unit variant of an
+/// internally tagged enum through with any fields, `deny_unknown_fields`
+/// or not.)
+fn check_leave(text: &str) -> Result<ClientMsg, ProtocolError> {
+    let obj: serde_json::Map<String, Value> = serde_json::from_str(text).unwrap_or_default();
+    match obj.keys().find(|k| *k != "type") {
+        Some(k) => Err(ProtocolError::new(
+            ErrorCode::InvalidMessage,
+            format!("Invalid leave message: unknown field `{k}`; a leave has only \"type\"."),
+        )),
+        None => Ok(ClientMsg::Leave),
+    }
 }
 
 /// Names what is wrong with a frame that did not parse as a [`ClientMsg`].
@@ -104,10 +125,12 @@ fn diagnose(text: &str, err: serde_json::Error) -> ProtocolError {
     if ty == "join" {
         // Another version's join may have another shape: check the version
         // before the fields, so the answer is "upgrade", not a parse error.
-        match obj.get("protocol").and_then(Value::as_u64) {
-            Some(v) if v != u64::from(PROTOCOL_VERSION) => return version_mismatch(v),
-            Some(_) => {}
-            None => {
+        match obj.get("protocol") {
+            Some(Value::Number(n)) if n.as_u64() != Some(u64::from(PROTOCOL_VERSION)) => {
+                return version_mismatch(n);
+            }
+            Some(Value::Number(_)) => {}
+            _ => {
                 return ProtocolError::new(
                     ErrorCode::InvalidMessage,
                     format!(
@@ -153,6 +176,12 @@ pub enum ClientMsg {
     Leave,
 }
 
+/// The wire `type` of every server event, for docs and tests.
+pub const SERVER_TYPES: [&str; 12] = [
+    "welcome", "joined", "member", "left", "chat", "direct", "presence", "update", "ack", "seeded",
+    "error", "shutdown",
+];
+
 /// The wire `type` of every client event, for error messages and docs.
 pub const CLIENT_TYPES: [&str; 7] = [
     "join", "chat", "direct", "presence", "update", "seed", "leave",
@@ -168,8 +197,9 @@ impl ClientMsg {
         // for the second look that names the problem.
         match serde_json::from_str::<ClientMsg>(text) {
             Ok(ClientMsg::Join(j)) if j.protocol != PROTOCOL_VERSION => {
-                Err(version_mismatch(u64::from(j.protocol)))
+                Err(version_mismatch(&j.protocol.into()))
             }
+            Ok(ClientMsg::Leave) => check_leave(text),
             Ok(m) => Ok(m),
             Err(e) => Err(diagnose(text, e)),
         }
@@ -178,6 +208,24 @@ impl ClientMsg {
     /// The JSON text of this event.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| unreachable!("ClientMsg always serializes"))
+    }
+
+    /// The `seq` of a frame that is an `update` object whose `seq` is a
+    /// whole number in 0..2^64, however else it is wrong: the server
+    /// answers every such frame with its seq, so a client waiting for that
+    /// answer never waits forever.
+    pub fn readable_seq(text: &str) -> Option<u64> {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(rename = "type")]
+            ty: Option<String>,
+            seq: Option<Value>,
+        }
+        let p: Probe = serde_json::from_str(text).ok()?;
+        if p.ty.as_deref() != Some("update") {
+            return None;
+        }
+        p.seq?.as_u64()
     }
 }
 
@@ -273,6 +321,12 @@ pub enum ServerMsg {
     Welcome(Box<Welcome>),
     /// Someone joined the room.
     Joined {
+        member: Member,
+    },
+    /// A member's details changed: today its `read_only`, when it took
+    /// over its session with another role's token. Sent to everyone else
+    /// in the room; replace the member with this id in your list.
+    Member {
         member: Member,
     },
     /// Someone left the room. Sent exactly once per departure.
@@ -441,6 +495,84 @@ mod tests {
             assert!(CLIENT_TYPES.contains(&v["type"].as_str().unwrap()));
             assert_eq!(ClientMsg::from_json(&m.to_json()).unwrap(), m);
         }
+    }
+
+    /// An exhaustive match: a new server event does not compile until it
+    /// is in [`SERVER_TYPES`] (which the docs test checks for examples).
+    #[test]
+    fn every_server_type_is_listed() {
+        fn wire_type(m: &ServerMsg) -> &'static str {
+            match m {
+                ServerMsg::Welcome(_) => "welcome",
+                ServerMsg::Joined { .. } => "joined",
+                ServerMsg::Member { .. } => "member",
+                ServerMsg::Left { .. } => "left",
+                ServerMsg::Chat { .. } => "chat",
+                ServerMsg::Direct { .. } => "direct",
+                ServerMsg::Presence { .. } => "presence",
+                ServerMsg::Update { .. } => "update",
+                ServerMsg::Ack { .. } => "ack",
+                ServerMsg::Seeded { .. } => "seeded",
+                ServerMsg::Error { .. } => "error",
+                ServerMsg::Shutdown { .. } => "shutdown",
+            }
+        }
+        let member = Member {
+            id: 1,
+            name: "a".into(),
+            color: "#000000".into(),
+            read_only: true,
+        };
+        let m = ServerMsg::Member { member };
+        let v: Value = serde_json::from_str(&m.to_json()).unwrap();
+        assert_eq!(v["type"], wire_type(&m));
+        assert!(SERVER_TYPES.contains(&wire_type(&m)));
+        assert_eq!(SERVER_TYPES.len(), 12);
+    }
+
+    #[test]
+    fn leave_refuses_unknown_fields() {
+        assert_eq!(
+            ClientMsg::from_json(r#"{"type":"leave"}"#).unwrap(),
+            ClientMsg::Leave
+        );
+        assert_eq!(
+            code_of(r#"{"type":"leave","x":1}"#),
+            ErrorCode::InvalidMessage
+        );
+    }
+
+    #[test]
+    fn any_other_protocol_number_is_a_version_mismatch() {
+        for p in [
+            "-1",
+            "-9223372036854775808",
+            "1e30",
+            "1.0",
+            "1e0",
+            "2",
+            "4294967297",
+        ] {
+            let text = format!(r#"{{"type":"join","protocol":{p},"room":"a","user":"b"}}"#);
+            assert_eq!(code_of(&text), ErrorCode::VersionMismatch, "{p}");
+        }
+        let e = ClientMsg::from_json(r#"{"type":"join","protocol":1.0}"#).unwrap_err();
+        assert!(e.message.contains("integer 1"), "{}", e.message);
+        assert_eq!(
+            code_of(r#"{"type":"join","protocol":"1","room":"a","user":"b"}"#),
+            ErrorCode::InvalidMessage
+        );
+    }
+
+    #[test]
+    fn a_readable_seq_is_found_in_a_broken_update() {
+        let seq = ClientMsg::readable_seq;
+        assert_eq!(seq(r#"{"type":"update","seq":4,"data":"%%"}"#), Some(4));
+        assert_eq!(seq(r#"{"seq":4,"type":"update","x":[1]}"#), Some(4));
+        assert_eq!(seq(r#"{"type":"update","seq":-4}"#), None);
+        assert_eq!(seq(r#"{"type":"update","seq":"4"}"#), None);
+        assert_eq!(seq(r#"{"type":"chat","seq":4}"#), None);
+        assert_eq!(seq(r#"[4]"#), None);
     }
 
     #[test]

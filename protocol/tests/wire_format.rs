@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use collab_protocol::{CLIENT_TYPES, ClientMsg, ErrorCode, ServerMsg};
+use collab_protocol::{CLIENT_TYPES, ClientMsg, ErrorCode, SERVER_TYPES, ServerMsg};
 use serde_json::Value;
 
 const DOC: &str = include_str!("../../docs/protocol.md");
@@ -81,10 +81,7 @@ fn every_server_event_has_an_example() {
                 .to_owned()
         })
         .collect();
-    for ty in [
-        "welcome", "joined", "left", "chat", "direct", "presence", "update", "ack", "seeded",
-        "error", "shutdown",
-    ] {
+    for ty in SERVER_TYPES {
         assert!(
             types.iter().any(|t| t == ty),
             "no example of server event {ty:?}"

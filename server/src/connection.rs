@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use collab_doc::{DocError, UpdateInfo};
+use collab_doc::{DocError, UpdateInfo, check_version};
 use collab_protocol::{
     ClientMsg, ErrorCode, Join, LeftReason, ProtocolError, RoomId, ServerMsg, UserId, UserName,
     validate_chat_text,
@@ -58,11 +58,16 @@ pub(crate) async fn serve(
     tracing::Instrument::instrument(conn.serve(), span).await;
 }
 
-/// How a connection ends.
+/// How a connection ends; each way has its close code (the table in
+/// docs/protocol.md, "How a connection ends").
 #[derive(Debug)]
 enum End {
-    /// The client closed or sent `leave`.
-    Closed,
+    /// The client sent a close frame: answer with ours (RFC 6455 §5.5.1).
+    ClientClosed,
+    /// The client sent `leave`: close 1000.
+    Left,
+    /// A text frame that is not UTF-8: close 1007 (RFC 6455 §8.1).
+    BadUtf8,
     /// The socket went away or broke.
     Dropped,
     /// No traffic for two ping intervals, or a write that never finished.
@@ -109,6 +114,16 @@ struct Connection {
     rx: Option<mpsc::Receiver<Out>>,
     /// A fragmented message was cut off: no data frame may follow.
     partial: bool,
+}
+
+/// What may cut a write short besides a stalled peer.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// A kick or shutdown: the write is between messages.
+    Anything,
+    /// Nothing: a fragmented message is half out, and no other data frame
+    /// (the event saying why the connection ends) may go before it ends.
+    StallOnly,
 }
 
 enum Step {
@@ -198,22 +213,22 @@ impl Connection {
 
     /// Writes one message, giving up on kick, shutdown or a stalled peer.
     async fn write(&mut self, msg: Message) -> Result<(), End> {
-        self.write_with(msg, true).await
+        self.write_with(msg, Cut::Anything).await
     }
 
-    async fn write_with(&mut self, msg: Message, stop_on_shutdown: bool) -> Result<(), End> {
-        self.write_all(std::iter::once(msg), stop_on_shutdown).await
+    async fn write_with(&mut self, msg: Message, cut: Cut) -> Result<(), End> {
+        self.write_all(std::iter::once(msg), cut).await
     }
 
     /// Feeds every message, then flushes once (one write for a batch);
-    /// gives up on kick, on shutdown if `stop_on_shutdown`, or when the
-    /// peer stalls.
+    /// gives up when the peer stalls, and on what `cut` allows.
     async fn write_all(
         &mut self,
         msgs: impl IntoIterator<Item = Message> + Send,
-        stop_on_shutdown: bool,
+        cut: Cut,
     ) -> Result<(), End> {
         let limit = self.shared.config.ping_interval * 2;
+        let anything = matches!(cut, Cut::Anything);
         let ws = &mut self.ws;
         let write = async move {
             for msg in msgs {
@@ -222,8 +237,8 @@ impl Connection {
             ws.flush().await
         };
         tokio::select! {
-            r = self.control.kicked() => Err(End::Kicked(r)),
-            () = self.shutdown.recv(), if stop_on_shutdown => Err(End::Shutdown),
+            r = self.control.kicked(), if anything => Err(End::Kicked(r)),
+            () = self.shutdown.recv(), if anything => Err(End::Shutdown),
             r = timeout(limit, write) => match r {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => {
@@ -275,7 +290,7 @@ impl Connection {
             bytes += text.len();
             batch.push(Message::Text(text));
         }
-        self.write_all(batch, true).await?;
+        self.write_all(batch, Cut::Anything).await?;
         match big {
             Some(text) => self.write_fragmented(text).await,
             None => Ok(()),
@@ -285,10 +300,16 @@ impl Connection {
     /// A big event in fragments of [`FRAGMENT_BYTES`].
     async fn write_fragmented(&mut self, text: Utf8Bytes) -> Result<(), End> {
         self.partial = text.len() > FRAGMENT_BYTES;
+        let cut = if self.partial {
+            Cut::StallOnly
+        } else {
+            Cut::Anything
+        };
         for frame in fragments(text) {
-            // Shutdown waits for the message to end (the shutdown event
-            // cannot be sent in the middle of it); kicks and stalls do not.
-            self.write_with(frame, !self.partial).await?;
+            // Shutdown and kicks wait for the message to end: the event
+            // that tells the client why (`shutdown`, `slow_consumer`)
+            // cannot be sent in the middle of it. A stall does not wait.
+            self.write_with(frame, cut).await?;
         }
         self.partial = false;
         Ok(())
@@ -341,17 +362,9 @@ impl Connection {
                     ),
                 )));
             }
-            Some(Err(WsError::Utf8(_))) => {
-                // The whole frame was read: the stream is still in step.
-                return self
-                    .refuse(
-                        ProtocolError::new(
-                            ErrorCode::InvalidJson,
-                            "The message is not valid UTF-8 text.",
-                        ),
-                        None,
-                    )
-                    .await;
+            Some(Err(WsError::Utf8(e))) => {
+                warn!(error = %e, "text frame is not UTF-8");
+                return Err(End::BadUtf8);
             }
             Some(Err(e)) => {
                 debug!(error = %e, "read failed");
@@ -365,7 +378,7 @@ impl Connection {
             _ => {}
         }
         match msg {
-            Message::Close(_) => return Err(End::Closed),
+            Message::Close(_) => return Err(End::ClientClosed),
             // Our own pings' answers: heartbeat only, not rate limited.
             Message::Pong(_) | Message::Frame(_) => return Ok(()),
             _ => {}
@@ -373,9 +386,15 @@ impl Connection {
         match self.limiter.check(std::time::Instant::now()) {
             Verdict::Allow => {}
             Verdict::Refuse { notify } => {
-                if notify {
+                // An update's sender waits for the answer to its seq: each
+                // dropped update gets one; other events one a second.
+                let seq = match &msg {
+                    Message::Text(t) => ClientMsg::readable_seq(t.as_str()),
+                    _ => None,
+                };
+                if notify || seq.is_some() {
                     return self
-                        .refuse(ProtocolError::from_code(ErrorCode::RateLimited), None)
+                        .refuse(ProtocolError::from_code(ErrorCode::RateLimited), seq)
                         .await;
                 }
                 return Ok(());
@@ -402,11 +421,22 @@ impl Connection {
     async fn on_text(&mut self, text: &str) -> Result<(), End> {
         let msg = match ClientMsg::from_json(text) {
             Ok(m) => m,
-            Err(e) => return self.refuse(e, None).await,
+            // A joined connection's join of another version is a second
+            // join, not a reason to end the first.
+            Err(e) if e.code == ErrorCode::VersionMismatch && self.member.is_some() => {
+                return self
+                    .refuse(ProtocolError::from_code(ErrorCode::AlreadyJoined), None)
+                    .await;
+            }
+            Err(e) => return self.refuse(e, ClientMsg::readable_seq(text)).await,
         };
         let Some(m) = &self.member else {
             return match msg {
                 ClientMsg::Join(join) => self.join(join).await,
+                ClientMsg::Update { seq, .. } => {
+                    self.refuse(ProtocolError::from_code(ErrorCode::NotJoined), Some(seq))
+                        .await
+                }
                 _ => {
                     self.refuse(ProtocolError::from_code(ErrorCode::NotJoined), None)
                         .await
@@ -486,7 +516,7 @@ impl Connection {
                 let applied = room.seed(id, &text);
                 self.reply(ServerMsg::Seeded { applied }).await
             }
-            ClientMsg::Leave => Err(End::Closed),
+            ClientMsg::Leave => Err(End::Left),
         }
     }
 
@@ -510,6 +540,15 @@ impl Connection {
             Ok(n) => n,
             Err(e) => return self.refuse(e, None).await,
         };
+        if let Some(Err(e)) = join.version.as_ref().map(|v| check_version(v.as_slice())) {
+            // Not fatal: the connection may join again without it.
+            let msg = format!(
+                "The join's \"version\" is not a version vector ({e}); join without it to load the whole document."
+            );
+            return self
+                .refuse(ProtocolError::new(ErrorCode::BadUpdate, msg), None)
+                .await;
+        }
         let config = &self.shared.config;
         let (tx, rx) = mpsc::channel(config.outbound_queue);
         let req = JoinRequest {
@@ -558,11 +597,13 @@ impl Connection {
             _ => {}
         }
         let reason = match &end {
-            End::Closed => LeftReason::Left,
+            End::ClientClosed | End::Left => LeftReason::Left,
             End::Dropped | End::Timeout | End::Shutdown => LeftReason::Disconnected,
-            End::Fatal(_) | End::Removed(_) | End::FrameTooLarge(_) | End::Kicked(_) => {
-                LeftReason::Removed
-            }
+            End::Fatal(_)
+            | End::Removed(_)
+            | End::FrameTooLarge(_)
+            | End::BadUtf8
+            | End::Kicked(_) => LeftReason::Removed,
         };
         if let Some(mut m) = self.member.take() {
             m.reason = reason;
@@ -577,8 +618,19 @@ impl Connection {
             return;
         }
         match end {
-            End::Closed => {
-                let _ = timeout(Duration::from_secs(1), close_and_wait(ws, None)).await;
+            End::ClientClosed => {
+                // tungstenite queued the echo of the client's close when it
+                // read it; a flush sends it (a close would be refused as
+                // "sent after closing").
+                let _ = timeout(short, ws.flush()).await;
+            }
+            End::Left => {
+                let frame = close_frame(CloseCode::Normal, "left");
+                let _ = timeout(Duration::from_secs(1), close_and_wait(ws, frame)).await;
+            }
+            End::BadUtf8 => {
+                let frame = close_frame(CloseCode::Invalid, "text frame is not UTF-8");
+                let _ = timeout(Duration::from_secs(1), close_and_wait(ws, frame)).await;
             }
             End::Dropped => {}
             End::Timeout => {
@@ -586,7 +638,13 @@ impl Connection {
                 let _ = timeout(short, ws.close(frame)).await;
             }
             End::Fatal(e) | End::Removed(e) => {
-                let frame = close_frame(CloseCode::Policy, "refused");
+                let frame = match e.code {
+                    // Full: try again later, like the connection caps.
+                    ErrorCode::ServerFull | ErrorCode::RoomFull => {
+                        close_frame(CloseCode::Again, "full")
+                    }
+                    _ => close_frame(CloseCode::Policy, "refused"),
+                };
                 let msg = ServerMsg::from(e);
                 let _ = timeout(Duration::from_secs(1), say_and_close(ws, &msg, frame)).await;
             }
@@ -603,12 +661,13 @@ impl Connection {
                 let _ = timeout(Duration::from_secs(2), drain(ws.get_mut(), limit)).await;
             }
             End::Kicked(KickReason::SlowConsumer) => {
-                let msg = ServerMsg::error(ErrorCode::SlowConsumer).to_json();
-                let _ = timeout(short, async {
-                    ws.send(Message::Text(msg.into())).await?;
-                    ws.close(close_frame(CloseCode::Again, "too slow")).await
-                })
-                .await;
+                // The client is behind by definition: give it as long as a
+                // stalled write gets (two ping intervals) to read what is in
+                // flight, then the reason, then the close.
+                let msg = ServerMsg::error(ErrorCode::SlowConsumer);
+                let frame = close_frame(CloseCode::Again, "too slow");
+                let limit = self.shared.config.ping_interval * 2;
+                let _ = timeout(limit, say_and_close(ws, &msg, frame)).await;
             }
             End::Kicked(KickReason::Replaced) => {
                 let frame = close_frame(CloseCode::Normal, "session resumed elsewhere");

@@ -1,7 +1,9 @@
 //! Per-connection token bucket with flood detection.
 //!
 //! Over the rate, an event is refused and the client told `rate_limited`,
-//! at most once a second so the answer never amplifies the flood. Only a
+//! at most once a second so the answer never amplifies the flood (except
+//! a refused `update`, answered each time with its seq by the connection:
+//! its sender waits for that answer). Only a
 //! sustained flood (too many refusals, or refusals for too long without a
 //! one-second pause) removes the connection: a burst of typing never does.
 

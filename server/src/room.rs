@@ -371,11 +371,13 @@ impl Room {
             }
         };
 
+        let mut role_changed = false;
         if resumed {
             let old = std::mem::replace(&mut st.members[index].link, req.link.clone());
             old.control.kick(KickReason::Replaced);
             // What this connection may do follows the token it presented now.
-            st.members[index].member.read_only = req.read_only;
+            let was = std::mem::replace(&mut st.members[index].member.read_only, req.read_only);
+            role_changed = was != req.read_only;
         }
 
         let (doc_kind, doc) = match req.version.as_deref().map(|v| st.doc.updates_since(v)) {
@@ -415,10 +417,15 @@ impl Room {
         };
         // A fresh queue always has room for its first event.
         let _ = req.link.tx.try_send(Out::Welcome(Box::new(welcome)));
-        if !resumed {
-            let msg = ServerMsg::Joined {
-                member: st.members[index].member.clone(),
-            };
+        let member = st.members[index].member.clone();
+        // The others learn of a newcomer, or of a resumed member's new role
+        // (their lists show who may edit).
+        let news = match (resumed, role_changed) {
+            (false, _) => Some(ServerMsg::Joined { member }),
+            (true, true) => Some(ServerMsg::Member { member }),
+            (true, false) => None,
+        };
+        if let Some(msg) = news {
             broadcast(&mut st, &Utf8Bytes::from(msg.to_json()), Some(joined.id));
         }
         Ok(joined)

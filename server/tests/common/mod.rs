@@ -85,6 +85,17 @@ impl Server {
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// One thing the server sent, as it came on the wire.
+#[derive(Debug)]
+pub enum Frame {
+    /// A text frame's JSON.
+    Event(serde_json::Value),
+    /// A close frame: its code and reason, if it had them.
+    Close(Option<(u16, String)>),
+    /// The TCP connection ended without a close frame.
+    Ended,
+}
+
 pub struct Client {
     pub ws: Ws,
 }
@@ -227,6 +238,63 @@ impl Client {
         self.send(&ClientMsg::Chat { text: text.into() }).await;
         self.recv_until(|m| matches!(m, ServerMsg::Chat { text: t, .. } if t == text))
             .await;
+    }
+
+    /// The next frame as it came on the wire: an event as JSON (not parsed
+    /// into the Rust types, so an event the types lack still shows), the
+    /// server's close frame, or the end of the TCP connection without one.
+    pub async fn next_frame(&mut self) -> Frame {
+        loop {
+            let frame = timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time");
+            return match frame {
+                Some(Ok(Message::Text(t))) => {
+                    Frame::Event(serde_json::from_str(t.as_str()).expect("server JSON"))
+                }
+                Some(Ok(Message::Close(c))) => {
+                    Frame::Close(c.map(|c| (u16::from(c.code), c.reason.as_str().to_owned())))
+                }
+                Some(Ok(Message::Binary(_))) => panic!("the server sent a binary frame"),
+                Some(Ok(_)) => continue,
+                None | Some(Err(_)) => Frame::Ended,
+            };
+        }
+    }
+
+    /// Reads to the server's close: the events before it and the close
+    /// code (`None`: the connection ended without a close frame, what a
+    /// WebSocket library reports as 1006; `Some(None)` would be a close
+    /// frame without a code, reported as 1005).
+    pub async fn until_close(&mut self) -> (Vec<serde_json::Value>, Option<u16>) {
+        let mut events = Vec::new();
+        loop {
+            match self.next_frame().await {
+                Frame::Event(e) => events.push(e),
+                Frame::Close(c) => {
+                    // Reading on sends our answer to the close.
+                    let _ = timeout(WAIT, async {
+                        while let Some(Ok(_)) = self.ws.next().await {}
+                    })
+                    .await;
+                    return (events, Some(c.map_or(1005, |(code, _)| code)));
+                }
+                Frame::Ended => return (events, None),
+            }
+        }
+    }
+
+    /// Expects the events `codes` (error codes, in order), then a close
+    /// frame with `close`.
+    pub async fn expect_errors_then_close(&mut self, codes: &[ErrorCode], close: u16) {
+        let (events, code) = self.until_close().await;
+        let got: Vec<&str> = events
+            .iter()
+            .map(|e| e["code"].as_str().unwrap_or("(not an error)"))
+            .collect();
+        let want: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+        assert_eq!(got, want, "{events:?}");
+        assert_eq!(code, Some(close), "{events:?}");
     }
 
     pub async fn close(mut self) {

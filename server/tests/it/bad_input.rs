@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use collab_protocol::{Base64Bytes, ClientMsg, ErrorCode, LeftReason, Presence, ServerMsg};
 use common::{Client, Server, join_msg, test_config};
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -315,13 +315,14 @@ async fn a_slow_consumer_is_removed_and_the_room_goes_on() {
     watcher
         .recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if text == "carry on"))
         .await;
-    // The slow client, once it reads, finds its connection closed (after
-    // whatever was in flight; the slow_consumer error is best effort).
-    let drained = timeout(Duration::from_secs(20), async {
-        while let Some(Ok(_)) = slow.ws.next().await {}
-    })
-    .await;
-    assert!(drained.is_ok(), "the slow connection is closed");
+    // The slow client, once it reads, finds what was in flight, then
+    // `slow_consumer`, then close 1013 (try again later).
+    let (events, close) = timeout(Duration::from_secs(20), slow.until_close())
+        .await
+        .expect("the slow connection is closed");
+    assert_eq!(close, Some(1013));
+    let last = events.last().expect("events before the close");
+    assert_eq!(last["code"], "slow_consumer", "{last}");
     server.stop().await;
 }
 

@@ -13,7 +13,10 @@ mod common;
 
 mod access;
 mod bad_input;
+mod closing;
+mod contract;
 mod document;
+mod documented;
 mod lifecycle;
 mod memory;
 mod metrics;

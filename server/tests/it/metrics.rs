@@ -112,7 +112,7 @@ async fn healthz_says_ok() {
     let server = Server::start(test_config()).await;
     let (status, head, body) = http(server.addr, "GET", "/healthz").await;
     assert_eq!(status, 200, "{head}");
-    assert_eq!(body.trim(), "ok");
+    assert_eq!(body, "ok\n", "the body docs/protocol.md gives");
     let (status, _, body) = http(server.addr, "HEAD", "/healthz").await;
     assert_eq!(status, 200);
     assert!(body.is_empty());

@@ -128,6 +128,11 @@ impl App {
                 self.last_presence = None;
                 self.refresh_peers();
             }
+            ClientEvent::MemberChanged(m) => {
+                let role = if m.read_only { "a viewer" } else { "an editor" };
+                self.notice(format!("{} is now {role}", m.name));
+                self.refresh_peers();
+            }
             ClientEvent::MemberLeft { name, reason, .. } => {
                 let text = match reason {
                     LeftReason::Left => format!("{name} left the room"),
