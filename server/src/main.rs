@@ -20,9 +20,27 @@ struct Cli {
     #[arg(long, env = "COLLAB_BIND", default_value = "127.0.0.1:7878")]
     bind: SocketAddr,
 
-    /// Most simultaneous connections; more are refused with server_full.
+    /// Most simultaneous connections past their handshake; more are
+    /// refused with server_full.
     #[arg(long, env = "COLLAB_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+
+    /// The whole handshake (TLS, HTTP request, WebSocket upgrade) must
+    /// finish within this from the accept, or the connection is closed.
+    #[arg(long, env = "COLLAB_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
+
+    /// Most connections still in their handshake (not counted in
+    /// --max-connections); past it the oldest from the address holding the
+    /// most is closed.
+    #[arg(long, env = "COLLAB_MAX_HALF_OPEN", default_value_t = 256)]
+    max_half_open: usize,
+
+    /// Most connections still in their handshake from one IP address; past
+    /// it new ones are closed unanswered. Loopback is exempt unless
+    /// --cap-loopback-per-ip.
+    #[arg(long, env = "COLLAB_MAX_HALF_OPEN_PER_IP", default_value_t = 8)]
+    max_half_open_per_ip: usize,
 
     /// Most rooms alive at once; joins to new rooms past it get server_full.
     #[arg(long, env = "COLLAB_MAX_ROOMS", default_value_t = 256)]
@@ -101,9 +119,15 @@ struct Cli {
     read_only_token: Option<Secret>,
 
     /// Most simultaneous connections from one IP address; more are refused
-    /// with server_full. Loopback (a proxy on this host) is exempt.
+    /// with server_full. Loopback (a proxy on this host) is exempt unless
+    /// --cap-loopback-per-ip.
     #[arg(long, env = "COLLAB_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     max_connections_per_ip: usize,
+
+    /// Apply the per-address caps to loopback addresses too (when no
+    /// reverse proxy on this host forwards everyone from 127.0.0.1).
+    #[arg(long, env = "COLLAB_CAP_LOOPBACK_PER_IP")]
+    cap_loopback_per_ip: bool,
 
     /// PEM certificate chain (leaf first): serve wss:// (and https:// for
     /// /healthz and /metrics) instead of ws://. Needs --tls-key.
@@ -216,6 +240,10 @@ impl Cli {
                 .clone()
                 .filter(|t| !t.expose().is_empty()),
             max_connections_per_ip: self.max_connections_per_ip,
+            cap_loopback_per_ip: self.cap_loopback_per_ip,
+            handshake_timeout: self.handshake_timeout,
+            max_half_open: self.max_half_open,
+            max_half_open_per_ip: self.max_half_open_per_ip,
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             ..Config::default()
@@ -387,6 +415,11 @@ mod tests {
             "view-s3cret",
             "--max-connections-per-ip",
             "8",
+            "--max-half-open-per-ip",
+            "3",
+            "--handshake-timeout",
+            "2s",
+            "--cap-loopback-per-ip",
             "--tls-cert",
             "/etc/collab/tls.crt",
             "--tls-key",
@@ -403,6 +436,9 @@ mod tests {
                 .matches("view-s3cret")
         );
         assert_eq!(config.max_connections_per_ip, 8);
+        assert_eq!(config.max_half_open_per_ip, 3);
+        assert_eq!(config.handshake_timeout, Duration::from_secs(2));
+        assert!(config.cap_loopback_per_ip);
         assert_eq!(config.tls_key, Some("/etc/collab/tls.key".into()));
         let shown = format!("{cli:?} {config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");

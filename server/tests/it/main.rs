@@ -14,6 +14,7 @@ mod common;
 mod access;
 mod bad_input;
 mod document;
+mod half_open;
 mod lifecycle;
 mod memory;
 mod metrics;
