@@ -167,7 +167,9 @@ struct Cli {
     #[arg(long, env = "COLLAB_ROOM_TTL", value_parser = humantime::parse_duration)]
     room_ttl: Option<Duration>,
 
-    /// Log format: human (default) or json. Filter with RUST_LOG.
+    /// Log format: human (default) or json. Filter with RUST_LOG (default
+    /// "warn,collab_server=info,collab_doc=info,collab_protocol=info");
+    /// WebSocket payloads are never logged, even at trace.
     #[arg(long, env = "COLLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
 
@@ -251,14 +253,37 @@ impl Cli {
     }
 }
 
+/// The filter when `RUST_LOG` is unset: the server's own events from
+/// `info`, its dependencies' from `warn` only (Loro logs every import at
+/// `info`: it was most of the log).
+const DEFAULT_LOG: &str = "warn,collab_server=info,collab_doc=info,collab_protocol=info";
+
+/// Dependencies whose `trace` events print whole WebSocket messages:
+/// joins with their tokens and session ids, welcomes, document text.
+const PAYLOAD_LOGGERS: [&str; 2] = ["tungstenite", "tokio_tungstenite"];
+
+/// True for an event that may carry a message's payload. Such events are
+/// dropped whatever `RUST_LOG` says: no secret reaches the log at any level.
+fn carries_payload(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::TRACE
+        && PAYLOAD_LOGGERS.iter().any(|crate_name| {
+            meta.target()
+                .strip_prefix(crate_name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    use tracing_subscriber::prelude::*;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
+    let no_payloads = tracing_subscriber::filter::filter_fn(|meta| !carries_payload(meta));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(no_payloads);
     match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => registry.with(fmt).init(),
+        LogFormat::Json => registry.with(fmt.json()).init(),
     }
 }
 
@@ -374,6 +399,45 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn payload_loggers_are_recognised_by_crate() {
+        use tracing::Level;
+        use tracing::callsite::Identifier;
+        use tracing::field::FieldSet;
+        use tracing::metadata::Kind;
+        struct Nowhere;
+        impl tracing::Callsite for Nowhere {
+            fn set_interest(&self, _: tracing::subscriber::Interest) {}
+            fn metadata(&self) -> &tracing::Metadata<'_> {
+                unreachable!()
+            }
+        }
+        static CS: Nowhere = Nowhere;
+        let meta = |target: &'static str, level: Level| {
+            tracing::Metadata::new(
+                "e",
+                target,
+                level,
+                None,
+                None,
+                None,
+                FieldSet::new(&[], Identifier(&CS)),
+                Kind::EVENT,
+            )
+        };
+        assert!(carries_payload(&meta(
+            "tungstenite::protocol",
+            Level::TRACE
+        )));
+        assert!(carries_payload(&meta("tokio_tungstenite", Level::TRACE)));
+        assert!(!carries_payload(&meta(
+            "tungstenite::protocol",
+            Level::DEBUG
+        )));
+        assert!(!carries_payload(&meta("tungstenite_extra", Level::TRACE)));
+        assert!(!carries_payload(&meta("collab_server::room", Level::TRACE)));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod bad_input;
 mod document;
 mod half_open;
 mod lifecycle;
+mod logs;
 mod memory;
 mod metrics;
 mod rooms;
