@@ -363,18 +363,20 @@ fn main() -> std::process::ExitCode {
         let listener = tokio::net::TcpListener::bind(cli.bind).await.map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", cli.bind))
         })?;
-        let addr = listener.local_addr()?;
-        // The one line on stdout: scripts and tests read the address here.
-        let scheme = if cli.tls_cert.is_some() { "wss" } else { "ws" };
-        println!(
-            "collab-server listening on {scheme}://{addr}{}",
-            collab_protocol::WS_PATH
-        );
         let mut config = cli.config();
         config.storage = cli.storage().map_err(std::io::Error::other)?;
         config.flush_interval = cli.flush_interval;
         config.room_ttl = cli.room_ttl;
-        collab_server::run(listener, config, stop).await
+        let scheme = if cli.tls_cert.is_some() { "wss" } else { "ws" };
+        // The one line on stdout: scripts and tests read the address here,
+        // and take it to mean "up", so it comes once the store is open.
+        let ready = |addr| {
+            println!(
+                "collab-server listening on {scheme}://{addr}{}",
+                collab_protocol::WS_PATH
+            );
+        };
+        collab_server::run_with_ready(listener, config, stop, ready).await
     });
     // Do not wait for stray blocking tasks.
     runtime.shutdown_timeout(Duration::from_secs(1));
