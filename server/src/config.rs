@@ -16,7 +16,8 @@ pub use crate::access::Secret;
 /// Server settings. See each field for its default.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Most simultaneous connections (joined or not). Default 1024.
+    /// Most simultaneous connections past their handshake (joined or
+    /// not). Default 1024.
     pub max_connections: usize,
     /// Most rooms alive at once. Default 256.
     pub max_rooms: usize,
@@ -50,8 +51,18 @@ pub struct Config {
     /// How often the server pings each connection. A connection silent for
     /// two intervals is dropped. Default 15 s.
     pub ping_interval: Duration,
-    /// The WebSocket handshake must finish within this. Default 10 s.
+    /// The whole handshake (TLS, the HTTP request, the WebSocket
+    /// upgrade) must finish within this from the accept, or the connection
+    /// is closed. Default 5 s.
     pub handshake_timeout: Duration,
+    /// Most connections in their handshake at once (they do not count
+    /// against [`Config::max_connections`]); past it the oldest is closed
+    /// to make room. Default 256.
+    pub max_half_open: usize,
+    /// Most connections in their handshake from one IP address; past it a
+    /// new one is closed unanswered. Loopback is exempt unless
+    /// [`Config::cap_loopback_per_ip`]. Default 8.
+    pub max_half_open_per_ip: usize,
     /// The first `join` must arrive within this. Default 30 s.
     pub join_timeout: Duration,
     /// Compact a room's document after at least this many imported
@@ -117,7 +128,9 @@ impl Default for Config {
             outbound_queue: 256,
             outbound_queue_bytes: 4 * 1024 * 1024,
             ping_interval: Duration::from_secs(15),
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(5),
+            max_half_open: 256,
+            max_half_open_per_ip: 8,
             join_timeout: Duration::from_secs(30),
             compact_every: 1000,
             idle_shutdown: None,
@@ -152,6 +165,8 @@ impl Config {
     pub(crate) fn sanitized(mut self) -> Self {
         self.max_connections = self.max_connections.max(1);
         self.max_connections_per_ip = self.max_connections_per_ip.max(1);
+        self.max_half_open = self.max_half_open.max(1);
+        self.max_half_open_per_ip = self.max_half_open_per_ip.max(1);
         self.max_rooms = self.max_rooms.max(1);
         self.max_users_per_room = self.max_users_per_room.max(1);
         self.max_frame_bytes = self.max_frame_bytes.max(1024);
@@ -166,7 +181,7 @@ impl Config {
         // `d * 2` cannot overflow.
         let cap = Duration::from_secs(30 * 24 * 3600);
         self.ping_interval = self.ping_interval.clamp(Duration::from_millis(10), cap);
-        self.handshake_timeout = self.handshake_timeout.min(cap);
+        self.handshake_timeout = self.handshake_timeout.clamp(Duration::from_millis(10), cap);
         self.join_timeout = self.join_timeout.min(cap);
         self.flood_max_duration = self.flood_max_duration.min(cap);
         self.shutdown_grace = self.shutdown_grace.min(cap);

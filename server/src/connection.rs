@@ -22,7 +22,6 @@ use collab_protocol::{
     validate_chat_text,
 };
 use futures::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep, timeout};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
@@ -35,23 +34,13 @@ use crate::rate_limit::{RateLimiter, Verdict};
 use crate::room::{Control, JoinRequest, KickReason, Link, Out, Room};
 use crate::shutdown::Shutdown;
 use crate::socket::{
-    COALESCE_BYTES, FRAGMENT_BYTES, Ws, close_and_wait, close_frame, drain, fragments, handshake,
+    COALESCE_BYTES, FRAGMENT_BYTES, Ws, close_and_wait, close_frame, drain, fragments,
     say_and_close,
 };
 
-/// Serves one connection to its end.
-pub(crate) async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    shutdown: Shutdown,
-) {
-    // Boxed, like every rarely-taken deep path below: a task's future is
-    // as large as its largest state, and an idle connection should not pay
-    // for the handshake's or a message handler's stack frames.
-    let Some(ws) = Box::pin(handshake(stream, &shared)).await else {
-        return;
-    };
+/// Serves one connection, its WebSocket handshake done (by the listener,
+/// which bounds it), to its end.
+pub(crate) async fn serve(ws: Ws, peer: SocketAddr, shared: Arc<Shared>, shutdown: Shutdown) {
     let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("conn", id = conn_id, %peer);
     let conn = Connection::new(ws, shared, shutdown, conn_id);
@@ -700,11 +689,17 @@ mod tests {
     async fn an_idle_connection_task_stays_small() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
-        let s = TcpStream::connect(addr).await.unwrap();
+        let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            crate::tls::Stream::plain(s),
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
+            None,
+        )
+        .await;
         let shared = Arc::new(Shared::new(crate::Config::default()));
         let (tx, _rx) = tokio::sync::broadcast::channel(1);
         let (done, _done_rx) = mpsc::channel(1);
-        let task = serve(s, addr, shared, Shutdown::new(tx.subscribe(), done));
+        let task = serve(ws, addr, shared, Shutdown::new(tx.subscribe(), done));
         let size = size_of_future(&task);
         assert!(size < 3 * 1024, "the connection future is {size} bytes");
     }

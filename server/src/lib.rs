@@ -42,7 +42,7 @@ use tracing::{info, warn};
 
 pub use config::{Config, Secret};
 
-pub use store::{Storage, StoreFault};
+pub use store::{DB_FILE, Storage, StoreFault};
 
 use listener::Listener;
 use registry::Registry;
@@ -76,11 +76,24 @@ impl Shared {
 /// [`Config::idle_shutdown`], until no connection has existed for that
 /// long). On shutdown every client gets a `shutdown` event and a close
 /// frame; `run` returns once they are gone or [`Config::shutdown_grace`]
-/// has passed.
+/// has passed. It returns an error when the store could not be opened, or
+/// when changes could not be written at shutdown (the error says how many).
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future,
+) -> std::io::Result<()> {
+    run_with_ready(listener, config, shutdown, |_| {}).await
+}
+
+/// [`run`], calling `ready` once the server is ready to serve (its store
+/// open), before the first connection is accepted: the moment to tell
+/// scripts that it is up.
+pub async fn run_with_ready(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future,
+    ready: impl FnOnce(std::net::SocketAddr),
 ) -> std::io::Result<()> {
     let config = config.sanitized();
     // A certificate that cannot be read ends `run` before anything starts.
@@ -89,9 +102,6 @@ pub async fn run(
         warn!("a read-only token without an access token: anyone can still edit");
     }
     let grace = config.shutdown_grace;
-    if let Ok(addr) = listener.local_addr() {
-        info!(%addr, path = collab_protocol::WS_PATH, "listening");
-    }
     let (notify_shutdown, _) = broadcast::channel(1);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     // Open the store before serving anyone: a data dir that cannot be
@@ -115,6 +125,9 @@ pub async fn run(
         Some(s) => Some(s.start(Arc::downgrade(&shared))?),
         None => None,
     };
+    let addr = listener.local_addr()?;
+    info!(%addr, path = collab_protocol::WS_PATH, "listening");
+    ready(addr);
     let mut server = Listener::new(listener, shared, notify_shutdown.clone(), done_tx);
     let result = tokio::select! {
         r = server.run() => r,
@@ -130,9 +143,18 @@ pub async fn run(
     if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
         warn!("some connections did not close within the grace period");
     }
-    // Everything the rooms accepted reaches disk before `run` returns.
+    // Everything the rooms accepted reaches disk before `run` returns, or
+    // `run` says how much did not.
     if let Some(store) = store {
-        store.shutdown().await;
+        let lost = store.shutdown().await;
+        if lost.changes > 0 {
+            return Err(std::io::Error::other(format!(
+                "{} accepted changes of {} rooms could not be written to {}: clients that reconnect to the restarted server resend what they still hold",
+                lost.changes,
+                lost.rooms,
+                lost.path.display()
+            )));
+        }
     }
     result
 }

@@ -20,9 +20,27 @@ struct Cli {
     #[arg(long, env = "COLLAB_BIND", default_value = "127.0.0.1:7878")]
     bind: SocketAddr,
 
-    /// Most simultaneous connections; more are refused with server_full.
+    /// Most simultaneous connections past their handshake; more are
+    /// refused with server_full.
     #[arg(long, env = "COLLAB_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+
+    /// The whole handshake (TLS, HTTP request, WebSocket upgrade) must
+    /// finish within this from the accept, or the connection is closed.
+    #[arg(long, env = "COLLAB_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
+
+    /// Most connections still in their handshake (not counted in
+    /// --max-connections); past it the oldest from the address holding the
+    /// most is closed.
+    #[arg(long, env = "COLLAB_MAX_HALF_OPEN", default_value_t = 256)]
+    max_half_open: usize,
+
+    /// Most connections still in their handshake from one IP address; past
+    /// it new ones are closed unanswered. Loopback is exempt unless
+    /// --cap-loopback-per-ip.
+    #[arg(long, env = "COLLAB_MAX_HALF_OPEN_PER_IP", default_value_t = 8)]
+    max_half_open_per_ip: usize,
 
     /// Most rooms alive at once; joins to new rooms past it get server_full.
     #[arg(long, env = "COLLAB_MAX_ROOMS", default_value_t = 256)]
@@ -101,9 +119,15 @@ struct Cli {
     read_only_token: Option<Secret>,
 
     /// Most simultaneous connections from one IP address; more are refused
-    /// with server_full. Loopback (a proxy on this host) is exempt.
+    /// with server_full. Loopback (a proxy on this host) is exempt unless
+    /// --cap-loopback-per-ip.
     #[arg(long, env = "COLLAB_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     max_connections_per_ip: usize,
+
+    /// Apply the per-address caps to loopback addresses too (when no
+    /// reverse proxy on this host forwards everyone from 127.0.0.1).
+    #[arg(long, env = "COLLAB_CAP_LOOPBACK_PER_IP")]
+    cap_loopback_per_ip: bool,
 
     /// PEM certificate chain (leaf first): serve wss:// (and https:// for
     /// /healthz and /metrics) instead of ws://. Needs --tls-key.
@@ -143,7 +167,9 @@ struct Cli {
     #[arg(long, env = "COLLAB_ROOM_TTL", value_parser = humantime::parse_duration)]
     room_ttl: Option<Duration>,
 
-    /// Log format: human (default) or json. Filter with RUST_LOG.
+    /// Log format: human (default) or json. Filter with RUST_LOG (default
+    /// "warn,collab_server=info,collab_doc=info,collab_protocol=info");
+    /// WebSocket payloads are never logged, even at trace.
     #[arg(long, env = "COLLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
 
@@ -216,6 +242,10 @@ impl Cli {
                 .clone()
                 .filter(|t| !t.expose().is_empty()),
             max_connections_per_ip: self.max_connections_per_ip,
+            cap_loopback_per_ip: self.cap_loopback_per_ip,
+            handshake_timeout: self.handshake_timeout,
+            max_half_open: self.max_half_open,
+            max_half_open_per_ip: self.max_half_open_per_ip,
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             ..Config::default()
@@ -223,14 +253,37 @@ impl Cli {
     }
 }
 
+/// The filter when `RUST_LOG` is unset: the server's own events from
+/// `info`, its dependencies' from `warn` only (Loro logs every import at
+/// `info`: it was most of the log).
+const DEFAULT_LOG: &str = "warn,collab_server=info,collab_doc=info,collab_protocol=info";
+
+/// Dependencies whose `trace` events print whole WebSocket messages:
+/// joins with their tokens and session ids, welcomes, document text.
+const PAYLOAD_LOGGERS: [&str; 2] = ["tungstenite", "tokio_tungstenite"];
+
+/// True for an event that may carry a message's payload. Such events are
+/// dropped whatever `RUST_LOG` says: no secret reaches the log at any level.
+fn carries_payload(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::TRACE
+        && PAYLOAD_LOGGERS.iter().any(|crate_name| {
+            meta.target()
+                .strip_prefix(crate_name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    use tracing_subscriber::prelude::*;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
+    let no_payloads = tracing_subscriber::filter::filter_fn(|meta| !carries_payload(meta));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(no_payloads);
     match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => registry.with(fmt).init(),
+        LogFormat::Json => registry.with(fmt.json()).init(),
     }
 }
 
@@ -310,18 +363,20 @@ fn main() -> std::process::ExitCode {
         let listener = tokio::net::TcpListener::bind(cli.bind).await.map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", cli.bind))
         })?;
-        let addr = listener.local_addr()?;
-        // The one line on stdout: scripts and tests read the address here.
-        let scheme = if cli.tls_cert.is_some() { "wss" } else { "ws" };
-        println!(
-            "collab-server listening on {scheme}://{addr}{}",
-            collab_protocol::WS_PATH
-        );
         let mut config = cli.config();
         config.storage = cli.storage().map_err(std::io::Error::other)?;
         config.flush_interval = cli.flush_interval;
         config.room_ttl = cli.room_ttl;
-        collab_server::run(listener, config, stop).await
+        let scheme = if cli.tls_cert.is_some() { "wss" } else { "ws" };
+        // The one line on stdout: scripts and tests read the address here,
+        // and take it to mean "up", so it comes once the store is open.
+        let ready = |addr| {
+            println!(
+                "collab-server listening on {scheme}://{addr}{}",
+                collab_protocol::WS_PATH
+            );
+        };
+        collab_server::run_with_ready(listener, config, stop, ready).await
     });
     // Do not wait for stray blocking tasks.
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -346,6 +401,45 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn payload_loggers_are_recognised_by_crate() {
+        use tracing::Level;
+        use tracing::callsite::Identifier;
+        use tracing::field::FieldSet;
+        use tracing::metadata::Kind;
+        struct Nowhere;
+        impl tracing::Callsite for Nowhere {
+            fn set_interest(&self, _: tracing::subscriber::Interest) {}
+            fn metadata(&self) -> &tracing::Metadata<'_> {
+                unreachable!()
+            }
+        }
+        static CS: Nowhere = Nowhere;
+        let meta = |target: &'static str, level: Level| {
+            tracing::Metadata::new(
+                "e",
+                target,
+                level,
+                None,
+                None,
+                None,
+                FieldSet::new(&[], Identifier(&CS)),
+                Kind::EVENT,
+            )
+        };
+        assert!(carries_payload(&meta(
+            "tungstenite::protocol",
+            Level::TRACE
+        )));
+        assert!(carries_payload(&meta("tokio_tungstenite", Level::TRACE)));
+        assert!(!carries_payload(&meta(
+            "tungstenite::protocol",
+            Level::DEBUG
+        )));
+        assert!(!carries_payload(&meta("tungstenite_extra", Level::TRACE)));
+        assert!(!carries_payload(&meta("collab_server::room", Level::TRACE)));
     }
 
     #[test]
@@ -387,6 +481,11 @@ mod tests {
             "view-s3cret",
             "--max-connections-per-ip",
             "8",
+            "--max-half-open-per-ip",
+            "3",
+            "--handshake-timeout",
+            "2s",
+            "--cap-loopback-per-ip",
             "--tls-cert",
             "/etc/collab/tls.crt",
             "--tls-key",
@@ -403,6 +502,9 @@ mod tests {
                 .matches("view-s3cret")
         );
         assert_eq!(config.max_connections_per_ip, 8);
+        assert_eq!(config.max_half_open_per_ip, 3);
+        assert_eq!(config.handshake_timeout, Duration::from_secs(2));
+        assert!(config.cap_loopback_per_ip);
         assert_eq!(config.tls_key, Some("/etc/collab/tls.key".into()));
         let shown = format!("{cli:?} {config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");

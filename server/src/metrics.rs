@@ -23,15 +23,28 @@ pub(crate) enum Refusal {
     MaxConnections,
     /// This IP address has `max_connections_per_ip` already.
     MaxConnectionsPerIp,
+    /// This IP address has `max_half_open_per_ip` connections still in
+    /// their handshake: closed unanswered.
+    HalfOpenPerIp,
+    /// The oldest connection still in its handshake, closed to make room
+    /// for a new one past `max_half_open`.
+    HalfOpenEvicted,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 2] = [Refusal::MaxConnections, Refusal::MaxConnectionsPerIp];
+    const ALL: [Refusal; 4] = [
+        Refusal::MaxConnections,
+        Refusal::MaxConnectionsPerIp,
+        Refusal::HalfOpenPerIp,
+        Refusal::HalfOpenEvicted,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Refusal::MaxConnections => "max_connections",
             Refusal::MaxConnectionsPerIp => "max_connections_per_ip",
+            Refusal::HalfOpenPerIp => "half_open_per_ip",
+            Refusal::HalfOpenEvicted => "half_open_evicted",
         }
     }
 }

@@ -271,18 +271,10 @@ pub(crate) async fn drain(stream: &mut Stream, limit: usize) {
     }
 }
 
-/// Refuses a connection over a limit: handshake, `server_full`, close.
-/// (Plain HTTP requests, `/healthz` and `/metrics` included, are still
-/// answered.)
-pub(crate) async fn refuse_full(
-    stream: TcpStream,
-    shared: &Shared,
-    why: Refusal,
-    _shutdown: Shutdown,
-) {
-    let Some(mut ws) = handshake(stream, shared).await else {
-        return;
-    };
+/// Refuses a connection over a limit: `server_full`, close. (Plain HTTP
+/// requests, `/healthz` and `/metrics` included, were answered during the
+/// handshake.)
+pub(crate) async fn refuse_full(mut ws: Ws, shared: &Shared, why: Refusal, _shutdown: Shutdown) {
     let config = &shared.config;
     let message = match why {
         Refusal::MaxConnections => format!(
@@ -293,6 +285,9 @@ pub(crate) async fn refuse_full(
             "Your address has {} connections to this server, its limit: close some and try again.",
             config.max_connections_per_ip
         ),
+        Refusal::HalfOpenPerIp | Refusal::HalfOpenEvicted => {
+            "Too many connections are opening: try again later.".to_owned()
+        }
     };
     shared.metrics.error(ErrorCode::ServerFull);
     let msg = ServerMsg::from(ProtocolError::new(ErrorCode::ServerFull, message));

@@ -114,8 +114,19 @@ enum Cmd {
         reply: oneshot::Sender<bool>,
     },
     Shutdown {
-        reply: oneshot::Sender<()>,
+        reply: oneshot::Sender<Unsaved>,
     },
+}
+
+/// What the store could not write before it closed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Unsaved {
+    /// Queued changes (updates and snapshots) not written.
+    pub changes: usize,
+    /// Rooms they belong to.
+    pub rooms: usize,
+    /// The database file.
+    pub path: PathBuf,
 }
 
 /// What a room keeps to reach the store: cheap to clone.
@@ -325,19 +336,22 @@ impl Running {
         matches!(sent, Ok(Ok(()))) && rx.await.unwrap_or(false)
     }
 
-    /// Commits everything queued and closes the database.
-    pub(crate) async fn shutdown(mut self) {
+    /// Commits everything queued and closes the database; says what could
+    /// not be written.
+    pub(crate) async fn shutdown(mut self) -> Unsaved {
         let (reply, rx) = oneshot::channel();
         let tx = self.handle.tx.clone();
         let sent = tokio::task::spawn_blocking(move || tx.send(Cmd::Shutdown { reply })).await;
+        let mut unsaved = Unsaved::default();
         if matches!(sent, Ok(Ok(()))) {
-            let _ = rx.await;
+            unsaved = rx.await.unwrap_or_default();
         }
         if let Some(t) = self.thread.take() {
             // The thread ends right after its reply; joining closes the file
             // before `run` returns (a restart in the same process reopens it).
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+        unsaved
     }
 }
 
@@ -442,15 +456,29 @@ impl Worker {
                     let _ = reply.send(ok);
                 }
                 Some(Cmd::Shutdown { reply }) => {
-                    if !self.commit() {
+                    self.take_closing();
+                    let mut unsaved = Unsaved {
+                        path: self.opts.path.clone(),
+                        ..Unsaved::default()
+                    };
+                    if self.commit() {
+                        info!("room store flushed and closed");
+                    } else {
+                        unsaved.changes = self.pending.len();
+                        unsaved.rooms = self
+                            .pending
+                            .iter()
+                            .map(Op::room)
+                            .collect::<HashSet<_>>()
+                            .len();
                         error!(
                             path = %self.opts.path.display(),
+                            changes = unsaved.changes,
+                            rooms = unsaved.rooms,
                             "stopping with changes the store could not write; clients that reconnect to the restarted server resend them"
                         );
-                    } else {
-                        info!("room store flushed and closed");
                     }
-                    let _ = reply.send(());
+                    let _ = reply.send(unsaved);
                     return;
                 }
                 None => {}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use collab_client::{Backoff, Client, ConnectOptions};
 use collab_protocol::{ErrorCode, ServerMsg};
-use collab_server::{Config, Storage, StoreFault};
+use collab_server::{Config, DB_FILE, Storage, StoreFault};
 use common::{Server, WAIT, edit, replica, test_config};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -444,6 +444,52 @@ async fn an_unusable_data_dir_stops_the_binary_with_advice() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("--data-dir") && err.contains("--memory"),
+        "{err}"
+    );
+    // Scripts read the address line as "up": a server that could not open
+    // its store never printed it.
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!said.contains("listening"), "{said}");
+}
+
+/// A store that cannot write at shutdown makes `run` (and so the binary's
+/// exit status) an error that says how many changes were not saved.
+#[tokio::test]
+async fn a_failed_flush_at_shutdown_is_an_error_with_a_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let fault = StoreFault::default();
+    let config = Config {
+        store_fault: Some(fault.clone()),
+        flush_interval: Duration::from_secs(3600),
+        ..stored(dir.path())
+    };
+    let mut server = Server::start(config).await;
+    let (mut alice, w) = server.join("unsaved", "alice").await;
+    let mut doc = replica(&w);
+    fault.set(true);
+    alice
+        .send(&collab_protocol::ClientMsg::Update {
+            seq: 1,
+            data: edit(&mut doc, 0, "not on disk"),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    server.trigger_shutdown();
+    let _ = alice.expect_closed().await;
+    let result = timeout(WAIT, &mut server.handle).await.unwrap().unwrap();
+    let err = result
+        .expect_err("a failed final flush is an error")
+        .to_string();
+    let count: usize = err
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count first: {err}"));
+    assert!(count >= 1, "{err}");
+    assert!(
+        err.contains("could not be written") && err.contains(DB_FILE),
         "{err}"
     );
 }

@@ -324,16 +324,31 @@ pub fn edit(doc: &mut SharedDoc, pos: usize, text: &str) -> Base64Bytes {
 /// The real `collab-server` binary on 127.0.0.1:0 with `args`, and the
 /// address it prints on its first line of stdout.
 pub async fn spawn_binary(args: &[&str]) -> (std::process::Child, SocketAddr) {
+    spawn_binary_logging(args, Some("warn"), None).await
+}
+
+/// [`spawn_binary`] with `RUST_LOG` set to `rust_log` (unset: `None`) and
+/// its log (stderr) written to `log` (discarded: `None`).
+pub async fn spawn_binary_logging(
+    args: &[&str],
+    rust_log: Option<&str>,
+    log: Option<&std::path::Path>,
+) -> (std::process::Child, SocketAddr) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_collab-server"))
-        .args(["--bind", "127.0.0.1:0"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_collab-server"));
+    cmd.args(["--bind", "127.0.0.1:0"])
         .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped());
+    if let Some(filter) = rust_log {
+        cmd.env("RUST_LOG", filter);
+    }
+    match log {
+        Some(path) => cmd.stderr(std::fs::File::create(path).unwrap()),
+        None => cmd.stderr(Stdio::null()),
+    };
+    let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let line = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
