@@ -52,6 +52,16 @@ pub const RESEND_AFTER: Duration = Duration::from_secs(2);
 /// What typing says when I joined read-only.
 pub const READ_ONLY_NOTICE: &str = "read-only: edits are not shared";
 
+/// A question the last command asked ("Ctrl-Q again quits"): the same
+/// command next answers yes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Armed {
+    Quit,
+    Save,
+}
+
+pub use saving::FileState;
+
 /// What the app needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -187,7 +197,10 @@ pub struct App {
     /// server: if the name is nobody in the room it goes back in the box
     /// rather than being lost.
     unechoed_direct: Option<String>,
-    quit_armed: bool,
+    /// A question asked by the last command, answered by repeating it.
+    armed: Option<Armed>,
+    /// What FILE on disk is to this session (may a save replace it?).
+    pub file_state: FileState,
     pub quitting: bool,
     /// The seed sent and not answered yet.
     pub seeding: bool,
@@ -241,7 +254,8 @@ impl App {
             modified: false,
             pending_save: None,
             unechoed_direct: None,
-            quit_armed: false,
+            armed: None,
+            file_state: FileState::Ours,
             quitting: false,
             seeding,
             indent_known: false,
@@ -288,10 +302,8 @@ impl App {
     pub fn update(&mut self, action: Action) {
         match action {
             Action::Command(c) => {
-                if c != Command::Quit {
-                    self.quit_armed = false;
-                }
-                self.command(c);
+                let armed = self.armed.take();
+                self.command(c, armed);
             }
             Action::Type(c) => self.type_char(c),
             Action::Paste(s) => self.paste(&s),
@@ -328,7 +340,9 @@ impl App {
 
     // ----- commands --------------------------------------------------------
 
-    fn command(&mut self, c: Command) {
+    /// Runs `c`; `armed` is the question the previous command asked, which
+    /// the same command again answers with yes (any other command drops it).
+    fn command(&mut self, c: Command, armed: Option<Armed>) {
         use Command::*;
         // Anywhere.
         match c {
@@ -344,8 +358,9 @@ impl App {
                 self.help = self.help.map(|h| h + 5);
                 return;
             }
-            Quit => return self.quit(),
-            Save => return self.save(),
+            Quit => return self.quit(armed == Some(Armed::Quit)),
+            Save => return self.save(armed == Some(Armed::Save)),
+            SaveAs => return self.open_prompt(PromptKind::SaveAs),
             Chat => {
                 let open = !(self.chat.open && self.focus == Focus::Chat);
                 self.chat.set_open(open);

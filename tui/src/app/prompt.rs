@@ -98,7 +98,8 @@ impl App {
                 }
                 self.close_prompt();
                 self.config.file = Some(PathBuf::from(text));
-                self.save();
+                self.file_state = super::FileState::Ours;
+                self.save(false);
             }
         }
     }

@@ -1,19 +1,44 @@
 //! Saving (the write itself is an [`Effect::Save`] for the event loop, its
 //! result comes back as `Action::Saved`) and quitting, which asks twice when
 //! the text is modified.
+//!
+//! An editor must never write over a file with text it did not load from
+//! it or edit from it. FILE's [`FileState`] says what the file on disk is to
+//! this session; unless it is [`FileState::Ours`], the first Ctrl-S says
+//! what it would replace and a second one does it (Alt-S saves elsewhere).
 
 use std::path::{Path, PathBuf};
 
 use collab_protocol::ClientMsg;
 use ropey::Rope;
 
-use super::{App, Effect, PromptKind};
+use super::{App, Armed, Effect, PromptKind};
+
+/// What FILE on disk is to this session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState {
+    /// It holds what was loaded from it or last saved to it (or it does
+    /// not exist yet): saving replaces it without asking.
+    Ours,
+    /// The room already had other text when I joined: the screen shows the
+    /// room's, and the file holds something else.
+    Differs,
+    /// The room never held the file (the server refused it as too large):
+    /// the buffer is the room's text, not the file's.
+    NotLoaded,
+}
 
 impl App {
-    pub(super) fn save(&mut self) {
+    /// Ctrl-S. `confirmed`: this is the second Ctrl-S, answering the
+    /// question the first one asked.
+    pub(super) fn save(&mut self, confirmed: bool) {
         let Some(path) = self.config.file.clone() else {
             return self.open_prompt(PromptKind::SaveAs);
         };
+        if !confirmed && let Some(question) = self.overwrite_question() {
+            self.armed = Some(Armed::Save);
+            return self.warn(question);
+        }
         let text = self.editor.rope().clone();
         self.pending_save = Some(text.clone());
         self.effects.push(Effect::Save { path, text });
@@ -27,6 +52,7 @@ impl App {
                     self.saved = text;
                     size
                 });
+                self.file_state = FileState::Ours;
                 self.after_text_change();
                 self.notice(saved_notice(self.config.file.as_deref(), &written, size));
             }
@@ -37,9 +63,33 @@ impl App {
         }
     }
 
-    pub(super) fn quit(&mut self) {
-        if self.modified && !self.quit_armed {
-            self.quit_armed = true;
+    /// What a save would replace that the user may not mean to, as the
+    /// question to ask; `None` when the file is the session's to write.
+    fn overwrite_question(&self) -> Option<String> {
+        let name = self.file_name().unwrap_or_default();
+        let why = match self.file_state {
+            FileState::Ours => return None,
+            FileState::Differs => format!("{name} on disk is not the room's text"),
+            FileState::NotLoaded => format!("{name} was never loaded (too large for the room)"),
+        };
+        Some(format!(
+            "{why}: Ctrl-S again replaces it with what you see; Alt-S saves elsewhere."
+        ))
+    }
+
+    /// FILE was not seeded into the room (refused): the buffer holds the
+    /// room's text, which is all it has to lose; the file is left alone.
+    pub(super) fn seed_refused(&mut self) {
+        self.seeding = false;
+        self.file_state = FileState::NotLoaded;
+        self.saved = self.editor.rope().clone();
+        self.after_text_change();
+    }
+
+    /// `confirmed`: the second Ctrl-Q, answering the first one's warning.
+    pub(super) fn quit(&mut self, confirmed: bool) {
+        if self.modified && !confirmed {
+            self.armed = Some(Armed::Quit);
             return self.warn("Unsaved changes: Ctrl-S saves, Ctrl-Q again quits without saving.");
         }
         self.quitting = true;

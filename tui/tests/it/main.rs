@@ -13,5 +13,6 @@
 mod support;
 
 mod perf;
+mod saving;
 mod screen;
 mod sync;

@@ -48,6 +48,16 @@ impl Room {
     }
 
     pub fn welcome(&self, you: Member, members: Vec<Member>) -> ServerMsg {
+        self.welcome_with_limit(you, members, 8 << 20)
+    }
+
+    /// A welcome from a server whose documents hold at most `max_doc_bytes`.
+    pub fn welcome_with_limit(
+        &self,
+        you: Member,
+        members: Vec<Member>,
+        max_doc_bytes: usize,
+    ) -> ServerMsg {
         ServerMsg::Welcome(Box::new(Welcome {
             protocol: collab_protocol::PROTOCOL_VERSION,
             you,
@@ -59,7 +69,7 @@ impl Room {
             version: Base64Bytes(self.doc.version()),
             limits: Limits {
                 max_frame_bytes: 1 << 20,
-                max_doc_bytes: 8 << 20,
+                max_doc_bytes,
                 messages_per_second: 100,
                 burst: 200,
             },
