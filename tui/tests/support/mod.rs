@@ -137,6 +137,7 @@ pub fn config(file: &str, text: Option<&str>) -> Config {
         token: None,
         file: (!file.is_empty()).then(|| file.into()),
         file_text: text.map(Rope::from_str),
+        file_stamp: None,
         colors: ColorMode::Mono,
     }
 }
