@@ -239,7 +239,19 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
         }
         guard
             .terminal
-            .draw(|f| ui::draw(app, f))
+            .draw(|f| {
+                // The terminal may have changed size since its last resize
+                // event was read: lay out for the size being drawn.
+                let area = f.area();
+                if area != app.size {
+                    app.update(Action::Resize {
+                        width: area.width,
+                        height: area.height,
+                    });
+                    app.update(Action::Frame);
+                }
+                ui::draw(app, f)
+            })
             .map_err(|e| format!("cannot draw: {e}."))?;
         app.update(Action::Sync);
         if carry_out(app, net) {
