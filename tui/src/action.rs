@@ -3,12 +3,12 @@
 //! hands them to [`crate::app::App::update`]; nothing else mutates the
 //! app, so a test can replay any session as a list of actions.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use collab_client::TransportEvent;
 
 use crate::keymap::Command;
+use crate::save::{SaveError, Saved};
 
 /// A change to the app.
 #[derive(Debug, Clone)]
@@ -38,5 +38,5 @@ pub enum Action {
     /// Something from the connection.
     Transport(TransportEvent),
     /// A save finished.
-    Saved(Result<PathBuf, String>),
+    Saved(Result<Saved, SaveError>),
 }

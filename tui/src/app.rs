@@ -39,6 +39,7 @@ use crate::highlight::{Highlight, Rgb};
 use crate::input::LineInput;
 use crate::keymap::{Command, KeyContext};
 use crate::notices::{Level, Notices};
+use crate::save::{Expect, Stamp};
 use crate::ui::layout::Areas;
 use crate::ui::theme::{ColorMode, Palette};
 
@@ -52,6 +53,19 @@ pub const RESEND_AFTER: Duration = Duration::from_secs(2);
 /// What typing says when I joined read-only.
 pub const READ_ONLY_NOTICE: &str = "read-only: edits are not shared";
 
+/// A question the last command asked ("Ctrl-Q again quits"): the same
+/// command next answers yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Armed {
+    Quit,
+    Save,
+    /// Save As onto this existing file.
+    SaveAs(PathBuf),
+}
+
+pub use saving::FileState;
+use saving::PendingSave;
+
 /// What the app needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -64,6 +78,8 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// The file's text, if it exists: seeds an empty room.
     pub file_text: Option<Rope>,
+    /// The file as it was read (`None`: there was none).
+    pub file_stamp: Option<Stamp>,
     pub colors: ColorMode,
 }
 
@@ -71,10 +87,12 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Send(ClientMsg),
-    /// Write `text` to `path` atomically, then report with `Action::Saved`.
+    /// Write `text` to `path` if the file there is as `expect`ed, then
+    /// report with `Action::Saved` (see [`crate::save::save`]).
     Save {
         path: PathBuf,
         text: Rope,
+        expect: Expect,
     },
     /// Put this on the terminal's clipboard (OSC 52).
     Clipboard(String),
@@ -182,12 +200,19 @@ pub struct App {
     /// The text as last loaded or saved, to tell whether it is modified.
     saved: Rope,
     pub modified: bool,
-    pending_save: Option<Rope>,
+    pending_save: Option<PendingSave>,
     /// The chat box's text of a direct message not yet echoed by the
     /// server: if the name is nobody in the room it goes back in the box
     /// rather than being lost.
     unechoed_direct: Option<String>,
-    quit_armed: bool,
+    /// A question asked by the last command, answered by repeating it...
+    armed: Option<Armed>,
+    /// ...and, while a command runs, the question it may be answering.
+    asked: Option<Armed>,
+    /// FILE as loaded or last saved, to tell another program's change.
+    disk_stamp: Option<Stamp>,
+    /// What FILE on disk is to this session (may a save replace it?).
+    pub file_state: FileState,
     pub quitting: bool,
     /// The seed sent and not answered yet.
     pub seeding: bool,
@@ -215,6 +240,7 @@ impl App {
             .unwrap_or_default();
         let highlight = Highlight::for_file(config.file.as_deref(), &first_line);
         let saved = config.file_text.clone().unwrap_or_default();
+        let disk_stamp = config.file_stamp;
         let palette = Palette(config.colors);
         let mut app = Self {
             config,
@@ -241,7 +267,10 @@ impl App {
             modified: false,
             pending_save: None,
             unechoed_direct: None,
-            quit_armed: false,
+            armed: None,
+            asked: None,
+            disk_stamp,
+            file_state: FileState::Ours,
             quitting: false,
             seeding,
             indent_known: false,
@@ -288,10 +317,9 @@ impl App {
     pub fn update(&mut self, action: Action) {
         match action {
             Action::Command(c) => {
-                if c != Command::Quit {
-                    self.quit_armed = false;
-                }
+                self.asked = self.armed.take();
                 self.command(c);
+                self.asked = None;
             }
             Action::Type(c) => self.type_char(c),
             Action::Paste(s) => self.paste(&s),
@@ -328,6 +356,8 @@ impl App {
 
     // ----- commands --------------------------------------------------------
 
+    /// Runs `c`. A question the previous command asked (in `asked`) is
+    /// answered yes by the same command again; any other drops it.
     fn command(&mut self, c: Command) {
         use Command::*;
         // Anywhere.
@@ -346,6 +376,7 @@ impl App {
             }
             Quit => return self.quit(),
             Save => return self.save(),
+            SaveAs => return self.open_prompt(PromptKind::SaveAs),
             Chat => {
                 let open = !(self.chat.open && self.focus == Focus::Chat);
                 self.chat.set_open(open);

@@ -46,6 +46,7 @@ pub enum Command {
     FindPrev,
     GotoLine,
     Save,
+    SaveAs,
     Quit,
     Help,
     Chat,
@@ -99,7 +100,8 @@ impl Command {
             FindNext => "find next",
             FindPrev => "find previous",
             GotoLine => "go to line",
-            Save => "save",
+            Save => "save (asks first over a file you did not load)",
+            SaveAs => "save as: to another file",
             Quit => "quit (twice with unsaved changes)",
             Help => "this help",
             Chat => "chat: open/close (/msg NAME text)",
@@ -157,6 +159,7 @@ const fn b(scope: Scope, code: KeyCode, mods: KeyModifiers, command: Command) ->
 const N: KeyModifiers = KeyModifiers::NONE;
 const C: KeyModifiers = KeyModifiers::CONTROL;
 const S: KeyModifiers = KeyModifiers::SHIFT;
+const A: KeyModifiers = KeyModifiers::ALT;
 const CS: KeyModifiers = KeyModifiers::CONTROL.union(KeyModifiers::SHIFT);
 
 use Command as K;
@@ -168,6 +171,7 @@ pub const KEYMAP: &[Binding] = &[
     b(G, F(1), N, K::Help),
     b(G, Char('q'), C, K::Quit),
     b(G, Char('s'), C, K::Save),
+    b(G, Char('s'), A, K::SaveAs),
     b(G, F(2), N, K::Chat),
     b(G, Char('t'), C, K::Chat),
     b(G, F(4), N, K::Members),
@@ -362,7 +366,7 @@ mod tests {
     fn help_lists_every_binding() {
         let lines = help_lines();
         assert_eq!(lines.len(), KEYMAP.len() + 4);
-        assert!(lines.contains(&("Ctrl+S".into(), "save".into())));
+        assert!(lines.contains(&("Alt+S".into(), "save as: to another file".into())));
         assert!(lines.contains(&("Shift+F3".into(), "find previous".into())));
     }
 }

@@ -26,7 +26,7 @@ use crate::autostart::{DEFAULT_ADDR, ensure_local_server};
 use crate::cli::{Cli, Sub};
 use crate::keymap::action_for;
 use crate::net::{self, Net};
-use crate::save::save_atomic;
+use crate::save::{Stamp, save};
 use crate::terminal::{TerminalGuard, osc52};
 use crate::ui;
 use crate::ui::theme::ColorMode;
@@ -103,22 +103,31 @@ async fn serve(bind: SocketAddr, idle: Duration) -> Result<(), String> {
         .map_err(|e| format!("the server stopped: {e}."))
 }
 
-fn read_file(path: &Path) -> Result<Option<Rope>, String> {
+/// FILE's text and its stamp (taken before reading, so a write during the
+/// read shows as a change at the next save), or `None` when it does not
+/// exist.
+fn read_file(path: &Path) -> Result<Option<(Rope, Stamp)>, String> {
     match std::fs::File::open(path) {
         Ok(f) => {
-            if f.metadata().is_ok_and(|m| m.is_dir()) {
+            let meta = f
+                .metadata()
+                .map_err(|e| format!("cannot read {}: {e}.", path.display()))?;
+            if meta.is_dir() {
                 return Err(format!("{} is a directory: name a file.", path.display()));
             }
-            Rope::from_reader(BufReader::new(f)).map(Some).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::InvalidData {
-                    format!(
-                        "{} is not UTF-8 text; collab edits UTF-8 text only.",
-                        path.display()
-                    )
-                } else {
-                    format!("cannot read {}: {e}.", path.display())
-                }
-            })
+            let stamp = Stamp::of(&meta);
+            Rope::from_reader(BufReader::new(f))
+                .map(|t| Some((t, stamp)))
+                .map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        format!(
+                            "{} is not UTF-8 text; collab edits UTF-8 text only.",
+                            path.display()
+                        )
+                    } else {
+                        format!("cannot read {}: {e}.", path.display())
+                    }
+                })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot open {}: {e}.", path.display())),
@@ -134,9 +143,9 @@ async fn edit(cli: Cli) -> Result<(), String> {
     UserName::parse(&user).map_err(|e| {
         format!("the user name {user:?} is not valid: {e}; pass another with --user.")
     })?;
-    let file_text = match &cli.file {
-        Some(p) => read_file(p)?,
-        None => None,
+    let (file_text, file_stamp) = match &cli.file {
+        Some(p) => read_file(p)?.unzip(),
+        None => (None, None),
     };
     // An empty $COLLAB_SERVER or $COLLAB_TOKEN (`COLLAB_SERVER= collab-tui`)
     // counts as unset.
@@ -161,6 +170,7 @@ async fn edit(cli: Cli) -> Result<(), String> {
         token,
         file: cli.file,
         file_text,
+        file_stamp,
         colors: ColorMode::from_env(),
     };
     let mut app = App::new(config, Instant::now());
@@ -229,7 +239,19 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
         }
         guard
             .terminal
-            .draw(|f| ui::draw(app, f))
+            .draw(|f| {
+                // The terminal may have changed size since its last resize
+                // event was read: lay out for the size being drawn.
+                let area = f.area();
+                if area != app.size {
+                    app.update(Action::Resize {
+                        width: area.width,
+                        height: area.height,
+                    });
+                    app.update(Action::Frame);
+                }
+                ui::draw(app, f)
+            })
             .map_err(|e| format!("cannot draw: {e}."))?;
         app.update(Action::Sync);
         if carry_out(app, net) {
@@ -292,9 +314,8 @@ fn carry_out(app: &mut App, net: &Net) -> bool {
         for e in effects {
             match e {
                 Effect::Send(m) => net.send(m),
-                Effect::Save { path, text } => {
-                    let result = save_atomic(&path, &text).map_err(|e| e.to_string());
-                    app.update(Action::Saved(result));
+                Effect::Save { path, text, expect } => {
+                    app.update(Action::Saved(save(&path, &text, expect)));
                 }
                 Effect::Clipboard(text) => osc52(&text),
                 Effect::Quit => quit = true,

@@ -90,6 +90,12 @@ impl Session {
 
     /// `name` runs collab-tui in a 100x30 tmux session of that name.
     fn start(&self, name: &str, file: &str) {
+        self.start_sized(name, file, 100, 30);
+    }
+
+    /// `name` runs collab-tui in a `width`x`height` tmux session.
+    fn start_sized(&self, name: &str, file: &str, width: u16, height: u16) {
+        let (width, height) = (width.to_string(), height.to_string());
         let cmd = format!(
             "cd '{}' && '{BIN}' --server ws://{} --room e2e --user {name} {file}; echo EXITED $?; sleep 600",
             self.dir.display(),
@@ -101,9 +107,9 @@ impl Session {
             "-s",
             name,
             "-x",
-            "100",
+            &width,
             "-y",
-            "30",
+            &height,
             &cmd,
         ]);
     }
@@ -423,4 +429,52 @@ fn wide_characters_and_a_resize_in_tmux() {
         t.contains("Saved u.txt: 1 line, 17 bytes")
     });
     assert_eq!(read(&s.dir, "u.txt"), "héllo 世|界 ok");
+}
+
+#[test]
+fn dragging_the_window_smaller_never_crashes_the_editor() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    let text: String = (1..=120)
+        .map(|i| format!("line {i} of the file\n"))
+        .collect();
+    let s = Session::new(&[("long.txt", &text)]);
+    s.start_sized("alice", "long.txt", 200, 60);
+    s.wait_for("alice", "alice connected", |t| {
+        t.contains("line 50 of the file") && t.contains("connected")
+    });
+    s.keys("alice", &["F2"]);
+    s.keys("alice", &["Escape"]);
+    // As a window corner is dragged: 200x60 to 80x24 in 13 steps, 20 ms
+    // apart (the pace of the drag, not a wait for anything), four times.
+    for _ in 0..4 {
+        for i in 0..=13u16 {
+            let (w, h) = (200 - i * 120 / 13, 60 - i * 36 / 13);
+            s.tmux(&[
+                "resize-window",
+                "-t",
+                "alice",
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+            ]);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let small = s.wait_for("alice", "the 80x24 layout", |t| {
+            let lines: Vec<&str> = t.lines().collect();
+            lines.len() == 24 && lines[23].contains("alice") && lines[23].contains("connected")
+        });
+        assert!(!small.contains("EXITED"), "{small}");
+        assert!(!small.contains("panicked"), "{small}");
+        s.tmux(&["resize-window", "-t", "alice", "-x", "200", "-y", "60"]);
+        s.wait_for("alice", "the 200x60 layout", |t| t.lines().count() == 60);
+    }
+    // Still editing.
+    s.type_text("alice", "still here");
+    s.wait_for("alice", "typing after the drags", |t| {
+        t.contains("still here")
+    });
 }

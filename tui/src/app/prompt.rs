@@ -2,8 +2,6 @@
 //! keys and submitting; and finding, incremental as the find prompt's text
 //! changes.
 
-use std::path::PathBuf;
-
 use super::{App, Focus, Prompt, PromptKind};
 use crate::editor::{Selection, find_next, find_prev};
 use crate::input::LineInput;
@@ -92,14 +90,7 @@ impl App {
                     _ => self.warn("Type a line number, from 1."),
                 }
             }
-            PromptKind::SaveAs => {
-                if text.is_empty() {
-                    return self.warn("Type a file name to save to.");
-                }
-                self.close_prompt();
-                self.config.file = Some(PathBuf::from(text));
-                self.save();
-            }
+            PromptKind::SaveAs => self.save_as(&text),
         }
     }
 

@@ -1,46 +1,183 @@
 //! Saving (the write itself is an [`Effect::Save`] for the event loop, its
 //! result comes back as `Action::Saved`) and quitting, which asks twice when
 //! the text is modified.
+//!
+//! An editor must never write over a file with text it did not load from
+//! it or edit from it. FILE's [`FileState`] says what the file on disk is to
+//! this session; unless it is [`FileState::Ours`], the first Ctrl-S says
+//! what it would replace and a second one does it (Alt-S saves elsewhere).
 
 use std::path::{Path, PathBuf};
 
 use collab_protocol::ClientMsg;
 use ropey::Rope;
 
-use super::{App, Effect, PromptKind};
+use super::{App, Armed, Conn, Effect, PromptKind};
+use crate::save::{Expect, SaveError, Saved};
+
+/// What FILE on disk is to this session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState {
+    /// It holds what was loaded from it or last saved to it (or it does
+    /// not exist yet): saving replaces it without asking.
+    Ours,
+    /// The room already had other text when I joined: the screen shows the
+    /// room's, and the file holds something else.
+    Differs,
+    /// The room never held the file (the server refused it as too large):
+    /// the buffer is the room's text, not the file's.
+    NotLoaded,
+}
+
+/// A save on its way to the event loop and back.
+#[derive(Debug, Clone)]
+pub(super) struct PendingSave {
+    path: PathBuf,
+    text: Rope,
+    kind: SaveKind,
+}
+
+/// To FILE (Ctrl-S), or to a new name (Save As), which becomes FILE only
+/// once the save went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SaveKind {
+    File,
+    As,
+}
 
 impl App {
+    /// Ctrl-S: to FILE, asking first when FILE holds what this session did
+    /// not load; a second Ctrl-S answers yes.
     pub(super) fn save(&mut self) {
         let Some(path) = self.config.file.clone() else {
             return self.open_prompt(PromptKind::SaveAs);
         };
-        let text = self.editor.rope().clone();
-        self.pending_save = Some(text.clone());
-        self.effects.push(Effect::Save { path, text });
+        let confirmed = self.asked == Some(Armed::Save);
+        if !confirmed && let Some(question) = self.overwrite_question() {
+            self.armed = Some(Armed::Save);
+            return self.warn(question);
+        }
+        let expect = if confirmed {
+            Expect::Anything
+        } else {
+            Expect::Unchanged(self.disk_stamp)
+        };
+        self.start_save(path, expect, SaveKind::File);
     }
 
-    pub(super) fn saved_file(&mut self, result: Result<PathBuf, String>) {
+    /// The Save As prompt's Enter: `~/` is the home directory; an existing
+    /// file is replaced only on a second Enter with the same name.
+    pub(super) fn save_as(&mut self, typed: &str) {
+        if typed.is_empty() {
+            return self.warn("Type a file name to save to.");
+        }
+        let path = expand_home(typed, std::env::var_os("HOME").map(PathBuf::from));
+        let expect = if self.asked == Some(Armed::SaveAs(path.clone())) {
+            Expect::Anything
+        } else {
+            Expect::Unchanged(None)
+        };
+        self.close_prompt();
+        self.start_save(path, expect, SaveKind::As);
+    }
+
+    fn start_save(&mut self, path: PathBuf, expect: Expect, kind: SaveKind) {
+        let text = self.editor.rope().clone();
+        self.pending_save = Some(PendingSave {
+            path: path.clone(),
+            text: text.clone(),
+            kind,
+        });
+        self.effects.push(Effect::Save { path, text, expect });
+    }
+
+    pub(super) fn saved_file(&mut self, result: Result<Saved, SaveError>) {
+        let Some(pending) = self.pending_save.take() else {
+            return;
+        };
+        let shown = pending.path.display().to_string();
         match result {
-            Ok(written) => {
-                let size = self.pending_save.take().map(|text| {
-                    let size = size_of(&text);
-                    self.saved = text;
-                    size
-                });
+            Ok(saved) => {
+                let size = size_of(&pending.text);
+                self.saved = pending.text;
+                self.disk_stamp = saved.stamp;
+                self.file_state = FileState::Ours;
+                if pending.kind == SaveKind::As {
+                    self.config.file = Some(pending.path.clone());
+                }
                 self.after_text_change();
-                self.notice(saved_notice(self.config.file.as_deref(), &written, size));
+                let mut notice = saved_notice(Some(&pending.path), &saved.written, Some(size));
+                if saved.in_place {
+                    notice.push_str(" (in place: it has other hard links)");
+                }
+                self.notice(notice);
             }
             Err(e) => {
-                self.pending_save = None;
-                self.warn(format!("Not saved: {e}"));
+                let why = match &e {
+                    SaveError::Changed | SaveError::Exists => {
+                        // Ask: the same key again replaces it.
+                        self.armed = Some(match pending.kind {
+                            SaveKind::File => Armed::Save,
+                            SaveKind::As => Armed::SaveAs(pending.path.clone()),
+                        });
+                        match pending.kind {
+                            SaveKind::File => "Ctrl-S again replaces it; Alt-S saves elsewhere.",
+                            SaveKind::As => "Enter again replaces it, or type another name.",
+                        }
+                    }
+                    SaveError::ReadOnly { .. } => {
+                        "Alt-S saves elsewhere (or make it writable: chmod u+w)."
+                    }
+                    SaveError::Io(_) => match pending.kind {
+                        SaveKind::File => "Alt-S saves elsewhere.",
+                        SaveKind::As => "Type another name.",
+                    },
+                };
+                self.warn(format!("Not saved to {shown}: {e}. {why}"));
+                // Save As keeps its prompt, with the name, to change it.
+                if pending.kind == SaveKind::As {
+                    self.open_prompt(PromptKind::SaveAs);
+                    if let Some(p) = &mut self.prompt {
+                        p.input = crate::input::LineInput::with_text(&shown);
+                    }
+                }
             }
         }
     }
 
+    /// What a save would replace that the user may not mean to, as the
+    /// question to ask; `None` when the file is the session's to write.
+    fn overwrite_question(&self) -> Option<String> {
+        let name = self.file_name().unwrap_or_default();
+        let why = match self.file_state {
+            FileState::Ours => return None,
+            FileState::Differs => format!("{name} on disk is not the room's text"),
+            FileState::NotLoaded => format!("{name} was never loaded (too large for the room)"),
+        };
+        Some(format!(
+            "{why}: Ctrl-S again replaces it with what you see; Alt-S saves elsewhere."
+        ))
+    }
+
+    /// FILE was not seeded into the room (refused): the buffer holds the
+    /// room's text, which is all it has to lose; the file is left alone.
+    pub(super) fn seed_refused(&mut self) {
+        self.seeding = false;
+        self.file_state = FileState::NotLoaded;
+        self.saved = self.editor.rope().clone();
+        self.after_text_change();
+    }
+
+    /// Ctrl-Q: asks first when there are unsaved changes, or edits that
+    /// have not reached the server while offline; a second Ctrl-Q quits.
     pub(super) fn quit(&mut self) {
-        if self.modified && !self.quit_armed {
-            self.quit_armed = true;
-            return self.warn("Unsaved changes: Ctrl-S saves, Ctrl-Q again quits without saving.");
+        let unsent = match self.conn {
+            Conn::Live => 0,
+            _ => self.replica.unsent_edits(),
+        };
+        if (self.modified || unsent > 0) && self.asked != Some(Armed::Quit) {
+            self.armed = Some(Armed::Quit);
+            return self.warn(quit_question(self.modified, unsent));
         }
         self.quitting = true;
         // Edits typed in this same frame go out before the leave.
@@ -49,6 +186,34 @@ impl App {
         }
         self.effects.push(Effect::Send(ClientMsg::Leave));
         self.effects.push(Effect::Quit);
+    }
+}
+
+/// The warning of a first Ctrl-Q.
+fn quit_question(modified: bool, unsent: usize) -> String {
+    let edits = if unsent == 1 {
+        "edit has"
+    } else {
+        "edits have"
+    };
+    match (modified, unsent) {
+        (_, 0) => "Unsaved changes: Ctrl-S saves, Ctrl-Q again quits without saving.".into(),
+        (false, n) => format!(
+            "Offline: {n} {edits} not reached the server, and the room loses them if you quit. Ctrl-Q again quits."
+        ),
+        (true, n) => format!(
+            "Unsaved changes, and offline: {n} {edits} not reached the server. Ctrl-S saves, Ctrl-Q again quits."
+        ),
+    }
+}
+
+/// `~/notes.txt` with `home`: the file in the home directory (as a shell
+/// would; `~user` is left as typed).
+fn expand_home(typed: &str, home: Option<PathBuf>) -> PathBuf {
+    match (typed.strip_prefix('~'), home) {
+        (Some(""), Some(home)) => home,
+        (Some(rest), Some(home)) if rest.starts_with('/') => home.join(&rest[1..]),
+        _ => PathBuf::from(typed),
     }
 }
 
@@ -111,6 +276,23 @@ mod tests {
             saved_notice(None, Path::new("/tmp/b.txt"), None),
             "Saved /tmp/b.txt"
         );
+    }
+
+    #[test]
+    fn a_tilde_is_the_home_directory() {
+        let home = || Some(PathBuf::from("/home/me"));
+        assert_eq!(expand_home("~/a.txt", home()), Path::new("/home/me/a.txt"));
+        assert_eq!(expand_home("~", home()), Path::new("/home/me"));
+        assert_eq!(expand_home("~bob/a", home()), Path::new("~bob/a"));
+        assert_eq!(expand_home("a/~/b", home()), Path::new("a/~/b"));
+        assert_eq!(expand_home("~/a", None), Path::new("~/a"));
+    }
+
+    #[test]
+    fn quitting_offline_counts_the_unsent_edits() {
+        assert!(quit_question(true, 0).starts_with("Unsaved changes:"));
+        assert!(quit_question(false, 1).contains("1 edit has not reached the server"));
+        assert!(quit_question(true, 3).contains("3 edits have not reached the server"));
     }
 
     #[test]

@@ -25,10 +25,10 @@ impl App {
             // JSON escaping can double the size; leave room for it.
             let frame_room = limits.max_frame_bytes.saturating_sub(64) / 2;
             if bytes > limits.max_doc_bytes || bytes > frame_room {
-                self.seeding = false;
+                self.seed_refused();
                 let name = self.file_name().unwrap_or_default();
                 return self.warn(format!(
-                    "{name} ({bytes} bytes) is larger than this server accepts; the room stays empty."
+                    "{name} ({bytes} bytes) is larger than this server accepts; the room stays empty and {name} is left as it is."
                 ));
             }
         }
@@ -36,6 +36,27 @@ impl App {
             Some(m) => self.effects.push(Effect::Send(m)),
             None => self.seeding = false,
         }
+    }
+
+    /// After the first welcome, with FILE: a room that already has text
+    /// shows the room's, and FILE is said to differ when it does.
+    fn compare_with_file(&mut self) {
+        let Some(file) = &self.config.file_text else {
+            return;
+        };
+        let room = self.replica.doc();
+        if room.is_empty() {
+            return;
+        }
+        let text = room.text();
+        if file.len_bytes() == text.len() && *file == text.as_str() {
+            return;
+        }
+        self.file_state = super::FileState::Differs;
+        let name = self.file_name().unwrap_or_default();
+        self.warn(format!(
+            "{name} differs from the room's text; you see the room's. Ctrl-S asks before replacing {name}; Alt-S saves elsewhere."
+        ));
     }
 
     pub(super) fn transport(&mut self, ev: TransportEvent) {
@@ -109,6 +130,8 @@ impl App {
                     // one, the file on disk is (see `saved`).
                     if self.config.file.is_none() {
                         self.saved = Rope::from_str(&self.replica.text());
+                    } else {
+                        self.compare_with_file();
                     }
                 } else if !resumed {
                     self.notice("Reconnected: edits merged.");
@@ -172,9 +195,18 @@ impl App {
                 self.seeding = false;
                 if applied && let Some(name) = self.file_name() {
                     self.notice(format!("The room starts from {name}."));
+                } else if !applied {
+                    // Someone else's file seeded the room first.
+                    self.compare_with_file();
                 }
             }
-            ClientEvent::Error { code, message, .. } => {
+            ClientEvent::Error { code, message, seq } => {
+                if self.seeding
+                    && seq.is_none()
+                    && matches!(code, ErrorCode::DocTooLarge | ErrorCode::ReadOnly)
+                {
+                    self.seed_refused();
+                }
                 if self.replica.welcomes() == 0 && code.is_fatal() {
                     self.fatal = Some(message);
                 } else if code == ErrorCode::NoSuchUser

@@ -2,6 +2,12 @@
 //! changes the app, so what a snapshot test sees is what a person sees.
 //! (The highlight cache for the visible lines is filled by
 //! `Action::Frame` before drawing, not here.)
+//!
+//! The layout is the app's, made for the size it was last told
+//! (`Action::Resize`). The terminal can already be another size when a
+//! frame is drawn (a window corner dragged faster than resize events are
+//! read): then the screen is drawn at the app's size into a scratch buffer
+//! and what fits is copied, so nothing is ever drawn outside the frame.
 
 pub mod chat_panel;
 pub mod editor_view;
@@ -13,6 +19,7 @@ pub mod status_bar;
 pub mod theme;
 
 use ratatui::Frame;
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
@@ -24,8 +31,31 @@ use crate::editor::text::col_of;
 
 /// Draws the whole screen.
 pub fn draw(app: &App, frame: &mut Frame<'_>) {
-    let size = frame.area();
+    let area = frame.area();
+    if area == app.size {
+        draw_screen(app, frame.buffer_mut(), area);
+        if app.help.is_none()
+            && let Some(pos) = cursor(app)
+        {
+            frame.set_cursor_position(pos);
+        }
+        return;
+    }
+    let mut scratch = Buffer::empty(app.size);
+    draw_screen(app, &mut scratch, app.size);
     let buf = frame.buffer_mut();
+    let fits = area.intersection(app.size);
+    for y in fits.top()..fits.bottom() {
+        for x in fits.left()..fits.right() {
+            if let (Some(from), Some(to)) = (scratch.cell((x, y)), buf.cell_mut((x, y))) {
+                *to = from.clone();
+            }
+        }
+    }
+}
+
+/// Everything but the terminal's caret, into `buf` of `size` (the app's).
+fn draw_screen(app: &App, buf: &mut Buffer, size: Rect) {
     editor_view::draw(app, buf);
     if let Some(area) = app.areas.members {
         members::draw(app, buf, area);
@@ -40,14 +70,10 @@ pub fn draw(app: &App, frame: &mut Frame<'_>) {
     notices::draw(app, buf, app.areas.text);
     if let Some(scroll) = app.help {
         help::draw(buf, size, scroll);
-        return;
-    }
-    if let Some(pos) = cursor(app) {
-        frame.set_cursor_position(pos);
     }
 }
 
-fn draw_prompt(app: &App, buf: &mut ratatui::buffer::Buffer, area: Rect) {
+fn draw_prompt(app: &App, buf: &mut Buffer, area: Rect) {
     let Some(prompt) = &app.prompt else { return };
     let hint = match prompt.kind {
         PromptKind::Find => "  Enter/↓ next · ↑ previous · Esc close",

@@ -13,5 +13,7 @@
 mod support;
 
 mod perf;
+mod resize;
+mod saving;
 mod screen;
 mod sync;

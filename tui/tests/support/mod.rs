@@ -48,6 +48,16 @@ impl Room {
     }
 
     pub fn welcome(&self, you: Member, members: Vec<Member>) -> ServerMsg {
+        self.welcome_with_limit(you, members, 8 << 20)
+    }
+
+    /// A welcome from a server whose documents hold at most `max_doc_bytes`.
+    pub fn welcome_with_limit(
+        &self,
+        you: Member,
+        members: Vec<Member>,
+        max_doc_bytes: usize,
+    ) -> ServerMsg {
         ServerMsg::Welcome(Box::new(Welcome {
             protocol: collab_protocol::PROTOCOL_VERSION,
             you,
@@ -60,7 +70,7 @@ impl Room {
             version: Base64Bytes(self.doc.version()),
             limits: Limits {
                 max_frame_bytes: 1 << 20,
-                max_doc_bytes: 8 << 20,
+                max_doc_bytes,
                 messages_per_second: 100,
                 burst: 200,
             },
@@ -128,6 +138,7 @@ pub fn config(file: &str, text: Option<&str>) -> Config {
         token: None,
         file: (!file.is_empty()).then(|| file.into()),
         file_text: text.map(Rope::from_str),
+        file_stamp: None,
         colors: ColorMode::Mono,
     }
 }
