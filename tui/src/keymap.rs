@@ -198,6 +198,7 @@ pub const KEYMAP: &[Binding] = &[
     b(T, Backspace, N, K::Backspace),
     b(T, Delete, N, K::Delete),
     b(T, Enter, N, K::Newline),
+    b(T, Char('j'), C, K::Newline),
     b(T, Tab, N, K::Tab),
     b(T, Char('c'), C, K::Copy),
     b(T, Char('x'), C, K::Cut),
@@ -209,6 +210,7 @@ pub const KEYMAP: &[Binding] = &[
     b(T, F(3), S, K::FindPrev),
     b(T, Char('g'), C, K::GotoLine),
     b(I, Enter, N, K::Submit),
+    b(I, Char('j'), C, K::Submit),
     b(I, Down, N, K::FindNext),
     b(I, Up, N, K::FindPrev),
     b(I, Left, N, K::MoveLeft),
@@ -356,6 +358,9 @@ mod tests {
             Some(Action::Type('é'))
         ));
         assert!(action_for(Text, key(Char('k'), C)).is_none());
+        // A raw line feed (Ctrl-J, what some terminals send for Enter).
+        assert_eq!(cmd(Text, Char('j'), C), Some(K::Newline));
+        assert_eq!(cmd(Input, Char('j'), C), Some(K::Submit));
     }
 
     #[test]
