@@ -498,4 +498,3 @@ pub fn check_version(bytes: &[u8]) -> Result<(), DocError> {
         .map(|_| ())
         .map_err(|e| DocError::BadVersion(e.to_string()))
 }
-

@@ -36,6 +36,7 @@ pub enum Command {
     Delete,
     Newline,
     Tab,
+    Dedent,
     Copy,
     Cut,
     Paste,
@@ -90,7 +91,8 @@ impl Command {
             Backspace => "delete before caret",
             Delete => "delete after caret",
             Newline => "new line, same indent",
-            Tab => "indent",
+            Tab => "indent (the selected lines, if any)",
+            Dedent => "dedent the line or the selected lines",
             Copy => "copy (also to the terminal via OSC 52)",
             Cut => "cut",
             Paste => "paste",
@@ -202,7 +204,9 @@ pub const KEYMAP: &[Binding] = &[
     b(T, Backspace, N, K::Backspace),
     b(T, Delete, N, K::Delete),
     b(T, Enter, N, K::Newline),
+    b(T, Char('j'), C, K::Newline),
     b(T, Tab, N, K::Tab),
+    b(T, BackTab, N, K::Dedent),
     b(T, Char('c'), C, K::Copy),
     b(T, Char('x'), C, K::Cut),
     b(T, Char('v'), C, K::Paste),
@@ -213,6 +217,7 @@ pub const KEYMAP: &[Binding] = &[
     b(T, F(3), S, K::FindPrev),
     b(T, Char('g'), C, K::GotoLine),
     b(I, Enter, N, K::Submit),
+    b(I, Char('j'), C, K::Submit),
     b(I, Down, N, K::FindNext),
     b(I, Up, N, K::FindPrev),
     b(I, Left, N, K::MoveLeft),
@@ -294,6 +299,7 @@ pub fn key_label(code: KeyCode, mods: KeyModifiers) -> String {
         PageUp => s.push_str("PgUp"),
         PageDown => s.push_str("PgDn"),
         Backspace => s.push_str("Backspace"),
+        BackTab => s.push_str("Shift+Tab"),
         other => s.push_str(&format!("{other:?}")),
     }
     s
@@ -360,6 +366,10 @@ mod tests {
             Some(Action::Type('é'))
         ));
         assert!(action_for(Text, key(Char('k'), C)).is_none());
+        // A raw line feed (Ctrl-J, what some terminals send for Enter).
+        assert_eq!(cmd(Text, Char('j'), C), Some(K::Newline));
+        assert_eq!(cmd(Text, BackTab, S), Some(K::Dedent));
+        assert_eq!(cmd(Input, Char('j'), C), Some(K::Submit));
     }
 
     #[test]

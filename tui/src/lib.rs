@@ -25,4 +25,5 @@ pub mod notices;
 pub mod run;
 pub mod save;
 pub mod terminal;
+pub mod tty_input;
 pub mod ui;

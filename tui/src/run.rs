@@ -15,24 +15,26 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use collab_protocol::{RoomId, UserName};
-use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEventKind};
-use futures::{FutureExt, StreamExt};
+use crossterm::event::{Event, KeyEventKind, MouseButton, MouseEventKind};
 use ropey::Rope;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::action::Action;
-use crate::app::{App, Config, Effect};
+use crate::app::{App, Config, Effect, Focus};
 use crate::autostart::{DEFAULT_ADDR, ensure_local_server};
 use crate::cli::{Cli, Sub};
-use crate::keymap::action_for;
+use crate::keymap::{KeyContext, action_for};
 use crate::net::{self, Net};
 use crate::save::{Stamp, save};
 use crate::terminal::{TerminalGuard, osc52};
+use crate::tty_input::{paste_run, spawn_reader};
 use crate::ui;
 use crate::ui::theme::ColorMode;
 
 /// How often the clock ticks (notices fade, presence goes out).
 const TICK: Duration = Duration::from_millis(100);
+/// Terminal events handled in one frame at most.
+const BURST_MAX: usize = 16 * 1024;
 /// How long to wait for the first welcome.
 const JOIN_WITHIN: Duration = Duration::from_secs(10);
 
@@ -226,7 +228,7 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
         width: size.width,
         height: size.height,
     });
-    let mut keys = EventStream::new();
+    let mut keys = spawn_reader().map_err(|e| format!("cannot read the terminal: {e}."))?;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -258,24 +260,19 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
             return Ok(());
         }
         tokio::select! {
-            ev = keys.next() => match ev {
+            ev = keys.recv() => match ev {
                 Some(Ok(ev)) => {
-                    if let Some(a) = to_action(app, ev) {
-                        app.update(a);
-                    }
                     // Whatever else the terminal already sent, in one frame.
-                    for _ in 0..1024 {
-                        match keys.next().now_or_never() {
-                            Some(Some(Ok(ev))) => {
-                                if let Some(a) = to_action(app, ev) {
-                                    app.update(a);
-                                }
-                                if carry_out(app, net) {
-                                    return Ok(());
-                                }
-                            }
-                            _ => break,
+                    let mut burst = vec![ev];
+                    while burst.len() < BURST_MAX {
+                        match keys.try_recv() {
+                            Ok(Ok(ev)) => burst.push(ev),
+                            Ok(Err(e)) => return Err(format!("cannot read the terminal: {e}.")),
+                            Err(_) => break,
                         }
+                    }
+                    if handle_burst(app, net, burst) {
+                        return Ok(());
                     }
                 }
                 Some(Err(e)) => return Err(format!("cannot read the terminal: {e}.")),
@@ -300,6 +297,30 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
             }
         }
     }
+}
+
+/// Applies the terminal events that arrived together; a run of text keys
+/// typed into the text is one paste. True when it is time to quit.
+fn handle_burst(app: &mut App, net: &Net, burst: Vec<Event>) -> bool {
+    let mut i = 0;
+    while i < burst.len() {
+        let pasted = (app.key_context() == KeyContext::Text && app.focus == Focus::Text)
+            .then(|| paste_run(&burst[i..]))
+            .flatten();
+        if let Some((text, n)) = pasted {
+            app.update(Action::Paste(text));
+            i += n;
+        } else {
+            if let Some(a) = to_action(app, burst[i].clone()) {
+                app.update(a);
+            }
+            i += 1;
+        }
+        if carry_out(app, net) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Carries out the app's effects; true when it is time to quit.

@@ -478,3 +478,37 @@ fn dragging_the_window_smaller_never_crashes_the_editor() {
         t.contains("still here")
     });
 }
+
+#[test]
+fn a_large_paste_without_bracketed_paste_in_tmux() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    // 100 indented lines, about 5.7 KB: more than one read of the terminal.
+    let text: String = (0..100)
+        .map(|i| format!("    line {i:03} of the pasted block, indented by four\n"))
+        .collect();
+    let s = Session::new(&[("paste.txt", ""), ("clip.txt", &text)]);
+    s.start("alice", "paste.txt");
+    s.wait_for("alice", "alice connected", |t| t.contains("connected"));
+
+    // `paste-buffer` without `-p` types the text as keys (each line break a
+    // carriage return), as a terminal without bracketed paste does. All of
+    // it shows without another key being pressed.
+    let clip = s.dir.join("clip.txt");
+    s.tmux(&["load-buffer", &clip.display().to_string()]);
+    s.tmux(&["paste-buffer", "-t", "alice"]);
+    s.wait_for("alice", "the last pasted line", |t| {
+        t.contains("line 099 of the pasted block") && t.contains(" 101:1 ")
+    });
+    // One edit, not stair-stepped by Enter's indentation, and one undo
+    // takes it all back.
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "saved", |t| t.contains("Saved "));
+    assert_eq!(read(&s.dir, "paste.txt"), text);
+    s.keys("alice", &["C-z"]);
+    s.wait_for("alice", "the paste undone", |t| {
+        !t.contains("pasted block") && t.contains(" 1:1 ")
+    });
+}

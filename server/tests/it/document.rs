@@ -353,9 +353,13 @@ async fn a_refused_update_leaves_no_trace() {
 
     // Sent again, u2 is applied, acked and relayed like any other.
     alice.send(&ClientMsg::Update { seq: 3, data: u2 }).await;
-    let ack = alice.recv_until(|m| matches!(m, ServerMsg::Ack { .. })).await;
+    let ack = alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { .. }))
+        .await;
     assert_eq!(ack, ServerMsg::Ack { seq: 3 });
-    let relayed = bob.recv_until(|m| matches!(m, ServerMsg::Update { .. })).await;
+    let relayed = bob
+        .recv_until(|m| matches!(m, ServerMsg::Update { .. }))
+        .await;
     let ServerMsg::Update { data, .. } = relayed else {
         panic!("u2 relayed")
     };

@@ -92,6 +92,10 @@ impl App {
                 let ch = self.editor.tab();
                 self.edit(ch);
             }
+            Dedent => {
+                let ch = self.editor.dedent();
+                self.edit(ch);
+            }
             Copy => {
                 let text = self.editor.copy_text();
                 self.copy(text);
@@ -166,9 +170,11 @@ impl App {
         if self.read_only() {
             return self.warn(READ_ONLY_NOTICE);
         }
-        let e = &change.edit;
-        if let Err(err) = self.replica.edit_local(e.pos, e.del, &e.ins) {
-            return self.warn(format!("Edit not applied: {err}."));
+        for e in &change.edits {
+            if let Err(err) = self.replica.edit_local(e.pos, e.del, &e.ins) {
+                self.pull_changes(true);
+                return self.warn(format!("Edit not applied: {err}."));
+            }
         }
         self.pull_changes(true);
         self.editor.set_selection(change.after);

@@ -6,10 +6,15 @@
 use super::text::{line_end, next_grapheme_boundary, prev_grapheme_boundary};
 use super::{Edit, Editor, Selection};
 
-/// An edit and my selection after it.
+/// The edits of one command and my selection after them. Most commands
+/// make one edit; indenting lines makes one per line (so a member typing
+/// inside those lines keeps their place, which replacing the whole block
+/// would not give them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    pub edit: Edit,
+    /// In the order to make them: from the end of the text backwards, so
+    /// that each edit's position is still valid when it is made.
+    pub edits: Vec<Edit>,
     pub after: Selection,
 }
 
@@ -17,10 +22,33 @@ impl Change {
     fn new(edit: Edit) -> Self {
         let end = edit.pos + edit.ins.chars().count();
         Self {
-            edit,
+            edits: vec![edit],
             after: Selection::cursor(end),
         }
     }
+
+    /// The one edit of a single-edit change.
+    pub fn single(&self) -> Option<&Edit> {
+        match self.edits.as_slice() {
+            [e] => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Where `pos` goes when `edits` (made from the end backwards) are made:
+/// a position at an edit's start stays before what it inserts, one inside
+/// what it deletes goes to its start.
+fn shift(pos: usize, edits: &[Edit]) -> usize {
+    let mut p = pos;
+    for e in edits {
+        if e.pos + e.del <= p && e.pos < p {
+            p = p - e.del + e.ins.chars().count();
+        } else if e.pos < p {
+            p = e.pos;
+        }
+    }
+    p
 }
 
 /// Terminals send line breaks in pastes as `\r`; the buffer keeps `\n`.
@@ -64,8 +92,12 @@ impl Editor {
         self.insert_text(&format!("\n{indent}"))
     }
 
-    /// Tab: a tab character, or spaces to the next tab stop.
+    /// Tab: with a selection, indents its lines; otherwise a tab
+    /// character, or spaces to the next tab stop.
     pub fn tab(&self) -> Option<Change> {
+        if !self.sel.is_empty() {
+            return self.indent();
+        }
         if self.indent_with_tabs {
             return self.insert_text("\t");
         }
@@ -73,6 +105,71 @@ impl Editor {
         let col = super::text::col_of(&self.rope, start, self.tab_width);
         let n = self.tab_width - col % self.tab_width.max(1);
         self.insert_text(&" ".repeat(n))
+    }
+
+    /// The lines a selection covers, first to last (a selection ending at
+    /// the start of a line does not take that line).
+    fn selected_lines(&self) -> std::ops::RangeInclusive<usize> {
+        let r = self.sel.range();
+        let first = self.rope.char_to_line(r.start);
+        let mut last = self.rope.char_to_line(r.end);
+        if last > first && self.rope.line_to_char(last) == r.end {
+            last -= 1;
+        }
+        first..=last
+    }
+
+    /// One indentation step: a tab or `tab_width` spaces.
+    fn indent_unit(&self) -> String {
+        if self.indent_with_tabs {
+            "\t".into()
+        } else {
+            " ".repeat(self.tab_width.max(1))
+        }
+    }
+
+    fn change_lines(&self, edits: Vec<Edit>) -> Option<Change> {
+        if edits.is_empty() {
+            return None;
+        }
+        let after = Selection::new(shift(self.sel.anchor, &edits), shift(self.sel.head, &edits));
+        Some(Change { edits, after })
+    }
+
+    /// Tab with a selection: one indentation step more on every selected
+    /// line that has text.
+    pub fn indent(&self) -> Option<Change> {
+        let unit = self.indent_unit();
+        let edits = self
+            .selected_lines()
+            .rev()
+            .filter(|&l| super::text::line_len_no_break(&self.rope, l) > 0)
+            .map(|l| Edit::insert(self.rope.line_to_char(l), unit.clone()))
+            .collect();
+        self.change_lines(edits)
+    }
+
+    /// Shift-Tab: one indentation step less on the caret's line or every
+    /// selected line (a tab, or up to `tab_width` spaces).
+    pub fn dedent(&self) -> Option<Change> {
+        let edits = self
+            .selected_lines()
+            .rev()
+            .filter_map(|l| {
+                let start = self.rope.line_to_char(l);
+                let line = self.rope.line(l);
+                let n = match line.chars().next() {
+                    Some('\t') => 1,
+                    _ => line
+                        .chars()
+                        .take(self.tab_width.max(1))
+                        .take_while(|c| *c == ' ')
+                        .count(),
+                };
+                (n > 0).then(|| Edit::delete(start, start + n))
+            })
+            .collect();
+        self.change_lines(edits)
     }
 
     /// Backspace: the selection, or the grapheme before the caret.
@@ -176,6 +273,34 @@ mod tests {
         assert!(e.indent_with_tabs);
         let c = e.tab();
         assert_eq!(run(&mut e, c), "\t\tx\n");
+    }
+
+    #[test]
+    fn tab_and_shift_tab_indent_the_selected_lines() {
+        // Select all, Tab: every line with text gains a step, nothing is
+        // replaced.
+        let text = "fn a() {\n  x;\n\n}\n";
+        let mut e = ed(text, 0, text.chars().count());
+        let c = e.tab();
+        assert_eq!(run(&mut e, c), "    fn a() {\n      x;\n\n    }\n");
+        assert_eq!(e.selection(), Selection::new(0, 29));
+        // Shift-Tab takes it back, and once more takes what is left of
+        // the 2-space line and nothing from the others.
+        let c = e.dedent();
+        assert_eq!(run(&mut e, c), text);
+        let c = e.dedent();
+        assert_eq!(run(&mut e, c), "fn a() {\nx;\n\n}\n");
+        // A selection ending at a line's start does not take that line.
+        let mut e = ed("a\nb\nc", 0, 2);
+        let c = e.tab();
+        assert_eq!(run(&mut e, c), "    a\nb\nc");
+        // Without a selection Shift-Tab dedents the caret's line; the
+        // caret stays on its character.
+        let mut e = ed("x\n\t\tyz", 5, 5);
+        let c = e.dedent();
+        assert_eq!(run(&mut e, c), "x\n\tyz");
+        assert_eq!(e.head(), 4);
+        assert!(ed("abc", 1, 1).dedent().is_none());
     }
 
     #[test]

@@ -111,7 +111,9 @@ impl Editor {
     /// Applies an edit straight to the rope, as a document would echo it
     /// (for tests and for the offline core).
     pub fn apply_change(&mut self, change: &Change) {
-        self.apply_delta(&change.edit.to_delta(), true);
+        for edit in &change.edits {
+            self.apply_delta(&edit.to_delta(), true);
+        }
         self.set_selection(change.after);
     }
 

@@ -1,0 +1,123 @@
+//! Reading the terminal: a thread that hands every event over as soon as
+//! it is parsed, and bursts of typed keys recognised as pastes.
+//!
+//! Why a thread and not crossterm's `EventStream`: crossterm's default
+//! (mio) source waits on an edge-triggered epoll and reads at most 1 KiB
+//! per wake-up, so a paste larger than that, typed as keys by a terminal
+//! without bracketed paste (tmux `paste-buffer` without `-p`), stalled
+//! after the first KiB until the next key brought a new edge. With the
+//! `use-dev-tty` feature crossterm polls the terminal level-triggered, and
+//! a blocking `read` on its own thread sees the rest of the input at once.
+//!
+//! Why bursts: keys typed by a person come one read at a time; keys that
+//! arrive together, many in one go, are a paste. Typed one by one, each
+//! line break of a paste would get Enter's indentation on top of the
+//! pasted indentation (a stair) and a paste would be hundreds of edits;
+//! [`paste_run`] turns such a run into one [`crate::action::Action::Paste`].
+
+use std::io;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tokio::sync::mpsc;
+
+/// Events waiting between the reader thread and the event loop; a full
+/// channel makes the reader wait (the terminal buffers the rest).
+const QUEUE: usize = 8192;
+
+/// A run of at least this many text keys arriving together is a paste.
+/// (Two keys can come together when a frame took long; three that make
+/// text, without a key between them that does something else, are not a
+/// person typing.)
+pub const PASTE_MIN_KEYS: usize = 3;
+
+/// Starts the reader thread. It ends when the receiver is dropped and the
+/// next event arrives, or with the process.
+pub fn spawn_reader() -> io::Result<mpsc::Receiver<io::Result<Event>>> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    std::thread::Builder::new()
+        .name("tty-input".into())
+        .spawn(move || {
+            loop {
+                let ev = crossterm::event::read();
+                let failed = ev.is_err();
+                if tx.blocking_send(ev).is_err() || failed {
+                    break;
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+/// The text a key types when it is part of a paste: a printable char,
+/// Enter (or Ctrl-J, a raw line feed) as a line break, Tab as a tab.
+fn pasted_char(key: &KeyEvent) -> Option<char> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let mods = key.modifiers - KeyModifiers::SHIFT;
+    match key.code {
+        KeyCode::Char(c) if mods.is_empty() => Some(c),
+        KeyCode::Char('j') if mods == KeyModifiers::CONTROL => Some('\n'),
+        KeyCode::Enter if mods.is_empty() => Some('\n'),
+        KeyCode::Tab if mods.is_empty() => Some('\t'),
+        _ => None,
+    }
+}
+
+/// The paste at the start of `events`, if they begin with a run of at
+/// least [`PASTE_MIN_KEYS`] text keys: its text and how many events it
+/// took.
+pub fn paste_run(events: &[Event]) -> Option<(String, usize)> {
+    let mut text = String::new();
+    let mut n = 0;
+    for ev in events {
+        let Event::Key(key) = ev else { break };
+        let Some(c) = pasted_char(key) else { break };
+        text.push(c);
+        n += 1;
+    }
+    (n >= PASTE_MIN_KEYS).then_some((text, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode, mods: KeyModifiers) -> Event {
+        Event::Key(KeyEvent::new(code, mods))
+    }
+
+    fn typed(s: &str) -> Vec<Event> {
+        s.chars()
+            .map(|c| match c {
+                '\r' => key(KeyCode::Enter, KeyModifiers::NONE),
+                c => key(KeyCode::Char(c), KeyModifiers::NONE),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_run_of_text_keys_is_one_paste() {
+        let mut evs = typed("  a\r  b\r");
+        evs.push(key(KeyCode::Char('s'), KeyModifiers::CONTROL));
+        evs.extend(typed("xyz"));
+        assert_eq!(paste_run(&evs), Some(("  a\n  b\n".into(), 8)));
+        // The key that does something else ends the run.
+        assert_eq!(paste_run(&evs[8..]), None);
+        assert_eq!(paste_run(&evs[9..]), Some(("xyz".into(), 3)));
+    }
+
+    #[test]
+    fn keys_a_person_types_are_not_a_paste() {
+        assert_eq!(paste_run(&typed("ab")), None);
+        let ctrl_j = key(KeyCode::Char('j'), KeyModifiers::CONTROL);
+        let shifted = key(KeyCode::Char('A'), KeyModifiers::SHIFT);
+        let tab = key(KeyCode::Tab, KeyModifiers::NONE);
+        assert_eq!(
+            paste_run(&[shifted, ctrl_j, tab]),
+            Some(("A\n\t".into(), 3))
+        );
+        let arrows = vec![key(KeyCode::Left, KeyModifiers::NONE); 5];
+        assert_eq!(paste_run(&arrows), None);
+    }
+}
