@@ -14,6 +14,7 @@ mod common;
 mod access;
 mod bad_input;
 mod closing;
+mod conformance;
 mod contract;
 mod document;
 mod documented;
