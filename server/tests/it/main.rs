@@ -18,6 +18,7 @@ mod conformance;
 mod contract;
 mod document;
 mod documented;
+mod fuzz_updates;
 mod lifecycle;
 mod memory;
 mod metrics;
