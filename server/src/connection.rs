@@ -5,7 +5,12 @@
 //! The task is the only writer of its socket, so a slow or stalled client
 //! only ever blocks itself: the room hands it events through a bounded
 //! queue with `try_send`, and kicks it (through [`Control`]) when the queue is
-//! full. Every write races against that kick, shutdown and a timeout.
+//! full. Every write races against that kick, shutdown and a timeout; the
+//! fragments of a big message only against the timeout, so that the event
+//! saying why the connection ends is never cut into a half-sent message.
+//!
+//! Every way the connection ends ([`End`]) has its close code, the table in
+//! docs/protocol.md ("How a connection ends").
 //!
 //! Leaving the room is a drop guard ([`Membership`]): whichever way the task
 //! ends (close, error, timeout, kick, even a panic) the room hears about it
