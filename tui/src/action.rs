@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use collab_client::TransportEvent;
 
+use crate::autostart::Local;
 use crate::keymap::Command;
 use crate::save::{SaveError, Saved};
 
@@ -37,6 +38,9 @@ pub enum Action {
     Sync,
     /// Something from the connection.
     Transport(TransportEvent),
+    /// The local server was found or started again after the connection
+    /// to it dropped.
+    LocalServer(Result<Local, String>),
     /// A save finished.
     Saved(Result<Saved, SaveError>),
 }
