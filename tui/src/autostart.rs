@@ -134,6 +134,7 @@ fn reap(mut child: Child) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -149,5 +150,20 @@ mod tests {
         );
         assert!(parse_local_addr(Some("10.0.0.1:9000".into())).is_err());
         assert!(parse_local_addr(Some("nonsense".into())).is_err());
+    }
+
+    #[test]
+    fn a_spawned_server_that_exits_is_reaped_at_once() {
+        // As a server that lost the race for the address: it exits at once.
+        let child = Command::new("sh").args(["-c", "exit 1"]).spawn().unwrap();
+        let proc = std::path::PathBuf::from(format!("/proc/{}", child.id()));
+        reap(child);
+        // Gone from the process table, not left defunct (a zombie keeps
+        // its /proc entry until its parent waits for it).
+        let until = Instant::now() + Duration::from_secs(10);
+        while proc.exists() {
+            assert!(Instant::now() < until, "{} stays defunct", proc.display());
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
