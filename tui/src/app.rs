@@ -300,6 +300,11 @@ impl App {
         std::mem::take(&mut self.effects)
     }
 
+    /// FILE's stamp as this session last loaded or saved it.
+    pub fn disk_stamp(&self) -> Option<Stamp> {
+        self.disk_stamp
+    }
+
     /// Joined read-only: the server refuses my edits, so none are made.
     pub fn read_only(&self) -> bool {
         self.replica.read_only()
@@ -356,6 +361,7 @@ impl App {
             Action::Transport(ev) => self.transport(ev),
             Action::Saved(result) => self.saved_file(result),
             Action::LocalServer(result) => self.local_server(result),
+            Action::FileOnDisk(found) => self.file_on_disk(found),
         }
     }
 

@@ -25,6 +25,7 @@ use crate::action::Action;
 use crate::app::{App, Config, Effect};
 use crate::autostart::{Local, ensure_local_server, local_addr};
 use crate::cli::{Cli, Sub};
+use crate::file_watch::FileWatch;
 use crate::keymap::action_for;
 use crate::net::{self, Net};
 use crate::save::{Stamp, save};
@@ -34,6 +35,8 @@ use crate::ui::theme::ColorMode;
 
 /// How often the clock ticks (notices fade, presence goes out).
 const TICK: Duration = Duration::from_millis(100);
+/// How often FILE is looked at on disk (one stat).
+const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How long to wait for the first welcome.
 const JOIN_WITHIN: Duration = Duration::from_secs(10);
 
@@ -255,9 +258,20 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let mut watch = FileWatch::default();
+    let mut last_watch = Instant::now();
     let net = &mut Loop { net, started_tx };
     loop {
-        app.update(Action::Tick(Instant::now()));
+        let now = Instant::now();
+        app.update(Action::Tick(now));
+        if now.duration_since(last_watch) >= WATCH_EVERY {
+            last_watch = now;
+            if let Some(path) = app.config.file.clone()
+                && let Some(found) = watch.check(&path, app.disk_stamp())
+            {
+                app.update(Action::FileOnDisk(found));
+            }
+        }
         app.update(Action::Frame);
         if carry_out(app, net) {
             return Ok(());

@@ -689,3 +689,37 @@ fn a_file_seeded_again_into_an_emptied_room_does_not_double_it() {
         "the file's text is not there once"
     );
 }
+
+#[test]
+fn after_one_saves_the_shared_file_the_other_is_not_modified() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    // Two people on one machine, one file.
+    let s = Session::new(&[("plan.txt", "the plan\n")]);
+    s.start("alice", "plan.txt");
+    s.wait_for("alice", "alice connected", |t| {
+        t.contains("the plan") && t.contains("connected")
+    });
+    s.start("bob", "plan.txt");
+    s.wait_for("bob", "bob connected", |t| {
+        t.contains("the plan") && t.contains("connected")
+    });
+    s.keys("alice", &["C-End"]);
+    s.type_text("alice", "step one");
+    s.wait_for("bob", "bob's [+] after alice's edit", |t| {
+        t.contains("step one") && t.contains("plan.txt [+]")
+    });
+    // alice saves: plan.txt now holds what bob's screen holds.
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "saved", |t| t.contains("Saved "));
+    s.wait_for("bob", "bob's [+] gone", |t| {
+        t.contains("plan.txt") && !t.contains("[+]")
+    });
+    // And bob's quit asks nothing.
+    s.keys("bob", &["C-q"]);
+    let bob = s.wait_for("bob", "bob's exit", |t| t.contains("EXITED"));
+    assert!(bob.contains("EXITED 0"), "{bob}");
+    assert_eq!(read(&s.dir, "plan.txt"), "the plan\nstep one");
+}
