@@ -723,3 +723,75 @@ fn after_one_saves_the_shared_file_the_other_is_not_modified() {
     assert!(bob.contains("EXITED 0"), "{bob}");
     assert_eq!(read(&s.dir, "plan.txt"), "the plan\nstep one");
 }
+
+#[test]
+fn saving_asks_before_replacing_what_it_did_not_load() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let s = Session::new(&[("notes.txt", "mine\n"), ("other.txt", "keep me\n")]);
+    s.start("alice", "notes.txt");
+    s.wait_for("alice", "alice connected", |t| {
+        t.contains("mine") && t.contains("connected")
+    });
+    s.keys("alice", &["C-End"]);
+    s.type_text("alice", "typed");
+    s.wait_for("alice", "the typing", |t| t.contains("typed"));
+
+    // Another program writes notes.txt: Ctrl-S asks, and writes on the
+    // second Ctrl-S only.
+    std::fs::write(s.dir.join("notes.txt"), "from another program\n").unwrap();
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "the question", |t| {
+        t.contains("Not saved to notes.txt: it changed on disk")
+    });
+    assert_eq!(read(&s.dir, "notes.txt"), "from another program\n");
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "saved", |t| t.contains("Saved notes.txt"));
+    assert_eq!(read(&s.dir, "notes.txt"), "mine\ntyped");
+
+    // Save As onto an existing file asks; Enter again replaces it.
+    s.keys("alice", &["M-s"]);
+    s.wait_for("alice", "the Save As prompt", |t| t.contains("Save as:"));
+    s.type_text("alice", "other.txt");
+    s.keys("alice", &["Enter"]);
+    s.wait_for("alice", "the question", |t| {
+        t.contains("Not saved to other.txt: it already exists")
+    });
+    assert_eq!(read(&s.dir, "other.txt"), "keep me\n");
+    s.keys("alice", &["Enter"]);
+    s.wait_for("alice", "saved as", |t| t.contains("Saved other.txt"));
+    assert_eq!(read(&s.dir, "other.txt"), "mine\ntyped");
+
+    // A path that cannot be written: named, and FILE stays other.txt.
+    s.keys("alice", &["M-s"]);
+    s.type_text("alice", "no/such/dir.txt");
+    s.keys("alice", &["Enter"]);
+    s.wait_for("alice", "the failure", |t| {
+        t.contains("Not saved to no/such/dir.txt") && t.contains("Save as: no/such/dir.txt")
+    });
+    s.keys("alice", &["Escape"]);
+    s.wait_for("alice", "FILE unchanged", |t| t.contains(" other.txt "));
+
+    // Read-only: refused, the file and its mode untouched.
+    let other = s.dir.join("other.txt");
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o444)).unwrap();
+    s.type_text("alice", "!");
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "the refusal", |t| {
+        t.contains("it is read-only (mode 444)")
+    });
+    assert_eq!(read(&s.dir, "other.txt"), "mine\ntyped");
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    // A hard link keeps its inode and sees the new text.
+    let link = s.dir.join("link.txt");
+    std::fs::hard_link(&other, &link).unwrap();
+    let ino = std::fs::metadata(&other).unwrap().ino();
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "saved in place", |t| t.contains("in place"));
+    assert_eq!(std::fs::metadata(&other).unwrap().ino(), ino);
+    assert_eq!(read(&s.dir, "link.txt"), "mine\ntyped!");
+}
