@@ -38,6 +38,8 @@ fn app_with(text: &str, file: &str) -> App {
         token: None,
         file: Some(file.into()),
         file_text: None,
+        file_stamp: None,
+        local_server: None,
         colors: ColorMode::Mono,
     };
     let mut app = App::new(config, Instant::now());

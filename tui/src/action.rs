@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use collab_client::TransportEvent;
 
+use crate::autostart::Local;
+use crate::file_watch::OnDisk;
 use crate::keymap::Command;
 use crate::save::{SaveError, Saved};
 
@@ -37,6 +39,11 @@ pub enum Action {
     Sync,
     /// Something from the connection.
     Transport(TransportEvent),
+    /// The local server was found or started again after the connection
+    /// to it dropped.
+    LocalServer(Result<Local, String>),
+    /// FILE changed on disk (another program or editor wrote it).
+    FileOnDisk(OnDisk),
     /// A save finished.
     Saved(Result<Saved, SaveError>),
 }

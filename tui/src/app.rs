@@ -24,6 +24,7 @@ mod saving;
 mod session;
 mod view;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,9 @@ pub struct Config {
     pub file_text: Option<Rope>,
     /// The file as it was read (`None`: there was none).
     pub file_stamp: Option<Stamp>,
+    /// The local server this editor uses (no server was named): started
+    /// again when it is found dead.
+    pub local_server: Option<SocketAddr>,
     pub colors: ColorMode,
 }
 
@@ -98,6 +102,11 @@ pub enum Effect {
     Clipboard(String),
     /// Close the connection (after the `leave` already queued) and exit.
     Quit,
+    /// Start the local server at this address if nothing listens there,
+    /// then report with `Action::LocalServer`.
+    StartLocalServer(SocketAddr),
+    /// Connect again now rather than after the backoff.
+    Reconnect,
 }
 
 /// The connection as the status bar tells it.
@@ -214,6 +223,8 @@ pub struct App {
     /// What FILE on disk is to this session (may a save replace it?).
     pub file_state: FileState,
     pub quitting: bool,
+    /// A check (or start) of the local server is under way.
+    starting_server: bool,
     /// The seed sent and not answered yet.
     pub seeding: bool,
     /// Tabs or spaces was decided from the first text.
@@ -272,6 +283,7 @@ impl App {
             disk_stamp,
             file_state: FileState::Ours,
             quitting: false,
+            starting_server: false,
             seeding,
             indent_known: false,
             now,
@@ -286,6 +298,11 @@ impl App {
     /// The effects queued since the last call, in order.
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects)
+    }
+
+    /// FILE's stamp as this session last loaded or saved it.
+    pub fn disk_stamp(&self) -> Option<Stamp> {
+        self.disk_stamp
     }
 
     /// Joined read-only: the server refuses my edits, so none are made.
@@ -343,6 +360,8 @@ impl App {
             Action::Sync => self.sync(),
             Action::Transport(ev) => self.transport(ev),
             Action::Saved(result) => self.saved_file(result),
+            Action::LocalServer(result) => self.local_server(result),
+            Action::FileOnDisk(found) => self.file_on_disk(found),
         }
     }
 

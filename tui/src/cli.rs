@@ -17,8 +17,10 @@ merge when it comes back.
 
 With no --server and no $COLLAB_SERVER, collab-tui uses a server on
 127.0.0.1:7878 and starts one in the background if none is running (it
-listens on loopback only and stops by itself when the room has been empty
-for a while). Someone else on the same machine joins with the same command.
+listens on loopback only, keeps its rooms in ~/.local/share/collab/local,
+and stops by itself when the room has been empty for a while; if it dies,
+the editors start a new one and bring their text back). Someone else on the
+same machine joins with the same command.
 
 FILE seeds the room if the room is empty; otherwise the room's text is
 shown and FILE is where Ctrl-S saves. Press F1 in the editor for every key.";
@@ -73,5 +75,12 @@ pub enum Sub {
         /// Stop after this many seconds without any connection.
         #[arg(long, default_value_t = 30)]
         idle_shutdown: u64,
+        /// Where rooms are kept [default: local/ in the platform's data
+        /// directory for collab, e.g. ~/.local/share/collab/local]
+        #[arg(long, value_name = "DIR", conflicts_with = "memory")]
+        data_dir: Option<PathBuf>,
+        /// Keep nothing on disk: rooms are lost when the server stops.
+        #[arg(long)]
+        memory: bool,
     },
 }

@@ -104,7 +104,7 @@ impl Command {
             GotoLine => "go to line",
             Save => "save (asks first over a file you did not load)",
             SaveAs => "save as: to another file",
-            Quit => "quit (twice with unsaved changes)",
+            Quit => "quit (twice with unsaved changes or unsent edits)",
             Help => "this help",
             Chat => "chat: open/close (/msg NAME text)",
             Members => "show/hide members",

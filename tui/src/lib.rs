@@ -17,6 +17,7 @@ pub mod autostart;
 pub mod chat;
 pub mod cli;
 pub mod editor;
+pub mod file_watch;
 pub mod highlight;
 pub mod input;
 pub mod keymap;

@@ -39,6 +39,11 @@ impl Net {
         self.conn.send(msg);
     }
 
+    /// Connects again now, skipping what is left of the backoff.
+    pub fn resume(&self) {
+        self.conn.resume();
+    }
+
     /// Sends what is queued, closes, and waits (briefly) for the transport
     /// to finish, so a `leave` reaches the server before the process ends.
     pub async fn close(mut self, wait: Duration) {

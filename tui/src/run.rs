@@ -9,20 +9,22 @@
 
 use std::io::BufReader;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use collab_protocol::{RoomId, UserName};
+use collab_server::Storage;
 use crossterm::event::{Event, KeyEventKind, MouseButton, MouseEventKind};
 use ropey::Rope;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::action::Action;
 use crate::app::{App, Config, Effect, Focus};
-use crate::autostart::{DEFAULT_ADDR, ensure_local_server};
+use crate::autostart::{Local, ensure_local_server, local_addr};
 use crate::cli::{Cli, Sub};
+use crate::file_watch::FileWatch;
 use crate::keymap::{KeyContext, action_for};
 use crate::net::{self, Net};
 use crate::save::{Stamp, save};
@@ -35,6 +37,8 @@ use crate::ui::theme::ColorMode;
 const TICK: Duration = Duration::from_millis(100);
 /// Terminal events handled in one frame at most.
 const BURST_MAX: usize = 16 * 1024;
+/// How often FILE is looked at on disk (one stat).
+const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How long to wait for the first welcome.
 const JOIN_WITHIN: Duration = Duration::from_secs(10);
 
@@ -56,7 +60,14 @@ pub fn main() -> ExitCode {
         Some(Sub::Serve {
             bind,
             idle_shutdown,
-        }) => runtime.block_on(serve(bind, Duration::from_secs(idle_shutdown))),
+            data_dir,
+            memory,
+        }) => match serve_storage(data_dir, memory) {
+            Ok(storage) => {
+                runtime.block_on(serve(bind, Duration::from_secs(idle_shutdown), storage))
+            }
+            Err(e) => Err(e),
+        },
         None => runtime.block_on(edit(cli)),
     };
     // Do not wait for blocking tasks (stdin readers) at exit.
@@ -70,9 +81,24 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Where `serve` keeps rooms: `--memory`, `--data-dir`, else `local/` in
+/// the platform's data directory (see [`crate::autostart`]).
+fn serve_storage(data_dir: Option<PathBuf>, memory: bool) -> Result<Storage, String> {
+    if memory {
+        return Ok(Storage::Memory);
+    }
+    match data_dir.or_else(|| Storage::default_dir().map(|d| d.join("local"))) {
+        Some(dir) => Ok(Storage::Dir(dir)),
+        None => Err(
+            "this platform has no data directory for the local server's rooms: pass --server to use a collab-server."
+                .into(),
+        ),
+    }
+}
+
 /// The hidden `serve` subcommand: a loopback-only server that stops when
 /// it has had no connection for `idle`.
-async fn serve(bind: SocketAddr, idle: Duration) -> Result<(), String> {
+async fn serve(bind: SocketAddr, idle: Duration, storage: Storage) -> Result<(), String> {
     if !bind.ip().is_loopback() {
         return Err(format!(
             "serve listens on loopback only; {bind} is not a loopback address. Use collab-server for a shared server."
@@ -86,6 +112,7 @@ async fn serve(bind: SocketAddr, idle: Duration) -> Result<(), String> {
         // One machine's own server: room for big files.
         max_frame_bytes: 64 << 20,
         max_doc_bytes: 64 << 20,
+        storage,
         ..collab_server::Config::default()
     };
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -153,16 +180,14 @@ async fn edit(cli: Cli) -> Result<(), String> {
     // counts as unset.
     let (server, token) = (set(cli.server), set(cli.token));
     let cli_ca = cli.ca.filter(|p| !p.as_os_str().is_empty());
-    let server = match server {
-        Some(s) => s,
+    let (server, local_server) = match server {
+        Some(s) => (s, None),
         None => {
-            let addr: SocketAddr = DEFAULT_ADDR
-                .parse()
-                .map_err(|e| format!("bad default address: {e}"))?;
+            let addr = local_addr()?;
             tokio::task::spawn_blocking(move || ensure_local_server(addr))
                 .await
                 .map_err(|e| e.to_string())??;
-            format!("ws://{DEFAULT_ADDR}")
+            (format!("ws://{addr}"), Some(addr))
         }
     };
     let config = Config {
@@ -173,6 +198,7 @@ async fn edit(cli: Cli) -> Result<(), String> {
         file: cli.file,
         file_text,
         file_stamp,
+        local_server,
         colors: ColorMode::from_env(),
     };
     let mut app = App::new(config, Instant::now());
@@ -233,8 +259,21 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let mut watch = FileWatch::default();
+    let mut last_watch = Instant::now();
+    let net = &mut Loop { net, started_tx };
     loop {
-        app.update(Action::Tick(Instant::now()));
+        let now = Instant::now();
+        app.update(Action::Tick(now));
+        if now.duration_since(last_watch) >= WATCH_EVERY {
+            last_watch = now;
+            if let Some(path) = app.config.file.clone()
+                && let Some(found) = watch.check(&path, app.disk_stamp())
+            {
+                app.update(Action::FileOnDisk(found));
+            }
+        }
         app.update(Action::Frame);
         if carry_out(app, net) {
             return Ok(());
@@ -278,14 +317,15 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
                 Some(Err(e)) => return Err(format!("cannot read the terminal: {e}.")),
                 None => return Ok(()),
             },
-            ev = net.events.recv() => {
+            ev = net.net.events.recv() => {
                 if let Some(ev) = ev {
                     app.update(Action::Transport(ev));
-                    while let Ok(ev) = net.events.try_recv() {
+                    while let Ok(ev) = net.net.events.try_recv() {
                         app.update(Action::Transport(ev));
                     }
                 }
             }
+            Some(result) = started.recv() => app.update(Action::LocalServer(result)),
             _ = tick.tick() => {}
             _ = term.recv() => {
                 app.update(Action::Command(crate::keymap::Command::Quit));
@@ -299,9 +339,16 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
     }
 }
 
+/// What the event loop's effects need: the connection, and where a local
+/// server started in the background reports.
+struct Loop<'a> {
+    net: &'a mut Net,
+    started_tx: tokio::sync::mpsc::UnboundedSender<Result<Local, String>>,
+}
+
 /// Applies the terminal events that arrived together; a run of text keys
 /// typed into the text is one paste. True when it is time to quit.
-fn handle_burst(app: &mut App, net: &Net, burst: Vec<Event>) -> bool {
+fn handle_burst(app: &mut App, net: &Loop<'_>, burst: Vec<Event>) -> bool {
     let mut i = 0;
     while i < burst.len() {
         let pasted = (app.key_context() == KeyContext::Text && app.focus == Focus::Text)
@@ -324,7 +371,8 @@ fn handle_burst(app: &mut App, net: &Net, burst: Vec<Event>) -> bool {
 }
 
 /// Carries out the app's effects; true when it is time to quit.
-fn carry_out(app: &mut App, net: &Net) -> bool {
+fn carry_out(app: &mut App, lp: &Loop<'_>) -> bool {
+    let net = &*lp.net;
     let mut quit = false;
     // Saving feeds back an action, which may queue more effects.
     for _ in 0..4 {
@@ -335,6 +383,14 @@ fn carry_out(app: &mut App, net: &Net) -> bool {
         for e in effects {
             match e {
                 Effect::Send(m) => net.send(m),
+                Effect::StartLocalServer(addr) => {
+                    // Off the loop: starting waits up to seconds.
+                    let tx = lp.started_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = tx.send(ensure_local_server(addr));
+                    });
+                }
+                Effect::Reconnect => net.resume(),
                 Effect::Save { path, text, expect } => {
                     app.update(Action::Saved(save(&path, &text, expect)));
                 }

@@ -44,6 +44,11 @@ impl Stamp {
         }
     }
 
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.len
+    }
+
     /// The stamp of the file at `path` (following symlinks); `None` when
     /// there is none.
     pub fn read(path: &Path) -> io::Result<Option<Stamp>> {

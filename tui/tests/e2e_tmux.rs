@@ -26,7 +26,8 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 struct Session {
     socket: String,
     addr: SocketAddr,
-    server: Child,
+    /// The test's own server; `None` when the editors start one.
+    server: Option<Child>,
     dir: PathBuf,
     _turn: MutexGuard<'static, ()>,
 }
@@ -37,8 +38,14 @@ impl Drop for Session {
             .args(["-L", &self.socket, "kill-server"])
             .stderr(Stdio::null())
             .status();
-        let _ = self.server.kill();
-        let _ = self.server.wait();
+        if let Some(server) = &mut self.server {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        // A server an editor started outlives it: stop it by its pid.
+        for pid in local_server_pids(self.addr) {
+            kill9(pid);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -47,6 +54,14 @@ impl Session {
     /// A private tmux server, a scratch directory holding `files`, and a
     /// collab server on a free loopback port.
     fn new(files: &[(&str, &str)]) -> Session {
+        let mut s = Session::without_server(files);
+        s.server = Some(start_server(s.addr));
+        s
+    }
+
+    /// As [`Session::new`], with no server: the editors start their own on
+    /// the session's address ([`Session::start_local`]).
+    fn without_server(files: &[(&str, &str)]) -> Session {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -58,11 +73,10 @@ impl Session {
         for (name, text) in files {
             std::fs::write(dir.join(name), text).unwrap();
         }
-        let addr = free_addr();
         Session {
             socket: unique,
-            addr,
-            server: start_server(addr),
+            addr: free_addr(),
+            server: None,
             dir,
             _turn: turn,
         }
@@ -70,13 +84,36 @@ impl Session {
 
     /// Stops the server (as a crash would: no goodbye to anyone).
     fn kill_server(&mut self) {
-        self.server.kill().unwrap();
-        self.server.wait().unwrap();
+        let mut server = self.server.take().unwrap();
+        server.kill().unwrap();
+        server.wait().unwrap();
     }
 
     /// A new, empty server on the same address.
     fn restart_server(&mut self) {
-        self.server = start_server(self.addr);
+        self.server = Some(start_server(self.addr));
+    }
+
+    /// `name` runs collab-tui with no server named, as the README says:
+    /// it uses (or starts) the local server, here on the session's address
+    /// with its rooms under the session's directory.
+    fn start_local(&self, name: &str, file: &str) {
+        let cmd = format!(
+            "cd '{dir}' && env -u COLLAB_SERVER COLLAB_LOCAL_ADDR={addr} XDG_DATA_HOME='{dir}/data' '{BIN}' --room e2e --user {name} {file}; echo EXITED $?; sleep 600",
+            dir = self.dir.display(),
+            addr = self.addr,
+        );
+        self.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &cmd,
+        ]);
     }
 
     fn tmux(&self, args: &[&str]) -> String {
@@ -112,6 +149,20 @@ impl Session {
             &height,
             &cmd,
         ]);
+    }
+
+    /// The pid of the collab-tui running in `pane` (the pane's shell's
+    /// child).
+    fn editor_pid(&self, pane: &str) -> u32 {
+        let shell = self.tmux(&["display-message", "-p", "-t", pane, "#{pane_pid}"]);
+        let out = Command::new("pgrep")
+            .args(["-P", shell.trim(), "collab-tui"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.trim().parse().ok())
+            .expect("collab-tui runs in the pane")
     }
 
     fn screen(&self, pane: &str) -> String {
@@ -159,6 +210,47 @@ fn free_addr() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
+/// The pids of the servers editors started on `addr` (the session's own
+/// free port, so no one else's).
+fn local_server_pids(addr: SocketAddr) -> Vec<u32> {
+    let Ok(out) = Command::new("pgrep")
+        .args(["-f", &format!("serve --bind {addr} --idle-shutdown")])
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// The pid of the server listening on `addr`: the one of
+/// [`local_server_pids`] that is not a loser of a race on its way out.
+fn local_server_pid(addr: SocketAddr) -> Option<u32> {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let pids = local_server_pids(addr);
+        if pids.len() == 1 && TcpStream::connect(addr).is_ok() {
+            return pids.first().copied();
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(pids: &[u32], sig: &str) {
+    for pid in pids {
+        let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+    }
+}
+
+fn kill9(pid: u32) {
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+}
+
 fn start_server(addr: SocketAddr) -> Child {
     let child = Command::new(BIN)
         .args([
@@ -167,6 +259,7 @@ fn start_server(addr: SocketAddr) -> Child {
             &addr.to_string(),
             "--idle-shutdown",
             "300",
+            "--memory",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -477,6 +570,229 @@ fn dragging_the_window_smaller_never_crashes_the_editor() {
     s.wait_for("alice", "typing after the drags", |t| {
         t.contains("still here")
     });
+}
+
+#[test]
+fn a_dead_local_server_is_started_again_and_the_text_comes_back_once() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    let text: String = (1..=81).map(|i| format!("bg line {i}\n")).collect();
+    let s = Session::without_server(&[("bg.txt", &text)]);
+    // alice's editor starts the local server; bob's joins it.
+    s.start_local("alice", "bg.txt");
+    s.wait_for("alice", "alice connected", |t| {
+        t.contains("bg line 1") && t.contains("connected")
+    });
+    s.start_local("bob", "bg.txt");
+    s.wait_for("bob", "bob connected", |t| {
+        t.contains("bg line 1") && t.contains("connected")
+    });
+    let first = local_server_pid(s.addr).expect("the editor started a server");
+
+    // The server is killed. Both go on typing; an editor notices, starts a
+    // new server, and both reconnect by themselves.
+    kill9(first);
+    s.keys("alice", &["C-Home"]);
+    s.type_text("alice", "alice-after ");
+    s.keys("bob", &["C-End"]);
+    s.type_text("bob", "bob-after");
+    let back = |t: &str| t.contains("connected") && !t.contains("offline");
+    s.wait_for("alice", "alice connected again", |t| {
+        back(t) && t.contains("alice-after bg line 1")
+    });
+    s.wait_for("bob", "bob connected again", |t| {
+        back(t) && t.contains("bob-after")
+    });
+    let second = local_server_pid(s.addr).expect("a server runs again");
+    assert_ne!(first, second);
+
+    // carol opens the same file: the room kept its text, so her file does
+    // not seed it a second time.
+    s.start_local("carol", "bg.txt");
+    s.wait_for("carol", "carol connected", |t| {
+        t.contains("alice-after bg line 1") && t.contains("connected")
+    });
+    s.keys("carol", &["C-End"]);
+    s.wait_for("carol", "both edits at carol's", |t| {
+        t.contains("bob-after")
+    });
+    s.keys("carol", &["C-s"]);
+    s.wait_for("carol", "a question or a save", |t| {
+        t.contains("Saved ") || t.contains("Ctrl-S again")
+    });
+    s.keys("carol", &["C-s"]);
+    s.wait_for("carol", "saved", |t| t.contains("Saved "));
+    let saved = read(&s.dir, "bg.txt");
+    for i in 1..=81 {
+        let line = format!("bg line {i}\n");
+        assert_eq!(
+            count(&saved, &line),
+            1,
+            "{line:?} is not there once:\n{saved}"
+        );
+    }
+    assert_eq!(count(&saved, "alice-after"), 1, "{saved}");
+    assert_eq!(count(&saved, "bob-after"), 1, "{saved}");
+}
+
+#[test]
+fn a_file_seeded_again_into_an_emptied_room_does_not_double_it() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    // A server that keeps nothing dies; alice and bob hold the history of
+    // bg.txt's seed. carol's editor seeds the new, empty room from the same
+    // file before they reconnect: the same content must merge as one.
+    let text: String = (1..=81).map(|i| format!("bg line {i}\n")).collect();
+    let mut s = Session::new(&[("bg.txt", &text)]);
+    s.start("alice", "bg.txt");
+    s.wait_for("alice", "alice connected", |t| {
+        t.contains("bg line 1") && t.contains("connected")
+    });
+    s.start("bob", "bg.txt");
+    s.wait_for("bob", "bob connected", |t| t.contains("connected"));
+    s.kill_server();
+    s.wait_for("alice", "alice offline", |t| t.contains("offline"));
+    s.wait_for("bob", "bob offline", |t| t.contains("offline"));
+    // alice and bob are held still (SIGSTOP) until carol has seeded.
+    let held: Vec<u32> = ["alice", "bob"].iter().map(|w| s.editor_pid(w)).collect();
+    signal(&held, "-STOP");
+    s.restart_server();
+    s.start("carol", "bg.txt");
+    let seeded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.wait_for("carol", "carol's seed", |t| {
+            t.contains("The room starts from bg.txt") && t.contains("connected")
+        })
+    }));
+    // Never leave them stopped, even when the wait failed.
+    signal(&held, "-CONT");
+    seeded.unwrap();
+    for who in ["alice", "bob"] {
+        s.wait_for(who, "back online", |t| {
+            t.contains("connected") && !t.contains("offline")
+        });
+    }
+    // A mark from alice after her return: carol has her history then.
+    s.keys("alice", &["C-Home"]);
+    s.type_text("alice", "A ");
+    s.wait_for("carol", "alice's mark", |t| t.contains("A bg line 1"));
+    s.keys("carol", &["C-s"]);
+    s.wait_for("carol", "saved", |t| t.contains("Saved "));
+    let saved = read(&s.dir, "bg.txt");
+    assert_eq!(
+        saved,
+        format!("A {text}"),
+        "the file's text is not there once"
+    );
+}
+
+#[test]
+fn after_one_saves_the_shared_file_the_other_is_not_modified() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    // Two people on one machine, one file.
+    let s = Session::new(&[("plan.txt", "the plan\n")]);
+    s.start("alice", "plan.txt");
+    s.wait_for("alice", "alice connected", |t| {
+        t.contains("the plan") && t.contains("connected")
+    });
+    s.start("bob", "plan.txt");
+    s.wait_for("bob", "bob connected", |t| {
+        t.contains("the plan") && t.contains("connected")
+    });
+    s.keys("alice", &["C-End"]);
+    s.type_text("alice", "step one");
+    s.wait_for("bob", "bob's [+] after alice's edit", |t| {
+        t.contains("step one") && t.contains("plan.txt [+]")
+    });
+    // alice saves: plan.txt now holds what bob's screen holds.
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "saved", |t| t.contains("Saved "));
+    s.wait_for("bob", "bob's [+] gone", |t| {
+        t.contains("plan.txt") && !t.contains("[+]")
+    });
+    // And bob's quit asks nothing.
+    s.keys("bob", &["C-q"]);
+    let bob = s.wait_for("bob", "bob's exit", |t| t.contains("EXITED"));
+    assert!(bob.contains("EXITED 0"), "{bob}");
+    assert_eq!(read(&s.dir, "plan.txt"), "the plan\nstep one");
+}
+
+#[test]
+fn saving_asks_before_replacing_what_it_did_not_load() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let s = Session::new(&[("notes.txt", "mine\n"), ("other.txt", "keep me\n")]);
+    s.start("alice", "notes.txt");
+    s.wait_for("alice", "alice connected", |t| {
+        t.contains("mine") && t.contains("connected")
+    });
+    s.keys("alice", &["C-End"]);
+    s.type_text("alice", "typed");
+    s.wait_for("alice", "the typing", |t| t.contains("typed"));
+
+    // Another program writes notes.txt: Ctrl-S asks, and writes on the
+    // second Ctrl-S only.
+    std::fs::write(s.dir.join("notes.txt"), "from another program\n").unwrap();
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "the question", |t| {
+        t.contains("Not saved to notes.txt: it changed on disk")
+    });
+    assert_eq!(read(&s.dir, "notes.txt"), "from another program\n");
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "saved", |t| t.contains("Saved notes.txt"));
+    assert_eq!(read(&s.dir, "notes.txt"), "mine\ntyped");
+
+    // Save As onto an existing file asks; Enter again replaces it.
+    s.keys("alice", &["M-s"]);
+    s.wait_for("alice", "the Save As prompt", |t| t.contains("Save as:"));
+    s.type_text("alice", "other.txt");
+    s.keys("alice", &["Enter"]);
+    s.wait_for("alice", "the question", |t| {
+        t.contains("Not saved to other.txt: it already exists")
+    });
+    assert_eq!(read(&s.dir, "other.txt"), "keep me\n");
+    s.keys("alice", &["Enter"]);
+    s.wait_for("alice", "saved as", |t| t.contains("Saved other.txt"));
+    assert_eq!(read(&s.dir, "other.txt"), "mine\ntyped");
+
+    // A path that cannot be written: named, and FILE stays other.txt.
+    s.keys("alice", &["M-s"]);
+    s.type_text("alice", "no/such/dir.txt");
+    s.keys("alice", &["Enter"]);
+    s.wait_for("alice", "the failure", |t| {
+        t.contains("Not saved to no/such/dir.txt") && t.contains("Save as: no/such/dir.txt")
+    });
+    s.keys("alice", &["Escape"]);
+    s.wait_for("alice", "FILE unchanged", |t| t.contains(" other.txt "));
+
+    // Read-only: refused, the file and its mode untouched.
+    let other = s.dir.join("other.txt");
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o444)).unwrap();
+    s.type_text("alice", "!");
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "the refusal", |t| {
+        t.contains("it is read-only (mode 444)")
+    });
+    assert_eq!(read(&s.dir, "other.txt"), "mine\ntyped");
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    // A hard link keeps its inode and sees the new text.
+    let link = s.dir.join("link.txt");
+    std::fs::hard_link(&other, &link).unwrap();
+    let ino = std::fs::metadata(&other).unwrap().ino();
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "saved in place", |t| t.contains("in place"));
+    assert_eq!(std::fs::metadata(&other).unwrap().ino(), ino);
+    assert_eq!(read(&s.dir, "link.txt"), "mine\ntyped!");
 }
 
 #[test]

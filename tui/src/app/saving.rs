@@ -13,6 +13,7 @@ use collab_protocol::ClientMsg;
 use ropey::Rope;
 
 use super::{App, Armed, Conn, Effect, PromptKind};
+use crate::file_watch::OnDisk;
 use crate::save::{Expect, SaveError, Saved};
 
 /// What FILE on disk is to this session.
@@ -142,6 +143,24 @@ impl App {
                     }
                 }
             }
+        }
+    }
+
+    /// FILE changed on disk. When it now holds what the buffer holds
+    /// (another editor saved the room's text to it), it is the baseline:
+    /// nothing is modified and saving asks nothing. When it holds what it
+    /// held before (touched), only the stamp moves on. Otherwise the
+    /// stamp stays old, so the next save finds the change and asks.
+    pub(super) fn file_on_disk(&mut self, found: OnDisk) {
+        let rope = self.editor.rope();
+        let same = |a: &Rope, b: &Rope| a.len_bytes() == b.len_bytes() && a == b;
+        if same(&found.text, rope) {
+            self.saved = found.text;
+            self.disk_stamp = Some(found.stamp);
+            self.file_state = FileState::Ours;
+            self.after_text_change();
+        } else if self.file_state == FileState::Ours && same(&found.text, &self.saved) {
+            self.disk_stamp = Some(found.stamp);
         }
     }
 

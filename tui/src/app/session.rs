@@ -7,6 +7,7 @@ use collab_protocol::{ErrorCode, LeftReason, ServerMsg};
 use ropey::Rope;
 
 use super::{App, Conn, Effect};
+use crate::autostart::Local;
 use crate::chat::ChatLine;
 use crate::input::LineInput;
 
@@ -89,6 +90,14 @@ impl App {
                 self.conn = Conn::Reconnecting { reason, retry_in };
                 self.last_presence = None;
                 self.refresh_peers();
+                // Our own local server may have died: check, start again.
+                if let Some(addr) = self.config.local_server
+                    && !self.starting_server
+                    && !self.quitting
+                {
+                    self.starting_server = true;
+                    self.effects.push(Effect::StartLocalServer(addr));
+                }
             }
             TransportEvent::Closed { error } => {
                 let reason = match &error {
@@ -108,6 +117,22 @@ impl App {
                 }
                 self.conn = Conn::Closed { reason };
             }
+        }
+    }
+
+    /// The local server was checked after a drop: started again, or it
+    /// was there (another editor started it, or only the connection broke).
+    pub(super) fn local_server(&mut self, result: Result<Local, String>) {
+        self.starting_server = false;
+        match result {
+            Ok(Local::Started) => {
+                self.notice("The local server had stopped: started a new one.");
+                self.effects.push(Effect::Reconnect);
+            }
+            // Up, or up again: the backoff's next try connects (trying at
+            // once would spin if the server refuses us for another reason).
+            Ok(Local::Running) => {}
+            Err(e) => self.warn(e),
         }
     }
 

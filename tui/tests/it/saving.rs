@@ -284,3 +284,30 @@ fn quitting_offline_with_unsent_edits_warns_with_their_count() {
     cmd(&mut app, Command::Quit);
     assert!(quits(&mut app));
 }
+
+#[test]
+fn modified_means_different_from_the_file_on_disk() {
+    let room = Room::new("text\n");
+    let mut app = joined(&room, "notes.txt", 100, 24);
+    typed(&mut app, "more ");
+    assert!(app.modified);
+    // Another editor saved the same text to the file.
+    let dir = std::env::temp_dir().join(format!("collab-ondisk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("notes.txt");
+    std::fs::write(&path, app.editor.rope().to_string()).unwrap();
+    let mut watch = collab_tui::file_watch::FileWatch::default();
+    let found = watch.check(&path, None).unwrap();
+    let stamp = found.stamp;
+    app.update(Action::FileOnDisk(found));
+    assert!(!app.modified, "the buffer is what the file holds");
+    assert!(!render(&mut app).contains("[+]"));
+    // The next save expects the file as it was found.
+    let _ = app.take_effects();
+    cmd(&mut app, Command::Save);
+    assert_eq!(
+        expects(&mut app),
+        [("notes.txt".to_string(), Expect::Unchanged(Some(stamp)))]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -139,6 +139,7 @@ pub fn config(file: &str, text: Option<&str>) -> Config {
         file: (!file.is_empty()).then(|| file.into()),
         file_text: text.map(Rope::from_str),
         file_stamp: None,
+        local_server: None,
         colors: ColorMode::Mono,
     }
 }
