@@ -108,7 +108,7 @@ enum Cmd {
     },
     Load {
         room: RoomId,
-        reply: oneshot::Sender<Result<Loaded, String>>,
+        reply: oneshot::Sender<Result<Stored, LoadError>>,
     },
     Flush {
         reply: oneshot::Sender<bool>,
@@ -116,6 +116,25 @@ enum Cmd {
     Shutdown {
         reply: oneshot::Sender<Unsaved>,
     },
+}
+
+/// A room's records as read, not yet decoded: the store thread only reads
+/// (a few milliseconds); decoding a heavy room takes seconds and happens
+/// off that thread, so commits keep their window meanwhile.
+#[derive(Debug, Default)]
+pub(crate) struct Stored {
+    snapshot: Option<Vec<u8>>,
+    updates: Vec<Vec<u8>>,
+}
+
+/// Why a room could not be loaded.
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    /// Its records (or the whole file) do not read or decode: the room is
+    /// refused, never served empty or partial.
+    Damaged(String),
+    /// Something passing (the store stopping).
+    Failed(String),
 }
 
 /// What the store could not write before it closed.
@@ -133,6 +152,8 @@ pub(crate) struct Unsaved {
 #[derive(Debug, Clone)]
 pub(crate) struct StoreHandle {
     tx: SyncSender<Cmd>,
+    /// The database file, for messages.
+    path: Arc<PathBuf>,
     /// The last snapshots of rooms that closed while the queue was full:
     /// at most one per room, taken by the store thread before anything
     /// else it handles (so before a later load of the same room).
@@ -194,16 +215,33 @@ impl StoreHandle {
         }
     }
 
-    /// The room as stored, with everything queued before this call.
+    /// The room as stored, with everything queued before this call. The
+    /// store thread reads the records; they are decoded on a blocking
+    /// thread, so a heavy room never holds up the store's commits.
     pub(crate) async fn load(&self, room: &RoomId) -> Result<Loaded, ProtocolError> {
         let (reply, rx) = oneshot::channel();
-        let fail = |why: String| {
-            error!(room = %room, error = %why, "cannot load the room from the store");
-            ProtocolError::new(
-                ErrorCode::StorageFailed,
-                "The server could not load this room from its store; try again later.",
-            )
+        let fail = |why: LoadError| match why {
+            LoadError::Damaged(why) => {
+                error!(
+                    room = %room,
+                    path = %self.path.display(),
+                    error = %why,
+                    "a room's stored records are damaged: the room is refused to its joiners, the other rooms are served. Stop the server and restore the file from a backup (or delete the file to start every room empty)"
+                );
+                ProtocolError::new(
+                    ErrorCode::StorageFailed,
+                    "This room's stored document is damaged, so the server will not serve it (nothing is overwritten). Tell the server's operator: its log says what to do.",
+                )
+            }
+            LoadError::Failed(why) => {
+                error!(room = %room, error = %why, "cannot load the room from the store");
+                ProtocolError::new(
+                    ErrorCode::StorageFailed,
+                    "The server could not load this room from its store; try again later.",
+                )
+            }
         };
+        let stopped = || fail(LoadError::Failed("the store stopped".into()));
         let tx = self.tx.clone();
         let cmd = Cmd::Load {
             room: room.clone(),
@@ -212,18 +250,56 @@ impl StoreHandle {
         // A full queue: wait for room off the runtime's threads.
         tokio::task::spawn_blocking(move || tx.send(cmd))
             .await
-            .map_err(|e| fail(e.to_string()))?
-            .map_err(|_| fail("the store stopped".into()))?;
-        rx.await
-            .map_err(|_| fail("the store stopped".into()))?
+            .map_err(|_| stopped())?
+            .map_err(|_| stopped())?;
+        let stored = rx.await.map_err(|_| stopped())?.map_err(fail)?;
+        let name = room.clone();
+        tokio::task::spawn_blocking(move || decode(&name, stored))
+            .await
+            .map_err(|e| LoadError::Damaged(format!("decoding panicked: {e}")))
+            .and_then(|r| r)
             .map_err(fail)
     }
+}
+
+/// A room's document from its records. Any record that does not decode
+/// makes the whole room damaged: serving the rest would show members a
+/// partial text they would then edit and store over the damaged records.
+fn decode(room: &RoomId, stored: Stored) -> Result<Loaded, LoadError> {
+    let Stored { snapshot, updates } = stored;
+    let bytes = updates.iter().map(Vec::len).sum();
+    // One batch: importing a few hundred interleaved keystrokes one by
+    // one replays concurrent history per update (seconds per room).
+    let (doc, failed) = RoomDoc::load(snapshot.as_deref(), &updates)
+        .map_err(|e| LoadError::Damaged(format!("the stored snapshot does not decode: {e}")))?;
+    if let Some((i, e)) = failed.first() {
+        return Err(LoadError::Damaged(format!(
+            "{} of {} stored updates do not decode (the first, record {i}: {e})",
+            failed.len(),
+            updates.len()
+        )));
+    }
+    debug!(room = %room, updates = updates.len(), "room loaded");
+    Ok(Loaded {
+        doc,
+        updates: updates.len(),
+        bytes,
+    })
 }
 
 /// The open database, before and after its thread starts.
 pub(crate) struct Store {
     handle: StoreHandle,
-    thread: Option<(Database, Receiver<Cmd>, Options)>,
+    thread: Option<(Opened, Receiver<Cmd>, Options)>,
+}
+
+/// The database, or why the file is damaged.
+enum Opened {
+    Db(Database),
+    /// The file exists but cannot be used as a store. The server still
+    /// runs (no crash loop), refuses every stored room with a clear error,
+    /// and never writes to the file.
+    Damaged(String),
 }
 
 #[derive(Debug, Clone)]
@@ -253,26 +329,30 @@ impl Store {
         };
         std::fs::create_dir_all(dir).map_err(|e| advice(&e))?;
         let path = dir.join(DB_FILE);
-        let db = Database::create(&path).map_err(|e| advice(&e))?;
-        // Create the tables so readers always find them.
-        let init = || -> Result<(), redb::Error> {
-            let txn = db.begin_write()?;
-            txn.open_table(SNAPSHOTS)?;
-            txn.open_table(UPDATES)?;
-            txn.open_table(ACTIVE)?;
-            txn.commit()?;
-            Ok(())
+        let opened = match open_db(&path) {
+            Ok(db) => Opened::Db(db),
+            Err(OpenError::Damaged(why)) => {
+                error!(
+                    path = %path.display(),
+                    error = %why,
+                    "the room store file is damaged: every stored room is refused to its joiners and nothing is written to the file. Stop the server and restore the file from a backup, or move it aside to start every room empty"
+                );
+                Opened::Damaged(why)
+            }
+            Err(OpenError::Other(e)) => return Err(advice(&e)),
         };
-        init().map_err(|e| advice(&e))?;
         let (tx, rx) = sync_channel(QUEUE);
-        info!(path = %path.display(), "room store open");
+        if matches!(opened, Opened::Db(_)) {
+            info!(path = %path.display(), "room store open");
+        }
         Ok(Store {
             handle: StoreHandle {
                 tx,
+                path: Arc::new(path.clone()),
                 closing: Arc::default(),
             },
             thread: Some((
-                db,
+                opened,
                 rx,
                 Options {
                     path,
@@ -292,11 +372,16 @@ impl Store {
     /// Starts the store thread. `shared` lets it tell rooms about failures
     /// and spare live rooms from the ttl.
     pub(crate) fn start(mut self, shared: Weak<Shared>) -> std::io::Result<Running> {
-        let Some((db, rx, opts)) = self.thread.take() else {
+        let Some((opened, rx, opts)) = self.thread.take() else {
             return Err(std::io::Error::other("the store was started twice"));
         };
+        let (db, damaged) = match opened {
+            Opened::Db(db) => (Some(db), None),
+            Opened::Damaged(why) => (None, Some(why)),
+        };
         let worker = Worker {
-            db: Some(db),
+            db,
+            damaged,
             rx,
             closing: Arc::clone(&self.handle.closing),
             opts,
@@ -355,6 +440,62 @@ impl Running {
     }
 }
 
+/// Why the database file could not be opened.
+enum OpenError {
+    /// The file is there but is not a usable store (empty, truncated,
+    /// corrupted): refuse its rooms, do not treat it as a fresh store.
+    Damaged(String),
+    /// Anything else (permissions, another server holding it): the
+    /// operator picks another directory.
+    Other(String),
+}
+
+/// Opens (creating) the database file and its tables.
+fn open_db(path: &Path) -> Result<Database, OpenError> {
+    // redb writes its header as it creates a file: an existing empty file
+    // was truncated (a full disk, a bad copy), not a fresh store.
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() == 0 => {
+            return Err(OpenError::Damaged(
+                "the file is empty (0 bytes) though a store was created there".into(),
+            ));
+        }
+        _ => {}
+    }
+    let create = std::panic::catch_unwind(|| Database::create(path));
+    let db = match create {
+        Err(panic) => return Err(OpenError::Damaged(panic_message(panic.as_ref()))),
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => {
+            use redb::{DatabaseError, StorageError};
+            return Err(match e {
+                DatabaseError::Storage(StorageError::Corrupted(why)) => OpenError::Damaged(why),
+                DatabaseError::Storage(StorageError::Io(io))
+                    if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    OpenError::Damaged(format!("the file is shorter than it says: {io}"))
+                }
+                other => OpenError::Other(other.to_string()),
+            });
+        }
+    };
+    // Create the tables so readers always find them.
+    let init = || -> Result<(), redb::Error> {
+        let txn = db.begin_write()?;
+        txn.open_table(SNAPSHOTS)?;
+        txn.open_table(UPDATES)?;
+        txn.open_table(ACTIVE)?;
+        txn.commit()?;
+        Ok(())
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(init)) {
+        Ok(Ok(())) => Ok(db),
+        Ok(Err(redb::Error::Corrupted(why))) => Err(OpenError::Damaged(why)),
+        Ok(Err(e)) => Err(OpenError::Other(e.to_string())),
+        Err(panic) => Err(OpenError::Damaged(panic_message(panic.as_ref()))),
+    }
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -377,8 +518,12 @@ impl Op {
 }
 
 struct Worker {
-    /// `None` only between a failed reopen and the next retry.
+    /// `None` between a failed reopen and the next retry, or for good
+    /// when the file is damaged.
     db: Option<Database>,
+    /// Why the file cannot be used: loads are refused and it is never
+    /// written or reopened.
+    damaged: Option<String>,
     rx: Receiver<Cmd>,
     /// See [`StoreHandle::closing_snapshot`].
     closing: Arc<Mutex<HashMap<RoomId, Vec<u8>>>>,
@@ -440,16 +585,16 @@ impl Worker {
                 Some(Cmd::Append { room, data }) => self.push(Op::Append(room, data)),
                 Some(Cmd::Snapshot { room, data }) => self.push(Op::Snapshot(room, data)),
                 Some(Cmd::Load { room, reply }) => {
-                    let loaded = self.load(&room);
+                    let stored = self.read_room(&room);
                     // A join to a room with nothing stored leaves no trace
                     // (probing random names must not grow the store).
-                    if loaded
+                    if stored
                         .as_ref()
-                        .is_ok_and(|l| l.updates > 0 || l.doc.history_len() > 0)
+                        .is_ok_and(|s| s.snapshot.is_some() || !s.updates.is_empty())
                     {
                         self.touch(room);
                     }
-                    let _ = reply.send(loaded);
+                    let _ = reply.send(stored);
                 }
                 Some(Cmd::Flush { reply }) => {
                     let ok = self.commit();
@@ -522,9 +667,12 @@ impl Worker {
         self.pending.push(op);
     }
 
-    /// The stored snapshot and updates, then what is still pending.
-    fn load(&mut self, room: &RoomId) -> Result<Loaded, String> {
-        type Stored = (Option<Vec<u8>>, Vec<Vec<u8>>);
+    /// The stored snapshot and updates, then what is still pending. Only
+    /// reads: decoding is the caller's, off this thread.
+    fn read_room(&mut self, room: &RoomId) -> Result<Stored, LoadError> {
+        if let Some(why) = &self.damaged {
+            return Err(LoadError::Damaged(why.clone()));
+        }
         let read = || -> Result<Stored, redb::Error> {
             let txn = live(&self.db)?.begin_read()?;
             let snap = txn
@@ -537,34 +685,30 @@ impl Worker {
                 let (_, v) = item?;
                 out.push(v.value().to_vec());
             }
-            Ok((snap, out))
+            Ok(Stored {
+                snapshot: snap,
+                updates: out,
+            })
         };
-        let (snap, mut updates) = read().map_err(|e| e.to_string())?;
-        let mut snap = snap;
+        let Stored {
+            mut snapshot,
+            mut updates,
+        } = match guarded(read) {
+            Ok(r) => r,
+            Err(e) if self.db.is_none() => return Err(LoadError::Failed(e)),
+            Err(e) => return Err(LoadError::Damaged(format!("its records do not read: {e}"))),
+        };
         for op in &self.pending {
             match op {
                 Op::Snapshot(r, data) if r == room => {
-                    snap = Some(data.clone());
+                    snapshot = Some(data.clone());
                     updates.clear();
                 }
                 Op::Append(r, data) if r == room => updates.push(data.clone()),
                 _ => {}
             }
         }
-        let bytes = updates.iter().map(Vec::len).sum();
-        // One batch: importing a few hundred interleaved keystrokes one by
-        // one replays concurrent history per update (seconds per room).
-        let (doc, failed) = RoomDoc::load(snap.as_deref(), &updates).map_err(|e| e.to_string())?;
-        for (i, e) in failed {
-            // One bad record must not hide the rest of the room.
-            warn!(room = %room, record = i, error = %e, "a stored update could not be imported; skipped");
-        }
-        debug!(room = %room, updates = updates.len(), "room loaded");
-        Ok(Loaded {
-            doc,
-            updates: updates.len(),
-            bytes,
-        })
+        Ok(Stored { snapshot, updates })
     }
 
     /// Writes the pending batch in one transaction. On failure the batch
@@ -574,7 +718,11 @@ impl Worker {
             self.window_start = None;
             return true;
         }
-        let result = self.write_batch();
+        let result = if self.opts.fault.failing() {
+            Err("writes are failing (injected fault)".to_owned())
+        } else {
+            guarded(|| self.write_batch())
+        };
         match result {
             Ok(()) => {
                 if self.failing {
@@ -610,11 +758,6 @@ impl Worker {
     }
 
     fn write_batch(&mut self) -> Result<(), redb::Error> {
-        if self.opts.fault.failing() {
-            return Err(redb::Error::Io(std::io::Error::other(
-                "writes are failing (injected fault)",
-            )));
-        }
         let mut txn = live(&self.db)?.begin_write()?;
         txn.set_durability(Durability::Immediate);
         {
@@ -655,9 +798,20 @@ impl Worker {
     /// used again: close and reopen (redb repairs the file if needed).
     fn reopen(&mut self) {
         self.db = None;
-        match Database::create(&self.opts.path) {
+        if self.damaged.is_some() {
+            return;
+        }
+        match open_db(&self.opts.path) {
             Ok(db) => self.db = Some(db),
-            Err(e) => debug!(error = %e, "cannot reopen the room store yet"),
+            Err(OpenError::Damaged(why)) => {
+                error!(
+                    path = %self.opts.path.display(),
+                    error = %why,
+                    "the room store file is damaged: nothing more is written to it, rooms not in memory are refused. Stop the server and restore the file from a backup, or move it aside to start every room empty"
+                );
+                self.damaged = Some(why);
+            }
+            Err(OpenError::Other(e)) => debug!(error = %e, "cannot reopen the room store yet"),
         }
     }
 
@@ -707,7 +861,7 @@ impl Worker {
             }
             Ok(out)
         };
-        let candidates = match stale() {
+        let candidates = match guarded(stale) {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "cannot read the store for the room ttl");
@@ -772,7 +926,7 @@ impl Worker {
             }
             txn.commit().map_err(redb::Error::from)
         };
-        match delete() {
+        match guarded(delete) {
             Ok(()) => {
                 for room in &doomed {
                     info!(room = %room, ttl = %humantime::format_duration(ttl), "room idle past its ttl: deleted from the store");
@@ -784,6 +938,25 @@ impl Worker {
             Err(e) => warn!(error = %e, "cannot delete expired rooms from the store"),
         }
     }
+}
+
+/// Runs a database operation, turning a panic inside redb (a damaged file
+/// can trip its assertions) into an error: the store thread, and with it
+/// every room's durability, must survive one bad page.
+fn guarded<T>(f: impl FnOnce() -> Result<T, redb::Error>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(panic) => Err(panic_message(panic.as_ref())),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    format!("the database library failed on the file: {what}")
 }
 
 /// The open database, or why there is none.
@@ -861,6 +1034,7 @@ mod tests {
     fn handle(tx: SyncSender<Cmd>) -> StoreHandle {
         StoreHandle {
             tx,
+            path: Arc::default(),
             closing: Arc::default(),
         }
     }
@@ -940,7 +1114,8 @@ mod tests {
             reply,
         })
         .unwrap();
-        let mut loaded = got.blocking_recv().unwrap().unwrap();
+        let stored = got.blocking_recv().unwrap().unwrap();
+        let mut loaded = decode(room.id(), stored).unwrap();
         assert_eq!(loaded.doc.text(), "one two ");
         drop(running);
     }

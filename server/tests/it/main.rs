@@ -20,4 +20,5 @@ mod logs;
 mod memory;
 mod metrics;
 mod rooms;
+mod store_damage;
 mod tls;
