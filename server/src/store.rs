@@ -9,8 +9,10 @@
 //! snapshot instead, which replaces the stored updates (compaction), so a
 //! restart loads one snapshot and a few updates.
 //!
-//! A room is loaded on its first join (through this thread, so it sees
-//! everything queued before it), which keeps startup fast with many rooms.
+//! A room is loaded on its first join (its records read by this thread, so
+//! it sees everything queued before it, then decoded on a blocking thread so
+//! a heavy room never stretches the flush window), which keeps startup fast
+//! with many rooms.
 //! A failed commit keeps the batch for the next window, logs one error per
 //! failure streak and tells the affected rooms' members `storage_failed`.
 //! See `docs/storage.md`.
@@ -32,6 +34,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 
 use crate::Shared;
+use crate::probe::StoreProbe;
 
 /// Room id -> the room's latest stored snapshot.
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
@@ -154,6 +157,8 @@ pub(crate) struct StoreHandle {
     tx: SyncSender<Cmd>,
     /// The database file, for messages.
     path: Arc<PathBuf>,
+    /// Test hook, see [`StoreProbe`].
+    probe: Option<StoreProbe>,
     /// The last snapshots of rooms that closed while the queue was full:
     /// at most one per room, taken by the store thread before anything
     /// else it handles (so before a later load of the same room).
@@ -254,11 +259,17 @@ impl StoreHandle {
             .map_err(|_| stopped())?;
         let stored = rx.await.map_err(|_| stopped())?.map_err(fail)?;
         let name = room.clone();
-        tokio::task::spawn_blocking(move || decode(&name, stored))
-            .await
-            .map_err(|e| LoadError::Damaged(format!("decoding panicked: {e}")))
-            .and_then(|r| r)
-            .map_err(fail)
+        let probe = self.probe.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(p) = probe {
+                p.decoding(name.as_str());
+            }
+            decode(&name, stored)
+        })
+        .await
+        .map_err(|e| LoadError::Damaged(format!("decoding panicked: {e}")))
+        .and_then(|r| r)
+        .map_err(fail)
     }
 }
 
@@ -308,6 +319,7 @@ struct Options {
     flush_interval: Duration,
     room_ttl: Option<Duration>,
     fault: StoreFault,
+    probe: Option<StoreProbe>,
 }
 
 impl Store {
@@ -318,6 +330,7 @@ impl Store {
         flush_interval: Duration,
         room_ttl: Option<Duration>,
         fault: Option<StoreFault>,
+        probe: Option<StoreProbe>,
     ) -> std::io::Result<Store> {
         let advice = |e: &dyn std::fmt::Display| {
             let e = e.to_string();
@@ -350,6 +363,7 @@ impl Store {
                 tx,
                 path: Arc::new(path.clone()),
                 closing: Arc::default(),
+                probe: probe.clone(),
             },
             thread: Some((
                 opened,
@@ -360,6 +374,7 @@ impl Store {
                         .clamp(Duration::from_millis(1), Duration::from_secs(60)),
                     room_ttl,
                     fault: fault.unwrap_or_default(),
+                    probe,
                 },
             )),
         })
@@ -728,6 +743,11 @@ impl Worker {
                 if self.failing {
                     info!("the room store is writable again; everything kept meanwhile is stored");
                 }
+                if let Some(p) = &self.opts.probe {
+                    let rooms: HashSet<&str> =
+                        self.pending.iter().map(|op| op.room().as_str()).collect();
+                    p.committed(rooms.into_iter().map(str::to_owned).collect());
+                }
                 self.failing = false;
                 self.told.clear();
                 self.pending.clear();
@@ -1036,6 +1056,7 @@ mod tests {
             tx,
             path: Arc::default(),
             closing: Arc::default(),
+            probe: None,
         }
     }
 
@@ -1099,7 +1120,7 @@ mod tests {
 
         // A real store thread takes it before the load that follows.
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), Duration::from_secs(60), None, None).unwrap();
+        let store = Store::open(dir.path(), Duration::from_secs(60), None, None, None).unwrap();
         store
             .handle()
             .closing

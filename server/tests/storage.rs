@@ -665,3 +665,76 @@ async fn update_path_cost_of_storage() {
         );
     }
 }
+
+/// Issue 12: a SIGKILL while the store loaded a heavy room lost most of
+/// another room's acked edits: the store thread was decoding, so nothing
+/// was committed for seconds. The heavy room here is one whose decoding
+/// the probe holds; edits to another room must still reach disk within a
+/// few flush windows, observed through the store's commit events.
+#[tokio::test]
+async fn a_heavy_room_loading_does_not_stall_other_rooms_commits() {
+    use collab_server::{StoreEvent, StoreProbe};
+    let dir = tempfile::tempdir().unwrap();
+    let probe = StoreProbe::default();
+    let config = Config {
+        flush_interval: Duration::from_millis(50),
+        store_probe: Some(probe.clone()),
+        ..stored(dir.path())
+    };
+    let server = Server::start(config).await;
+    let url = server.url();
+    // "heavy" is stored, then leaves memory.
+    let c = join(&url, "heavy", "alice").await;
+    c.edit(0, 0, "stored text").unwrap();
+    c.wait_synced().await.unwrap();
+    c.close().await.unwrap();
+    let (mut bob, w) = server.join("light", "bob").await;
+    let mut doc = replica(&w);
+
+    let mut events = probe.subscribe();
+    let hold = probe.hold_decoding("heavy");
+    let loading = tokio::spawn({
+        let url = url.clone();
+        async move { text_of(&url, "heavy").await }
+    });
+    timeout(WAIT, async {
+        loop {
+            if events.recv().await.unwrap() == StoreEvent::Decoding("heavy".into()) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the heavy room starts loading");
+
+    // While it loads: bob's edits reach disk within a few windows each.
+    for seq in 1..=3 {
+        bob.send(&collab_protocol::ClientMsg::Update {
+            seq,
+            data: edit(&mut doc, 0, "x"),
+        })
+        .await;
+        bob.recv_until(|m| matches!(m, ServerMsg::Ack { seq: s } if *s == seq))
+            .await;
+        let window = Duration::from_millis(50);
+        timeout(window * 10, async {
+            loop {
+                if let StoreEvent::Committed(rooms) = events.recv().await.unwrap()
+                    && rooms.iter().any(|r| r == "light")
+                {
+                    return;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("edit {seq} not on disk within 10 flush windows"));
+    }
+    assert!(!loading.is_finished(), "the heavy room was held");
+    drop(hold);
+    assert_eq!(
+        timeout(WAIT, loading).await.unwrap().unwrap(),
+        "stored text"
+    );
+    bob.close().await;
+    server.stop().await;
+}
