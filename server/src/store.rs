@@ -56,6 +56,10 @@ pub(crate) const SNAPSHOT_EVERY_UPDATES: usize = 1000;
 /// ...or this many bytes of them, whichever comes first.
 pub(crate) const SNAPSHOT_EVERY_BYTES: usize = 4 * 1024 * 1024;
 
+/// How often the store checks that its file is still the one at its path
+/// (a deleted data directory must not go unnoticed while nobody edits).
+const FILE_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// Where rooms are kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Storage {
@@ -394,9 +398,14 @@ impl Store {
             Opened::Db(db) => (Some(db), None),
             Opened::Damaged(why) => (None, Some(why)),
         };
+        let file = db.as_ref().and_then(|_| FileId::of(&opts.path));
         let worker = Worker {
             db,
             damaged,
+            file,
+            next_file_check: Instant::now() + FILE_CHECK_EVERY,
+            replaced: false,
+            deleted: false,
             rx,
             closing: Arc::clone(&self.handle.closing),
             opts,
@@ -539,6 +548,13 @@ struct Worker {
     /// Why the file cannot be used: loads are refused and it is never
     /// written or reopened.
     damaged: Option<String>,
+    /// The identity of the open file; see [`Worker::check_file`].
+    file: Option<FileId>,
+    next_file_check: Instant,
+    /// The path holds another file: told once, nothing written.
+    replaced: bool,
+    /// The path is empty and recreating failed: told once.
+    deleted: bool,
     rx: Receiver<Cmd>,
     /// See [`StoreHandle::closing_snapshot`].
     closing: Arc<Mutex<HashMap<RoomId, Vec<u8>>>>,
@@ -566,6 +582,10 @@ impl Worker {
         loop {
             let now = Instant::now();
             let mut deadline = self.next_sweep_due();
+            if self.file.is_some() {
+                let c = self.next_file_check;
+                deadline = Some(deadline.map_or(c, |d| d.min(c)));
+            }
             if let Some(start) = self.window_start {
                 let w = start + self.opts.flush_interval;
                 deadline = Some(deadline.map_or(w, |d| d.min(w)));
@@ -617,6 +637,9 @@ impl Worker {
                 }
                 Some(Cmd::Shutdown { reply }) => {
                     self.take_closing();
+                    // Nothing pending skips the commit: check anyway, so a
+                    // deleted file is recreated before the server exits.
+                    self.check_file();
                     let mut unsaved = Unsaved {
                         path: self.opts.path.clone(),
                         ..Unsaved::default()
@@ -653,6 +676,102 @@ impl Worker {
             if self.next_sweep_due().is_some_and(|d| now >= d) {
                 self.sweep();
             }
+            if self.file.is_some() && now >= self.next_file_check {
+                self.next_file_check = now + FILE_CHECK_EVERY;
+                self.check_file();
+            }
+        }
+    }
+
+    /// True when the open file is still the one at its path. When the
+    /// path is empty (the data directory or the file was deleted: the open
+    /// file lives on, unlinked, and every write to it would be lost at
+    /// exit), the store recreates the file at its path from the open copy,
+    /// every room included, and carries on there. When the path holds
+    /// another file (a restored backup?), nothing more is written until an
+    /// operator decides. Either way members and the log are told.
+    fn check_file(&mut self) -> bool {
+        let Some(expected) = self.file else {
+            return true;
+        };
+        match FileId::of(&self.opts.path) {
+            Some(now) if now == expected => true,
+            None => {
+                let first = !self.deleted;
+                self.deleted = true;
+                if first {
+                    error!(
+                        path = %self.opts.path.display(),
+                        "the room store file was deleted while the server ran: recreating it from the copy still open, every room included"
+                    );
+                    self.tell_every_room(
+                        "The server's room store was deleted while it ran: the server is recreating it from what it still holds.",
+                    );
+                }
+                match self.recreate() {
+                    Ok(rooms) => {
+                        self.deleted = false;
+                        info!(path = %self.opts.path.display(), rooms, "room store recreated: nothing was lost");
+                        true
+                    }
+                    Err(e) => {
+                        if first {
+                            error!(
+                                path = %self.opts.path.display(),
+                                error = %e,
+                                "cannot recreate the room store: edits stay in memory and in the deleted file only while the server runs; make the directory writable again (the server retries every second)"
+                            );
+                        }
+                        false
+                    }
+                }
+            }
+            Some(_) => {
+                if !self.replaced {
+                    self.replaced = true;
+                    error!(
+                        path = %self.opts.path.display(),
+                        "the room store file was replaced by another file while the server ran: nothing more is written to either; edits stay in memory. Stop the server (changes since are lost) and start it on the file you want"
+                    );
+                    self.tell_every_room(
+                        "The server's room store was replaced while it ran: edits are shared but no longer stored. Tell the server's operator.",
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// A new file at the path with every record of the open one; the store
+    /// continues on it. Returns how many rooms it holds.
+    fn recreate(&mut self) -> Result<usize, String> {
+        let old = live(&self.db).map_err(|e| e.to_string())?;
+        if let Some(dir) = self.opts.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        let new = match open_db(&self.opts.path) {
+            Ok(db) => db,
+            Err(OpenError::Damaged(e) | OpenError::Other(e)) => return Err(e),
+        };
+        let rooms = guarded(|| copy_all(old, &new))?;
+        self.file = FileId::of(&self.opts.path);
+        self.db = Some(new);
+        self.next_seq.clear();
+        Ok(rooms)
+    }
+
+    /// `storage_failed` (non-fatal) to every member of every live room.
+    fn tell_every_room(&self, message: &str) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let msg = collab_protocol::ServerMsg::Error {
+            code: ErrorCode::StorageFailed,
+            message: message.into(),
+            seq: None,
+        };
+        for room in shared.registry.rooms() {
+            room.tell_all(&msg);
         }
     }
 
@@ -733,7 +852,10 @@ impl Worker {
             self.window_start = None;
             return true;
         }
-        let result = if self.opts.fault.failing() {
+        let at_path = self.check_file();
+        let result = if !at_path {
+            Err("the store file is no longer the one at its path".to_owned())
+        } else if self.opts.fault.failing() {
             Err("writes are failing (injected fault)".to_owned())
         } else {
             guarded(|| self.write_batch())
@@ -769,7 +891,11 @@ impl Worker {
                 }
                 self.failing = true;
                 self.tell_rooms();
-                self.reopen();
+                // Reopening the path would open another file (or none) and
+                // drop the only copy of the rooms: keep the open one.
+                if at_path {
+                    self.reopen();
+                }
                 // Retry at the next window, not at once.
                 self.window_start = Some(Instant::now());
                 false
@@ -977,6 +1103,56 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown".into());
     format!("the database library failed on the file: {what}")
+}
+
+/// Which file a path names: device and inode (on Unix; elsewhere the
+/// check is off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| FileId(m.dev(), m.ino()))
+    }
+
+    #[cfg(not(unix))]
+    fn of(_: &Path) -> Option<FileId> {
+        None
+    }
+}
+
+/// Copies every record of `from` into `to` in one transaction; returns
+/// how many rooms have a snapshot or updates.
+fn copy_all(from: &Database, to: &Database) -> Result<usize, redb::Error> {
+    let read = from.begin_read()?;
+    let mut txn = to.begin_write()?;
+    txn.set_durability(Durability::Immediate);
+    let mut rooms = HashSet::new();
+    {
+        let mut snaps = txn.open_table(SNAPSHOTS)?;
+        for item in read.open_table(SNAPSHOTS)?.iter()? {
+            let (k, v) = item?;
+            snaps.insert(k.value(), v.value())?;
+            rooms.insert(k.value().to_owned());
+        }
+        let mut updates = txn.open_table(UPDATES)?;
+        for item in read.open_table(UPDATES)?.iter()? {
+            let (k, v) = item?;
+            updates.insert(k.value(), v.value())?;
+            rooms.insert(k.value().0.to_owned());
+        }
+        let mut active = txn.open_table(ACTIVE)?;
+        for item in read.open_table(ACTIVE)?.iter()? {
+            let (k, v) = item?;
+            active.insert(k.value(), v.value())?;
+        }
+    }
+    txn.commit()?;
+    Ok(rooms.len())
 }
 
 /// The open database, or why there is none.

@@ -738,3 +738,84 @@ async fn a_heavy_room_loading_does_not_stall_other_rooms_commits() {
     bob.close().await;
     server.stop().await;
 }
+
+/// Issue 12: with the data directory deleted while the server ran, edits
+/// were acked into the unlinked file and every room was gone after a
+/// restart, without a word. The server notices, tells members and the
+/// log, and recreates the file from its open copy, every room included.
+#[tokio::test]
+async fn a_deleted_data_dir_is_noticed_and_recreated_with_every_room() {
+    capture_logs();
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let server = Server::start(stored(&dir)).await;
+    let url = server.url();
+    // "quiet" is stored and nobody is in it; alice stays in "busy".
+    let q = join(&url, "quiet", "carol").await;
+    q.edit(0, 0, "nobody is here").unwrap();
+    q.wait_synced().await.unwrap();
+    q.close().await.unwrap();
+    let (mut alice, w) = server.join("busy", "alice").await;
+    let mut doc = replica(&w);
+    alice
+        .send(&collab_protocol::ClientMsg::Update {
+            seq: 1,
+            data: edit(&mut doc, 0, "before. "),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    alice
+        .send(&collab_protocol::ClientMsg::Update {
+            seq: 2,
+            data: edit(&mut doc, 8, "after."),
+        })
+        .await;
+    // Told, within the check period and a window (bounded by WAIT).
+    let m = alice
+        .recv_until(|m| matches!(m, ServerMsg::Error { .. }))
+        .await;
+    let ServerMsg::Error { code, message, .. } = m else {
+        unreachable!()
+    };
+    assert_eq!(code, ErrorCode::StorageFailed);
+    assert!(message.contains("deleted"), "{message}");
+    wait_logged("the store was deleted", |l| {
+        l.contains("ERROR") && l.contains("deleted while the server ran")
+    })
+    .await;
+    wait_logged("the store was recreated", |l| {
+        l.contains("room store recreated")
+    })
+    .await;
+    assert!(dir.join(collab_server::DB_FILE).exists());
+    alice.close().await;
+    server.stop().await;
+
+    let server = Server::start(stored(&dir)).await;
+    assert_eq!(text_of(&server.url(), "busy").await, "before. after.");
+    assert_eq!(text_of(&server.url(), "quiet").await, "nobody is here");
+    server.stop().await;
+}
+
+/// The same with nobody typing: the periodic check (or, at the latest, the
+/// shutdown) recreates the file, so the rooms only the deleted file held
+/// survive a restart.
+#[tokio::test]
+async fn a_deleted_data_dir_of_an_idle_server_is_recreated() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let server = Server::start(stored(&dir)).await;
+    let q = join(&server.url(), "quiet", "carol").await;
+    q.edit(0, 0, "nobody is here").unwrap();
+    q.wait_synced().await.unwrap();
+    q.close().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    server.stop().await;
+    let server = Server::start(stored(&dir)).await;
+    assert_eq!(text_of(&server.url(), "quiet").await, "nobody is here");
+    server.stop().await;
+}
