@@ -670,7 +670,8 @@ async fn update_path_cost_of_storage() {
 /// another room's acked edits: the store thread was decoding, so nothing
 /// was committed for seconds. The heavy room here is one whose decoding
 /// the probe holds; edits to another room must still reach disk within a
-/// few flush windows, observed through the store's commit events.
+/// few flush windows (20 allowed, for a loaded machine's fsyncs), observed
+/// through the store's commit events.
 #[tokio::test]
 async fn a_heavy_room_loading_does_not_stall_other_rooms_commits() {
     use collab_server::{StoreEvent, StoreProbe};
@@ -717,7 +718,7 @@ async fn a_heavy_room_loading_does_not_stall_other_rooms_commits() {
         bob.recv_until(|m| matches!(m, ServerMsg::Ack { seq: s } if *s == seq))
             .await;
         let window = Duration::from_millis(50);
-        timeout(window * 10, async {
+        timeout(window * 20, async {
             loop {
                 if let StoreEvent::Committed(rooms) = events.recv().await.unwrap()
                     && rooms.iter().any(|r| r == "light")
@@ -727,7 +728,7 @@ async fn a_heavy_room_loading_does_not_stall_other_rooms_commits() {
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("edit {seq} not on disk within 10 flush windows"));
+        .unwrap_or_else(|_| panic!("edit {seq} not on disk within 20 flush windows"));
     }
     assert!(!loading.is_finished(), "the heavy room was held");
     drop(hold);
