@@ -820,3 +820,56 @@ async fn a_deleted_data_dir_of_an_idle_server_is_recreated() {
     assert_eq!(text_of(&server.url(), "quiet").await, "nobody is here");
     server.stop().await;
 }
+
+/// The real binary: when its last commit fails (here: its file was
+/// replaced under it, so it writes to neither), SIGTERM exits 1 and the
+/// log says how many changes were not written.
+#[tokio::test]
+async fn sigterm_with_unwritable_changes_exits_1_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--flush-interval",
+            "1h",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line.rsplit(' ').next().unwrap().to_owned();
+    let c = join(&url, "room", "alice").await;
+    c.edit(0, 0, "acked, then the file is replaced").unwrap();
+    c.wait_synced().await.unwrap();
+    let file = dir.path().join(collab_server::DB_FILE);
+    let copy = dir.path().join("copy.redb");
+    std::fs::copy(&file, &copy).unwrap();
+    std::fs::rename(&copy, &file).unwrap();
+    let pid = child.id().unwrap().to_string();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(kill.success());
+    let out = timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("replaced"), "{err}");
+    assert!(err.contains("could not be written"), "{err}");
+    drop(c);
+}
