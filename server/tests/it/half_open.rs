@@ -217,3 +217,26 @@ async fn one_address_gets_few_unfinished_handshakes_and_a_short_deadline() {
     alice.close().await;
     server.stop().await;
 }
+
+/// Shutdown does not wait for connections stuck in their handshake: `run`
+/// returns well before the grace period (2 s here) ends.
+#[tokio::test]
+async fn shutdown_does_not_wait_for_unfinished_handshakes() {
+    let mut server = Server::start(test_config()).await;
+    let (alice, _) = server.join("r", "alice").await;
+    let mut idle = connect_from(ATTACKER, server.addr).await;
+    until_accepted(server.addr, 2.0).await;
+    let started = tokio::time::Instant::now();
+    server.trigger_shutdown();
+    drop(alice);
+    timeout(WAIT, &mut server.handle)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1500), "shutdown took {took:?}");
+    let mut buf = [0u8; 8];
+    let r = timeout(WAIT, idle.read(&mut buf)).await.unwrap();
+    assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+}
