@@ -111,6 +111,9 @@ pub struct Config {
     /// Test hook: makes every store commit fail while set.
     #[doc(hidden)]
     pub store_fault: Option<StoreFault>,
+    /// Test hook: reports the store's commits and loads.
+    #[doc(hidden)]
+    pub store_probe: Option<crate::probe::StoreProbe>,
 }
 
 impl Default for Config {
@@ -145,6 +148,7 @@ impl Default for Config {
             flush_interval: Duration::from_millis(100),
             room_ttl: None,
             store_fault: None,
+            store_probe: None,
         }
     }
 }

@@ -24,6 +24,7 @@ mod config;
 mod connection;
 mod listener;
 mod metrics;
+mod probe;
 mod rate_limit;
 mod registry;
 mod room;
@@ -42,6 +43,7 @@ use tracing::{info, warn};
 
 pub use config::{Config, Secret};
 
+pub use probe::{Hold, StoreEvent, StoreProbe};
 pub use store::{DB_FILE, Storage, StoreFault};
 
 use listener::Listener;
@@ -113,6 +115,7 @@ pub async fn run_with_ready(
             config.flush_interval,
             config.room_ttl,
             config.store_fault.clone(),
+            config.store_probe.clone(),
         )?),
     };
     let mut shared = Shared::new(config);

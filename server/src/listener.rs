@@ -341,7 +341,7 @@ impl Listener {
                 self.shared.metrics.refused(Refusal::HalfOpenEvicted);
                 debug!("too many unfinished handshakes: the oldest was closed");
             }
-            let shutdown = Shutdown::new(self.notify_shutdown.subscribe(), self.done.clone());
+            let mut shutdown = Shutdown::new(self.notify_shutdown.subscribe(), self.done.clone());
             debug!(%peer, "accepted");
             let guard = self.conns.enter();
             self.shared.metrics.connection_opened();
@@ -360,9 +360,12 @@ impl Listener {
                     admit.shared.config.handshake_timeout,
                     socket::handshake(stream, &admit.shared),
                 ));
+                // Shutdown does not wait for a handshake: the client was
+                // never told anything, and would only hold up the exit.
                 let ws = tokio::select! {
                     r = handshake => r.ok().flatten(),
                     _ = evicted => None,
+                    () = shutdown.recv() => None,
                 };
                 drop(half_open);
                 if let Some(ws) = ws {

@@ -342,9 +342,37 @@ fn raise_open_files_limit(max_connections: usize) {
     }
 }
 
+/// Panics go to the log as one error event (JSON with --log-format json)
+/// rather than raw text on stderr. The store catches those a damaged file
+/// trips inside its database library and refuses the rooms concerned; the
+/// event says where it happened.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        let thread = thread.name().unwrap_or("?");
+        let backtrace = std::backtrace::Backtrace::capture();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            tracing::error!(thread, at, backtrace = %backtrace, "panic: {what}");
+        } else {
+            tracing::error!(thread, at, "panic: {what}");
+        }
+    }));
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    log_panics();
     raise_open_files_limit(cli.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.workers.max(1))

@@ -113,6 +113,11 @@ impl Registry {
         self.len() == 0
     }
 
+    /// Every room alive now (for the store to tell their members).
+    pub(crate) fn rooms(&self) -> Vec<Arc<Room>> {
+        self.lock().values().cloned().collect()
+    }
+
     /// Rooms alive now, for the metrics.
     pub(crate) fn room_count(&self) -> usize {
         self.lock().len()

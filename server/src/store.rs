@@ -9,8 +9,10 @@
 //! snapshot instead, which replaces the stored updates (compaction), so a
 //! restart loads one snapshot and a few updates.
 //!
-//! A room is loaded on its first join (through this thread, so it sees
-//! everything queued before it), which keeps startup fast with many rooms.
+//! A room is loaded on its first join (its records read by this thread, so
+//! it sees everything queued before it, then decoded on a blocking thread so
+//! a heavy room never stretches the flush window), which keeps startup fast
+//! with many rooms.
 //! A failed commit keeps the batch for the next window, logs one error per
 //! failure streak and tells the affected rooms' members `storage_failed`.
 //! See `docs/storage.md`.
@@ -32,6 +34,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 
 use crate::Shared;
+use crate::probe::StoreProbe;
 
 /// Room id -> the room's latest stored snapshot.
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
@@ -52,6 +55,10 @@ const QUEUE: usize = 16 * 1024;
 pub(crate) const SNAPSHOT_EVERY_UPDATES: usize = 1000;
 /// ...or this many bytes of them, whichever comes first.
 pub(crate) const SNAPSHOT_EVERY_BYTES: usize = 4 * 1024 * 1024;
+
+/// How often the store checks that its file is still the one at its path
+/// (a deleted data directory must not go unnoticed while nobody edits).
+const FILE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Where rooms are kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,7 +115,7 @@ enum Cmd {
     },
     Load {
         room: RoomId,
-        reply: oneshot::Sender<Result<Loaded, String>>,
+        reply: oneshot::Sender<Result<Stored, LoadError>>,
     },
     Flush {
         reply: oneshot::Sender<bool>,
@@ -116,6 +123,25 @@ enum Cmd {
     Shutdown {
         reply: oneshot::Sender<Unsaved>,
     },
+}
+
+/// A room's records as read, not yet decoded: the store thread only reads
+/// (a few milliseconds); decoding a heavy room takes seconds and happens
+/// off that thread, so commits keep their window meanwhile.
+#[derive(Debug, Default)]
+pub(crate) struct Stored {
+    snapshot: Option<Vec<u8>>,
+    updates: Vec<Vec<u8>>,
+}
+
+/// Why a room could not be loaded.
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    /// Its records (or the whole file) do not read or decode: the room is
+    /// refused, never served empty or partial.
+    Damaged(String),
+    /// Something passing (the store stopping).
+    Failed(String),
 }
 
 /// What the store could not write before it closed.
@@ -133,6 +159,10 @@ pub(crate) struct Unsaved {
 #[derive(Debug, Clone)]
 pub(crate) struct StoreHandle {
     tx: SyncSender<Cmd>,
+    /// The database file, for messages.
+    path: Arc<PathBuf>,
+    /// Test hook, see [`StoreProbe`].
+    probe: Option<StoreProbe>,
     /// The last snapshots of rooms that closed while the queue was full:
     /// at most one per room, taken by the store thread before anything
     /// else it handles (so before a later load of the same room).
@@ -194,16 +224,33 @@ impl StoreHandle {
         }
     }
 
-    /// The room as stored, with everything queued before this call.
+    /// The room as stored, with everything queued before this call. The
+    /// store thread reads the records; they are decoded on a blocking
+    /// thread, so a heavy room never holds up the store's commits.
     pub(crate) async fn load(&self, room: &RoomId) -> Result<Loaded, ProtocolError> {
         let (reply, rx) = oneshot::channel();
-        let fail = |why: String| {
-            error!(room = %room, error = %why, "cannot load the room from the store");
-            ProtocolError::new(
-                ErrorCode::StorageFailed,
-                "The server could not load this room from its store; try again later.",
-            )
+        let fail = |why: LoadError| match why {
+            LoadError::Damaged(why) => {
+                error!(
+                    room = %room,
+                    path = %self.path.display(),
+                    error = %why,
+                    "a room's stored records are damaged: the room is refused to its joiners, the other rooms are served. Stop the server and restore the file from a backup (or delete the file to start every room empty)"
+                );
+                ProtocolError::new(
+                    ErrorCode::StorageFailed,
+                    "This room's stored document is damaged, so the server will not serve it (nothing is overwritten). Tell the server's operator: its log says what to do.",
+                )
+            }
+            LoadError::Failed(why) => {
+                error!(room = %room, error = %why, "cannot load the room from the store");
+                ProtocolError::new(
+                    ErrorCode::StorageFailed,
+                    "The server could not load this room from its store; try again later.",
+                )
+            }
         };
+        let stopped = || fail(LoadError::Failed("the store stopped".into()));
         let tx = self.tx.clone();
         let cmd = Cmd::Load {
             room: room.clone(),
@@ -212,18 +259,62 @@ impl StoreHandle {
         // A full queue: wait for room off the runtime's threads.
         tokio::task::spawn_blocking(move || tx.send(cmd))
             .await
-            .map_err(|e| fail(e.to_string()))?
-            .map_err(|_| fail("the store stopped".into()))?;
-        rx.await
-            .map_err(|_| fail("the store stopped".into()))?
-            .map_err(fail)
+            .map_err(|_| stopped())?
+            .map_err(|_| stopped())?;
+        let stored = rx.await.map_err(|_| stopped())?.map_err(fail)?;
+        let name = room.clone();
+        let probe = self.probe.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(p) = probe {
+                p.decoding(name.as_str());
+            }
+            decode(&name, stored)
+        })
+        .await
+        .map_err(|e| LoadError::Damaged(format!("decoding panicked: {e}")))
+        .and_then(|r| r)
+        .map_err(fail)
     }
+}
+
+/// A room's document from its records. Any record that does not decode
+/// makes the whole room damaged: serving the rest would show members a
+/// partial text they would then edit and store over the damaged records.
+fn decode(room: &RoomId, stored: Stored) -> Result<Loaded, LoadError> {
+    let Stored { snapshot, updates } = stored;
+    let bytes = updates.iter().map(Vec::len).sum();
+    // One batch: importing a few hundred interleaved keystrokes one by
+    // one replays concurrent history per update (seconds per room).
+    let (doc, failed) = RoomDoc::load(snapshot.as_deref(), &updates)
+        .map_err(|e| LoadError::Damaged(format!("the stored snapshot does not decode: {e}")))?;
+    if let Some((i, e)) = failed.first() {
+        return Err(LoadError::Damaged(format!(
+            "{} of {} stored updates do not decode (the first, record {i}: {e})",
+            failed.len(),
+            updates.len()
+        )));
+    }
+    debug!(room = %room, updates = updates.len(), "room loaded");
+    Ok(Loaded {
+        doc,
+        updates: updates.len(),
+        bytes,
+    })
 }
 
 /// The open database, before and after its thread starts.
 pub(crate) struct Store {
     handle: StoreHandle,
-    thread: Option<(Database, Receiver<Cmd>, Options)>,
+    thread: Option<(Opened, Receiver<Cmd>, Options)>,
+}
+
+/// The database, or why the file is damaged.
+enum Opened {
+    Db(Database),
+    /// The file exists but cannot be used as a store. The server still
+    /// runs (no crash loop), refuses every stored room with a clear error,
+    /// and never writes to the file.
+    Damaged(String),
 }
 
 #[derive(Debug, Clone)]
@@ -232,6 +323,7 @@ struct Options {
     flush_interval: Duration,
     room_ttl: Option<Duration>,
     fault: StoreFault,
+    probe: Option<StoreProbe>,
 }
 
 impl Store {
@@ -242,6 +334,7 @@ impl Store {
         flush_interval: Duration,
         room_ttl: Option<Duration>,
         fault: Option<StoreFault>,
+        probe: Option<StoreProbe>,
     ) -> std::io::Result<Store> {
         let advice = |e: &dyn std::fmt::Display| {
             let e = e.to_string();
@@ -253,26 +346,31 @@ impl Store {
         };
         std::fs::create_dir_all(dir).map_err(|e| advice(&e))?;
         let path = dir.join(DB_FILE);
-        let db = Database::create(&path).map_err(|e| advice(&e))?;
-        // Create the tables so readers always find them.
-        let init = || -> Result<(), redb::Error> {
-            let txn = db.begin_write()?;
-            txn.open_table(SNAPSHOTS)?;
-            txn.open_table(UPDATES)?;
-            txn.open_table(ACTIVE)?;
-            txn.commit()?;
-            Ok(())
+        let opened = match open_db(&path) {
+            Ok(db) => Opened::Db(db),
+            Err(OpenError::Damaged(why)) => {
+                error!(
+                    path = %path.display(),
+                    error = %why,
+                    "the room store file is damaged: every stored room is refused to its joiners and nothing is written to the file. Stop the server and restore the file from a backup, or move it aside to start every room empty"
+                );
+                Opened::Damaged(why)
+            }
+            Err(OpenError::Other(e)) => return Err(advice(&e)),
         };
-        init().map_err(|e| advice(&e))?;
         let (tx, rx) = sync_channel(QUEUE);
-        info!(path = %path.display(), "room store open");
+        if matches!(opened, Opened::Db(_)) {
+            info!(path = %path.display(), "room store open");
+        }
         Ok(Store {
             handle: StoreHandle {
                 tx,
+                path: Arc::new(path.clone()),
                 closing: Arc::default(),
+                probe: probe.clone(),
             },
             thread: Some((
-                db,
+                opened,
                 rx,
                 Options {
                     path,
@@ -280,6 +378,7 @@ impl Store {
                         .clamp(Duration::from_millis(1), Duration::from_secs(60)),
                     room_ttl,
                     fault: fault.unwrap_or_default(),
+                    probe,
                 },
             )),
         })
@@ -292,11 +391,21 @@ impl Store {
     /// Starts the store thread. `shared` lets it tell rooms about failures
     /// and spare live rooms from the ttl.
     pub(crate) fn start(mut self, shared: Weak<Shared>) -> std::io::Result<Running> {
-        let Some((db, rx, opts)) = self.thread.take() else {
+        let Some((opened, rx, opts)) = self.thread.take() else {
             return Err(std::io::Error::other("the store was started twice"));
         };
+        let (db, damaged) = match opened {
+            Opened::Db(db) => (Some(db), None),
+            Opened::Damaged(why) => (None, Some(why)),
+        };
+        let file = db.as_ref().and_then(|_| FileId::of(&opts.path));
         let worker = Worker {
-            db: Some(db),
+            db,
+            damaged,
+            file,
+            next_file_check: Instant::now() + FILE_CHECK_EVERY,
+            replaced: false,
+            deleted: false,
             rx,
             closing: Arc::clone(&self.handle.closing),
             opts,
@@ -355,6 +464,62 @@ impl Running {
     }
 }
 
+/// Why the database file could not be opened.
+enum OpenError {
+    /// The file is there but is not a usable store (empty, truncated,
+    /// corrupted): refuse its rooms, do not treat it as a fresh store.
+    Damaged(String),
+    /// Anything else (permissions, another server holding it): the
+    /// operator picks another directory.
+    Other(String),
+}
+
+/// Opens (creating) the database file and its tables.
+fn open_db(path: &Path) -> Result<Database, OpenError> {
+    // redb writes its header as it creates a file: an existing empty file
+    // was truncated (a full disk, a bad copy), not a fresh store.
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() == 0 => {
+            return Err(OpenError::Damaged(
+                "the file is empty (0 bytes) though a store was created there".into(),
+            ));
+        }
+        _ => {}
+    }
+    let create = std::panic::catch_unwind(|| Database::create(path));
+    let db = match create {
+        Err(panic) => return Err(OpenError::Damaged(panic_message(panic.as_ref()))),
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => {
+            use redb::{DatabaseError, StorageError};
+            return Err(match e {
+                DatabaseError::Storage(StorageError::Corrupted(why)) => OpenError::Damaged(why),
+                DatabaseError::Storage(StorageError::Io(io))
+                    if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    OpenError::Damaged(format!("the file is shorter than it says: {io}"))
+                }
+                other => OpenError::Other(other.to_string()),
+            });
+        }
+    };
+    // Create the tables so readers always find them.
+    let init = || -> Result<(), redb::Error> {
+        let txn = db.begin_write()?;
+        txn.open_table(SNAPSHOTS)?;
+        txn.open_table(UPDATES)?;
+        txn.open_table(ACTIVE)?;
+        txn.commit()?;
+        Ok(())
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(init)) {
+        Ok(Ok(())) => Ok(db),
+        Ok(Err(redb::Error::Corrupted(why))) => Err(OpenError::Damaged(why)),
+        Ok(Err(e)) => Err(OpenError::Other(e.to_string())),
+        Err(panic) => Err(OpenError::Damaged(panic_message(panic.as_ref()))),
+    }
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -377,8 +542,19 @@ impl Op {
 }
 
 struct Worker {
-    /// `None` only between a failed reopen and the next retry.
+    /// `None` between a failed reopen and the next retry, or for good
+    /// when the file is damaged.
     db: Option<Database>,
+    /// Why the file cannot be used: loads are refused and it is never
+    /// written or reopened.
+    damaged: Option<String>,
+    /// The identity of the open file; see [`Worker::check_file`].
+    file: Option<FileId>,
+    next_file_check: Instant,
+    /// The path holds another file: told once, nothing written.
+    replaced: bool,
+    /// The path is empty and recreating failed: told once.
+    deleted: bool,
     rx: Receiver<Cmd>,
     /// See [`StoreHandle::closing_snapshot`].
     closing: Arc<Mutex<HashMap<RoomId, Vec<u8>>>>,
@@ -406,6 +582,10 @@ impl Worker {
         loop {
             let now = Instant::now();
             let mut deadline = self.next_sweep_due();
+            if self.file.is_some() {
+                let c = self.next_file_check;
+                deadline = Some(deadline.map_or(c, |d| d.min(c)));
+            }
             if let Some(start) = self.window_start {
                 let w = start + self.opts.flush_interval;
                 deadline = Some(deadline.map_or(w, |d| d.min(w)));
@@ -440,16 +620,16 @@ impl Worker {
                 Some(Cmd::Append { room, data }) => self.push(Op::Append(room, data)),
                 Some(Cmd::Snapshot { room, data }) => self.push(Op::Snapshot(room, data)),
                 Some(Cmd::Load { room, reply }) => {
-                    let loaded = self.load(&room);
+                    let stored = self.read_room(&room);
                     // A join to a room with nothing stored leaves no trace
                     // (probing random names must not grow the store).
-                    if loaded
+                    if stored
                         .as_ref()
-                        .is_ok_and(|l| l.updates > 0 || l.doc.history_len() > 0)
+                        .is_ok_and(|s| s.snapshot.is_some() || !s.updates.is_empty())
                     {
                         self.touch(room);
                     }
-                    let _ = reply.send(loaded);
+                    let _ = reply.send(stored);
                 }
                 Some(Cmd::Flush { reply }) => {
                     let ok = self.commit();
@@ -457,6 +637,9 @@ impl Worker {
                 }
                 Some(Cmd::Shutdown { reply }) => {
                     self.take_closing();
+                    // Nothing pending skips the commit: check anyway, so a
+                    // deleted file is recreated before the server exits.
+                    self.check_file();
                     let mut unsaved = Unsaved {
                         path: self.opts.path.clone(),
                         ..Unsaved::default()
@@ -493,6 +676,102 @@ impl Worker {
             if self.next_sweep_due().is_some_and(|d| now >= d) {
                 self.sweep();
             }
+            if self.file.is_some() && now >= self.next_file_check {
+                self.next_file_check = now + FILE_CHECK_EVERY;
+                self.check_file();
+            }
+        }
+    }
+
+    /// True when the open file is still the one at its path. When the
+    /// path is empty (the data directory or the file was deleted: the open
+    /// file lives on, unlinked, and every write to it would be lost at
+    /// exit), the store recreates the file at its path from the open copy,
+    /// every room included, and carries on there. When the path holds
+    /// another file (a restored backup?), nothing more is written until an
+    /// operator decides. Either way members and the log are told.
+    fn check_file(&mut self) -> bool {
+        let Some(expected) = self.file else {
+            return true;
+        };
+        match FileId::of(&self.opts.path) {
+            Some(now) if now == expected => true,
+            None => {
+                let first = !self.deleted;
+                self.deleted = true;
+                if first {
+                    error!(
+                        path = %self.opts.path.display(),
+                        "the room store file was deleted while the server ran: recreating it from the copy still open, every room included"
+                    );
+                    self.tell_every_room(
+                        "The server's room store was deleted while it ran: the server is recreating it from what it still holds.",
+                    );
+                }
+                match self.recreate() {
+                    Ok(rooms) => {
+                        self.deleted = false;
+                        info!(path = %self.opts.path.display(), rooms, "room store recreated: nothing was lost");
+                        true
+                    }
+                    Err(e) => {
+                        if first {
+                            error!(
+                                path = %self.opts.path.display(),
+                                error = %e,
+                                "cannot recreate the room store: edits stay in memory and in the deleted file only while the server runs; make the directory writable again (the server retries every second)"
+                            );
+                        }
+                        false
+                    }
+                }
+            }
+            Some(_) => {
+                if !self.replaced {
+                    self.replaced = true;
+                    error!(
+                        path = %self.opts.path.display(),
+                        "the room store file was replaced by another file while the server ran: nothing more is written to either; edits stay in memory. Stop the server (changes since are lost) and start it on the file you want"
+                    );
+                    self.tell_every_room(
+                        "The server's room store was replaced while it ran: edits are shared but no longer stored. Tell the server's operator.",
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// A new file at the path with every record of the open one; the store
+    /// continues on it. Returns how many rooms it holds.
+    fn recreate(&mut self) -> Result<usize, String> {
+        let old = live(&self.db).map_err(|e| e.to_string())?;
+        if let Some(dir) = self.opts.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        let new = match open_db(&self.opts.path) {
+            Ok(db) => db,
+            Err(OpenError::Damaged(e) | OpenError::Other(e)) => return Err(e),
+        };
+        let rooms = guarded(|| copy_all(old, &new))?;
+        self.file = FileId::of(&self.opts.path);
+        self.db = Some(new);
+        self.next_seq.clear();
+        Ok(rooms)
+    }
+
+    /// `storage_failed` (non-fatal) to every member of every live room.
+    fn tell_every_room(&self, message: &str) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let msg = collab_protocol::ServerMsg::Error {
+            code: ErrorCode::StorageFailed,
+            message: message.into(),
+            seq: None,
+        };
+        for room in shared.registry.rooms() {
+            room.tell_all(&msg);
         }
     }
 
@@ -522,9 +801,12 @@ impl Worker {
         self.pending.push(op);
     }
 
-    /// The stored snapshot and updates, then what is still pending.
-    fn load(&mut self, room: &RoomId) -> Result<Loaded, String> {
-        type Stored = (Option<Vec<u8>>, Vec<Vec<u8>>);
+    /// The stored snapshot and updates, then what is still pending. Only
+    /// reads: decoding is the caller's, off this thread.
+    fn read_room(&mut self, room: &RoomId) -> Result<Stored, LoadError> {
+        if let Some(why) = &self.damaged {
+            return Err(LoadError::Damaged(why.clone()));
+        }
         let read = || -> Result<Stored, redb::Error> {
             let txn = live(&self.db)?.begin_read()?;
             let snap = txn
@@ -537,34 +819,30 @@ impl Worker {
                 let (_, v) = item?;
                 out.push(v.value().to_vec());
             }
-            Ok((snap, out))
+            Ok(Stored {
+                snapshot: snap,
+                updates: out,
+            })
         };
-        let (snap, mut updates) = read().map_err(|e| e.to_string())?;
-        let mut snap = snap;
+        let Stored {
+            mut snapshot,
+            mut updates,
+        } = match guarded(read) {
+            Ok(r) => r,
+            Err(e) if self.db.is_none() => return Err(LoadError::Failed(e)),
+            Err(e) => return Err(LoadError::Damaged(format!("its records do not read: {e}"))),
+        };
         for op in &self.pending {
             match op {
                 Op::Snapshot(r, data) if r == room => {
-                    snap = Some(data.clone());
+                    snapshot = Some(data.clone());
                     updates.clear();
                 }
                 Op::Append(r, data) if r == room => updates.push(data.clone()),
                 _ => {}
             }
         }
-        let bytes = updates.iter().map(Vec::len).sum();
-        // One batch: importing a few hundred interleaved keystrokes one by
-        // one replays concurrent history per update (seconds per room).
-        let (doc, failed) = RoomDoc::load(snap.as_deref(), &updates).map_err(|e| e.to_string())?;
-        for (i, e) in failed {
-            // One bad record must not hide the rest of the room.
-            warn!(room = %room, record = i, error = %e, "a stored update could not be imported; skipped");
-        }
-        debug!(room = %room, updates = updates.len(), "room loaded");
-        Ok(Loaded {
-            doc,
-            updates: updates.len(),
-            bytes,
-        })
+        Ok(Stored { snapshot, updates })
     }
 
     /// Writes the pending batch in one transaction. On failure the batch
@@ -574,11 +852,23 @@ impl Worker {
             self.window_start = None;
             return true;
         }
-        let result = self.write_batch();
+        let at_path = self.check_file();
+        let result = if !at_path {
+            Err("the store file is no longer the one at its path".to_owned())
+        } else if self.opts.fault.failing() {
+            Err("writes are failing (injected fault)".to_owned())
+        } else {
+            guarded(|| self.write_batch())
+        };
         match result {
             Ok(()) => {
                 if self.failing {
                     info!("the room store is writable again; everything kept meanwhile is stored");
+                }
+                if let Some(p) = &self.opts.probe {
+                    let rooms: HashSet<&str> =
+                        self.pending.iter().map(|op| op.room().as_str()).collect();
+                    p.committed(rooms.into_iter().map(str::to_owned).collect());
                 }
                 self.failing = false;
                 self.told.clear();
@@ -601,7 +891,11 @@ impl Worker {
                 }
                 self.failing = true;
                 self.tell_rooms();
-                self.reopen();
+                // Reopening the path would open another file (or none) and
+                // drop the only copy of the rooms: keep the open one.
+                if at_path {
+                    self.reopen();
+                }
                 // Retry at the next window, not at once.
                 self.window_start = Some(Instant::now());
                 false
@@ -610,11 +904,6 @@ impl Worker {
     }
 
     fn write_batch(&mut self) -> Result<(), redb::Error> {
-        if self.opts.fault.failing() {
-            return Err(redb::Error::Io(std::io::Error::other(
-                "writes are failing (injected fault)",
-            )));
-        }
         let mut txn = live(&self.db)?.begin_write()?;
         txn.set_durability(Durability::Immediate);
         {
@@ -655,9 +944,20 @@ impl Worker {
     /// used again: close and reopen (redb repairs the file if needed).
     fn reopen(&mut self) {
         self.db = None;
-        match Database::create(&self.opts.path) {
+        if self.damaged.is_some() {
+            return;
+        }
+        match open_db(&self.opts.path) {
             Ok(db) => self.db = Some(db),
-            Err(e) => debug!(error = %e, "cannot reopen the room store yet"),
+            Err(OpenError::Damaged(why)) => {
+                error!(
+                    path = %self.opts.path.display(),
+                    error = %why,
+                    "the room store file is damaged: nothing more is written to it, rooms not in memory are refused. Stop the server and restore the file from a backup, or move it aside to start every room empty"
+                );
+                self.damaged = Some(why);
+            }
+            Err(OpenError::Other(e)) => debug!(error = %e, "cannot reopen the room store yet"),
         }
     }
 
@@ -707,7 +1007,7 @@ impl Worker {
             }
             Ok(out)
         };
-        let candidates = match stale() {
+        let candidates = match guarded(stale) {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "cannot read the store for the room ttl");
@@ -772,7 +1072,7 @@ impl Worker {
             }
             txn.commit().map_err(redb::Error::from)
         };
-        match delete() {
+        match guarded(delete) {
             Ok(()) => {
                 for room in &doomed {
                     info!(room = %room, ttl = %humantime::format_duration(ttl), "room idle past its ttl: deleted from the store");
@@ -784,6 +1084,75 @@ impl Worker {
             Err(e) => warn!(error = %e, "cannot delete expired rooms from the store"),
         }
     }
+}
+
+/// Runs a database operation, turning a panic inside redb (a damaged file
+/// can trip its assertions) into an error: the store thread, and with it
+/// every room's durability, must survive one bad page.
+fn guarded<T>(f: impl FnOnce() -> Result<T, redb::Error>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(panic) => Err(panic_message(panic.as_ref())),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    format!("the database library failed on the file: {what}")
+}
+
+/// Which file a path names: device and inode (on Unix; elsewhere the
+/// check is off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| FileId(m.dev(), m.ino()))
+    }
+
+    #[cfg(not(unix))]
+    fn of(_: &Path) -> Option<FileId> {
+        None
+    }
+}
+
+/// Copies every record of `from` into `to` in one transaction; returns
+/// how many rooms have a snapshot or updates.
+fn copy_all(from: &Database, to: &Database) -> Result<usize, redb::Error> {
+    let read = from.begin_read()?;
+    let mut txn = to.begin_write()?;
+    txn.set_durability(Durability::Immediate);
+    let mut rooms = HashSet::new();
+    {
+        let mut snaps = txn.open_table(SNAPSHOTS)?;
+        for item in read.open_table(SNAPSHOTS)?.iter()? {
+            let (k, v) = item?;
+            snaps.insert(k.value(), v.value())?;
+            rooms.insert(k.value().to_owned());
+        }
+        let mut updates = txn.open_table(UPDATES)?;
+        for item in read.open_table(UPDATES)?.iter()? {
+            let (k, v) = item?;
+            updates.insert(k.value(), v.value())?;
+            rooms.insert(k.value().0.to_owned());
+        }
+        let mut active = txn.open_table(ACTIVE)?;
+        for item in read.open_table(ACTIVE)?.iter()? {
+            let (k, v) = item?;
+            active.insert(k.value(), v.value())?;
+        }
+    }
+    txn.commit()?;
+    Ok(rooms.len())
 }
 
 /// The open database, or why there is none.
@@ -861,7 +1230,9 @@ mod tests {
     fn handle(tx: SyncSender<Cmd>) -> StoreHandle {
         StoreHandle {
             tx,
+            path: Arc::default(),
             closing: Arc::default(),
+            probe: None,
         }
     }
 
@@ -927,7 +1298,7 @@ mod tests {
 
         // A real store thread takes it before the load that follows.
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), Duration::from_secs(60), None, None).unwrap();
+        let store = Store::open(dir.path(), Duration::from_secs(60), None, None, None).unwrap();
         store
             .handle()
             .closing
@@ -942,7 +1313,8 @@ mod tests {
             reply,
         })
         .unwrap();
-        let mut loaded = got.blocking_recv().unwrap().unwrap();
+        let stored = got.blocking_recv().unwrap().unwrap();
+        let mut loaded = decode(room.id(), stored).unwrap();
         assert_eq!(loaded.doc.text(), "one two ");
         drop(running);
     }

@@ -142,6 +142,10 @@ fn help_explains_every_flag_and_its_variable() {
         "--ping-interval",
         "--idle-shutdown",
         "--log-format",
+        "--handshake-timeout",
+        "--max-half-open",
+        "--max-half-open-per-ip",
+        "--cap-loopback-per-ip",
         "COLLAB_BIND",
         "COLLAB_PING_INTERVAL",
     ] {

@@ -25,4 +25,5 @@ mod logs;
 mod memory;
 mod metrics;
 mod rooms;
+mod store_damage;
 mod tls;

@@ -1,0 +1,94 @@
+//! A test hook that watches the store thread: which rooms each commit
+//! wrote, and which rooms are being decoded, with a way to hold a room's
+//! decoding (standing in for a heavy room that takes seconds to load).
+//! Tests await these events instead of sleeping or reading the file,
+//! which redb keeps locked.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Condvar, Mutex};
+
+use tokio::sync::broadcast;
+
+/// What the store did.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// A commit wrote changes of these rooms to disk.
+    Committed(Vec<String>),
+    /// A room's records are being decoded (a load in progress).
+    Decoding(String),
+}
+
+/// See the module documentation. Cheap to clone; clones share state.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct StoreProbe(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    events: broadcast::Sender<StoreEvent>,
+    held: Mutex<HashSet<String>>,
+    released: Condvar,
+}
+
+impl Default for StoreProbe {
+    fn default() -> Self {
+        Self(Arc::new(Inner {
+            events: broadcast::channel(4096).0,
+            held: Mutex::default(),
+            released: Condvar::new(),
+        }))
+    }
+}
+
+/// Decoding of a room waits while this lives.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Hold(StoreProbe, String);
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let inner = &(self.0).0;
+        inner
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+        inner.released.notify_all();
+    }
+}
+
+impl StoreProbe {
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
+        self.0.events.subscribe()
+    }
+
+    /// Holds the decoding of `room` until the returned guard is dropped.
+    pub fn hold_decoding(&self, room: &str) -> Hold {
+        self.0
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(room.to_owned());
+        Hold(self.clone(), room.to_owned())
+    }
+
+    pub(crate) fn committed(&self, rooms: Vec<String>) {
+        let _ = self.0.events.send(StoreEvent::Committed(rooms));
+    }
+
+    /// Called where a room is decoded: reports it, then blocks while the
+    /// room is held.
+    pub(crate) fn decoding(&self, room: &str) {
+        let _ = self.0.events.send(StoreEvent::Decoding(room.to_owned()));
+        let mut held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
+        while held.contains(room) {
+            held = self
+                .0
+                .released
+                .wait(held)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
