@@ -258,6 +258,18 @@ impl RoomDoc {
         result
     }
 
+    /// Whether importing an update of `len` bytes stays on the cheap path:
+    /// detached, no catch-up of the text (a keystroke, a few µs).
+    pub fn import_is_light(&self, len: usize, max_bytes: usize) -> bool {
+        len <= DETACHED_IMPORT_MAX_BYTES
+            && self.len_bytes_at_most().saturating_add(growth_of(len)) <= max_bytes
+    }
+
+    /// Whether the next import that brings something may compact.
+    pub fn compaction_due(&self, every: usize) -> bool {
+        self.imports_since_compact + 1 >= self.compact_after.max(every)
+    }
+
     /// [`Self::import_checked`], reading the update's metadata first.
     pub fn import_limited(&mut self, bytes: &[u8], max_bytes: usize) -> Result<bool, DocError> {
         self.import_checked(bytes, &UpdateInfo::read(bytes)?, max_bytes)

@@ -473,15 +473,14 @@ impl Connection {
                 let started = std::time::Instant::now();
                 // What the update claims, read before the room is locked or
                 // its document touched (see `collab_doc::UpdateInfo`).
-                let result = UpdateInfo::read(data.as_slice()).and_then(|info| {
-                    room.update(
-                        id,
-                        data.as_slice(),
-                        &info,
-                        config.max_doc_bytes,
-                        config.compact_every,
-                    )
-                });
+                let (max_doc_bytes, compact_every) = (config.max_doc_bytes, config.compact_every);
+                let result = match UpdateInfo::read(data.as_slice()) {
+                    Ok(info) => {
+                        room.update(id, data.into_inner(), info, max_doc_bytes, compact_every)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
                 self.shared.metrics.update_applied(started.elapsed());
                 match result {
                     Ok(_) => self.reply(ServerMsg::Ack { seq }).await,
@@ -507,7 +506,7 @@ impl Connection {
                     );
                     return self.refuse(err, None).await;
                 }
-                let applied = room.seed(id, &text);
+                let applied = room.seed(id, text).await;
                 self.reply(ServerMsg::Seeded { applied }).await
             }
             ClientMsg::Leave => Err(End::Left),

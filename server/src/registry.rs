@@ -61,33 +61,35 @@ impl Registry {
         })
     }
 
-    /// Joins the room `id`. With a store, a room that is not in memory is
-    /// loaded from it first (through the store thread, so it holds every
-    /// update queued before).
+    /// Joins the room `id`, creating it, or with a store loading it first
+    /// when it is not in memory (through the store thread, so it holds
+    /// every update queued before). The one way into a room.
     pub(crate) async fn enter(
         &self,
         id: &RoomId,
         req: JoinRequest,
     ) -> Result<(Arc<Room>, Joined), ProtocolError> {
-        let Some(store) = self.store.clone() else {
-            return self.join(id, req);
-        };
         // A round repeats only when the room emptied between the lookup
         // and the join: bounded, as each retry needs another departure.
         for _ in 0..64 {
-            let room = match self.lookup(id) {
-                Some(r) => r,
-                None => {
+            let room = match (self.lookup(id), &self.store) {
+                (Some(r), _) => r,
+                (None, Some(store)) => {
                     let loaded = store.load(id).await?;
-                    self.insert_loaded(id, loaded, &store)?
+                    self.insert_loaded(id, loaded, store)?
                 }
+                (None, None) => self.get_or_create(id)?,
             };
-            match room.join(req.clone(), || {
-                self.next_user.fetch_add(1, Ordering::Relaxed)
-            }) {
+            let joined = room
+                .join(req.clone(), || {
+                    self.next_user.fetch_add(1, Ordering::Relaxed)
+                })
+                .await;
+            match joined {
                 Ok(joined) => return Ok((room, joined)),
                 Err(JoinError::Dead) => self.remove_if_dead(&room),
                 Err(JoinError::Refused(e)) => {
+                    // A room created for this join stays empty: drop it.
                     if room.retire_if_empty() {
                         self.remove_if_dead(&room);
                     }
@@ -159,46 +161,6 @@ impl Registry {
         Ok(room)
     }
 
-    /// Joins the room `id` (creating it), retrying if it died meanwhile.
-    pub(crate) fn join(
-        &self,
-        id: &RoomId,
-        req: JoinRequest,
-    ) -> Result<(Arc<Room>, Joined), ProtocolError> {
-        let mut req = Some(req);
-        loop {
-            let room = self.get_or_create(id)?;
-            let Some(r) = req.take() else {
-                return Err(ProtocolError::from_code(ErrorCode::Internal));
-            };
-            // Re-create the request for a retry: only the rare dead-room race
-            // pays for this clone.
-            let retry = JoinRequest {
-                name: r.name.clone(),
-                session: r.session.clone(),
-                version: r.version.clone(),
-                link: r.link.clone(),
-                limits: r.limits,
-                max_users: r.max_users,
-                read_only: r.read_only,
-            };
-            match room.join(r, || self.next_user.fetch_add(1, Ordering::Relaxed)) {
-                Ok(joined) => return Ok((room, joined)),
-                Err(JoinError::Dead) => {
-                    self.remove_if_dead(&room);
-                    req = Some(retry);
-                }
-                Err(JoinError::Refused(e)) => {
-                    // A room created for this join stays empty: drop it.
-                    if room.retire_if_empty() {
-                        self.remove_if_dead(&room);
-                    }
-                    return Err(e);
-                }
-            }
-        }
-    }
-
     /// The member leaves (if `conn` is still theirs); an emptied room goes.
     pub(crate) fn leave(&self, room: &Arc<Room>, id: UserId, conn: u64, reason: LeftReason) {
         if room.leave(id, conn, reason) {
@@ -261,14 +223,14 @@ mod tests {
         RoomId::parse(s).unwrap()
     }
 
-    #[test]
-    fn a_room_lives_while_it_has_members() {
+    #[tokio::test]
+    async fn a_room_lives_while_it_has_members() {
         let reg = Registry::new(10, 1 << 20);
         let (req, _rx_a) = request("alice", 1);
-        let (r, alice) = reg.join(&room("abc"), req).unwrap();
+        let (r, alice) = reg.enter(&room("abc"), req).await.unwrap();
         assert_eq!(reg.len(), 1);
         let (req, _rx_b) = request("bob", 2);
-        let (r2, bob) = reg.join(&room("abc"), req).unwrap();
+        let (r2, bob) = reg.enter(&room("abc"), req).await.unwrap();
         assert!(Arc::ptr_eq(&r, &r2));
         assert_ne!(alice.id, bob.id);
         reg.leave(&r, alice.id, 1, LeftReason::Left);
@@ -278,61 +240,61 @@ mod tests {
         assert!(r.is_dead());
     }
 
-    #[test]
-    fn a_refused_first_join_leaves_no_room() {
+    #[tokio::test]
+    async fn a_refused_first_join_leaves_no_room() {
         let reg = Registry::new(10, 1 << 20);
         let (req, _rx) = request("alice", 1);
-        let (_r, _) = reg.join(&room("a"), req).unwrap();
+        let (_r, _) = reg.enter(&room("a"), req).await.unwrap();
         let (req, _rx2) = request("alice", 2);
-        let err = reg.join(&room("a"), req).unwrap_err();
+        let err = reg.enter(&room("a"), req).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::NameTaken);
         assert_eq!(reg.len(), 1);
         // Room full: max_users is 2.
         let (req, _rx3) = request("bob", 3);
-        reg.join(&room("a"), req).unwrap();
+        reg.enter(&room("a"), req).await.unwrap();
         let (req, _rx4) = request("carol", 4);
         assert_eq!(
-            reg.join(&room("a"), req).unwrap_err().code,
+            reg.enter(&room("a"), req).await.unwrap_err().code,
             ErrorCode::RoomFull
         );
     }
 
-    #[test]
-    fn the_room_limit_is_enforced_and_freed() {
+    #[tokio::test]
+    async fn the_room_limit_is_enforced_and_freed() {
         let reg = Registry::new(1, 1 << 20);
         let (req, _rx) = request("alice", 1);
-        let (r, alice) = reg.join(&room("one"), req).unwrap();
+        let (r, alice) = reg.enter(&room("one"), req).await.unwrap();
         let (req, _rx2) = request("bob", 2);
         assert_eq!(
-            reg.join(&room("two"), req).unwrap_err().code,
+            reg.enter(&room("two"), req).await.unwrap_err().code,
             ErrorCode::ServerFull
         );
         reg.leave(&r, alice.id, 1, LeftReason::Left);
         let (req, _rx3) = request("bob", 3);
-        reg.join(&room("two"), req).unwrap();
+        reg.enter(&room("two"), req).await.unwrap();
     }
 
-    #[test]
-    fn a_dead_room_is_replaced_on_join() {
+    #[tokio::test]
+    async fn a_dead_room_is_replaced_on_join() {
         let reg = Registry::new(10, 1 << 20);
         let (req, _rx) = request("alice", 1);
-        let (r, alice) = reg.join(&room("x"), req).unwrap();
+        let (r, alice) = reg.enter(&room("x"), req).await.unwrap();
         // Simulate the race: the room dies but is still mapped.
         assert!(r.leave(alice.id, 1, LeftReason::Left));
         assert!(reg.get(&room("x")).is_some());
         let (req, _rx2) = request("bob", 2);
-        let (r2, _) = reg.join(&room("x"), req).unwrap();
+        let (r2, _) = reg.enter(&room("x"), req).await.unwrap();
         assert!(!Arc::ptr_eq(&r, &r2));
         assert_eq!(reg.len(), 1);
     }
 
-    #[test]
-    fn left_is_sent_once() {
+    #[tokio::test]
+    async fn left_is_sent_once() {
         let reg = Registry::new(10, 1 << 20);
         let (req, _rx_a) = request("alice", 1);
-        let (r, alice) = reg.join(&room("abc"), req).unwrap();
+        let (r, alice) = reg.enter(&room("abc"), req).await.unwrap();
         let (req, mut rx_b) = request("bob", 2);
-        reg.join(&room("abc"), req).unwrap();
+        reg.enter(&room("abc"), req).await.unwrap();
         reg.leave(&r, alice.id, 1, LeftReason::Disconnected);
         reg.leave(&r, alice.id, 1, LeftReason::Left);
         let mut lefts = 0;
@@ -347,18 +309,18 @@ mod tests {
         assert_eq!(lefts, 1);
     }
 
-    #[test]
-    fn a_stale_connection_cannot_remove_the_resumed_one() {
+    #[tokio::test]
+    async fn a_stale_connection_cannot_remove_the_resumed_one() {
         let reg = Registry::new(10, 1 << 20);
         let (req, mut rx) = request("alice", 1);
-        let (r, alice) = reg.join(&room("abc"), req).unwrap();
+        let (r, alice) = reg.enter(&room("abc"), req).await.unwrap();
         let Ok(Out::Welcome(w)) = rx.try_recv() else {
             panic!("the welcome comes first")
         };
         let session = w.session;
         let (mut req, _rx2) = request("alice", 2);
         req.session = Some(session);
-        let (_, again) = reg.join(&room("abc"), req).unwrap();
+        let (_, again) = reg.enter(&room("abc"), req).await.unwrap();
         assert!(again.resumed);
         assert_eq!(again.id, alice.id);
         // The old connection's drop guard runs: nothing happens.
@@ -366,37 +328,37 @@ mod tests {
         assert_eq!(r.members().len(), 1);
     }
 
-    #[test]
-    fn concurrent_joins_and_leaves_leave_no_room_behind() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_joins_and_leaves_leave_no_room_behind() {
         let reg = Arc::new(Registry::new(1000, 1 << 20));
-        let threads: Vec<_> = (0..4u64)
+        let tasks: Vec<_> = (0..4u64)
             .map(|t| {
                 let reg = Arc::clone(&reg);
-                std::thread::spawn(move || {
+                tokio::spawn(async move {
                     for i in 0..500u64 {
                         let conn = t * 10_000 + i;
                         let (mut req, _rx) = request(&format!("u{t}"), conn);
                         req.max_users = 10;
                         let id = room(&format!("r{}", i % 3));
-                        let (r, joined) = reg.join(&id, req).unwrap();
+                        let (r, joined) = reg.enter(&id, req).await.unwrap();
                         reg.leave(&r, joined.id, conn, LeftReason::Left);
                     }
                 })
             })
             .collect();
-        for t in threads {
-            t.join().unwrap();
+        for t in tasks {
+            t.await.unwrap();
         }
         assert!(reg.is_empty(), "{} rooms left", reg.len());
     }
 
-    #[test]
-    fn a_member_with_too_many_bytes_queued_is_removed() {
+    #[tokio::test]
+    async fn a_member_with_too_many_bytes_queued_is_removed() {
         let reg = Registry::new(10, 1000);
         let (req, mut rx_a) = request("alice", 1);
-        let (r, alice) = reg.join(&room("abc"), req).unwrap();
+        let (r, alice) = reg.enter(&room("abc"), req).await.unwrap();
         let (req, _rx_b) = request("bob", 2);
-        let (_, bob) = reg.join(&room("abc"), req).unwrap();
+        let (_, bob) = reg.enter(&room("abc"), req).await.unwrap();
         let big = collab_protocol::Presence {
             cursor: Some(vec![0u8; 450].into()),
             anchor: None,

@@ -12,6 +12,8 @@
 //! `left`; every other path (leave, close, drop, kick) ends up there, and a
 //! second call finds nothing to remove. So `left` goes out exactly once.
 
+mod document;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,7 +25,8 @@ use collab_protocol::{
 };
 use tokio::sync::{Notify, mpsc};
 
-use crate::store::{Loaded, Queued, SNAPSHOT_EVERY_BYTES, SNAPSHOT_EVERY_UPDATES, StoreHandle};
+use crate::store::{Loaded, StoreHandle};
+use document::{DocLock, DocPart, Runs, SERVER_OWNER, StoreLink, run};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Member colours, `#rrggbb`, readable on dark and light terminals.
@@ -114,38 +117,11 @@ struct Entry {
 struct State {
     /// In order of joining.
     members: Vec<Entry>,
-    doc: RoomDoc,
     /// A member with this many bytes queued and more coming is too slow.
     max_queue_bytes: usize,
     /// Set when the last member leaves: the registry drops the room and a
     /// joiner that still holds it must look it up again.
     dead: bool,
-    /// With storage: where accepted changes go (`store.rs`).
-    store: Option<StoreLink>,
-    /// The Loro peer ids this room gave out, and the session token each
-    /// belongs to ("" for the server's own seeds): only that session may
-    /// add changes under it. Kept after the member leaves, so nobody else
-    /// extends its history; a member rejoining with that token gets its id
-    /// back. Not stored: after a restart, ids given out before are history
-    /// that anyone may bring back, and every session gets a fresh id.
-    owners: HashMap<PeerId, String>,
-}
-
-/// The owner of the peer ids the server authors (seeds).
-const SERVER_OWNER: &str = "";
-
-/// A stored room's way to the store thread, and what it sent since its
-/// last snapshot (compaction happens when that grows past a bound).
-#[derive(Debug)]
-struct StoreLink {
-    handle: StoreHandle,
-    updates: usize,
-    bytes: usize,
-    /// A change could not be queued (queue full): the next change sends
-    /// the whole snapshot instead, so nothing is skipped on disk.
-    dirty: bool,
-    /// An overflow was logged and not yet followed by a success.
-    warned: bool,
 }
 
 /// What a joiner asks for, validated.
@@ -180,7 +156,11 @@ pub(crate) enum JoinError {
 #[derive(Debug)]
 pub struct Room {
     id: RoomId,
+    /// Members and their queues: every relay takes it, briefly.
     state: Mutex<State>,
+    /// The document side, with its own async lock (see `document.rs`).
+    /// Lock order: `doc` before `state`, never the other way round.
+    doc: DocLock,
 }
 
 fn now_ms() -> u64 {
@@ -212,16 +192,23 @@ pub(crate) fn same_token(a: &str, b: &str) -> bool {
 
 impl Room {
     pub(crate) fn new(id: RoomId, max_queue_bytes: usize) -> Self {
+        Self::with_doc(id, max_queue_bytes, RoomDoc::new(), None)
+    }
+
+    fn with_doc(
+        id: RoomId,
+        max_queue_bytes: usize,
+        doc: RoomDoc,
+        store: Option<StoreLink>,
+    ) -> Self {
         Self {
             id,
             state: Mutex::new(State {
                 members: Vec::new(),
-                doc: RoomDoc::new(),
                 max_queue_bytes,
                 dead: false,
-                store: None,
-                owners: HashMap::new(),
             }),
+            doc: DocPart::new(doc, store),
         }
     }
 
@@ -232,19 +219,14 @@ impl Room {
         loaded: Loaded,
         handle: StoreHandle,
     ) -> Self {
-        let room = Self::new(id, max_queue_bytes);
-        {
-            let mut st = room.lock();
-            st.doc = loaded.doc;
-            st.store = Some(StoreLink {
-                handle,
-                updates: loaded.updates,
-                bytes: loaded.bytes,
-                dirty: false,
-                warned: false,
-            });
-        }
-        room
+        let link = StoreLink {
+            handle,
+            updates: loaded.updates,
+            bytes: loaded.bytes,
+            dirty: false,
+            warned: false,
+        };
+        Self::with_doc(id, max_queue_bytes, loaded.doc, Some(link))
     }
 
     /// An event to every member (store failures).
@@ -283,78 +265,122 @@ impl Room {
     pub(crate) fn retire_if_empty(&self) -> bool {
         let mut st = self.lock();
         if st.members.is_empty() && !st.dead {
-            close(&mut st, &self.id);
+            self.close(&mut st);
         }
         st.dead
     }
 
-    pub(crate) fn join(
+    /// The room is empty: mark it dead (the registry drops it) and let the
+    /// store have its last changes.
+    fn close(&self, st: &mut State) {
+        st.dead = true;
+        document::close(Arc::clone(&self.doc), self.id.clone());
+    }
+
+    /// Why `req` cannot join now, if it cannot: checked before any
+    /// document work (a refused join costs none) and again with the locks
+    /// held.
+    fn refusal(&self, st: &State, req: &JoinRequest) -> Option<JoinError> {
+        if st.dead {
+            return Some(JoinError::Dead);
+        }
+        let refused = |e| Some(JoinError::Refused(e));
+        match st
+            .members
+            .iter()
+            .find(|e| e.member.name == req.name.as_str())
+        {
+            Some(entry) => match &req.session {
+                Some(s) if same_token(s, &entry.session) => None,
+                Some(_) => refused(ProtocolError::from_code(ErrorCode::BadSession)),
+                None => refused(ProtocolError::new(
+                    ErrorCode::NameTaken,
+                    format!(
+                        "Someone called {:?} is already in room {:?}: pick another name with --user.",
+                        req.name.as_str(),
+                        self.id.as_str()
+                    ),
+                )),
+            },
+            None if st.members.len() >= req.max_users => refused(ProtocolError::new(
+                ErrorCode::RoomFull,
+                format!(
+                    "Room {:?} is full ({} members).",
+                    self.id.as_str(),
+                    req.max_users
+                ),
+            )),
+            None => None,
+        }
+    }
+
+    /// Lets `req` in: a welcome to it, `joined` (or `member`, for a resumed
+    /// session whose role changed) to the others.
+    ///
+    /// The welcome's document is taken with the room's document lock held,
+    /// on the blocking pool (a big room's snapshot takes milliseconds), and
+    /// the joiner enters the member list before that lock is released: no
+    /// update is imported in between, so every update is either in the
+    /// welcome or relayed to the joiner, never both or neither.
+    pub(crate) async fn join(
         &self,
         req: JoinRequest,
         next_id: impl FnOnce() -> UserId,
     ) -> Result<Joined, JoinError> {
+        if let Some(refused) = self.refusal(&self.lock(), &req) {
+            return Err(refused);
+        }
+        let part = Arc::clone(&self.doc).lock_owned().await;
+        let version = req.version.clone();
+        let (mut part, taken) = run(part, Runs::Blocking, move |p| {
+            let vv = p.doc.version();
+            welcome_doc(&mut p.doc, version.as_deref()).map(|d| (d, vv))
+        })
+        .await;
+        let (doc_kind, doc, version) = match taken.and_then(|r| r) {
+            Ok(((kind, doc), version)) => (kind, doc, version),
+            Err(e) => {
+                tracing::error!(room = %self.id, error = %e, "exporting the room for a newcomer failed");
+                return Err(JoinError::Refused(ProtocolError::new(
+                    ErrorCode::Internal,
+                    "The server could not export the room's document; try again later.",
+                )));
+            }
+        };
+
         let mut st = self.lock();
-        if st.dead {
-            return Err(JoinError::Dead);
+        if let Some(refused) = self.refusal(&st, &req) {
+            return Err(refused);
         }
         let live = st
             .members
             .iter()
             .position(|e| e.member.name == req.name.as_str());
         let (index, resumed) = match live {
-            Some(i) => {
-                let entry = &st.members[i];
-                match &req.session {
-                    Some(s) if same_token(s, &entry.session) => (i, true),
-                    Some(_) => {
-                        return Err(JoinError::Refused(ProtocolError::from_code(
-                            ErrorCode::BadSession,
-                        )));
-                    }
-                    None => {
-                        return Err(JoinError::Refused(ProtocolError::new(
-                            ErrorCode::NameTaken,
-                            format!(
-                                "Someone called {:?} is already in room {:?}: pick another name with --user.",
-                                req.name.as_str(),
-                                self.id.as_str()
-                            ),
-                        )));
-                    }
-                }
-            }
+            Some(i) => (i, true),
             None => {
-                if st.members.len() >= req.max_users {
-                    return Err(JoinError::Refused(ProtocolError::new(
-                        ErrorCode::RoomFull,
-                        format!(
-                            "Room {:?} is full ({} members).",
-                            self.id.as_str(),
-                            req.max_users
-                        ),
-                    )));
-                }
                 let used: Vec<&str> = st.members.iter().map(|e| e.member.color.as_str()).collect();
                 let id = next_id();
-                // A session that left (or was dropped) and comes back with
-                // its token keeps the peer ids it owns.
-                let session = req
-                    .session
-                    .as_deref()
-                    .filter(|t| !t.is_empty() && st.owners.values().any(|o| same_token(o, t)))
-                    .filter(|t| !st.members.iter().any(|e| same_token(&e.session, t)))
-                    .map_or_else(new_session_token, str::to_owned);
-                let peer = st
-                    .owners
-                    .iter()
-                    .find(|(_, o)| same_token(o, &session))
-                    .map(|(p, _)| *p)
-                    .unwrap_or_else(|| fresh_peer(&st.owners));
                 let color = PALETTE
                     .iter()
                     .find(|c| !used.contains(c))
                     .copied()
                     .unwrap_or(PALETTE[(id as usize) % PALETTE.len()]);
+                // A session that left (or was dropped) and comes back with
+                // its token keeps the peer id it owns.
+                let owners = &part.owners;
+                let session = req
+                    .session
+                    .as_deref()
+                    .filter(|t| !t.is_empty() && owners.values().any(|o| same_token(o, t)))
+                    .filter(|t| !st.members.iter().any(|e| same_token(&e.session, t)))
+                    .map_or_else(new_session_token, str::to_owned);
+                let peer = owners
+                    .iter()
+                    .find(|(_, o)| same_token(o, &session))
+                    .map(|(p, _)| *p)
+                    .unwrap_or_else(|| fresh_peer(owners));
+                part.owners.insert(peer, session.clone());
                 st.members.push(Entry {
                     member: Member {
                         id,
@@ -362,14 +388,14 @@ impl Room {
                         color: color.to_owned(),
                         read_only: req.read_only,
                     },
-                    session: session.clone(),
+                    session,
                     peer,
                     link: req.link.clone(),
                 });
-                st.owners.insert(peer, session);
                 (st.members.len() - 1, false)
             }
         };
+        drop(part);
 
         let mut role_changed = false;
         if resumed {
@@ -380,23 +406,6 @@ impl Room {
             role_changed = was != req.read_only;
         }
 
-        let (doc_kind, doc) = match req.version.as_deref().map(|v| st.doc.updates_since(v)) {
-            Some(Ok(updates)) => (DocKind::Updates, updates),
-            // No version, or one that does not decode: the whole document.
-            _ => match st.doc.snapshot() {
-                Ok(snapshot) => (DocKind::Snapshot, snapshot),
-                Err(e) => {
-                    tracing::error!(room = %self.id, error = %e, "exporting the room for a newcomer failed");
-                    if !resumed {
-                        st.members.remove(index);
-                    }
-                    return Err(JoinError::Refused(ProtocolError::new(
-                        ErrorCode::Internal,
-                        "The server could not export the room's document; try again later.",
-                    )));
-                }
-            },
-        };
         let entry = &st.members[index];
         let welcome = Welcome {
             protocol: PROTOCOL_VERSION,
@@ -407,7 +416,7 @@ impl Room {
             resumed,
             doc_kind,
             doc: Base64Bytes(doc),
-            version: Base64Bytes(st.doc.version()),
+            version: Base64Bytes(version),
             limits: req.limits,
         };
         let joined = Joined {
@@ -443,7 +452,7 @@ impl Room {
             remove(&mut st, i, reason);
         }
         if st.members.is_empty() && !st.dead {
-            close(&mut st, &self.id);
+            self.close(&mut st);
         }
         st.dead
     }
@@ -495,19 +504,24 @@ impl Room {
     }
 
     /// Imports an update; when it brought something new, relays it to the
-    /// others. On error the document is unchanged and nothing is relayed.
+    /// others, then stores it. On error the document is unchanged and
+    /// nothing is relayed or stored.
     ///
-    /// `info` is the update's metadata, read outside the lock. New changes
+    /// `info` is the update's metadata, read before any lock. New changes
     /// under a peer id this room gave another session are refused before
     /// anything is imported. (Ids it never gave out are history: a member
     /// that brings a restarted room its text carries everyone's changes.
     /// Parts the room already has may name anyone: Loro compares them with
     /// its own history whenever the update brings something new.)
-    pub(crate) fn update(
-        &self,
+    ///
+    /// A keystroke is imported on this task; a paste, or an import that
+    /// compacts or snapshots for the store, on the blocking pool with this
+    /// room's document lock held (see `document.rs`).
+    pub(crate) async fn update(
+        self: &Arc<Self>,
         from: UserId,
-        data: &[u8],
-        info: &UpdateInfo,
+        data: Vec<u8>,
+        info: UpdateInfo,
         max_doc_bytes: usize,
         compact_every: usize,
     ) -> Result<bool, DocError> {
@@ -515,61 +529,65 @@ impl Room {
         // costly part and needs nothing from the room.
         let relay = ServerMsg::Update {
             from,
-            data: Base64Bytes(data.to_vec()),
+            data: Base64Bytes(data.clone()),
         };
         let relay = Utf8Bytes::from(relay.to_json());
-        let mut st = self.lock();
-        let Some(entry) = st.members.iter().find(|e| e.member.id == from) else {
-            // Removed meanwhile (slow consumer): its edits no longer count.
-            return Ok(false);
+        let part = Arc::clone(&self.doc).lock_owned().await;
+        let session = {
+            let st = self.lock();
+            let Some(entry) = st.members.iter().find(|e| e.member.id == from) else {
+                // Removed meanwhile (slow consumer): its edits no longer count.
+                return Ok(false);
+            };
+            entry.session.clone()
         };
-        let vv = st.doc.version_vector();
-        for span in info.new_to(&vv) {
-            if let Some(owner) = st.owners.get(&span.peer)
-                && !same_token(owner, &entry.session)
-            {
-                return Err(DocError::PeerOwned(span.peer));
+        part.check_authors(&info, &session)?;
+        let runs = part.import_runs(data.len(), max_doc_bytes, compact_every);
+        let room = Arc::clone(self);
+        let (_part, result) = run(part, runs, move |p| {
+            let new = p.doc.import_checked(&data, &info, max_doc_bytes)?;
+            if new {
+                room.relay(&relay, from);
+                p.after_import(&room.id, data, compact_every);
             }
-        }
-        let new = st.doc.import_checked(data, info, max_doc_bytes)?;
-        if new {
-            broadcast(&mut st, &relay, Some(from));
-            if st.store.is_some() {
-                // The bytes as received: they imported without pending
-                // parts, so everything they depend on is stored before them,
-                // and a part the room already had is ignored on reload.
-                // (Exporting "what this import added" instead costs time
-                // that grows with the document, on every keystroke.)
-                persist(&mut st, &self.id, Some(data.to_vec()));
-            }
-            // At least every `compact_every` imports, less often for a big
-            // document (see `collab_doc::next_compaction_after`).
-            if let Err(e) = st.doc.compact_if_due(compact_every) {
-                tracing::warn!(room = %self.id, error = %e, "compacting the document failed");
-            }
-        }
-        Ok(new)
+            Ok(new)
+        })
+        .await;
+        result.and_then(|r| r)
     }
 
-    /// Puts `text` in the document if it is empty, and sends the resulting
-    /// update to everyone, the seeder included. Returns whether it applied.
-    pub(crate) fn seed(&self, from: UserId, text: &str) -> bool {
+    /// An update to every member but its author.
+    fn relay(&self, relay: &Utf8Bytes, from: UserId) {
         let mut st = self.lock();
-        if !st.members.iter().any(|e| e.member.id == from) {
+        broadcast(&mut st, relay, Some(from));
+    }
+
+    /// Puts `text` in the document if it has no history, and sends the
+    /// resulting update to everyone, the seeder included. Returns whether
+    /// it applied.
+    pub(crate) async fn seed(self: &Arc<Self>, from: UserId, text: String) -> bool {
+        let part = Arc::clone(&self.doc).lock_owned().await;
+        if !self.lock().members.iter().any(|e| e.member.id == from) {
             return false;
         }
-        let Some(update) = st.doc.seed_if_empty(text) else {
-            return false;
-        };
-        st.owners
-            .insert(collab_doc::seed_peer(text), SERVER_OWNER.to_owned());
-        persist(&mut st, &self.id, Some(update.clone()));
-        let msg = ServerMsg::Update {
-            from,
-            data: Base64Bytes(update),
-        };
-        broadcast(&mut st, &Utf8Bytes::from(msg.to_json()), None);
-        true
+        let room = Arc::clone(self);
+        let (_part, applied) = run(part, Runs::Blocking, move |p| {
+            let Some(update) = p.doc.seed_if_empty(&text) else {
+                return false;
+            };
+            p.owners
+                .insert(collab_doc::seed_peer(&text), SERVER_OWNER.to_owned());
+            p.persist(&room.id, Some(update.clone()));
+            let msg = ServerMsg::Update {
+                from,
+                data: Base64Bytes(update),
+            };
+            let mut st = room.lock();
+            broadcast(&mut st, &Utf8Bytes::from(msg.to_json()), None);
+            true
+        })
+        .await;
+        applied.unwrap_or(false)
     }
 
     /// Sends an event to one member through its queue (acks, errors).
@@ -582,91 +600,12 @@ impl Room {
     }
 }
 
-/// The room is empty: mark it dead, and if the store queue refused one of
-/// its changes, hand the store its last snapshot now (there is no next
-/// change to carry it).
-fn close(st: &mut State, room: &RoomId) {
-    st.dead = true;
-    if st.store.as_ref().is_some_and(|l| l.dirty) {
-        let snapshot = match st.doc.snapshot() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(room = %room, error = %e, "exporting the closing room failed; its last changes are not stored");
-                return;
-            }
-        };
-        if let Some(link) = st.store.as_mut()
-            && link.handle.closing_snapshot(room, snapshot) == Queued::Yes
-        {
-            link.dirty = false;
-            tracing::info!(room = %room, "the room closed; its last snapshot is queued");
-        }
-    }
-}
-
-/// Hands a change (None: could not be exported) to the store, or the whole
-/// snapshot when enough changes piled up or an earlier one was not queued.
-/// Never blocks: a full queue marks the room dirty.
-fn persist(st: &mut State, room: &RoomId, change: Option<Vec<u8>>) {
-    let Some(link) = st.store.as_mut() else {
-        return;
-    };
-    link.updates += 1;
-    link.bytes += change.as_ref().map_or(0, Vec::len);
-    let compact = link.dirty
-        || change.is_none()
-        || link.updates >= SNAPSHOT_EVERY_UPDATES
-        || link.bytes >= SNAPSHOT_EVERY_BYTES;
-    let queued = match change {
-        Some(c) if !compact => link.handle.append(room, c),
-        _ => {
-            let snapshot = match st.doc.snapshot() {
-                Ok(s) => s,
-                Err(e) => {
-                    // What is stored stays as it was: the change alone goes
-                    // on disk, and the room stays dirty so the next change
-                    // tries the snapshot again.
-                    tracing::error!(room = %room, error = %e, "exporting the room for the store failed");
-                    let Some(link) = st.store.as_mut() else {
-                        return;
-                    };
-                    if let Some(c) = change {
-                        link.handle.append(room, c);
-                    }
-                    link.dirty = true;
-                    return;
-                }
-            };
-            let Some(link) = st.store.as_mut() else {
-                return;
-            };
-            let q = link.handle.snapshot(room, snapshot);
-            if q == Queued::Yes {
-                link.updates = 0;
-                link.bytes = 0;
-            }
-            q
-        }
-    };
-    let Some(link) = st.store.as_mut() else {
-        return;
-    };
-    match queued {
-        Queued::Yes => {
-            link.dirty = false;
-            if link.warned {
-                tracing::info!(room = %room, "the store queue has room again; the room's snapshot is queued");
-                link.warned = false;
-            }
-        }
-        Queued::Full => {
-            link.dirty = true;
-            if !link.warned {
-                tracing::error!(room = %room, "the store queue is full (the disk is too slow): the room's next change stores its whole snapshot");
-                link.warned = true;
-            }
-        }
-        Queued::Closed => {}
+/// What a joiner's welcome carries: the updates its `version` lacks, or
+/// the whole document when it has none (or one that does not decode).
+fn welcome_doc(doc: &mut RoomDoc, version: Option<&[u8]>) -> Result<(DocKind, Vec<u8>), DocError> {
+    match version.map(|v| doc.updates_since(v)) {
+        Some(Ok(updates)) => Ok((DocKind::Updates, updates)),
+        _ => Ok((DocKind::Snapshot, doc.snapshot()?)),
     }
 }
 

@@ -1192,7 +1192,7 @@ mod tests {
     use crate::room::{Control, JoinRequest, Link, Room};
 
     /// A stored room with alice in it, whose changes go to `handle`.
-    fn room_with_alice(handle: StoreHandle) -> (Arc<Room>, crate::room::Joined) {
+    async fn room_with_alice(handle: StoreHandle) -> (Arc<Room>, crate::room::Joined) {
         let loaded = Loaded {
             doc: RoomDoc::new(),
             updates: 0,
@@ -1223,7 +1223,7 @@ mod tests {
             max_users: 2,
             read_only: false,
         };
-        let alice = room.join(req, || 7).ok().unwrap();
+        let alice = room.join(req, || 7).await.ok().unwrap();
         (room, alice)
     }
 
@@ -1238,25 +1238,33 @@ mod tests {
 
     /// A full store queue never blocks the room and loses nothing: the
     /// next change that fits carries the whole snapshot.
-    #[test]
-    fn a_full_queue_makes_the_next_change_a_snapshot() {
+    /// Alice types `text` at the end of `doc`, and the room takes it.
+    async fn type_into(
+        room: &Arc<Room>,
+        alice: collab_protocol::UserId,
+        doc: &mut SharedDoc,
+        text: &str,
+    ) {
+        let at = doc.len_chars();
+        doc.splice(at, 0, text).unwrap();
+        let u = doc.take_local_update().unwrap();
+        let info = collab_doc::UpdateInfo::read(&u).unwrap();
+        room.update(alice, u, info, 1 << 20, 1000).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_makes_the_next_change_a_snapshot() {
         let (tx, rx) = sync_channel(1);
-        let (room, alice) = room_with_alice(handle(tx));
+        let (room, alice) = room_with_alice(handle(tx)).await;
         let mut doc = SharedDoc::new();
-        let mut send = |text: &str| {
-            let at = doc.len_chars();
-            doc.splice(at, 0, text).unwrap();
-            let u = doc.take_local_update().unwrap();
-            let info = collab_doc::UpdateInfo::read(&u).unwrap();
-            room.update(alice.id, &u, &info, 1 << 20, 1000).unwrap();
-        };
-        send("one ");
-        send("two "); // the queue (1) is full: dropped, room dirty
+        type_into(&room, alice.id, &mut doc, "one ").await;
+        // The queue (1) is full: dropped, room dirty.
+        type_into(&room, alice.id, &mut doc, "two ").await;
         let Ok(Cmd::Append { data, .. }) = rx.try_recv() else {
             panic!("the first change is an append")
         };
         assert!(rx.try_recv().is_err(), "the second did not fit");
-        send("three");
+        type_into(&room, alice.id, &mut doc, "three").await;
         let Ok(Cmd::Snapshot { data: snap, .. }) = rx.try_recv() else {
             panic!("after an overflow the next change is a snapshot")
         };
@@ -1266,25 +1274,21 @@ mod tests {
         first.import(&data).unwrap();
         assert_eq!(first.text(), "one ");
         // Back to appends.
-        send("!");
+        type_into(&room, alice.id, &mut doc, "!").await;
         assert!(matches!(rx.try_recv(), Ok(Cmd::Append { .. })));
     }
 
     /// A room that closes while the queue still refuses its changes hands
     /// its last snapshot over beside the queue; the store thread takes it
     /// before anything else, so a later load of the room has it.
-    #[test]
-    fn a_room_closing_with_refused_changes_leaves_its_snapshot() {
+    #[tokio::test]
+    async fn a_room_closing_with_refused_changes_leaves_its_snapshot() {
         let (tx, rx) = sync_channel(1);
         let handle = handle(tx);
-        let (room, alice) = room_with_alice(handle.clone());
+        let (room, alice) = room_with_alice(handle.clone()).await;
         let mut doc = SharedDoc::new();
         for text in ["one ", "two "] {
-            let at = doc.len_chars();
-            doc.splice(at, 0, text).unwrap();
-            let u = doc.take_local_update().unwrap();
-            let info = collab_doc::UpdateInfo::read(&u).unwrap();
-            room.update(alice.id, &u, &info, 1 << 20, 1000).unwrap();
+            type_into(&room, alice.id, &mut doc, text).await;
         }
         // "one " fills the queue, "two " is refused: the room is dirty.
         assert!(matches!(rx.try_recv(), Ok(Cmd::Append { .. })));
@@ -1313,7 +1317,7 @@ mod tests {
             reply,
         })
         .unwrap();
-        let stored = got.blocking_recv().unwrap().unwrap();
+        let stored = got.await.unwrap().unwrap();
         let mut loaded = decode(room.id(), stored).unwrap();
         assert_eq!(loaded.doc.text(), "one two ");
         drop(running);

@@ -1,0 +1,267 @@
+//! A room's document side: the merged `RoomDoc`, its way to the store and
+//! who owns which peer id, behind a lock of its own that the relay of chat,
+//! presence and membership never takes.
+//!
+//! CRDT work can be long: a paste's import, a newcomer's snapshot of a big
+//! room, a compaction, a snapshot for the store (tens of ms to seconds).
+//! mini-redis's `db.rs` puts it plainly: such work must not run under a
+//! lock the hot path takes, nor on a runtime worker. So the document has
+//! its own async lock (waiting for it parks the task, never a thread), and
+//! work that is not known to be short runs on tokio's blocking pool while
+//! that room's lock is held: one room's heavy import delays that room's
+//! next update alone; every other room, and chat in this one, go on.
+//!
+//! A keystroke stays on the worker: a small update into a detached
+//! document is 2 to 3 µs, less than the hand-off to another thread.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use collab_doc::{DocError, PeerId, RoomDoc, UpdateInfo};
+use collab_protocol::RoomId;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::store::{Queued, SNAPSHOT_EVERY_BYTES, SNAPSHOT_EVERY_UPDATES, StoreHandle};
+
+/// The owner of the peer ids the server authors (seeds).
+pub(super) const SERVER_OWNER: &str = "";
+
+/// Largest update imported on the runtime's worker; bigger ones go to the
+/// blocking pool. Keystrokes are about 90 bytes.
+const INLINE_IMPORT_MAX_BYTES: usize = 4 * 1024;
+
+/// The document side of a room.
+#[derive(Debug)]
+pub(super) struct DocPart {
+    pub doc: RoomDoc,
+    /// With storage: where accepted changes go (`store.rs`).
+    pub store: Option<StoreLink>,
+    /// The Loro peer ids this room gave out, and the session token each
+    /// belongs to ([`SERVER_OWNER`] for seeds): only that session may add
+    /// changes under it. Kept after the member leaves, so nobody else
+    /// extends its history; a member rejoining with that token gets its id
+    /// back. Not stored: after a restart, ids given out before are history
+    /// that anyone may bring back, and every session gets a fresh id.
+    pub owners: HashMap<PeerId, String>,
+}
+
+/// A stored room's way to the store thread, and what it sent since its
+/// last snapshot (compaction happens when that grows past a bound).
+#[derive(Debug)]
+pub(super) struct StoreLink {
+    pub handle: StoreHandle,
+    pub updates: usize,
+    pub bytes: usize,
+    /// A change could not be queued (queue full): the next change sends
+    /// the whole snapshot instead, so nothing is skipped on disk.
+    pub dirty: bool,
+    /// An overflow was logged and not yet followed by a success.
+    pub warned: bool,
+}
+
+/// Where a piece of document work runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Runs {
+    /// Known to be short (a keystroke): on the caller's task.
+    Inline,
+    /// Maybe long: on the blocking pool, the room's document lock held.
+    Blocking,
+}
+
+pub(super) type DocLock = Arc<Mutex<DocPart>>;
+
+impl DocPart {
+    pub fn new(doc: RoomDoc, store: Option<StoreLink>) -> DocLock {
+        Arc::new(Mutex::new(Self {
+            doc,
+            store,
+            owners: HashMap::new(),
+        }))
+    }
+
+    /// Where importing an update of `len` bytes (and what follows it:
+    /// persisting, compacting) runs.
+    pub fn import_runs(&self, len: usize, max_doc_bytes: usize, compact_every: usize) -> Runs {
+        let store_snapshot_due = self.store.as_ref().is_some_and(|l| {
+            l.dirty
+                || l.updates + 1 >= SNAPSHOT_EVERY_UPDATES
+                || l.bytes + len >= SNAPSHOT_EVERY_BYTES
+        });
+        if len <= INLINE_IMPORT_MAX_BYTES
+            && self.doc.import_is_light(len, max_doc_bytes)
+            && !self.doc.compaction_due(compact_every)
+            && !store_snapshot_due
+        {
+            Runs::Inline
+        } else {
+            Runs::Blocking
+        }
+    }
+
+    /// Refuses new changes under a peer id this room gave a session other
+    /// than `session`.
+    pub fn check_authors(&self, info: &UpdateInfo, session: &str) -> Result<(), DocError> {
+        let vv = self.doc.version_vector();
+        for span in info.new_to(&vv) {
+            if let Some(owner) = self.owners.get(&span.peer)
+                && !super::same_token(owner, session)
+            {
+                return Err(DocError::PeerOwned(span.peer));
+            }
+        }
+        Ok(())
+    }
+
+    /// After an accepted import: store the bytes as received and compact
+    /// when due.
+    pub fn after_import(&mut self, room: &RoomId, data: Vec<u8>, compact_every: usize) {
+        if self.store.is_some() {
+            // The bytes as received: they imported without pending parts,
+            // so everything they depend on is stored before them, and a part
+            // the room already had is ignored on reload. (Exporting "what
+            // this import added" instead costs time that grows with the
+            // document, on every keystroke.)
+            self.persist(room, Some(data));
+        }
+        // At least every `compact_every` imports, less often for a big
+        // document (see `collab_doc::next_compaction_after`).
+        if let Err(e) = self.doc.compact_if_due(compact_every) {
+            tracing::warn!(room = %room, error = %e, "compacting the document failed");
+        }
+    }
+
+    /// Hands a change (None: could not be exported) to the store, or the
+    /// whole snapshot when enough changes piled up or an earlier one was
+    /// not queued. Never blocks: a full queue marks the room dirty.
+    pub fn persist(&mut self, room: &RoomId, change: Option<Vec<u8>>) {
+        let Some(link) = self.store.as_mut() else {
+            return;
+        };
+        link.updates += 1;
+        link.bytes += change.as_ref().map_or(0, Vec::len);
+        let compact = link.dirty
+            || change.is_none()
+            || link.updates >= SNAPSHOT_EVERY_UPDATES
+            || link.bytes >= SNAPSHOT_EVERY_BYTES;
+        let queued = match change {
+            Some(c) if !compact => link.handle.append(room, c),
+            _ => match self.doc.snapshot() {
+                Ok(snapshot) => {
+                    let q = link.handle.snapshot(room, snapshot);
+                    if q == Queued::Yes {
+                        link.updates = 0;
+                        link.bytes = 0;
+                    }
+                    q
+                }
+                Err(e) => {
+                    // What is stored stays as it was: the change alone goes
+                    // on disk, and the room stays dirty so the next change
+                    // tries the snapshot again.
+                    tracing::error!(room = %room, error = %e, "exporting the room for the store failed");
+                    if let Some(c) = change {
+                        link.handle.append(room, c);
+                    }
+                    link.dirty = true;
+                    return;
+                }
+            },
+        };
+        match queued {
+            Queued::Yes => {
+                link.dirty = false;
+                if link.warned {
+                    tracing::info!(room = %room, "the store queue has room again; the room's snapshot is queued");
+                    link.warned = false;
+                }
+            }
+            Queued::Full => {
+                link.dirty = true;
+                if !link.warned {
+                    tracing::error!(room = %room, "the store queue is full (the disk is too slow): the room's next change stores its whole snapshot");
+                    link.warned = true;
+                }
+            }
+            Queued::Closed => {}
+        }
+    }
+
+    /// The room emptied: if the store queue refused one of its changes,
+    /// hand the store its last snapshot now (there is no next change to
+    /// carry it).
+    fn close(&mut self, room: &RoomId) {
+        if !self.store.as_ref().is_some_and(|l| l.dirty) {
+            return;
+        }
+        let snapshot = match self.doc.snapshot() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(room = %room, error = %e, "exporting the closing room failed; its last changes are not stored");
+                return;
+            }
+        };
+        if let Some(link) = self.store.as_mut()
+            && link.handle.closing_snapshot(room, snapshot) == Queued::Yes
+        {
+            link.dirty = false;
+            tracing::info!(room = %room, "the room closed; its last snapshot is queued");
+        }
+    }
+}
+
+/// Runs `work` on the document, where `runs` says, and gives the lock back
+/// with its result.
+pub(super) async fn run<R: Send + 'static>(
+    mut part: OwnedMutexGuard<DocPart>,
+    runs: Runs,
+    work: impl FnOnce(&mut DocPart) -> R + Send + 'static,
+) -> (OwnedMutexGuard<DocPart>, Result<R, DocError>) {
+    match runs {
+        Runs::Inline => {
+            let r = work(&mut part);
+            (part, Ok(r))
+        }
+        Runs::Blocking => {
+            // The guard travels with the work and comes back with it; if the
+            // blocking task is lost (a panic in Loro, the runtime shutting
+            // down) so is the guard, and the lock is released by its drop.
+            let lock = Arc::clone(OwnedMutexGuard::mutex(&part));
+            match tokio::task::spawn_blocking(move || {
+                let r = work(&mut part);
+                (part, r)
+            })
+            .await
+            {
+                Ok((part, r)) => (part, Ok(r)),
+                Err(e) => {
+                    tracing::error!(error = %e, "document work failed");
+                    (
+                        lock.lock_owned().await,
+                        Err(DocError::BadUpdate("the server failed to apply it".into())),
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// Hands a closing room's last snapshot to the store when the store queue
+/// refused one of its changes (rare: the disk fell behind). It must reach
+/// the store before a later load of the room does, so when the document is
+/// free (the last member left; nobody imports) it is exported right here,
+/// on the caller; otherwise a task waits for the document lock.
+pub(super) fn close(doc: DocLock, room: RoomId) {
+    if let Ok(mut part) = doc.try_lock() {
+        part.close(&room);
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    rt.spawn(async move {
+        let part = doc.lock_owned().await;
+        if part.store.as_ref().is_some_and(|l| l.dirty) {
+            let _ = run(part, Runs::Blocking, move |p| p.close(&room)).await;
+        }
+    });
+}
