@@ -545,6 +545,8 @@ impl Room {
         let runs = part.import_runs(data.len(), max_doc_bytes, compact_every);
         let room = Arc::clone(self);
         let (_part, result) = run(part, runs, move |p| {
+            #[cfg(test)]
+            tests::gate::wait(&room.id);
             let new = p.doc.import_checked(&data, &info, max_doc_bytes)?;
             if new {
                 room.relay(&relay, from);
@@ -673,5 +675,129 @@ fn remove(st: &mut State, index: usize, reason: LeftReason) {
     };
     if !st.members.is_empty() {
         broadcast(st, &Utf8Bytes::from(msg.to_json()), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use collab_doc::SharedDoc;
+
+    /// Holds a room's document work at its start until released: a test's
+    /// stand-in for an import that takes seconds.
+    pub(super) mod gate {
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock, mpsc};
+
+        use collab_protocol::RoomId;
+
+        type Gates = Mutex<HashMap<String, mpsc::Receiver<()>>>;
+
+        fn gates() -> &'static Gates {
+            static GATES: OnceLock<Gates> = OnceLock::new();
+            GATES.get_or_init(Gates::default)
+        }
+
+        /// The next document work of `room` waits until the sender is used
+        /// or dropped.
+        pub fn hold(room: &RoomId) -> mpsc::Sender<()> {
+            let (tx, rx) = mpsc::channel();
+            gates().lock().unwrap().insert(room.as_str().to_owned(), rx);
+            tx
+        }
+
+        pub fn wait(room: &RoomId) {
+            let rx = gates().lock().unwrap().remove(room.as_str());
+            if let Some(rx) = rx {
+                let _ = rx.recv();
+            }
+        }
+    }
+
+    fn request(name: &str, conn: u64) -> (JoinRequest, mpsc::Receiver<Out>) {
+        let (tx, rx) = mpsc::channel(64);
+        let req = JoinRequest {
+            name: UserName::parse(name).unwrap(),
+            session: None,
+            version: None,
+            link: Link {
+                conn,
+                tx,
+                control: Arc::new(Control::default()),
+            },
+            limits: Limits {
+                max_frame_bytes: 1 << 20,
+                max_doc_bytes: 1 << 20,
+                messages_per_second: 1,
+                burst: 1,
+            },
+            max_users: 8,
+            read_only: false,
+        };
+        (req, rx)
+    }
+
+    async fn joined(room: &Arc<Room>, name: &str, id: UserId) -> (Joined, mpsc::Receiver<Out>) {
+        let (req, mut rx) = request(name, id);
+        let joined = room.join(req, || id).await.ok().unwrap();
+        assert!(matches!(rx.recv().await, Some(Out::Welcome(_))));
+        (joined, rx)
+    }
+
+    async fn next_text(rx: &mut mpsc::Receiver<Out>) -> String {
+        match rx.recv().await {
+            Some(Out::Text(t)) => t.as_str().to_owned(),
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    fn update(doc: &mut SharedDoc, text: &str) -> (Vec<u8>, UpdateInfo) {
+        let at = doc.len_chars();
+        doc.splice(at, 0, text).unwrap();
+        let u = doc.take_local_update().unwrap();
+        let info = UpdateInfo::read(&u).unwrap();
+        (u, info)
+    }
+
+    /// A paste's import runs on the blocking pool: while it is held there,
+    /// another room relays keystrokes and this room relays chat, on a
+    /// runtime with a single thread (where work on the runtime would stop
+    /// everything: with the import inline this test hangs). Then the paste
+    /// lands, relayed once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_held_import_stalls_neither_other_rooms_nor_chat() {
+        let busy = Arc::new(Room::new(RoomId::parse("busy").unwrap(), 1 << 20));
+        let quiet = Arc::new(Room::new(RoomId::parse("quiet").unwrap(), 1 << 20));
+        let (alice, _alice_rx) = joined(&busy, "alice", 1).await;
+        let (_bob, mut bob_rx) = joined(&busy, "bob", 2).await;
+        let (carol, _carol_rx) = joined(&quiet, "carol", 3).await;
+        let (_dave, mut dave_rx) = joined(&quiet, "dave", 4).await;
+
+        let release = gate::hold(busy.id());
+        let (paste, info) = update(&mut SharedDoc::new(), &"pasted line\n".repeat(2000));
+        let pasting = {
+            let busy = Arc::clone(&busy);
+            tokio::spawn(async move { busy.update(alice.id, paste, info, 1 << 22, 1000).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!pasting.is_finished(), "the paste waits at the gate");
+
+        let mut typing = SharedDoc::new();
+        for key in ["a", "b", "c"] {
+            let (u, info) = update(&mut typing, key);
+            assert_eq!(
+                quiet.update(carol.id, u, info, 1 << 20, 1000).await,
+                Ok(true)
+            );
+            assert!(next_text(&mut dave_rx).await.contains("\"update\""));
+        }
+        busy.chat(alice.id, "still here".into());
+        assert!(next_text(&mut bob_rx).await.contains("still here"));
+
+        release.send(()).unwrap();
+        assert_eq!(pasting.await.unwrap(), Ok(true));
+        assert!(next_text(&mut bob_rx).await.contains("\"update\""));
     }
 }
