@@ -344,6 +344,7 @@ async fn drive(
                         msg,
                         collab_protocol::ServerMsg::Ack { .. }
                             | collab_protocol::ServerMsg::Welcome(_)
+                            | collab_protocol::ServerMsg::DocPart { .. }
                     ) {
                         st.last_progress = tokio::time::Instant::now();
                     }

@@ -147,6 +147,8 @@ pub struct Replica {
     presence: HashMap<UserId, Presence>,
     limits: Option<Limits>,
     diverged: bool,
+    /// A welcome whose document is still arriving in `doc_part` events.
+    assembling: Option<Welcome>,
 }
 
 /// An update on its way to the server (or waiting in the outbox).
@@ -202,6 +204,7 @@ impl Replica {
             presence: HashMap::new(),
             limits: None,
             diverged: false,
+            assembling: None,
         }
     }
 
@@ -227,6 +230,7 @@ impl Replica {
     /// The connection dropped: edits stay local until the next welcome.
     pub fn on_disconnect(&mut self) {
         self.state = SyncState::Offline;
+        self.assembling = None;
         self.presence.clear();
     }
 
@@ -243,7 +247,22 @@ impl Replica {
     pub fn handle(&mut self, msg: ServerMsg) -> Vec<Effect> {
         let mut out = Vec::new();
         match msg {
+            ServerMsg::Welcome(w) if w.doc_parts > 0 => self.assembling = Some(*w),
             ServerMsg::Welcome(w) => self.on_welcome(*w, &mut out),
+            ServerMsg::DocPart { data } => match self.assembling.take() {
+                Some(mut w) => {
+                    w.doc.0.extend_from_slice(data.as_slice());
+                    w.doc_parts -= 1;
+                    if w.doc_parts == 0 {
+                        self.on_welcome(w, &mut out);
+                    } else {
+                        self.assembling = Some(w);
+                    }
+                }
+                None => out.push(Effect::Event(ClientEvent::BadServerData {
+                    message: "the server sent a part of a document no welcome announced".into(),
+                })),
+            },
             ServerMsg::Update { data, .. } => match self.doc.import(data.as_slice()) {
                 Ok(true) => out.push(Effect::Event(ClientEvent::DocChanged)),
                 Ok(false) => {}

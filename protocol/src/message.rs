@@ -177,9 +177,9 @@ pub enum ClientMsg {
 }
 
 /// The wire `type` of every server event, for docs and tests.
-pub const SERVER_TYPES: [&str; 12] = [
-    "welcome", "joined", "member", "left", "chat", "direct", "presence", "update", "ack", "seeded",
-    "error", "shutdown",
+pub const SERVER_TYPES: [&str; 13] = [
+    "welcome", "doc_part", "joined", "member", "left", "chat", "direct", "presence", "update",
+    "ack", "seeded", "error", "shutdown",
 ];
 
 /// The wire `type` of every client event, for error messages and docs.
@@ -279,8 +279,13 @@ pub struct Welcome {
     /// was sent to the others).
     pub resumed: bool,
     pub doc_kind: DocKind,
-    /// See [`DocKind`].
+    /// See [`DocKind`]. Empty when the document comes in `doc_parts`.
     pub doc: Base64Bytes,
+    /// How many `doc_part` events follow the welcome, at once and before
+    /// any other event: a document too big for one message is cut into
+    /// parts; their bytes, joined in order, are the document.
+    #[serde(default)]
+    pub doc_parts: u32,
     /// The room document's version vector on the server: export what the
     /// server lacks (`ExportMode::updates(version)`) and send it as an
     /// `update`.
@@ -319,6 +324,10 @@ pub enum LeftReason {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     Welcome(Box<Welcome>),
+    /// The next part of the welcome's document (see [`Welcome::doc_parts`]).
+    DocPart {
+        data: Base64Bytes,
+    },
     /// Someone joined the room.
     Joined {
         member: Member,
@@ -504,6 +513,7 @@ mod tests {
         fn wire_type(m: &ServerMsg) -> &'static str {
             match m {
                 ServerMsg::Welcome(_) => "welcome",
+                ServerMsg::DocPart { .. } => "doc_part",
                 ServerMsg::Joined { .. } => "joined",
                 ServerMsg::Member { .. } => "member",
                 ServerMsg::Left { .. } => "left",
@@ -527,7 +537,7 @@ mod tests {
         let v: Value = serde_json::from_str(&m.to_json()).unwrap();
         assert_eq!(v["type"], wire_type(&m));
         assert!(SERVER_TYPES.contains(&wire_type(&m)));
-        assert_eq!(SERVER_TYPES.len(), 12);
+        assert_eq!(SERVER_TYPES.len(), 13);
     }
 
     #[test]

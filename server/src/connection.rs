@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use collab_doc::{DocError, UpdateInfo, check_version};
 use collab_protocol::{
-    ClientMsg, ErrorCode, Join, LeftReason, ProtocolError, RoomId, ServerMsg, UserId, UserName,
-    validate_chat_text,
+    Base64Bytes, ClientMsg, ErrorCode, Join, LeftReason, ProtocolError, RoomId, ServerMsg, UserId,
+    UserName, validate_chat_text,
 };
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -254,7 +254,13 @@ impl Connection {
                 self.control.dequeued(t.len());
                 t
             }
-            Out::Welcome(w) => Utf8Bytes::from(ServerMsg::Welcome(w).to_json()),
+            Out::Welcome(w, _) => Utf8Bytes::from(ServerMsg::Welcome(w).to_json()),
+            Out::DocPart(data) => Utf8Bytes::from(
+                ServerMsg::DocPart {
+                    data: Base64Bytes(data),
+                }
+                .to_json(),
+            ),
         };
         self.shared.metrics.message_out(text.len());
         text
@@ -265,6 +271,20 @@ impl Connection {
     /// keystrokes of its room, and one syscall per event was a third of the
     /// server's CPU. A lone event still goes out at once.
     async fn write_out(&mut self, out: Out) -> Result<(), End> {
+        // A welcome whose document comes in parts: the welcome, then every
+        // part, each its own message, before anything else.
+        let out = match out {
+            Out::Welcome(w, parts) if !parts.is_empty() => {
+                let welcome = self.render(Out::Welcome(w, Vec::new()));
+                self.write_one(welcome).await?;
+                for part in parts {
+                    let text = self.render(Out::DocPart(part));
+                    self.write_one(text).await?;
+                }
+                return Ok(());
+            }
+            other => other,
+        };
         let first = self.render(out);
         if first.len() > FRAGMENT_BYTES {
             return self.write_fragmented(first).await;
@@ -288,6 +308,16 @@ impl Connection {
         match big {
             Some(text) => self.write_fragmented(text).await,
             None => Ok(()),
+        }
+    }
+
+    /// One event, alone.
+    async fn write_one(&mut self, text: Utf8Bytes) -> Result<(), End> {
+        if text.len() > FRAGMENT_BYTES {
+            self.write_fragmented(text).await
+        } else {
+            self.write_all(vec![Message::Text(text)], Cut::Anything)
+                .await
         }
     }
 

@@ -314,7 +314,7 @@ mod tests {
         let reg = Registry::new(10, 1 << 20);
         let (req, mut rx) = request("alice", 1);
         let (r, alice) = reg.enter(&room("abc"), req).await.unwrap();
-        let Ok(Out::Welcome(w)) = rx.try_recv() else {
+        let Ok(Out::Welcome(w, _)) = rx.try_recv() else {
             panic!("the welcome comes first")
         };
         let session = w.session;

@@ -40,8 +40,13 @@ const PALETTE: [&str; 12] = [
 pub(crate) enum Out {
     /// A serialized event, shared by every recipient of a fan-out.
     Text(Utf8Bytes),
-    /// The welcome, serialized by the connection task outside the lock.
-    Welcome(Box<Welcome>),
+    /// The welcome, serialized by the connection task outside the lock,
+    /// and the parts of its document when it is too big for one message
+    /// (`Welcome::doc_parts`). Neither counts against the queue's bytes.
+    Welcome(Box<Welcome>, Vec<Vec<u8>>),
+    /// One part of the welcome's document (written by the connection task
+    /// right after the welcome).
+    DocPart(Vec<u8>),
 }
 
 /// Why the room (or a takeover) ended a connection from outside.
@@ -406,6 +411,17 @@ impl Room {
             role_changed = was != req.read_only;
         }
 
+        // A document too big for one message goes in parts, each of which
+        // fits the frame limit once in base64 inside its event.
+        let part_bytes = (req.limits.max_frame_bytes.saturating_sub(256) / 4 * 3).max(1024);
+        let (doc, parts) = if doc.len() > part_bytes {
+            (
+                Vec::new(),
+                doc.chunks(part_bytes).map(<[u8]>::to_vec).collect(),
+            )
+        } else {
+            (doc, Vec::new())
+        };
         let entry = &st.members[index];
         let welcome = Welcome {
             protocol: PROTOCOL_VERSION,
@@ -416,6 +432,7 @@ impl Room {
             resumed,
             doc_kind,
             doc: Base64Bytes(doc),
+            doc_parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
             version: Base64Bytes(version),
             limits: req.limits,
         };
@@ -425,7 +442,7 @@ impl Room {
             resumed,
         };
         // A fresh queue always has room for its first event.
-        let _ = req.link.tx.try_send(Out::Welcome(Box::new(welcome)));
+        let _ = req.link.tx.try_send(Out::Welcome(Box::new(welcome), parts));
         let member = st.members[index].member.clone();
         // The others learn of a newcomer, or of a resumed member's new role
         // (their lists show who may edit).
@@ -742,7 +759,7 @@ mod tests {
     async fn joined(room: &Arc<Room>, name: &str, id: UserId) -> (Joined, mpsc::Receiver<Out>) {
         let (req, mut rx) = request(name, id);
         let joined = room.join(req, || id).await.ok().unwrap();
-        assert!(matches!(rx.recv().await, Some(Out::Welcome(_))));
+        assert!(matches!(rx.recv().await, Some(Out::Welcome(..))));
         (joined, rx)
     }
 

@@ -39,6 +39,7 @@ fn welcome_with_frame(
         resumed: false,
         doc_kind: kind,
         doc: Base64Bytes(doc),
+        doc_parts: 0,
         version: Base64Bytes(server.version()),
         limits: Limits {
             max_frame_bytes,

@@ -137,11 +137,36 @@ impl Client {
         self.join_with(join_msg(room, user)).await
     }
 
+    /// Sends a join and expects the welcome, with its document assembled
+    /// from the `doc_part` events that follow it when it came in parts.
     pub async fn join_with(&mut self, join: Join) -> Welcome {
         self.send(&ClientMsg::Join(join)).await;
-        match self.recv().await {
+        let mut w = match self.recv().await {
             ServerMsg::Welcome(w) => *w,
             other => panic!("expected welcome, got {other:?}"),
+        };
+        while w.doc_parts > 0 {
+            match self.recv().await {
+                ServerMsg::DocPart { data } => w.doc.0.extend_from_slice(data.as_slice()),
+                other => panic!("expected doc_part, got {other:?}"),
+            }
+            w.doc_parts -= 1;
+        }
+        w
+    }
+
+    /// The next text message as it came, or None when the connection
+    /// closed.
+    pub async fn next_raw(&mut self) -> Option<String> {
+        loop {
+            let frame = timeout(WAIT, self.ws.next())
+                .await
+                .expect("a server event in time");
+            match frame {
+                Some(Ok(Message::Text(t))) => return Some(t.as_str().to_owned()),
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+                Some(Ok(_)) => continue,
+            }
         }
     }
 

@@ -549,6 +549,35 @@ async fn every_documented_event_is_seen_on_the_wire() {
         note(v);
     }
 
+    // A room too big for one message: its welcome's document in parts.
+    let small = Server::start(collab_server::Config {
+        max_frame_bytes: 1024,
+        ..test_config()
+    })
+    .await;
+    let (mut seeder, _) = joined(&small, "big", "seeder").await;
+    let text: String = (0..900u32)
+        .map(|i| char::from(b'!' + ((i.wrapping_mul(2_654_435_761) >> 7) % 94) as u8))
+        .collect();
+    seeder
+        .send_raw(&json!({"type":"seed","text":text}).to_string())
+        .await;
+    assert_eq!(event(&mut seeder).await["type"], "update");
+    assert_eq!(event(&mut seeder).await["type"], "seeded");
+    let (mut newcomer, w) = joined(&small, "big", "newcomer").await;
+    let parts = w["doc_parts"].as_u64().unwrap();
+    assert!(parts > 0, "{w}");
+    let mut snapshot = Vec::new();
+    for _ in 0..parts {
+        let part = event(&mut newcomer).await;
+        assert_eq!(part["type"], "doc_part");
+        snapshot.extend(b64_decode(&part["data"]));
+        note(&part);
+    }
+    let doc = collab_doc::SharedDoc::from_snapshot(&snapshot).unwrap();
+    assert_eq!(doc.text(), text);
+    small.stop().await;
+
     let documented: BTreeSet<String> = documented_fields().into_keys().collect();
     assert_eq!(seen, documented, "server events seen vs documented");
     let client_documented: BTreeSet<String> = documented_examples("client")

@@ -429,3 +429,69 @@ async fn snapshots_and_other_containers_are_refused() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn every_room_the_server_accepts_can_be_joined_in_messages_that_fit() {
+    let max_frame = 16 * 1024;
+    let config = collab_server::Config {
+        max_frame_bytes: max_frame,
+        ..test_config()
+    };
+    let server = Server::start(config).await;
+    let (mut alice, wa) = server.join("big", "alice").await;
+    let mut da = replica(&wa);
+    // 40 edits of 3 KB that do not compress: the room's snapshot is many
+    // frames long.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut letter = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        char::from(b'a' + (state % 26) as u8)
+    };
+    for seq in 0..40u64 {
+        let at = da.len_chars();
+        let line: String = (0..3000).map(|_| letter()).collect();
+        let line = format!("{seq:04} {line}\n");
+        let data = edit(&mut da, at, &line);
+        alice.send(&ClientMsg::Update { seq, data }).await;
+        assert_eq!(alice.recv().await, ServerMsg::Ack { seq });
+    }
+
+    let mut raw = server.client().await;
+    raw.send(&ClientMsg::Join(join_msg("big", "bob"))).await;
+    let first = raw.next_raw().await.unwrap();
+    assert!(first.len() <= max_frame, "welcome of {} bytes", first.len());
+    let ServerMsg::Welcome(w) = ServerMsg::from_json(&first).unwrap() else {
+        panic!("expected welcome: {first:.200}")
+    };
+    assert!(w.doc.as_slice().is_empty());
+    assert!(w.doc_parts > 5, "{} parts", w.doc_parts);
+    let mut doc = Vec::new();
+    for _ in 0..w.doc_parts {
+        let text = raw.next_raw().await.unwrap();
+        assert!(text.len() <= max_frame, "doc_part of {} bytes", text.len());
+        match ServerMsg::from_json(&text).unwrap() {
+            ServerMsg::DocPart { data } => doc.extend_from_slice(data.as_slice()),
+            other => panic!("expected doc_part, got {other:?}"),
+        }
+    }
+    let copy = SharedDoc::from_snapshot(&doc).unwrap();
+    assert_eq!(copy.text(), da.text());
+    assert_eq!(
+        alice.recv().await,
+        ServerMsg::Joined {
+            member: w.you.clone()
+        }
+    );
+
+    // collab-client does the same on its own.
+    let carol = collab_client::Client::builder(&server.url(), "big", "carol")
+        .timeout(common::WAIT)
+        .join()
+        .await
+        .unwrap();
+    carol.wait_text(&da.text()).await.unwrap();
+    carol.close().await.unwrap();
+    server.stop().await;
+}

@@ -71,7 +71,10 @@ impl App {
                 self.effects.push(Effect::Send(join));
             }
             TransportEvent::Message(msg) => {
-                if matches!(msg, ServerMsg::Ack { .. } | ServerMsg::Welcome(_)) {
+                if matches!(
+                    msg,
+                    ServerMsg::Ack { .. } | ServerMsg::Welcome(_) | ServerMsg::DocPart { .. }
+                ) {
                     self.ack_progress = self.now;
                 }
                 for effect in self.replica.handle(msg) {

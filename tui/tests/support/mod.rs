@@ -67,6 +67,7 @@ impl Room {
             resumed: false,
             doc_kind: DocKind::Snapshot,
             doc: Base64Bytes(self.doc.snapshot().unwrap()),
+            doc_parts: 0,
             version: Base64Bytes(self.doc.version()),
             limits: Limits {
                 max_frame_bytes: 1 << 20,
