@@ -8,6 +8,9 @@
 //!   snapshot does); `+ compaction as scheduled` adds the server's
 //!   compaction (`compact_if_due` with the default `--compact-every` 1000).
 //!   Target: < 1.5 s for the whole trace.
+//! - `read update metadata per keystroke`: `UpdateInfo::read` of every
+//!   keystroke's update, the part of `import_limited` that reads what an
+//!   update claims before importing it (admission, peer-id binding).
 //! - `server import whole trace`: one update holding the whole history.
 //! - `newcomer load`: `SharedDoc::from_snapshot` of the resulting document,
 //!   what a client does with a welcome. Target: < 50 ms.
@@ -19,7 +22,7 @@
 use std::time::Duration;
 
 use collab_bench::trace;
-use collab_doc::{DEFAULT_MAX_DOC_BYTES, RoomDoc, SharedDoc};
+use collab_doc::{DEFAULT_MAX_DOC_BYTES, RoomDoc, SharedDoc, UpdateInfo};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 fn trace_benches(c: &mut Criterion) {
@@ -70,6 +73,15 @@ fn trace_benches(c: &mut Criterion) {
             )
         },
     );
+    // What the server adds to every update before importing it (issue 12:
+    // peer-id binding and admission read the update's metadata).
+    g.bench_function("read update metadata per keystroke", |b| {
+        b.iter(|| {
+            for u in &updates {
+                std::hint::black_box(UpdateInfo::read(u).unwrap());
+            }
+        })
+    });
     g.bench_function("server import whole trace", |b| {
         b.iter_batched(
             RoomDoc::new,
