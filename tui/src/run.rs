@@ -27,14 +27,14 @@ use crate::keymap::{KeyContext, action_for};
 use crate::net::{self, Net};
 use crate::save::save_atomic;
 use crate::terminal::{TerminalGuard, osc52};
-use crate::tty_input::{paste_run, spawn_reader};
+use crate::tty_input::{PASTE_GAP, ends_in_paste, paste_run, spawn_reader};
 use crate::ui;
 use crate::ui::theme::ColorMode;
 
 /// How often the clock ticks (notices fade, presence goes out).
 const TICK: Duration = Duration::from_millis(100);
 /// Terminal events handled in one frame at most.
-const BURST_MAX: usize = 16 * 1024;
+const BURST_MAX: usize = 64 * 1024;
 /// How long to wait for the first welcome.
 const JOIN_WITHIN: Duration = Duration::from_secs(10);
 
@@ -238,15 +238,22 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
             return Ok(());
         }
         tokio::select! {
-            ev = keys.recv() => match ev {
-                Some(Ok(ev)) => {
+            batch = keys.recv() => match batch {
+                Some(Ok(mut burst)) => {
                     // Whatever else the terminal already sent, in one frame.
-                    let mut burst = vec![ev];
                     while burst.len() < BURST_MAX {
-                        match keys.try_recv() {
-                            Ok(Ok(ev)) => burst.push(ev),
-                            Ok(Err(e)) => return Err(format!("cannot read the terminal: {e}.")),
-                            Err(_) => break,
+                        let next = match keys.try_recv() {
+                            Ok(batch) => Some(batch),
+                            // A paste's rest may still be being parsed.
+                            Err(_) if ends_in_paste(&burst) => {
+                                tokio::time::timeout(PASTE_GAP, keys.recv()).await.ok().flatten()
+                            }
+                            Err(_) => None,
+                        };
+                        match next {
+                            Some(Ok(batch)) => burst.extend(batch),
+                            Some(Err(e)) => return Err(format!("cannot read the terminal: {e}.")),
+                            None => break,
                         }
                     }
                     if handle_burst(app, net, burst) {
