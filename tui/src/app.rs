@@ -22,6 +22,7 @@ mod mirror;
 mod prompt;
 mod saving;
 mod session;
+mod undo_group;
 mod view;
 
 use std::path::PathBuf;
@@ -42,10 +43,10 @@ use crate::notices::{Level, Notices};
 use crate::ui::layout::Areas;
 use crate::ui::theme::{ColorMode, Palette};
 
+pub use undo_group::UNDO_PAUSE;
+
 /// Presence is sent at most this often.
 const PRESENCE_EVERY: Duration = Duration::from_millis(50);
-/// My edits closer than this are one undo step.
-const UNDO_MERGE_MS: i64 = 600;
 /// Updates unacked this long are sent again (the server drops updates over
 /// its rate limit without a word when nothing follows them).
 pub const RESEND_AFTER: Duration = Duration::from_secs(2);
@@ -195,6 +196,8 @@ pub struct App {
     indent_known: bool,
     pub now: Instant,
     last_presence: Option<(Selection, Instant)>,
+    /// The undo step being typed.
+    undo_group: undo_group::UndoGroup,
     /// The last ack or welcome, or when nothing was waiting for one.
     ack_progress: Instant,
     effects: Vec<Effect>,
@@ -203,7 +206,8 @@ pub struct App {
 impl App {
     pub fn new(config: Config, now: Instant) -> Self {
         let mut replica = Replica::new();
-        replica.set_undo_merge_interval(UNDO_MERGE_MS);
+        // Undo steps are where `undo_group` starts them, not by time.
+        replica.set_undo_merge_interval(0);
         // The seed goes after the first welcome, once the room is known to
         // be empty and the server's limits are known.
         let seeding = config.file_text.as_ref().is_some_and(|t| t.len_chars() > 0);
@@ -247,6 +251,7 @@ impl App {
             indent_known: false,
             now,
             last_presence: None,
+            undo_group: undo_group::UndoGroup::default(),
             ack_progress: now,
             effects: Vec::new(),
         };

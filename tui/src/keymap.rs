@@ -95,7 +95,9 @@ impl Command {
             Copy => "copy (also to the terminal via OSC 52)",
             Cut => "cut",
             Paste => "paste",
-            Undo => "undo my last edit",
+            Undo => {
+                "undo my last step: a word, a deletion, a paste; a 2 s pause or a move ends a step"
+            }
             Redo => "redo my edit",
             Find => "find (Enter/Down next, Up previous)",
             FindNext => "find next",

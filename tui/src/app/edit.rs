@@ -2,6 +2,7 @@
 //! and pasting into whatever has focus, and my edits and undo going into the
 //! replica local-first.
 
+use super::undo_group::EditKind;
 use super::{App, Effect, Focus, PromptKind, READ_ONLY_NOTICE};
 use crate::editor::Change;
 use crate::keymap::Command;
@@ -72,6 +73,7 @@ impl App {
         };
         if moved {
             self.replica.undo_checkpoint();
+            self.undo_group.end();
             self.follow_cursor();
             return;
         }
@@ -170,6 +172,9 @@ impl App {
         if self.read_only() {
             return self.warn(READ_ONLY_NOTICE);
         }
+        if self.undo_group.starts_step(EditKind::of(&change), self.now) {
+            self.replica.undo_step();
+        }
         for e in &change.edits {
             if let Err(err) = self.replica.edit_local(e.pos, e.del, &e.ins) {
                 self.pull_changes(true);
@@ -185,6 +190,8 @@ impl App {
         if self.read_only() {
             return self.warn(READ_ONLY_NOTICE);
         }
+        self.undo_group.end();
+        self.replica.undo_checkpoint();
         let msg = if undo {
             self.replica.undo()
         } else {

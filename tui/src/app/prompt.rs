@@ -87,6 +87,7 @@ impl App {
                         }
                         self.editor.goto_line(n - 1);
                         self.replica.undo_checkpoint();
+                        self.undo_group.end();
                         self.center_cursor();
                     }
                     _ => self.warn("Type a line number, from 1."),
@@ -142,6 +143,7 @@ impl App {
             Some(r) => {
                 self.editor.set_selection(Selection::new(r.start, r.end));
                 self.replica.undo_checkpoint();
+                self.undo_group.end();
                 self.follow_cursor();
             }
             None => self.warn(format!("Not found: {needle}")),

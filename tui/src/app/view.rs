@@ -72,6 +72,7 @@ impl App {
         };
         self.editor.set_cursor(pos, extend);
         self.replica.undo_checkpoint();
+        self.undo_group.end();
         self.follow_cursor();
     }
 

@@ -12,6 +12,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod editing;
 mod perf;
 mod screen;
 mod sync;
