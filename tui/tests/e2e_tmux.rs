@@ -458,3 +458,30 @@ fn a_large_paste_without_bracketed_paste_in_tmux() {
         !t.contains("pasted block") && t.contains(" 1:1 ")
     });
 }
+
+#[test]
+fn a_crlf_file_keeps_its_line_endings_in_tmux() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    let s = Session::new(&[("dos.txt", "first\r\n    second\r\nthird\r\n")]);
+    s.start("alice", "dos.txt");
+    s.wait_for("alice", "the CRLF file", |t| {
+        t.contains("second") && t.contains("connected")
+    });
+    // Enter after `second` (the new line takes its indentation), then a
+    // two-line paste typed as keys.
+    s.keys("alice", &["Down", "End", "Enter"]);
+    s.type_text("alice", "new");
+    s.wait_for("alice", "the new line", |t| t.contains(" 3:8 "));
+    s.tmux(&["set-buffer", "p1\np2\n"]);
+    s.tmux(&["paste-buffer", "-t", "alice"]);
+    s.wait_for("alice", "the pasted lines", |t| t.contains(" 5:1 "));
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "saved", |t| t.contains("Saved "));
+    assert_eq!(
+        read(&s.dir, "dos.txt"),
+        "first\r\n    second\r\n    newp1\r\np2\r\n\r\nthird\r\n"
+    );
+}
