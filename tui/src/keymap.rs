@@ -34,6 +34,10 @@ pub enum Command {
     SelectAll,
     Backspace,
     Delete,
+    /// Ctrl-W in a prompt or the chat box.
+    DeleteWordBefore,
+    /// Ctrl-U in a prompt or the chat box.
+    DeleteToStart,
     Newline,
     Tab,
     Dedent,
@@ -89,6 +93,8 @@ impl Command {
             SelectAll => "select all",
             Backspace => "delete before caret",
             Delete => "delete after caret",
+            DeleteWordBefore => "delete the word before the caret",
+            DeleteToStart => "delete to the start",
             Newline => "new line, same indent",
             Tab => "indent (the selected lines, if any)",
             Dedent => "dedent the line or the selected lines",
@@ -222,6 +228,12 @@ pub const KEYMAP: &[Binding] = &[
     b(I, Right, N, K::MoveRight),
     b(I, Home, N, K::LineStart),
     b(I, End, N, K::LineEnd),
+    b(I, Char('a'), C, K::LineStart),
+    b(I, Char('e'), C, K::LineEnd),
+    b(I, Left, C, K::WordLeft),
+    b(I, Right, C, K::WordRight),
+    b(I, Char('w'), C, K::DeleteWordBefore),
+    b(I, Char('u'), C, K::DeleteToStart),
     b(I, Backspace, N, K::Backspace),
     b(I, Delete, N, K::Delete),
     b(I, Char('v'), C, K::Paste),
@@ -367,6 +379,11 @@ mod tests {
         // A raw line feed (Ctrl-J, what some terminals send for Enter).
         assert_eq!(cmd(Text, Char('j'), C), Some(K::Newline));
         assert_eq!(cmd(Text, BackTab, S), Some(K::Dedent));
+        // Shell line editing in prompts and the chat box.
+        assert_eq!(cmd(Input, Char('w'), C), Some(K::DeleteWordBefore));
+        assert_eq!(cmd(Input, Char('u'), C), Some(K::DeleteToStart));
+        assert_eq!(cmd(Input, Char('a'), C), Some(K::LineStart));
+        assert_eq!(cmd(Text, Char('a'), C), Some(K::SelectAll));
         assert_eq!(cmd(Input, Char('j'), C), Some(K::Submit));
     }
 

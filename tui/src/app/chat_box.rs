@@ -16,6 +16,10 @@ impl App {
             MoveRight => input.right(),
             LineStart => input.home(),
             LineEnd => input.end(),
+            WordLeft => input.word_left(),
+            WordRight => input.word_right(),
+            DeleteWordBefore => input.delete_word(),
+            DeleteToStart => input.delete_to_start(),
             Backspace => input.backspace(),
             Delete => input.delete(),
             Paste => {

@@ -11,13 +11,15 @@ use crate::keymap::Command;
 
 impl App {
     pub(super) fn open_prompt(&mut self, kind: PromptKind) {
-        let text = match kind {
-            PromptKind::Find => self.last_search.clone(),
-            _ => String::new(),
+        // Find opens on the previous query, selected: Enter finds it
+        // again, typing replaces it.
+        let input = match kind {
+            PromptKind::Find => LineInput::with_selected(&self.last_search),
+            _ => LineInput::default(),
         };
         self.prompt = Some(Prompt {
             kind,
-            input: LineInput::with_text(&text),
+            input,
             origin: self.editor.selection().range().start,
             no_match: false,
         });
@@ -46,8 +48,18 @@ impl App {
             MoveRight => input.right(),
             LineStart => input.home(),
             LineEnd => input.end(),
+            WordLeft => input.word_left(),
+            WordRight => input.word_right(),
             Backspace => {
                 input.backspace();
+                self.incremental_find();
+            }
+            DeleteWordBefore => {
+                input.delete_word();
+                self.incremental_find();
+            }
+            DeleteToStart => {
+                input.delete_to_start();
                 self.incremental_find();
             }
             Delete => {

@@ -45,3 +45,35 @@ fn undo_takes_back_a_word_at_a_time() {
     app.update(Action::Command(Command::Undo));
     assert_eq!(text(&app), "world");
 }
+
+#[test]
+fn find_opens_on_the_last_query_selected_and_ignores_case() {
+    let room = Room::new("Alpha beta\nALPHA gamma\nalpha\n");
+    let mut app = joined(&room, "", 80, 24);
+    app.update(Action::Command(Command::Find));
+    for c in "alpha".chars() {
+        app.update(Action::Type(c));
+    }
+    // Smart case: no capital in the query, so `Alpha` matches.
+    assert_eq!(app.editor.selected_text(), "Alpha");
+    app.update(Action::Command(Command::FindNext));
+    assert_eq!(app.editor.selected_text(), "ALPHA");
+    app.update(Action::Command(Command::Cancel));
+    // Reopened: the query is there and selected; Enter finds it again...
+    app.update(Action::Command(Command::Find));
+    let p = app.prompt.as_ref().unwrap();
+    assert_eq!((p.input.text.as_str(), p.input.selected), ("alpha", true));
+    let screen = render(&mut app);
+    assert!(screen.contains("Find: alpha"), "{screen}");
+    app.update(Action::Command(Command::Submit));
+    assert_eq!(app.editor.rope().char_to_line(app.editor.head()), 2);
+    // ...and typing replaces it. A capital makes the case count.
+    app.update(Action::Command(Command::Cancel));
+    app.update(Action::Command(Command::Find));
+    for c in "Al".chars() {
+        app.update(Action::Type(c));
+    }
+    assert_eq!(app.prompt.as_ref().unwrap().input.text, "Al");
+    assert_eq!(app.editor.selected_text(), "Al");
+    assert_eq!(app.editor.selection().range().start, 0);
+}
