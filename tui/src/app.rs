@@ -17,6 +17,7 @@
 
 mod chat_box;
 mod edit;
+mod follow;
 mod frame;
 mod mirror;
 mod prompt;
@@ -196,6 +197,10 @@ pub struct App {
     indent_known: bool,
     pub now: Instant,
     last_presence: Option<(Selection, Instant)>,
+    /// The member whose caret my view follows.
+    pub follow: Option<UserId>,
+    /// The member F6 last jumped to (the next press goes to the next one).
+    last_jump: Option<UserId>,
     /// The undo step being typed.
     undo_group: undo_group::UndoGroup,
     /// The last ack or welcome, or when nothing was waiting for one.
@@ -251,6 +256,8 @@ impl App {
             indent_known: false,
             now,
             last_presence: None,
+            follow: None,
+            last_jump: None,
             undo_group: undo_group::UndoGroup::default(),
             ack_progress: now,
             effects: Vec::new(),
@@ -359,6 +366,8 @@ impl App {
                 self.follow_cursor();
                 return;
             }
+            Follow => return self.follow_next(),
+            JumpToMember => return self.jump_to_member(),
             Members => {
                 self.show_members = !self.show_members;
                 self.relayout();
@@ -371,7 +380,12 @@ impl App {
                 } else if self.prompt.is_some() {
                     self.close_prompt();
                 } else if self.focus == Focus::Chat {
+                    self.chat.set_open(false);
                     self.focus = Focus::Text;
+                    self.relayout();
+                    self.follow_cursor();
+                } else if self.follow.is_some() {
+                    self.stop_following();
                 } else if !self.editor.selection().is_empty() {
                     let head = self.editor.head();
                     self.editor.set_cursor(head, false);

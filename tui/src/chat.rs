@@ -45,36 +45,52 @@ impl Chat {
     }
 }
 
-/// What the chat box's text asks to send: `/msg NAME text` is a direct
-/// message, anything else goes to the room. `Err` is a sentence to show.
-pub fn parse_outgoing(text: &str) -> Result<ClientMsg, String> {
+/// What the chat box's text asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outgoing {
+    /// A message for the server.
+    Send(ClientMsg),
+    /// `/follow NAME`: follow that member; `/follow` alone stops.
+    Follow(Option<String>),
+}
+
+/// What the chat box's text asks: `/msg NAME text` is a direct message,
+/// `/follow NAME` follows a member, anything else goes to the room. `Err`
+/// is a sentence to show.
+pub fn parse_outgoing(text: &str) -> Result<Outgoing, String> {
     let text = text.trim();
-    if let Some(rest) = text
-        .strip_prefix("/msg ")
-        .or_else(|| text.strip_prefix("/m "))
-    {
-        let rest = rest.trim_start();
-        let (to, body) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        if to.is_empty() {
-            return Err("Usage: /msg NAME text".into());
-        }
-        validate_chat_text(body).map_err(|e| e.message)?;
-        return Ok(ClientMsg::Direct {
-            to: to.to_owned(),
-            text: body.trim().to_owned(),
-        });
-    }
     if text.starts_with('/') && !text.starts_with("//") {
-        return Err("Unknown command: use /msg NAME text, or // to start a message with /".into());
+        let (cmd, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+        let rest = rest.trim_start();
+        return match cmd {
+            "/msg" | "/m" => {
+                let (to, body) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                if to.is_empty() || body.trim().is_empty() {
+                    return Err("Usage: /msg NAME text (a message to NAME alone)".into());
+                }
+                validate_chat_text(body).map_err(|e| e.message)?;
+                Ok(Outgoing::Send(ClientMsg::Direct {
+                    to: to.to_owned(),
+                    text: body.trim().to_owned(),
+                }))
+            }
+            "/follow" | "/f" => Ok(Outgoing::Follow(
+                (!rest.is_empty()).then(|| rest.to_owned()),
+            )),
+            _ => Err(
+                "Unknown command: /msg NAME text, /follow NAME, or // to start a message with /"
+                    .into(),
+            ),
+        };
     }
     let text = text
         .strip_prefix('/')
         .filter(|t| t.starts_with('/'))
         .unwrap_or(text);
     validate_chat_text(text).map_err(|e| e.message)?;
-    Ok(ClientMsg::Chat {
+    Ok(Outgoing::Send(ClientMsg::Chat {
         text: text.to_owned(),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -83,28 +99,36 @@ mod tests {
 
     #[test]
     fn parses_room_and_direct_messages() {
+        let send = |m| Ok(Outgoing::Send(m));
         assert_eq!(
             parse_outgoing("hi all"),
-            Ok(ClientMsg::Chat {
+            send(ClientMsg::Chat {
                 text: "hi all".into()
             })
         );
         assert_eq!(
             parse_outgoing("/msg bob  psst there"),
-            Ok(ClientMsg::Direct {
+            send(ClientMsg::Direct {
                 to: "bob".into(),
                 text: "psst there".into()
             })
         );
         assert!(parse_outgoing("/msg bob").is_err());
+        // `/msg` alone says how to use it.
+        assert!(parse_outgoing("/msg").is_err_and(|e| e.starts_with("Usage: /msg NAME text")));
         assert!(parse_outgoing("/dance").is_err());
         assert!(parse_outgoing("   ").is_err());
         assert_eq!(
             parse_outgoing("//etc"),
-            Ok(ClientMsg::Chat {
+            send(ClientMsg::Chat {
                 text: "/etc".into()
             })
         );
+        assert_eq!(
+            parse_outgoing("/follow bob"),
+            Ok(Outgoing::Follow(Some("bob".into())))
+        );
+        assert_eq!(parse_outgoing("/follow"), Ok(Outgoing::Follow(None)));
     }
 
     #[test]

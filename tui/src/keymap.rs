@@ -55,6 +55,8 @@ pub enum Command {
     Help,
     Chat,
     Members,
+    Follow,
+    JumpToMember,
     /// Enter in a prompt or the chat box.
     Submit,
     /// Esc: close the prompt, leave the chat box, close help.
@@ -114,6 +116,8 @@ impl Command {
             Help => "this help",
             Chat => "chat: open/close (/msg NAME text)",
             Members => "show/hide members",
+            Follow => "follow the next member (/follow NAME); Esc stops",
+            JumpToMember => "jump to the next member's caret",
             Submit => "confirm / send",
             Cancel => "close prompt, chat or help",
             HelpUp => "scroll help up",
@@ -181,6 +185,8 @@ pub const KEYMAP: &[Binding] = &[
     b(G, F(2), N, K::Chat),
     b(G, Char('t'), C, K::Chat),
     b(G, F(4), N, K::Members),
+    b(G, F(5), N, K::Follow),
+    b(G, F(6), N, K::JumpToMember),
     b(G, Esc, N, K::Cancel),
     b(T, Left, N, K::MoveLeft),
     b(T, Right, N, K::MoveRight),

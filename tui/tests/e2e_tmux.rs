@@ -485,3 +485,45 @@ fn a_crlf_file_keeps_its_line_endings_in_tmux() {
         "first\r\n    second\r\n    newp1\r\np2\r\n\r\nthird\r\n"
     );
 }
+
+#[test]
+fn follow_mode_in_tmux() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    let text: String = (1..=200).map(|i| format!("row {i:03}\n")).collect();
+    let s = Session::new(&[("long.txt", &text)]);
+    s.start("alice", "long.txt");
+    s.wait_for("alice", "alice connected", |t| {
+        t.contains("row 001") && t.contains("connected")
+    });
+    s.start("bob", "bob.txt");
+    s.wait_for("bob", "the room's text", |t| {
+        t.contains("row 001") && t.contains("connected")
+    });
+    s.wait_for("alice", "bob in the members", |t| t.contains("● bob"));
+
+    // Alice follows bob (F5); bob goes to the end, then types there.
+    s.keys("alice", &["F5"]);
+    s.wait_for("alice", "following bob", |t| t.contains("following bob"));
+    s.keys("bob", &["C-End"]);
+    s.type_text("bob", "bob was here");
+    // (The line bob types on may be under a notice: what shows is the
+    // rows above it.)
+    s.wait_for("alice", "bob's caret at the end", |t| {
+        t.contains("row 199") && t.contains("bob was") && !t.contains("row 001")
+    });
+    // Alice moves: following stops and her own caret (line 2) shows.
+    s.keys("alice", &["Down"]);
+    s.wait_for("alice", "alice's own view", |t| {
+        !t.contains("following") && t.contains("row 002") && t.contains(" 2:1 ")
+    });
+    // `/follow bob` from the chat box does the same.
+    s.keys("alice", &["F2"]);
+    s.type_text("alice", "/follow bob");
+    s.keys("alice", &["Enter"]);
+    s.wait_for("alice", "following bob again", |t| {
+        t.contains("following bob") && t.contains("row 199") && !t.contains("row 002")
+    });
+}

@@ -4,7 +4,7 @@
 use collab_protocol::ClientMsg;
 
 use super::{App, Conn, Effect};
-use crate::chat::parse_outgoing;
+use crate::chat::{Outgoing, parse_outgoing};
 use crate::keymap::Command;
 
 impl App {
@@ -35,11 +35,17 @@ impl App {
         if self.chat.input.text.trim().is_empty() {
             return;
         }
+        let parsed = parse_outgoing(&self.chat.input.text);
+        if let Ok(Outgoing::Follow(name)) = parsed {
+            self.chat.input.take();
+            return self.follow_named(name.as_deref());
+        }
         if self.conn != Conn::Live {
             return self.warn("Offline: the message was not sent; it is still in the box.");
         }
-        match parse_outgoing(&self.chat.input.text) {
-            Ok(msg) => {
+        match parsed {
+            Ok(Outgoing::Follow(_)) => {}
+            Ok(Outgoing::Send(msg)) => {
                 let typed = self.chat.input.take();
                 if matches!(msg, ClientMsg::Direct { .. }) {
                     self.unechoed_direct = Some(typed);

@@ -10,6 +10,10 @@ use crate::keymap::Command;
 impl App {
     pub(super) fn text_command(&mut self, c: Command) {
         use Command::*;
+        // Moving or editing myself ends following; copying does not.
+        if c != Copy {
+            self.end_follow_quietly();
+        }
         let page = self.text_height().saturating_sub(1).max(1);
         let page_i = isize::try_from(page).unwrap_or(isize::MAX);
         let e = &mut self.editor;
@@ -136,6 +140,7 @@ impl App {
     pub(super) fn type_char(&mut self, c: char) {
         match self.focus {
             Focus::Text => {
+                self.end_follow_quietly();
                 let ch = self.editor.insert_char(c);
                 self.edit(ch);
             }
@@ -152,6 +157,7 @@ impl App {
     pub(super) fn paste(&mut self, text: &str) {
         match self.focus {
             Focus::Text => {
+                self.end_follow_quietly();
                 let ch = self.editor.paste(text);
                 self.edit(ch);
             }

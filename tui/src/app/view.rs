@@ -23,9 +23,20 @@ impl App {
         usize::from(self.areas.text.height.max(1))
     }
 
-    /// Scrolls so the caret is visible.
+    /// Scrolls so the caret is visible: mine, or while I follow a member,
+    /// theirs.
     pub(super) fn follow_cursor(&mut self) {
-        let (line, col) = self.editor.line_col();
+        let (line, col) = match self.followed_caret() {
+            Some(pos) => {
+                let rope = self.editor.rope();
+                let pos = pos.min(rope.len_chars());
+                (
+                    rope.char_to_line(pos),
+                    text::col_of(rope, pos, self.editor.tab_width),
+                )
+            }
+            None => self.editor.line_col(),
+        };
         let h = self.text_height();
         let w = usize::from(self.areas.text.width.max(1));
         if line < self.view.top {
@@ -41,6 +52,7 @@ impl App {
     }
 
     pub(super) fn scroll(&mut self, lines: isize) {
+        self.end_follow_quietly();
         let last = self.editor.rope().len_lines().saturating_sub(1);
         self.view.top = self.view.top.saturating_add_signed(lines).min(last);
     }
@@ -62,6 +74,7 @@ impl App {
             return;
         }
         self.focus = Focus::Text;
+        self.end_follow_quietly();
         let line = self.view.top + usize::from(at.y - text.y);
         let rope = self.editor.rope();
         let pos = if line >= rope.len_lines() {

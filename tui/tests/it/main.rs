@@ -13,6 +13,7 @@
 mod support;
 
 mod editing;
+mod follow;
 mod perf;
 mod screen;
 mod sync;

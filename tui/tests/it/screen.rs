@@ -226,3 +226,17 @@ fn a_direct_message_to_nobody_comes_back_to_the_chat_box() {
     );
     assert!(app.chat.input.text.is_empty());
 }
+
+#[test]
+fn status_bar_at_40_columns_drops_parts_and_cuts_no_word() {
+    let room = Room::new("text\n");
+    let mut app = joined(&room, "paste.txt", 40, 6);
+    let screen = render(&mut app);
+    let bar = screen.lines().last().unwrap();
+    // The connection, the file and the caret stay; the help hint and my
+    // name go first.
+    assert!(bar.contains(" connected "), "{bar}");
+    assert!(bar.contains(" paste.txt "), "{bar}");
+    assert!(bar.contains(" 1:1 "), "{bar}");
+    assert!(!bar.contains("F1"), "{bar}");
+}
