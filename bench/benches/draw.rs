@@ -39,6 +39,7 @@ fn app_with(text: &str, file: &str) -> App {
         file: Some(file.into()),
         file_text: None,
         colors: ColorMode::Mono,
+        utc_offset: 0,
     };
     let mut app = App::new(config, Instant::now());
     app.update(Action::Resize {

@@ -67,6 +67,9 @@ pub struct Config {
     /// The file's text, if it exists: seeds an empty room.
     pub file_text: Option<Rope>,
     pub colors: ColorMode,
+    /// Local time's offset from UTC in seconds, for chat times (read at
+    /// start, while the process has one thread: see `run::main`).
+    pub utc_offset: i32,
 }
 
 /// Something only the event loop can do.
@@ -316,6 +319,7 @@ impl App {
             Action::Resize { width, height } => {
                 self.size = Rect::new(0, 0, width, height);
                 self.relayout();
+                self.hide_undrawn_inputs();
                 self.follow_cursor();
             }
             Action::Tick(now) => {
@@ -363,6 +367,7 @@ impl App {
                 self.chat.set_open(open);
                 self.focus = if open { Focus::Chat } else { Focus::Text };
                 self.relayout();
+                self.hide_undrawn_inputs();
                 self.follow_cursor();
                 return;
             }

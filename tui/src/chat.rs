@@ -1,5 +1,5 @@
-//! The chat: room messages and direct messages, what I am typing, and how
-//! many arrived while the panel was closed.
+//! The chat: room messages and direct messages, what I am typing, how
+//! many arrived while the panel was closed, and how far back I scrolled.
 
 use collab_protocol::{ClientMsg, validate_chat_text};
 
@@ -12,6 +12,8 @@ pub struct ChatLine {
     /// `Some(name)` for a direct message to `name`.
     pub to: Option<String>,
     pub text: String,
+    /// The server's clock when it was sent, ms since the Unix epoch.
+    pub time: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -20,6 +22,16 @@ pub struct Chat {
     pub input: LineInput,
     pub open: bool,
     pub unread: usize,
+    /// Messages hidden below the panel (0: the latest shows).
+    pub scroll: usize,
+}
+
+/// `HH:MM` of a server time (ms since the epoch) at a UTC offset in
+/// seconds.
+pub fn short_time(ms: u64, utc_offset: i32) -> String {
+    let secs = i64::try_from(ms / 1000).unwrap_or(0) + i64::from(utc_offset);
+    let day = secs.rem_euclid(86_400);
+    format!("{:02}:{:02}", day / 3600, day % 3600 / 60)
 }
 
 /// Keep this many messages.
@@ -32,9 +44,20 @@ impl Chat {
             self.unread += 1;
         }
         self.lines.push(line);
+        // Scrolled back: stay on the same messages.
+        if self.scroll > 0 {
+            self.scroll += 1;
+        }
         if self.lines.len() > KEEP {
             self.lines.drain(..self.lines.len() - KEEP);
         }
+        self.scroll = self.scroll.min(self.lines.len().saturating_sub(1));
+    }
+
+    /// Scrolls back (`n` > 0) or forward by `n` messages.
+    pub fn scroll_by(&mut self, n: isize) {
+        let max = self.lines.len().saturating_sub(1);
+        self.scroll = self.scroll.saturating_add_signed(n).min(max);
     }
 
     pub fn set_open(&mut self, open: bool) {
@@ -138,12 +161,28 @@ mod tests {
             from: "bob".into(),
             to: None,
             text: "x".into(),
+            time: 0,
         };
         c.push(line.clone(), false);
         c.push(line.clone(), true);
         assert_eq!(c.unread, 1);
         c.set_open(true);
-        c.push(line, false);
+        c.push(line.clone(), false);
         assert_eq!(c.unread, 0);
+        // Scrolled back, a new message keeps the view where it is.
+        c.scroll_by(2);
+        c.push(line, false);
+        assert_eq!(c.scroll, 3);
+        c.scroll_by(-10);
+        assert_eq!(c.scroll, 0);
+    }
+
+    #[test]
+    fn times_are_short() {
+        // 2024-01-01 13:05:09 UTC.
+        let ms = 1_704_114_309_000;
+        assert_eq!(short_time(ms, 0), "13:05");
+        assert_eq!(short_time(ms, 3600), "14:05");
+        assert_eq!(short_time(ms, -14 * 3600), "23:05");
     }
 }

@@ -63,6 +63,10 @@ pub enum Command {
     Cancel,
     HelpUp,
     HelpDown,
+    /// Up in a prompt or the chat box.
+    InputUp,
+    /// Down in a prompt or the chat box.
+    InputDown,
 }
 
 impl Command {
@@ -86,8 +90,8 @@ impl Command {
             LineEnd => "line end",
             SelectLineStart => "select to line start",
             SelectLineEnd => "select to line end",
-            PageUp => "page up",
-            PageDown => "page down",
+            PageUp => "page up (chat: older messages)",
+            PageDown => "page down (chat: newer messages)",
             SelectPageUp => "select a page up",
             SelectPageDown => "select a page down",
             DocStart => "start of file",
@@ -122,6 +126,8 @@ impl Command {
             Cancel => "close prompt, chat or help",
             HelpUp => "scroll help up",
             HelpDown => "scroll help down",
+            InputUp => "previous match, or older chat (empty box)",
+            InputDown => "next match, or newer chat (empty box)",
         }
     }
 }
@@ -228,8 +234,10 @@ pub const KEYMAP: &[Binding] = &[
     b(T, Char('g'), C, K::GotoLine),
     b(I, Enter, N, K::Submit),
     b(I, Char('j'), C, K::Submit),
-    b(I, Down, N, K::FindNext),
-    b(I, Up, N, K::FindPrev),
+    b(I, Down, N, K::InputDown),
+    b(I, Up, N, K::InputUp),
+    b(I, PageUp, N, K::PageUp),
+    b(I, PageDown, N, K::PageDown),
     b(I, Left, N, K::MoveLeft),
     b(I, Right, N, K::MoveRight),
     b(I, Home, N, K::LineStart),
@@ -371,7 +379,7 @@ mod tests {
         assert_eq!(cmd(Text, Char('s'), C), Some(K::Save));
         assert_eq!(cmd(Input, Char('s'), C), Some(K::Save));
         assert_eq!(cmd(Text, Left, S), Some(K::SelectLeft));
-        assert_eq!(cmd(Input, Up, N), Some(K::FindPrev));
+        assert_eq!(cmd(Input, Up, N), Some(K::InputUp));
         assert_eq!(cmd(Help, Char('x'), N), Some(K::Cancel));
         assert!(matches!(
             action_for(Text, key(Char('A'), S)),

@@ -41,6 +41,9 @@ const JOIN_WITHIN: Duration = Duration::from_secs(10);
 /// The binary's `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Only while the process has one thread can the local offset be read
+    // soundly (the `time` crate refuses later); chat times use it.
+    let utc_offset = time::UtcOffset::current_local_offset().map_or(0, |o| o.whole_seconds());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -57,7 +60,7 @@ pub fn main() -> ExitCode {
             bind,
             idle_shutdown,
         }) => runtime.block_on(serve(bind, Duration::from_secs(idle_shutdown))),
-        None => runtime.block_on(edit(cli)),
+        None => runtime.block_on(edit(cli, utc_offset)),
     };
     // Do not wait for blocking tasks (stdin readers) at exit.
     runtime.shutdown_timeout(Duration::from_millis(100));
@@ -127,7 +130,7 @@ fn read_file(path: &Path) -> Result<Option<Rope>, String> {
     }
 }
 
-async fn edit(cli: Cli) -> Result<(), String> {
+async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
     let room = cli.room.unwrap_or_default();
     RoomId::parse(&room).map_err(|e| format!("the room name {room:?} is not valid: {e}."))?;
     let user = cli
@@ -164,6 +167,7 @@ async fn edit(cli: Cli) -> Result<(), String> {
         file: cli.file,
         file_text,
         colors: ColorMode::from_env(),
+        utc_offset,
     };
     let mut app = App::new(config, Instant::now());
     let mut net = Net::open(&server, cli_ca)?;

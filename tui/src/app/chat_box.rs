@@ -10,8 +10,18 @@ use crate::keymap::Command;
 impl App {
     pub(super) fn chat_command(&mut self, c: Command) {
         use Command::*;
+        let page = self
+            .areas
+            .chat
+            .map_or(1, |a| usize::from(a.height.saturating_sub(3)).max(1));
+        let page = isize::try_from(page).unwrap_or(1);
+        let empty = self.chat.input.text.is_empty();
         let input = &mut self.chat.input;
         match c {
+            InputUp if empty => self.chat.scroll_by(1),
+            InputDown if empty => self.chat.scroll_by(-1),
+            PageUp => self.chat.scroll_by(page),
+            PageDown => self.chat.scroll_by(-page),
             MoveLeft => input.left(),
             MoveRight => input.right(),
             LineStart => input.home(),
@@ -46,6 +56,7 @@ impl App {
         match parsed {
             Ok(Outgoing::Follow(_)) => {}
             Ok(Outgoing::Send(msg)) => {
+                self.chat.scroll = 0;
                 let typed = self.chat.input.take();
                 if matches!(msg, ClientMsg::Direct { .. }) {
                     self.unechoed_direct = Some(typed);

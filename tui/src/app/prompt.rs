@@ -25,6 +25,7 @@ impl App {
         });
         self.focus = Focus::Prompt;
         self.relayout();
+        self.hide_undrawn_inputs();
         self.follow_cursor();
     }
 
@@ -71,9 +72,9 @@ impl App {
                 input.insert(&clip);
                 self.incremental_find();
             }
-            FindNext | FindPrev if kind == PromptKind::Find => {
+            FindNext | FindPrev | InputDown | InputUp if kind == PromptKind::Find => {
                 let needle = input.text.clone();
-                self.find(c == FindNext, Some(needle));
+                self.find(matches!(c, FindNext | InputDown), Some(needle));
             }
             Submit => self.submit_prompt(),
             _ => {}

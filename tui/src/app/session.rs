@@ -137,18 +137,24 @@ impl App {
                 self.notice(text);
                 self.refresh_peers();
             }
-            ClientEvent::Chat { from, text, .. } => {
+            ClientEvent::Chat { from, text, time } => {
                 let mine = Some(&from.name) == me.as_ref();
                 self.chat.push(
                     ChatLine {
                         from: from.name,
                         to: None,
                         text,
+                        time,
                     },
                     mine,
                 );
             }
-            ClientEvent::Direct { from, to, text, .. } => {
+            ClientEvent::Direct {
+                from,
+                to,
+                text,
+                time,
+            } => {
                 let mine = Some(&from.name) == me.as_ref();
                 if mine {
                     self.unechoed_direct = None;
@@ -158,6 +164,7 @@ impl App {
                         from: from.name,
                         to: Some(to),
                         text,
+                        time,
                     },
                     mine,
                 );

@@ -19,6 +19,25 @@ impl App {
         self.areas = layout::areas(self.size, open);
     }
 
+    /// Never leaves the keyboard with a chat box or prompt the terminal is
+    /// too small to draw (what is typed would go where no one sees it).
+    pub(super) fn hide_undrawn_inputs(&mut self) {
+        if self.chat.open && self.areas.chat.is_none() {
+            self.chat.set_open(false);
+            if self.focus == Focus::Chat {
+                self.focus = Focus::Text;
+                self.warn("The terminal is too small for the chat: it needs 7 rows.");
+            }
+            self.relayout();
+        }
+        if self.prompt.is_some() && self.areas.prompt.is_none() {
+            self.prompt = None;
+            self.focus = Focus::Text;
+            self.warn("The terminal is too small for a prompt.");
+            self.relayout();
+        }
+    }
+
     pub(super) fn text_height(&self) -> usize {
         usize::from(self.areas.text.height.max(1))
     }

@@ -12,6 +12,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod chat;
 mod editing;
 mod follow;
 mod perf;

@@ -128,6 +128,7 @@ pub fn config(file: &str, text: Option<&str>) -> Config {
         file: (!file.is_empty()).then(|| file.into()),
         file_text: text.map(Rope::from_str),
         colors: ColorMode::Mono,
+        utc_offset: 0,
     }
 }
 
