@@ -240,3 +240,22 @@ fn status_bar_at_40_columns_drops_parts_and_cuts_no_word() {
     assert!(bar.contains(" 1:1 "), "{bar}");
     assert!(!bar.contains("F1"), "{bar}");
 }
+
+#[test]
+fn without_colour_each_caret_mark_is_the_members_initial() {
+    let room = Room::new("one\ntwo\nthree\n");
+    let mut app = joined(&room, "notes.txt", 60, 8);
+    let carol = member(3, "carol", "#98c379");
+    msg(
+        &mut app,
+        collab_protocol::ServerMsg::Joined {
+            member: carol.clone(),
+        },
+    );
+    msg(&mut app, room.presence(2, 5, None));
+    msg(&mut app, room.presence(3, 9, None));
+    let screen = render(&mut app);
+    let lines: Vec<&str> = screen.lines().collect();
+    assert!(lines[1].starts_with("\"  2B"), "{screen}");
+    assert!(lines[2].starts_with("\"  3C"), "{screen}");
+}
