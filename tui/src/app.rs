@@ -46,6 +46,9 @@ use crate::ui::theme::{ColorMode, Palette};
 
 pub use undo_group::UNDO_PAUSE;
 
+/// After a reconnect, members who were here before and join again within
+/// this long are back, not new: no "joined" notice.
+const RETURN_WITHIN: Duration = Duration::from_secs(60);
 /// Presence is sent at most this often.
 const PRESENCE_EVERY: Duration = Duration::from_millis(50);
 /// Updates unacked this long are sent again (the server drops updates over
@@ -200,6 +203,10 @@ pub struct App {
     indent_known: bool,
     pub now: Instant,
     last_presence: Option<(Selection, Instant)>,
+    /// Members who were in the room when my connection dropped: when they
+    /// come back after the reconnect (a server restart makes everyone join
+    /// again) they are not announced as joining. Until the given time.
+    returning: (Vec<String>, Option<Instant>),
     /// The member whose caret my view follows.
     pub follow: Option<UserId>,
     /// The member F6 last jumped to (the next press goes to the next one).
@@ -259,6 +266,7 @@ impl App {
             indent_known: false,
             now,
             last_presence: None,
+            returning: (Vec::new(), None),
             follow: None,
             last_jump: None,
             undo_group: undo_group::UndoGroup::default(),

@@ -6,7 +6,7 @@ use collab_client::{ClientEvent, Effect as ReplicaEffect, TransportEvent};
 use collab_protocol::{ErrorCode, LeftReason, ServerMsg};
 use ropey::Rope;
 
-use super::{App, Conn, Effect};
+use super::{App, Conn, Effect, RETURN_WITHIN};
 use crate::chat::ChatLine;
 use crate::input::LineInput;
 
@@ -64,6 +64,8 @@ impl App {
                 self.replica.on_disconnect();
                 if self.conn == Conn::Live {
                     self.warn("Connection lost: editing goes on offline.");
+                    let here = self.peers.iter().filter(|p| !p.me);
+                    self.returning = (here.map(|p| p.name.clone()).collect(), None);
                 }
                 self.conn = Conn::Reconnecting { reason, retry_in };
                 self.last_presence = None;
@@ -110,10 +112,13 @@ impl App {
                     if self.config.file.is_none() {
                         self.saved = Rope::from_str(&self.replica.text());
                     }
-                } else if !resumed {
-                    self.notice("Reconnected: edits merged.");
                 } else {
-                    self.notice("Reconnected.");
+                    if !resumed {
+                        self.notice("Reconnected: edits merged.");
+                    } else {
+                        self.notice("Reconnected.");
+                    }
+                    self.returning.1 = Some(self.now + RETURN_WITHIN);
                 }
                 if first {
                     self.seed();
@@ -123,7 +128,16 @@ impl App {
             }
             ClientEvent::DocChanged | ClientEvent::Acked { .. } => {}
             ClientEvent::MemberJoined(m) => {
-                self.notice(format!("{} joined", m.name));
+                let (names, until) = &mut self.returning;
+                let back = until.is_some_and(|t| self.now < t)
+                    && names
+                        .iter()
+                        .position(|n| *n == m.name)
+                        .map(|i| names.swap_remove(i))
+                        .is_some();
+                if !back {
+                    self.notice(format!("{} joined", m.name));
+                }
                 // They know nothing of my caret yet: send it again.
                 self.last_presence = None;
                 self.refresh_peers();
