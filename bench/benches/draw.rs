@@ -38,6 +38,7 @@ fn app_with(text: &str, file: &str) -> App {
         token: None,
         file: Some(file.into()),
         file_text: None,
+        file_on_disk: Default::default(),
         colors: ColorMode::Mono,
         utc_offset: 0,
     };

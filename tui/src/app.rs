@@ -69,10 +69,24 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// The file's text, if it exists: seeds an empty room.
     pub file_text: Option<Rope>,
+    /// What FILE is on disk (said when it opens, marked in the status bar).
+    pub file_on_disk: OnDisk,
     pub colors: ColorMode,
     /// Local time's offset from UTC in seconds, for chat times (read at
     /// start, while the process has one thread: see `run::main`).
     pub utc_offset: i32,
+}
+
+/// What the file named on the command line is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDisk {
+    /// It exists and can be written (or no file was named).
+    #[default]
+    Writable,
+    /// It does not exist yet: saving creates it.
+    New,
+    /// It exists but cannot be written.
+    ReadOnly,
 }
 
 /// Something only the event loop can do.
@@ -338,7 +352,13 @@ impl App {
             Action::Frame => self.frame(),
             Action::Sync => self.sync(),
             Action::Transport(ev) => self.transport(ev),
-            Action::Saved(result) => self.saved_file(result),
+            Action::Saved(result) => {
+                if result.is_ok() {
+                    // It exists now, and could be written.
+                    self.config.file_on_disk = OnDisk::Writable;
+                }
+                self.saved_file(result);
+            }
         }
     }
 

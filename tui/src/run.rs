@@ -20,7 +20,7 @@ use ropey::Rope;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::action::Action;
-use crate::app::{App, Config, Effect, Focus};
+use crate::app::{App, Config, Effect, Focus, OnDisk};
 use crate::autostart::{DEFAULT_ADDR, ensure_local_server};
 use crate::cli::{Cli, Sub};
 use crate::keymap::{KeyContext, action_for};
@@ -159,6 +159,11 @@ async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
             format!("ws://{DEFAULT_ADDR}")
         }
     };
+    let file_on_disk = match (&cli.file, &file_text) {
+        (Some(_), None) => OnDisk::New,
+        (Some(p), Some(_)) if !writable(p) => OnDisk::ReadOnly,
+        _ => OnDisk::Writable,
+    };
     let config = Config {
         room,
         user,
@@ -166,6 +171,7 @@ async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
         token,
         file: cli.file,
         file_text,
+        file_on_disk,
         colors: ColorMode::from_env(),
         utc_offset,
     };
@@ -180,6 +186,12 @@ async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
     };
     net.close(Duration::from_secs(1)).await;
     result
+}
+
+/// Whether the file can be opened for writing (permissions, a read-only
+/// mount): tried, not guessed from the mode bits. Nothing is written.
+fn writable(path: &Path) -> bool {
+    std::fs::OpenOptions::new().append(true).open(path).is_ok()
 }
 
 /// An option's value, with an empty one (from an empty environment

@@ -104,12 +104,18 @@ impl App {
             }
             Copy => {
                 let text = self.editor.copy_text();
+                if !text.is_empty() {
+                    self.notice(format!("Copied {}.", amount(&text)));
+                }
                 self.copy(text);
             }
             Cut => {
                 let (text, ch) = self.editor.cut();
                 if self.read_only() {
                     return self.warn("Read-only: you can copy but not cut.");
+                }
+                if !text.is_empty() {
+                    self.notice(format!("Cut {}.", amount(&text)));
                 }
                 self.copy(text);
                 self.edit(ch);
@@ -224,6 +230,25 @@ impl App {
     }
 }
 
+/// How much text is, in words: `3 lines` or `12 characters`.
+pub(super) fn amount(text: &str) -> String {
+    let breaks = text.matches('\n').count();
+    if breaks == 0 {
+        let n = text.chars().count();
+        return if n == 1 {
+            "1 character".into()
+        } else {
+            format!("{n} characters")
+        };
+    }
+    let lines = breaks + usize::from(!text.ends_with('\n'));
+    if lines == 1 {
+        "1 line".into()
+    } else {
+        format!("{lines} lines")
+    }
+}
+
 /// Where the caret goes after an undo: after the last inserted text, or
 /// at the last deletion.
 fn delta_end(delta: &[collab_doc::TextChange]) -> Option<usize> {
@@ -241,4 +266,18 @@ fn delta_end(delta: &[collab_doc::TextChange]) -> Option<usize> {
         }
     }
     end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::amount;
+
+    #[test]
+    fn amounts_in_words() {
+        assert_eq!(amount("a\nb\nc\n"), "3 lines");
+        assert_eq!(amount("a\nb"), "2 lines");
+        assert_eq!(amount("one\n"), "1 line");
+        assert_eq!(amount("héllo"), "5 characters");
+        assert_eq!(amount("x"), "1 character");
+    }
 }

@@ -6,7 +6,7 @@ use collab_client::{ClientEvent, Effect as ReplicaEffect, TransportEvent};
 use collab_protocol::{ErrorCode, LeftReason, ServerMsg};
 use ropey::Rope;
 
-use super::{App, Conn, Effect, RETURN_WITHIN};
+use super::{App, Conn, Effect, OnDisk, RETURN_WITHIN};
 use crate::chat::ChatLine;
 use crate::input::LineInput;
 
@@ -35,6 +35,18 @@ impl App {
         match self.replica.seed(&text.to_string()) {
             Some(m) => self.effects.push(Effect::Send(m)),
             None => self.seeding = false,
+        }
+    }
+
+    /// A new or read-only FILE is said when it opens.
+    fn say_file_state(&mut self) {
+        let Some(name) = self.file_name() else { return };
+        match self.config.file_on_disk {
+            OnDisk::Writable => {}
+            OnDisk::New => self.notice(format!("{name} is a new file: Ctrl-S creates it.")),
+            OnDisk::ReadOnly => self.warn(format!(
+                "{name} is read-only on disk: you can edit here, but saving to it will fail."
+            )),
         }
     }
 
@@ -122,6 +134,7 @@ impl App {
                 }
                 if first {
                     self.seed();
+                    self.say_file_state();
                 }
                 self.last_presence = None;
                 self.refresh_peers();

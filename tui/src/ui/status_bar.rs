@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 use unicode_width::UnicodeWidthStr;
 
-use crate::app::{App, Conn};
+use crate::app::{App, Conn, OnDisk};
 
 /// The connection, in words.
 pub fn connection_text(app: &App) -> String {
@@ -89,6 +89,12 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
         None => "[no file]".into(),
     };
     let modified = if app.modified { " [+]" } else { "" };
+    let on_disk = match app.config.file_on_disk {
+        _ if app.config.file.is_none() => "",
+        OnDisk::Writable => "",
+        OnDisk::New => " [new]",
+        OnDisk::ReadOnly => " [read-only]",
+    };
     let user = app
         .me
         .as_ref()
@@ -103,7 +109,7 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
         ),
         part(format!(" {user} "), bar, 5, false),
         part(format!(" {conn} "), conn_style, 1, false),
-        part(format!(" {file}{modified} "), bar, 3, false),
+        part(format!(" {file}{on_disk}{modified} "), bar, 3, false),
     ];
     if let Some(name) = app.following() {
         parts.push(part(

@@ -259,3 +259,44 @@ fn without_colour_each_caret_mark_is_the_members_initial() {
     assert!(lines[1].starts_with("\"  2B"), "{screen}");
     assert!(lines[2].starts_with("\"  3C"), "{screen}");
 }
+
+#[test]
+fn new_and_read_only_files_are_marked_and_copy_says_how_much() {
+    use collab_tui::app::{App, OnDisk};
+    use std::time::Instant;
+    let open = |on_disk| {
+        let room = Room::new("");
+        let mut cfg = config("todo.txt", None);
+        cfg.file_on_disk = on_disk;
+        let mut app = App::new(cfg, Instant::now());
+        app.update(Action::Resize {
+            width: 80,
+            height: 10,
+        });
+        app.update(Action::Transport(TransportEvent::Connected));
+        msg(&mut app, room.welcome(alice(), vec![alice()]));
+        app
+    };
+    let mut app = open(OnDisk::New);
+    let s = render(&mut app);
+    assert!(
+        s.contains("todo.txt is a new file: Ctrl-S creates it."),
+        "{s}"
+    );
+    assert!(s.contains(" todo.txt [new] "), "{s}");
+    app.update(Action::Saved(Ok("todo.txt".into())));
+    assert!(!render(&mut app).contains("[new]"));
+
+    let mut app = open(OnDisk::ReadOnly);
+    let s = render(&mut app);
+    assert!(s.contains("todo.txt is read-only on disk"), "{s}");
+    assert!(s.contains(" todo.txt [read-only] "), "{s}");
+
+    // Copy says what it took.
+    for c in "a\nb\nc".chars() {
+        app.update(Action::Paste(c.to_string()));
+    }
+    app.update(Action::Command(Command::SelectAll));
+    app.update(Action::Command(Command::Copy));
+    assert!(render(&mut app).contains("Copied 3 lines."));
+}

@@ -127,6 +127,7 @@ pub fn config(file: &str, text: Option<&str>) -> Config {
         token: None,
         file: (!file.is_empty()).then(|| file.into()),
         file_text: text.map(Rope::from_str),
+        file_on_disk: Default::default(),
         colors: ColorMode::Mono,
         utc_offset: 0,
     }
