@@ -405,6 +405,22 @@ fn wide_characters_and_a_resize_in_tmux() {
         t.contains("héllo 世|界 ok") && t.contains(" 1:10 ")
     });
 
+    // An emoji with a skin tone keeps its tone when the row changes after
+    // it (tmux 3.3 drops it when a character follows a cursor move).
+    s.keys("alice", &["End", "Enter"]);
+    s.type_text("alice", "a👍🏽b");
+    s.wait_for("alice", "the thumbs-up", |t| t.contains("a👍🏽b"));
+    s.type_text("alice", "c");
+    s.keys("alice", &["Left", "Left"]);
+    s.wait_for("alice", "the thumbs-up with its tone after an edit", |t| {
+        t.contains("a👍🏽bc") && t.contains(" 2:4 ")
+    });
+    s.keys(
+        "alice",
+        &["BSpace", "C-End", "BSpace", "BSpace", "BSpace", "BSpace"],
+    );
+    s.wait_for("alice", "the line removed", |t| !t.contains("👍"));
+
     // The terminal shrinks: the editor redraws to the new size, the status
     // bar on the last row.
     s.tmux(&["resize-window", "-t", "alice", "-x", "50", "-y", "12"]);
