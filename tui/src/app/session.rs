@@ -38,6 +38,18 @@ impl App {
         }
     }
 
+    /// The sentence for a refused join: the server's own, except that a
+    /// token given and refused is said to be refused (the server's words
+    /// ask for a token, which was passed).
+    fn refusal(&self, code: ErrorCode, message: &str) -> String {
+        match code {
+            ErrorCode::Unauthorized if self.config.token.is_some() => {
+                "The server refused the access token given with --token (or COLLAB_TOKEN): check it with whoever runs the server.".into()
+            }
+            _ => message.to_owned(),
+        }
+    }
+
     /// A new or read-only FILE is said when it opens.
     fn say_file_state(&mut self) {
         let Some(name) = self.file_name() else { return };
@@ -90,7 +102,7 @@ impl App {
                 };
                 if self.replica.welcomes() == 0 && !self.quitting {
                     self.fatal = Some(match &error {
-                        Some(e) => e.message.clone(),
+                        Some(e) => self.refusal(e.code, &e.message),
                         None => format!(
                             "The connection to {} closed before joining: check the server and try again.",
                             self.config.server
@@ -205,7 +217,7 @@ impl App {
             }
             ClientEvent::Error { code, message, .. } => {
                 if self.replica.welcomes() == 0 && code.is_fatal() {
-                    self.fatal = Some(message);
+                    self.fatal = Some(self.refusal(code, &message));
                 } else if code == ErrorCode::NoSuchUser
                     && let Some(typed) = self.unechoed_direct.take()
                 {

@@ -189,3 +189,24 @@ fn members_back_after_a_server_restart_are_not_announced() {
     assert!(screen.contains("carol joined"), "{screen}");
     assert!(screen.contains("● bob"), "{screen}");
 }
+
+#[test]
+fn a_refused_token_is_said_to_be_refused() {
+    use collab_protocol::{ErrorCode, ProtocolError};
+    let refused = |token: Option<&str>| {
+        let mut cfg = config("", None);
+        cfg.token = token.map(str::to_owned);
+        let mut app = App::new(cfg, std::time::Instant::now());
+        app.update(Action::Transport(TransportEvent::Connected));
+        app.update(Action::Transport(TransportEvent::Closed {
+            error: Some(ProtocolError::from_code(ErrorCode::Unauthorized)),
+        }));
+        app.fatal.unwrap()
+    };
+    assert!(
+        refused(Some("wrong")).starts_with("The server refused the access token"),
+        "{}",
+        refused(Some("wrong"))
+    );
+    assert!(refused(None).contains("pass --token"));
+}
