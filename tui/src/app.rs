@@ -380,12 +380,15 @@ impl App {
                 self.help = if self.help.is_some() { None } else { Some(0) };
                 return;
             }
-            HelpUp => {
-                self.help = self.help.map(|h| h.saturating_sub(5));
-                return;
-            }
-            HelpDown => {
-                self.help = self.help.map(|h| h + 5);
+            HelpUp | HelpDown | HelpPageUp | HelpPageDown => {
+                let page = crate::ui::help::page(self.size);
+                let max = crate::ui::help::max_scroll(self.size);
+                self.help = self.help.map(|h| match c {
+                    HelpUp => h.saturating_sub(1),
+                    HelpDown => (h + 1).min(max),
+                    HelpPageUp => h.saturating_sub(page.saturating_sub(1).max(1)),
+                    _ => (h + page.saturating_sub(1).max(1)).min(max),
+                });
                 return;
             }
             Quit => return self.quit(),

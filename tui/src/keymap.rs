@@ -63,6 +63,8 @@ pub enum Command {
     Cancel,
     HelpUp,
     HelpDown,
+    HelpPageUp,
+    HelpPageDown,
     /// Up in a prompt or the chat box.
     InputUp,
     /// Down in a prompt or the chat box.
@@ -124,8 +126,10 @@ impl Command {
             JumpToMember => "jump to the next member's caret",
             Submit => "confirm / send",
             Cancel => "close prompt, chat or help",
-            HelpUp => "scroll help up",
-            HelpDown => "scroll help down",
+            HelpUp => "scroll help up a line",
+            HelpDown => "scroll help down a line",
+            HelpPageUp => "scroll help up a page",
+            HelpPageDown => "scroll help down a page",
             InputUp => "previous match, or older chat (empty box)",
             InputDown => "next match, or newer chat (empty box)",
         }
@@ -253,8 +257,8 @@ pub const KEYMAP: &[Binding] = &[
     b(I, Char('v'), C, K::Paste),
     b(H, Up, N, K::HelpUp),
     b(H, Down, N, K::HelpDown),
-    b(H, PageUp, N, K::HelpUp),
-    b(H, PageDown, N, K::HelpDown),
+    b(H, PageUp, N, K::HelpPageUp),
+    b(H, PageDown, N, K::HelpPageDown),
 ];
 
 /// What has the keyboard.
@@ -329,8 +333,24 @@ pub fn key_label(code: KeyCode, mods: KeyModifiers) -> String {
     s
 }
 
+/// The mouse, for the help: not keys, but what a person needs to know,
+/// including that with the mouse captured the terminal's own selection
+/// needs Shift.
+pub const MOUSE: &[(&str, &str)] = &[
+    ("Click", "place the caret, or go to the chat box"),
+    ("Drag", "select"),
+    ("Wheel", "scroll the text"),
+    (
+        "Shift+drag",
+        "select as the terminal does, to copy elsewhere",
+    ),
+];
+
+/// The rule of undo steps, for the help (see `app::undo_group`).
+pub const UNDO_RULE: &str = "a word, a deletion or a paste; a move or a 2 s pause ends one";
+
 /// The help's lines, generated from the table: a heading per scope, then
-/// `key  what it does`.
+/// `key  what it does`; then the mouse.
 pub fn help_lines() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for scope in [G, T, I, H] {
@@ -339,6 +359,12 @@ pub fn help_lines() -> Vec<(String, String)> {
             out.push((key_label(b.code, b.mods), b.command.describe().to_owned()));
         }
     }
+    out.push(("Mouse".to_owned(), String::new()));
+    for (what, does) in MOUSE {
+        out.push(((*what).to_owned(), (*does).to_owned()));
+    }
+    out.push(("Undo steps".to_owned(), String::new()));
+    out.push((String::new(), UNDO_RULE.to_owned()));
     out
 }
 
@@ -404,7 +430,8 @@ mod tests {
     #[test]
     fn help_lists_every_binding() {
         let lines = help_lines();
-        assert_eq!(lines.len(), KEYMAP.len() + 4);
+        assert_eq!(lines.len(), KEYMAP.len() + 4 + 1 + MOUSE.len() + 2);
+        assert!(lines.contains(&("Shift+drag".into(), MOUSE[3].1.into())));
         assert!(lines.contains(&("Ctrl+S".into(), "save".into())));
         assert!(lines.contains(&("Shift+F3".into(), "find previous".into())));
     }

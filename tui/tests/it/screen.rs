@@ -300,3 +300,26 @@ fn new_and_read_only_files_are_marked_and_copy_says_how_much() {
     app.update(Action::Command(Command::Copy));
     assert!(render(&mut app).contains("Copied 3 lines."));
 }
+
+#[test]
+fn help_pages_down_and_shows_the_mouse() {
+    let room = Room::new(RUST);
+    let mut app = joined(&room, "main.rs", 80, 24);
+    app.update(Action::Command(Command::Help));
+    // PgDn moves a page: the overlay's 20 rows less one kept for context.
+    app.update(Action::Command(Command::HelpPageDown));
+    assert_eq!(app.help, Some(19));
+    let mut seen = String::new();
+    for _ in 0..10 {
+        seen.push_str(&render(&mut app));
+        app.update(Action::Command(Command::HelpPageDown));
+    }
+    assert!(seen.contains("Shift+drag") && seen.contains("select as the terminal does"));
+    assert!(seen.contains("Wheel"));
+    // At the end it stops, and PgUp comes back by pages.
+    let end = app.help.unwrap();
+    app.update(Action::Command(Command::HelpPageDown));
+    assert_eq!(app.help, Some(end));
+    app.update(Action::Command(Command::HelpPageUp));
+    assert_eq!(app.help, Some(end - 19));
+}
