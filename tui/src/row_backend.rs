@@ -8,8 +8,11 @@
 //! row after such a move (`a👍🏽` then CUP and `b` shows `a👍b`), though the
 //! bytes are right. Written in one stretch, with an empty filler for the
 //! second column of each wide cluster so that no move is needed, the row
-//! keeps its clusters whole. Rows without such clusters are drawn as
-//! ratatui draws them. A copy of the screen (`shadow`) supplies the
+//! keeps its clusters whole. A row that held such a cluster is written
+//! whole too: ratatui does not clear the second column of a wide cluster
+//! replaced by a narrow character, and tmux, which keeps the two halves of
+//! a flag in two cells, would show half a flag there after a horizontal
+//! scroll. Other rows are drawn as ratatui draws them. A copy of the screen (`shadow`) supplies the
 //! unchanged cells of a rewritten row.
 
 use std::collections::BTreeSet;
@@ -46,18 +49,31 @@ fn fragile(cell: &Cell) -> bool {
     s.chars().nth(1).is_some() && s.width() >= 2
 }
 
-/// The cells to write for `updates`, with every row that holds a fragile
-/// cluster written from its first column to its last update, in one
-/// stretch (see the module doc).
-fn expand(shadow: &Buffer, updates: Vec<(u16, u16, Cell)>) -> Vec<(u16, u16, Cell)> {
-    let area = shadow.area;
-    let rows: BTreeSet<u16> = updates
+/// The rows among `updates` that hold a fragile cluster in `screen`.
+fn fragile_rows(screen: &Buffer, updates: &[(u16, u16, Cell)]) -> BTreeSet<u16> {
+    let area = screen.area;
+    updates
         .iter()
         .map(|u| u.1)
         .filter(|&y| {
-            y < area.height && (0..area.width).any(|x| shadow.cell((x, y)).is_some_and(fragile))
+            y < area.height && (0..area.width).any(|x| screen.cell((x, y)).is_some_and(fragile))
         })
-        .collect();
+        .collect()
+}
+
+/// The cells to write for `updates`, with every row that holds a fragile
+/// cluster now, or held one before (`was_fragile`: ratatui does not clear
+/// the second column of a wide cluster replaced by a narrow character, and
+/// tmux keeps half a flag there), written whole in one stretch (see the
+/// module doc).
+fn expand(
+    shadow: &Buffer,
+    was_fragile: BTreeSet<u16>,
+    updates: Vec<(u16, u16, Cell)>,
+) -> Vec<(u16, u16, Cell)> {
+    let area = shadow.area;
+    let mut rows = fragile_rows(shadow, &updates);
+    rows.extend(was_fragile);
     if rows.is_empty() {
         return updates;
     }
@@ -67,15 +83,9 @@ fn expand(shadow: &Buffer, updates: Vec<(u16, u16, Cell)>) -> Vec<(u16, u16, Cel
         .cloned()
         .collect();
     for &y in &rows {
-        let last = updates
-            .iter()
-            .filter(|u| u.1 == y)
-            .map(|u| u.0)
-            .max()
-            .unwrap_or(0);
         let mut covered = 0usize;
         let mut wide_style = Cell::EMPTY;
-        for x in 0..=last.min(area.width.saturating_sub(1)) {
+        for x in 0..area.width {
             let Some(cell) = shadow.cell((x, y)) else {
                 break;
             };
@@ -112,12 +122,13 @@ impl<B: Backend<Error = io::Error>> Backend for RowBackend<B> {
         {
             self.reset_shadow()?;
         }
+        let was_fragile = fragile_rows(&self.shadow, &updates);
         for (x, y, c) in &updates {
             if let Some(cell) = self.shadow.cell_mut((*x, *y)) {
                 *cell = c.clone();
             }
         }
-        let cells = expand(&self.shadow, updates);
+        let cells = expand(&self.shadow, was_fragile, updates);
         self.inner.draw(cells.iter().map(|(x, y, c)| (*x, *y, c)))
     }
 
@@ -182,7 +193,11 @@ mod tests {
             c.set_symbol(s);
             (x, y, c)
         };
-        let out = expand(&shadow, vec![change(6, 0, "x"), change(4, 1, "x")]);
+        let out = expand(
+            &shadow,
+            BTreeSet::new(),
+            vec![change(6, 0, "x"), change(4, 1, "x")],
+        );
         let cols: Vec<(u16, u16, String)> = out
             .iter()
             .map(|(x, y, c)| (*x, *y, c.symbol().to_owned()))
@@ -198,12 +213,23 @@ mod tests {
                 sym(4, 0, " "),
                 sym(5, 0, " "),
                 sym(6, 0, "x"),
+                sym(7, 0, " "),
                 // A plain row: only what changed.
                 sym(4, 1, "x"),
             ]
         );
-        // Without clusters, the updates go as they are.
+        // Without clusters, the updates go as they are...
         let plain = row("中文 ok", 8);
-        assert_eq!(expand(&plain, vec![change(5, 0, "k")]).len(), 1);
+        assert_eq!(
+            expand(&plain, BTreeSet::new(), vec![change(5, 0, "k")]).len(),
+            1
+        );
+        // ...unless the row held one before: a flag replaced by narrow
+        // text leaves half of it in tmux unless the row is written whole.
+        let was = row("ab🇯🇵cdef", 8);
+        let now = row("abxyzdef", 8);
+        let updates = vec![change(2, 0, "x"), change(4, 0, "z")];
+        let rows = fragile_rows(&was, &updates);
+        assert_eq!(expand(&now, rows, updates).len(), 8);
     }
 }

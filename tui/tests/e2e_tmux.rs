@@ -543,3 +543,44 @@ fn follow_mode_in_tmux() {
         t.contains("following bob") && t.contains("row 199") && !t.contains("row 002")
     });
 }
+
+#[test]
+fn flags_scrolled_out_of_view_leave_nothing_behind_in_tmux() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    // (The columns matter: after End, a narrow character lands on the
+    // first column of a flag whose second column stays a space.)
+    let line = "ab 🇫🇷x🇩🇪yy🇯🇵 👍🏽 z 中文 then a long tail of text that goes past the right edge of the pane for sure ok END\n";
+    let s = Session::new(&[("f.txt", line)]);
+    s.start("alice", "f.txt");
+    s.wait_for("alice", "the flags", |t| {
+        t.contains("🇫🇷x🇩🇪yy🇯🇵 👍🏽") && t.contains("connected")
+    });
+    // In 40 columns, End scrolls the line right: the flags and emoji leave
+    // the view, and nothing of them stays behind.
+    s.tmux(&["resize-window", "-t", "alice", "-x", "40", "-y", "6"]);
+    s.wait_for("alice", "a 40x6 layout", |t| {
+        t.lines().count() == 6 && !t.contains("Members") && t.contains("🇯🇵 👍🏽")
+    });
+    s.keys("alice", &["End"]);
+    let shown = s.wait_for("alice", "the end of the line", |t| t.contains("ok END"));
+    let first = shown.lines().next().unwrap();
+    assert!(
+        !first
+            .chars()
+            .any(|c| ('\u{1F1E6}'..='\u{1F1FF}').contains(&c)),
+        "half a flag stayed: {first:?}"
+    );
+    assert!(!first.contains('👍'), "{first:?}");
+    assert!(
+        first.trim_end().ends_with("the pane for sure ok END"),
+        "{first:?}"
+    );
+    // And back: all of them whole again.
+    s.keys("alice", &["Home"]);
+    s.wait_for("alice", "the flags again", |t| {
+        t.contains("🇫🇷x🇩🇪yy🇯🇵 👍🏽 z 中文")
+    });
+}
