@@ -127,7 +127,7 @@ impl App {
             } => {
                 self.conn = Conn::Live;
                 if you.read_only {
-                    self.warn("You joined read-only: you can follow and chat, not edit.");
+                    self.warn("You joined read-only: you can follow (F5) and chat, not edit.");
                 }
                 self.me = Some(you);
                 if first {
