@@ -125,7 +125,7 @@ impl Command {
             Follow => "follow the next member (/follow NAME); Esc stops",
             JumpToMember => "jump to the next member's caret",
             Submit => "confirm / send",
-            Cancel => "close prompt, chat or help",
+            Cancel => "close prompt, chat or help; stop following",
             HelpUp => "scroll help up a line",
             HelpDown => "scroll help down a line",
             HelpPageUp => "scroll help up a page",
