@@ -40,7 +40,9 @@ fn app_with(text: &str, file: &str) -> App {
         file_text: None,
         file_stamp: None,
         local_server: None,
+        file_on_disk: Default::default(),
         colors: ColorMode::Mono,
+        utc_offset: 0,
     };
     let mut app = App::new(config, Instant::now());
     app.update(Action::Resize {

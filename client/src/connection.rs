@@ -241,10 +241,16 @@ enum End {
 }
 
 /// The TLS settings for `wss://`: rustls (ring), trusting the system's
-/// roots and the certificates in `extra_ca`.
+/// roots and the certificates in `extra_ca`. A certificate in `extra_ca`
+/// that the server presents itself, byte for byte, is trusted as that
+/// server's own (pinned): a self-signed certificate made with a plain
+/// `openssl req -x509` carries `CA:TRUE`, which WebPKI refuses as a
+/// server certificate (`CaUsedAsEndEntity`), and often no name for the
+/// host; the user named this exact certificate, so it is accepted.
 fn tls_connector(extra_ca: Option<&std::path::Path>) -> Result<Connector, ClientError> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
+    use tokio_rustls::rustls::client::WebPkiServerVerifier;
     use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::ring};
 
     let mut roots = RootCertStore::empty();
@@ -252,6 +258,7 @@ fn tls_connector(extra_ca: Option<&std::path::Path>) -> Result<Connector, Client
     // this server needs.
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
+    let mut pinned = Vec::new();
     if let Some(path) = extra_ca {
         let bad = |e: &dyn std::fmt::Display| {
             ClientError::Tls(format!("cannot use the CA file {}: {e}", path.display()))
@@ -264,7 +271,8 @@ fn tls_connector(extra_ca: Option<&std::path::Path>) -> Result<Connector, Client
             return Err(bad(&"no CERTIFICATE block in it"));
         }
         for cert in certs {
-            roots.add(cert).map_err(|e| bad(&e))?;
+            roots.add(cert.clone()).map_err(|e| bad(&e))?;
+            pinned.push(cert);
         }
     }
     if roots.is_empty() {
@@ -272,12 +280,94 @@ fn tls_connector(extra_ca: Option<&std::path::Path>) -> Result<Connector, Client
             "no trusted certificates: the system has none; pass a CA file".into(),
         ));
     }
-    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+    let provider = Arc::new(ring::default_provider());
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| ClientError::Tls(e.to_string()))?;
+    let verifier = Arc::new(PinnedOrRoots {
+        pinned,
+        webpki,
+        provider: provider.clone(),
+    });
+    let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ClientError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(Connector::Rustls(Arc::new(config)))
+}
+
+/// Trusts a server certificate that is one of `pinned` exactly, else asks
+/// WebPKI (the roots). Handshake signatures are checked the usual way
+/// either way, so the server must hold the pinned certificate's key.
+#[derive(Debug)]
+struct PinnedOrRoots {
+    pinned: Vec<rustls_pki_types::CertificateDer<'static>>,
+    webpki: Arc<tokio_rustls::rustls::client::WebPkiServerVerifier>,
+    provider: Arc<tokio_rustls::rustls::crypto::CryptoProvider>,
+}
+
+impl tokio_rustls::rustls::client::danger::ServerCertVerifier for PinnedOrRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<tokio_rustls::rustls::client::danger::ServerCertVerified, tokio_rustls::rustls::Error>
+    {
+        if self
+            .pinned
+            .iter()
+            .any(|c| c.as_ref() == end_entity.as_ref())
+        {
+            return Ok(tokio_rustls::rustls::client::danger::ServerCertVerified::assertion());
+        }
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &tokio_rustls::rustls::DigitallySignedStruct,
+    ) -> Result<
+        tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
+        tokio_rustls::rustls::Error,
+    > {
+        tokio_rustls::rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &tokio_rustls::rustls::DigitallySignedStruct,
+    ) -> Result<
+        tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
+        tokio_rustls::rustls::Error,
+    > {
+        tokio_rustls::rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<tokio_rustls::rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 async fn run(

@@ -582,6 +582,13 @@ impl Replica {
         self.undo.checkpoint();
     }
 
+    /// Ends the current undo step and starts one that holds every edit
+    /// until the next [`Self::undo_checkpoint`] or `undo_step`, whatever
+    /// time passes (the editor decides where steps end: words, pauses).
+    pub fn undo_step(&mut self) {
+        self.undo.begin_group();
+    }
+
     /// Merge my edits closer than `ms` milliseconds into one undo step
     /// (0, the default, makes every edit its own step).
     pub fn set_undo_merge_interval(&mut self, ms: i64) {

@@ -474,9 +474,18 @@ impl Undo {
     pub fn redo(&mut self) -> bool {
         self.0.redo().unwrap_or(false)
     }
-    /// Closes the current undo step, so the next edit starts a new one.
+    /// Closes the current undo step (and group), so the next edit starts
+    /// a new one.
     pub fn checkpoint(&mut self) {
+        self.0.group_end();
         let _ = self.0.record_new_checkpoint();
+    }
+    /// Closes the current undo step and opens a group: every edit until
+    /// the next checkpoint is one step, however long it takes (a remote
+    /// edit in between still splits it, as Loro cannot merge across one).
+    pub fn begin_group(&mut self) {
+        self.checkpoint();
+        let _ = self.0.group_start();
     }
     pub fn can_undo(&self) -> bool {
         self.0.can_undo()

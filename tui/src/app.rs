@@ -17,11 +17,13 @@
 
 mod chat_box;
 mod edit;
+mod follow;
 mod frame;
 mod mirror;
 mod prompt;
 mod saving;
 mod session;
+mod undo_group;
 mod view;
 
 use std::net::SocketAddr;
@@ -44,10 +46,13 @@ use crate::save::{Expect, Stamp};
 use crate::ui::layout::Areas;
 use crate::ui::theme::{ColorMode, Palette};
 
+pub use undo_group::UNDO_PAUSE;
+
+/// After a reconnect, members who were here before and join again within
+/// this long are back, not new: no "joined" notice.
+const RETURN_WITHIN: Duration = Duration::from_secs(60);
 /// Presence is sent at most this often.
 const PRESENCE_EVERY: Duration = Duration::from_millis(50);
-/// My edits closer than this are one undo step.
-const UNDO_MERGE_MS: i64 = 600;
 /// Updates unacked this long are sent again (the server drops updates over
 /// its rate limit without a word when nothing follows them).
 pub const RESEND_AFTER: Duration = Duration::from_secs(2);
@@ -84,7 +89,24 @@ pub struct Config {
     /// The local server this editor uses (no server was named): started
     /// again when it is found dead.
     pub local_server: Option<SocketAddr>,
+    /// What FILE is on disk (said when it opens, marked in the status bar).
+    pub file_on_disk: OnDisk,
     pub colors: ColorMode,
+    /// Local time's offset from UTC in seconds, for chat times (read at
+    /// start, while the process has one thread: see `run::main`).
+    pub utc_offset: i32,
+}
+
+/// What the file named on the command line is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDisk {
+    /// It exists and can be written (or no file was named).
+    #[default]
+    Writable,
+    /// It does not exist yet: saving creates it.
+    New,
+    /// It exists but cannot be written.
+    ReadOnly,
 }
 
 /// Something only the event loop can do.
@@ -231,6 +253,16 @@ pub struct App {
     indent_known: bool,
     pub now: Instant,
     last_presence: Option<(Selection, Instant)>,
+    /// Members who were in the room when my connection dropped: when they
+    /// come back after the reconnect (a server restart makes everyone join
+    /// again) they are not announced as joining. Until the given time.
+    returning: (Vec<String>, Option<Instant>),
+    /// The member whose caret my view follows.
+    pub follow: Option<UserId>,
+    /// The member F6 last jumped to (the next press goes to the next one).
+    last_jump: Option<UserId>,
+    /// The undo step being typed.
+    undo_group: undo_group::UndoGroup,
     /// The last ack or welcome, or when nothing was waiting for one.
     ack_progress: Instant,
     effects: Vec<Effect>,
@@ -239,7 +271,8 @@ pub struct App {
 impl App {
     pub fn new(config: Config, now: Instant) -> Self {
         let mut replica = Replica::new();
-        replica.set_undo_merge_interval(UNDO_MERGE_MS);
+        // Undo steps are where `undo_group` starts them, not by time.
+        replica.set_undo_merge_interval(0);
         // The seed goes after the first welcome, once the room is known to
         // be empty and the server's limits are known.
         let seeding = config.file_text.as_ref().is_some_and(|t| t.len_chars() > 0);
@@ -288,6 +321,10 @@ impl App {
             indent_known: false,
             now,
             last_presence: None,
+            returning: (Vec::new(), None),
+            follow: None,
+            last_jump: None,
+            undo_group: undo_group::UndoGroup::default(),
             ack_progress: now,
             effects: Vec::new(),
         };
@@ -349,6 +386,7 @@ impl App {
             Action::Resize { width, height } => {
                 self.size = Rect::new(0, 0, width, height);
                 self.relayout();
+                self.hide_undrawn_inputs();
                 self.follow_cursor();
             }
             Action::Tick(now) => {
@@ -359,7 +397,13 @@ impl App {
             Action::Frame => self.frame(),
             Action::Sync => self.sync(),
             Action::Transport(ev) => self.transport(ev),
-            Action::Saved(result) => self.saved_file(result),
+            Action::Saved(result) => {
+                if result.is_ok() {
+                    // It exists now, and could be written.
+                    self.config.file_on_disk = OnDisk::Writable;
+                }
+                self.saved_file(result);
+            }
             Action::LocalServer(result) => self.local_server(result),
             Action::FileOnDisk(found) => self.file_on_disk(found),
         }
@@ -385,12 +429,15 @@ impl App {
                 self.help = if self.help.is_some() { None } else { Some(0) };
                 return;
             }
-            HelpUp => {
-                self.help = self.help.map(|h| h.saturating_sub(5));
-                return;
-            }
-            HelpDown => {
-                self.help = self.help.map(|h| h + 5);
+            HelpUp | HelpDown | HelpPageUp | HelpPageDown => {
+                let page = crate::ui::help::page(self.size);
+                let max = crate::ui::help::max_scroll(self.size);
+                self.help = self.help.map(|h| match c {
+                    HelpUp => h.saturating_sub(1),
+                    HelpDown => (h + 1).min(max),
+                    HelpPageUp => h.saturating_sub(page.saturating_sub(1).max(1)),
+                    _ => (h + page.saturating_sub(1).max(1)).min(max),
+                });
                 return;
             }
             Quit => return self.quit(),
@@ -401,9 +448,12 @@ impl App {
                 self.chat.set_open(open);
                 self.focus = if open { Focus::Chat } else { Focus::Text };
                 self.relayout();
+                self.hide_undrawn_inputs();
                 self.follow_cursor();
                 return;
             }
+            Follow => return self.follow_next(),
+            JumpToMember => return self.jump_to_member(),
             Members => {
                 self.show_members = !self.show_members;
                 self.relayout();
@@ -416,7 +466,12 @@ impl App {
                 } else if self.prompt.is_some() {
                     self.close_prompt();
                 } else if self.focus == Focus::Chat {
+                    self.chat.set_open(false);
                     self.focus = Focus::Text;
+                    self.relayout();
+                    self.follow_cursor();
+                } else if self.follow.is_some() {
+                    self.stop_following();
                 } else if !self.editor.selection().is_empty() {
                     let head = self.editor.head();
                     self.editor.set_cursor(head, false);

@@ -32,7 +32,10 @@ shown and FILE is where Ctrl-S saves. Press F1 in the editor for every key.";
     about = ABOUT,
     long_about = LONG_ABOUT,
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    // Written out: clap's own lists the options it found set, $USER making
+    // --user look required.
+    override_usage = "collab-tui --room <ROOM> [--user <NAME>] [--server <URL>] [--token <TOKEN>] [--ca <FILE>] [FILE]"
 )]
 pub struct Cli {
     /// The collab server, ws://HOST:PORT [default: $COLLAB_SERVER, else
@@ -83,4 +86,21 @@ pub enum Sub {
         #[arg(long)]
         memory: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_usage_line_shows_only_room_as_required() {
+        let err = Cli::try_parse_from(["collab-tui", "--server", "ws://h:1", "--user", "ann"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--room <ROOM>"), "{err}");
+        assert!(
+            err.contains("Usage: collab-tui --room <ROOM> [--user <NAME>] [--server <URL>]"),
+            "{err}"
+        );
+    }
 }

@@ -34,6 +34,10 @@ pub enum Command {
     SelectAll,
     Backspace,
     Delete,
+    /// Ctrl-W in a prompt or the chat box.
+    DeleteWordBefore,
+    /// Ctrl-U in a prompt or the chat box.
+    DeleteToStart,
     Newline,
     Tab,
     Dedent,
@@ -52,12 +56,20 @@ pub enum Command {
     Help,
     Chat,
     Members,
+    Follow,
+    JumpToMember,
     /// Enter in a prompt or the chat box.
     Submit,
     /// Esc: close the prompt, leave the chat box, close help.
     Cancel,
     HelpUp,
     HelpDown,
+    HelpPageUp,
+    HelpPageDown,
+    /// Up in a prompt or the chat box.
+    InputUp,
+    /// Down in a prompt or the chat box.
+    InputDown,
 }
 
 impl Command {
@@ -81,8 +93,8 @@ impl Command {
             LineEnd => "line end",
             SelectLineStart => "select to line start",
             SelectLineEnd => "select to line end",
-            PageUp => "page up",
-            PageDown => "page down",
+            PageUp => "page up (chat: older messages)",
+            PageDown => "page down (chat: newer messages)",
             SelectPageUp => "select a page up",
             SelectPageDown => "select a page down",
             DocStart => "start of file",
@@ -90,13 +102,17 @@ impl Command {
             SelectAll => "select all",
             Backspace => "delete before caret",
             Delete => "delete after caret",
+            DeleteWordBefore => "delete the word before the caret",
+            DeleteToStart => "delete to the start",
             Newline => "new line, same indent",
             Tab => "indent (the selected lines, if any)",
             Dedent => "dedent the line or the selected lines",
             Copy => "copy (also to the terminal via OSC 52)",
             Cut => "cut",
             Paste => "paste",
-            Undo => "undo my last edit",
+            Undo => {
+                "undo my last step: a word, a deletion, a paste; a 2 s pause or a move ends a step"
+            }
             Redo => "redo my edit",
             Find => "find (Enter/Down next, Up previous)",
             FindNext => "find next",
@@ -108,10 +124,16 @@ impl Command {
             Help => "this help",
             Chat => "chat: open/close (/msg NAME text)",
             Members => "show/hide members",
+            Follow => "follow the next member (/follow NAME); Esc stops",
+            JumpToMember => "jump to the next member's caret",
             Submit => "confirm / send",
-            Cancel => "close prompt, chat or help",
-            HelpUp => "scroll help up",
-            HelpDown => "scroll help down",
+            Cancel => "close prompt, chat or help; stop following",
+            HelpUp => "scroll help up a line",
+            HelpDown => "scroll help down a line",
+            HelpPageUp => "scroll help up a page",
+            HelpPageDown => "scroll help down a page",
+            InputUp => "previous match, or older chat (empty box)",
+            InputDown => "next match, or newer chat (empty box)",
         }
     }
 }
@@ -177,6 +199,8 @@ pub const KEYMAP: &[Binding] = &[
     b(G, F(2), N, K::Chat),
     b(G, Char('t'), C, K::Chat),
     b(G, F(4), N, K::Members),
+    b(G, F(5), N, K::Follow),
+    b(G, F(6), N, K::JumpToMember),
     b(G, Esc, N, K::Cancel),
     b(T, Left, N, K::MoveLeft),
     b(T, Right, N, K::MoveRight),
@@ -218,19 +242,27 @@ pub const KEYMAP: &[Binding] = &[
     b(T, Char('g'), C, K::GotoLine),
     b(I, Enter, N, K::Submit),
     b(I, Char('j'), C, K::Submit),
-    b(I, Down, N, K::FindNext),
-    b(I, Up, N, K::FindPrev),
+    b(I, Down, N, K::InputDown),
+    b(I, Up, N, K::InputUp),
+    b(I, PageUp, N, K::PageUp),
+    b(I, PageDown, N, K::PageDown),
     b(I, Left, N, K::MoveLeft),
     b(I, Right, N, K::MoveRight),
     b(I, Home, N, K::LineStart),
     b(I, End, N, K::LineEnd),
+    b(I, Char('a'), C, K::LineStart),
+    b(I, Char('e'), C, K::LineEnd),
+    b(I, Left, C, K::WordLeft),
+    b(I, Right, C, K::WordRight),
+    b(I, Char('w'), C, K::DeleteWordBefore),
+    b(I, Char('u'), C, K::DeleteToStart),
     b(I, Backspace, N, K::Backspace),
     b(I, Delete, N, K::Delete),
     b(I, Char('v'), C, K::Paste),
     b(H, Up, N, K::HelpUp),
     b(H, Down, N, K::HelpDown),
-    b(H, PageUp, N, K::HelpUp),
-    b(H, PageDown, N, K::HelpDown),
+    b(H, PageUp, N, K::HelpPageUp),
+    b(H, PageDown, N, K::HelpPageDown),
 ];
 
 /// What has the keyboard.
@@ -305,8 +337,24 @@ pub fn key_label(code: KeyCode, mods: KeyModifiers) -> String {
     s
 }
 
+/// The mouse, for the help: not keys, but what a person needs to know,
+/// including that with the mouse captured the terminal's own selection
+/// needs Shift.
+pub const MOUSE: &[(&str, &str)] = &[
+    ("Click", "place the caret, or go to the chat box"),
+    ("Drag", "select"),
+    ("Wheel", "scroll the text"),
+    (
+        "Shift+drag",
+        "select as the terminal does, to copy elsewhere",
+    ),
+];
+
+/// The rule of undo steps, for the help (see `app::undo_group`).
+pub const UNDO_RULE: &str = "a word, a deletion or a paste; a move or a 2 s pause ends one";
+
 /// The help's lines, generated from the table: a heading per scope, then
-/// `key  what it does`.
+/// `key  what it does`; then the mouse.
 pub fn help_lines() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for scope in [G, T, I, H] {
@@ -315,6 +363,12 @@ pub fn help_lines() -> Vec<(String, String)> {
             out.push((key_label(b.code, b.mods), b.command.describe().to_owned()));
         }
     }
+    out.push(("Mouse".to_owned(), String::new()));
+    for (what, does) in MOUSE {
+        out.push(((*what).to_owned(), (*does).to_owned()));
+    }
+    out.push(("Undo steps".to_owned(), String::new()));
+    out.push((String::new(), UNDO_RULE.to_owned()));
     out
 }
 
@@ -355,7 +409,7 @@ mod tests {
         assert_eq!(cmd(Text, Char('s'), C), Some(K::Save));
         assert_eq!(cmd(Input, Char('s'), C), Some(K::Save));
         assert_eq!(cmd(Text, Left, S), Some(K::SelectLeft));
-        assert_eq!(cmd(Input, Up, N), Some(K::FindPrev));
+        assert_eq!(cmd(Input, Up, N), Some(K::InputUp));
         assert_eq!(cmd(Help, Char('x'), N), Some(K::Cancel));
         assert!(matches!(
             action_for(Text, key(Char('A'), S)),
@@ -369,13 +423,23 @@ mod tests {
         // A raw line feed (Ctrl-J, what some terminals send for Enter).
         assert_eq!(cmd(Text, Char('j'), C), Some(K::Newline));
         assert_eq!(cmd(Text, BackTab, S), Some(K::Dedent));
+        // Shell line editing in prompts and the chat box.
+        assert_eq!(cmd(Input, Char('w'), C), Some(K::DeleteWordBefore));
+        assert_eq!(cmd(Input, Char('u'), C), Some(K::DeleteToStart));
+        assert_eq!(cmd(Input, Char('a'), C), Some(K::LineStart));
+        assert_eq!(cmd(Text, Char('a'), C), Some(K::SelectAll));
         assert_eq!(cmd(Input, Char('j'), C), Some(K::Submit));
     }
 
     #[test]
     fn help_lists_every_binding() {
         let lines = help_lines();
-        assert_eq!(lines.len(), KEYMAP.len() + 4);
+        assert_eq!(lines.len(), KEYMAP.len() + 4 + 1 + MOUSE.len() + 2);
+        assert!(lines.contains(&("Shift+drag".into(), MOUSE[3].1.into())));
+        assert!(lines.contains(&(
+            "Ctrl+S".into(),
+            "save (asks first over a file you did not load)".into()
+        )));
         assert!(lines.contains(&("Alt+S".into(), "save as: to another file".into())));
         assert!(lines.contains(&("Shift+F3".into(), "find previous".into())));
     }

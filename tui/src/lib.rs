@@ -23,6 +23,7 @@ pub mod input;
 pub mod keymap;
 pub mod net;
 pub mod notices;
+pub mod row_backend;
 pub mod run;
 pub mod save;
 pub mod terminal;

@@ -69,6 +69,47 @@ pub fn send_effects(app: &mut App, net: &Net) -> Vec<Effect> {
     rest
 }
 
+/// The sentence for a server that could not be joined, from the
+/// transport's reason: a scheme that does not match the server's (TLS
+/// spoken to a plain server or the other way round) and an untrusted
+/// certificate are named as such, with what to pass instead.
+pub fn unreachable(server: &str, reason: &str) -> String {
+    let plain_url = server.starts_with("ws://");
+    let tls_url = server.starts_with("wss://");
+    if plain_url && (reason.contains("invalid HTTP version") || reason.contains("httparse")) {
+        return format!(
+            "The server at {server} speaks TLS: use --server wss://{} (with --ca FILE if its certificate is self-signed).",
+            host_port(server)
+        );
+    }
+    if tls_url
+        && (reason.contains("no answer")
+            || reason.contains("corrupt message")
+            || reason.contains("InvalidContentType")
+            || reason.contains("unexpected EOF")
+            || reason.contains("close_notify"))
+    {
+        return format!(
+            "The server at {server} does not answer TLS ({reason}); if it is a plain server, use --server ws://{}.",
+            host_port(server)
+        );
+    }
+    if tls_url && reason.contains("invalid peer certificate") {
+        return format!(
+            "The certificate of {server} is not trusted ({reason}): pass it, or the CA that signed it, with --ca FILE. A self-signed certificate given with --ca is trusted as the server's own."
+        );
+    }
+    format!(
+        "Cannot reach the collab server at {server} ({reason}): check --server or start one with collab-server."
+    )
+}
+
+/// `host:port` of a `ws://` or `wss://` URL (its path dropped).
+fn host_port(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
 /// Feeds connection events to the app until it has joined (and its seed,
 /// if any, was answered), or until a refusal, an unreachable server or the
 /// deadline. `Err` is the one sentence to print.
@@ -85,10 +126,7 @@ pub async fn join(app: &mut App, net: &mut Net, within: Duration) -> Result<(), 
         if let Conn::Reconnecting { reason, .. } = &app.conn
             && app.replica.welcomes() == 0
         {
-            return Err(format!(
-                "Cannot reach the collab server at {} ({reason}): check --server or start one with collab-server.",
-                app.config.server
-            ));
+            return Err(unreachable(&app.config.server, reason));
         }
         match timeout_at(deadline, net.events.recv()).await {
             Ok(Some(ev)) => app.update(Action::Transport(ev)),
@@ -107,5 +145,42 @@ pub async fn join(app: &mut App, net: &mut Net, within: Duration) -> Result<(), 
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unreachable;
+
+    #[test]
+    fn a_scheme_mismatch_says_which_scheme_the_server_speaks() {
+        let tls_port = unreachable(
+            "ws://127.0.0.1:7878",
+            "cannot connect to ws://127.0.0.1:7878/ws: WebSocket protocol error: httparse error: invalid HTTP version",
+        );
+        assert!(
+            tls_port.starts_with(
+                "The server at ws://127.0.0.1:7878 speaks TLS: use --server wss://127.0.0.1:7878"
+            ),
+            "{tls_port}"
+        );
+        let plain_port = unreachable(
+            "wss://h:1/ws",
+            "cannot connect to wss://h:1/ws: no answer in 5s",
+        );
+        assert!(
+            plain_port.contains("use --server ws://h:1."),
+            "{plain_port}"
+        );
+        let cert = unreachable(
+            "wss://h:1",
+            "IO error: invalid peer certificate: UnknownIssuer",
+        );
+        assert!(cert.contains("--ca FILE"), "{cert}");
+        let down = unreachable("ws://h:1", "Connection refused (os error 111)");
+        assert!(
+            down.starts_with("Cannot reach the collab server at ws://h:1"),
+            "{down}"
+        );
     }
 }

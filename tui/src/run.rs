@@ -21,7 +21,7 @@ use ropey::Rope;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::action::Action;
-use crate::app::{App, Config, Effect, Focus};
+use crate::app::{App, Config, Effect, Focus, OnDisk};
 use crate::autostart::{Local, ensure_local_server, local_addr};
 use crate::cli::{Cli, Sub};
 use crate::file_watch::FileWatch;
@@ -29,14 +29,14 @@ use crate::keymap::{KeyContext, action_for};
 use crate::net::{self, Net};
 use crate::save::{Stamp, save};
 use crate::terminal::{TerminalGuard, osc52};
-use crate::tty_input::{paste_run, spawn_reader};
+use crate::tty_input::{PASTE_GAP, ends_in_paste, paste_run, spawn_reader};
 use crate::ui;
 use crate::ui::theme::ColorMode;
 
 /// How often the clock ticks (notices fade, presence goes out).
 const TICK: Duration = Duration::from_millis(100);
 /// Terminal events handled in one frame at most.
-const BURST_MAX: usize = 16 * 1024;
+const BURST_MAX: usize = 64 * 1024;
 /// How often FILE is looked at on disk (one stat).
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How long to wait for the first welcome.
@@ -45,6 +45,9 @@ const JOIN_WITHIN: Duration = Duration::from_secs(10);
 /// The binary's `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Only while the process has one thread can the local offset be read
+    // soundly (the `time` crate refuses later); chat times use it.
+    let utc_offset = time::UtcOffset::current_local_offset().map_or(0, |o| o.whole_seconds());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -68,7 +71,7 @@ pub fn main() -> ExitCode {
             }
             Err(e) => Err(e),
         },
-        None => runtime.block_on(edit(cli)),
+        None => runtime.block_on(edit(cli, utc_offset)),
     };
     // Do not wait for blocking tasks (stdin readers) at exit.
     runtime.shutdown_timeout(Duration::from_millis(100));
@@ -163,7 +166,7 @@ fn read_file(path: &Path) -> Result<Option<(Rope, Stamp)>, String> {
     }
 }
 
-async fn edit(cli: Cli) -> Result<(), String> {
+async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
     let room = cli.room.unwrap_or_default();
     RoomId::parse(&room).map_err(|e| format!("the room name {room:?} is not valid: {e}."))?;
     let user = cli
@@ -190,6 +193,11 @@ async fn edit(cli: Cli) -> Result<(), String> {
             (format!("ws://{addr}"), Some(addr))
         }
     };
+    let file_on_disk = match (&cli.file, &file_text) {
+        (Some(_), None) => OnDisk::New,
+        (Some(p), Some(_)) if !writable(p) => OnDisk::ReadOnly,
+        _ => OnDisk::Writable,
+    };
     let config = Config {
         room,
         user,
@@ -199,7 +207,9 @@ async fn edit(cli: Cli) -> Result<(), String> {
         file_text,
         file_stamp,
         local_server,
+        file_on_disk,
         colors: ColorMode::from_env(),
+        utc_offset,
     };
     let mut app = App::new(config, Instant::now());
     let mut net = Net::open(&server, cli_ca)?;
@@ -212,6 +222,12 @@ async fn edit(cli: Cli) -> Result<(), String> {
     };
     net.close(Duration::from_secs(1)).await;
     result
+}
+
+/// Whether the file can be opened for writing (permissions, a read-only
+/// mount): tried, not guessed from the mode bits. Nothing is written.
+fn writable(path: &Path) -> bool {
+    std::fs::OpenOptions::new().append(true).open(path).is_ok()
 }
 
 /// An option's value, with an empty one (from an empty environment
@@ -299,15 +315,22 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
             return Ok(());
         }
         tokio::select! {
-            ev = keys.recv() => match ev {
-                Some(Ok(ev)) => {
+            batch = keys.recv() => match batch {
+                Some(Ok(mut burst)) => {
                     // Whatever else the terminal already sent, in one frame.
-                    let mut burst = vec![ev];
                     while burst.len() < BURST_MAX {
-                        match keys.try_recv() {
-                            Ok(Ok(ev)) => burst.push(ev),
-                            Ok(Err(e)) => return Err(format!("cannot read the terminal: {e}.")),
-                            Err(_) => break,
+                        let next = match keys.try_recv() {
+                            Ok(batch) => Some(batch),
+                            // A paste's rest may still be being parsed.
+                            Err(_) if ends_in_paste(&burst) => {
+                                tokio::time::timeout(PASTE_GAP, keys.recv()).await.ok().flatten()
+                            }
+                            Err(_) => None,
+                        };
+                        match next {
+                            Some(Ok(batch)) => burst.extend(batch),
+                            Some(Err(e)) => return Err(format!("cannot read the terminal: {e}.")),
+                            None => break,
                         }
                     }
                     if handle_burst(app, net, burst) {

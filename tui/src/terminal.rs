@@ -20,7 +20,9 @@ use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-pub type Tui = Terminal<CrosstermBackend<Stdout>>;
+use crate::row_backend::RowBackend;
+
+pub type Tui = Terminal<RowBackend<CrosstermBackend<Stdout>>>;
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
@@ -61,7 +63,7 @@ impl TerminalGuard {
             restore();
             return Err(e);
         }
-        match Terminal::new(CrosstermBackend::new(io::stdout())) {
+        match Terminal::new(RowBackend::new(CrosstermBackend::new(io::stdout()))) {
             Ok(terminal) => Ok(Self { terminal }),
             Err(e) => {
                 restore();

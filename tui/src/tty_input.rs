@@ -16,13 +16,14 @@
 //! [`paste_run`] turns such a run into one [`crate::action::Action::Paste`].
 
 use std::io;
+use std::time::Duration;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc;
 
-/// Events waiting between the reader thread and the event loop; a full
+/// Batches waiting between the reader thread and the event loop; a full
 /// channel makes the reader wait (the terminal buffers the rest).
-const QUEUE: usize = 8192;
+const QUEUE: usize = 64;
 
 /// A run of at least this many text keys arriving together is a paste.
 /// (Two keys can come together when a frame took long; three that make
@@ -30,17 +31,47 @@ const QUEUE: usize = 8192;
 /// person typing.)
 pub const PASTE_MIN_KEYS: usize = 3;
 
-/// Starts the reader thread. It ends when the receiver is dropped and the
-/// next event arrives, or with the process.
-pub fn spawn_reader() -> io::Result<mpsc::Receiver<io::Result<Event>>> {
+/// Keys of a paste arrive closer together than this (the terminal writes
+/// the whole text at once; only parsing separates them).
+pub const PASTE_GAP: Duration = Duration::from_millis(15);
+
+/// Events a reader sends together at most.
+const BATCH_MAX: usize = 4096;
+
+/// After an event, the reader looks this long for more before handing the
+/// batch over: a paste's keys are parsed from one write of the terminal,
+/// so they come as one batch rather than a first key alone and the rest.
+const BATCH_WAIT: Duration = Duration::from_millis(1);
+
+/// Starts the reader thread: it sends the events parsed together as one
+/// batch. It ends when the receiver is dropped and the next event
+/// arrives, or with the process.
+pub fn spawn_reader() -> io::Result<mpsc::Receiver<io::Result<Vec<Event>>>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("tty-input".into())
         .spawn(move || {
             loop {
-                let ev = crossterm::event::read();
-                let failed = ev.is_err();
-                if tx.blocking_send(ev).is_err() || failed {
+                let mut batch = Vec::new();
+                let mut failed = None;
+                match crossterm::event::read() {
+                    Ok(ev) => batch.push(ev),
+                    Err(e) => failed = Some(e),
+                }
+                while failed.is_none()
+                    && batch.len() < BATCH_MAX
+                    && crossterm::event::poll(BATCH_WAIT).unwrap_or(false)
+                {
+                    match crossterm::event::read() {
+                        Ok(ev) => batch.push(ev),
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
+                    break;
+                }
+                if let Some(e) = failed {
+                    let _ = tx.blocking_send(Err(e));
                     break;
                 }
             }
@@ -62,6 +93,18 @@ fn pasted_char(key: &KeyEvent) -> Option<char> {
         KeyCode::Tab if mods.is_empty() => Some('\t'),
         _ => None,
     }
+}
+
+/// Whether `events` end in a run of text keys long enough to be a paste
+/// (whose rest may still be on its way: wait [`PASTE_GAP`] for it, so the
+/// paste is one edit and its line breaks get no indentation).
+pub fn ends_in_paste(events: &[Event]) -> bool {
+    let run = events
+        .iter()
+        .rev()
+        .take_while(|ev| matches!(ev, Event::Key(k) if pasted_char(k).is_some()))
+        .count();
+    run >= PASTE_MIN_KEYS
 }
 
 /// The paste at the start of `events`, if they begin with a run of at
@@ -105,6 +148,8 @@ mod tests {
         // The key that does something else ends the run.
         assert_eq!(paste_run(&evs[8..]), None);
         assert_eq!(paste_run(&evs[9..]), Some(("xyz".into(), 3)));
+        assert!(ends_in_paste(&evs));
+        assert!(!ends_in_paste(&evs[..9]));
     }
 
     #[test]

@@ -504,6 +504,22 @@ fn wide_characters_and_a_resize_in_tmux() {
         t.contains("héllo 世|界 ok") && t.contains(" 1:10 ")
     });
 
+    // An emoji with a skin tone keeps its tone when the row changes after
+    // it (tmux 3.3 drops it when a character follows a cursor move).
+    s.keys("alice", &["End", "Enter"]);
+    s.type_text("alice", "a👍🏽b");
+    s.wait_for("alice", "the thumbs-up", |t| t.contains("a👍🏽b"));
+    s.type_text("alice", "c");
+    s.keys("alice", &["Left", "Left"]);
+    s.wait_for("alice", "the thumbs-up with its tone after an edit", |t| {
+        t.contains("a👍🏽bc") && t.contains(" 2:4 ")
+    });
+    s.keys(
+        "alice",
+        &["BSpace", "C-End", "BSpace", "BSpace", "BSpace", "BSpace"],
+    );
+    s.wait_for("alice", "the line removed", |t| !t.contains("👍"));
+
     // The terminal shrinks: the editor redraws to the new size, the status
     // bar on the last row.
     s.tmux(&["resize-window", "-t", "alice", "-x", "50", "-y", "12"]);
@@ -826,5 +842,115 @@ fn a_large_paste_without_bracketed_paste_in_tmux() {
     s.keys("alice", &["C-z"]);
     s.wait_for("alice", "the paste undone", |t| {
         !t.contains("pasted block") && t.contains(" 1:1 ")
+    });
+}
+
+#[test]
+fn a_crlf_file_keeps_its_line_endings_in_tmux() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    let s = Session::new(&[("dos.txt", "first\r\n    second\r\nthird\r\n")]);
+    s.start("alice", "dos.txt");
+    s.wait_for("alice", "the CRLF file", |t| {
+        t.contains("second") && t.contains("connected")
+    });
+    // Enter after `second` (the new line takes its indentation), then a
+    // two-line paste typed as keys.
+    s.keys("alice", &["Down", "End", "Enter"]);
+    s.type_text("alice", "new");
+    s.wait_for("alice", "the new line", |t| t.contains(" 3:8 "));
+    s.tmux(&["set-buffer", "p1\np2\n"]);
+    s.tmux(&["paste-buffer", "-t", "alice"]);
+    s.wait_for("alice", "the pasted lines", |t| t.contains(" 5:1 "));
+    s.keys("alice", &["C-s"]);
+    s.wait_for("alice", "saved", |t| t.contains("Saved "));
+    assert_eq!(
+        read(&s.dir, "dos.txt"),
+        "first\r\n    second\r\n    newp1\r\np2\r\n\r\nthird\r\n"
+    );
+}
+
+#[test]
+fn follow_mode_in_tmux() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    let text: String = (1..=200).map(|i| format!("row {i:03}\n")).collect();
+    let s = Session::new(&[("long.txt", &text)]);
+    s.start("alice", "long.txt");
+    s.wait_for("alice", "alice connected", |t| {
+        t.contains("row 001") && t.contains("connected")
+    });
+    s.start("bob", "bob.txt");
+    s.wait_for("bob", "the room's text", |t| {
+        t.contains("row 001") && t.contains("connected")
+    });
+    s.wait_for("alice", "bob in the members", |t| t.contains("● bob"));
+
+    // Alice follows bob (F5); bob goes to the end, then types there.
+    s.keys("alice", &["F5"]);
+    s.wait_for("alice", "following bob", |t| t.contains("following bob"));
+    s.keys("bob", &["C-End"]);
+    s.type_text("bob", "bob was here");
+    // (The line bob types on may be under a notice: what shows is the
+    // rows above it.)
+    s.wait_for("alice", "bob's caret at the end", |t| {
+        t.contains("row 199") && t.contains("bob was") && !t.contains("row 001")
+    });
+    // Alice moves: following stops and her own caret (line 2) shows.
+    s.keys("alice", &["Down"]);
+    s.wait_for("alice", "alice's own view", |t| {
+        !t.contains("following") && t.contains("row 002") && t.contains(" 2:1 ")
+    });
+    // `/follow bob` from the chat box does the same.
+    s.keys("alice", &["F2"]);
+    s.type_text("alice", "/follow bob");
+    s.keys("alice", &["Enter"]);
+    s.wait_for("alice", "following bob again", |t| {
+        t.contains("following bob") && t.contains("row 199") && !t.contains("row 002")
+    });
+}
+
+#[test]
+fn flags_scrolled_out_of_view_leave_nothing_behind_in_tmux() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    // (The columns matter: after End, a narrow character lands on the
+    // first column of a flag whose second column stays a space.)
+    let line = "ab 🇫🇷x🇩🇪yy🇯🇵 👍🏽 z 中文 then a long tail of text that goes past the right edge of the pane for sure ok END\n";
+    let s = Session::new(&[("f.txt", line)]);
+    s.start("alice", "f.txt");
+    s.wait_for("alice", "the flags", |t| {
+        t.contains("🇫🇷x🇩🇪yy🇯🇵 👍🏽") && t.contains("connected")
+    });
+    // In 40 columns, End scrolls the line right: the flags and emoji leave
+    // the view, and nothing of them stays behind.
+    s.tmux(&["resize-window", "-t", "alice", "-x", "40", "-y", "6"]);
+    s.wait_for("alice", "a 40x6 layout", |t| {
+        t.lines().count() == 6 && !t.contains("Members") && t.contains("🇯🇵 👍🏽")
+    });
+    s.keys("alice", &["End"]);
+    let shown = s.wait_for("alice", "the end of the line", |t| t.contains("ok END"));
+    let first = shown.lines().next().unwrap();
+    assert!(
+        !first
+            .chars()
+            .any(|c| ('\u{1F1E6}'..='\u{1F1FF}').contains(&c)),
+        "half a flag stayed: {first:?}"
+    );
+    assert!(!first.contains('👍'), "{first:?}");
+    assert!(
+        first.trim_end().ends_with("the pane for sure ok END"),
+        "{first:?}"
+    );
+    // And back: all of them whole again.
+    s.keys("alice", &["Home"]);
+    s.wait_for("alice", "the flags again", |t| {
+        t.contains("🇫🇷x🇩🇪yy🇯🇵 👍🏽 z 中文")
     });
 }

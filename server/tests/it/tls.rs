@@ -232,3 +232,49 @@ async fn collab_client_connects_over_wss_with_an_extra_ca() {
     assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
     server.stop().await;
 }
+
+/// A certificate as a plain `openssl req -x509` makes it: self-signed,
+/// marked `CA:TRUE`, and naming some other host. Written as PEM files.
+fn openssl_style_certificate() -> (PathBuf, PathBuf) {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let mut params = rcgen::CertificateParams::new(vec!["collab.example".into()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "collab-tls-openssl-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (cert_path, key_path)
+}
+
+#[tokio::test]
+async fn a_self_signed_ca_certificate_given_with_ca_is_the_servers_own() {
+    let (cert, key) = openssl_style_certificate();
+    let server = Server::start(collab_server::Config {
+        tls_cert: Some(cert.clone()),
+        tls_key: Some(key),
+        ..test_config()
+    })
+    .await;
+    let url = format!("wss://127.0.0.1:{}", server.addr.port());
+    let options = collab_client::ConnectOptions {
+        extra_ca: Some(cert),
+        ..collab_client::ConnectOptions::default()
+    };
+    // WebPKI alone refuses it (CaUsedAsEndEntity, and the name): given
+    // with --ca, the exact certificate is trusted as this server's.
+    let a = collab_client::Client::builder(&url, "r", "alice")
+        .options(options)
+        .timeout(WAIT)
+        .join()
+        .await
+        .unwrap();
+    a.close().await.unwrap();
+    server.stop().await;
+}

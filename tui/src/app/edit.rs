@@ -2,6 +2,7 @@
 //! and pasting into whatever has focus, and my edits and undo going into the
 //! replica local-first.
 
+use super::undo_group::EditKind;
 use super::{App, Effect, Focus, PromptKind, READ_ONLY_NOTICE};
 use crate::editor::Change;
 use crate::keymap::Command;
@@ -9,6 +10,10 @@ use crate::keymap::Command;
 impl App {
     pub(super) fn text_command(&mut self, c: Command) {
         use Command::*;
+        // Moving or editing myself ends following; copying does not.
+        if c != Copy {
+            self.end_follow_quietly();
+        }
         let page = self.text_height().saturating_sub(1).max(1);
         let page_i = isize::try_from(page).unwrap_or(isize::MAX);
         let e = &mut self.editor;
@@ -72,6 +77,7 @@ impl App {
         };
         if moved {
             self.replica.undo_checkpoint();
+            self.undo_group.end();
             self.follow_cursor();
             return;
         }
@@ -98,12 +104,18 @@ impl App {
             }
             Copy => {
                 let text = self.editor.copy_text();
+                if !text.is_empty() {
+                    self.notice(format!("Copied {}.", amount(&text)));
+                }
                 self.copy(text);
             }
             Cut => {
                 let (text, ch) = self.editor.cut();
                 if self.read_only() {
                     return self.warn("Read-only: you can copy but not cut.");
+                }
+                if !text.is_empty() {
+                    self.notice(format!("Cut {}.", amount(&text)));
                 }
                 self.copy(text);
                 self.edit(ch);
@@ -134,6 +146,7 @@ impl App {
     pub(super) fn type_char(&mut self, c: char) {
         match self.focus {
             Focus::Text => {
+                self.end_follow_quietly();
                 let ch = self.editor.insert_char(c);
                 self.edit(ch);
             }
@@ -150,6 +163,7 @@ impl App {
     pub(super) fn paste(&mut self, text: &str) {
         match self.focus {
             Focus::Text => {
+                self.end_follow_quietly();
                 let ch = self.editor.paste(text);
                 self.edit(ch);
             }
@@ -170,6 +184,9 @@ impl App {
         if self.read_only() {
             return self.warn(READ_ONLY_NOTICE);
         }
+        if self.undo_group.starts_step(EditKind::of(&change), self.now) {
+            self.replica.undo_step();
+        }
         for e in &change.edits {
             if let Err(err) = self.replica.edit_local(e.pos, e.del, &e.ins) {
                 self.pull_changes(true);
@@ -185,6 +202,8 @@ impl App {
         if self.read_only() {
             return self.warn(READ_ONLY_NOTICE);
         }
+        self.undo_group.end();
+        self.replica.undo_checkpoint();
         let msg = if undo {
             self.replica.undo()
         } else {
@@ -211,6 +230,25 @@ impl App {
     }
 }
 
+/// How much text is, in words: `3 lines` or `12 characters`.
+pub(super) fn amount(text: &str) -> String {
+    let breaks = text.matches('\n').count();
+    if breaks == 0 {
+        let n = text.chars().count();
+        return if n == 1 {
+            "1 character".into()
+        } else {
+            format!("{n} characters")
+        };
+    }
+    let lines = breaks + usize::from(!text.ends_with('\n'));
+    if lines == 1 {
+        "1 line".into()
+    } else {
+        format!("{lines} lines")
+    }
+}
+
 /// Where the caret goes after an undo: after the last inserted text, or
 /// at the last deletion.
 fn delta_end(delta: &[collab_doc::TextChange]) -> Option<usize> {
@@ -228,4 +266,18 @@ fn delta_end(delta: &[collab_doc::TextChange]) -> Option<usize> {
         }
     }
     end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::amount;
+
+    #[test]
+    fn amounts_in_words() {
+        assert_eq!(amount("a\nb\nc\n"), "3 lines");
+        assert_eq!(amount("a\nb"), "2 lines");
+        assert_eq!(amount("one\n"), "1 line");
+        assert_eq!(amount("héllo"), "5 characters");
+        assert_eq!(amount("x"), "1 character");
+    }
 }

@@ -84,5 +84,6 @@ impl App {
                 }
             })
             .collect();
+        self.track_followed();
     }
 }

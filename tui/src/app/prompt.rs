@@ -9,18 +9,21 @@ use crate::keymap::Command;
 
 impl App {
     pub(super) fn open_prompt(&mut self, kind: PromptKind) {
-        let text = match kind {
-            PromptKind::Find => self.last_search.clone(),
-            _ => String::new(),
+        // Find opens on the previous query, selected: Enter finds it
+        // again, typing replaces it.
+        let input = match kind {
+            PromptKind::Find => LineInput::with_selected(&self.last_search),
+            _ => LineInput::default(),
         };
         self.prompt = Some(Prompt {
             kind,
-            input: LineInput::with_text(&text),
+            input,
             origin: self.editor.selection().range().start,
             no_match: false,
         });
         self.focus = Focus::Prompt;
         self.relayout();
+        self.hide_undrawn_inputs();
         self.follow_cursor();
     }
 
@@ -44,8 +47,18 @@ impl App {
             MoveRight => input.right(),
             LineStart => input.home(),
             LineEnd => input.end(),
+            WordLeft => input.word_left(),
+            WordRight => input.word_right(),
             Backspace => {
                 input.backspace();
+                self.incremental_find();
+            }
+            DeleteWordBefore => {
+                input.delete_word();
+                self.incremental_find();
+            }
+            DeleteToStart => {
+                input.delete_to_start();
                 self.incremental_find();
             }
             Delete => {
@@ -57,9 +70,9 @@ impl App {
                 input.insert(&clip);
                 self.incremental_find();
             }
-            FindNext | FindPrev if kind == PromptKind::Find => {
+            FindNext | FindPrev | InputDown | InputUp if kind == PromptKind::Find => {
                 let needle = input.text.clone();
-                self.find(c == FindNext, Some(needle));
+                self.find(matches!(c, FindNext | InputDown), Some(needle));
             }
             Submit => self.submit_prompt(),
             _ => {}
@@ -85,6 +98,7 @@ impl App {
                         }
                         self.editor.goto_line(n - 1);
                         self.replica.undo_checkpoint();
+                        self.undo_group.end();
                         self.center_cursor();
                     }
                     _ => self.warn("Type a line number, from 1."),
@@ -133,6 +147,7 @@ impl App {
             Some(r) => {
                 self.editor.set_selection(Selection::new(r.start, r.end));
                 self.replica.undo_checkpoint();
+                self.undo_group.end();
                 self.follow_cursor();
             }
             None => self.warn(format!("Not found: {needle}")),

@@ -6,7 +6,7 @@ use collab_client::{ClientEvent, Effect as ReplicaEffect, TransportEvent};
 use collab_protocol::{ErrorCode, LeftReason, ServerMsg};
 use ropey::Rope;
 
-use super::{App, Conn, Effect};
+use super::{App, Conn, Effect, OnDisk, RETURN_WITHIN};
 use crate::autostart::Local;
 use crate::chat::ChatLine;
 use crate::input::LineInput;
@@ -60,6 +60,30 @@ impl App {
         ));
     }
 
+    /// The sentence for a refused join: the server's own, except that a
+    /// token given and refused is said to be refused (the server's words
+    /// ask for a token, which was passed).
+    fn refusal(&self, code: ErrorCode, message: &str) -> String {
+        match code {
+            ErrorCode::Unauthorized if self.config.token.is_some() => {
+                "The server refused the access token given with --token (or COLLAB_TOKEN): check it with whoever runs the server.".into()
+            }
+            _ => message.to_owned(),
+        }
+    }
+
+    /// A new or read-only FILE is said when it opens.
+    fn say_file_state(&mut self) {
+        let Some(name) = self.file_name() else { return };
+        match self.config.file_on_disk {
+            OnDisk::Writable => {}
+            OnDisk::New => self.notice(format!("{name} is a new file: Ctrl-S creates it.")),
+            OnDisk::ReadOnly => self.warn(format!(
+                "{name} is read-only on disk: you can edit here, but saving to it will fail."
+            )),
+        }
+    }
+
     pub(super) fn transport(&mut self, ev: TransportEvent) {
         match ev {
             TransportEvent::Connected => {
@@ -89,6 +113,8 @@ impl App {
                 self.replica.on_disconnect();
                 if self.conn == Conn::Live {
                     self.warn("Connection lost: editing goes on offline.");
+                    let here = self.peers.iter().filter(|p| !p.me);
+                    self.returning = (here.map(|p| p.name.clone()).collect(), None);
                 }
                 self.conn = Conn::Reconnecting { reason, retry_in };
                 self.last_presence = None;
@@ -109,7 +135,7 @@ impl App {
                 };
                 if self.replica.welcomes() == 0 && !self.quitting {
                     self.fatal = Some(match &error {
-                        Some(e) => e.message.clone(),
+                        Some(e) => self.refusal(e.code, &e.message),
                         None => format!(
                             "The connection to {} closed before joining: check the server and try again.",
                             self.config.server
@@ -150,7 +176,7 @@ impl App {
             } => {
                 self.conn = Conn::Live;
                 if you.read_only {
-                    self.warn("You joined read-only: you can follow and chat, not edit.");
+                    self.warn("You joined read-only: you can follow (F5) and chat, not edit.");
                 }
                 self.me = Some(you);
                 if first {
@@ -161,20 +187,33 @@ impl App {
                     } else {
                         self.compare_with_file();
                     }
-                } else if !resumed {
-                    self.notice("Reconnected: edits merged.");
                 } else {
-                    self.notice("Reconnected.");
+                    if !resumed {
+                        self.notice("Reconnected: edits merged.");
+                    } else {
+                        self.notice("Reconnected.");
+                    }
+                    self.returning.1 = Some(self.now + RETURN_WITHIN);
                 }
                 if first {
                     self.seed();
+                    self.say_file_state();
                 }
                 self.last_presence = None;
                 self.refresh_peers();
             }
             ClientEvent::DocChanged | ClientEvent::Acked { .. } => {}
             ClientEvent::MemberJoined(m) => {
-                self.notice(format!("{} joined", m.name));
+                let (names, until) = &mut self.returning;
+                let back = until.is_some_and(|t| self.now < t)
+                    && names
+                        .iter()
+                        .position(|n| *n == m.name)
+                        .map(|i| names.swap_remove(i))
+                        .is_some();
+                if !back {
+                    self.notice(format!("{} joined", m.name));
+                }
                 // They know nothing of my caret yet: send it again.
                 self.last_presence = None;
                 self.refresh_peers();
@@ -193,18 +232,24 @@ impl App {
                 self.notice(text);
                 self.refresh_peers();
             }
-            ClientEvent::Chat { from, text, .. } => {
+            ClientEvent::Chat { from, text, time } => {
                 let mine = Some(&from.name) == me.as_ref();
                 self.chat.push(
                     ChatLine {
                         from: from.name,
                         to: None,
                         text,
+                        time,
                     },
                     mine,
                 );
             }
-            ClientEvent::Direct { from, to, text, .. } => {
+            ClientEvent::Direct {
+                from,
+                to,
+                text,
+                time,
+            } => {
                 let mine = Some(&from.name) == me.as_ref();
                 if mine {
                     self.unechoed_direct = None;
@@ -214,6 +259,7 @@ impl App {
                         from: from.name,
                         to: Some(to),
                         text,
+                        time,
                     },
                     mine,
                 );
@@ -236,7 +282,7 @@ impl App {
                     self.seed_refused();
                 }
                 if self.replica.welcomes() == 0 && code.is_fatal() {
-                    self.fatal = Some(message);
+                    self.fatal = Some(self.refusal(code, &message));
                 } else if code == ErrorCode::NoSuchUser
                     && let Some(typed) = self.unechoed_direct.take()
                 {

@@ -19,13 +19,43 @@ impl App {
         self.areas = layout::areas(self.size, open);
     }
 
+    /// Never leaves the keyboard with a chat box or prompt the terminal is
+    /// too small to draw (what is typed would go where no one sees it).
+    pub(super) fn hide_undrawn_inputs(&mut self) {
+        if self.chat.open && self.areas.chat.is_none() {
+            self.chat.set_open(false);
+            if self.focus == Focus::Chat {
+                self.focus = Focus::Text;
+                self.warn("The terminal is too small for the chat: it needs 7 rows.");
+            }
+            self.relayout();
+        }
+        if self.prompt.is_some() && self.areas.prompt.is_none() {
+            self.prompt = None;
+            self.focus = Focus::Text;
+            self.warn("The terminal is too small for a prompt.");
+            self.relayout();
+        }
+    }
+
     pub(super) fn text_height(&self) -> usize {
         usize::from(self.areas.text.height.max(1))
     }
 
-    /// Scrolls so the caret is visible.
+    /// Scrolls so the caret is visible: mine, or while I follow a member,
+    /// theirs.
     pub(super) fn follow_cursor(&mut self) {
-        let (line, col) = self.editor.line_col();
+        let (line, col) = match self.followed_caret() {
+            Some(pos) => {
+                let rope = self.editor.rope();
+                let pos = pos.min(rope.len_chars());
+                (
+                    rope.char_to_line(pos),
+                    text::col_of(rope, pos, self.editor.tab_width),
+                )
+            }
+            None => self.editor.line_col(),
+        };
         let h = self.text_height();
         let w = usize::from(self.areas.text.width.max(1));
         if line < self.view.top {
@@ -41,6 +71,7 @@ impl App {
     }
 
     pub(super) fn scroll(&mut self, lines: isize) {
+        self.end_follow_quietly();
         let last = self.editor.rope().len_lines().saturating_sub(1);
         self.view.top = self.view.top.saturating_add_signed(lines).min(last);
     }
@@ -62,6 +93,7 @@ impl App {
             return;
         }
         self.focus = Focus::Text;
+        self.end_follow_quietly();
         let line = self.view.top + usize::from(at.y - text.y);
         let rope = self.editor.rope();
         let pos = if line >= rope.len_lines() {
@@ -72,6 +104,7 @@ impl App {
         };
         self.editor.set_cursor(pos, extend);
         self.replica.undo_checkpoint();
+        self.undo_group.end();
         self.follow_cursor();
     }
 

@@ -4,7 +4,7 @@
 //! `editor`); `None` means the command has nothing to do here.
 
 use super::text::{line_end, next_grapheme_boundary, prev_grapheme_boundary};
-use super::{Edit, Editor, Selection};
+use super::{Edit, Editor, LineEnding, Selection};
 
 /// The edits of one command and my selection after them. Most commands
 /// make one edit; indenting lines makes one per line (so a member typing
@@ -51,12 +51,17 @@ fn shift(pos: usize, edits: &[Edit]) -> usize {
     p
 }
 
-/// Terminals send line breaks in pastes as `\r`; the buffer keeps `\n`.
-pub fn normalize_newlines(text: &str) -> String {
-    if text.contains('\r') {
+/// Terminals send line breaks in pastes as `\r`; the buffer keeps the
+/// file's own line ending (`\n` unless the file uses `\r\n`).
+pub fn normalize_newlines(text: &str, ending: LineEnding) -> String {
+    let lf = if text.contains('\r') {
         text.replace("\r\n", "\n").replace('\r', "\n")
     } else {
         text.to_owned()
+    };
+    match ending {
+        LineEnding::Lf => lf,
+        LineEnding::CrLf => lf.replace('\n', "\r\n"),
     }
 }
 
@@ -74,7 +79,7 @@ impl Editor {
 
     /// A pasted block: one edit, whatever its size.
     pub fn paste(&self, text: &str) -> Option<Change> {
-        self.insert_text(&normalize_newlines(text))
+        self.insert_text(&normalize_newlines(text, self.line_ending))
     }
 
     /// Enter: a line break, then the current line's leading white space
@@ -89,7 +94,7 @@ impl Editor {
             .chars()
             .take_while(|c| matches!(c, ' ' | '\t'))
             .collect();
-        self.insert_text(&format!("\n{indent}"))
+        self.insert_text(&format!("{}{indent}", self.line_ending.as_str()))
     }
 
     /// Tab: with a selection, indents its lines; otherwise a tab
@@ -262,6 +267,18 @@ mod tests {
         let mut e = ed("\tfoo", 1, 1);
         let c = e.newline();
         assert_eq!(run(&mut e, c), "\t\n\tfoo");
+    }
+
+    #[test]
+    fn a_crlf_file_keeps_crlf() {
+        let mut e = ed("  a\r\nb\r\n", 3, 3);
+        assert_eq!(e.line_ending, LineEnding::CrLf);
+        let c = e.newline();
+        assert_eq!(run(&mut e, c), "  a\r\n  \r\nb\r\n");
+        let c = e.paste("x\ny\rz");
+        assert_eq!(run(&mut e, c), "  a\r\n  x\r\ny\r\nz\r\nb\r\n");
+        assert_eq!(LineEnding::detect(&"a\nb\r\n".into()), LineEnding::Lf);
+        assert_eq!(LineEnding::detect(&"a\r".into()), LineEnding::Lf);
     }
 
     #[test]

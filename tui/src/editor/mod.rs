@@ -36,6 +36,35 @@ pub struct Editor {
     pub tab_width: usize,
     /// What Tab inserts and Enter's indentation is made of: a tab or spaces.
     pub indent_with_tabs: bool,
+    /// What Enter and a paste put between lines: the file's own ending.
+    pub line_ending: LineEnding,
+}
+
+/// How lines end in the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineEnding {
+    #[default]
+    Lf,
+    CrLf,
+}
+
+impl LineEnding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineEnding::Lf => "\n",
+            LineEnding::CrLf => "\r\n",
+        }
+    }
+
+    /// The ending of the text's first line break (a file keeps one
+    /// style; a mixed one follows its first line).
+    pub fn detect(rope: &Rope) -> Self {
+        let first = rope.lines().next().filter(|_| rope.len_lines() > 1);
+        match first {
+            Some(l) if l.len_chars() >= 2 && l.char(l.len_chars() - 2) == '\r' => LineEnding::CrLf,
+            _ => LineEnding::Lf,
+        }
+    }
 }
 
 impl Default for Editor {
@@ -47,19 +76,22 @@ impl Default for Editor {
 impl Editor {
     pub fn new(rope: Rope) -> Self {
         let indent_with_tabs = detect_tabs(&rope);
+        let line_ending = LineEnding::detect(&rope);
         Self {
             rope,
             sel: Selection::default(),
             goal_col: None,
             tab_width: DEFAULT_TAB_WIDTH,
             indent_with_tabs,
+            line_ending,
         }
     }
 
-    /// Decides tabs or spaces from the text (when the text arrived after
-    /// the editor was made).
+    /// Decides tabs or spaces, and the line ending, from the text (when
+    /// the text arrived after the editor was made).
     pub fn detect_indent(&mut self) {
         self.indent_with_tabs = detect_tabs(&self.rope);
+        self.line_ending = LineEnding::detect(&self.rope);
     }
 
     pub fn with_text(text: &str) -> Self {

@@ -189,10 +189,30 @@ fn draw_gutter(
         p.dim()
     };
     buf.set_stringn(area.x, area.y, &number, digits, style);
-    // A mark in the colour of someone whose caret is on this line.
+    // A mark in the colour of someone whose caret is on this line; without
+    // colour, their initial (so two members are told apart).
     if let Some(peer) = others.iter().rev().find(|x| x.line == Some(line)) {
         let x = area.x + area.width - 1;
-        let mark = if p.has_color() { "▌" } else { ">" };
-        buf.set_stringn(x, area.y, mark, 1, p.fg(peer.color));
+        let mark = if p.has_color() {
+            "▌".to_owned()
+        } else {
+            initial(&peer.name)
+        };
+        buf.set_stringn(
+            x,
+            area.y,
+            &mark,
+            1,
+            p.fg(peer.color).add_modifier(Modifier::BOLD),
+        );
     }
+}
+
+/// A name's first letter, upper case, one column wide (`>` if none is).
+fn initial(name: &str) -> String {
+    name.chars()
+        .find(|c| c.is_alphanumeric())
+        .and_then(|c| c.to_uppercase().next())
+        .filter(|c| unicode_width::UnicodeWidthChar::width(*c) == Some(1))
+        .map_or_else(|| ">".to_owned(), String::from)
 }

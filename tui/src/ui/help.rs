@@ -33,17 +33,32 @@ fn lines(key_width: usize) -> Vec<Line<'static>> {
     out
 }
 
-pub fn draw(buf: &mut Buffer, screen: Rect, scroll: usize) {
+/// Where the overlay goes on a screen.
+fn area(screen: Rect) -> Rect {
     let w = screen.width.min(76);
     let h = screen.height.saturating_sub(2).max(3).min(screen.height);
-    let area = Rect::new(
+    Rect::new(
         screen.x + (screen.width - w) / 2,
         screen.y + (screen.height - h) / 2,
         w,
         h,
-    );
+    )
+}
+
+/// Rows of help text the overlay shows at once on `screen` (a page).
+pub fn page(screen: Rect) -> usize {
+    usize::from(Block::bordered().inner(area(screen)).height).max(1)
+}
+
+/// The furthest the help scrolls on `screen`.
+pub fn max_scroll(screen: Rect) -> usize {
+    lines(16).len().saturating_sub(page(screen))
+}
+
+pub fn draw(buf: &mut Buffer, screen: Rect, scroll: usize) {
+    let area = area(screen);
     Clear.render(area, buf);
-    let block = Block::bordered().title(" Keys · ↑↓ scroll · Esc closes ");
+    let block = Block::bordered().title(" Keys · ↑↓ PgUp PgDn scroll · Esc closes ");
     let inner = block.inner(area);
     block.render(area, buf);
     let all = lines(16);

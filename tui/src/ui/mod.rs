@@ -85,7 +85,11 @@ fn draw_prompt(app: &App, buf: &mut Buffer, area: Rect) {
             prompt.kind.label(),
             ratatui::style::Style::new().add_modifier(Modifier::BOLD),
         ),
-        Span::raw(prompt.input.text.clone()),
+        if prompt.input.selected {
+            Span::styled(prompt.input.text.clone(), app.palette.selection())
+        } else {
+            Span::raw(prompt.input.text.clone())
+        },
     ];
     if prompt.no_match {
         spans.push(Span::styled("  no match", app.palette.warn()));

@@ -2,12 +2,12 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::style::Modifier;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 use unicode_width::UnicodeWidthStr;
 
-use crate::app::{App, Conn};
+use crate::app::{App, Conn, OnDisk};
 
 /// The connection, in words.
 pub fn connection_text(app: &App) -> String {
@@ -40,6 +40,40 @@ pub fn connection_text(app: &App) -> String {
     }
 }
 
+/// One part of the bar; when the bar is too narrow, parts go whole, the
+/// least important first (a higher `drop` goes sooner), never cut.
+struct Part {
+    text: String,
+    style: Style,
+    drop: u8,
+    right: bool,
+}
+
+fn part(text: String, style: Style, drop: u8, right: bool) -> Part {
+    Part {
+        text,
+        style,
+        drop,
+        right,
+    }
+}
+
+/// The parts that fit in `width` columns, most important kept. Left parts
+/// are joined by a `│`.
+fn fit(mut parts: Vec<Part>, width: usize) -> Vec<Part> {
+    let total = |parts: &[Part]| -> usize {
+        let left = parts.iter().filter(|p| !p.right).count();
+        parts.iter().map(|p| p.text.width()).sum::<usize>() + left.saturating_sub(1)
+    };
+    while total(&parts) > width {
+        let Some(i) = (0..parts.len()).max_by_key(|&i| (parts[i].drop, i)) else {
+            break;
+        };
+        parts.remove(i);
+    }
+    parts
+}
+
 pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
     let p = app.palette;
     let bar = p.bar();
@@ -55,37 +89,69 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
         None => "[no file]".into(),
     };
     let modified = if app.modified { " [+]" } else { "" };
+    let on_disk = match app.config.file_on_disk {
+        _ if app.config.file.is_none() => "",
+        OnDisk::Writable => "",
+        OnDisk::New => " [new]",
+        OnDisk::ReadOnly => " [read-only]",
+    };
     let user = app
         .me
         .as_ref()
         .map_or(app.config.user.as_str(), |m| m.name.as_str());
 
-    let mut right: Vec<Span<'_>> = Vec::new();
-    if app.read_only() {
-        right.push(Span::styled(" read-only ", bar.patch(p.warn())));
-    }
-    if !app.chat.open && app.chat.unread > 0 {
-        right.push(Span::styled(
-            format!(" chat {} ", app.chat.unread),
-            bar.add_modifier(Modifier::BOLD),
-        ));
-    }
-    right.push(Span::styled(format!(" {}:{} ", line + 1, col + 1), bar));
-    right.push(Span::styled(" F1 help ", bar.add_modifier(Modifier::DIM)));
-    let right_width: usize = right.iter().map(|s| s.content.width()).sum();
-
-    let left = vec![
-        Span::styled(
+    let mut parts = vec![
+        part(
             format!(" {} ", app.config.room),
             bar.add_modifier(Modifier::BOLD),
+            4,
+            false,
         ),
-        Span::styled("│", bar),
-        Span::styled(format!(" {user} "), bar),
-        Span::styled("│", bar),
-        Span::styled(format!(" {conn} "), conn_style),
-        Span::styled("│", bar),
-        Span::styled(format!(" {file}{modified} "), bar),
+        part(format!(" {user} "), bar, 5, false),
+        part(format!(" {conn} "), conn_style, 1, false),
+        part(format!(" {file}{on_disk}{modified} "), bar, 3, false),
     ];
+    if let Some(name) = app.following() {
+        parts.push(part(
+            format!(" following {name} "),
+            bar.patch(p.warn()),
+            2,
+            true,
+        ));
+    }
+    if app.read_only() {
+        parts.push(part(" read-only ".into(), bar.patch(p.warn()), 2, true));
+    }
+    if !app.chat.open && app.chat.unread > 0 {
+        parts.push(part(
+            format!(" chat {} ", app.chat.unread),
+            bar.add_modifier(Modifier::BOLD),
+            3,
+            true,
+        ));
+    }
+    parts.push(part(format!(" {}:{} ", line + 1, col + 1), bar, 2, true));
+    parts.push(part(
+        " F1 help ".into(),
+        bar.add_modifier(Modifier::DIM),
+        6,
+        true,
+    ));
+    let parts = fit(parts, usize::from(area.width));
+
+    let mut left: Vec<Span<'_>> = Vec::new();
+    let mut right: Vec<Span<'_>> = Vec::new();
+    for pt in parts {
+        if pt.right {
+            right.push(Span::styled(pt.text, pt.style));
+        } else {
+            if !left.is_empty() {
+                left.push(Span::styled("│", bar));
+            }
+            left.push(Span::styled(pt.text, pt.style));
+        }
+    }
+    let right_width: usize = right.iter().map(|s| s.content.width()).sum();
     let right_w = u16::try_from(right_width)
         .unwrap_or(area.width)
         .min(area.width);
@@ -93,4 +159,27 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
     let right_area = Rect::new(area.x + area.width - right_w, area.y, right_w, 1);
     Paragraph::new(Line::from(left)).render(left_area, buf);
     Paragraph::new(Line::from(right)).render(right_area, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_bars_drop_whole_parts_least_important_first() {
+        let s = Style::new();
+        let parts = || {
+            vec![
+                part(" room ".into(), s, 4, false),
+                part(" connected ".into(), s, 1, false),
+                part(" 1:1 ".into(), s, 2, true),
+                part(" F1 help ".into(), s, 6, true),
+            ]
+        };
+        let kept = |w| -> Vec<String> { fit(parts(), w).into_iter().map(|p| p.text).collect() };
+        assert_eq!(kept(40).len(), 4);
+        assert_eq!(kept(24), [" room ", " connected ", " 1:1 "]);
+        assert_eq!(kept(17), [" connected ", " 1:1 "]);
+        assert_eq!(kept(5), Vec::<String>::new());
+    }
 }

@@ -76,6 +76,45 @@ fn dist(a: Rgb, b: Rgb) -> u32 {
     d(a.0, b.0).pow(2) + d(a.1, b.1).pow(2) + d(a.2, b.2).pow(2)
 }
 
+/// The ANSI colour of the same hue: the nearest by RGB distance would make
+/// every pastel of a theme (keywords, strings, types) a grey, leaving only
+/// comments told apart; by hue they keep distinct colours. Greys stay greys.
+fn ansi16(rgb: Rgb) -> Color {
+    let (r, g, b) = (i32::from(rgb.0), i32::from(rgb.1), i32::from(rgb.2));
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    if max - min < 40 {
+        return ANSI16
+            .iter()
+            .filter(|(c, _)| {
+                matches!(
+                    c,
+                    Color::Black | Color::DarkGray | Color::Gray | Color::White
+                )
+            })
+            .min_by_key(|(_, c)| dist(*c, rgb))
+            .map_or(Color::Gray, |(c, _)| *c);
+    }
+    // Hue in degrees, from the largest component.
+    let d = max - min;
+    let hue = if max == r {
+        (60 * (g - b) / d).rem_euclid(360)
+    } else if max == g {
+        60 * (b - r) / d + 120
+    } else {
+        60 * (r - g) / d + 240
+    };
+    let light = max >= 230;
+    let pick = |dark, bright| if light { bright } else { dark };
+    match (hue + 30) / 60 % 6 {
+        0 => pick(Color::Red, Color::LightRed),
+        1 => pick(Color::Yellow, Color::LightYellow),
+        2 => pick(Color::Green, Color::LightGreen),
+        3 => pick(Color::Cyan, Color::LightCyan),
+        4 => pick(Color::Blue, Color::LightBlue),
+        _ => pick(Color::Magenta, Color::LightMagenta),
+    }
+}
+
 fn cube(v: u8) -> u8 {
     // The 6 levels of the xterm cube: 0, 95, 135, 175, 215, 255.
     if v < 48 {
@@ -105,10 +144,7 @@ impl Palette {
                 let (r, g, b) = (cube(rgb.0), cube(rgb.1), cube(rgb.2));
                 Some(Color::Indexed(16 + 36 * r + 6 * g + b))
             }
-            ColorMode::Ansi16 => ANSI16
-                .iter()
-                .min_by_key(|(_, c)| dist(*c, rgb))
-                .map(|(c, _)| *c),
+            ColorMode::Ansi16 => Some(ansi16(rgb)),
         }
     }
 
@@ -208,6 +244,23 @@ mod tests {
             Some(Color::Indexed(231))
         );
         assert_eq!(Palette(ColorMode::Mono).color((1, 2, 3)), None);
+        // The theme's pastels keep distinct colours in 16 colours (TERM=xterm):
+        // keyword, string, function, type, and the plain text a grey.
+        let c = |hex| Palette(ColorMode::Ansi16).color(parse_hex(hex)).unwrap();
+        let kinds = [
+            c("#cc99cc"),
+            c("#99cc99"),
+            c("#6699cc"),
+            c("#ffcc66"),
+            c("#d3d0c8"),
+        ];
+        for (i, a) in kinds.iter().enumerate() {
+            for b in &kinds[i + 1..] {
+                assert_ne!(a, b, "{kinds:?}");
+            }
+        }
+        assert_eq!(c("#d3d0c8"), Color::Gray);
+        assert_eq!(c("#747369"), Color::DarkGray);
         assert_eq!(parse_hex("#ff8000"), (255, 128, 0));
         assert_eq!(parse_hex("red"), (160, 160, 160));
         assert_eq!(parse_hex("#ééé"), (160, 160, 160));

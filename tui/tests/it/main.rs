@@ -12,6 +12,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod chat;
+mod editing;
+mod follow;
 mod perf;
 mod resize;
 mod saving;

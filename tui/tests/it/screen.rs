@@ -226,3 +226,104 @@ fn a_direct_message_to_nobody_comes_back_to_the_chat_box() {
     );
     assert!(app.chat.input.text.is_empty());
 }
+
+#[test]
+fn status_bar_at_40_columns_drops_parts_and_cuts_no_word() {
+    let room = Room::new("text\n");
+    let mut app = joined(&room, "paste.txt", 40, 6);
+    let screen = render(&mut app);
+    let bar = screen.lines().last().unwrap();
+    // The connection, the file and the caret stay; the help hint and my
+    // name go first.
+    assert!(bar.contains(" connected "), "{bar}");
+    assert!(bar.contains(" paste.txt "), "{bar}");
+    assert!(bar.contains(" 1:1 "), "{bar}");
+    assert!(!bar.contains("F1"), "{bar}");
+}
+
+#[test]
+fn without_colour_each_caret_mark_is_the_members_initial() {
+    let room = Room::new("one\ntwo\nthree\n");
+    let mut app = joined(&room, "notes.txt", 60, 8);
+    let carol = member(3, "carol", "#98c379");
+    msg(
+        &mut app,
+        collab_protocol::ServerMsg::Joined {
+            member: carol.clone(),
+        },
+    );
+    msg(&mut app, room.presence(2, 5, None));
+    msg(&mut app, room.presence(3, 9, None));
+    let screen = render(&mut app);
+    let lines: Vec<&str> = screen.lines().collect();
+    assert!(lines[1].starts_with("\"  2B"), "{screen}");
+    assert!(lines[2].starts_with("\"  3C"), "{screen}");
+}
+
+#[test]
+fn new_and_read_only_files_are_marked_and_copy_says_how_much() {
+    use collab_tui::app::{App, OnDisk};
+    use std::time::Instant;
+    let open = |on_disk| {
+        let room = Room::new("");
+        let mut cfg = config("todo.txt", None);
+        cfg.file_on_disk = on_disk;
+        let mut app = App::new(cfg, Instant::now());
+        app.update(Action::Resize {
+            width: 80,
+            height: 10,
+        });
+        app.update(Action::Transport(TransportEvent::Connected));
+        msg(&mut app, room.welcome(alice(), vec![alice()]));
+        app
+    };
+    let mut app = open(OnDisk::New);
+    let s = render(&mut app);
+    assert!(
+        s.contains("todo.txt is a new file: Ctrl-S creates it."),
+        "{s}"
+    );
+    assert!(s.contains(" todo.txt [new] "), "{s}");
+    app.update(Action::Saved(Ok(collab_tui::save::Saved {
+        written: "todo.txt".into(),
+        stamp: None,
+        in_place: false,
+    })));
+    assert!(!render(&mut app).contains("[new]"));
+
+    let mut app = open(OnDisk::ReadOnly);
+    let s = render(&mut app);
+    assert!(s.contains("todo.txt is read-only on disk"), "{s}");
+    assert!(s.contains(" todo.txt [read-only] "), "{s}");
+
+    // Copy says what it took.
+    for c in "a\nb\nc".chars() {
+        app.update(Action::Paste(c.to_string()));
+    }
+    app.update(Action::Command(Command::SelectAll));
+    app.update(Action::Command(Command::Copy));
+    assert!(render(&mut app).contains("Copied 3 lines."));
+}
+
+#[test]
+fn help_pages_down_and_shows_the_mouse() {
+    let room = Room::new(RUST);
+    let mut app = joined(&room, "main.rs", 80, 24);
+    app.update(Action::Command(Command::Help));
+    // PgDn moves a page: the overlay's 20 rows less one kept for context.
+    app.update(Action::Command(Command::HelpPageDown));
+    assert_eq!(app.help, Some(19));
+    let mut seen = String::new();
+    for _ in 0..10 {
+        seen.push_str(&render(&mut app));
+        app.update(Action::Command(Command::HelpPageDown));
+    }
+    assert!(seen.contains("Shift+drag") && seen.contains("select as the terminal does"));
+    assert!(seen.contains("Wheel"));
+    // At the end it stops, and PgUp comes back by pages.
+    let end = app.help.unwrap();
+    app.update(Action::Command(Command::HelpPageDown));
+    assert_eq!(app.help, Some(end));
+    app.update(Action::Command(Command::HelpPageUp));
+    assert_eq!(app.help, Some(end - 19));
+}

@@ -167,3 +167,46 @@ fn edits_typed_just_before_quitting_go_out_before_the_leave() {
     assert!(update < leave);
     assert_eq!(effects.last(), Some(&Effect::Quit));
 }
+
+#[test]
+fn members_back_after_a_server_restart_are_not_announced() {
+    let room = Room::new("text\n");
+    let mut app = joined(&room, "notes.txt", 80, 24);
+    // The server restarts: my connection drops, then I join the new,
+    // empty server alone, and bob joins after me.
+    app.update(Action::Transport(TransportEvent::Disconnected {
+        reason: "gone".into(),
+        retry_in: Some(Duration::from_secs(1)),
+    }));
+    app.update(Action::Transport(TransportEvent::Connected));
+    msg(&mut app, room.welcome(alice(), vec![alice()]));
+    app.update(Action::Tick(app.now + Duration::from_secs(10)));
+    msg(&mut app, ServerMsg::Joined { member: bob() });
+    let carol = member(3, "carol", "#98c379");
+    msg(&mut app, ServerMsg::Joined { member: carol });
+    let screen = render(&mut app);
+    assert!(!screen.contains("bob joined"), "{screen}");
+    assert!(screen.contains("carol joined"), "{screen}");
+    assert!(screen.contains("● bob"), "{screen}");
+}
+
+#[test]
+fn a_refused_token_is_said_to_be_refused() {
+    use collab_protocol::{ErrorCode, ProtocolError};
+    let refused = |token: Option<&str>| {
+        let mut cfg = config("", None);
+        cfg.token = token.map(str::to_owned);
+        let mut app = App::new(cfg, std::time::Instant::now());
+        app.update(Action::Transport(TransportEvent::Connected));
+        app.update(Action::Transport(TransportEvent::Closed {
+            error: Some(ProtocolError::from_code(ErrorCode::Unauthorized)),
+        }));
+        app.fatal.unwrap()
+    };
+    assert!(
+        refused(Some("wrong")).starts_with("The server refused the access token"),
+        "{}",
+        refused(Some("wrong"))
+    );
+    assert!(refused(None).contains("pass --token"));
+}

@@ -141,7 +141,9 @@ pub fn config(file: &str, text: Option<&str>) -> Config {
         file_text: text.map(Rope::from_str),
         file_stamp: None,
         local_server: None,
+        file_on_disk: Default::default(),
         colors: ColorMode::Mono,
+        utc_offset: 0,
     }
 }
 
