@@ -15,7 +15,9 @@
 //! - changes under a peer id another member owns (the server decides, see
 //!   the server's room module), which needs the list of peers it carries.
 
-use loro::{ExportMode, Frontiers, LoroDoc, VersionVector};
+mod fast;
+
+use loro::{ExportMode, Frontiers, ID, LoroDoc, VersionVector};
 
 use crate::DocError;
 
@@ -43,6 +45,41 @@ impl UpdateInfo {
     /// Reads an update's metadata. Refuses anything that is not an update
     /// (snapshots expand far beyond their size) or does not decode.
     pub fn read(bytes: &[u8]) -> Result<Self, DocError> {
+        Self::read_fast_only(bytes).unwrap_or_else(|| Self::read_with_loro(bytes))
+    }
+
+    /// What the fast reader alone makes of `bytes` (`None`: it would ask
+    /// Loro): for the test that compares the two readers.
+    #[doc(hidden)]
+    pub fn read_fast_only(bytes: &[u8]) -> Option<Result<Self, DocError>> {
+        match fast::read(bytes)? {
+            fast::Read::Snapshot => Some(Err(DocError::NotAnUpdate("Snapshot".into()))),
+            fast::Read::Invalid => Some(Err(DocError::BadUpdate(
+                "its change headers are not a valid encoding".into(),
+            ))),
+            fast::Read::Updates {
+                spans,
+                deps,
+                changes,
+            } => Some(Ok(Self {
+                spans,
+                deps: deps.into_iter().map(|(p, c)| ID::new(p, c)).collect(),
+                changes,
+            })),
+        }
+    }
+
+    /// The changes outside the update its changes depend on, sorted.
+    pub fn deps(&self) -> Vec<(u64, i32)> {
+        let mut d: Vec<(u64, i32)> = self.deps.iter().map(|id| (id.peer, id.counter)).collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    }
+
+    /// [`Self::read`] by Loro's own decoder (which builds a document: see
+    /// `fast.rs`), for what the fast reader does not know.
+    pub fn read_with_loro(bytes: &[u8]) -> Result<Self, DocError> {
         let meta = LoroDoc::decode_import_blob_meta(bytes, true)
             .map_err(|e| DocError::BadUpdate(e.to_string()))?;
         if !matches!(meta.mode, loro::EncodedBlobMode::Updates) {
