@@ -1,0 +1,60 @@
+//! Long inserts go into the document as runs of bounded length, so that no
+//! replica pays time quadratic in a paste for merging it.
+//!
+//! Loro (1.17.1) tracks one insert operation of `len` characters as
+//! `len / 256` fragments that all point at one element of its merge
+//! structure (the tracker's rope). Whenever a replica merges a change
+//! concurrent to that operation (the server accepting a paste while another
+//! member's keystroke is in its history, the typist importing the paste, the
+//! paster importing the keystroke), Loro checks its tracker out across the
+//! operation: it updates that element once per fragment, and each update
+//! splits the element and re-points every fragment after the split. That is
+//! `(len / 256)^2 / 2` fragment updates: a 740 KiB paste concurrent with one
+//! keystroke cost the server 2.9 s of CPU and 255 MiB here (5.9 s on the
+//! issue's machine), 512 KiB 1.5 s, 256 KiB 0.4 s. Loro's open pull request
+//! #1082 coalesces those updates; `doc/tests/loro_paste_checkout.rs` is the
+//! reproduction for an upstream report.
+//!
+//! An operation of at most [`INSERT_RUN_CHARS`] characters spans at most two
+//! fragments, so cutting a paste into such runs makes the cost linear in
+//! the paste (740 KiB: 4 ms). The runs must stay separate operations *and*
+//! separate elements of the tracker: Loro merges an insert into the
+//! operation and the element before it when it continues them to the right
+//! (same peer, next counter, placed right after it), which is what inserting
+//! the runs left to right does (measured: no gain at all). So the runs are
+//! inserted last one first, each at the paste's position: every run lands to
+//! the left of the one inserted before it, which it does not continue. The
+//! text is the same, and all runs go in one commit: one change, one undo
+//! step, one event.
+//!
+//! What this does not cover: Loro's undo and redo re-insert text they
+//! restore as one operation (redoing a big paste, undoing a big deletion),
+//! and a room's seed is one operation (it is deterministic, so its shape is
+//! fixed); those keep Loro's cost.
+
+use loro::{LoroResult, LoroText};
+
+/// The longest insert operation this replica makes. Two of Loro's tracker
+/// fragments (256 characters each): 740 KiB pasted concurrent with a
+/// keystroke merges in 4 ms (one operation: 2.9 s); runs of 1,024 took
+/// 9 ms, of 4,096 19 ms, and runs of 256 no less time than 512 but
+/// twice the operations (about 8 bytes each in an update).
+pub const INSERT_RUN_CHARS: usize = 512;
+
+/// Inserts `s` at char position `pos` of `text` as runs of at most
+/// [`INSERT_RUN_CHARS`] chars, the last run first (see the module doc).
+/// The caller commits.
+pub(crate) fn insert_in_runs(text: &LoroText, pos: usize, s: &str) -> LoroResult<()> {
+    // Byte offsets where runs start: every INSERT_RUN_CHARS-th char.
+    let starts: Vec<usize> = s
+        .char_indices()
+        .step_by(INSERT_RUN_CHARS)
+        .map(|(at, _)| at)
+        .collect();
+    let mut end = s.len();
+    for &start in starts.iter().rev() {
+        text.insert(pos, &s[start..end])?;
+        end = start;
+    }
+    Ok(())
+}
