@@ -3,21 +3,24 @@
 //!
 //! Loro (1.17.1) tracks one insert operation of `len` characters as
 //! `len / 256` fragments that all point at one element of its merge
-//! structure (the tracker's rope). Whenever a replica merges a change
-//! concurrent to that operation (the server accepting a paste while another
-//! member's keystroke is in its history, the typist importing the paste, the
-//! paster importing the keystroke), Loro checks its tracker out across the
+//! structure (the tracker's rope). Whenever a replica imports such an
+//! operation made by another peer, unless it takes Loro's linear path (only
+//! when one peer's changes follow each other), and whenever it imports a
+//! change concurrent to one, Loro checks its tracker out across the
 //! operation: it updates that element once per fragment, and each update
 //! splits the element and re-points every fragment after the split. That is
-//! `(len / 256)^2 / 2` fragment updates: a 740 KiB paste concurrent with one
-//! keystroke cost the server 2.9 s of CPU and 255 MiB here (5.9 s on the
-//! issue's machine), 512 KiB 1.5 s, 256 KiB 0.4 s. Loro's open pull request
-//! #1082 coalesces those updates; `doc/tests/loro_paste_checkout.rs` is the
-//! reproduction for an upstream report.
+//! `(len / 256)^2 / 2` fragment updates. The server importing a 740 KiB
+//! paste after (or concurrent with) another member's keystroke took 2.4 s
+//! and 237 MiB of peak RSS (5.9 s on the machine), 512 KiB 1.1 s,
+//! 256 KiB 0.27 s, and every other member as much; a room of ten 280 KiB
+//! pastes took 3.8 s to load. Loro's open pull request #1082 coalesces
+//! those updates; `doc/tests/loro_paste_checkout.rs` is the reproduction for
+//! an upstream report, `doc/tests/paste_cost.rs` measures collab's case.
 //!
 //! An operation of at most [`INSERT_RUN_CHARS`] characters spans at most two
 //! fragments, so cutting a paste into such runs makes the cost linear in
-//! the paste (740 KiB: 4 ms). The runs must stay separate operations *and*
+//! the paste (740 KiB: 4.4 ms and under 1 MiB; the room of ten pastes
+//! loads in 22 ms). The runs must stay separate operations *and*
 //! separate elements of the tracker: Loro merges an insert into the
 //! operation and the element before it when it continues them to the right
 //! (same peer, next counter, placed right after it), which is what inserting
@@ -34,11 +37,13 @@
 
 use loro::{LoroResult, LoroText};
 
-/// The longest insert operation this replica makes. Two of Loro's tracker
-/// fragments (256 characters each): 740 KiB pasted concurrent with a
-/// keystroke merges in 4 ms (one operation: 2.9 s); runs of 1,024 took
-/// 9 ms, of 4,096 19 ms, and runs of 256 no less time than 512 but
-/// twice the operations (about 8 bytes each in an update).
+/// The longest insert operation this replica makes: two of Loro's tracker
+/// fragments (256 characters each). With 740 KiB pasted concurrent with a
+/// keystroke (a `cargo test` build, one run), runs of 512 merged in 4.2 ms,
+/// of 1,024 in 9.2 ms, of 4,096 in 19 ms (one operation: 2.9 s); runs of
+/// 256 took no less time than 512 but twice the operations (an operation
+/// costs about 7 bytes of update: 512-char runs make a paste's update 2.4%
+/// larger).
 pub const INSERT_RUN_CHARS: usize = 512;
 
 /// Inserts `s` at char position `pos` of `text` as runs of at most
