@@ -12,6 +12,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod paste;
 mod perf;
 mod resize;
 mod saving;
