@@ -17,9 +17,11 @@
 //! brought up to date when a newcomer, a seed or the size limit needs it.
 
 mod room;
+mod runs;
 mod update;
 
 pub use room::{RoomDoc, next_compaction_after, seed_peer};
+pub use runs::INSERT_RUN_CHARS;
 pub use update::{PeerId, PeerSpan, UpdateInfo, forge_for_tests};
 
 use std::sync::{Arc, Mutex};
@@ -184,7 +186,9 @@ impl SharedDoc {
         self.text.is_empty()
     }
 
-    /// Replaces `delete` chars at `pos` with `insert`, as a local edit.
+    /// Replaces `delete` chars at `pos` with `insert`, as a local edit: one
+    /// commit (one undo step), with an insert longer than
+    /// [`INSERT_RUN_CHARS`] made of several operations.
     pub fn splice(&mut self, pos: usize, delete: usize, insert: &str) -> Result<(), DocError> {
         let len = self.len_chars();
         if pos > len || pos + delete > len {
@@ -199,8 +203,8 @@ impl SharedDoc {
                 .map_err(|e| DocError::BadUpdate(e.to_string()))?;
         }
         if !insert.is_empty() {
-            self.text
-                .insert(pos, insert)
+            // A long insert (a paste) as runs: see the `runs` module.
+            runs::insert_in_runs(&self.text, pos, insert)
                 .map_err(|e| DocError::BadUpdate(e.to_string()))?;
         }
         self.doc.commit();

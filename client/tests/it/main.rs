@@ -11,6 +11,7 @@
 mod common;
 
 mod convergence;
+mod paste;
 mod replica;
 mod sync;
 mod traces;

@@ -15,6 +15,7 @@ mod support;
 mod chat;
 mod editing;
 mod follow;
+mod paste;
 mod perf;
 mod resize;
 mod saving;
