@@ -57,6 +57,10 @@ pub enum DocError {
     ForeignContainer(String),
     #[error("the update carries changes under peer id {0}, which belongs to another member")]
     PeerOwned(u64),
+    #[error(
+        "the update inserts text in runs too long to merge cheaply (cost {cost}, budget {budget}): insert long text as runs of at most 512 characters"
+    )]
+    TooCostly { cost: u64, budget: u64 },
     #[error("the document could not be exported: {0}")]
     Export(String),
     #[error("position {pos} is past the end of the text ({len} characters)")]

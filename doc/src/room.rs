@@ -18,9 +18,12 @@
 //! catch-up plus that bound for every update since, and catches up only when
 //! the bound could cross the limit.
 //!
-//! Big updates (pastes) are imported attached, after a catch-up: Loro's
-//! catch-up is quadratic in the length of one inserted run, its attached
-//! import is not (see [`DETACHED_IMPORT_MAX_BYTES`]).
+//! Every update is imported detached first, which only adds its changes to
+//! the history. Loro merges one long inserted run into the text in time
+//! quadratic in its length (`crate::runs`), so before a big update's text is
+//! brought up to date its inserts' cost is measured against
+//! [`REPLAY_BUDGET`]; over it, or over the size limit once caught up, the
+//! update is rolled back and refused.
 
 use std::time::{Duration, Instant};
 
@@ -58,12 +61,24 @@ impl std::fmt::Debug for RoomDoc {
     }
 }
 
-/// Updates larger than this are imported attached, after a catch-up. Loro's
-/// catch-up (`checkout_to_latest`) costs time quadratic in the length of a
-/// single inserted run (10,000 chars: 1 ms; 200,000: 330 ms; a 3 MB paste in
-/// 800 KB parts: 25 s), where an attached import of the same run takes a few
-/// ms. Keystrokes are about 90 bytes, so they all stay on the cheap path.
+/// Updates up to this size, far from the size limit, stay on the cheap path:
+/// imported detached with the text's growth bounded, not measured.
+/// Keystrokes are about 90 bytes.
 const DETACHED_IMPORT_MAX_BYTES: usize = 4 * 1024;
+
+/// The most an update's text inserts may cost to merge into the text, in
+/// Loro's fragment updates (see `crate::runs::insert_replay_cost`): one
+/// insert of 256 Ki chars, about 0.3 s (release). Loro merges one long
+/// insert in time quadratic in its length, again whenever a concurrent edit
+/// is merged across it; clients insert long text as runs of 512 chars
+/// (cost 4 each, a full 1 MiB frame about 6,000), so only a client that
+/// does not meets this.
+pub const REPLAY_BUDGET: u64 = 1 << 20;
+
+/// Updates smaller than this cannot exceed [`REPLAY_BUDGET`] (an insert of
+/// `n` chars is at least `n` bytes; one over budget is over 256 Ki chars),
+/// so keystrokes skip the check.
+const REPLAY_CHECK_MIN_BYTES: usize = 256 * 1024;
 
 /// How much an update of `len` bytes can grow the text, at most.
 fn growth_of(len: usize) -> usize {
@@ -234,28 +249,42 @@ impl RoomDoc {
             return Ok(false);
         }
         let growth = growth_of(bytes.len());
-        let result = if bytes.len() <= DETACHED_IMPORT_MAX_BYTES
-            && self.len_bytes_at_most().saturating_add(growth) <= max_bytes
-        {
-            self.import_counted(bytes).and_then(|status| {
-                self.growth_bound = self.growth_bound.saturating_add(growth);
-                outcome(&status)
-            })
-        } else {
-            // A big update (a paste), or near the limit: catch up and import
-            // attached; near the limit, try a big update on a copy first.
-            self.attach();
-            let result = self.import_attached(bytes, growth, max_bytes);
-            self.detach();
-            result
-        };
-        if result.is_ok()
-            && let Some(foreign) = self.foreign_container(&new)
-        {
+        let light = self.import_is_light(bytes.len(), max_bytes);
+        // Detached first in every case: that only adds the changes to the
+        // history (a 740 KiB paste: under a millisecond), so what they
+        // would cost to merge into the text is known before it is paid.
+        outcome(&self.import_counted(bytes)?)?;
+        if let Some(foreign) = self.foreign_container(&new) {
             self.roll_back_to(&before)?;
             return Err(DocError::ForeignContainer(foreign));
         }
-        result
+        if bytes.len() >= REPLAY_CHECK_MIN_BYTES {
+            let cost = crate::runs::insert_replay_cost(&self.doc, &new);
+            if cost > REPLAY_BUDGET {
+                self.roll_back_to(&before)?;
+                return Err(DocError::TooCostly {
+                    cost,
+                    budget: REPLAY_BUDGET,
+                });
+            }
+        }
+        if light {
+            self.growth_bound = self.growth_bound.saturating_add(growth);
+            return Ok(true);
+        }
+        // A big update, or one near the limit: bring the text up to date
+        // to know its exact length.
+        self.attach();
+        let would_be = self.caught_up_bytes;
+        self.detach();
+        if would_be > max_bytes {
+            self.roll_back_to(&before)?;
+            return Err(DocError::TooLarge {
+                would_be,
+                max: max_bytes,
+            });
+        }
+        Ok(true)
     }
 
     /// Whether importing an update of `len` bytes stays on the cheap path:
@@ -302,28 +331,6 @@ impl RoomDoc {
         *self = Self::detached(doc);
         (self.imports_since_compact, self.compact_after) = (since, after);
         Ok(())
-    }
-
-    fn import_attached(
-        &mut self,
-        bytes: &[u8],
-        growth: usize,
-        max_bytes: usize,
-    ) -> Result<bool, DocError> {
-        if self.caught_up_bytes.saturating_add(growth) > max_bytes {
-            let trial = self.doc.fork();
-            outcome(&trial.import(bytes).map_err(bad_update)?)?;
-            let would_be = trial.get_text(TEXT_CONTAINER).len_utf8();
-            if would_be > max_bytes {
-                return Err(DocError::TooLarge {
-                    would_be,
-                    max: max_bytes,
-                });
-            }
-        }
-        let status = self.import_counted(bytes);
-        self.caught_up_bytes = self.doc.get_text(TEXT_CONTAINER).len_utf8();
-        outcome(&status?)
     }
 
     /// One Loro import; one that brings something counts towards the next

@@ -83,13 +83,6 @@ pub(crate) fn insert_in_runs(text: &LoroText, pos: usize, s: &str) -> LoroResult
 /// 65,536-char insert costs 65,536 (about 20 ms to replay, release); the
 /// editor's runs cost 4 per 512 chars (a full 1 MiB frame: about 6,000);
 /// one 740 KiB insert costs 8.8 million (2.4 s).
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for RoomDoc's import check (issue 13), not wired yet"
-    )
-)]
 pub(crate) fn insert_replay_cost(doc: &LoroDoc, spans: &[PeerSpan]) -> u64 {
     spans
         .iter()

@@ -324,3 +324,37 @@ fn a_big_paste_in_parts_merges_quickly() {
         "merging a 3 MB paste took {took:?}"
     );
 }
+
+#[test]
+fn one_insert_too_long_to_merge_cheaply_is_refused_runs_are_not() {
+    let mut room = RoomDoc::new();
+    let mut typist = SharedDoc::new();
+    typist.splice(0, 0, "a line typed first\n").unwrap();
+    room.import_limited(&typist.take_local_update().unwrap(), 1 << 24)
+        .unwrap();
+    let v = room.version();
+    // A client that pastes 300,000 chars as one Loro insert.
+    let paster = loro::LoroDoc::new();
+    paster.import(&room.snapshot().unwrap()).unwrap();
+    let from = paster.oplog_vv();
+    paster
+        .get_text(collab_doc::TEXT_CONTAINER)
+        .insert(0, &"p".repeat(300_000))
+        .unwrap();
+    paster.commit();
+    let one = paster.export(loro::ExportMode::updates(&from)).unwrap();
+    assert!(matches!(
+        room.import_limited(&one, 1 << 24),
+        Err(DocError::TooCostly { .. })
+    ));
+    assert_same_version(&room.version(), &v);
+    assert_eq!(room.text(), "a line typed first\n");
+    // The same paste as SharedDoc makes it (runs) goes in.
+    let mut runs = SharedDoc::from_snapshot(&room.snapshot().unwrap()).unwrap();
+    runs.splice(0, 0, &"p".repeat(300_000)).unwrap();
+    assert_eq!(
+        room.import_limited(&runs.take_local_update().unwrap(), 1 << 24),
+        Ok(true)
+    );
+    assert_eq!(room.len_bytes(), 300_000 + 19);
+}
