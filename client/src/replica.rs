@@ -231,6 +231,9 @@ impl Replica {
     pub fn on_disconnect(&mut self) {
         self.state = SyncState::Offline;
         self.assembling = None;
+        // Offline edits go under an id nobody has seen (see
+        // `SharedDoc::author_fresh`); the next welcome gives the session's.
+        self.doc.author_fresh();
         self.presence.clear();
     }
 

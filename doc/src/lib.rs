@@ -256,6 +256,18 @@ impl SharedDoc {
             .map_err(|e| DocError::Export(e.to_string()))
     }
 
+    /// Authors the next edits under a fresh random peer id, for edits made
+    /// while offline: after a server restart nobody owns the ids the old
+    /// server gave out, so another member could extend this replica's id
+    /// first, and edits made offline under it would then collide with that
+    /// member's. A fresh id is one nobody has seen.
+    pub fn author_fresh(&mut self) {
+        self.doc.commit();
+        // A fresh document draws its peer id from Loro's generator (never
+        // `u64::MAX`, which Loro reserves).
+        let _ = self.doc.set_peer_id(LoroDoc::new().peer_id());
+    }
+
     /// Authors the next edits under `peer`, the id the server gave this
     /// session in its welcome (edits typed so far stay under the old one).
     /// The server refuses new changes under ids it gave other sessions.
