@@ -99,14 +99,32 @@ impl DocPart {
     }
 
     /// Refuses new changes under a peer id this room gave a session other
-    /// than `session`.
+    /// than `session`; and an update the room has entirely that carries
+    /// another session's ids and none of this one's (Loro ignores such an
+    /// update without comparing it with its history, so a forged copy of
+    /// someone's changes would be acked). An honest resend always carries
+    /// the sender's own changes, and Loro compares the rest whenever the
+    /// update brings something new.
     pub fn check_authors(&self, info: &UpdateInfo, session: &str) -> Result<(), DocError> {
+        let owner = |peer: &PeerId| self.owners.get(peer);
+        let others = |peer: &PeerId| owner(peer).is_some_and(|o| !super::same_token(o, session));
         let vv = self.doc.version_vector();
+        let mut brings_new = false;
         for span in info.new_to(&vv) {
-            if let Some(owner) = self.owners.get(&span.peer)
-                && !super::same_token(owner, session)
-            {
+            brings_new = true;
+            if others(&span.peer) {
                 return Err(DocError::PeerOwned(span.peer));
+            }
+        }
+        if !brings_new {
+            let mine = info
+                .spans()
+                .iter()
+                .any(|s| owner(&s.peer).is_some_and(|o| super::same_token(o, session)));
+            if let Some(s) = info.spans().iter().find(|s| others(&s.peer))
+                && !mine
+            {
+                return Err(DocError::PeerOwned(s.peer));
             }
         }
         Ok(())
