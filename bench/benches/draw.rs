@@ -60,6 +60,7 @@ fn app_with(text: &str, file: &str) -> App {
         doc_kind: DocKind::Snapshot,
         doc: Base64Bytes(room.snapshot().unwrap()),
         doc_parts: 0,
+        doc_updates: 0,
         version: Base64Bytes(room.version()),
         limits: Limits {
             max_frame_bytes: 1 << 20,

@@ -147,8 +147,9 @@ pub struct Replica {
     presence: HashMap<UserId, Presence>,
     limits: Option<Limits>,
     diverged: bool,
-    /// A welcome whose document is still arriving in `doc_part` events.
-    assembling: Option<Welcome>,
+    /// A welcome whose document is still arriving in `doc_part` and
+    /// `update` events, with the updates so far.
+    assembling: Option<(Welcome, Vec<Vec<u8>>)>,
 }
 
 /// An update on its way to the server (or waiting in the outbox).
@@ -250,22 +251,32 @@ impl Replica {
     pub fn handle(&mut self, msg: ServerMsg) -> Vec<Effect> {
         let mut out = Vec::new();
         match msg {
-            ServerMsg::Welcome(w) if w.doc_parts > 0 => self.assembling = Some(*w),
-            ServerMsg::Welcome(w) => self.on_welcome(*w, &mut out),
-            ServerMsg::DocPart { data } => match self.assembling.take() {
-                Some(mut w) => {
+            ServerMsg::Welcome(w) if w.doc_parts > 0 || w.doc_updates > 0 => {
+                self.assembling = Some((*w, Vec::new()));
+            }
+            ServerMsg::Welcome(w) => self.on_welcome(*w, Vec::new(), &mut out),
+            ServerMsg::DocPart { data } => match self.assembling.as_mut() {
+                Some((w, _)) if w.doc_parts > 0 => {
                     w.doc.0.extend_from_slice(data.as_slice());
                     w.doc_parts -= 1;
-                    if w.doc_parts == 0 {
-                        self.on_welcome(w, &mut out);
-                    } else {
-                        self.assembling = Some(w);
-                    }
+                    self.welcome_if_assembled(&mut out);
                 }
-                None => out.push(Effect::Event(ClientEvent::BadServerData {
+                _ => out.push(Effect::Event(ClientEvent::BadServerData {
                     message: "the server sent a part of a document no welcome announced".into(),
                 })),
             },
+            ServerMsg::Update { data, .. }
+                if self
+                    .assembling
+                    .as_ref()
+                    .is_some_and(|(w, _)| w.doc_parts == 0 && w.doc_updates > 0) =>
+            {
+                if let Some((w, updates)) = self.assembling.as_mut() {
+                    updates.push(data.into_inner());
+                    w.doc_updates -= 1;
+                }
+                self.welcome_if_assembled(&mut out);
+            }
             ServerMsg::Update { data, .. } => match self.doc.import(data.as_slice()) {
                 Ok(true) => out.push(Effect::Event(ClientEvent::DocChanged)),
                 Ok(false) => {}
@@ -348,7 +359,19 @@ impl Replica {
         out
     }
 
-    fn on_welcome(&mut self, w: Welcome, out: &mut Vec<Effect>) {
+    /// Handles an assembled welcome once its last part or update came.
+    fn welcome_if_assembled(&mut self, out: &mut Vec<Effect>) {
+        if let Some((w, _)) = &self.assembling
+            && w.doc_parts == 0
+            && w.doc_updates == 0
+            && let Some((w, updates)) = self.assembling.take()
+        {
+            self.on_welcome(w, updates, out);
+        }
+    }
+
+    /// `updates` are the welcome's `doc_updates`, imported after its `doc`.
+    fn on_welcome(&mut self, w: Welcome, updates: Vec<Vec<u8>>, out: &mut Vec<Effect>) {
         let first = self.welcomes == 0;
         self.welcomes += 1;
         self.session = Some(w.session);
@@ -364,8 +387,11 @@ impl Replica {
         // Snapshot or updates, both are imported into this document: it may
         // hold edits made before the welcome, and the change log must stay
         // relative to the text the editor shows.
-        if !w.doc.is_empty() {
-            match self.doc.import(w.doc.as_slice()) {
+        let docs = std::iter::once(w.doc.as_slice())
+            .chain(updates.iter().map(Vec::as_slice))
+            .filter(|d| !d.is_empty());
+        for doc in docs {
+            match self.doc.import(doc) {
                 Ok(true) => out.push(Effect::Event(ClientEvent::DocChanged)),
                 Ok(false) => {}
                 Err(e) => out.push(bad_data("welcome document", &e)),

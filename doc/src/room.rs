@@ -25,6 +25,7 @@
 //! [`REPLAY_BUDGET`]; over it, or over the size limit once caught up, the
 //! update is rolled back and refused.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use loro::{ContainerID, ContainerType, ExportMode, ID, LoroDoc, VersionVector};
@@ -44,6 +45,32 @@ pub struct RoomDoc {
     /// Imports to wait before the next compaction, given what the last one
     /// cost (see [`next_compaction_after`]).
     compact_after: usize,
+    /// A snapshot of the document as it was at the last compaction (or
+    /// load), and every update merged since, in order: together they are
+    /// the document, so a newcomer's welcome costs no CRDT work (see
+    /// [`Self::for_newcomer`]). `None` when unknown or the tail grew past
+    /// [`TAIL_MAX_BYTES`]: then a newcomer gets a fresh snapshot.
+    base: Option<Arc<Vec<u8>>>,
+    tail: Vec<Arc<Vec<u8>>>,
+    tail_bytes: usize,
+}
+
+/// What a newcomer loads: a snapshot, then the updates merged after it.
+pub type Newcomer = (Arc<Vec<u8>>, Vec<Arc<Vec<u8>>>);
+
+/// The most update bytes kept after the base snapshot for newcomers.
+const TAIL_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// The snapshot of an empty document, made once.
+fn empty_snapshot() -> Arc<Vec<u8>> {
+    static EMPTY: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
+    Arc::clone(EMPTY.get_or_init(|| {
+        Arc::new(
+            LoroDoc::new()
+                .export(ExportMode::Snapshot)
+                .unwrap_or_default(),
+        )
+    }))
 }
 
 impl Default for RoomDoc {
@@ -88,7 +115,9 @@ fn growth_of(len: usize) -> usize {
 impl RoomDoc {
     /// An empty room.
     pub fn new() -> Self {
-        Self::detached(LoroDoc::new())
+        let mut room = Self::detached(LoroDoc::new());
+        room.base = Some(empty_snapshot());
+        room
     }
 
     /// Takes an attached document (its text up to date) and detaches it.
@@ -101,7 +130,44 @@ impl RoomDoc {
             growth_bound: 0,
             imports_since_compact: 0,
             compact_after: 0,
+            base: None,
+            tail: Vec::new(),
+            tail_bytes: 0,
         }
+    }
+
+    /// A merged update joins the tail kept for newcomers.
+    fn remember(&mut self, update: &[u8]) {
+        if self.base.is_none() {
+            return;
+        }
+        self.tail_bytes += update.len();
+        if self.tail_bytes > TAIL_MAX_BYTES {
+            self.base = None;
+            self.tail = Vec::new();
+            self.tail_bytes = 0;
+        } else {
+            self.tail.push(Arc::new(update.to_vec()));
+        }
+    }
+
+    /// What a newcomer needs: a snapshot, and the updates merged after it,
+    /// to import in order. From the kept base and tail when there are,
+    /// with no CRDT work (a copy of bytes); otherwise a fresh snapshot,
+    /// which brings the text up to date (milliseconds for a big room) and
+    /// becomes the new base.
+    pub fn for_newcomer(&mut self) -> Result<Newcomer, DocError> {
+        if let Some(base) = &self.base {
+            return Ok((Arc::clone(base), self.tail.clone()));
+        }
+        let snapshot = Arc::new(self.snapshot()?);
+        self.base = Some(Arc::clone(&snapshot));
+        Ok((snapshot, Vec::new()))
+    }
+
+    /// Whether [`Self::for_newcomer`] has what it needs kept (no CRDT work).
+    pub fn newcomer_is_cheap(&self) -> bool {
+        self.base.is_some()
     }
 
     /// A room loaded from storage: an optional snapshot, then the updates
@@ -143,6 +209,11 @@ impl RoomDoc {
             start = end;
         }
         let mut room = Self::detached(doc);
+        room.base = match snapshot {
+            Some(s) if updates.is_empty() => Some(Arc::new(s.to_vec())),
+            None if updates.is_empty() => Some(empty_snapshot()),
+            _ => None,
+        };
         if !updates.is_empty() {
             // Merging updates leaves Loro's merge structures behind: 1.3 MiB
             // for a room of 840 keystrokes of 4 peers, against 0.1 MiB once
@@ -270,6 +341,7 @@ impl RoomDoc {
         }
         if light {
             self.growth_bound = self.growth_bound.saturating_add(growth);
+            self.remember(bytes);
             return Ok(true);
         }
         // A big update, or one near the limit: bring the text up to date
@@ -284,6 +356,7 @@ impl RoomDoc {
                 max: max_bytes,
             });
         }
+        self.remember(bytes);
         Ok(true)
     }
 
@@ -328,8 +401,14 @@ impl RoomDoc {
             .fork_at(&frontiers)
             .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
         let (since, after) = (self.imports_since_compact, self.compact_after);
+        let kept = (
+            self.base.take(),
+            std::mem::take(&mut self.tail),
+            self.tail_bytes,
+        );
         *self = Self::detached(doc);
         (self.imports_since_compact, self.compact_after) = (since, after);
+        (self.base, self.tail, self.tail_bytes) = kept;
         Ok(())
     }
 
@@ -363,8 +442,20 @@ impl RoomDoc {
         self.attach();
         let imported = self.doc.import(&update);
         self.caught_up_bytes = self.doc.get_text(TEXT_CONTAINER).len_utf8();
+        // The room was empty: its snapshot now is the newcomers' base (the
+        // text is up to date, so it costs an export only).
+        let snapshot = self.doc.export(ExportMode::Snapshot);
         self.detach();
-        imported.ok().map(|_| update)
+        imported.ok()?;
+        match snapshot {
+            Ok(s) => {
+                self.base = Some(Arc::new(s));
+                self.tail = Vec::new();
+                self.tail_bytes = 0;
+            }
+            Err(_) => self.remember(&update),
+        }
+        Some(update)
     }
 
     /// Rebuilds the document from its own snapshot, turning the parsed
@@ -377,6 +468,7 @@ impl RoomDoc {
         doc.import(&snapshot)
             .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
         *self = Self::detached(doc);
+        self.base = Some(Arc::new(snapshot));
         self.compact_after = next_compaction_after(started.elapsed());
         Ok(())
     }

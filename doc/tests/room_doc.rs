@@ -358,3 +358,32 @@ fn one_insert_too_long_to_merge_cheaply_is_refused_runs_are_not() {
     );
     assert_eq!(room.len_bytes(), 300_000 + 19);
 }
+
+#[test]
+fn a_newcomer_gets_the_kept_snapshot_and_the_updates_after_it() {
+    let mut room = RoomDoc::new();
+    assert!(room.newcomer_is_cheap());
+    let mut a = SharedDoc::new();
+    let mut b = SharedDoc::new();
+    for (i, word) in ["one ", "two ", "three "].iter().enumerate() {
+        a.splice(a.len_chars(), 0, word).unwrap();
+        room.import_limited(&a.take_local_update().unwrap(), 1 << 20)
+            .unwrap();
+        if i == 1 {
+            room.compact().unwrap();
+        }
+        b.splice(0, 0, "b").unwrap();
+        let u = b.take_local_update().unwrap();
+        room.import_limited(&u, 1 << 20).unwrap();
+        // A refused update is not among what newcomers get.
+        assert!(room.import_limited(b"junk", 1 << 20).is_err());
+    }
+    assert!(room.newcomer_is_cheap());
+    let (base, tail) = room.for_newcomer().unwrap();
+    assert_eq!(tail.len(), 3, "what came after the compaction");
+    let mut newcomer = SharedDoc::from_snapshot(&base).unwrap();
+    for u in &tail {
+        newcomer.import(u).unwrap();
+    }
+    assert_eq!(newcomer.text(), room.text());
+}

@@ -286,6 +286,12 @@ pub struct Welcome {
     /// parts; their bytes, joined in order, are the document.
     #[serde(default)]
     pub doc_parts: u32,
+    /// How many `update` events (`from` 0) follow the welcome (after its
+    /// `doc_part`s), at once and before any other event, and belong to it:
+    /// the room's changes after the snapshot in `doc`. Import them too
+    /// before treating the welcome as the room.
+    #[serde(default)]
+    pub doc_updates: u32,
     /// The room document's version vector on the server: export what the
     /// server lacks (`ExportMode::updates(version)`) and send it as an
     /// `update`.

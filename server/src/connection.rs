@@ -254,7 +254,7 @@ impl Connection {
                 self.control.dequeued(t.len());
                 t
             }
-            Out::Welcome(w, _) => Utf8Bytes::from(ServerMsg::Welcome(w).to_json()),
+            Out::Welcome(w) => Utf8Bytes::from(ServerMsg::Welcome(Box::new(w.welcome)).to_json()),
             Out::DocPart(data) => Utf8Bytes::from(
                 ServerMsg::DocPart {
                     data: Base64Bytes(data),
@@ -271,14 +271,26 @@ impl Connection {
     /// keystrokes of its room, and one syscall per event was a third of the
     /// server's CPU. A lone event still goes out at once.
     async fn write_out(&mut self, out: Out) -> Result<(), End> {
-        // A welcome whose document comes in parts: the welcome, then every
-        // part, each its own message, before anything else.
+        // A welcome whose document comes in parts, or is followed by the
+        // updates after its snapshot: the welcome, then every part, then
+        // every update, each its own message, before anything else.
         let out = match out {
-            Out::Welcome(w, parts) if !parts.is_empty() => {
-                let welcome = self.render(Out::Welcome(w, Vec::new()));
+            Out::Welcome(mut w) if !w.parts.is_empty() || !w.tail.is_empty() => {
+                let parts = std::mem::take(&mut w.parts);
+                let tail = std::mem::take(&mut w.tail);
+                let welcome = self.render(Out::Welcome(w));
                 self.write_one(welcome).await?;
                 for part in parts {
                     let text = self.render(Out::DocPart(part));
+                    self.write_one(text).await?;
+                }
+                for update in tail {
+                    let msg = ServerMsg::Update {
+                        from: 0,
+                        data: Base64Bytes(update.as_ref().clone()),
+                    };
+                    let text = Utf8Bytes::from(msg.to_json());
+                    self.shared.metrics.message_out(text.len());
                     self.write_one(text).await?;
                 }
                 return Ok(());

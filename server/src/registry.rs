@@ -314,10 +314,10 @@ mod tests {
         let reg = Registry::new(10, 1 << 20);
         let (req, mut rx) = request("alice", 1);
         let (r, alice) = reg.enter(&room("abc"), req).await.unwrap();
-        let Ok(Out::Welcome(w, _)) = rx.try_recv() else {
+        let Ok(Out::Welcome(w)) = rx.try_recv() else {
             panic!("the welcome comes first")
         };
-        let session = w.session;
+        let session = w.welcome.session;
         let (mut req, _rx2) = request("alice", 2);
         req.session = Some(session);
         let (_, again) = reg.enter(&room("abc"), req).await.unwrap();

@@ -41,12 +41,25 @@ pub(crate) enum Out {
     /// A serialized event, shared by every recipient of a fan-out.
     Text(Utf8Bytes),
     /// The welcome, serialized by the connection task outside the lock,
-    /// and the parts of its document when it is too big for one message
-    /// (`Welcome::doc_parts`). Neither counts against the queue's bytes.
-    Welcome(Box<Welcome>, Vec<Vec<u8>>),
+    /// with what follows it at once (see [`WelcomeOut`]). None of it counts
+    /// against the queue's bytes.
+    Welcome(Box<WelcomeOut>),
     /// One part of the welcome's document (written by the connection task
     /// right after the welcome).
     DocPart(Vec<u8>),
+}
+
+/// A welcome and the events that follow it before any other.
+#[derive(Debug)]
+pub(crate) struct WelcomeOut {
+    pub welcome: Welcome,
+    /// The parts of its document when it is too big for one message
+    /// (`Welcome::doc_parts`).
+    pub parts: Vec<Vec<u8>>,
+    /// Updates merged after the welcome's snapshot, sent as `update`
+    /// events from 0 (the room): a newcomer's snapshot is the one kept at
+    /// the last compaction, and these bring it up to date.
+    pub tail: Vec<Arc<Vec<u8>>>,
 }
 
 /// Why the room (or a takeover) ended a connection from outside.
@@ -337,13 +350,21 @@ impl Room {
         }
         let part = Arc::clone(&self.doc).lock_owned().await;
         let version = req.version.clone();
-        let (mut part, taken) = run(part, Runs::Blocking, move |p| {
+        // A newcomer's welcome from the kept snapshot and tail is a copy of
+        // bytes; a fresh snapshot or a rejoiner's missing updates are CRDT
+        // work.
+        let runs = if version.is_none() && part.doc.newcomer_is_cheap() {
+            Runs::Inline
+        } else {
+            Runs::Blocking
+        };
+        let (mut part, taken) = run(part, runs, move |p| {
             let vv = p.doc.version();
             welcome_doc(&mut p.doc, version.as_deref()).map(|d| (d, vv))
         })
         .await;
-        let (doc_kind, doc, version) = match taken.and_then(|r| r) {
-            Ok(((kind, doc), version)) => (kind, doc, version),
+        let (doc_kind, doc, tail, version) = match taken.and_then(|r| r) {
+            Ok(((kind, doc, tail), version)) => (kind, doc, tail, version),
             Err(e) => {
                 tracing::error!(room = %self.id, error = %e, "exporting the room for a newcomer failed");
                 return Err(JoinError::Refused(ProtocolError::new(
@@ -433,6 +454,7 @@ impl Room {
             doc_kind,
             doc: Base64Bytes(doc),
             doc_parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+            doc_updates: u32::try_from(tail.len()).unwrap_or(u32::MAX),
             version: Base64Bytes(version),
             limits: req.limits,
         };
@@ -442,7 +464,11 @@ impl Room {
             resumed,
         };
         // A fresh queue always has room for its first event.
-        let _ = req.link.tx.try_send(Out::Welcome(Box::new(welcome), parts));
+        let _ = req.link.tx.try_send(Out::Welcome(Box::new(WelcomeOut {
+            welcome,
+            parts,
+            tail,
+        })));
         let member = st.members[index].member.clone();
         // The others learn of a newcomer, or of a resumed member's new role
         // (their lists show who may edit).
@@ -619,12 +645,19 @@ impl Room {
     }
 }
 
+/// The document, and the updates to send after it.
+type WelcomeDoc = (DocKind, Vec<u8>, Vec<Arc<Vec<u8>>>);
+
 /// What a joiner's welcome carries: the updates its `version` lacks, or
-/// the whole document when it has none (or one that does not decode).
-fn welcome_doc(doc: &mut RoomDoc, version: Option<&[u8]>) -> Result<(DocKind, Vec<u8>), DocError> {
+/// the whole document when it has none (or one that does not decode): the
+/// kept snapshot and the updates merged after it.
+fn welcome_doc(doc: &mut RoomDoc, version: Option<&[u8]>) -> Result<WelcomeDoc, DocError> {
     match version.map(|v| doc.updates_since(v)) {
-        Some(Ok(updates)) => Ok((DocKind::Updates, updates)),
-        _ => Ok((DocKind::Snapshot, doc.snapshot()?)),
+        Some(Ok(updates)) => Ok((DocKind::Updates, updates, Vec::new())),
+        _ => {
+            let (base, tail) = doc.for_newcomer()?;
+            Ok((DocKind::Snapshot, base.as_ref().clone(), tail))
+        }
     }
 }
 
@@ -759,7 +792,7 @@ mod tests {
     async fn joined(room: &Arc<Room>, name: &str, id: UserId) -> (Joined, mpsc::Receiver<Out>) {
         let (req, mut rx) = request(name, id);
         let joined = room.join(req, || id).await.ok().unwrap();
-        assert!(matches!(rx.recv().await, Some(Out::Welcome(..))));
+        assert!(matches!(rx.recv().await, Some(Out::Welcome(_))));
         (joined, rx)
     }
 

@@ -40,6 +40,7 @@ fn welcome_with_frame(
         doc_kind: kind,
         doc: Base64Bytes(doc),
         doc_parts: 0,
+        doc_updates: 0,
         version: Base64Bytes(server.version()),
         limits: Limits {
             max_frame_bytes,

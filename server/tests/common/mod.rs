@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use collab_doc::SharedDoc;
 use collab_protocol::{
-    Base64Bytes, ClientMsg, ErrorCode, Join, PROTOCOL_VERSION, ServerMsg, WS_PATH, Welcome,
+    Base64Bytes, ClientMsg, DocKind, ErrorCode, Join, PROTOCOL_VERSION, ServerMsg, WS_PATH, Welcome,
 };
 use collab_server::Config;
 use futures::{SinkExt, StreamExt};
@@ -151,6 +151,21 @@ impl Client {
                 other => panic!("expected doc_part, got {other:?}"),
             }
             w.doc_parts -= 1;
+        }
+        // The updates after the snapshot: folded into it, so the welcome a
+        // test sees is the whole room, as a client sees it once assembled.
+        if w.doc_updates > 0 && w.doc_kind == DocKind::Snapshot {
+            let mut doc = SharedDoc::from_snapshot(w.doc.as_slice()).expect("welcome snapshot");
+            while w.doc_updates > 0 {
+                match self.recv().await {
+                    ServerMsg::Update { from: 0, data } => {
+                        doc.import(data.as_slice()).expect("welcome update");
+                    }
+                    other => panic!("expected the welcome's update, got {other:?}"),
+                }
+                w.doc_updates -= 1;
+            }
+            w.doc = Base64Bytes(doc.snapshot().expect("snapshot"));
         }
         w
     }

@@ -445,6 +445,9 @@ async fn every_room_the_server_accepts_can_be_joined_in_messages_that_fit() {
     let max_frame = 16 * 1024;
     let config = collab_server::Config {
         max_frame_bytes: max_frame,
+        // Compaction keeps a snapshot of the whole room for newcomers; the
+        // last edits come after it as the welcome's updates.
+        compact_every: 30,
         ..test_config()
     };
     let server = Server::start(config).await;
@@ -486,7 +489,16 @@ async fn every_room_the_server_accepts_can_be_joined_in_messages_that_fit() {
             other => panic!("expected doc_part, got {other:?}"),
         }
     }
-    let copy = SharedDoc::from_snapshot(&doc).unwrap();
+    let mut copy = SharedDoc::from_snapshot(&doc).unwrap();
+    // Then the room's updates after that snapshot, each a message that fits.
+    for _ in 0..w.doc_updates {
+        let text = raw.next_raw().await.unwrap();
+        assert!(text.len() <= max_frame, "update of {} bytes", text.len());
+        match ServerMsg::from_json(&text).unwrap() {
+            ServerMsg::Update { from: 0, data } => assert!(copy.import(data.as_slice()).is_ok()),
+            other => panic!("expected the welcome's update, got {other:?}"),
+        }
+    }
     assert_eq!(copy.text(), da.text());
     assert_eq!(
         alice.recv().await,

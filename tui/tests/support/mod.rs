@@ -68,6 +68,7 @@ impl Room {
             doc_kind: DocKind::Snapshot,
             doc: Base64Bytes(self.doc.snapshot().unwrap()),
             doc_parts: 0,
+            doc_updates: 0,
             version: Base64Bytes(self.doc.version()),
             limits: Limits {
                 max_frame_bytes: 1 << 20,
