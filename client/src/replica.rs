@@ -1,6 +1,6 @@
 //! [`Replica`]: the sans-IO sync state of one client (no tokio, no sockets).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use collab_doc::{DocError, SharedDoc, TextChange, Undo};
 use collab_protocol::{
@@ -136,6 +136,9 @@ pub struct Replica {
     next_seq: u64,
     /// Updates sent and not acked yet, by seq.
     unacked: BTreeMap<u64, InFlight>,
+    /// Updates sent, not answered yet, whose edits a resend carries again
+    /// (see [`Self::resend_lost_before`]): their answers are stale.
+    superseded: BTreeSet<u64>,
     /// Local edits not yet put into an update.
     unflushed: usize,
     /// Parts of a big update (cut to fit the server's frame limit) waiting
@@ -194,6 +197,7 @@ impl Replica {
             session: None,
             next_seq: 1,
             unacked: BTreeMap::new(),
+            superseded: BTreeSet::new(),
             unflushed: 0,
             outbox: VecDeque::new(),
             pending_seed: None,
@@ -251,6 +255,7 @@ impl Replica {
             },
             ServerMsg::Ack { seq } => {
                 self.unacked.remove(&seq);
+                self.superseded.remove(&seq);
                 if !self.resend_lost_before(seq, None, &mut out) {
                     out.extend(self.release().map(Effect::Send));
                 }
@@ -297,6 +302,11 @@ impl Replica {
                 self.pending_seed = None;
                 out.push(Effect::Event(ClientEvent::Seeded { applied }));
             }
+            ServerMsg::Error { seq: Some(seq), .. } if self.superseded.remove(&seq) => {
+                // Refused (most likely for lack of an update the rate limit
+                // dropped), but a resend since carries its edits: not a
+                // divergence, nothing to tell the user.
+            }
             ServerMsg::Error { code, message, seq } => {
                 if let Some(seq) = seq {
                     let refused = self.unacked.remove(&seq);
@@ -304,14 +314,19 @@ impl Replica {
                     // update refused after an earlier one went missing
                     // failed for lack of it: resend both.
                     let lost_before = self.unacked.range(..seq).next().is_some();
+                    let mine = refused.is_some();
                     let retry = refused.filter(|_| code == ErrorCode::RateLimited || lost_before);
                     let resent = self.resend_lost_before(seq, retry, &mut out);
                     if !resent {
                         out.extend(self.release().map(Effect::Send));
-                        if matches!(
-                            code,
-                            ErrorCode::BadUpdate | ErrorCode::DocTooLarge | ErrorCode::ReadOnly
-                        ) {
+                        // (Not for a seq this replica did not send as its
+                        // own: its document holds no edit of that update.)
+                        if mine
+                            && matches!(
+                                code,
+                                ErrorCode::BadUpdate | ErrorCode::DocTooLarge | ErrorCode::ReadOnly
+                            )
+                        {
                             // My document holds edits the room refused.
                             self.diverged = true;
                         }
@@ -360,6 +375,7 @@ impl Replica {
         // it lacks now: one update replaces them all.
         let carried = self.unsent_edits();
         self.unacked.clear();
+        self.superseded.clear();
         self.outbox.clear();
         self.unflushed = 0;
         self.diverged = false;
@@ -389,6 +405,11 @@ impl Replica {
     /// unanswered update before it was dropped (rate limit). Resends them
     /// (and `also`, a dropped `seq` itself) from the oldest one's version.
     /// Returns whether anything was resent.
+    ///
+    /// The resend carries every local edit since that version, so it also
+    /// carries the updates still in flight after `seq` and the outbox. Those
+    /// are superseded: the server may well refuse one (it builds on the
+    /// dropped update, which the server lacks), and that refusal is stale.
     fn resend_lost_before(
         &mut self,
         seq: u64,
@@ -397,17 +418,31 @@ impl Replica {
     ) -> bool {
         let later = self.unacked.split_off(&seq);
         let lost = std::mem::replace(&mut self.unacked, later);
-        let mut lost: Vec<InFlight> = lost.into_values().collect();
-        lost.extend(also);
-        let Some(oldest) = lost.first() else {
+        let mut lost: Vec<(u64, InFlight)> = lost.into_iter().collect();
+        lost.extend(also.map(|f| (seq, f)));
+        let Some((_, oldest)) = lost.first() else {
             return false;
         };
         if self.doc.resend_from(&oldest.from).is_err() {
             return false;
         }
-        // The re-export from the oldest lost version covers the outbox too.
+        let in_flight = std::mem::take(&mut self.unacked);
         let queued: usize = self.outbox.drain(..).map(|f| f.edits).sum();
-        self.unflushed += lost.iter().map(|f| f.edits).sum::<usize>().max(1) + queued;
+        let carried = lost.iter().map(|(_, f)| f.edits).sum::<usize>()
+            + in_flight.values().map(|f| f.edits).sum::<usize>();
+        for s in lost
+            .iter()
+            .map(|(s, _)| *s)
+            .chain(in_flight.keys().copied())
+        {
+            if s != seq {
+                self.superseded.insert(s);
+            }
+        }
+        while self.superseded.len() > MAX_SUPERSEDED {
+            self.superseded.pop_first();
+        }
+        self.unflushed += carried.max(1) + queued;
         if let Some(msg) = self.flush() {
             out.push(Effect::Send(msg));
         }
@@ -703,6 +738,11 @@ impl Replica {
         self.take_seq()
     }
 }
+
+/// Most superseded seqs remembered (answers to older ones are treated as
+/// answers to unknown seqs): a server answers every update, so this only
+/// bounds the memory a server that never answers can make us hold.
+const MAX_SUPERSEDED: usize = 4096;
 
 fn bad_data(what: &str, e: &DocError) -> Effect {
     Effect::Event(ClientEvent::BadServerData {

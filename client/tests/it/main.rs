@@ -11,6 +11,7 @@
 mod common;
 
 mod convergence;
+mod refusals;
 mod replica;
 mod sync;
 mod traces;

@@ -314,3 +314,71 @@ fn next_test_peer() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
+
+fn error(code: ErrorCode, seq: u64) -> ServerMsg {
+    ServerMsg::Error {
+        code,
+        message: format!("{code}"),
+        seq: Some(seq),
+    }
+}
+
+/// The rate limit drops update 1; update 2, which builds on it, reaches
+/// the server without it and is refused (`bad_update`: the server keeps no
+/// update aside). The replica resent 1 and 2 as one update when 1 was
+/// dropped, so the refusal of 2 is stale: nothing diverged, and the user
+/// must not be told the room refused an edit (found by the convergence
+/// suite with a tight rate limit).
+#[test]
+fn a_refusal_of_an_update_already_resent_is_not_a_divergence() {
+    let mut server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&server, DocKind::Snapshot, None));
+    let (s1, _) = update_data(&r.edit(0, 0, "one ").unwrap().unwrap());
+    let (s2, _) = update_data(&r.edit(4, 0, "two ").unwrap().unwrap());
+    let resent = sends(&r.handle(error(ErrorCode::RateLimited, s1)));
+    let [resent] = resent.as_slice() else {
+        panic!("one resend: {resent:?}")
+    };
+    let (s3, u3) = update_data(resent);
+    let effects = r.handle(error(ErrorCode::BadUpdate, s2));
+    assert!(
+        !effects.iter().any(|e| matches!(
+            e,
+            Effect::Event(ClientEvent::Error {
+                code: ErrorCode::BadUpdate,
+                ..
+            })
+        )),
+        "{effects:?}"
+    );
+    assert!(sends(&effects).is_empty(), "{effects:?}");
+    assert!(!r.diverged());
+    server.import(&u3).unwrap();
+    assert_eq!(server.text(), "one two ");
+    r.handle(ServerMsg::Ack { seq: s3 });
+    assert!(r.is_synced());
+    assert_eq!(r.unsent_edits(), 0);
+}
+
+/// A refusal of an update this replica never sent as its own (one sent raw
+/// with [`Replica::next_seq`], as a bot or a hostile test does) says nothing
+/// about the replica's edits: it has not diverged (found by the
+/// convergence suite's forging member).
+#[test]
+fn a_refusal_of_a_seq_it_did_not_send_is_not_a_divergence() {
+    let server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&server, DocKind::Snapshot, None));
+    let raw = r.next_seq();
+    let effects = r.handle(error(ErrorCode::BadUpdate, raw));
+    assert!(
+        effects.iter().any(
+            |e| matches!(e, Effect::Event(ClientEvent::Error { seq: Some(s), .. }) if *s == raw)
+        ),
+        "the refusal is reported: {effects:?}"
+    );
+    assert!(!r.diverged());
+}

@@ -1,0 +1,65 @@
+//! A forging member: an ordinary client (its own edits are honest and must
+//! converge like anyone's) that now and then sends an update under another
+//! member's Loro peer id, which the server must refuse (`bad_update`)
+//! before anything is imported or relayed (docs/protocol.md, "Peer ids").
+//!
+//! Its forgeries, on the victim's peer id as the forger's replica knows it:
+//! - extend: an edit at the victim's next counter as far as the forger has
+//!   seen; when the victim typed meanwhile, this races its next ids (the
+//!   "EVIL just before MINE" of issue 12);
+//! - reuse: a fresh history under the victim's id from counter 0, so ids
+//!   the room has with other content (and new ones when it is longer).
+
+use collab_client::Client;
+use collab_doc::SharedDoc;
+use collab_protocol::{Base64Bytes, ClientMsg};
+use rand::Rng;
+use rand::rngs::StdRng;
+
+use super::edits::random_text;
+
+/// The forged updates one forger sent, by seq.
+#[derive(Debug, Default)]
+pub struct Forgeries {
+    pub seqs: Vec<u64>,
+}
+
+/// An update under `victim` made from what the forger's replica holds.
+fn forge(forger: &Client, victim: u64, rng: &mut StdRng) -> Option<Vec<u8>> {
+    if rng.random_bool(0.5) {
+        let snapshot = forger.state().replica().doc().snapshot().ok()?;
+        let mut doc = SharedDoc::from_snapshot(&snapshot).ok()?;
+        doc.author_as(victim).ok()?;
+        let len = doc.len_chars();
+        let pos = rng.random_range(0..=len);
+        // Always "EVIL" (no honest edit writes capitals), so forged text
+        // that got in shows in the final text.
+        let del = usize::from(pos < len && rng.random_bool(0.3));
+        doc.splice(pos, del, &format!("EVIL{}", random_text(rng)))
+            .ok()?;
+        doc.take_local_update()
+    } else {
+        let n = rng.random_range(1..=8);
+        Some(collab_doc::forge_for_tests(victim, &"EVIL".repeat(n)))
+    }
+}
+
+impl Forgeries {
+    /// Sends one forgery under `victim`, with the forger's next seq.
+    pub fn send(&mut self, forger: &Client, victim: u64, rng: &mut StdRng) {
+        let Some(data) = forge(forger, victim, rng) else {
+            return;
+        };
+        // Seq taken and event queued under the client's lock: its own
+        // updates keep their order around it.
+        let seq = forger.with_replica(|r| {
+            let seq = r.next_seq();
+            let msg = ClientMsg::Update {
+                seq,
+                data: Base64Bytes(data),
+            };
+            (seq, vec![msg])
+        });
+        self.seqs.push(seq);
+    }
+}
