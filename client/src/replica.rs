@@ -162,6 +162,15 @@ struct InFlight {
     /// The version it was exported from: resending from there makes up
     /// for it if it is lost.
     from: Vec<u8>,
+    sending: Sending,
+}
+
+/// Whether an update carries edits for the first time or again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    First,
+    /// Again, after updates were lost (see [`Replica::resend_lost_before`]).
+    Resend,
 }
 
 impl Default for Replica {
@@ -307,7 +316,29 @@ impl Replica {
                 // dropped), but a resend since carries its edits: not a
                 // divergence, nothing to tell the user.
             }
+            ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                message,
+                seq: Some(seq),
+            } if self
+                .unacked
+                .get(&seq)
+                .is_some_and(|f| f.sending == Sending::Resend) =>
+            {
+                // A resend dropped again: the server's bucket has not
+                // refilled yet. Sending it once more at once would only feed
+                // the flood (and the server removes a connection after
+                // enough refusals): it stays unacked, as lost, and goes out
+                // with the next ack (see `resend_lost_before`) or when acks
+                // stall (`resend_unacked`).
+                out.push(Effect::Event(ClientEvent::Error {
+                    code: ErrorCode::RateLimited,
+                    message,
+                    seq: Some(seq),
+                }));
+            }
             ServerMsg::Error { code, message, seq } => {
+                let mut stale = false;
                 if let Some(seq) = seq {
                     let refused = self.unacked.remove(&seq);
                     // A rate-limited update was dropped: send it again. Any
@@ -317,6 +348,9 @@ impl Replica {
                     let mine = refused.is_some();
                     let retry = refused.filter(|_| code == ErrorCode::RateLimited || lost_before);
                     let resent = self.resend_lost_before(seq, retry, &mut out);
+                    // Refused for lack of a lost update, and resent with it:
+                    // nothing for the user to see.
+                    stale = mine && resent && lost_before && code != ErrorCode::RateLimited;
                     if !resent {
                         out.extend(self.release().map(Effect::Send));
                         // (Not for a seq this replica did not send as its
@@ -332,7 +366,9 @@ impl Replica {
                         }
                     }
                 }
-                out.push(Effect::Event(ClientEvent::Error { code, message, seq }));
+                if !stale {
+                    out.push(Effect::Event(ClientEvent::Error { code, message, seq }));
+                }
             }
             ServerMsg::Shutdown { message } => {
                 out.push(Effect::Event(ClientEvent::Shutdown { message }));
@@ -384,7 +420,12 @@ impl Replica {
             Ok(true) => {}
             Ok(false) => match self.doc.updates_since_chunked(w.version.as_slice(), budget) {
                 Ok(parts) => {
-                    self.enqueue(parts, w.version.as_slice().to_vec(), carried.max(1));
+                    self.enqueue(
+                        parts,
+                        w.version.as_slice().to_vec(),
+                        carried.max(1),
+                        Sending::First,
+                    );
                     out.extend(self.release().map(Effect::Send));
                 }
                 Err(e) => out.push(bad_data("welcome version", &e)),
@@ -443,7 +484,7 @@ impl Replica {
             self.superseded.pop_first();
         }
         self.unflushed += carried.max(1) + queued;
-        if let Some(msg) = self.flush() {
+        if let Some(msg) = self.flush_as(Sending::Resend) {
             out.push(Effect::Send(msg));
         }
         true
@@ -459,13 +500,14 @@ impl Replica {
     }
 
     /// Queues the parts of one update; the edits count with the last part.
-    fn enqueue(&mut self, parts: Vec<Vec<u8>>, from: Vec<u8>, edits: usize) {
+    fn enqueue(&mut self, parts: Vec<Vec<u8>>, from: Vec<u8>, edits: usize, sending: Sending) {
         let last = parts.len().saturating_sub(1);
         for (i, data) in parts.into_iter().enumerate() {
             self.outbox.push_back(InFlight {
                 data,
                 edits: if i == last { edits } else { 0 },
                 from: from.clone(),
+                sending,
             });
         }
     }
@@ -546,6 +588,10 @@ impl Replica {
     /// as an [`Effect::Send`] when the ack of the one before arrives. While
     /// parts wait, `flush` queues behind them and returns `None`.
     pub fn flush(&mut self) -> Option<ClientMsg> {
+        self.flush_as(Sending::First)
+    }
+
+    fn flush_as(&mut self, sending: Sending) -> Option<ClientMsg> {
         if self.state != SyncState::Live || self.unflushed == 0 {
             return None;
         }
@@ -555,7 +601,7 @@ impl Replica {
             return None;
         }
         let waiting = !self.outbox.is_empty();
-        self.enqueue(parts, from, self.unflushed);
+        self.enqueue(parts, from, self.unflushed, sending);
         self.unflushed = 0;
         if waiting {
             // Behind the parts of an earlier big update: goes out with the

@@ -33,8 +33,8 @@ use crate::common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use collab_client::{Client, ClientError};
-use collab_protocol::ErrorCode;
+use collab_client::{Client, ClientError, ClientEvent};
+use collab_protocol::{ErrorCode, LeftReason};
 use common::Server;
 use edits::Author;
 use forger::Forgeries;
@@ -139,6 +139,9 @@ fn member(url: &str, room: &str, name: &str) -> collab_client::ClientBuilder {
     Client::builder(url, room, name)
         .options(Server::options())
         .timeout(Duration::from_secs(20))
+        // A resend the rate limit dropped again waits for the next ack or
+        // this stall timer (2 s by default): short, to keep schedules short.
+        .resend_after(Duration::from_millis(200))
         .mirror(true)
 }
 
@@ -396,6 +399,21 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
                 return Err(format!("mallory's forged update {seq} was acked"));
             }
             tally.forged_acked += 1;
+        }
+        // Nobody is removed: not for flooding (an honest client answering
+        // each `rate_limited` with a resend at once did), not as a slow
+        // consumer.
+        let removed = |e: &&ClientEvent| {
+            matches!(
+                e,
+                ClientEvent::MemberLeft {
+                    reason: LeftReason::Removed,
+                    ..
+                }
+            )
+        };
+        if let Some(e) = st.events().find(removed) {
+            return Err(format!("{name} saw a member removed: {e:?}"));
         }
         if st.replica().diverged() {
             return Err(format!("{name} believes it diverged"));
