@@ -338,6 +338,11 @@ impl Replica {
                 }));
             }
             ServerMsg::Error { code, message, seq } => {
+                if code == ErrorCode::BadSession {
+                    // My token does not match the live member of my name:
+                    // it is of no use any more (see `Connection`).
+                    self.session = None;
+                }
                 let mut stale = false;
                 if let Some(seq) = seq {
                     let refused = self.unacked.remove(&seq);
@@ -532,7 +537,9 @@ impl Replica {
     /// the oldest unacked update's version. For when acks stop coming while
     /// [`Self::unsent_edits`] is not zero (a couple of seconds is plenty on
     /// a live connection): the last updates were dropped by the server's
-    /// rate limit and nothing later revealed it. Harmless if they were only
+    /// rate limit and nothing later revealed it, or a resend was dropped
+    /// again (it is not resent at once, which would only feed the flood).
+    /// Harmless if they were only
     /// slow: the server ignores what it already has. `None` when nothing is
     /// unacked or while not live.
     pub fn resend_unacked(&mut self) -> Option<ClientMsg> {
