@@ -9,6 +9,12 @@
 //!   "EVIL just before MINE" of issue 12);
 //! - reuse: a fresh history under the victim's id from counter 0, so ids
 //!   the room has with other content (and new ones when it is longer).
+//!
+//! Victims: the honest members, and the server itself once it seeded the
+//! room (its seed's peer id comes from the file's text, so anyone can
+//! compute it; the room owns it like a member's).
+
+use std::sync::atomic::AtomicBool;
 
 use collab_client::{Client, ClientError, SyncState};
 use collab_doc::SharedDoc;
@@ -25,6 +31,35 @@ pub struct Forgeries {
     /// With each seq, the forger's disconnect count when it was sent: with
     /// no drop since, the server must answer it.
     sent_at: Vec<u64>,
+}
+
+/// A forger's victims and what it sent.
+pub struct Forging<'a> {
+    pub victims: &'a [Client],
+    /// The file the room was seeded from, if any.
+    pub file: Option<&'a str>,
+    pub forgeries: &'a mut Forgeries,
+    /// Set at the first restart: no forging after it (see the suite's
+    /// `script`).
+    pub stop: &'a AtomicBool,
+}
+
+impl Forging<'_> {
+    /// Forges one update under a random victim's peer id.
+    pub fn forge(&mut self, forger: &Client, rng: &mut StdRng) {
+        let seeded = self.file.map(collab_doc::seed_peer).filter(|p| {
+            let vv = loro::VersionVector::decode(&forger.version()).unwrap_or_default();
+            vv.get(p).is_some_and(|n| *n > 0)
+        });
+        let peer = match seeded {
+            Some(p) if rng.random_bool(0.2) => p,
+            _ => {
+                let victim = &self.victims[rng.random_range(0..self.victims.len())];
+                victim.state().replica().doc().peer_id()
+            }
+        };
+        self.forgeries.send(forger, peer, rng);
+    }
 }
 
 /// An update under `victim` made from what the forger's replica holds.

@@ -37,7 +37,7 @@ use collab_client::{Client, ClientError, ClientEvent};
 use collab_protocol::{ErrorCode, LeftReason};
 use common::Server;
 use edits::Author;
-use forger::Forgeries;
+use forger::{Forgeries, Forging};
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -163,7 +163,7 @@ async fn script(
     c: &Client,
     author: &mut Author,
     seed: u64,
-    forge: Option<(&[Client], &mut Forgeries, &AtomicBool)>,
+    forge: Option<Forging<'_>>,
 ) -> Result<(), ClientError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut online = true;
@@ -192,11 +192,14 @@ async fn script(
                 let at = rng.random_range(0..=len);
                 c.presence(at, rng.random_bool(0.5).then_some(len - at));
             }
-            5..=8 if online && forge.as_ref().is_some_and(|f| !f.2.load(Ordering::SeqCst)) => {
-                if let Some((victims, forgeries, _)) = forge.as_mut() {
-                    let victim = &victims[rng.random_range(0..victims.len())];
-                    let peer = victim.state().replica().doc().peer_id();
-                    forgeries.send(c, peer, &mut rng);
+            5..=8
+                if online
+                    && forge
+                        .as_ref()
+                        .is_some_and(|f| !f.stop.load(Ordering::SeqCst)) =>
+            {
+                if let Some(f) = forge.as_mut() {
+                    f.forge(c, &mut rng);
                 }
             }
             _ => author.edit(c, &mut rng),
@@ -272,7 +275,12 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
                     f,
                     &mut forger_author,
                     forger_seed,
-                    Some((&clients, &mut forgeries, &restarted)),
+                    Some(Forging {
+                        victims: &clients,
+                        file: plan.file.as_deref(),
+                        forgeries: &mut forgeries,
+                        stop: &restarted,
+                    }),
                 )
                 .await
             }
