@@ -337,12 +337,18 @@ impl Replica {
                     seq: Some(seq),
                 }));
             }
+            ServerMsg::Error {
+                code: ErrorCode::BadSession,
+                ..
+            } if self.welcomes > 0 => {
+                // My token does not match the live member of my name: most
+                // likely my own dropped connection, welcomed with a session
+                // I never read (after a server restart). The token is of no
+                // use any more; the connection joins again (see
+                // `Connection`), nothing for the user to see.
+                self.session = None;
+            }
             ServerMsg::Error { code, message, seq } => {
-                if code == ErrorCode::BadSession {
-                    // My token does not match the live member of my name:
-                    // it is of no use any more (see `Connection`).
-                    self.session = None;
-                }
                 let mut stale = false;
                 if let Some(seq) = seq {
                     let refused = self.unacked.remove(&seq);

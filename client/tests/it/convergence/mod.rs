@@ -405,10 +405,6 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
                     tally.forged_dropped += u64::from(mallory && forged(&seq));
                 }
                 ErrorCode::BadUpdate if mallory && forged(&seq) => tally.refused += 1,
-                // Back after a restart with the old server's token while
-                // its unread welcome's connection holds the name: the
-                // member joins again (sync::a_stale_session_after_a_restart_joins_again).
-                ErrorCode::BadSession if plan.restarts > 0 && seq.is_none() => {}
                 _ => return Err(format!("{name} got error {code} (seq {seq:?})")),
             }
         }
