@@ -31,6 +31,8 @@ pub struct ClientState {
     /// When the server last acked an update or welcomed us.
     last_progress: tokio::time::Instant,
     resends: u64,
+    /// The seqs of the last [`EVENT_LOG_LEN`] acks, oldest first.
+    acks: VecDeque<u64>,
 }
 
 impl ClientState {
@@ -75,6 +77,12 @@ impl ClientState {
             })
             .collect()
     }
+    /// The seqs the server acked, the last [`EVENT_LOG_LEN`] of them,
+    /// oldest first (to check what was accepted, e.g. of raw updates sent
+    /// with [`Client::send_raw`]).
+    pub fn acks(&self) -> impl Iterator<Item = u64> + '_ {
+        self.acks.iter().copied()
+    }
     /// `Some` once the transport stopped for good, with the fatal error if
     /// there was one.
     pub fn closed(&self) -> Option<&Option<ProtocolError>> {
@@ -103,7 +111,14 @@ impl ClientState {
     }
 
     fn log(&mut self, event: ClientEvent) {
-        if matches!(event, ClientEvent::DocChanged | ClientEvent::Acked { .. }) {
+        if let ClientEvent::Acked { seq, .. } = event {
+            if self.acks.len() >= EVENT_LOG_LEN {
+                self.acks.pop_front();
+            }
+            self.acks.push_back(seq);
+            return;
+        }
+        if matches!(event, ClientEvent::DocChanged) {
             return;
         }
         if self.events.len() >= EVENT_LOG_LEN {
@@ -231,6 +246,7 @@ impl ClientBuilder {
                 disconnects: 0,
                 last_progress: tokio::time::Instant::now(),
                 resends: 0,
+                acks: VecDeque::new(),
             }),
             changed,
             room: self.room,

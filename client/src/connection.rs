@@ -378,6 +378,7 @@ async fn run(
     events: mpsc::Sender<TransportEvent>,
 ) {
     let mut attempt: u32 = 0;
+    let mut welcomed = false;
     let mut suspended = false;
     loop {
         if suspended {
@@ -405,7 +406,15 @@ async fn run(
                 if events.send(TransportEvent::Connected).await.is_err() {
                     return;
                 }
-                session(ws, &options, &mut commands, &events, &mut attempt).await
+                session(
+                    ws,
+                    &options,
+                    &mut commands,
+                    &events,
+                    &mut attempt,
+                    &mut welcomed,
+                )
+                .await
             }
             Ok(Err(e)) => End::Dropped(format!("cannot connect to {url}: {e}")),
             Err(_) => End::Dropped(format!(
@@ -478,6 +487,7 @@ async fn session(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     events: &mpsc::Sender<TransportEvent>,
     attempt: &mut u32,
+    welcomed: &mut bool,
 ) -> End {
     let (mut sink, mut stream) = ws.split();
     let mut awaiting_join = true;
@@ -525,7 +535,21 @@ async fn session(
                             }
                         };
                         match &msg {
-                            ServerMsg::Welcome(_) => *attempt = 0,
+                            ServerMsg::Welcome(_) => {
+                                *attempt = 0;
+                                *welcomed = true;
+                            }
+                            // Welcomed before, the session token may be one
+                            // the server never read back to us: after a
+                            // restart the server gives a new session, and if
+                            // the connection drops before its welcome is
+                            // read, our dropped connection holds the name
+                            // with a token we do not know. The replica
+                            // forgets its token; join again after a backoff.
+                            ServerMsg::Error {
+                                code: ErrorCode::BadSession,
+                                ..
+                            } if *welcomed => {}
                             ServerMsg::Error { code, message, .. } if stops_reconnecting(*code) => {
                                 fatal = Some(ProtocolError::new(*code, message.clone()));
                             }

@@ -1,6 +1,6 @@
 //! [`Replica`]: the sans-IO sync state of one client (no tokio, no sockets).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use collab_doc::{DocError, SharedDoc, TextChange, Undo};
 use collab_protocol::{
@@ -136,6 +136,9 @@ pub struct Replica {
     next_seq: u64,
     /// Updates sent and not acked yet, by seq.
     unacked: BTreeMap<u64, InFlight>,
+    /// Updates sent, not answered yet, whose edits a resend carries again
+    /// (see [`Self::resend_lost_before`]): their answers are stale.
+    superseded: BTreeSet<u64>,
     /// Local edits not yet put into an update.
     unflushed: usize,
     /// Parts of a big update (cut to fit the server's frame limit) waiting
@@ -162,6 +165,15 @@ struct InFlight {
     /// The version it was exported from: resending from there makes up
     /// for it if it is lost.
     from: Vec<u8>,
+    sending: Sending,
+}
+
+/// Whether an update carries edits for the first time or again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    First,
+    /// Again, after updates were lost (see [`Replica::resend_lost_before`]).
+    Resend,
 }
 
 impl Default for Replica {
@@ -197,6 +209,7 @@ impl Replica {
             session: None,
             next_seq: 1,
             unacked: BTreeMap::new(),
+            superseded: BTreeSet::new(),
             unflushed: 0,
             outbox: VecDeque::new(),
             pending_seed: None,
@@ -284,6 +297,7 @@ impl Replica {
             },
             ServerMsg::Ack { seq } => {
                 self.unacked.remove(&seq);
+                self.superseded.remove(&seq);
                 if !self.resend_lost_before(seq, None, &mut out) {
                     out.extend(self.release().map(Effect::Send));
                 }
@@ -330,27 +344,75 @@ impl Replica {
                 self.pending_seed = None;
                 out.push(Effect::Event(ClientEvent::Seeded { applied }));
             }
+            ServerMsg::Error { seq: Some(seq), .. } if self.superseded.remove(&seq) => {
+                // Refused (most likely for lack of an update the rate limit
+                // dropped), but a resend since carries its edits: not a
+                // divergence, nothing to tell the user.
+            }
+            ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                message,
+                seq: Some(seq),
+            } if self
+                .unacked
+                .get(&seq)
+                .is_some_and(|f| f.sending == Sending::Resend) =>
+            {
+                // A resend dropped again: the server's bucket has not
+                // refilled yet. Sending it once more at once would only feed
+                // the flood (and the server removes a connection after
+                // enough refusals): it stays unacked, as lost, and goes out
+                // with the next ack (see `resend_lost_before`) or when acks
+                // stall (`resend_unacked`).
+                out.push(Effect::Event(ClientEvent::Error {
+                    code: ErrorCode::RateLimited,
+                    message,
+                    seq: Some(seq),
+                }));
+            }
+            ServerMsg::Error {
+                code: ErrorCode::BadSession,
+                ..
+            } if self.welcomes > 0 => {
+                // My token does not match the live member of my name: most
+                // likely my own dropped connection, welcomed with a session
+                // I never read (after a server restart). The token is of no
+                // use any more; the connection joins again (see
+                // `Connection`), nothing for the user to see.
+                self.session = None;
+            }
             ServerMsg::Error { code, message, seq } => {
+                let mut stale = false;
                 if let Some(seq) = seq {
                     let refused = self.unacked.remove(&seq);
                     // A rate-limited update was dropped: send it again. Any
                     // update refused after an earlier one went missing
                     // failed for lack of it: resend both.
                     let lost_before = self.unacked.range(..seq).next().is_some();
+                    let mine = refused.is_some();
                     let retry = refused.filter(|_| code == ErrorCode::RateLimited || lost_before);
                     let resent = self.resend_lost_before(seq, retry, &mut out);
+                    // Refused for lack of a lost update, and resent with it:
+                    // nothing for the user to see.
+                    stale = mine && resent && lost_before && code != ErrorCode::RateLimited;
                     if !resent {
                         out.extend(self.release().map(Effect::Send));
-                        if matches!(
-                            code,
-                            ErrorCode::BadUpdate | ErrorCode::DocTooLarge | ErrorCode::ReadOnly
-                        ) {
+                        // (Not for a seq this replica did not send as its
+                        // own: its document holds no edit of that update.)
+                        if mine
+                            && matches!(
+                                code,
+                                ErrorCode::BadUpdate | ErrorCode::DocTooLarge | ErrorCode::ReadOnly
+                            )
+                        {
                             // My document holds edits the room refused.
                             self.diverged = true;
                         }
                     }
                 }
-                out.push(Effect::Event(ClientEvent::Error { code, message, seq }));
+                if !stale {
+                    out.push(Effect::Event(ClientEvent::Error { code, message, seq }));
+                }
             }
             ServerMsg::Shutdown { message } => {
                 out.push(Effect::Event(ClientEvent::Shutdown { message }));
@@ -408,6 +470,7 @@ impl Replica {
         // it lacks now: one update replaces them all.
         let carried = self.unsent_edits();
         self.unacked.clear();
+        self.superseded.clear();
         self.outbox.clear();
         self.unflushed = 0;
         self.diverged = false;
@@ -416,7 +479,12 @@ impl Replica {
             Ok(true) => {}
             Ok(false) => match self.doc.updates_since_chunked(w.version.as_slice(), budget) {
                 Ok(parts) => {
-                    self.enqueue(parts, w.version.as_slice().to_vec(), carried.max(1));
+                    self.enqueue(
+                        parts,
+                        w.version.as_slice().to_vec(),
+                        carried.max(1),
+                        Sending::First,
+                    );
                     out.extend(self.release().map(Effect::Send));
                 }
                 Err(e) => out.push(bad_data("welcome version", &e)),
@@ -437,6 +505,11 @@ impl Replica {
     /// unanswered update before it was dropped (rate limit). Resends them
     /// (and `also`, a dropped `seq` itself) from the oldest one's version.
     /// Returns whether anything was resent.
+    ///
+    /// The resend carries every local edit since that version, so it also
+    /// carries the updates still in flight after `seq` and the outbox. Those
+    /// are superseded: the server may well refuse one (it builds on the
+    /// dropped update, which the server lacks), and that refusal is stale.
     fn resend_lost_before(
         &mut self,
         seq: u64,
@@ -445,18 +518,32 @@ impl Replica {
     ) -> bool {
         let later = self.unacked.split_off(&seq);
         let lost = std::mem::replace(&mut self.unacked, later);
-        let mut lost: Vec<InFlight> = lost.into_values().collect();
-        lost.extend(also);
-        let Some(oldest) = lost.first() else {
+        let mut lost: Vec<(u64, InFlight)> = lost.into_iter().collect();
+        lost.extend(also.map(|f| (seq, f)));
+        let Some((_, oldest)) = lost.first() else {
             return false;
         };
         if self.doc.resend_from(&oldest.from).is_err() {
             return false;
         }
-        // The re-export from the oldest lost version covers the outbox too.
+        let in_flight = std::mem::take(&mut self.unacked);
         let queued: usize = self.outbox.drain(..).map(|f| f.edits).sum();
-        self.unflushed += lost.iter().map(|f| f.edits).sum::<usize>().max(1) + queued;
-        if let Some(msg) = self.flush() {
+        let carried = lost.iter().map(|(_, f)| f.edits).sum::<usize>()
+            + in_flight.values().map(|f| f.edits).sum::<usize>();
+        for s in lost
+            .iter()
+            .map(|(s, _)| *s)
+            .chain(in_flight.keys().copied())
+        {
+            if s != seq {
+                self.superseded.insert(s);
+            }
+        }
+        while self.superseded.len() > MAX_SUPERSEDED {
+            self.superseded.pop_first();
+        }
+        self.unflushed += carried.max(1) + queued;
+        if let Some(msg) = self.flush_as(Sending::Resend) {
             out.push(Effect::Send(msg));
         }
         true
@@ -472,13 +559,14 @@ impl Replica {
     }
 
     /// Queues the parts of one update; the edits count with the last part.
-    fn enqueue(&mut self, parts: Vec<Vec<u8>>, from: Vec<u8>, edits: usize) {
+    fn enqueue(&mut self, parts: Vec<Vec<u8>>, from: Vec<u8>, edits: usize, sending: Sending) {
         let last = parts.len().saturating_sub(1);
         for (i, data) in parts.into_iter().enumerate() {
             self.outbox.push_back(InFlight {
                 data,
                 edits: if i == last { edits } else { 0 },
                 from: from.clone(),
+                sending,
             });
         }
     }
@@ -503,7 +591,9 @@ impl Replica {
     /// the oldest unacked update's version. For when acks stop coming while
     /// [`Self::unsent_edits`] is not zero (a couple of seconds is plenty on
     /// a live connection): the last updates were dropped by the server's
-    /// rate limit and nothing later revealed it. Harmless if they were only
+    /// rate limit and nothing later revealed it, or a resend was dropped
+    /// again (it is not resent at once, which would only feed the flood).
+    /// Harmless if they were only
     /// slow: the server ignores what it already has. `None` when nothing is
     /// unacked or while not live.
     pub fn resend_unacked(&mut self) -> Option<ClientMsg> {
@@ -559,6 +649,10 @@ impl Replica {
     /// as an [`Effect::Send`] when the ack of the one before arrives. While
     /// parts wait, `flush` queues behind them and returns `None`.
     pub fn flush(&mut self) -> Option<ClientMsg> {
+        self.flush_as(Sending::First)
+    }
+
+    fn flush_as(&mut self, sending: Sending) -> Option<ClientMsg> {
         if self.state != SyncState::Live || self.unflushed == 0 {
             return None;
         }
@@ -568,7 +662,7 @@ impl Replica {
             return None;
         }
         let waiting = !self.outbox.is_empty();
-        self.enqueue(parts, from, self.unflushed);
+        self.enqueue(parts, from, self.unflushed, sending);
         self.unflushed = 0;
         if waiting {
             // Behind the parts of an earlier big update: goes out with the
@@ -758,6 +852,11 @@ impl Replica {
         self.take_seq()
     }
 }
+
+/// Most superseded seqs remembered (answers to older ones are treated as
+/// answers to unknown seqs): a server answers every update, so this only
+/// bounds the memory a server that never answers can make us hold.
+const MAX_SUPERSEDED: usize = 4096;
 
 fn bad_data(what: &str, e: &DocError) -> Effect {
     Effect::Event(ClientEvent::BadServerData {

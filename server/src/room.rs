@@ -401,11 +401,10 @@ impl Room {
                     .filter(|t| !t.is_empty() && owners.values().any(|o| same_token(o, t)))
                     .filter(|t| !st.members.iter().any(|e| same_token(&e.session, t)))
                     .map_or_else(new_session_token, str::to_owned);
-                let peer = owners
-                    .iter()
-                    .find(|(_, o)| same_token(o, &session))
-                    .map(|(p, _)| *p)
-                    .unwrap_or_else(|| fresh_peer(owners));
+                // A fresh id every welcome, even for a returning session:
+                // Loro expects a peer's changes to follow each other, so a
+                // client never goes back to an id it left.
+                let peer = fresh_peer(owners);
                 part.owners.insert(peer, session.clone());
                 st.members.push(Entry {
                     member: Member {
@@ -421,16 +420,19 @@ impl Room {
                 (st.members.len() - 1, false)
             }
         };
-        drop(part);
 
         let mut role_changed = false;
         if resumed {
             let old = std::mem::replace(&mut st.members[index].link, req.link.clone());
             old.control.kick(KickReason::Replaced);
+            let peer = fresh_peer(&part.owners);
+            part.owners.insert(peer, st.members[index].session.clone());
+            st.members[index].peer = peer;
             // What this connection may do follows the token it presented now.
             let was = std::mem::replace(&mut st.members[index].member.read_only, req.read_only);
             role_changed = was != req.read_only;
         }
+        drop(part);
 
         // A document too big for one message goes in parts, each of which
         // fits the frame limit once in base64 inside its event.

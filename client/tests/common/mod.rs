@@ -26,8 +26,13 @@ impl Server {
 
     /// A server on the address of an earlier one's `url` (a restart).
     pub async fn start_on(url: &str) -> Server {
+        Self::start_on_with(url, Config::default()).await
+    }
+
+    /// [`Self::start_on`] with this configuration.
+    pub async fn start_on_with(url: &str, config: Config) -> Server {
         let addr = url.trim_start_matches("ws://").trim_end_matches("/ws");
-        Self::start_at(addr, Config::default()).await
+        Self::start_at(addr, config).await
     }
 
     async fn start_at(addr: &str, config: Config) -> Server {

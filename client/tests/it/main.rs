@@ -12,6 +12,7 @@ mod common;
 
 mod convergence;
 mod paste;
+mod refusals;
 mod replica;
 mod sync;
 mod traces;

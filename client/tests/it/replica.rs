@@ -316,3 +316,140 @@ fn next_test_peer() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
+
+fn error(code: ErrorCode, seq: u64) -> ServerMsg {
+    ServerMsg::Error {
+        code,
+        message: format!("{code}"),
+        seq: Some(seq),
+    }
+}
+
+/// The rate limit drops update 1; update 2, which builds on it, reaches
+/// the server without it and is refused (`bad_update`: the server keeps no
+/// update aside). The replica resent 1 and 2 as one update when 1 was
+/// dropped, so the refusal of 2 is stale: nothing diverged, and the user
+/// must not be told the room refused an edit (found by the convergence
+/// suite with a tight rate limit).
+#[test]
+fn a_refusal_of_an_update_already_resent_is_not_a_divergence() {
+    let mut server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&server, DocKind::Snapshot, None));
+    let (s1, _) = update_data(&r.edit(0, 0, "one ").unwrap().unwrap());
+    let (s2, _) = update_data(&r.edit(4, 0, "two ").unwrap().unwrap());
+    let resent = sends(&r.handle(error(ErrorCode::RateLimited, s1)));
+    let [resent] = resent.as_slice() else {
+        panic!("one resend: {resent:?}")
+    };
+    let (s3, u3) = update_data(resent);
+    let effects = r.handle(error(ErrorCode::BadUpdate, s2));
+    assert!(
+        !effects.iter().any(|e| matches!(
+            e,
+            Effect::Event(ClientEvent::Error {
+                code: ErrorCode::BadUpdate,
+                ..
+            })
+        )),
+        "{effects:?}"
+    );
+    assert!(sends(&effects).is_empty(), "{effects:?}");
+    assert!(!r.diverged());
+    server.import(&u3).unwrap();
+    assert_eq!(server.text(), "one two ");
+    r.handle(ServerMsg::Ack { seq: s3 });
+    assert!(r.is_synced());
+    assert_eq!(r.unsent_edits(), 0);
+}
+
+/// A refusal of an update this replica never sent as its own (one sent raw
+/// with [`Replica::next_seq`], as a bot or a hostile test does) says nothing
+/// about the replica's edits: it has not diverged (found by the
+/// convergence suite's forging member).
+#[test]
+fn a_refusal_of_a_seq_it_did_not_send_is_not_a_divergence() {
+    let server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&server, DocKind::Snapshot, None));
+    let raw = r.next_seq();
+    let effects = r.handle(error(ErrorCode::BadUpdate, raw));
+    assert!(
+        effects.iter().any(
+            |e| matches!(e, Effect::Event(ClientEvent::Error { seq: Some(s), .. }) if *s == raw)
+        ),
+        "the refusal is reported: {effects:?}"
+    );
+    assert!(!r.diverged());
+    // Also while a resend the rate limit dropped again waits as lost.
+    let (s1, _) = update_data(&r.edit(0, 0, "one ").unwrap().unwrap());
+    let (s2, _) = update_data(&sends(&r.handle(error(ErrorCode::RateLimited, s1)))[0]);
+    assert!(sends(&r.handle(error(ErrorCode::RateLimited, s2))).is_empty());
+    let raw = r.next_seq();
+    let effects = r.handle(error(ErrorCode::BadUpdate, raw));
+    assert!(
+        effects.iter().any(
+            |e| matches!(e, Effect::Event(ClientEvent::Error { seq: Some(s), .. }) if *s == raw)
+        ),
+        "the refusal is reported: {effects:?}"
+    );
+    assert!(!r.diverged());
+}
+
+/// A resend that the rate limit drops again is not sent once more at once:
+/// answering every `rate_limited` with a new update made an honest client
+/// flood the server until it was removed (978 refusals in one convergence
+/// schedule with a tight limit). It waits, as lost, for the next ack or for
+/// the stall timer.
+#[test]
+fn a_resend_dropped_again_waits_for_an_ack_or_the_timer() {
+    let mut server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&server, DocKind::Snapshot, None));
+    let (s1, _) = update_data(&r.edit(0, 0, "one ").unwrap().unwrap());
+    // The first drop is resent at once...
+    let out = sends(&r.handle(error(ErrorCode::RateLimited, s1)));
+    let [resend] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    let (s2, _) = update_data(resend);
+    // ...the resend dropped too is not.
+    let effects = r.handle(error(ErrorCode::RateLimited, s2));
+    assert!(sends(&effects).is_empty(), "{effects:?}");
+    assert_eq!(r.unsent_edits(), 1);
+    assert!(!r.is_synced() && !r.diverged());
+    // The next edit's ack shows the server has tokens again: the lost edit
+    // goes out behind it. (The server lacks "one ", so the next edit's
+    // update is refused for lack of it, which is not for the user either.)
+    let (s3, _) = update_data(&r.edit(4, 0, "two ").unwrap().unwrap());
+    let effects = r.handle(error(ErrorCode::BadUpdate, s3));
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Event(ClientEvent::Error { .. }))),
+        "{effects:?}"
+    );
+    let out = sends(&effects);
+    let [resend] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    let (s4, u4) = update_data(resend);
+    server.import(&u4).unwrap();
+    assert_eq!(server.text(), "one two ");
+    r.handle(ServerMsg::Ack { seq: s4 });
+    assert!(r.is_synced() && !r.diverged());
+    assert_eq!(r.unsent_edits(), 0);
+
+    // Alone, a resend dropped again goes out when acks stall.
+    let (s5, _) = update_data(&r.edit(0, 0, "x").unwrap().unwrap());
+    let (s6, _) = update_data(&sends(&r.handle(error(ErrorCode::RateLimited, s5)))[0]);
+    assert!(sends(&r.handle(error(ErrorCode::RateLimited, s6))).is_empty());
+    let (s7, u7) = update_data(&r.resend_unacked().unwrap());
+    server.import(&u7).unwrap();
+    r.handle(ServerMsg::Ack { seq: s7 });
+    assert!(r.is_synced());
+    assert_eq!(server.text(), r.text());
+}

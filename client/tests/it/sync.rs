@@ -413,3 +413,54 @@ async fn a_paste_larger_than_a_frame_goes_out_in_parts() {
     assert!(server.room_text("paste").await == alice.text());
     server.stop().await;
 }
+
+/// After a restart the server gives a returning member a new session. If
+/// her connection drops before she reads that welcome, she comes back with
+/// the old server's token while her dropped connection still holds her
+/// name: `bad_session`, which was fatal, so she stopped reconnecting for
+/// good with her offline edits (1 of 10,000 convergence schedules). Welcomed
+/// before, she now forgets the token and joins again after a backoff.
+#[tokio::test]
+async fn a_stale_session_after_a_restart_joins_again() {
+    let server = Server::start().await;
+    let url = server.url.clone();
+    // A backoff long enough for her ghost to go before she retries.
+    let options = collab_client::ConnectOptions {
+        backoff: collab_client::Backoff {
+            initial: Duration::from_millis(300),
+            max: Duration::from_millis(300),
+            jitter: 0.0,
+        },
+        ..Server::options()
+    };
+    let alice = Client::builder(&url, "stale", "alice")
+        .options(options)
+        .timeout(Duration::from_secs(20))
+        .join()
+        .await
+        .unwrap();
+    alice.edit(0, 0, "before\n").unwrap();
+    alice.wait_synced().await.unwrap();
+    alice.go_offline().await.unwrap();
+    alice.edit(7, 0, "offline\n").unwrap();
+    server.stop().await;
+    let server = Server::start_on(&url).await;
+    // Her ghost: a connection holding her name on the new server, as her
+    // unread welcome's connection does.
+    let ghost = server.join("stale", "alice").await;
+    let before = alice.state().disconnects();
+    alice.reconnect();
+    // Refused (bad_session), the connection drops and waits its backoff.
+    alice.wait_for(|s| s.disconnects() > before).await.unwrap();
+    ghost.close().await.unwrap();
+    alice.wait_for(|s| s.welcomes() == 2).await.unwrap();
+    alice.wait_synced().await.unwrap();
+    // Nothing to tell her user: she is back.
+    assert!(
+        alice.state().errors().is_empty(),
+        "{:?}",
+        alice.state().errors()
+    );
+    assert_eq!(server.room_text("stale").await, "before\noffline\n");
+    server.stop().await;
+}

@@ -99,32 +99,22 @@ impl DocPart {
     }
 
     /// Refuses new changes under a peer id this room gave a session other
-    /// than `session`; and an update the room has entirely that carries
-    /// another session's ids and none of this one's (Loro ignores such an
-    /// update without comparing it with its history, so a forged copy of
-    /// someone's changes would be acked). An honest resend always carries
-    /// the sender's own changes, and Loro compares the rest whenever the
-    /// update brings something new.
+    /// than `session`. Ids it never gave out are not claimed by whoever
+    /// brings them first: after a restart that is often another member
+    /// bringing history back, while the author still has edits under the
+    /// id in flight. A client never goes back to an id it left (a new one
+    /// every welcome, a fresh one offline), so an id nobody owns is one its
+    /// author no longer extends. An update the room already has entirely is
+    /// not refused here: Loro ignores it without comparing it with its
+    /// history (a forged copy changes nothing), and honest resends are such
+    /// updates.
     pub fn check_authors(&self, info: &UpdateInfo, session: &str) -> Result<(), DocError> {
-        let owner = |peer: &PeerId| self.owners.get(peer);
-        let others = |peer: &PeerId| owner(peer).is_some_and(|o| !super::same_token(o, session));
         let vv = self.doc.version_vector();
-        let mut brings_new = false;
         for span in info.new_to(&vv) {
-            brings_new = true;
-            if others(&span.peer) {
-                return Err(DocError::PeerOwned(span.peer));
-            }
-        }
-        if !brings_new {
-            let mine = info
-                .spans()
-                .iter()
-                .any(|s| owner(&s.peer).is_some_and(|o| super::same_token(o, session)));
-            if let Some(s) = info.spans().iter().find(|s| others(&s.peer))
-                && !mine
+            if let Some(owner) = self.owners.get(&span.peer)
+                && !super::same_token(owner, session)
             {
-                return Err(DocError::PeerOwned(s.peer));
+                return Err(DocError::PeerOwned(span.peer));
             }
         }
         Ok(())
