@@ -64,7 +64,8 @@ enum Command {
     /// server CPU per delivery and RSS, then the same against the relay.
     Load(LoadArgs),
     /// Hold K idle joined connections: the server's RSS empty, loaded, and
-    /// per connection (and the relay's, as a baseline).
+    /// per connection, in rooms of 2, 4 and 20 (and the relay's, as a
+    /// baseline).
     Idle(IdleArgs),
     /// Raise the per-user rate step by step until p99 latency passes a
     /// threshold; report the knee and how latency and memory behave past
@@ -170,9 +171,11 @@ struct IdleArgs {
     /// Idle connections to hold.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
     connections: u32,
-    /// Members per room.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    users_per_room: u32,
+    /// Members per room: one run per size, each against a fresh server
+    /// (comma-separated). The first is the headline, that the targets and
+    /// the relay's baseline use: pair editing, the common case.
+    #[arg(long, default_value = "2,4,20", value_delimiter = ',', num_args = 1.., value_parser = clap::value_parser!(u32).range(1..=1000))]
+    users_per_room: Vec<u32>,
     /// Connections being opened at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,

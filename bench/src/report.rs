@@ -8,6 +8,7 @@ use collab_bench::procfs;
 use collab_bench::target::{self, Server};
 use serde_json::{Value, json};
 
+use crate::cmd::idle::SizeRun;
 use crate::cmd::interfere::{Phase, Run};
 use crate::cmd::ramp::{Step, knee};
 use crate::{Common, InterfereArgs, RampArgs};
@@ -142,12 +143,15 @@ fn mib(k: Option<u64>) -> String {
 
 fn print_outcomes(collab: &Outcome, relay: Option<&Outcome>) {
     type Row = (&'static str, fn(&Outcome) -> String);
-    let rows: [Row; 18] = [
+    let rows: [Row; 17] = [
         ("keystroke latency p50", |o| us(o.latency_us(0.5))),
         ("keystroke latency p99", |o| us(o.latency_us(0.99))),
-        ("keystroke latency p99.9", |o| us(o.latency_us(0.999))),
-        ("keystroke latency max", |o| {
-            us(o.latency.max() as f64 / 1000.0)
+        ("keystroke latency p99.9 / max", |o| {
+            format!(
+                "{} / {}",
+                us(o.latency_us(0.999)),
+                us(o.latency.max() as f64 / 1000.0)
+            )
         }),
         ("latency samples", |o| o.latency.len().to_string()),
         ("ack latency p50 / p99", |o| {
@@ -258,81 +262,114 @@ fn print_load_targets(collab: &Outcome, relay: Option<&Outcome>) {
 
 pub(crate) fn print_idle(
     common: &Common,
-    server: &Server,
     k: usize,
-    upr: usize,
-    collab: &IdleOutcome,
+    runs: &[SizeRun],
     baseline: Option<&IdleOutcome>,
 ) {
+    let Some(head) = runs.first() else {
+        return;
+    };
     if common.json {
+        let sizes: Vec<Value> = runs
+            .iter()
+            .map(|r| {
+                json!({
+                    "users_per_room": r.users_per_room,
+                    "server": r.server,
+                    "collab": idle_json(&r.collab),
+                })
+            })
+            .collect();
         let j = json!({
             "mode": "idle",
             "machine": machine_json(common),
-            "server": server.describe(),
-            "collab": idle_json(collab),
+            "server": head.server,
+            "users_per_room": head.users_per_room,
+            "collab": idle_json(&head.collab),
+            "sizes": sizes,
             "relay": baseline.map(idle_json),
         });
         println!("{j}");
-    } else {
-        println!("collab-bench idle: {k} connections, {upr} per room");
-        print_machine(common, server);
-        println!();
-        type Row = (&'static str, fn(&IdleOutcome) -> String);
-        let rows: [Row; 8] = [
-            ("RSS empty", |o| mib(o.empty_kib)),
-            ("RSS with all joined", |o| mib(o.loaded_kib)),
-            ("RSS at end of hold", |o| mib(o.held_kib)),
-            ("RSS after all closed", |o| mib(o.closed_kib)),
-            ("per idle connection", |o| {
-                o.bytes_per_connection()
-                    .map_or("-".into(), |b| format!("{:.1} KiB", b / 1024.0))
-            }),
-            ("joined / failed / dropped", |o| {
-                format!("{} / {} / {}", o.joined, o.failed, o.dropped)
-            }),
-            ("set-up time", |o| format!("{:.1} s", o.setup_secs)),
-            ("first error", |o| {
-                o.first_error.clone().unwrap_or("-".into())
-            }),
-        ];
-        match baseline {
-            Some(r) => {
-                println!(
-                    "{:<28} {:>22}   {:>22}",
-                    "", "collab-server", "relay (baseline)"
-                );
-                for (name, f) in rows {
-                    println!("{name:<28} {:>22}   {:>22}", f(collab), f(r));
-                }
-            }
-            None => {
-                println!("{:<28} {:>22}", "", "collab-server");
-                for (name, f) in rows {
-                    println!("{name:<28} {:>22}", f(collab));
-                }
-            }
+        return;
+    }
+    let (cpus, model) = procfs::machine();
+    println!(
+        "collab-bench idle: {k} connections, in rooms of {}",
+        runs.iter()
+            .map(|r| r.users_per_room.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("machine: {cpus} CPUs, {model}");
+    for r in runs {
+        println!("server (rooms of {}): {}", r.users_per_room, r.server);
+    }
+    println!(
+        "bench: {}",
+        match common.client_cpu {
+            Some(c) => format!("pinned to CPU {c}"),
+            None => "not pinned".into(),
+        }
+    );
+    println!();
+    type Row = (&'static str, fn(&IdleOutcome) -> String);
+    let rows: [Row; 8] = [
+        ("RSS empty", |o| mib(o.empty_kib)),
+        ("RSS with all joined", |o| mib(o.loaded_kib)),
+        ("RSS at end of hold", |o| mib(o.held_kib)),
+        ("RSS after all closed", |o| mib(o.closed_kib)),
+        ("per idle connection", |o| {
+            o.bytes_per_connection()
+                .map_or("-".into(), |b| format!("{:.1} KiB", b / 1024.0))
+        }),
+        ("joined / failed / dropped", |o| {
+            format!("{} / {} / {}", o.joined, o.failed, o.dropped)
+        }),
+        ("set-up time", |o| format!("{:.1} s", o.setup_secs)),
+        ("first error", |o| {
+            o.first_error.clone().unwrap_or("-".into())
+        }),
+    ];
+    let mut columns: Vec<(String, &IdleOutcome)> = runs
+        .iter()
+        .map(|r| (format!("collab, rooms of {}", r.users_per_room), &r.collab))
+        .collect();
+    if let Some(b) = baseline {
+        columns.push((format!("relay, rooms of {}", head.users_per_room), b));
+    }
+    print!("{:<28}", "");
+    for (name, _) in &columns {
+        print!(" {name:>20}");
+    }
+    println!();
+    for (name, f) in rows {
+        print!("{name:<28}");
+        for (_, o) in &columns {
+            print!(" {:>20}", f(o));
         }
         println!();
-        println!("targets:");
-        let per = collab.bytes_per_connection();
-        println!(
-            "  {k} idle connections held: {} ({} joined, {} failed, {} dropped)",
-            verdict(collab.joined as usize == k && collab.dropped == 0),
-            collab.joined,
-            collab.failed,
-            collab.dropped
-        );
-        println!(
-            "  <= 12 KiB per idle connection: {} ({})",
-            verdict(per.is_some_and(|b| b <= 12.0 * 1024.0)),
-            per.map_or("-".into(), |b| format!("{:.1} KiB", b / 1024.0))
-        );
-        println!(
-            "  empty server < 5 MiB RSS: {} ({})",
-            verdict(collab.empty_kib.is_some_and(|k| k < 5 * 1024)),
-            mib(collab.empty_kib)
-        );
     }
+    println!();
+    let collab = &head.collab;
+    println!("targets (rooms of {}):", head.users_per_room);
+    let per = collab.bytes_per_connection();
+    println!(
+        "  {k} idle connections held: {} ({} joined, {} failed, {} dropped)",
+        verdict(collab.joined as usize == k && collab.dropped == 0),
+        collab.joined,
+        collab.failed,
+        collab.dropped
+    );
+    println!(
+        "  <= 12 KiB per idle connection: {} ({})",
+        verdict(per.is_some_and(|b| b <= 12.0 * 1024.0)),
+        per.map_or("-".into(), |b| format!("{:.1} KiB", b / 1024.0))
+    );
+    println!(
+        "  empty server < 5 MiB RSS: {} ({})",
+        verdict(collab.empty_kib.is_some_and(|k| k < 5 * 1024)),
+        mib(collab.empty_kib)
+    );
 }
 
 fn idle_json(o: &IdleOutcome) -> Value {
