@@ -36,7 +36,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep};
 
-use crate::load::{Endpoint, join, new_histogram};
+use crate::load::{Endpoint, join, join_until, new_histogram};
 
 pub use flood::{FloodCounters, FloodSpec};
 pub use member::{Answers, Member};
@@ -378,7 +378,11 @@ async fn one_round(
         }
         Payload::HeavyLoad => {
             let t = Instant::now();
-            let (mut ws, _) = join(endpoint, HEAVY_ROOM, &format!("joiner{k}")).await?;
+            // One joiner at a time, waiting as long as the load takes (a
+            // joiner that gave up and came back would start a second load
+            // of the same room beside the first).
+            let (mut ws, _) =
+                join_until(endpoint, HEAVY_ROOM, &format!("joiner{k}"), deadline).await?;
             let us = micros(t);
             with(stats, |s| {
                 let _ = s.round_us.record(us);

@@ -82,7 +82,7 @@ fn payload(args: &InterfereArgs) -> Result<(Payload, Vec<usize>), String> {
                 connections: args.half_open as usize,
                 addresses: args.half_open_addresses as usize,
                 drip_every: Duration::from_millis(500),
-                reopen_after: Duration::from_millis(200),
+                reopen_after: Duration::from_secs(1),
                 opens_per_slot: 1000,
             }),
             Vec::new(),
