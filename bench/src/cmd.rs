@@ -1,9 +1,10 @@
 //! The commands' drivers, one file each (`cmd/load.rs`, `cmd/idle.rs`,
-//! `cmd/ramp.rs`, `cmd/relay.rs`), and what they share here: starting
+//! `cmd/ramp.rs`, `cmd/relay.rs`, `cmd/interfere.rs`), and what they share here: starting
 //! collab-server (or attaching to one) and the baseline relay, and the
 //! endpoints to load them at. What they print is in `report.rs`.
 
 pub(crate) mod idle;
+pub(crate) mod interfere;
 pub(crate) mod load;
 pub(crate) mod ramp;
 pub(crate) mod relay;

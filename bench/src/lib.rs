@@ -7,6 +7,7 @@
 //! both share.
 
 pub mod idle;
+pub mod interfere;
 pub mod load;
 pub mod pace;
 pub mod procfs;

@@ -36,7 +36,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::{pace, procfs};
 
-pub use socket::{Endpoint, IO_TIMEOUT, Ws, connect, join};
+pub use socket::{Endpoint, IO_TIMEOUT, Ws, connect, join, join_until};
 use typist::{Keyboard, RoomTyping, Typist};
 use user::{reader, writer};
 

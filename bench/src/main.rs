@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use cmd::{idle::idle, load::load, ramp::ramp, relay::run_relay};
+use cmd::{idle::idle, interfere::interfere, load::load, ramp::ramp, relay::run_relay};
+use collab_bench::interfere::Disturb;
 use collab_bench::load::Typing;
 
 const ABOUT: &str = "Load generator and benchmark for collab-server (like redis-benchmark).
@@ -31,7 +32,10 @@ them in bursts). It measures, on this machine only (loopback):
     command, run as a child so its CPU and memory are measured the same
     way): collab's deliveries per server CPU-second as a ratio of it;
   * memory per idle joined connection (`idle`), and the rate at which
-    latency breaks (`ramp`).
+    latency breaks (`ramp`);
+  * a quiet room's latency while another room or a flood disturbs the
+    server (`interfere`: a snapshot bomb, a concurrent paste, a heavy
+    stored room's load, half-open connections), beside its quiet value.
 
 By default it starts collab-server itself (the binary next to this one, as
 built by `cargo build --release -p collab-bench -p collab-server`), on
@@ -42,6 +46,7 @@ for stable figures:
   collab-bench load --server-cpu 0 --client-cpu 1
   collab-bench idle --connections 10000 --server-cpu 0 --client-cpu 1
   collab-bench ramp --server-cpu 0 --client-cpu 1
+  collab-bench interfere --disturb paste --server-cpu 0 --client-cpu 1
 
 Every run is bounded in time and count and stops by itself; a progress line
 goes to stderr each second, the report to stdout (--json for a program).";
@@ -59,12 +64,18 @@ enum Command {
     /// server CPU per delivery and RSS, then the same against the relay.
     Load(LoadArgs),
     /// Hold K idle joined connections: the server's RSS empty, loaded, and
-    /// per connection (and the relay's, as a baseline).
+    /// per connection, in rooms of 2, 4 and 20 (and the relay's, as a
+    /// baseline).
     Idle(IdleArgs),
     /// Raise the per-user rate step by step until p99 latency passes a
     /// threshold; report the knee and how latency and memory behave past
     /// it.
     Ramp(RampArgs),
+    /// A quiet room's keystroke latency alone, then while a disturbance
+    /// runs against the same server (another room's snapshot bomb,
+    /// concurrent paste or heavy stored load, or a half-open flood), with
+    /// the ratios, the server's RSS and newcomers' join times.
+    Interfere(InterfereArgs),
     /// Run the baseline relay: forwards each text frame to the other
     /// connections of its room (ws://ADDR/relay/ROOM), parses nothing.
     /// The other commands start it as a child; run it by hand to load it
@@ -160,9 +171,11 @@ struct IdleArgs {
     /// Idle connections to hold.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
     connections: u32,
-    /// Members per room.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    users_per_room: u32,
+    /// Members per room: one run per size, each against a fresh server
+    /// (comma-separated). The first is the headline, that the targets and
+    /// the relay's baseline use: pair editing, the common case.
+    #[arg(long, default_value = "2,4,20", value_delimiter = ',', num_args = 1.., value_parser = clap::value_parser!(u32).range(1..=1000))]
+    users_per_room: Vec<u32>,
     /// Connections being opened at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -209,6 +222,52 @@ struct RampArgs {
 }
 
 #[derive(Debug, Args)]
+struct InterfereArgs {
+    /// What disturbs the quiet room.
+    #[arg(long, value_enum)]
+    disturb: Disturb,
+    /// Typists of the quiet room (they type in turns).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=64))]
+    users: u32,
+    /// Edits per second per typist of the quiet room.
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Seconds measured in each phase (quiet, then disturbed), at most 600.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of typing before each phase's measurement.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// snapshot-bomb: KiB of text in the snapshot (sent compressed).
+    #[arg(long, default_value_t = 4096)]
+    bomb_text_kib: usize,
+    /// paste: KiB pasted each round, cut into the parts collab-client sends
+    /// under the default 1 MiB frame limit.
+    #[arg(long, default_value_t = 1024)]
+    paste_kib: usize,
+    /// heavy-load: pastes in the stored room's history...
+    #[arg(long, default_value_t = 10)]
+    heavy_pastes: usize,
+    /// ...of this many KiB each.
+    #[arg(long, default_value_t = 280)]
+    heavy_paste_kib: usize,
+    /// half-open: connections held at once.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    half_open: u64,
+    /// half-open: client addresses, 127.0.0.2 onwards.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=250))]
+    half_open_addresses: u64,
+    /// At most this many rounds of the disturbance (bombs, pastes, loads).
+    #[arg(long, default_value_t = 1000)]
+    max_rounds: u64,
+    /// A newcomer joins a fresh room this often (ms), in both phases.
+    #[arg(long, default_value_t = 250)]
+    probe_every_ms: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Args)]
 struct RelayArgs {
     /// Address to listen on (loopback only; port 0 picks one, printed on
     /// stdout).
@@ -236,6 +295,9 @@ fn main() -> ExitCode {
         Command::Load(args) => with_runtime(&args.common.clone(), |rt| rt.block_on(load(args))),
         Command::Idle(args) => with_runtime(&args.common.clone(), |rt| rt.block_on(idle(args))),
         Command::Ramp(args) => with_runtime(&args.common.clone(), |rt| rt.block_on(ramp(args))),
+        Command::Interfere(args) => {
+            with_runtime(&args.common.clone(), |rt| rt.block_on(interfere(args)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
 //! What the commands print: the text report (tables, targets met or
-//! missed) and the `--json` object, for load, idle and ramp. Formatting
+//! missed) and the `--json` object, for load, idle, ramp and interfere. Formatting
 //! only; the drivers in `cmd/` measure and hand their outcomes here.
 
 use collab_bench::idle::IdleOutcome;
@@ -8,8 +8,10 @@ use collab_bench::procfs;
 use collab_bench::target::{self, Server};
 use serde_json::{Value, json};
 
+use crate::cmd::idle::SizeRun;
+use crate::cmd::interfere::{Phase, Run};
 use crate::cmd::ramp::{Step, knee};
-use crate::{Common, RampArgs};
+use crate::{Common, InterfereArgs, RampArgs};
 
 fn machine_json(common: &Common) -> Value {
     let (cpus, model) = procfs::machine();
@@ -141,12 +143,15 @@ fn mib(k: Option<u64>) -> String {
 
 fn print_outcomes(collab: &Outcome, relay: Option<&Outcome>) {
     type Row = (&'static str, fn(&Outcome) -> String);
-    let rows: [Row; 18] = [
+    let rows: [Row; 17] = [
         ("keystroke latency p50", |o| us(o.latency_us(0.5))),
         ("keystroke latency p99", |o| us(o.latency_us(0.99))),
-        ("keystroke latency p99.9", |o| us(o.latency_us(0.999))),
-        ("keystroke latency max", |o| {
-            us(o.latency.max() as f64 / 1000.0)
+        ("keystroke latency p99.9 / max", |o| {
+            format!(
+                "{} / {}",
+                us(o.latency_us(0.999)),
+                us(o.latency.max() as f64 / 1000.0)
+            )
         }),
         ("latency samples", |o| o.latency.len().to_string()),
         ("ack latency p50 / p99", |o| {
@@ -257,81 +262,114 @@ fn print_load_targets(collab: &Outcome, relay: Option<&Outcome>) {
 
 pub(crate) fn print_idle(
     common: &Common,
-    server: &Server,
     k: usize,
-    upr: usize,
-    collab: &IdleOutcome,
+    runs: &[SizeRun],
     baseline: Option<&IdleOutcome>,
 ) {
+    let Some(head) = runs.first() else {
+        return;
+    };
     if common.json {
+        let sizes: Vec<Value> = runs
+            .iter()
+            .map(|r| {
+                json!({
+                    "users_per_room": r.users_per_room,
+                    "server": r.server,
+                    "collab": idle_json(&r.collab),
+                })
+            })
+            .collect();
         let j = json!({
             "mode": "idle",
             "machine": machine_json(common),
-            "server": server.describe(),
-            "collab": idle_json(collab),
+            "server": head.server,
+            "users_per_room": head.users_per_room,
+            "collab": idle_json(&head.collab),
+            "sizes": sizes,
             "relay": baseline.map(idle_json),
         });
         println!("{j}");
-    } else {
-        println!("collab-bench idle: {k} connections, {upr} per room");
-        print_machine(common, server);
-        println!();
-        type Row = (&'static str, fn(&IdleOutcome) -> String);
-        let rows: [Row; 8] = [
-            ("RSS empty", |o| mib(o.empty_kib)),
-            ("RSS with all joined", |o| mib(o.loaded_kib)),
-            ("RSS at end of hold", |o| mib(o.held_kib)),
-            ("RSS after all closed", |o| mib(o.closed_kib)),
-            ("per idle connection", |o| {
-                o.bytes_per_connection()
-                    .map_or("-".into(), |b| format!("{:.1} KiB", b / 1024.0))
-            }),
-            ("joined / failed / dropped", |o| {
-                format!("{} / {} / {}", o.joined, o.failed, o.dropped)
-            }),
-            ("set-up time", |o| format!("{:.1} s", o.setup_secs)),
-            ("first error", |o| {
-                o.first_error.clone().unwrap_or("-".into())
-            }),
-        ];
-        match baseline {
-            Some(r) => {
-                println!(
-                    "{:<28} {:>22}   {:>22}",
-                    "", "collab-server", "relay (baseline)"
-                );
-                for (name, f) in rows {
-                    println!("{name:<28} {:>22}   {:>22}", f(collab), f(r));
-                }
-            }
-            None => {
-                println!("{:<28} {:>22}", "", "collab-server");
-                for (name, f) in rows {
-                    println!("{name:<28} {:>22}", f(collab));
-                }
-            }
+        return;
+    }
+    let (cpus, model) = procfs::machine();
+    println!(
+        "collab-bench idle: {k} connections, in rooms of {}",
+        runs.iter()
+            .map(|r| r.users_per_room.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("machine: {cpus} CPUs, {model}");
+    for r in runs {
+        println!("server (rooms of {}): {}", r.users_per_room, r.server);
+    }
+    println!(
+        "bench: {}",
+        match common.client_cpu {
+            Some(c) => format!("pinned to CPU {c}"),
+            None => "not pinned".into(),
+        }
+    );
+    println!();
+    type Row = (&'static str, fn(&IdleOutcome) -> String);
+    let rows: [Row; 8] = [
+        ("RSS empty", |o| mib(o.empty_kib)),
+        ("RSS with all joined", |o| mib(o.loaded_kib)),
+        ("RSS at end of hold", |o| mib(o.held_kib)),
+        ("RSS after all closed", |o| mib(o.closed_kib)),
+        ("per idle connection", |o| {
+            o.bytes_per_connection()
+                .map_or("-".into(), |b| format!("{:.1} KiB", b / 1024.0))
+        }),
+        ("joined / failed / dropped", |o| {
+            format!("{} / {} / {}", o.joined, o.failed, o.dropped)
+        }),
+        ("set-up time", |o| format!("{:.1} s", o.setup_secs)),
+        ("first error", |o| {
+            o.first_error.clone().unwrap_or("-".into())
+        }),
+    ];
+    let mut columns: Vec<(String, &IdleOutcome)> = runs
+        .iter()
+        .map(|r| (format!("collab, rooms of {}", r.users_per_room), &r.collab))
+        .collect();
+    if let Some(b) = baseline {
+        columns.push((format!("relay, rooms of {}", head.users_per_room), b));
+    }
+    print!("{:<28}", "");
+    for (name, _) in &columns {
+        print!(" {name:>20}");
+    }
+    println!();
+    for (name, f) in rows {
+        print!("{name:<28}");
+        for (_, o) in &columns {
+            print!(" {:>20}", f(o));
         }
         println!();
-        println!("targets:");
-        let per = collab.bytes_per_connection();
-        println!(
-            "  {k} idle connections held: {} ({} joined, {} failed, {} dropped)",
-            verdict(collab.joined as usize == k && collab.dropped == 0),
-            collab.joined,
-            collab.failed,
-            collab.dropped
-        );
-        println!(
-            "  <= 12 KiB per idle connection: {} ({})",
-            verdict(per.is_some_and(|b| b <= 12.0 * 1024.0)),
-            per.map_or("-".into(), |b| format!("{:.1} KiB", b / 1024.0))
-        );
-        println!(
-            "  empty server < 5 MiB RSS: {} ({})",
-            verdict(collab.empty_kib.is_some_and(|k| k < 5 * 1024)),
-            mib(collab.empty_kib)
-        );
     }
+    println!();
+    let collab = &head.collab;
+    println!("targets (rooms of {}):", head.users_per_room);
+    let per = collab.bytes_per_connection();
+    println!(
+        "  {k} idle connections held: {} ({} joined, {} failed, {} dropped)",
+        verdict(collab.joined as usize == k && collab.dropped == 0),
+        collab.joined,
+        collab.failed,
+        collab.dropped
+    );
+    println!(
+        "  <= 12 KiB per idle connection: {} ({})",
+        verdict(per.is_some_and(|b| b <= 12.0 * 1024.0)),
+        per.map_or("-".into(), |b| format!("{:.1} KiB", b / 1024.0))
+    );
+    println!(
+        "  empty server < 5 MiB RSS: {} ({})",
+        verdict(collab.empty_kib.is_some_and(|k| k < 5 * 1024)),
+        mib(collab.empty_kib)
+    );
 }
 
 fn idle_json(o: &IdleOutcome) -> Value {
@@ -436,4 +474,229 @@ pub(crate) fn print_ramp(
             None => println!("  knee: below the first step"),
         }
     }
+}
+
+// ----------------------------------------------------------- interfere
+
+fn hist_json(h: &hdrhistogram::Histogram<u64>, scale: f64) -> Value {
+    let q = |q: f64| h.value_at_quantile(q) as f64 / scale;
+    json!({
+        "count": h.len(),
+        "p50": q(0.5),
+        "p99": q(0.99),
+        "max": h.max() as f64 / scale,
+    })
+}
+
+fn interfere_phase_json(p: &Phase) -> Value {
+    let s = &p.stats;
+    json!({
+        "room": outcome_json(&p.outcome),
+        "server_rss_hwm_kib": p.rss_hwm_kib,
+        "probe_join_us": hist_json(&s.probe_us, 1.0),
+        "probe_failed": s.probe_failed,
+        "probe_first_failure": s.probe_first_failure,
+        "disturbance": {
+            "rounds": s.rounds,
+            "round_ms": hist_json(&s.round_us, 1000.0),
+            "refused": s.refused,
+            "accepted": s.accepted,
+            "failures": s.failures,
+            "first_failure": s.first_failure,
+            "flood": s.flood.map(|f| json!({
+                "opened": f.opened,
+                "connect_failed": f.connect_failed,
+                "closed_by_server": f.closed_by_server,
+                "open_max": f.open_max,
+                "bytes_dripped": f.bytes_dripped,
+            })),
+        },
+    })
+}
+
+/// Disturbed over quiet; `None` when the quiet value is 0.
+fn over(disturbed: f64, quiet: f64) -> Option<f64> {
+    (quiet > 0.0).then(|| disturbed / quiet)
+}
+
+fn max_us(o: &Outcome) -> f64 {
+    o.latency.max() as f64 / 1000.0
+}
+
+pub(crate) fn print_interfere(
+    common: &Common,
+    server: &Server,
+    args: &InterfereArgs,
+    spec: &Spec,
+    run: &Run,
+) {
+    let (q, d) = (&run.quiet.outcome, &run.disturbed.outcome);
+    let ratios = [
+        ("p50", over(d.latency_us(0.5), q.latency_us(0.5))),
+        ("p99", over(d.latency_us(0.99), q.latency_us(0.99))),
+        ("max", over(max_us(d), max_us(q))),
+    ];
+    let within = |r: Option<f64>| r.is_some_and(|r| r <= 2.0);
+    let bomb_refused = run.disturbed.stats.accepted == 0 && run.disturbed.stats.rounds > 0;
+    if common.json {
+        let ratio: serde_json::Map<String, Value> = ratios
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let j = json!({
+            "mode": "interfere",
+            "disturb": args.disturb.name(),
+            "machine": machine_json(common),
+            "server": server.describe(),
+            "quiet": interfere_phase_json(&run.quiet),
+            "disturbed": interfere_phase_json(&run.disturbed),
+            "ratio": ratio,
+            "payload_bytes": run.payload_bytes,
+            "heavy_room": run.heavy.map(|h| json!({
+                "text_bytes": h.text_bytes,
+                "updates": h.updates,
+                "prepare_secs": h.secs,
+            })),
+        });
+        println!("{j}");
+        return;
+    }
+    println!(
+        "collab-bench interfere --disturb {}: 1 room x {} typists x {} edits/s ({:?} typing), {} s measured per phase after {} s warm-up",
+        args.disturb.name(),
+        spec.users,
+        spec.rate,
+        spec.typing,
+        spec.duration.as_secs_f64(),
+        spec.warmup.as_secs_f64()
+    );
+    print_machine(common, server);
+    if let Some(h) = run.heavy {
+        println!(
+            "heavy room: {} updates, {:.1} MB of text, stored in {:.1} s; the server was restarted on it",
+            h.updates,
+            h.text_bytes as f64 / 1e6,
+            h.secs
+        );
+    }
+    if !run.payload_bytes.is_empty() {
+        println!("payload as sent (bytes of Loro): {:?}", run.payload_bytes);
+    }
+    println!();
+    type Row = (&'static str, fn(&Phase) -> String);
+    let rows: [Row; 11] = [
+        ("keystroke latency p50", |p| us(p.outcome.latency_us(0.5))),
+        ("keystroke latency p99", |p| us(p.outcome.latency_us(0.99))),
+        ("keystroke latency p99.9 / max", |p| {
+            format!(
+                "{} / {}",
+                us(p.outcome.latency_us(0.999)),
+                us(max_us(&p.outcome))
+            )
+        }),
+        ("latency samples", |p| p.outcome.latency.len().to_string()),
+        ("quiet room errors", |p| p.outcome.errors.describe()),
+        ("server CPU in window", |p| {
+            p.outcome.server_cpu.map_or("-".into(), |c| {
+                format!(
+                    "{c:.2} s ({:.0}%)",
+                    c * 100.0 / p.outcome.window.as_secs_f64()
+                )
+            })
+        }),
+        ("server RSS start / max", |p| {
+            format!(
+                "{} / {}",
+                mib(p.outcome.rss_start_kib),
+                mib(p.outcome.rss_max_kib)
+            )
+        }),
+        ("server RSS peak (VmHWM)", |p| mib(p.rss_hwm_kib)),
+        ("newcomer join p50 / max", |p| {
+            let h = &p.stats.probe_us;
+            if h.is_empty() {
+                "-".into()
+            } else {
+                format!(
+                    "{} / {}",
+                    us(h.value_at_quantile(0.5) as f64),
+                    us(h.max() as f64)
+                )
+            }
+        }),
+        ("newcomer joins ok / failed", |p| {
+            format!("{} / {}", p.stats.probe_us.len(), p.stats.probe_failed)
+        }),
+        ("bench CPU (its core)", |p| {
+            p.outcome.client_cpu.map_or("-".into(), |c| {
+                format!("{:.0}%", c * 100.0 / p.outcome.window.as_secs_f64())
+            })
+        }),
+    ];
+    println!(
+        "{:<32} {:>22}   {:>22}",
+        "",
+        "quiet",
+        format!("during {}", args.disturb.name())
+    );
+    for (name, f) in rows {
+        println!(
+            "{name:<32} {:>22}   {:>22}",
+            f(&run.quiet),
+            f(&run.disturbed)
+        );
+    }
+    let s = &run.disturbed.stats;
+    println!();
+    println!("the disturbance:");
+    match s.flood {
+        Some(f) => println!(
+            "  half-open connections opened {} (most at once {}), closed by the server {}, connects failed {}, bytes dripped {}",
+            f.opened, f.open_max, f.closed_by_server, f.connect_failed, f.bytes_dripped
+        ),
+        None => println!(
+            "  rounds {}; each (send to answer, or join to welcome) p50 {} max {}",
+            s.rounds,
+            us(s.round_us.value_at_quantile(0.5) as f64),
+            us(s.round_us.max() as f64)
+        ),
+    }
+    if !s.refused.is_empty() || s.accepted > 0 {
+        println!(
+            "  answers: accepted {}, refused {:?}",
+            s.accepted, s.refused
+        );
+    }
+    if s.failures > 0 {
+        println!(
+            "  failed rounds {} (the first: {})",
+            s.failures,
+            s.first_failure.as_deref().unwrap_or("-")
+        );
+    }
+    if let Some(e) = &s.probe_first_failure {
+        println!("  first failed newcomer join: {e}");
+    }
+    println!();
+    println!("targets (issue 13: the other room within 2x its quiet value):");
+    for (name, r) in &ratios[1..] {
+        println!(
+            "  {name} within 2x quiet: {} ({})",
+            verdict(within(*r)),
+            r.map_or("-".into(), |r| format!("{r:.2}x"))
+        );
+    }
+    if args.disturb == collab_bench::interfere::Disturb::SnapshotBomb {
+        println!(
+            "  every snapshot bomb refused: {} ({} refused, {} accepted)",
+            verdict(bomb_refused),
+            s.refused.values().sum::<u64>(),
+            s.accepted
+        );
+    }
+    println!(
+        "  no errors in the quiet room: {} ({})",
+        verdict(d.errors.total() == 0),
+        d.errors.describe()
+    );
 }

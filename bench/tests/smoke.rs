@@ -79,6 +79,11 @@ fn load_reports_latencies_and_no_errors() {
     ]);
     assert_eq!(j["mode"], "load");
     check_load(&j["collab"], "collab");
+    let lat = &j["collab"]["latency_us"];
+    assert!(
+        lat["p999"].as_f64().unwrap() <= lat["max"].as_f64().unwrap(),
+        "{j}"
+    );
     assert!(j["collab"]["ack_us"]["count"].as_u64().unwrap() > 0);
     check_load(&j["relay"], "relay");
     // The ratio needs measurable relay CPU (10 ms ticks): absent or > 0.
@@ -104,6 +109,32 @@ fn idle_holds_every_connection() {
     assert_eq!(c["joined"].as_u64(), Some(20), "{j}");
     assert_eq!(c["failed"].as_u64(), Some(0), "{j}");
     assert_eq!(c["dropped"].as_u64(), Some(0), "{j}");
+}
+
+/// By default idle runs rooms of 2 (the headline), 4 and 20, each
+/// against its own server, and reports each.
+#[test]
+fn idle_reports_rooms_of_2_4_and_20() {
+    let j = bench(&[
+        "idle",
+        "--connections",
+        "20",
+        "--hold",
+        "0.2",
+        "--no-baseline",
+    ]);
+    assert_eq!(j["users_per_room"].as_u64(), Some(2), "{j}");
+    let sizes = j["sizes"].as_array().unwrap();
+    let upr: Vec<u64> = sizes
+        .iter()
+        .map(|s| s["users_per_room"].as_u64().unwrap())
+        .collect();
+    assert_eq!(upr, [2, 4, 20], "{j}");
+    for s in sizes {
+        assert_eq!(s["collab"]["joined"].as_u64(), Some(20), "{j}");
+        assert_eq!(s["collab"]["dropped"].as_u64(), Some(0), "{j}");
+    }
+    assert_eq!(j["collab"], sizes[0]["collab"], "{j}");
 }
 
 #[test]

@@ -57,8 +57,20 @@ pub async fn connect(url: &str) -> Result<Ws, String> {
 }
 
 /// Connects and joins `room` as `user`; returns the socket and, for
-/// collab, my member id (the relay has none).
+/// collab, my member id (the relay has none). The welcome must come within
+/// [`IO_TIMEOUT`].
 pub async fn join(endpoint: &Endpoint, room: &str, user: &str) -> Result<(Ws, u64), String> {
+    join_until(endpoint, room, user, Instant::now() + IO_TIMEOUT).await
+}
+
+/// [`join`], with the welcome awaited until `welcome_by` (a heavy stored
+/// room's first joiner waits for its load).
+pub async fn join_until(
+    endpoint: &Endpoint,
+    room: &str,
+    user: &str,
+    welcome_by: Instant,
+) -> Result<(Ws, u64), String> {
     match endpoint {
         Endpoint::Collab { url, token } => {
             let mut ws = connect(url).await?;
@@ -74,9 +86,8 @@ pub async fn join(endpoint: &Endpoint, room: &str, user: &str) -> Result<(Ws, u6
                 .await
                 .map_err(|_| "join: send timed out".to_string())?
                 .map_err(|e| format!("join: {e}"))?;
-            let deadline = Instant::now() + IO_TIMEOUT;
             loop {
-                let frame = tokio::time::timeout_at(deadline, ws.next())
+                let frame = tokio::time::timeout_at(welcome_by, ws.next())
                     .await
                     .map_err(|_| "join: no welcome".to_string())?;
                 match frame {
