@@ -376,7 +376,12 @@ fn main() -> std::process::ExitCode {
     raise_open_files_limit(cli.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.workers.max(1))
-        .max_blocking_threads(2)
+        // Rooms' long CRDT work (pastes, compaction, snapshots for the
+        // store and rejoiners, stored rooms' decoding) runs on the blocking
+        // pool, one task per room at a time (room/document.rs): with 2
+        // threads, two heavy rooms held up every other room's. Idle
+        // threads exit after tokio's 10 s keep-alive.
+        .max_blocking_threads(16)
         .enable_all()
         .build();
     let runtime = match runtime {
