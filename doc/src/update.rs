@@ -3,11 +3,10 @@
 //! A member's update is Loro bytes; importing them is where the cost and the
 //! risk are (a compressed snapshot expands a hundredfold, changes that
 //! depend on ones the room lacks stay pending inside Loro and apply later,
-//! unseen). Loro can decode a blob's header and change metadata without
-//! importing it: its mode, the counters it spans per peer and the changes it
-//! depends on outside itself. That takes time linear in the blob's bytes (an
-//! update is not compressed: 4 MB of inserted text is a 4 MB update), so it
-//! is safe to do for anything that fits a frame, and it lets the server
+//! unseen). What an update claims is read from its header first
+//! (`update/fast.rs`: the mode, each block's peer, counters and outside
+//! dependencies, about 0.15 µs for a keystroke; a snapshot is told by its
+//! mode bytes alone, before anything is decompressed), so the server can
 //! refuse before the room's document is touched:
 //!
 //! - anything but an update (a snapshot, a shallow snapshot);
