@@ -114,6 +114,9 @@ fn classify(head: &[u8]) -> Ask {
 /// non-upgrade request on [`WS_PATH`] with 426. Reads the request head (up
 /// to 2 KiB) and, when it is (or may be) a WebSocket handshake, returns the
 /// stream with that head put back for tungstenite.
+/// The first byte of a TLS ClientHello (a handshake record).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
 async fn screen(mut stream: Stream, shared: &Shared) -> Option<Stream> {
     let mut head = vec![0u8; 2048];
     let mut n = 0;
@@ -123,6 +126,14 @@ async fn screen(mut stream: Stream, shared: &Shared) -> Option<Stream> {
             Ok(0) => break,
             Ok(read) => n += read,
             Err(_) => return None,
+        }
+        // A TLS handshake record (a `wss://` client at a plain server; no
+        // HTTP request starts with it) never ends in a blank line and waits
+        // for our answer: close at once, so the client fails now instead of
+        // at the handshake deadline (and collab-tui says to use `ws://`).
+        if head[0] == TLS_HANDSHAKE_RECORD {
+            shared.metrics.http_request();
+            return None;
         }
     }
     head.truncate(n);

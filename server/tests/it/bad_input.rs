@@ -381,3 +381,28 @@ async fn random_garbage_gets_errors_never_a_crash() {
         .await;
     server.stop().await;
 }
+
+/// A `wss://` client at a plain server: its TLS hello gets the connection
+/// closed at once, not at the handshake deadline (set far away here).
+#[tokio::test]
+async fn a_tls_hello_at_a_plain_server_is_closed_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(collab_server::Config {
+        handshake_timeout: Duration::from_secs(600),
+        ..test_config()
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // The start of a TLS 1.2/1.3 ClientHello record.
+    tcp.write_all(&[
+        0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03,
+    ])
+    .await
+    .unwrap();
+    let mut buf = [0u8; 64];
+    let read = timeout(common::WAIT, tcp.read(&mut buf))
+        .await
+        .expect("closed before the handshake deadline");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    server.stop().await;
+}
