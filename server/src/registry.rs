@@ -190,34 +190,11 @@ mod tests {
 
     use std::sync::Arc;
 
-    use collab_protocol::{Limits, ServerMsg, UserName};
-    use tokio::sync::mpsc;
+    use collab_protocol::ServerMsg;
 
     use super::*;
-    use crate::room::{Control, Link, Out};
-
-    fn request(name: &str, conn: u64) -> (JoinRequest, mpsc::Receiver<Out>) {
-        let (tx, rx) = mpsc::channel(16);
-        let req = JoinRequest {
-            name: UserName::parse(name).unwrap(),
-            session: None,
-            version: None,
-            link: Link {
-                conn,
-                tx,
-                control: Arc::new(Control::default()),
-            },
-            limits: Limits {
-                max_frame_bytes: 1024,
-                max_doc_bytes: 1024,
-                messages_per_second: 1,
-                burst: 1,
-            },
-            max_users: 2,
-            read_only: false,
-        };
-        (req, rx)
-    }
+    use crate::room::Out;
+    use crate::room::tests::request;
 
     fn room(s: &str) -> RoomId {
         RoomId::parse(s).unwrap()

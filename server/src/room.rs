@@ -731,7 +731,7 @@ fn remove(st: &mut State, index: usize, reason: LeftReason) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
@@ -768,8 +768,10 @@ mod tests {
         }
     }
 
-    fn request(name: &str, conn: u64) -> (JoinRequest, mpsc::Receiver<Out>) {
-        let (tx, rx) = mpsc::channel(64);
+    /// A join request for `name` on connection `conn` (rooms of 2, small
+    /// limits), and the connection's queue.
+    pub(crate) fn request(name: &str, conn: u64) -> (JoinRequest, mpsc::Receiver<Out>) {
+        let (tx, rx) = mpsc::channel(16);
         let req = JoinRequest {
             name: UserName::parse(name).unwrap(),
             session: None,
@@ -780,12 +782,12 @@ mod tests {
                 control: Arc::new(Control::default()),
             },
             limits: Limits {
-                max_frame_bytes: 1 << 20,
-                max_doc_bytes: 1 << 20,
+                max_frame_bytes: 1024,
+                max_doc_bytes: 1024,
                 messages_per_second: 1,
                 burst: 1,
             },
-            max_users: 8,
+            max_users: 2,
             read_only: false,
         };
         (req, rx)
