@@ -9,6 +9,7 @@
 
 mod bytes;
 mod error;
+mod hot;
 mod ids;
 mod message;
 

@@ -193,6 +193,11 @@ impl ClientMsg {
     /// another protocol version (checked before the other fields, so an
     /// older or newer client gets "upgrade", not a parse error).
     pub fn from_json(text: &str) -> Result<ClientMsg, ProtocolError> {
+        // Fastest path: a keystroke's `update`, read without serde's
+        // buffering of tagged enums (see `hot.rs`).
+        if let Some((seq, data)) = crate::hot::read_update(text) {
+            return Ok(ClientMsg::Update { seq, data });
+        }
         // Fast path: a well-formed event parses once. Only a failure pays
         // for the second look that names the problem.
         match serde_json::from_str::<ClientMsg>(text) {
@@ -402,7 +407,20 @@ pub enum ServerMsg {
 impl ServerMsg {
     /// The JSON text of this event.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| unreachable!("ServerMsg always serializes"))
+        match self {
+            // The relay path's events, written directly (see `hot.rs`).
+            ServerMsg::Update { from, data } => crate::hot::write_update(*from, data.as_slice()),
+            ServerMsg::Ack { seq } => crate::hot::write_ack(*seq),
+            _ => serde_json::to_string(self)
+                .unwrap_or_else(|_| unreachable!("ServerMsg always serializes")),
+        }
+    }
+
+    /// The JSON text of `ServerMsg::Update { from, data }`, from borrowed
+    /// bytes (the relay serializes each update once, before the room is
+    /// locked, and keeps the bytes for the document).
+    pub fn update_json(from: UserId, data: &[u8]) -> String {
+        crate::hot::write_update(from, data)
     }
 
     /// Parses a server event (for clients).

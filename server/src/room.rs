@@ -572,11 +572,7 @@ impl Room {
     ) -> Result<bool, DocError> {
         // Serialize before locking: the base64 of a big update is the
         // costly part and needs nothing from the room.
-        let relay = ServerMsg::Update {
-            from,
-            data: Base64Bytes(data.clone()),
-        };
-        let relay = Utf8Bytes::from(relay.to_json());
+        let relay = Utf8Bytes::from(ServerMsg::update_json(from, &data));
         let part = Arc::clone(&self.doc).lock_owned().await;
         let session = {
             let st = self.lock();
