@@ -161,6 +161,9 @@ mod tests {
             r#"{"type":"leave"}"#,
             r#"{"type":"update","seq":1,"data":"AA=="} x"#,
             r#"[1,2]"#,
+            r#"["update",1,"AA=="]"#,
+            r#"["update",1,"AA==",5]"#,
+            r#"["update",1]"#,
             "{not json",
         ];
         for text in cases {
