@@ -1,11 +1,12 @@
 //! [`Replica`]: the sans-IO sync state of one client (no tokio, no sockets).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
 
 use collab_doc::{DocError, SharedDoc, TextChange, Undo};
 use collab_protocol::{
     Base64Bytes, ClientMsg, ErrorCode, Join, LeftReason, Limits, Member, MemberRef,
-    PROTOCOL_VERSION, Presence, ServerMsg, UserId, Welcome,
+    PROTOCOL_VERSION, Presence, ProtocolError, ServerMsg, UserId, Welcome,
 };
 
 /// What the owner of a [`Replica`] must do after [`Replica::handle`].
@@ -20,6 +21,20 @@ pub enum Effect {
 /// Something that happened, for the user interface.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientEvent {
+    /// The transport connected; the `join` goes out with this event
+    /// (from [`crate::Session`], as are the next two).
+    Connected,
+    /// The connection dropped: edits stay local until the next welcome.
+    /// The transport retries in `retry_in` (`None` while suspended).
+    Disconnected {
+        reason: String,
+        retry_in: Option<Duration>,
+    },
+    /// The transport stopped for good, with the fatal error if there was
+    /// one. No event follows.
+    Closed {
+        error: Option<ProtocolError>,
+    },
     /// Joined (or re-joined) the room; the document now holds everything the
     /// server had at the welcome, and what the server lacked is on its way
     /// (see [`Replica::unsent_edits`]).
