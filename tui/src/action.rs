@@ -46,4 +46,8 @@ pub enum Action {
     FileOnDisk(OnDisk),
     /// A save finished.
     Saved(Result<Saved, SaveError>),
+    /// The process was asked to stop (SIGTERM, SIGHUP): quit at once,
+    /// without asking, the leave and my last edits going out as with
+    /// Ctrl-Q.
+    Terminate,
 }

@@ -411,6 +411,12 @@ impl App {
                 self.saved_file(result);
             }
             Action::LocalServer(result) => self.local_server(result),
+            Action::Terminate => {
+                // Ctrl-Q with its question (unsaved changes) answered yes.
+                self.asked = Some(Armed::Quit);
+                self.quit();
+                self.asked = None;
+            }
             Action::FileOnDisk(found) => self.file_on_disk(found),
         }
     }

@@ -210,3 +210,24 @@ fn a_refused_token_is_said_to_be_refused() {
     );
     assert!(refused(None).contains("pass --token"));
 }
+
+#[test]
+fn terminating_quits_at_once_with_one_leave() {
+    for modified in [false, true] {
+        let room = Room::new("text\n");
+        let mut app = joined(&room, "", 80, 24);
+        if modified {
+            type_str(&mut app, "unsaved");
+        }
+        let _ = app.take_effects();
+        app.update(Action::Terminate);
+        let effects = app.take_effects();
+        let leaves = effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Send(ClientMsg::Leave)))
+            .count();
+        assert_eq!(leaves, 1, "modified={modified}: {effects:?}");
+        assert_eq!(effects.last(), Some(&Effect::Quit), "modified={modified}");
+        assert_eq!(effects.iter().filter(|e| **e == Effect::Quit).count(), 1);
+    }
+}
