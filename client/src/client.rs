@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use collab_doc::DocError;
-use collab_protocol::{ClientMsg, ProtocolError};
+use collab_protocol::ClientMsg;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -23,41 +23,16 @@ pub struct ClientState {
     pub(crate) harness: crate::harness::Harness,
 }
 
-impl ClientState {
-    pub fn session(&self) -> &Session {
+/// A predicate reads the session (and through it the replica) directly:
+/// `s.text()`, `s.connected()`, `s.welcomes()`, `s.is_synced()`...
+impl std::ops::Deref for ClientState {
+    type Target = Session;
+    fn deref(&self) -> &Session {
         &self.session
     }
-    pub fn replica(&self) -> &Replica {
-        self.session.replica()
-    }
-    pub fn text(&self) -> String {
-        self.session.text()
-    }
-    /// A WebSocket is open (the welcome may not have come yet).
-    pub fn connected(&self) -> bool {
-        self.session.connected()
-    }
-    /// Welcomed, every edit acked, nothing waiting.
-    pub fn is_synced(&self) -> bool {
-        self.session.is_synced()
-    }
-    pub fn welcomes(&self) -> u64 {
-        self.session.welcomes()
-    }
-    /// How many times unacked updates were resent after acks stalled.
-    pub fn resends(&self) -> u64 {
-        self.session.resends()
-    }
-    /// How many times the transport reported a drop.
-    pub fn disconnects(&self) -> u64 {
-        self.session.disconnects()
-    }
-    /// `Some` once the transport stopped for good, with the fatal error if
-    /// there was one.
-    pub fn closed(&self) -> Option<&Option<ProtocolError>> {
-        self.session.closed()
-    }
+}
 
+impl ClientState {
     /// Sends the messages among `effects` (and logs the events, for the
     /// test harness), then drains the text changes.
     fn carry_out(&mut self, effects: Vec<Effect>, conn: &Connection) {
@@ -474,7 +449,7 @@ impl Client {
 
     /// Waits until welcomed with every edit acked.
     pub async fn wait_synced(&self) -> Result<(), ClientError> {
-        self.wait_for(ClientState::is_synced).await
+        self.wait_for(|s| s.is_synced()).await
     }
 
     /// Waits until the text equals `text`.
