@@ -116,16 +116,12 @@ pub enum SyncState {
 /// undo history of its own edits, the session token and the updates the
 /// server has not acknowledged yet.
 ///
-/// A `Replica` does no IO. Its owner (the editor, [`crate::Client`], a bot)
-/// plugs it into a transport:
-///
-/// - on [`crate::TransportEvent::Connected`] send [`Replica::join_msg`];
-/// - on each [`crate::TransportEvent::Message`] call [`Replica::handle`] and
-///   carry out the [`Effect`]s in order;
-/// - on [`crate::TransportEvent::Disconnected`] call
-///   [`Replica::on_disconnect`];
-/// - send what [`Replica::edit`], [`Replica::undo`], [`Replica::redo`],
-///   [`Replica::seed`] and [`Replica::presence`] return.
+/// A `Replica` does no IO. A [`crate::Session`] plugs it into a transport
+/// (the editor and [`crate::Client`] drive one): it sends
+/// [`Replica::join_msg`] on every connect, calls [`Replica::handle`] on each
+/// server event and [`Replica::on_disconnect`] on a drop, and resends when
+/// acks stall. Its owner sends what [`Replica::edit`], [`Replica::undo`],
+/// [`Replica::redo`], [`Replica::seed`] and [`Replica::presence`] return.
 ///
 /// Editing is local-first: [`Replica::edit`] changes the document at once,
 /// whatever the connection does. Offline edits are not queued as messages:
