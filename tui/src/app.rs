@@ -395,7 +395,7 @@ impl App {
                 self.hide_undrawn_inputs();
                 self.follow_cursor();
             }
-            Action::Tick(now) => {
+            Action::Clock(now) => {
                 self.now = now;
                 self.notices.expire(now);
                 self.resend_stalled();

@@ -284,7 +284,7 @@ async fn event_loop(
     let mut last_watch = Instant::now();
     loop {
         let now = Instant::now();
-        app.update(Action::Tick(now));
+        app.update(Action::Clock(now));
         if now.duration_since(last_watch) >= WATCH_EVERY {
             last_watch = now;
             if let Some(path) = app.config.file.clone()
