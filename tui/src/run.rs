@@ -42,6 +42,8 @@ const BURST_MAX: usize = 64 * 1024;
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How long to wait for the first welcome.
 const JOIN_WITHIN: Duration = Duration::from_secs(10);
+/// How long quitting waits for a save still being written.
+const SAVE_WITHIN: Duration = Duration::from_secs(30);
 
 /// The binary's `main`.
 pub fn main() -> ExitCode {
@@ -221,6 +223,7 @@ async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
             TerminalGuard::enter().map_err(|e| format!("cannot set up the terminal: {e}."))?;
         event_loop(&mut app, &mut out, &mut guard).await
     };
+    out.finish_saving(SAVE_WITHIN).await;
     out.net.close(Duration::from_secs(1)).await;
     result
 }
@@ -282,10 +285,12 @@ async fn event_loop(
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut watch = FileWatch::default();
     let mut last_watch = Instant::now();
+    // Keys read while a save was being written, applied after its result.
+    let mut held: Vec<Event> = Vec::new();
     loop {
         let now = Instant::now();
         app.update(Action::Clock(now));
-        if now.duration_since(last_watch) >= WATCH_EVERY {
+        if now.duration_since(last_watch) >= WATCH_EVERY && !out.saving() {
             last_watch = now;
             if let Some(path) = app.config.file.clone()
                 && let Some(found) = watch.check(&path, app.disk_stamp())
@@ -318,7 +323,7 @@ async fn event_loop(
             return Ok(());
         }
         tokio::select! {
-            batch = keys.recv() => match batch {
+            batch = keys.recv(), if !out.saving() => match batch {
                 Some(Ok(mut burst)) => {
                     // Whatever else the terminal already sent, in one frame.
                     while burst.len() < BURST_MAX {
@@ -336,7 +341,8 @@ async fn event_loop(
                             None => break,
                         }
                     }
-                    if handle_burst(app, out, burst) == Flow::Quit {
+                    held.extend(burst);
+                    if handle_burst(app, out, &mut held) == Flow::Quit {
                         return Ok(());
                     }
                 }
@@ -351,7 +357,12 @@ async fn event_loop(
                     }
                 }
             }
-            Some(action) = out.done.recv() => app.update(action),
+            Some(action) = out.done.recv() => {
+                out.apply(app, action);
+                if !out.saving() && handle_burst(app, out, &mut held) == Flow::Quit {
+                    return Ok(());
+                }
+            }
             _ = tick.tick() => {}
             _ = term.recv() => app.update(Action::Terminate),
             _ = hup.recv() => app.update(Action::Terminate),
@@ -360,10 +371,11 @@ async fn event_loop(
 }
 
 /// Applies the terminal events that arrived together; a run of text keys
-/// typed into the text is one paste.
-fn handle_burst(app: &mut App, out: &Outside, burst: Vec<Event>) -> Flow {
+/// typed into the text is one paste. Stops after one that started a save:
+/// the rest stays in `burst` until the save's result is applied.
+fn handle_burst(app: &mut App, out: &mut Outside, burst: &mut Vec<Event>) -> Flow {
     let mut i = 0;
-    while i < burst.len() {
+    while i < burst.len() && !out.saving() {
         let pasted = (app.key_context() == KeyContext::Text && app.focus == Focus::Text)
             .then(|| paste_run(&burst[i..]))
             .flatten();
@@ -380,6 +392,7 @@ fn handle_burst(app: &mut App, out: &Outside, burst: Vec<Event>) -> Flow {
             return Flow::Quit;
         }
     }
+    burst.drain(..i);
     Flow::Continue
 }
 
