@@ -51,7 +51,7 @@ pub struct JoinAs {
 
 /// The transport as the session last heard of it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Link {
+enum Link {
     /// Not connected (yet, or since a drop): the transport retries.
     Down,
     /// A WebSocket is open (the welcome may not have come yet).
@@ -192,15 +192,6 @@ impl Session {
 
     pub fn replica_mut(&mut self) -> &mut Replica {
         &mut self.replica
-    }
-
-    /// Who this session joins as.
-    pub fn join_as(&self) -> &JoinAs {
-        &self.join
-    }
-
-    pub fn link(&self) -> &Link {
-        &self.link
     }
 
     /// A WebSocket is open (the welcome may not have come yet).
