@@ -1,166 +1,75 @@
-//! [`Client`]: a [`Replica`] and a [`Connection`] driven by a task, for
-//! tests, benchmarks and bots.
+//! [`Client`]: a [`Session`] and a [`Connection`] driven by a task, for
+//! tests, benchmarks and bots. The session does the work; this module only
+//! carries its effects out and waits.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use collab_doc::{DocError, TextChange};
-use collab_protocol::{ClientMsg, ErrorCode, ProtocolError};
-use tokio::sync::watch;
+use collab_doc::DocError;
+use collab_protocol::ClientMsg;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::{
-    ClientError, ClientEvent, ConnectOptions, Connection, Effect, Replica, TransportEvent,
+    ClientError, ConnectOptions, Connection, Effect, JoinAs, Replica, Session, TransportEvent,
     TransportEvents,
 };
-
-/// How many events [`ClientState::events`] keeps (oldest dropped first).
-pub const EVENT_LOG_LEN: usize = 4096;
 
 /// Everything a [`Client`] knows, as its predicates see it.
 #[derive(Debug)]
 pub struct ClientState {
-    replica: Replica,
-    connected: bool,
-    events: VecDeque<ClientEvent>,
-    closed: Option<Option<ProtocolError>>,
-    mirror: Option<Vec<char>>,
-    mirror_broken: Option<String>,
-    disconnects: u64,
-    /// When the server last acked an update or welcomed us.
-    last_progress: tokio::time::Instant,
-    resends: u64,
-    /// The seqs of the last [`EVENT_LOG_LEN`] acks, oldest first.
-    acks: VecDeque<u64>,
+    session: Session,
+    #[cfg(feature = "test-harness")]
+    pub(crate) harness: crate::harness::Harness,
+}
+
+/// A predicate reads the session (and through it the replica) directly:
+/// `s.text()`, `s.connected()`, `s.welcomes()`, `s.is_synced()`...
+impl std::ops::Deref for ClientState {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
 }
 
 impl ClientState {
-    pub fn replica(&self) -> &Replica {
-        &self.replica
-    }
-    pub fn text(&self) -> String {
-        self.replica.text()
-    }
-    /// A WebSocket is open (the welcome may not have come yet).
-    pub fn connected(&self) -> bool {
-        self.connected
-    }
-    /// Welcomed, every edit acked, nothing waiting.
-    pub fn is_synced(&self) -> bool {
-        self.connected && self.replica.is_synced()
-    }
-    pub fn welcomes(&self) -> u64 {
-        self.replica.welcomes()
-    }
-    /// How many times unacked updates were resent after acks stalled.
-    pub fn resends(&self) -> u64 {
-        self.resends
-    }
-    /// How many times the transport reported a drop.
-    pub fn disconnects(&self) -> u64 {
-        self.disconnects
-    }
-    /// The last [`EVENT_LOG_LEN`] events, oldest first (without
-    /// [`ClientEvent::DocChanged`] and [`ClientEvent::Acked`], which are
-    /// too frequent to keep).
-    pub fn events(&self) -> impl Iterator<Item = &ClientEvent> {
-        self.events.iter()
-    }
-    /// The error events received, oldest first.
-    pub fn errors(&self) -> Vec<(ErrorCode, Option<u64>)> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                ClientEvent::Error { code, seq, .. } => Some((*code, *seq)),
-                _ => None,
-            })
-            .collect()
-    }
-    /// The seqs the server acked, the last [`EVENT_LOG_LEN`] of them,
-    /// oldest first (to check what was accepted, e.g. of raw updates sent
-    /// with [`Client::send_raw`]).
-    pub fn acks(&self) -> impl Iterator<Item = u64> + '_ {
-        self.acks.iter().copied()
-    }
-    /// `Some` once the transport stopped for good, with the fatal error if
-    /// there was one.
-    pub fn closed(&self) -> Option<&Option<ProtocolError>> {
-        self.closed.as_ref()
-    }
-    /// With [`ClientBuilder::mirror`]: the text rebuilt from the change
-    /// deltas alone, as an editor's buffer would be.
-    pub fn mirror(&self) -> Option<String> {
-        self.mirror.as_ref().map(|m| m.iter().collect())
-    }
-    /// With [`ClientBuilder::mirror`]: a delta that did not fit the mirror.
-    pub fn mirror_error(&self) -> Option<&str> {
-        self.mirror_broken.as_deref()
-    }
-
-    fn drain_changes(&mut self) {
-        let changes = self.replica.take_changes();
-        let Some(mirror) = self.mirror.as_mut() else {
-            return;
-        };
-        for delta in changes {
-            if let Err(e) = apply_delta(mirror, &delta) {
-                self.mirror_broken.get_or_insert(e);
+    /// Sends the messages among `effects` (and logs the events, for the
+    /// test harness), then drains the text changes.
+    fn carry_out(&mut self, effects: Vec<Effect>, conn: &Connection) {
+        for effect in effects {
+            match effect {
+                Effect::Send(m) => {
+                    conn.send(m);
+                }
+                #[cfg(feature = "test-harness")]
+                Effect::Event(e) => self.harness.log(e),
+                #[cfg(not(feature = "test-harness"))]
+                Effect::Event(_) => {}
             }
         }
-    }
-
-    fn log(&mut self, event: ClientEvent) {
-        if let ClientEvent::Acked { seq, .. } = event {
-            if self.acks.len() >= EVENT_LOG_LEN {
-                self.acks.pop_front();
-            }
-            self.acks.push_back(seq);
-            return;
-        }
-        if matches!(event, ClientEvent::DocChanged) {
-            return;
-        }
-        if self.events.len() >= EVENT_LOG_LEN {
-            self.events.pop_front();
-        }
-        self.events.push_back(event);
+        // Drained even when nobody reads them: the replica keeps them
+        // until then.
+        let changes = self.session.take_changes();
+        #[cfg(feature = "test-harness")]
+        self.harness.mirror(changes);
+        #[cfg(not(feature = "test-harness"))]
+        drop(changes);
     }
 }
 
-/// Applies one delta to a buffer of chars (what an editor does with
-/// [`Replica::take_changes`]).
-pub fn apply_delta(text: &mut Vec<char>, delta: &[TextChange]) -> Result<(), String> {
-    let mut at = 0usize;
-    for step in delta {
-        match step {
-            TextChange::Retain(n) => at += n,
-            TextChange::Insert(s) => {
-                if at > text.len() {
-                    return Err(format!("insert at {at} past the end ({})", text.len()));
-                }
-                let chars: Vec<char> = s.chars().collect();
-                let n = chars.len();
-                text.splice(at..at, chars);
-                at += n;
-            }
-            TextChange::Delete(n) => {
-                if at + n > text.len() {
-                    return Err(format!("delete {n} at {at} past the end ({})", text.len()));
-                }
-                text.drain(at..at + n);
-            }
-        }
-    }
-    Ok(())
+/// The clock the [`Session`] is given: tokio's, so paused time works.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 struct Shared {
     state: Mutex<ClientState>,
     changed: watch::Sender<u64>,
+    /// Tells the driver to ask the session for its timer again (an update
+    /// went out from outside the driver).
+    wake: Notify,
     room: String,
     user: String,
-    token: Option<String>,
 }
 
 impl Shared {
@@ -184,6 +93,7 @@ pub struct ClientBuilder {
     seed: Option<String>,
     options: ConnectOptions,
     timeout: Duration,
+    #[cfg(feature = "test-harness")]
     mirror: bool,
     wait_welcome: bool,
     resend_after: Duration,
@@ -210,12 +120,13 @@ impl ClientBuilder {
         self
     }
     /// Keep a buffer rebuilt only from the change deltas, to check them.
+    #[cfg(feature = "test-harness")]
     pub fn mirror(mut self, on: bool) -> Self {
         self.mirror = on;
         self
     }
     /// Resend unacked updates when no ack came for this long (default 2 s;
-    /// see [`Replica::resend_unacked`]).
+    /// see [`Session`]).
     pub fn resend_after(mut self, after: Duration) -> Self {
         self.resend_after = after;
         self
@@ -234,31 +145,24 @@ impl ClientBuilder {
         if let Some(seed) = &self.seed {
             let _ = replica.seed(seed);
         }
+        let join = JoinAs {
+            room: self.room.clone(),
+            user: self.user.clone(),
+            token: self.token,
+        };
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             state: Mutex::new(ClientState {
-                replica,
-                connected: false,
-                events: VecDeque::new(),
-                closed: None,
-                mirror: self.mirror.then(Vec::new),
-                mirror_broken: None,
-                disconnects: 0,
-                last_progress: tokio::time::Instant::now(),
-                resends: 0,
-                acks: VecDeque::new(),
+                session: Session::new(replica, join).resend_after(self.resend_after),
+                #[cfg(feature = "test-harness")]
+                harness: crate::harness::Harness::new(self.mirror),
             }),
             changed,
+            wake: Notify::new(),
             room: self.room,
             user: self.user,
-            token: self.token,
         });
-        let task = tokio::spawn(drive(
-            Arc::clone(&shared),
-            conn.clone(),
-            events,
-            self.resend_after,
-        ));
+        let task = tokio::spawn(drive(Arc::clone(&shared), conn.clone(), events));
         let client = Client {
             shared,
             conn,
@@ -269,7 +173,7 @@ impl ClientBuilder {
             client
                 .wait_for(|s| s.welcomes() > 0 || s.closed().is_some())
                 .await?;
-            if let Some(Some(e)) = client.state().closed() {
+            if let Some(Some(e)) = client.shared.lock().closed() {
                 return Err(ClientError::Refused(e.clone()));
             }
         }
@@ -315,81 +219,40 @@ impl Drop for Client {
     }
 }
 
-async fn drive(
-    shared: Arc<Shared>,
-    conn: Connection,
-    mut events: TransportEvents,
-    resend_after: Duration,
-) {
-    let period = (resend_after / 4).max(Duration::from_millis(10));
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Feeds the transport's events and the session's timer to the session,
+/// carrying out what it returns, until the transport ends.
+async fn drive(shared: Arc<Shared>, conn: Connection, mut events: TransportEvents) {
     loop {
-        let event = tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => event,
-                None => break,
-            },
-            _ = tick.tick() => {
-                let mut st = shared.lock();
-                if st.replica.unacked_seqs().next().is_none() {
-                    // Nothing waits: the clock starts with the next update.
-                    st.last_progress = tokio::time::Instant::now();
-                } else if st.last_progress.elapsed() >= resend_after {
-                    if let Some(m) = st.replica.resend_unacked() {
-                        conn.send(m);
-                        st.resends += 1;
-                    }
-                    st.last_progress = tokio::time::Instant::now();
-                }
-                continue;
+        let due = shared.lock().session.poll_timeout(now());
+        let timer = async {
+            match due {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
             }
         };
-        {
-            let mut st = shared.lock();
-            match event {
-                TransportEvent::Connected => {
-                    st.connected = true;
-                    let join =
-                        st.replica
-                            .join_msg(&shared.room, &shared.user, shared.token.as_deref());
-                    conn.send(join);
-                }
-                TransportEvent::Message(msg) => {
-                    if matches!(
-                        msg,
-                        collab_protocol::ServerMsg::Ack { .. }
-                            | collab_protocol::ServerMsg::Welcome(_)
-                            | collab_protocol::ServerMsg::DocPart { .. }
-                    ) {
-                        st.last_progress = tokio::time::Instant::now();
-                    }
-                    for effect in st.replica.handle(msg) {
-                        match effect {
-                            Effect::Send(m) => {
-                                conn.send(m);
-                            }
-                            Effect::Event(e) => st.log(e),
-                        }
-                    }
-                    st.drain_changes();
-                }
-                TransportEvent::Disconnected { .. } => {
-                    st.connected = false;
-                    st.disconnects += 1;
-                    st.replica.on_disconnect();
-                }
-                TransportEvent::Closed { error } => {
-                    st.connected = false;
-                    st.replica.on_disconnect();
-                    st.closed = Some(error);
-                }
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                let mut st = shared.lock();
+                let effects = st.session.handle(event, now());
+                st.carry_out(effects, &conn);
             }
+            () = timer => {
+                let mut st = shared.lock();
+                let effects = st.session.handle_timeout(now());
+                st.carry_out(effects, &conn);
+            }
+            () = shared.wake.notified() => continue,
         }
         shared.bump();
     }
     let mut st = shared.lock();
-    st.closed.get_or_insert(None);
+    if st.closed().is_none() {
+        let effects = st
+            .session
+            .handle(TransportEvent::Closed { error: None }, now());
+        st.carry_out(effects, &conn);
+    }
     drop(st);
     shared.bump();
 }
@@ -409,14 +272,16 @@ impl Client {
             seed: None,
             options: ConnectOptions::default(),
             timeout: Duration::from_secs(30),
+            #[cfg(feature = "test-harness")]
             mirror: false,
             wait_welcome: true,
-            resend_after: Duration::from_secs(2),
+            resend_after: crate::RESEND_AFTER,
         }
     }
 
     /// The state, locked: keep the guard short (the background task waits
     /// for it).
+    #[cfg(feature = "test-harness")]
     pub fn state(&self) -> MutexGuard<'_, ClientState> {
         self.shared.lock()
     }
@@ -425,12 +290,13 @@ impl Client {
     /// other methods do not cover).
     pub fn with_replica<R>(&self, f: impl FnOnce(&mut Replica) -> (R, Vec<ClientMsg>)) -> R {
         let mut st = self.shared.lock();
-        let (r, msgs) = f(&mut st.replica);
-        for m in msgs {
-            self.conn.send(m);
-        }
-        st.drain_changes();
+        let (r, msgs) = f(st.session.replica_mut());
+        let effects = msgs.into_iter().map(Effect::Send).collect();
+        st.carry_out(effects, &self.conn);
+        // An update sent now waits for its ack from now.
+        st.session.poll_timeout(now());
         drop(st);
+        self.shared.wake.notify_one();
         self.shared.bump();
         r
     }
@@ -492,7 +358,7 @@ impl Client {
 
     /// A fresh update seq of this client's sequence (for [`Self::send_raw`]).
     pub fn next_seq(&self) -> u64 {
-        self.shared.lock().replica.next_seq()
+        self.shared.lock().session.next_seq()
     }
 
     pub fn text(&self) -> String {
@@ -500,11 +366,11 @@ impl Client {
     }
 
     pub fn version(&self) -> Vec<u8> {
-        self.shared.lock().replica.doc().version()
+        self.shared.lock().session.doc().version()
     }
 
     pub fn unsent_edits(&self) -> usize {
-        self.shared.lock().replica.unsent_edits()
+        self.shared.lock().session.unsent_edits()
     }
 
     /// Simulates a network drop: the connection closes and stays closed
@@ -521,7 +387,7 @@ impl Client {
     /// Like [`Self::disconnect`], then waits until the client knows it is
     /// offline (so that the next edits are surely offline edits).
     pub async fn go_offline(&self) -> Result<(), ClientError> {
-        let before = self.state().disconnects();
+        let before = self.shared.lock().disconnects();
         self.disconnect();
         self.wait_for(|s| s.disconnects() > before).await
     }
@@ -529,7 +395,7 @@ impl Client {
     /// Like [`Self::reconnect`], then waits for the welcome and for every
     /// edit to be acked.
     pub async fn go_online(&self) -> Result<(), ClientError> {
-        let before = self.state().welcomes();
+        let before = self.shared.lock().welcomes();
         self.reconnect();
         self.wait_for(|s| s.welcomes() > before).await?;
         self.wait_synced().await
@@ -557,10 +423,10 @@ impl Client {
                 if pred(&st) {
                     return Ok(());
                 }
-                if st.closed.is_some() {
+                if let Some(closed) = st.closed() {
                     return Err(ClientError::Closed(format!(
-                        "{} closed while waiting: {:?}",
-                        self.shared.user, st.closed
+                        "{} closed while waiting: {closed:?}",
+                        self.shared.user
                     )));
                 }
             }
@@ -572,9 +438,9 @@ impl Client {
                     return Err(ClientError::Timeout(format!(
                         "{} waited {timeout:?}: connected={} synced={} {:?}",
                         self.shared.user,
-                        st.connected,
+                        st.connected(),
                         st.is_synced(),
-                        st.replica
+                        st.session
                     )));
                 }
             }
@@ -583,7 +449,7 @@ impl Client {
 
     /// Waits until welcomed with every edit acked.
     pub async fn wait_synced(&self) -> Result<(), ClientError> {
-        self.wait_for(ClientState::is_synced).await
+        self.wait_for(|s| s.is_synced()).await
     }
 
     /// Waits until the text equals `text`.
@@ -593,7 +459,7 @@ impl Client {
 
     /// Waits until this replica has everything `version` has.
     pub async fn wait_includes(&self, version: &[u8]) -> Result<(), ClientError> {
-        self.wait_for(|s| s.replica.doc().includes(version).unwrap_or(false))
+        self.wait_for(|s| s.replica().doc().includes(version).unwrap_or(false))
             .await
     }
 

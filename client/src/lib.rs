@@ -5,60 +5,75 @@
 //!   session token, unacked updates). Synchronous, no tokio: feed it server
 //!   events with [`Replica::handle`], carry out the [`Effect`]s, and send
 //!   what its editing methods return.
+//! - [`Session`]: a replica joined to a room, still sans-IO: it joins on
+//!   every connect, watches the acks and resends when they stall. Feed it
+//!   [`TransportEvent`]s and the time; the editor and [`Client`] both
+//!   drive one.
 //! - [`Connection`]: the async WebSocket transport. It reports
 //!   [`TransportEvent`]s and reconnects with exponential [`Backoff`] until
 //!   closed or refused for good.
-//! - [`Client`]: the two glued together in a background task, with waits
-//!   (`wait_for`, `wait_synced`) that make tests pleasant.
+//! - [`Client`]: a session and a connection glued together in a background
+//!   task, with waits (`wait_for`, `wait_synced`) that make tests pleasant.
+//!   The `test-harness` feature adds what only tests read: the event log,
+//!   a delta-fed mirror, `Client::state`.
 //!
-//! # Driving a replica (what the editor does)
+//! # Driving a session (what the editor does)
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), collab_client::ClientError> {
-//! use collab_client::{ConnectOptions, Connection, Effect, Replica, TransportEvent};
+//! use std::time::Instant;
+//! use collab_client::{
+//!     ClientEvent, ConnectOptions, Connection, Effect, JoinAs, Replica, Session,
+//! };
 //!
-//! let mut replica = Replica::new();
+//! let join = JoinAs { room: "room".into(), user: "alice".into(), token: None };
+//! let mut session = Session::new(Replica::new(), join);
 //! let (conn, mut events) = Connection::open("127.0.0.1:7777", ConnectOptions::default())?;
-//! while let Some(event) = events.recv().await {
-//!     match event {
-//!         TransportEvent::Connected => {
-//!             conn.send(replica.join_msg("room", "alice", None));
-//!         }
-//!         TransportEvent::Message(msg) => {
-//!             for effect in replica.handle(msg) {
-//!                 match effect {
-//!                     Effect::Send(m) => { conn.send(m); }
-//!                     Effect::Event(e) => println!("{e:?}"),
-//!                 }
+//! loop {
+//!     let due = session.poll_timeout(Instant::now());
+//!     let effects = tokio::select! {
+//!         event = events.recv() => match event {
+//!             Some(event) => session.handle(event, Instant::now()),
+//!             None => break,
+//!         },
+//!         _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now).into()),
+//!             if due.is_some() => session.handle_timeout(Instant::now()),
+//!     };
+//!     for effect in effects {
+//!         match effect {
+//!             Effect::Send(m) => { conn.send(m); }
+//!             Effect::Event(ClientEvent::Closed { error }) => {
+//!                 println!("closed: {error:?}");
 //!             }
-//!             for delta in replica.take_changes() {
-//!                 // apply `delta` to the editor's rope
-//!                 # let _ = delta;
-//!             }
+//!             Effect::Event(e) => println!("{e:?}"),
 //!         }
-//!         TransportEvent::Disconnected { reason, retry_in } => {
-//!             replica.on_disconnect();
-//!             println!("offline ({reason}), {} unsent edits, retry in {retry_in:?}",
-//!                 replica.unsent_edits());
-//!         }
-//!         TransportEvent::Closed { error } => { println!("closed: {error:?}"); break; }
 //!     }
-//!     // on a keystroke: if let Ok(Some(m)) = replica.edit(pos, 0, "x") { conn.send(m); }
+//!     for delta in session.take_changes() {
+//!         // apply `delta` to the editor's rope
+//!         # let _ = delta;
+//!     }
+//!     // on a keystroke: if let Ok(Some(m)) = session.edit(pos, 0, "x") { conn.send(m); }
 //! }
 //! # Ok(()) }
 //! ```
 
 mod client;
 mod connection;
+#[cfg(feature = "test-harness")]
+mod harness;
 mod replica;
+mod session;
 
-pub use client::{Client, ClientBuilder, ClientState, EVENT_LOG_LEN, apply_delta};
+pub use client::{Client, ClientBuilder, ClientState};
 pub use collab_doc::{DocError, TextChange};
 pub use connection::{
     Backoff, ConnectOptions, Connection, TransportEvent, TransportEvents, stops_reconnecting,
     ws_url,
 };
+#[cfg(feature = "test-harness")]
+pub use harness::{EVENT_LOG_LEN, apply_delta};
 pub use replica::{ClientEvent, Effect, Replica, SyncState};
+pub use session::{JoinAs, RESEND_AFTER, Session};
 
 use collab_protocol::ProtocolError;
 

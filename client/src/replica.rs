@@ -1,11 +1,12 @@
 //! [`Replica`]: the sans-IO sync state of one client (no tokio, no sockets).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
 
 use collab_doc::{DocError, SharedDoc, TextChange, Undo};
 use collab_protocol::{
     Base64Bytes, ClientMsg, ErrorCode, Join, LeftReason, Limits, Member, MemberRef,
-    PROTOCOL_VERSION, Presence, ServerMsg, UserId, Welcome,
+    PROTOCOL_VERSION, Presence, ProtocolError, ServerMsg, UserId, Welcome,
 };
 
 /// What the owner of a [`Replica`] must do after [`Replica::handle`].
@@ -20,6 +21,20 @@ pub enum Effect {
 /// Something that happened, for the user interface.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientEvent {
+    /// The transport connected; the `join` goes out with this event
+    /// (from [`crate::Session`], as are the next two).
+    Connected,
+    /// The connection dropped: edits stay local until the next welcome.
+    /// The transport retries in `retry_in` (`None` while suspended).
+    Disconnected {
+        reason: String,
+        retry_in: Option<Duration>,
+    },
+    /// The transport stopped for good, with the fatal error if there was
+    /// one. No event follows.
+    Closed {
+        error: Option<ProtocolError>,
+    },
     /// Joined (or re-joined) the room; the document now holds everything the
     /// server had at the welcome, and what the server lacked is on its way
     /// (see [`Replica::unsent_edits`]).
@@ -101,16 +116,12 @@ pub enum SyncState {
 /// undo history of its own edits, the session token and the updates the
 /// server has not acknowledged yet.
 ///
-/// A `Replica` does no IO. Its owner (the editor, [`crate::Client`], a bot)
-/// plugs it into a transport:
-///
-/// - on [`crate::TransportEvent::Connected`] send [`Replica::join_msg`];
-/// - on each [`crate::TransportEvent::Message`] call [`Replica::handle`] and
-///   carry out the [`Effect`]s in order;
-/// - on [`crate::TransportEvent::Disconnected`] call
-///   [`Replica::on_disconnect`];
-/// - send what [`Replica::edit`], [`Replica::undo`], [`Replica::redo`],
-///   [`Replica::seed`] and [`Replica::presence`] return.
+/// A `Replica` does no IO. A [`crate::Session`] plugs it into a transport
+/// (the editor and [`crate::Client`] drive one): it sends
+/// [`Replica::join_msg`] on every connect, calls [`Replica::handle`] on each
+/// server event and [`Replica::on_disconnect`] on a drop, and resends when
+/// acks stall. Its owner sends what [`Replica::edit`], [`Replica::undo`],
+/// [`Replica::redo`], [`Replica::seed`] and [`Replica::presence`] return.
 ///
 /// Editing is local-first: [`Replica::edit`] changes the document at once,
 /// whatever the connection does. Offline edits are not queued as messages:

@@ -27,8 +27,10 @@ pub enum Action {
     Scroll(isize),
     /// The terminal has this many columns and rows.
     Resize { width: u16, height: u16 },
-    /// The clock moved on (notices fade, presence is sent).
-    Tick(Instant),
+    /// The time is now this (read once per turn of the event loop, not
+    /// only on its timer): notices fade, and the session's clock resends
+    /// updates whose ack is overdue.
+    Clock(Instant),
     /// About to draw a frame: refresh the highlight cache for what is
     /// visible.
     Frame,
@@ -46,4 +48,8 @@ pub enum Action {
     FileOnDisk(OnDisk),
     /// A save finished.
     Saved(Result<Saved, SaveError>),
+    /// The process was asked to stop (SIGTERM, SIGHUP): quit at once,
+    /// without asking, the leave and my last edits going out as with
+    /// Ctrl-Q.
+    Terminate,
 }

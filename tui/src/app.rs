@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use collab_client::Replica;
+use collab_client::{JoinAs, Replica, Session};
 use collab_protocol::{ClientMsg, Member, UserId};
 use ratatui::layout::Rect;
 use ropey::Rope;
@@ -54,8 +54,9 @@ const RETURN_WITHIN: Duration = Duration::from_secs(60);
 /// Presence is sent at most this often.
 const PRESENCE_EVERY: Duration = Duration::from_millis(50);
 /// Updates unacked this long are sent again (the server drops updates over
-/// its rate limit without a word when nothing follows them).
-pub const RESEND_AFTER: Duration = Duration::from_secs(2);
+/// its rate limit without a word when nothing follows them): the
+/// [`Session`]'s.
+pub const RESEND_AFTER: Duration = collab_client::RESEND_AFTER;
 /// What typing says when I joined read-only.
 pub const READ_ONLY_NOTICE: &str = "read-only: edits are not shared";
 
@@ -208,7 +209,9 @@ pub struct View {
 pub struct App {
     pub config: Config,
     pub editor: Editor,
-    pub replica: Replica,
+    /// The room's document and its connection (a [`Session`] derefs to its
+    /// [`Replica`], so edits and reads go straight to the replica).
+    pub replica: Session,
     pub conn: Conn,
     /// A refusal before the first welcome: the sentence to print on exit.
     pub fatal: Option<String>,
@@ -263,8 +266,6 @@ pub struct App {
     last_jump: Option<UserId>,
     /// The undo step being typed.
     undo_group: undo_group::UndoGroup,
-    /// The last ack or welcome, or when nothing was waiting for one.
-    ack_progress: Instant,
     effects: Vec<Effect>,
 }
 
@@ -275,6 +276,12 @@ impl App {
         replica.set_undo_merge_interval(0);
         // The seed goes after the first welcome, once the room is known to
         // be empty and the server's limits are known.
+        let join = JoinAs {
+            room: config.room.clone(),
+            user: config.user.clone(),
+            token: config.token.clone(),
+        };
+        let replica = Session::new(replica, join);
         let seeding = config.file_text.as_ref().is_some_and(|t| t.len_chars() > 0);
         let first_line = config
             .file_text
@@ -325,7 +332,6 @@ impl App {
             follow: None,
             last_jump: None,
             undo_group: undo_group::UndoGroup::default(),
-            ack_progress: now,
             effects: Vec::new(),
         };
         app.relayout();
@@ -389,7 +395,7 @@ impl App {
                 self.hide_undrawn_inputs();
                 self.follow_cursor();
             }
-            Action::Tick(now) => {
+            Action::Clock(now) => {
                 self.now = now;
                 self.notices.expire(now);
                 self.resend_stalled();
@@ -405,6 +411,12 @@ impl App {
                 self.saved_file(result);
             }
             Action::LocalServer(result) => self.local_server(result),
+            Action::Terminate => {
+                // Ctrl-Q with its question (unsaved changes) answered yes.
+                self.asked = Some(Armed::Quit);
+                self.quit();
+                self.asked = None;
+            }
             Action::FileOnDisk(found) => self.file_on_disk(found),
         }
     }

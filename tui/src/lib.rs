@@ -9,7 +9,8 @@
 //! - [`keymap`]: the one table from keys to commands (the help screen is
 //!   generated from it);
 //! - [`ui`]: `draw(&App, &mut Frame)`, a pure function of the state;
-//! - `net`, `terminal`, `run`: the edges (socket, tty, event loop).
+//! - `net`, `terminal`, `effects`, `run`: the edges (socket, tty, the
+//!   app's effects carried out, event loop).
 
 pub mod action;
 pub mod app;
@@ -17,6 +18,7 @@ pub mod autostart;
 pub mod chat;
 pub mod cli;
 pub mod editor;
+pub mod effects;
 pub mod file_watch;
 pub mod highlight;
 pub mod input;

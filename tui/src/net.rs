@@ -1,9 +1,9 @@
 //! The connection: a [`Connection`] (the client library's WebSocket task
 //! with reconnect and backoff) and its event channel. Events become
 //! `Action::Transport` for the app; the app's `Effect::Send`s come back
-//! here. The sync logic itself lives in the app's `Replica`, so this module
-//! is only plumbing, plus the wait for the first welcome that must happen
-//! before the terminal is taken over.
+//! here (through [`crate::effects`]). The sync logic itself lives in the
+//! app's `Session`, so this module is only plumbing, plus the wait for the
+//! first welcome that must happen before the terminal is taken over.
 
 use std::time::Duration;
 
@@ -12,7 +12,8 @@ use collab_protocol::ClientMsg;
 use tokio::time::{Instant, timeout_at};
 
 use crate::action::Action;
-use crate::app::{App, Conn, Effect};
+use crate::app::{App, Conn};
+use crate::effects::Outside;
 
 pub struct Net {
     conn: Connection,
@@ -55,18 +56,6 @@ impl Net {
             }
         }
     }
-}
-
-/// Carries out the app's `Send` effects, returning the others.
-pub fn send_effects(app: &mut App, net: &Net) -> Vec<Effect> {
-    let mut rest = Vec::new();
-    for e in app.take_effects() {
-        match e {
-            Effect::Send(m) => net.send(m),
-            other => rest.push(other),
-        }
-    }
-    rest
 }
 
 /// The sentence for a server that could not be joined, from the
@@ -113,10 +102,12 @@ fn host_port(url: &str) -> &str {
 /// Feeds connection events to the app until it has joined (and its seed,
 /// if any, was answered), or until a refusal, an unreachable server or the
 /// deadline. `Err` is the one sentence to print.
-pub async fn join(app: &mut App, net: &mut Net, within: Duration) -> Result<(), String> {
+pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
-        let _ = send_effects(app, net);
+        // No keys are read yet: the effects are the connection's (and
+        // Quit cannot be among them).
+        let _ = out.carry_out(app);
         if let Some(fatal) = &app.fatal {
             return Err(fatal.clone());
         }
@@ -128,7 +119,7 @@ pub async fn join(app: &mut App, net: &mut Net, within: Duration) -> Result<(), 
         {
             return Err(unreachable(&app.config.server, reason));
         }
-        match timeout_at(deadline, net.events.recv()).await {
+        match timeout_at(deadline, out.net.events.recv()).await {
             Ok(Some(ev)) => app.update(Action::Transport(ev)),
             Ok(None) => {
                 return Err(format!(

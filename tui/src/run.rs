@@ -21,14 +21,15 @@ use ropey::Rope;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::action::Action;
-use crate::app::{App, Config, Effect, Focus, OnDisk};
-use crate::autostart::{Local, ensure_local_server, local_addr};
+use crate::app::{App, Config, Focus, OnDisk};
+use crate::autostart::{ensure_local_server, local_addr};
 use crate::cli::{Cli, Sub};
+use crate::effects::{Flow, Outside};
 use crate::file_watch::FileWatch;
 use crate::keymap::{KeyContext, action_for};
 use crate::net::{self, Net};
-use crate::save::{Stamp, save};
-use crate::terminal::{TerminalGuard, osc52};
+use crate::save::Stamp;
+use crate::terminal::TerminalGuard;
 use crate::tty_input::{PASTE_GAP, ends_in_paste, paste_run, spawn_reader};
 use crate::ui;
 use crate::ui::theme::ColorMode;
@@ -41,6 +42,8 @@ const BURST_MAX: usize = 64 * 1024;
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How long to wait for the first welcome.
 const JOIN_WITHIN: Duration = Duration::from_secs(10);
+/// How long quitting waits for a save still being written.
+const SAVE_WITHIN: Duration = Duration::from_secs(30);
 
 /// The binary's `main`.
 pub fn main() -> ExitCode {
@@ -212,15 +215,16 @@ async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
         utc_offset,
     };
     let mut app = App::new(config, Instant::now());
-    let mut net = Net::open(&server, cli_ca)?;
-    net::join(&mut app, &mut net, JOIN_WITHIN).await?;
+    let mut out = Outside::new(Net::open(&server, cli_ca)?);
+    net::join(&mut app, &mut out, JOIN_WITHIN).await?;
 
     let result = {
         let mut guard =
             TerminalGuard::enter().map_err(|e| format!("cannot set up the terminal: {e}."))?;
-        event_loop(&mut app, &mut net, &mut guard).await
+        event_loop(&mut app, &mut out, &mut guard).await
     };
-    net.close(Duration::from_secs(1)).await;
+    out.finish_saving(SAVE_WITHIN).await;
+    out.net.close(Duration::from_secs(1)).await;
     result
 }
 
@@ -261,7 +265,11 @@ fn to_action(app: &App, ev: Event) -> Option<Action> {
     }
 }
 
-async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> Result<(), String> {
+async fn event_loop(
+    app: &mut App,
+    out: &mut Outside,
+    guard: &mut TerminalGuard,
+) -> Result<(), String> {
     let size = guard
         .terminal
         .size()
@@ -275,14 +283,14 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
     let mut watch = FileWatch::default();
     let mut last_watch = Instant::now();
-    let net = &mut Loop { net, started_tx };
+    // Keys read while a save was being written, applied after its result.
+    let mut held: Vec<Event> = Vec::new();
     loop {
         let now = Instant::now();
-        app.update(Action::Tick(now));
-        if now.duration_since(last_watch) >= WATCH_EVERY {
+        app.update(Action::Clock(now));
+        if now.duration_since(last_watch) >= WATCH_EVERY && !out.saving() {
             last_watch = now;
             if let Some(path) = app.config.file.clone()
                 && let Some(found) = watch.check(&path, app.disk_stamp())
@@ -291,7 +299,7 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
             }
         }
         app.update(Action::Frame);
-        if carry_out(app, net) {
+        if out.carry_out(app) == Flow::Quit {
             return Ok(());
         }
         guard
@@ -311,11 +319,11 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
             })
             .map_err(|e| format!("cannot draw: {e}."))?;
         app.update(Action::Sync);
-        if carry_out(app, net) {
+        if out.carry_out(app) == Flow::Quit {
             return Ok(());
         }
         tokio::select! {
-            batch = keys.recv() => match batch {
+            batch = keys.recv(), if !out.saving() => match batch {
                 Some(Ok(mut burst)) => {
                     // Whatever else the terminal already sent, in one frame.
                     while burst.len() < BURST_MAX {
@@ -333,47 +341,41 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
                             None => break,
                         }
                     }
-                    if handle_burst(app, net, burst) {
+                    held.extend(burst);
+                    if handle_burst(app, out, &mut held) == Flow::Quit {
                         return Ok(());
                     }
                 }
                 Some(Err(e)) => return Err(format!("cannot read the terminal: {e}.")),
                 None => return Ok(()),
             },
-            ev = net.net.events.recv() => {
+            ev = out.net.events.recv() => {
                 if let Some(ev) = ev {
                     app.update(Action::Transport(ev));
-                    while let Ok(ev) = net.net.events.try_recv() {
+                    while let Ok(ev) = out.net.events.try_recv() {
                         app.update(Action::Transport(ev));
                     }
                 }
             }
-            Some(result) = started.recv() => app.update(Action::LocalServer(result)),
+            Some(action) = out.done.recv() => {
+                out.apply(app, action);
+                if !out.saving() && handle_burst(app, out, &mut held) == Flow::Quit {
+                    return Ok(());
+                }
+            }
             _ = tick.tick() => {}
-            _ = term.recv() => {
-                app.update(Action::Command(crate::keymap::Command::Quit));
-                app.update(Action::Command(crate::keymap::Command::Quit));
-            }
-            _ = hup.recv() => {
-                app.update(Action::Command(crate::keymap::Command::Quit));
-                app.update(Action::Command(crate::keymap::Command::Quit));
-            }
+            _ = term.recv() => app.update(Action::Terminate),
+            _ = hup.recv() => app.update(Action::Terminate),
         }
     }
 }
 
-/// What the event loop's effects need: the connection, and where a local
-/// server started in the background reports.
-struct Loop<'a> {
-    net: &'a mut Net,
-    started_tx: tokio::sync::mpsc::UnboundedSender<Result<Local, String>>,
-}
-
 /// Applies the terminal events that arrived together; a run of text keys
-/// typed into the text is one paste. True when it is time to quit.
-fn handle_burst(app: &mut App, net: &Loop<'_>, burst: Vec<Event>) -> bool {
+/// typed into the text is one paste. Stops after one that started a save:
+/// the rest stays in `burst` until the save's result is applied.
+fn handle_burst(app: &mut App, out: &mut Outside, burst: &mut Vec<Event>) -> Flow {
     let mut i = 0;
-    while i < burst.len() {
+    while i < burst.len() && !out.saving() {
         let pasted = (app.key_context() == KeyContext::Text && app.focus == Focus::Text)
             .then(|| paste_run(&burst[i..]))
             .flatten();
@@ -386,43 +388,12 @@ fn handle_burst(app: &mut App, net: &Loop<'_>, burst: Vec<Event>) -> bool {
             }
             i += 1;
         }
-        if carry_out(app, net) {
-            return true;
+        if out.carry_out(app) == Flow::Quit {
+            return Flow::Quit;
         }
     }
-    false
-}
-
-/// Carries out the app's effects; true when it is time to quit.
-fn carry_out(app: &mut App, lp: &Loop<'_>) -> bool {
-    let net = &*lp.net;
-    let mut quit = false;
-    // Saving feeds back an action, which may queue more effects.
-    for _ in 0..4 {
-        let effects = net::send_effects(app, net);
-        if effects.is_empty() {
-            break;
-        }
-        for e in effects {
-            match e {
-                Effect::Send(m) => net.send(m),
-                Effect::StartLocalServer(addr) => {
-                    // Off the loop: starting waits up to seconds.
-                    let tx = lp.started_tx.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let _ = tx.send(ensure_local_server(addr));
-                    });
-                }
-                Effect::Reconnect => net.resume(),
-                Effect::Save { path, text, expect } => {
-                    app.update(Action::Saved(save(&path, &text, expect)));
-                }
-                Effect::Clipboard(text) => osc52(&text),
-                Effect::Quit => quit = true,
-            }
-        }
-    }
-    quit
+    burst.drain(..i);
+    Flow::Continue
 }
 
 #[cfg(test)]

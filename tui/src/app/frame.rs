@@ -2,7 +2,7 @@
 //! it, my batched edits and my presence going out; and on ticks, updates
 //! sent again when no ack came.
 
-use super::{App, Conn, Effect, PRESENCE_EVERY, RESEND_AFTER};
+use super::{App, Conn, Effect, PRESENCE_EVERY};
 
 impl App {
     pub(super) fn frame(&mut self) {
@@ -20,6 +20,8 @@ impl App {
     pub(super) fn sync(&mut self) {
         if let Some(m) = self.replica.flush() {
             self.effects.push(Effect::Send(m));
+            // Its wait for the ack starts now.
+            self.replica.poll_timeout(self.now);
         }
         let sel = self.editor.selection();
         if self.conn == Conn::Live {
@@ -36,17 +38,10 @@ impl App {
         }
     }
 
-    /// Sends my unacked updates again when no ack came for
-    /// [`RESEND_AFTER`] (as `collab_client::Client` does).
+    /// The session's clock: my unacked updates go again when no ack came
+    /// for [`super::RESEND_AFTER`].
     pub(super) fn resend_stalled(&mut self) {
-        if self.replica.unacked_seqs().next().is_none() {
-            // Nothing waits: the clock starts with the next update.
-            self.ack_progress = self.now;
-        } else if self.now.saturating_duration_since(self.ack_progress) >= RESEND_AFTER {
-            if let Some(m) = self.replica.resend_unacked() {
-                self.effects.push(Effect::Send(m));
-            }
-            self.ack_progress = self.now;
-        }
+        let effects = self.replica.handle_timeout(self.now);
+        self.session_effects(effects);
     }
 }

@@ -2,8 +2,10 @@
 //! message, dropped, closed), the replica's client events they turn into,
 //! and seeding an empty room from FILE after the first welcome.
 
-use collab_client::{ClientEvent, Effect as ReplicaEffect, TransportEvent};
-use collab_protocol::{ErrorCode, LeftReason, ServerMsg};
+use std::time::Duration;
+
+use collab_client::{ClientEvent, Effect as SessionEffect, TransportEvent};
+use collab_protocol::{ErrorCode, LeftReason, ProtocolError};
 use ropey::Rope;
 
 use super::{App, Conn, Effect, OnDisk, RETURN_WITHIN};
@@ -84,69 +86,63 @@ impl App {
         }
     }
 
+    /// A connection event, through the session (which joins on connect
+    /// and keeps the acks' clock).
     pub(super) fn transport(&mut self, ev: TransportEvent) {
-        match ev {
-            TransportEvent::Connected => {
-                self.conn = Conn::Joining;
-                let token = self.config.token.clone();
-                let join =
-                    self.replica
-                        .join_msg(&self.config.room, &self.config.user, token.as_deref());
-                self.effects.push(Effect::Send(join));
-            }
-            TransportEvent::Message(msg) => {
-                if matches!(
-                    msg,
-                    ServerMsg::Ack { .. } | ServerMsg::Welcome(_) | ServerMsg::DocPart { .. }
-                ) {
-                    self.ack_progress = self.now;
-                }
-                for effect in self.replica.handle(msg) {
-                    match effect {
-                        ReplicaEffect::Send(m) => self.effects.push(Effect::Send(m)),
-                        ReplicaEffect::Event(e) => self.client_event(e),
-                    }
-                }
-                self.pull_changes(false);
-            }
-            TransportEvent::Disconnected { reason, retry_in } => {
-                self.replica.on_disconnect();
-                if self.conn == Conn::Live {
-                    self.warn("Connection lost: editing goes on offline.");
-                    let here = self.peers.iter().filter(|p| !p.me);
-                    self.returning = (here.map(|p| p.name.clone()).collect(), None);
-                }
-                self.conn = Conn::Reconnecting { reason, retry_in };
-                self.last_presence = None;
-                self.refresh_peers();
-                // Our own local server may have died: check, start again.
-                if let Some(addr) = self.config.local_server
-                    && !self.starting_server
-                    && !self.quitting
-                {
-                    self.starting_server = true;
-                    self.effects.push(Effect::StartLocalServer(addr));
-                }
-            }
-            TransportEvent::Closed { error } => {
-                let reason = match &error {
-                    Some(e) => e.message.clone(),
-                    None => "closed".to_owned(),
-                };
-                if self.replica.welcomes() == 0 && !self.quitting {
-                    self.fatal = Some(match &error {
-                        Some(e) => self.refusal(e.code, &e.message),
-                        None => format!(
-                            "The connection to {} closed before joining: check the server and try again.",
-                            self.config.server
-                        ),
-                    });
-                } else if error.is_some() {
-                    self.warn(format!("Disconnected for good: {reason}"));
-                }
-                self.conn = Conn::Closed { reason };
+        let message = matches!(ev, TransportEvent::Message(_));
+        let effects = self.replica.handle(ev, self.now);
+        self.session_effects(effects);
+        if message {
+            self.pull_changes(false);
+        }
+    }
+
+    /// What the session returned: messages out, events shown.
+    pub(super) fn session_effects(&mut self, effects: Vec<SessionEffect>) {
+        for effect in effects {
+            match effect {
+                SessionEffect::Send(m) => self.effects.push(Effect::Send(m)),
+                SessionEffect::Event(e) => self.client_event(e),
             }
         }
+    }
+
+    fn disconnected(&mut self, reason: String, retry_in: Option<Duration>) {
+        if self.conn == Conn::Live {
+            self.warn("Connection lost: editing goes on offline.");
+            let here = self.peers.iter().filter(|p| !p.me);
+            self.returning = (here.map(|p| p.name.clone()).collect(), None);
+        }
+        self.conn = Conn::Reconnecting { reason, retry_in };
+        self.last_presence = None;
+        self.refresh_peers();
+        // Our own local server may have died: check, start again.
+        if let Some(addr) = self.config.local_server
+            && !self.starting_server
+            && !self.quitting
+        {
+            self.starting_server = true;
+            self.effects.push(Effect::StartLocalServer(addr));
+        }
+    }
+
+    fn closed(&mut self, error: Option<ProtocolError>) {
+        let reason = match &error {
+            Some(e) => e.message.clone(),
+            None => "closed".to_owned(),
+        };
+        if self.replica.welcomes() == 0 && !self.quitting {
+            self.fatal = Some(match &error {
+                Some(e) => self.refusal(e.code, &e.message),
+                None => format!(
+                    "The connection to {} closed before joining: check the server and try again.",
+                    self.config.server
+                ),
+            });
+        } else if error.is_some() {
+            self.warn(format!("Disconnected for good: {reason}"));
+        }
+        self.conn = Conn::Closed { reason };
     }
 
     /// The local server was checked after a drop: started again, or it
@@ -168,6 +164,9 @@ impl App {
     pub(super) fn client_event(&mut self, e: ClientEvent) {
         let me = self.me.as_ref().map(|m| m.name.clone());
         match e {
+            ClientEvent::Connected => self.conn = Conn::Joining,
+            ClientEvent::Disconnected { reason, retry_in } => self.disconnected(reason, retry_in),
+            ClientEvent::Closed { error } => self.closed(error),
             ClientEvent::Welcome {
                 you,
                 resumed,

@@ -14,6 +14,7 @@ mod support;
 
 mod chat;
 mod editing;
+mod effects;
 mod follow;
 mod paste;
 mod perf;

@@ -1,0 +1,448 @@
+//! [`Session`]: a [`Replica`] taking part in one room over a transport,
+//! sans-IO, in the style of quinn-proto's `Connection`.
+//!
+//! The glue between [`crate::Connection`] and [`Replica`] (join on every
+//! connect, watch the acks, resend when they stall) is the same for every
+//! program that edits a room, so it lives here once: the editor and
+//! [`crate::Client`] (tests, the bench, bots) both drive a `Session`. It
+//! does no IO and reads no clock: the owner passes `now`, so tests step
+//! time with plain [`Instant`]s, without a runtime or sleeps.
+//!
+//! The owner's loop:
+//!
+//! - feed every [`TransportEvent`] to [`Session::handle`];
+//! - call [`Session::handle_timeout`] once [`Session::poll_timeout`]'s
+//!   instant has passed (early calls do nothing), and ask `poll_timeout`
+//!   again after anything that sent an update;
+//! - carry out the returned [`Effect`]s in order: send the messages, show
+//!   the events (the connection's own come as [`ClientEvent::Connected`],
+//!   [`ClientEvent::Disconnected`] and [`ClientEvent::Closed`]);
+//! - edit and read through the replica ([`Session::replica_mut`], or
+//!   directly: a `Session` derefs to its `Replica`) and send what its
+//!   editing methods return.
+//!
+//! Welcome assembly (`doc_part`s and the welcome's `update`s) and the
+//! handling of rate-limited updates stay in the [`Replica`]: they are
+//! about the document, not the connection. What the session adds is the
+//! clock: the server drops updates over its rate limit without a word when
+//! nothing follows them, so updates unacked for [`RESEND_AFTER`] are sent
+//! again ([`Replica::resend_unacked`]).
+
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use collab_protocol::{ProtocolError, ServerMsg};
+
+use crate::{ClientEvent, Effect, Replica, SyncState, TransportEvent};
+
+/// Updates unacked this long are sent again (the default of
+/// [`Session::resend_after`]): a live server acks within milliseconds, so
+/// this only fires when updates were dropped.
+pub const RESEND_AFTER: Duration = Duration::from_secs(2);
+
+/// Who joins which room: what every `join` carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinAs {
+    pub room: String,
+    pub user: String,
+    /// The access token, when the server requires one.
+    pub token: Option<String>,
+}
+
+/// The transport as the session last heard of it.
+#[derive(Debug, Clone, PartialEq)]
+enum Link {
+    /// Not connected (yet, or since a drop): the transport retries.
+    Down,
+    /// A WebSocket is open (the welcome may not have come yet).
+    Up,
+    /// Stopped for good, with the fatal error if there was one.
+    Closed(Option<ProtocolError>),
+}
+
+/// A [`Replica`] joined to a room through a transport; see the module
+/// documentation for how to drive it.
+pub struct Session {
+    replica: Replica,
+    join: JoinAs,
+    link: Link,
+    resend_after: Duration,
+    /// Since when the oldest unacked update has waited without progress
+    /// (an ack, a welcome, a part of one): `None` while nothing waits.
+    waiting_since: Option<Instant>,
+    resends: u64,
+    disconnects: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("room", &self.join.room)
+            .field("user", &self.join.user)
+            .field("link", &self.link)
+            .field("waiting_since", &self.waiting_since)
+            .field("replica", &self.replica)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session for `replica` (fresh, or already edited or seeded), not
+    /// connected yet.
+    pub fn new(replica: Replica, join: JoinAs) -> Self {
+        Self {
+            replica,
+            join,
+            link: Link::Down,
+            resend_after: RESEND_AFTER,
+            waiting_since: None,
+            resends: 0,
+            disconnects: 0,
+        }
+    }
+
+    /// Resend unacked updates after this long without progress instead of
+    /// [`RESEND_AFTER`].
+    pub fn resend_after(mut self, after: Duration) -> Self {
+        self.resend_after = after;
+        self
+    }
+
+    /// Handles one transport event at `now`, returning what to send and
+    /// what to show, in order.
+    pub fn handle(&mut self, event: TransportEvent, now: Instant) -> Vec<Effect> {
+        let out = match event {
+            TransportEvent::Connected => {
+                self.link = Link::Up;
+                let JoinAs { room, user, token } = &self.join;
+                let join = self.replica.join_msg(room, user, token.as_deref());
+                vec![Effect::Event(ClientEvent::Connected), Effect::Send(join)]
+            }
+            TransportEvent::Message(msg) => {
+                if matches!(
+                    msg,
+                    ServerMsg::Ack { .. } | ServerMsg::Welcome(_) | ServerMsg::DocPart { .. }
+                ) {
+                    self.waiting_since = Some(now);
+                }
+                self.replica.handle(msg)
+            }
+            TransportEvent::Disconnected { reason, retry_in } => {
+                self.link = Link::Down;
+                self.disconnects += 1;
+                self.replica.on_disconnect();
+                vec![Effect::Event(ClientEvent::Disconnected {
+                    reason,
+                    retry_in,
+                })]
+            }
+            TransportEvent::Closed { error } => {
+                self.link = Link::Closed(error.clone());
+                self.replica.on_disconnect();
+                vec![Effect::Event(ClientEvent::Closed { error })]
+            }
+        };
+        self.observe(now);
+        out
+    }
+
+    /// When [`Self::handle_timeout`] has work next: `None` while no update
+    /// waits for an ack (or while not live, when nothing can be resent).
+    /// Ask again after sending an update: its wait starts at the first
+    /// `now` the session sees it.
+    pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        self.observe(now);
+        self.waiting_since.map(|since| since + self.resend_after)
+    }
+
+    /// The clock at `now`: when no ack came for the resend interval, every
+    /// unacked update goes again as one (and the wait starts over).
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Effect> {
+        self.observe(now);
+        let Some(since) = self.waiting_since else {
+            return Vec::new();
+        };
+        if now.saturating_duration_since(since) < self.resend_after {
+            return Vec::new();
+        }
+        self.waiting_since = Some(now);
+        match self.replica.resend_unacked() {
+            Some(m) => {
+                self.resends += 1;
+                vec![Effect::Send(m)]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Starts the wait of a newly sent update, ends it when nothing waits.
+    fn observe(&mut self, now: Instant) {
+        let waiting =
+            self.replica.state() == SyncState::Live && self.replica.unacked_seqs().next().is_some();
+        if waiting {
+            self.waiting_since.get_or_insert(now);
+        } else {
+            self.waiting_since = None;
+        }
+    }
+
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    pub fn replica_mut(&mut self) -> &mut Replica {
+        &mut self.replica
+    }
+
+    /// A WebSocket is open (the welcome may not have come yet).
+    pub fn connected(&self) -> bool {
+        self.link == Link::Up
+    }
+
+    /// Welcomed on an open connection, every edit acked, nothing waiting.
+    pub fn is_synced(&self) -> bool {
+        self.connected() && self.replica.is_synced()
+    }
+
+    /// `Some` once the transport stopped for good, with the fatal error if
+    /// there was one.
+    pub fn closed(&self) -> Option<&Option<ProtocolError>> {
+        match &self.link {
+            Link::Closed(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// How many times unacked updates were resent after acks stalled.
+    pub fn resends(&self) -> u64 {
+        self.resends
+    }
+
+    /// How many times the transport reported a drop.
+    pub fn disconnects(&self) -> u64 {
+        self.disconnects
+    }
+}
+
+/// Reading and editing go straight to the replica: the session only adds
+/// the connection and the clock around it.
+impl Deref for Session {
+    type Target = Replica;
+    fn deref(&self) -> &Replica {
+        &self.replica
+    }
+}
+
+impl DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Replica {
+        &mut self.replica
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use collab_doc::SharedDoc;
+    use collab_protocol::{Base64Bytes, ClientMsg, DocKind, ErrorCode, Limits, Member, Welcome};
+
+    fn session() -> Session {
+        Session::new(
+            Replica::new(),
+            JoinAs {
+                room: "room".into(),
+                user: "alice".into(),
+                token: Some("secret".into()),
+            },
+        )
+    }
+
+    fn welcome(server: &SharedDoc) -> TransportEvent {
+        let alice = Member {
+            id: 1,
+            name: "alice".into(),
+            color: "#ffffff".into(),
+            read_only: false,
+        };
+        TransportEvent::Message(ServerMsg::Welcome(Box::new(Welcome {
+            protocol: 1,
+            you: alice.clone(),
+            members: vec![alice],
+            session: "s1".into(),
+            peer: 1 << 41,
+            resumed: false,
+            doc_kind: DocKind::Snapshot,
+            doc: Base64Bytes(server.snapshot().unwrap()),
+            doc_parts: 0,
+            doc_updates: 0,
+            version: Base64Bytes(server.version()),
+            limits: Limits {
+                max_frame_bytes: 1 << 20,
+                max_doc_bytes: 1 << 23,
+                messages_per_second: 200,
+                burst: 400,
+            },
+        })))
+    }
+
+    fn sent(effects: &[Effect]) -> Vec<&ClientMsg> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(m) => Some(m),
+                Effect::Event(_) => None,
+            })
+            .collect()
+    }
+
+    fn seq(msg: &ClientMsg) -> u64 {
+        match msg {
+            ClientMsg::Update { seq, .. } => *seq,
+            other => panic!("not an update: {other:?}"),
+        }
+    }
+
+    fn ack(seq: u64) -> TransportEvent {
+        TransportEvent::Message(ServerMsg::Ack { seq })
+    }
+
+    /// A session live at `t0` in an empty room.
+    fn live(t0: Instant) -> Session {
+        let mut s = session();
+        s.handle(TransportEvent::Connected, t0);
+        s.handle(welcome(&SharedDoc::new()), t0);
+        assert!(s.is_synced());
+        s
+    }
+
+    #[test]
+    fn every_connect_joins_with_the_identity_and_the_last_session() {
+        let t0 = Instant::now();
+        let mut s = session();
+        let effects = s.handle(TransportEvent::Connected, t0);
+        assert_eq!(effects[0], Effect::Event(ClientEvent::Connected));
+        let [ClientMsg::Join(j)] = sent(&effects)[..] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!((j.room.as_str(), j.user.as_str()), ("room", "alice"));
+        assert_eq!(j.token.as_deref(), Some("secret"));
+        assert_eq!(j.session, None);
+        assert!(s.connected() && !s.is_synced());
+        s.handle(welcome(&SharedDoc::new()), t0);
+        let effects = s.handle(
+            TransportEvent::Disconnected {
+                reason: "gone".into(),
+                retry_in: Some(Duration::from_millis(100)),
+            },
+            t0,
+        );
+        assert_eq!(
+            effects,
+            [Effect::Event(ClientEvent::Disconnected {
+                reason: "gone".into(),
+                retry_in: Some(Duration::from_millis(100)),
+            })]
+        );
+        assert_eq!((s.connected(), s.disconnects()), (false, 1));
+        assert_eq!(s.state(), SyncState::Offline);
+        let effects = s.handle(TransportEvent::Connected, t0);
+        let [ClientMsg::Join(j)] = sent(&effects)[..] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(j.session.as_deref(), Some("s1"), "takes the session over");
+    }
+
+    #[test]
+    fn unacked_updates_go_again_once_acks_stall() {
+        let t0 = Instant::now();
+        let mut s = live(t0);
+        assert_eq!(s.poll_timeout(t0), None, "nothing waits");
+        let first = seq(&s.edit(0, 0, "abc").unwrap().unwrap());
+        let due = s.poll_timeout(t0).unwrap();
+        assert_eq!(due, t0 + RESEND_AFTER, "the wait starts at the send");
+        assert!(s.handle_timeout(due - Duration::from_millis(1)).is_empty());
+        let effects = s.handle_timeout(due);
+        let [again] = sent(&effects)[..] else {
+            panic!("{effects:?}")
+        };
+        assert!(seq(again) > first);
+        assert_eq!(s.resends(), 1);
+        assert_eq!(s.poll_timeout(due), Some(due + RESEND_AFTER), "starts over");
+        // Acked: no timer, however long it stays quiet.
+        s.handle(ack(seq(again)), due);
+        assert_eq!(s.poll_timeout(due), None);
+        assert!(s.handle_timeout(due + RESEND_AFTER * 10).is_empty());
+        assert_eq!(s.resends(), 1);
+    }
+
+    #[test]
+    fn an_ack_restarts_the_wait_of_the_updates_still_unacked() {
+        let t0 = Instant::now();
+        let mut s = live(t0);
+        let a = seq(&s.edit(0, 0, "a").unwrap().unwrap());
+        s.poll_timeout(t0);
+        let t1 = t0 + RESEND_AFTER / 2;
+        s.edit(1, 0, "b").unwrap().unwrap();
+        s.handle(ack(a), t1);
+        assert_eq!(s.poll_timeout(t1), Some(t1 + RESEND_AFTER));
+        assert!(s.handle_timeout(t0 + RESEND_AFTER).is_empty(), "progress");
+        assert_eq!(sent(&s.handle_timeout(t1 + RESEND_AFTER)).len(), 1);
+    }
+
+    #[test]
+    fn offline_nothing_is_resent_and_the_welcome_starts_the_wait_again() {
+        let t0 = Instant::now();
+        let mut s = live(t0);
+        s.edit(0, 0, "abc").unwrap().unwrap();
+        s.poll_timeout(t0);
+        s.handle(
+            TransportEvent::Disconnected {
+                reason: "gone".into(),
+                retry_in: None,
+            },
+            t0,
+        );
+        assert_eq!(s.poll_timeout(t0), None, "no timer while offline");
+        assert!(s.handle_timeout(t0 + RESEND_AFTER * 3).is_empty());
+        // The welcome sends what the server lacks: its wait starts then.
+        let t1 = t0 + RESEND_AFTER * 4;
+        s.handle(TransportEvent::Connected, t1);
+        let effects = s.handle(welcome(&SharedDoc::new()), t1);
+        assert_eq!(sent(&effects).len(), 1, "{effects:?}");
+        assert_eq!(s.poll_timeout(t1), Some(t1 + RESEND_AFTER));
+    }
+
+    #[test]
+    fn a_fatal_close_is_kept_and_reported() {
+        let t0 = Instant::now();
+        let mut s = session();
+        s.handle(TransportEvent::Connected, t0);
+        let error = ProtocolError {
+            code: ErrorCode::NameTaken,
+            message: "taken".into(),
+        };
+        let effects = s.handle(
+            TransportEvent::Closed {
+                error: Some(error.clone()),
+            },
+            t0,
+        );
+        assert_eq!(
+            effects,
+            [Effect::Event(ClientEvent::Closed {
+                error: Some(error.clone())
+            })]
+        );
+        assert_eq!(s.closed(), Some(&Some(error)));
+        assert!(!s.connected());
+    }
+
+    #[test]
+    fn a_shorter_resend_interval_is_used() {
+        let t0 = Instant::now();
+        let mut s = live(t0).resend_after(Duration::from_millis(50));
+        s.edit(0, 0, "x").unwrap().unwrap();
+        assert_eq!(s.poll_timeout(t0), Some(t0 + Duration::from_millis(50)));
+    }
+}
