@@ -27,5 +27,6 @@ pub mod row_backend;
 pub mod run;
 pub mod save;
 pub mod terminal;
+mod tty_decode;
 pub mod tty_input;
 pub mod ui;

@@ -3,7 +3,7 @@
 //! stderr), then take over the screen and run the one event loop.
 //!
 //! The loop `select!`s over terminal events, connection events, a clock
-//! tick and SIGTERM/SIGHUP. Whatever arrives becomes actions for the app;
+//! tick, window size changes (SIGWINCH) and SIGTERM/SIGHUP. Whatever arrives becomes actions for the app;
 //! connection events that are already waiting are drained together, so a
 //! burst of remote updates costs one frame, not one frame each.
 
@@ -275,6 +275,8 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    // The window's size changes (the terminal reader decodes keys only).
+    let mut winch = signal(SignalKind::window_change()).map_err(|e| e.to_string())?;
     let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
     let mut watch = FileWatch::default();
     let mut last_watch = Instant::now();
@@ -350,6 +352,11 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
             }
             Some(result) = started.recv() => app.update(Action::LocalServer(result)),
             _ = tick.tick() => {}
+            _ = winch.recv() => {
+                if let Ok((width, height)) = crossterm::terminal::size() {
+                    app.update(Action::Resize { width, height });
+                }
+            }
             _ = term.recv() => {
                 app.update(Action::Command(crate::keymap::Command::Quit));
                 app.update(Action::Command(crate::keymap::Command::Quit));
