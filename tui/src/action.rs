@@ -27,8 +27,9 @@ pub enum Action {
     Scroll(isize),
     /// The terminal has this many columns and rows.
     Resize { width: u16, height: u16 },
-    /// The clock moved on (notices fade, presence is sent).
-    Tick(Instant),
+    /// It is now this time: the app's clock (notices fade, updates left
+    /// unacked too long are sent again).
+    Clock(Instant),
     /// About to draw a frame: refresh the highlight cache for what is
     /// visible.
     Frame,
@@ -44,6 +45,9 @@ pub enum Action {
     LocalServer(Result<Local, String>),
     /// FILE changed on disk (another program or editor wrote it).
     FileOnDisk(OnDisk),
+    /// SIGTERM or SIGHUP: leave the room and quit now, without asking
+    /// (whoever sent the signal cannot answer).
+    Terminate,
     /// A save finished.
     Saved(Result<Saved, SaveError>),
 }

@@ -389,12 +389,13 @@ impl App {
                 self.hide_undrawn_inputs();
                 self.follow_cursor();
             }
-            Action::Tick(now) => {
+            Action::Clock(now) => {
                 self.now = now;
                 self.notices.expire(now);
                 self.resend_stalled();
             }
             Action::Frame => self.frame(),
+            Action::Terminate => self.quit_now(),
             Action::Sync => self.sync(),
             Action::Transport(ev) => self.transport(ev),
             Action::Saved(result) => {

@@ -283,7 +283,7 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
     let net = &mut Loop { net, started_tx };
     loop {
         let now = Instant::now();
-        app.update(Action::Tick(now));
+        app.update(Action::Clock(now));
         if now.duration_since(last_watch) >= WATCH_EVERY {
             last_watch = now;
             if let Some(path) = app.config.file.clone()
@@ -357,14 +357,8 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
                     app.update(Action::Resize { width, height });
                 }
             }
-            _ = term.recv() => {
-                app.update(Action::Command(crate::keymap::Command::Quit));
-                app.update(Action::Command(crate::keymap::Command::Quit));
-            }
-            _ = hup.recv() => {
-                app.update(Action::Command(crate::keymap::Command::Quit));
-                app.update(Action::Command(crate::keymap::Command::Quit));
-            }
+            _ = term.recv() => app.update(Action::Terminate),
+            _ = hup.recv() => app.update(Action::Terminate),
         }
     }
 }

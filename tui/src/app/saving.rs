@@ -198,6 +198,14 @@ impl App {
             self.armed = Some(Armed::Quit);
             return self.warn(quit_question(self.modified, unsent));
         }
+        self.quit_now();
+    }
+
+    /// Leaves the room and quits, asking nothing.
+    pub(super) fn quit_now(&mut self) {
+        if self.quitting {
+            return;
+        }
         self.quitting = true;
         // Edits typed in this same frame go out before the leave.
         if let Some(m) = self.replica.flush() {

@@ -12,7 +12,7 @@ use support::*;
 fn type_slowly(app: &mut collab_tui::app::App, text: &str, gap: Duration) {
     for c in text.chars() {
         let later = app.now + gap;
-        app.update(Action::Tick(later));
+        app.update(Action::Clock(later));
         app.update(Action::Type(c));
     }
 }

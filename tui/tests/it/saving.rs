@@ -311,3 +311,23 @@ fn modified_means_different_from_the_file_on_disk() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_signal_quits_at_once_without_asking() {
+    let room = Room::new("text\n");
+    let mut app = joined(&room, "notes.txt", 100, 24);
+    typed(&mut app, "unsaved ");
+    assert!(app.modified);
+    let _ = app.take_effects();
+    app.update(Action::Terminate);
+    let effects = app.take_effects();
+    let leaves = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Send(collab_protocol::ClientMsg::Leave)))
+        .count();
+    assert_eq!(leaves, 1, "{effects:?}");
+    assert_eq!(effects.last(), Some(&Effect::Quit));
+    // A second signal adds nothing.
+    app.update(Action::Terminate);
+    assert!(app.take_effects().is_empty());
+}

@@ -41,7 +41,7 @@ fn notices_for_joins_and_leaves() {
     insta::assert_snapshot!(render(&mut app));
     // They fade, then go.
     let later = app.now + Duration::from_secs(60);
-    app.update(Action::Tick(later));
+    app.update(Action::Clock(later));
     assert!(app.notices.is_empty());
 }
 

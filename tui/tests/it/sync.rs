@@ -43,27 +43,29 @@ fn updates_without_an_ack_are_resent_after_a_while() {
     let sent = updates(&mut app);
     assert_eq!(sent.len(), 1, "one update for the batch");
     // The server dropped it (rate limit) and said nothing.
-    app.update(Action::Tick(t0 + RESEND_AFTER / 2));
+    app.update(Action::Clock(t0 + RESEND_AFTER / 2));
     assert!(updates(&mut app).is_empty(), "not yet");
-    app.update(Action::Tick(t0 + RESEND_AFTER + Duration::from_millis(100)));
+    app.update(Action::Clock(
+        t0 + RESEND_AFTER + Duration::from_millis(100),
+    ));
     let resent = updates(&mut app);
     assert_eq!(resent.len(), 1, "resent once the acks stalled");
     assert!(resent[0] > sent[0]);
     // Acked: nothing more goes out, however long it stays quiet.
     msg(&mut app, ServerMsg::Ack { seq: resent[0] });
     assert!(app.replica.is_synced());
-    app.update(Action::Tick(t0 + RESEND_AFTER * 5));
+    app.update(Action::Clock(t0 + RESEND_AFTER * 5));
     assert!(updates(&mut app).is_empty());
     // The clock starts again with the next update.
     type_str(&mut app, "d");
     app.update(Action::Sync);
     assert_eq!(updates(&mut app).len(), 1);
-    app.update(Action::Tick(t0 + RESEND_AFTER * 5 + RESEND_AFTER / 2));
+    app.update(Action::Clock(t0 + RESEND_AFTER * 5 + RESEND_AFTER / 2));
     assert!(
         updates(&mut app).is_empty(),
         "from the send, not from the last ack"
     );
-    app.update(Action::Tick(
+    app.update(Action::Clock(
         t0 + RESEND_AFTER * 6 + Duration::from_millis(100),
     ));
     assert_eq!(updates(&mut app).len(), 1);
@@ -180,7 +182,7 @@ fn members_back_after_a_server_restart_are_not_announced() {
     }));
     app.update(Action::Transport(TransportEvent::Connected));
     msg(&mut app, room.welcome(alice(), vec![alice()]));
-    app.update(Action::Tick(app.now + Duration::from_secs(10)));
+    app.update(Action::Clock(app.now + Duration::from_secs(10)));
     msg(&mut app, ServerMsg::Joined { member: bob() });
     let carol = member(3, "carol", "#98c379");
     msg(&mut app, ServerMsg::Joined { member: carol });
