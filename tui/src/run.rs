@@ -27,7 +27,7 @@ use crate::cli::{Cli, Sub};
 use crate::file_watch::FileWatch;
 use crate::keymap::{KeyContext, action_for};
 use crate::net::{self, Net};
-use crate::save::{Stamp, save};
+use crate::save::{SaveError, Saved, Stamp, save};
 use crate::terminal::{TerminalGuard, osc52};
 use crate::tty_input::{PASTE_GAP, ends_in_paste, paste_run, spawn_reader};
 use crate::ui;
@@ -39,6 +39,8 @@ const TICK: Duration = Duration::from_millis(100);
 const BURST_MAX: usize = 64 * 1024;
 /// How often FILE is looked at on disk (one stat).
 const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// How long a save under way at quit may take to finish.
+const SAVE_WITHIN: Duration = Duration::from_secs(30);
 /// How long to wait for the first welcome.
 const JOIN_WITHIN: Duration = Duration::from_secs(10);
 
@@ -261,7 +263,27 @@ fn to_action(app: &App, ev: Event) -> Option<Action> {
     }
 }
 
+/// Runs the loop; then lets a save still under way finish (an in-place
+/// save cut short would leave half a file).
 async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> Result<(), String> {
+    let (saved_tx, mut saved) = tokio::sync::mpsc::unbounded_channel();
+    let result = run_loop(app, net, guard, saved_tx, &mut saved).await;
+    while app.save_pending() {
+        match tokio::time::timeout(SAVE_WITHIN, saved.recv()).await {
+            Ok(Some(done)) => app.update(Action::Saved(done)),
+            _ => break,
+        }
+    }
+    result
+}
+
+async fn run_loop(
+    app: &mut App,
+    net: &mut Net,
+    guard: &mut TerminalGuard,
+    saved_tx: SavedTx,
+    saved: &mut tokio::sync::mpsc::UnboundedReceiver<SaveResult>,
+) -> Result<(), String> {
     let size = guard
         .terminal
         .size()
@@ -280,7 +302,11 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
     let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
     let mut watch = FileWatch::default();
     let mut last_watch = Instant::now();
-    let net = &mut Loop { net, started_tx };
+    let net = &mut Loop {
+        net,
+        started_tx,
+        saved_tx,
+    };
     loop {
         let now = Instant::now();
         app.update(Action::Clock(now));
@@ -351,6 +377,7 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
                 }
             }
             Some(result) = started.recv() => app.update(Action::LocalServer(result)),
+            Some(result) = saved.recv() => app.update(Action::Saved(result)),
             _ = tick.tick() => {}
             _ = winch.recv() => {
                 if let Ok((width, height)) = crossterm::terminal::size() {
@@ -368,7 +395,12 @@ async fn event_loop(app: &mut App, net: &mut Net, guard: &mut TerminalGuard) -> 
 struct Loop<'a> {
     net: &'a mut Net,
     started_tx: tokio::sync::mpsc::UnboundedSender<Result<Local, String>>,
+    /// Where a save run on the blocking pool reports.
+    saved_tx: SavedTx,
 }
+
+type SaveResult = Result<Saved, SaveError>;
+type SavedTx = tokio::sync::mpsc::UnboundedSender<SaveResult>;
 
 /// Applies the terminal events that arrived together; a run of text keys
 /// typed into the text is one paste. True when it is time to quit.
@@ -398,7 +430,7 @@ fn handle_burst(app: &mut App, net: &Loop<'_>, burst: Vec<Event>) -> bool {
 fn carry_out(app: &mut App, lp: &Loop<'_>) -> bool {
     let net = &*lp.net;
     let mut quit = false;
-    // Saving feeds back an action, which may queue more effects.
+    // (Bounded: carrying out an effect queues no more today; saving did.)
     for _ in 0..4 {
         let effects = net::send_effects(app, net);
         if effects.is_empty() {
@@ -416,7 +448,11 @@ fn carry_out(app: &mut App, lp: &Loop<'_>) -> bool {
                 }
                 Effect::Reconnect => net.resume(),
                 Effect::Save { path, text, expect } => {
-                    app.update(Action::Saved(save(&path, &text, expect)));
+                    // Off the loop: a save waits for fsync.
+                    let tx = lp.saved_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = tx.send(save(&path, &text, expect));
+                    });
                 }
                 Effect::Clipboard(text) => osc52(&text),
                 Effect::Quit => quit = true,

@@ -1,5 +1,6 @@
-//! Saving (the write itself is an [`Effect::Save`] for the event loop, its
-//! result comes back as `Action::Saved`) and quitting, which asks twice when
+//! Saving (the write itself is an [`Effect::Save`] for the event loop,
+//! which runs it on a blocking thread; its result comes back as
+//! `Action::Saved`, and until then no other save starts) and quitting, which asks twice when
 //! the text is modified.
 //!
 //! An editor must never write over a file with text it did not load from
@@ -83,6 +84,12 @@ impl App {
     }
 
     fn start_save(&mut self, path: PathBuf, expect: Expect, kind: SaveKind) {
+        // One save at a time: each result belongs to its save, and two
+        // writes of one file never race.
+        if let Some(running) = &self.pending_save {
+            let shown = running.path.display().to_string();
+            return self.warn(format!("Still saving {shown}: try again in a moment."));
+        }
         let text = self.editor.rope().clone();
         self.pending_save = Some(PendingSave {
             path: path.clone(),
@@ -90,6 +97,11 @@ impl App {
             kind,
         });
         self.effects.push(Effect::Save { path, text, expect });
+    }
+
+    /// A save was started and its result has not come back.
+    pub fn save_pending(&self) -> bool {
+        self.pending_save.is_some()
     }
 
     pub(super) fn saved_file(&mut self, result: Result<Saved, SaveError>) {

@@ -331,3 +331,24 @@ fn a_signal_quits_at_once_without_asking() {
     app.update(Action::Terminate);
     assert!(app.take_effects().is_empty());
 }
+
+#[test]
+fn one_save_at_a_time() {
+    let room = Room::new("text\n");
+    let mut app = joined(&room, "notes.txt", 100, 24);
+    typed(&mut app, "more ");
+    cmd(&mut app, Command::Save);
+    assert_eq!(saves(&mut app), ["notes.txt"]);
+    assert!(app.save_pending());
+    // Its result is not back yet (the write runs off the event loop): a
+    // second Ctrl-S waits rather than racing it.
+    cmd(&mut app, Command::Save);
+    assert!(saves(&mut app).is_empty());
+    let screen = render(&mut app);
+    assert!(screen.contains("Still saving notes.txt"), "{screen}");
+    app.update(ok("notes.txt"));
+    assert!(!app.save_pending() && !app.modified);
+    typed(&mut app, "x");
+    cmd(&mut app, Command::Save);
+    assert_eq!(saves(&mut app), ["notes.txt"]);
+}
