@@ -41,10 +41,10 @@ use crate::editor::{Editor, Selection};
 use crate::highlight::{Highlight, Rgb};
 use crate::input::LineInput;
 use crate::keymap::{Command, KeyContext};
+use crate::layout::Areas;
 use crate::notices::{Level, Notices};
 use crate::save::{Expect, Stamp};
-use crate::ui::layout::Areas;
-use crate::ui::theme::{ColorMode, Palette};
+use crate::theme::{ColorMode, Palette};
 
 pub use undo_group::UNDO_PAUSE;
 
@@ -431,8 +431,8 @@ impl App {
                 return;
             }
             HelpUp | HelpDown | HelpPageUp | HelpPageDown => {
-                let page = crate::ui::help::page(self.size);
-                let max = crate::ui::help::max_scroll(self.size);
+                let page = crate::layout::help_page(self.size);
+                let max = crate::layout::help_max_scroll(self.size);
                 self.help = self.help.map(|h| match c {
                     HelpUp => h.saturating_sub(1),
                     HelpDown => (h + 1).min(max),

@@ -8,6 +8,8 @@
 //!   applied by [`app::App::update`];
 //! - [`keymap`]: the one table from keys to commands (the help screen is
 //!   generated from it);
+//! - [`layout`] and [`theme`]: where each part of the screen goes and its
+//!   colours, used by the app and by drawing alike;
 //! - [`ui`]: `draw(&App, &mut Frame)`, a pure function of the state;
 //! - `net`, `terminal`, `run`: the edges (socket, tty, event loop).
 
@@ -21,12 +23,14 @@ pub mod file_watch;
 pub mod highlight;
 pub mod input;
 pub mod keymap;
+pub mod layout;
 pub mod net;
 pub mod notices;
 pub mod row_backend;
 pub mod run;
 pub mod save;
 pub mod terminal;
+pub mod theme;
 mod tty_decode;
 pub mod tty_input;
 pub mod ui;

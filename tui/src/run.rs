@@ -29,9 +29,9 @@ use crate::keymap::{KeyContext, action_for};
 use crate::net::{self, Net};
 use crate::save::{SaveError, Saved, Stamp, save};
 use crate::terminal::{TerminalGuard, osc52};
+use crate::theme::ColorMode;
 use crate::tty_input::{PASTE_GAP, ends_in_paste, paste_run, spawn_reader};
 use crate::ui;
-use crate::ui::theme::ColorMode;
 
 /// How often the clock ticks (notices fade, presence goes out).
 const TICK: Duration = Duration::from_millis(100);

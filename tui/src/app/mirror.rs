@@ -4,7 +4,7 @@
 
 use super::{App, Peer};
 use crate::editor::{changed_span, map_pos};
-use crate::ui::theme::parse_hex;
+use crate::theme::parse_hex;
 
 impl App {
     /// Mirrors the replica's pending deltas into the rope.

@@ -6,7 +6,7 @@ use ratatui::layout::Position;
 
 use super::{App, Focus};
 use crate::editor::text;
-use crate::ui::layout::{self, Open};
+use crate::layout::{self, Open};
 
 impl App {
     pub(super) fn relayout(&mut self) {

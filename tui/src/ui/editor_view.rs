@@ -13,7 +13,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use crate::app::{App, Peer};
 use crate::editor::text::{grapheme_width, line_len_no_break};
 use crate::highlight::Run;
-use crate::ui::theme::Palette;
+use crate::theme::Palette;
 
 /// Lines longer than this are drawn up to here (a caret beyond is still
 /// reported in the status bar).

@@ -1,5 +1,9 @@
 //! Drawing: [`draw`] is a pure function of the app's state. Nothing here
 //! changes the app, so what a snapshot test sees is what a person sees.
+//! Drawing depends on the state and never the other way round: the
+//! layout arithmetic and the colours, which the app needs too (to scroll,
+//! to map clicks, to colour members), are [`crate::layout`] and
+//! [`crate::theme`].
 //! (The highlight cache for the visible lines is filled by
 //! `Action::Frame` before drawing, not here.)
 //!
@@ -12,11 +16,9 @@
 pub mod chat_panel;
 pub mod editor_view;
 pub mod help;
-pub mod layout;
 pub mod members;
 pub mod notices;
 pub mod status_bar;
-pub mod theme;
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;

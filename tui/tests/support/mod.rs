@@ -12,8 +12,8 @@ use collab_protocol::{
 };
 use collab_tui::action::Action;
 use collab_tui::app::{App, Config};
+use collab_tui::theme::ColorMode;
 use collab_tui::ui;
-use collab_tui::ui::theme::ColorMode;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ropey::Rope;
