@@ -3,7 +3,7 @@
 //! changes.
 
 use super::{App, Focus, Prompt, PromptKind};
-use crate::editor::{Selection, find_next, find_prev};
+use crate::editor::{Direction, Selection, find_next, find_prev};
 use crate::input::LineInput;
 use crate::keymap::Command;
 
@@ -72,7 +72,11 @@ impl App {
             }
             FindNext | FindPrev | InputDown | InputUp if kind == PromptKind::Find => {
                 let needle = input.text.clone();
-                self.find(matches!(c, FindNext | InputDown), Some(needle));
+                let direction = match c {
+                    FindNext | InputDown => Direction::Forward,
+                    _ => Direction::Backward,
+                };
+                self.find(direction, Some(needle));
             }
             Submit => self.submit_prompt(),
             _ => {}
@@ -83,7 +87,7 @@ impl App {
         let Some(p) = self.prompt.clone() else { return };
         let text = p.input.text.trim().to_owned();
         match p.kind {
-            PromptKind::Find => self.find(true, Some(p.input.text)),
+            PromptKind::Find => self.find(Direction::Forward, Some(p.input.text)),
             PromptKind::GotoLine => {
                 let line = text
                     .split(':')
@@ -131,17 +135,16 @@ impl App {
         self.last_search = needle;
     }
 
-    pub(super) fn find(&mut self, forward: bool, needle: Option<String>) {
+    pub(super) fn find(&mut self, direction: Direction, needle: Option<String>) {
         let needle = needle.unwrap_or_else(|| self.last_search.clone());
         if needle.is_empty() {
             return self.open_prompt(PromptKind::Find);
         }
         let sel = self.editor.selection().range();
         let rope = self.editor.rope();
-        let found = if forward {
-            find_next(rope, &needle, sel.end)
-        } else {
-            find_prev(rope, &needle, sel.start)
+        let found = match direction {
+            Direction::Forward => find_next(rope, &needle, sel.end),
+            Direction::Backward => find_prev(rope, &needle, sel.start),
         };
         match found {
             Some(r) => {

@@ -354,9 +354,15 @@ mod tests {
     #[test]
     fn remote_edits_carry_my_selection() {
         let mut e = ed("hello world", 6, 11);
-        e.apply_delta(&Edit::insert(0, ">> ").to_delta(), false);
+        e.apply_delta(
+            &Edit::insert(0, ">> ").to_delta(),
+            crate::editor::Assoc::Before,
+        );
         assert_eq!(e.selected_text(), "world");
-        e.apply_delta(&Edit::insert(14, "!").to_delta(), false);
+        e.apply_delta(
+            &Edit::insert(14, "!").to_delta(),
+            crate::editor::Assoc::Before,
+        );
         assert_eq!(e.selection(), Selection::new(9, 14));
         assert_eq!(e.rope().to_string(), ">> hello world!");
     }
