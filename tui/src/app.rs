@@ -1,7 +1,7 @@
 //! The editor's whole state and its one way of changing: [`App::update`].
 //!
 //! The app owns the [`Replica`] (the room's document, my undo history and
-//! the sync state, all sans-IO) and the [`Editor`] (the rope the screen
+//! the sync state, all sans-IO) and the `Editor` (the rope the screen
 //! shows). A keystroke becomes an edit on the replica, local-first; the
 //! replica's deltas, mine and remote alike, are mirrored into the rope.
 //! What must leave the app (messages for the server, a file to write, the

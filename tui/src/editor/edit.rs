@@ -124,20 +124,6 @@ pub fn map_pos(delta: &[TextChange], pos: usize, assoc: Assoc) -> usize {
     new + (pos - old)
 }
 
-/// The first char position the delta changes, if it changes anything.
-pub fn first_change(delta: &[TextChange]) -> Option<usize> {
-    let mut at = 0;
-    for step in delta {
-        match step {
-            TextChange::Retain(n) => at += n,
-            TextChange::Insert(s) if s.is_empty() => {}
-            TextChange::Delete(0) => {}
-            _ => return Some(at),
-        }
-    }
-    None
-}
-
 /// The stretch of text a delta changes, in chars: `old` is the changed
 /// range of the text before it, `new` what replaced it. A delta with
 /// several steps (a remote update) counts as one stretch from its first
@@ -184,31 +170,6 @@ pub fn changed_span(delta: &[TextChange]) -> Option<Changed> {
     span
 }
 
-/// Whether the delta inserts or deletes a line break (line numbers below
-/// the change move).
-pub fn changes_lines(rope_before: &Rope, delta: &[TextChange]) -> bool {
-    let mut at = 0usize;
-    for step in delta {
-        match step {
-            TextChange::Retain(n) => at += n,
-            TextChange::Insert(s) => {
-                if s.contains(['\n', '\r']) {
-                    return true;
-                }
-            }
-            TextChange::Delete(n) => {
-                let end = (at + n).min(rope_before.len_chars());
-                let start = at.min(end);
-                if rope_before.char_to_line(start) != rope_before.char_to_line(end) {
-                    return true;
-                }
-                at = end;
-            }
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,16 +197,6 @@ mod tests {
         assert_eq!(map_pos(&del, 3, Assoc::Before), 2);
         assert_eq!(map_pos(&del, 5, Assoc::Before), 2);
         assert_eq!(map_pos(&del, 9, Assoc::Before), 6);
-        assert_eq!(first_change(&del), Some(2));
-        assert_eq!(first_change(&[TextChange::Retain(3)]), None);
-    }
-
-    #[test]
-    fn line_changes_are_detected() {
-        let r = Rope::from_str("ab\ncd");
-        assert!(changes_lines(&r, &Edit::delete(1, 4).to_delta()));
-        assert!(!changes_lines(&r, &Edit::delete(0, 2).to_delta()));
-        assert!(changes_lines(&r, &Edit::insert(0, "x\n").to_delta()));
     }
 
     #[test]

@@ -16,9 +16,7 @@ mod selection;
 pub mod text;
 
 pub use commands::Change;
-pub use edit::{
-    Assoc, Changed, Edit, apply_delta, changed_span, changes_lines, first_change, map_pos,
-};
+pub use edit::{Assoc, Edit, apply_delta, changed_span, map_pos};
 pub use search::{Direction, find_next, find_prev};
 pub use selection::Selection;
 
@@ -140,21 +138,6 @@ impl Editor {
         let head = map_pos(delta, self.sel.head, assoc);
         apply_delta(&mut self.rope, delta);
         self.sel = Selection::new(anchor, head).clamped(self.rope.len_chars());
-    }
-
-    /// Applies an edit straight to the rope, as a document would echo it
-    /// (for tests and for the offline core).
-    pub fn apply_change(&mut self, change: &Change) {
-        for edit in &change.edits {
-            self.apply_delta(&edit.to_delta(), Assoc::After);
-        }
-        self.set_selection(change.after);
-    }
-
-    /// Replaces the whole text (a fresh snapshot), keeping the caret near.
-    pub fn reset_text(&mut self, rope: Rope) {
-        self.rope = rope;
-        self.sel = self.sel.clamped(self.rope.len_chars());
     }
 }
 

@@ -2,7 +2,7 @@
 //! changes the app, so what a snapshot test sees is what a person sees.
 //! Drawing depends on the state and never the other way round: the
 //! layout arithmetic and the colours, which the app needs too (to scroll,
-//! to map clicks, to colour members), are [`crate::layout`] and
+//! to map clicks, to colour members), are `crate::layout` and
 //! [`crate::theme`].
 //! (The highlight cache for the visible lines is filled by
 //! `Action::Frame` before drawing, not here.)
