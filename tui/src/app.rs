@@ -257,10 +257,8 @@ pub struct App {
     /// come back after the reconnect (a server restart makes everyone join
     /// again) they are not announced as joining. Until the given time.
     returning: (Vec<String>, Option<Instant>),
-    /// The member whose caret my view follows.
-    pub follow: Option<UserId>,
-    /// The member F6 last jumped to (the next press goes to the next one).
-    last_jump: Option<UserId>,
+    /// Follow mode and F6's jumps.
+    follow: follow::Follow,
     /// The undo step being typed.
     undo_group: undo_group::UndoGroup,
     /// The last ack or welcome, or when nothing was waiting for one.
@@ -322,8 +320,7 @@ impl App {
             now,
             last_presence: None,
             returning: (Vec::new(), None),
-            follow: None,
-            last_jump: None,
+            follow: follow::Follow::default(),
             undo_group: undo_group::UndoGroup::default(),
             ack_progress: now,
             effects: Vec::new(),
@@ -471,7 +468,7 @@ impl App {
                     self.focus = Focus::Text;
                     self.relayout();
                     self.follow_cursor();
-                } else if self.follow.is_some() {
+                } else if self.follow.active() {
                     self.stop_following();
                 } else if !self.editor.selection().is_empty() {
                     let head = self.editor.head();
