@@ -217,7 +217,8 @@ pub struct App {
     pub chat: Chat,
     pub notices: Notices,
     pub focus: Focus,
-    pub prompt: Option<Prompt>,
+    /// The open prompt and the last query found (see [`App::prompt`]).
+    prompts: prompt::Prompts,
     /// The help overlay's scroll offset, when open.
     pub help: Option<usize>,
     pub show_members: bool,
@@ -227,7 +228,6 @@ pub struct App {
     pub highlight: Highlight,
     pub palette: Palette,
     pub clipboard: String,
-    pub last_search: String,
     /// The text as last loaded or saved, to tell whether it is modified.
     saved: Rope,
     pub modified: bool,
@@ -295,7 +295,7 @@ impl App {
             chat: Chat::default(),
             notices: Notices::default(),
             focus: Focus::Text,
-            prompt: None,
+            prompts: prompt::Prompts::default(),
             help: None,
             show_members: true,
             view: View::default(),
@@ -304,7 +304,6 @@ impl App {
             highlight,
             palette,
             clipboard: String::new(),
-            last_search: String::new(),
             saved,
             modified: false,
             pending_save: None,
@@ -461,7 +460,7 @@ impl App {
             Cancel => {
                 if self.help.is_some() {
                     self.help = None;
-                } else if self.prompt.is_some() {
+                } else if self.prompt().is_some() {
                     self.close_prompt();
                 } else if self.focus == Focus::Chat {
                     self.chat.set_open(false);

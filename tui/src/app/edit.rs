@@ -157,12 +157,7 @@ impl App {
                 let ch = self.editor.insert_char(c);
                 self.edit(ch);
             }
-            Focus::Prompt => {
-                if let Some(p) = &mut self.prompt {
-                    p.input.insert(c.encode_utf8(&mut [0; 4]));
-                }
-                self.incremental_find();
-            }
+            Focus::Prompt => self.prompt_insert(c.encode_utf8(&mut [0; 4])),
             Focus::Chat => self.chat.input.insert(c.encode_utf8(&mut [0; 4])),
         }
     }
@@ -174,12 +169,7 @@ impl App {
                 let ch = self.editor.paste(text);
                 self.edit(ch);
             }
-            Focus::Prompt => {
-                if let Some(p) = &mut self.prompt {
-                    p.input.insert(text);
-                }
-                self.incremental_find();
-            }
+            Focus::Prompt => self.prompt_insert(text),
             Focus::Chat => self.chat.input.insert(text),
         }
     }

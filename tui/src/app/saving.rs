@@ -150,9 +150,7 @@ impl App {
                 // Save As keeps its prompt, with the name, to change it.
                 if pending.kind == SaveKind::As {
                     self.open_prompt(PromptKind::SaveAs);
-                    if let Some(p) = &mut self.prompt {
-                        p.input = crate::input::LineInput::with_text(&shown);
-                    }
+                    self.set_prompt_text(&shown);
                 }
             }
         }

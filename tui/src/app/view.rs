@@ -13,7 +13,7 @@ impl App {
         let open = Open {
             chat: self.chat.open,
             members: self.show_members,
-            prompt: self.prompt.is_some(),
+            prompt: self.prompt().is_some(),
             gutter: layout::gutter_width(self.editor.rope().len_lines()),
         };
         self.areas = layout::areas(self.size, open);
@@ -30,8 +30,8 @@ impl App {
             }
             self.relayout();
         }
-        if self.prompt.is_some() && self.areas.prompt.is_none() {
-            self.prompt = None;
+        if self.prompt().is_some() && self.areas.prompt.is_none() {
+            self.drop_prompt();
             self.focus = Focus::Text;
             self.warn("The terminal is too small for a prompt.");
             self.relayout();

@@ -76,7 +76,7 @@ fn draw_screen(app: &App, buf: &mut Buffer, size: Rect) {
 }
 
 fn draw_prompt(app: &App, buf: &mut Buffer, area: Rect) {
-    let Some(prompt) = &app.prompt else { return };
+    let Some(prompt) = app.prompt() else { return };
     let hint = match prompt.kind {
         PromptKind::Find => "  Enter/↓ next · ↑ previous · Esc close",
         PromptKind::GotoLine => "  Enter go · Esc cancel",
@@ -122,7 +122,7 @@ fn cursor(app: &App) -> Option<Position> {
         }
         Focus::Prompt => {
             let area = app.areas.prompt?;
-            let p = app.prompt.as_ref()?;
+            let p = app.prompt()?;
             let before: String = p.input.text.chars().take(p.input.cursor).collect();
             let x = p.kind.label().width() + before.width();
             Some(Position::new(

@@ -204,7 +204,7 @@ fn save_as_asks_before_replacing_a_file_and_keeps_a_failed_name_out_of_the_title
         screen.contains(&format!("Not saved to {copy}: it already exists")),
         "{screen}"
     );
-    assert_eq!(app.prompt.as_ref().unwrap().input.text, copy);
+    assert_eq!(app.prompt().unwrap().input.text, copy);
     cmd(&mut app, Command::Submit);
     assert_eq!(expects(&mut app), [(copy.clone(), Expect::Anything)]);
     // A write that fails names the path and leaves FILE as it was; the
@@ -221,7 +221,7 @@ fn save_as_asks_before_replacing_a_file_and_keeps_a_failed_name_out_of_the_title
         app.config.file.as_deref(),
         Some(std::path::Path::new("notes.txt"))
     );
-    assert!(app.prompt.is_some());
+    assert!(app.prompt().is_some());
     // A new name, saved: FILE becomes it.
     cmd(&mut app, Command::Cancel);
     cmd(&mut app, Command::SaveAs);
