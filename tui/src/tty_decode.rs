@@ -24,6 +24,9 @@ use crossterm::event::{
 const ESC: u8 = 0x1b;
 const PASTE_START: &[u8] = b"\x1b[200~";
 const PASTE_END: &[u8] = b"\x1b[201~";
+/// A sequence longer than this (but a paste) is garbage: dropped rather
+/// than kept waiting for a final byte.
+const SEQUENCE_MAX: usize = 256;
 
 /// What the bytes so far make.
 #[derive(Debug, PartialEq)]
@@ -51,7 +54,13 @@ impl Decoder {
         for (i, &byte) in bytes.iter().enumerate() {
             self.buffer.push(byte);
             let more = more || i + 1 < bytes.len();
-            match parse(&self.buffer, more) {
+            let parsed =
+                if self.buffer.len() > SEQUENCE_MAX && !self.buffer.starts_with(PASTE_START) {
+                    Err(Malformed)
+                } else {
+                    parse(&self.buffer, more)
+                };
+            match parsed {
                 Ok(Parsed::Event(ev)) => {
                     out.push(ev);
                     self.buffer.clear();
@@ -495,6 +504,14 @@ mod tests {
                 k(KeyCode::Esc, KeyModifiers::NONE),
                 k(KeyCode::Esc, KeyModifiers::NONE),
             ]
+        );
+        // An endless sequence is dropped, not kept: at its 257th byte.
+        let mut long = b"\x1b[1".to_vec();
+        long.extend([b';'; SEQUENCE_MAX + 1 - 3]);
+        long.push(b'z');
+        assert_eq!(
+            decode(&long),
+            vec![k(KeyCode::Char('z'), KeyModifiers::NONE)]
         );
         // Malformed UTF-8 is dropped; what follows is read.
         assert_eq!(
