@@ -70,7 +70,6 @@ pub enum Armed {
 }
 
 pub use saving::FileState;
-use saving::PendingSave;
 
 /// What the app needs to start.
 #[derive(Debug, Clone)]
@@ -231,7 +230,8 @@ pub struct App {
     /// The text as last loaded or saved, to tell whether it is modified.
     saved: Rope,
     pub modified: bool,
-    pending_save: Option<PendingSave>,
+    /// The save under way and FILE's stamp (see `saving`).
+    saving: saving::Saving,
     /// The chat box's text of a direct message not yet echoed by the
     /// server: if the name is nobody in the room it goes back in the box
     /// rather than being lost.
@@ -240,8 +240,6 @@ pub struct App {
     armed: Option<Armed>,
     /// ...and, while a command runs, the question it may be answering.
     asked: Option<Armed>,
-    /// FILE as loaded or last saved, to tell another program's change.
-    disk_stamp: Option<Stamp>,
     /// What FILE on disk is to this session (may a save replace it?).
     pub file_state: FileState,
     pub quitting: bool,
@@ -282,7 +280,7 @@ impl App {
             .unwrap_or_default();
         let highlight = Highlight::for_file(config.file.as_deref(), &first_line);
         let saved = config.file_text.clone().unwrap_or_default();
-        let disk_stamp = config.file_stamp;
+        let saving = saving::Saving::new(config.file_stamp);
         let palette = Palette(config.colors);
         let mut app = Self {
             config,
@@ -306,11 +304,10 @@ impl App {
             clipboard: String::new(),
             saved,
             modified: false,
-            pending_save: None,
+            saving,
             unechoed_direct: None,
             armed: None,
             asked: None,
-            disk_stamp,
             file_state: FileState::Ours,
             quitting: false,
             starting_server: false,
@@ -331,11 +328,6 @@ impl App {
     /// The effects queued since the last call, in order.
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects)
-    }
-
-    /// FILE's stamp as this session last loaded or saved it.
-    pub fn disk_stamp(&self) -> Option<Stamp> {
-        self.disk_stamp
     }
 
     /// Joined read-only: the server refuses my edits, so none are made.
