@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use collab_client::Replica;
 use collab_protocol::{ClientMsg, Member, UserId};
-use ratatui::layout::Rect;
 use ropey::Rope;
 
 use crate::action::Action;
@@ -41,7 +40,6 @@ use crate::editor::{Editor, Selection};
 use crate::highlight::{Highlight, Rgb};
 use crate::input::LineInput;
 use crate::keymap::{Command, KeyContext};
-use crate::layout::Areas;
 use crate::notices::{Level, Notices};
 use crate::save::{Expect, Stamp};
 use crate::theme::{ColorMode, Palette};
@@ -218,12 +216,10 @@ pub struct App {
     pub focus: Focus,
     /// The open prompt and the last query found (see [`App::prompt`]).
     prompts: prompt::Prompts,
-    /// The help overlay's scroll offset, when open.
-    pub help: Option<usize>,
-    pub show_members: bool,
+    /// The screen's size, its parts, the help overlay and the members
+    /// panel (see `view`).
+    screen: view::Screen,
     pub view: View,
-    pub size: Rect,
-    pub areas: Areas,
     pub highlight: Highlight,
     pub palette: Palette,
     pub clipboard: String,
@@ -294,11 +290,8 @@ impl App {
             notices: Notices::default(),
             focus: Focus::Text,
             prompts: prompt::Prompts::default(),
-            help: None,
-            show_members: true,
+            screen: view::Screen::default(),
             view: View::default(),
-            size: Rect::new(0, 0, 80, 24),
-            areas: Areas::default(),
             highlight,
             palette,
             clipboard: String::new(),
@@ -346,7 +339,7 @@ impl App {
 
     /// What has the keyboard, for the keymap.
     pub fn key_context(&self) -> KeyContext {
-        if self.help.is_some() {
+        if self.help().is_some() {
             KeyContext::Help
         } else if self.focus == Focus::Text {
             KeyContext::Text
@@ -371,12 +364,7 @@ impl App {
                 extend,
             } => self.click(column, row, extend),
             Action::Scroll(n) => self.scroll(n),
-            Action::Resize { width, height } => {
-                self.size = Rect::new(0, 0, width, height);
-                self.relayout();
-                self.hide_undrawn_inputs();
-                self.follow_cursor();
-            }
+            Action::Resize { width, height } => self.resize(width, height),
             Action::Clock(now) => {
                 self.now = now;
                 self.notices.expire(now);
@@ -414,21 +402,8 @@ impl App {
         use Command::*;
         // Anywhere.
         match c {
-            Help => {
-                self.help = if self.help.is_some() { None } else { Some(0) };
-                return;
-            }
-            HelpUp | HelpDown | HelpPageUp | HelpPageDown => {
-                let page = crate::layout::help_page(self.size);
-                let max = crate::layout::help_max_scroll(self.size);
-                self.help = self.help.map(|h| match c {
-                    HelpUp => h.saturating_sub(1),
-                    HelpDown => (h + 1).min(max),
-                    HelpPageUp => h.saturating_sub(page.saturating_sub(1).max(1)),
-                    _ => (h + page.saturating_sub(1).max(1)).min(max),
-                });
-                return;
-            }
+            Help => return self.toggle_help(),
+            HelpUp | HelpDown | HelpPageUp | HelpPageDown => return self.scroll_help(c),
             Quit => return self.quit(),
             Save => return self.save(),
             SaveAs => return self.open_prompt(PromptKind::SaveAs),
@@ -443,15 +418,10 @@ impl App {
             }
             Follow => return self.follow_next(),
             JumpToMember => return self.jump_to_member(),
-            Members => {
-                self.show_members = !self.show_members;
-                self.relayout();
-                self.follow_cursor();
-                return;
-            }
+            Members => return self.toggle_members(),
             Cancel => {
-                if self.help.is_some() {
-                    self.help = None;
+                if self.help().is_some() {
+                    self.toggle_help();
                 } else if self.prompt().is_some() {
                     self.close_prompt();
                 } else if self.focus == Focus::Chat {

@@ -328,7 +328,7 @@ async fn run_loop(
                 // The terminal may have changed size since its last resize
                 // event was read: lay out for the size being drawn.
                 let area = f.area();
-                if area != app.size {
+                if area != app.size() {
                     app.update(Action::Resize {
                         width: area.width,
                         height: area.height,

@@ -93,8 +93,8 @@ fn overlay(app: &App, others: &[&Peer], pos: usize, base: Style) -> Style {
 
 pub fn draw(app: &App, buf: &mut Buffer) {
     // Never past the buffer, whatever the layout says.
-    let text = app.areas.text.intersection(buf.area);
-    let gutter = app.areas.gutter.intersection(buf.area);
+    let text = app.areas().text.intersection(buf.area);
+    let gutter = app.areas().gutter.intersection(buf.area);
     let rope = app.editor.rope();
     let p = app.palette;
     let tab = app.editor.tab_width;
