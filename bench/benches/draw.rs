@@ -11,7 +11,7 @@ use collab_protocol::{Base64Bytes, DocKind, Limits, Member, ServerMsg, Welcome};
 use collab_tui::action::Action;
 use collab_tui::app::{App, Config};
 use collab_tui::keymap::Command;
-use collab_tui::ui::theme::ColorMode;
+use collab_tui::theme::ColorMode;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

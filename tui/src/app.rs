@@ -1,7 +1,7 @@
 //! The editor's whole state and its one way of changing: [`App::update`].
 //!
 //! The app owns the [`Replica`] (the room's document, my undo history and
-//! the sync state, all sans-IO) and the [`Editor`] (the rope the screen
+//! the sync state, all sans-IO) and the `Editor` (the rope the screen
 //! shows). A keystroke becomes an edit on the replica, local-first; the
 //! replica's deltas, mine and remote alike, are mirrored into the rope.
 //! What must leave the app (messages for the server, a file to write, the
@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use collab_client::{JoinAs, Replica, Session};
 use collab_protocol::{ClientMsg, Member, UserId};
-use ratatui::layout::Rect;
 use ropey::Rope;
 
 use crate::action::Action;
@@ -43,8 +42,7 @@ use crate::input::LineInput;
 use crate::keymap::{Command, KeyContext};
 use crate::notices::{Level, Notices};
 use crate::save::{Expect, Stamp};
-use crate::ui::layout::Areas;
-use crate::ui::theme::{ColorMode, Palette};
+use crate::theme::{ColorMode, Palette};
 
 pub use undo_group::UNDO_PAUSE;
 
@@ -71,7 +69,6 @@ pub enum Armed {
 }
 
 pub use saving::FileState;
-use saving::PendingSave;
 
 /// What the app needs to start.
 #[derive(Debug, Clone)]
@@ -220,21 +217,20 @@ pub struct App {
     pub chat: Chat,
     pub notices: Notices,
     pub focus: Focus,
-    pub prompt: Option<Prompt>,
-    /// The help overlay's scroll offset, when open.
-    pub help: Option<usize>,
-    pub show_members: bool,
+    /// The open prompt and the last query found (see [`App::prompt`]).
+    prompts: prompt::Prompts,
+    /// The screen's size, its parts, the help overlay and the members
+    /// panel (see `view`).
+    screen: view::Screen,
     pub view: View,
-    pub size: Rect,
-    pub areas: Areas,
     pub highlight: Highlight,
     pub palette: Palette,
     pub clipboard: String,
-    pub last_search: String,
     /// The text as last loaded or saved, to tell whether it is modified.
     saved: Rope,
     pub modified: bool,
-    pending_save: Option<PendingSave>,
+    /// The save under way and FILE's stamp (see `saving`).
+    saving: saving::Saving,
     /// The chat box's text of a direct message not yet echoed by the
     /// server: if the name is nobody in the room it goes back in the box
     /// rather than being lost.
@@ -243,8 +239,6 @@ pub struct App {
     armed: Option<Armed>,
     /// ...and, while a command runs, the question it may be answering.
     asked: Option<Armed>,
-    /// FILE as loaded or last saved, to tell another program's change.
-    disk_stamp: Option<Stamp>,
     /// What FILE on disk is to this session (may a save replace it?).
     pub file_state: FileState,
     pub quitting: bool,
@@ -260,10 +254,8 @@ pub struct App {
     /// come back after the reconnect (a server restart makes everyone join
     /// again) they are not announced as joining. Until the given time.
     returning: (Vec<String>, Option<Instant>),
-    /// The member whose caret my view follows.
-    pub follow: Option<UserId>,
-    /// The member F6 last jumped to (the next press goes to the next one).
-    last_jump: Option<UserId>,
+    /// Follow mode and F6's jumps.
+    follow: follow::Follow,
     /// The undo step being typed.
     undo_group: undo_group::UndoGroup,
     effects: Vec<Effect>,
@@ -291,7 +283,7 @@ impl App {
             .unwrap_or_default();
         let highlight = Highlight::for_file(config.file.as_deref(), &first_line);
         let saved = config.file_text.clone().unwrap_or_default();
-        let disk_stamp = config.file_stamp;
+        let saving = saving::Saving::new(config.file_stamp);
         let palette = Palette(config.colors);
         let mut app = Self {
             config,
@@ -304,23 +296,18 @@ impl App {
             chat: Chat::default(),
             notices: Notices::default(),
             focus: Focus::Text,
-            prompt: None,
-            help: None,
-            show_members: true,
+            prompts: prompt::Prompts::default(),
+            screen: view::Screen::default(),
             view: View::default(),
-            size: Rect::new(0, 0, 80, 24),
-            areas: Areas::default(),
             highlight,
             palette,
             clipboard: String::new(),
-            last_search: String::new(),
             saved,
             modified: false,
-            pending_save: None,
+            saving,
             unechoed_direct: None,
             armed: None,
             asked: None,
-            disk_stamp,
             file_state: FileState::Ours,
             quitting: false,
             starting_server: false,
@@ -329,8 +316,7 @@ impl App {
             now,
             last_presence: None,
             returning: (Vec::new(), None),
-            follow: None,
-            last_jump: None,
+            follow: follow::Follow::default(),
             undo_group: undo_group::UndoGroup::default(),
             effects: Vec::new(),
         };
@@ -341,11 +327,6 @@ impl App {
     /// The effects queued since the last call, in order.
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects)
-    }
-
-    /// FILE's stamp as this session last loaded or saved it.
-    pub fn disk_stamp(&self) -> Option<Stamp> {
-        self.disk_stamp
     }
 
     /// Joined read-only: the server refuses my edits, so none are made.
@@ -364,7 +345,7 @@ impl App {
 
     /// What has the keyboard, for the keymap.
     pub fn key_context(&self) -> KeyContext {
-        if self.help.is_some() {
+        if self.help().is_some() {
             KeyContext::Help
         } else if self.focus == Focus::Text {
             KeyContext::Text
@@ -389,18 +370,14 @@ impl App {
                 extend,
             } => self.click(column, row, extend),
             Action::Scroll(n) => self.scroll(n),
-            Action::Resize { width, height } => {
-                self.size = Rect::new(0, 0, width, height);
-                self.relayout();
-                self.hide_undrawn_inputs();
-                self.follow_cursor();
-            }
+            Action::Resize { width, height } => self.resize(width, height),
             Action::Clock(now) => {
                 self.now = now;
                 self.notices.expire(now);
                 self.resend_stalled();
             }
             Action::Frame => self.frame(),
+            Action::Terminate => self.quit_now(),
             Action::Sync => self.sync(),
             Action::Transport(ev) => self.transport(ev),
             Action::Saved(result) => {
@@ -411,12 +388,6 @@ impl App {
                 self.saved_file(result);
             }
             Action::LocalServer(result) => self.local_server(result),
-            Action::Terminate => {
-                // Ctrl-Q with its question (unsaved changes) answered yes.
-                self.asked = Some(Armed::Quit);
-                self.quit();
-                self.asked = None;
-            }
             Action::FileOnDisk(found) => self.file_on_disk(found),
         }
     }
@@ -437,21 +408,8 @@ impl App {
         use Command::*;
         // Anywhere.
         match c {
-            Help => {
-                self.help = if self.help.is_some() { None } else { Some(0) };
-                return;
-            }
-            HelpUp | HelpDown | HelpPageUp | HelpPageDown => {
-                let page = crate::ui::help::page(self.size);
-                let max = crate::ui::help::max_scroll(self.size);
-                self.help = self.help.map(|h| match c {
-                    HelpUp => h.saturating_sub(1),
-                    HelpDown => (h + 1).min(max),
-                    HelpPageUp => h.saturating_sub(page.saturating_sub(1).max(1)),
-                    _ => (h + page.saturating_sub(1).max(1)).min(max),
-                });
-                return;
-            }
+            Help => return self.toggle_help(),
+            HelpUp | HelpDown | HelpPageUp | HelpPageDown => return self.scroll_help(c),
             Quit => return self.quit(),
             Save => return self.save(),
             SaveAs => return self.open_prompt(PromptKind::SaveAs),
@@ -466,23 +424,18 @@ impl App {
             }
             Follow => return self.follow_next(),
             JumpToMember => return self.jump_to_member(),
-            Members => {
-                self.show_members = !self.show_members;
-                self.relayout();
-                self.follow_cursor();
-                return;
-            }
+            Members => return self.toggle_members(),
             Cancel => {
-                if self.help.is_some() {
-                    self.help = None;
-                } else if self.prompt.is_some() {
+                if self.help().is_some() {
+                    self.toggle_help();
+                } else if self.prompt().is_some() {
                     self.close_prompt();
                 } else if self.focus == Focus::Chat {
                     self.chat.set_open(false);
                     self.focus = Focus::Text;
                     self.relayout();
                     self.follow_cursor();
-                } else if self.follow.is_some() {
+                } else if self.follow.active() {
                     self.stop_following();
                 } else if !self.editor.selection().is_empty() {
                     let head = self.editor.head();

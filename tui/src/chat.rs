@@ -1,5 +1,14 @@
 //! The chat: room messages and direct messages, what I am typing, how
 //! many arrived while the panel was closed, and how far back I scrolled.
+//!
+//! Why the chat is in three files, as every other part of the editor is:
+//! this one is its state and the rules that need nothing else (parsing
+//! what I send, scrolling, times); `app/chat_box.rs` is what its keys do to
+//! the app (focus, notices, messages queued for the server, the box's text
+//! kept when a direct message finds nobody), which only `App::update` may
+//! change; `ui/chat_panel.rs` draws it, and drawing depends on the state,
+//! never the other way round. Put together they would need `App`'s state
+//! open to the drawing code, or drawing code inside `App`.
 
 use collab_protocol::{ClientMsg, validate_chat_text};
 

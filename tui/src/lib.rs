@@ -3,31 +3,36 @@
 //! The crate is split so that everything but the terminal and the socket
 //! is a plain function of its inputs:
 //!
-//! - [`editor`]: the pure editing core (rope, selection, commands);
+//! - `editor`: the pure editing core (rope, selection, commands);
 //! - [`action`] and [`app`]: every state change is a named [`action::Action`]
 //!   applied by [`app::App::update`];
 //! - [`keymap`]: the one table from keys to commands (the help screen is
 //!   generated from it);
+//! - `layout` and [`theme`]: where each part of the screen goes and its
+//!   colours, used by the app and by drawing alike;
 //! - [`ui`]: `draw(&App, &mut Frame)`, a pure function of the state;
 //! - `net`, `terminal`, `effects`, `run`: the edges (socket, tty, the
 //!   app's effects carried out, event loop).
 
 pub mod action;
 pub mod app;
-pub mod autostart;
-pub mod chat;
-pub mod cli;
-pub mod editor;
+pub(crate) mod autostart;
+pub(crate) mod chat;
+pub(crate) mod cli;
+pub(crate) mod editor;
 pub mod effects;
 pub mod file_watch;
 pub mod highlight;
-pub mod input;
+pub(crate) mod input;
 pub mod keymap;
+pub(crate) mod layout;
 pub mod net;
-pub mod notices;
-pub mod row_backend;
+pub(crate) mod notices;
+pub(crate) mod row_backend;
 pub mod run;
 pub mod save;
-pub mod terminal;
-pub mod tty_input;
+pub(crate) mod terminal;
+pub mod theme;
+mod tty_decode;
+pub(crate) mod tty_input;
 pub mod ui;

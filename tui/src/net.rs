@@ -71,13 +71,22 @@ pub fn unreachable(server: &str, reason: &str) -> String {
             host_port(server)
         );
     }
+    // A collab server on a plain port closes at once on a TLS hello (the
+    // handshake ends in EOF); older ones answered in plain HTTP or not at
+    // all.
     if tls_url
-        && (reason.contains("no answer")
+        && (reason.contains("handshake eof")
             || reason.contains("corrupt message")
             || reason.contains("InvalidContentType")
             || reason.contains("unexpected EOF")
             || reason.contains("close_notify"))
     {
+        return format!(
+            "The server at {server} speaks plain ws://, not TLS: use --server ws://{}.",
+            host_port(server)
+        );
+    }
+    if tls_url && reason.contains("no answer") {
         return format!(
             "The server at {server} does not answer TLS ({reason}); if it is a plain server, use --server ws://{}.",
             host_port(server)
@@ -157,12 +166,17 @@ mod tests {
         );
         let plain_port = unreachable(
             "wss://h:1/ws",
-            "cannot connect to wss://h:1/ws: no answer in 5s",
+            "cannot connect to wss://h:1/ws: IO error: tls handshake eof",
         );
         assert!(
-            plain_port.contains("use --server ws://h:1."),
+            plain_port.contains("speaks plain ws://, not TLS: use --server ws://h:1."),
             "{plain_port}"
         );
+        let silent = unreachable(
+            "wss://h:1/ws",
+            "cannot connect to wss://h:1/ws: no answer in 5s",
+        );
+        assert!(silent.contains("use --server ws://h:1."), "{silent}");
         let cert = unreachable(
             "wss://h:1",
             "IO error: invalid peer certificate: UnknownIssuer",

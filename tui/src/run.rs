@@ -3,7 +3,7 @@
 //! stderr), then take over the screen and run the one event loop.
 //!
 //! The loop `select!`s over terminal events, connection events, a clock
-//! tick and SIGTERM/SIGHUP. Whatever arrives becomes actions for the app;
+//! tick, window size changes (SIGWINCH) and SIGTERM/SIGHUP. Whatever arrives becomes actions for the app;
 //! connection events that are already waiting are drained together, so a
 //! burst of remote updates costs one frame, not one frame each.
 
@@ -30,9 +30,9 @@ use crate::keymap::{KeyContext, action_for};
 use crate::net::{self, Net};
 use crate::save::Stamp;
 use crate::terminal::TerminalGuard;
+use crate::theme::ColorMode;
 use crate::tty_input::{PASTE_GAP, ends_in_paste, paste_run, spawn_reader};
 use crate::ui;
-use crate::ui::theme::ColorMode;
 
 /// How often the clock ticks (notices fade, presence goes out).
 const TICK: Duration = Duration::from_millis(100);
@@ -283,6 +283,8 @@ async fn event_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    // The window's size changes (the terminal reader decodes keys only).
+    let mut winch = signal(SignalKind::window_change()).map_err(|e| e.to_string())?;
     let mut watch = FileWatch::default();
     let mut last_watch = Instant::now();
     // Keys read while a save was being written, applied after its result.
@@ -308,7 +310,7 @@ async fn event_loop(
                 // The terminal may have changed size since its last resize
                 // event was read: lay out for the size being drawn.
                 let area = f.area();
-                if area != app.size {
+                if area != app.size() {
                     app.update(Action::Resize {
                         width: area.width,
                         height: area.height,
@@ -364,6 +366,11 @@ async fn event_loop(
                 }
             }
             _ = tick.tick() => {}
+            _ = winch.recv() => {
+                if let Ok((width, height)) = crossterm::terminal::size() {
+                    app.update(Action::Resize { width, height });
+                }
+            }
             _ = term.recv() => app.update(Action::Terminate),
             _ = hup.recv() => app.update(Action::Terminate),
         }

@@ -5,9 +5,11 @@
 //! (mio) source waits on an edge-triggered epoll and reads at most 1 KiB
 //! per wake-up, so a paste larger than that, typed as keys by a terminal
 //! without bracketed paste (tmux `paste-buffer` without `-p`), stalled
-//! after the first KiB until the next key brought a new edge. With the
-//! `use-dev-tty` feature crossterm polls the terminal level-triggered, and
-//! a blocking `read` on its own thread sees the rest of the input at once.
+//! after the first KiB until the next key brought a new edge. A blocking
+//! `read` on its own thread sees the rest of the input at once. The bytes
+//! are decoded here too rather than by crossterm, which loses Shift-F3
+//! (see [`crate::tty_decode`]); the window's size changes come as SIGWINCH
+//! to the event loop.
 //!
 //! Why bursts: keys typed by a person come one read at a time; keys that
 //! arrive together, many in one go, are a paste. Typed one by one, each
@@ -15,11 +17,13 @@
 //! pasted indentation (a stair) and a paste would be hundreds of edits;
 //! [`paste_run`] turns such a run into one [`crate::action::Action::Paste`].
 
-use std::io;
+use std::io::{self, IsTerminal, Read};
 use std::time::Duration;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc;
+
+use crate::tty_decode::Decoder;
 
 /// Batches waiting between the reader thread and the event loop; a full
 /// channel makes the reader wait (the terminal buffers the rest).
@@ -35,36 +39,66 @@ pub const PASTE_MIN_KEYS: usize = 3;
 /// the whole text at once; only parsing separates them).
 pub const PASTE_GAP: Duration = Duration::from_millis(15);
 
-/// Events a reader sends together at most.
-const BATCH_MAX: usize = 4096;
+/// Bytes read from the terminal at once at most.
+const READ_MAX: usize = 4096;
 
-/// After an event, the reader looks this long for more before handing the
-/// batch over: a paste's keys are parsed from one write of the terminal,
-/// so they come as one batch rather than a first key alone and the rest.
+/// Bytes decoded together at most (one batch of events).
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// After a read, the decoder looks this long for more before handing the
+/// batch over: a paste written by the terminal at once may come in more
+/// than one read, and should be one batch rather than a first key alone
+/// and the rest.
 const BATCH_WAIT: Duration = Duration::from_millis(1);
 
-/// Starts the reader thread: it sends the events parsed together as one
-/// batch. It ends when the receiver is dropped and the next event
-/// arrives, or with the process.
+/// Starts the reader threads: one reads the terminal's bytes, the other
+/// decodes those that arrived together (see [`crate::tty_decode`]) and
+/// sends their events as one batch. They end when the receiver is dropped
+/// and the next input arrives, or with the process.
 pub fn spawn_reader() -> io::Result<mpsc::Receiver<io::Result<Vec<Event>>>> {
-    let (tx, rx) = mpsc::channel(QUEUE);
+    let mut tty = open_tty()?;
+    let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<io::Result<(Vec<u8>, bool)>>(QUEUE);
     std::thread::Builder::new()
-        .name("tty-input".into())
+        .name("tty-read".into())
         .spawn(move || {
             loop {
-                let mut batch = Vec::new();
-                let mut failed = None;
-                match crossterm::event::read() {
-                    Ok(ev) => batch.push(ev),
-                    Err(e) => failed = Some(e),
+                let mut buf = vec![0; READ_MAX];
+                let read = match tty.read(&mut buf) {
+                    Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(n) => {
+                        buf.truncate(n);
+                        // A full read: more is on its way.
+                        Ok((buf, n == READ_MAX))
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = read.is_err();
+                if raw_tx.send(read).is_err() || failed {
+                    break;
                 }
-                while failed.is_none()
-                    && batch.len() < BATCH_MAX
-                    && crossterm::event::poll(BATCH_WAIT).unwrap_or(false)
-                {
-                    match crossterm::event::read() {
-                        Ok(ev) => batch.push(ev),
+            }
+        })?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    std::thread::Builder::new()
+        .name("tty-decode".into())
+        .spawn(move || {
+            let mut decoder = Decoder::default();
+            while let Ok(first) = raw_rx.recv() {
+                let mut batch = Vec::new();
+                let mut next = Some(first);
+                let mut bytes = 0;
+                let mut failed = None;
+                while let Some(read) = next.take() {
+                    match read {
+                        Ok((chunk, more)) => {
+                            decoder.feed(&chunk, more, &mut batch);
+                            bytes += chunk.len();
+                        }
                         Err(e) => failed = Some(e),
+                    }
+                    if failed.is_none() && bytes < BATCH_BYTES {
+                        next = raw_rx.recv_timeout(BATCH_WAIT).ok();
                     }
                 }
                 if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
@@ -77,6 +111,16 @@ pub fn spawn_reader() -> io::Result<mpsc::Receiver<io::Result<Vec<Event>>>> {
             }
         })?;
     Ok(rx)
+}
+
+/// The terminal: standard input when it is one, else `/dev/tty` (as
+/// crossterm reads it).
+fn open_tty() -> io::Result<Box<dyn Read + Send>> {
+    if io::stdin().is_terminal() {
+        Ok(Box::new(io::stdin()))
+    } else {
+        Ok(Box::new(std::fs::File::open("/dev/tty")?))
+    }
 }
 
 /// The text a key types when it is part of a paste: a printable char,

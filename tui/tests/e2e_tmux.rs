@@ -859,6 +859,9 @@ fn a_crlf_file_keeps_its_line_endings_in_tmux() {
     // Enter after `second` (the new line takes its indentation), then a
     // two-line paste typed as keys.
     s.keys("alice", &["Down", "End", "Enter"]);
+    // (Typed before the Enter is handled, "new" would arrive in one burst
+    // with it: a paste, which gets no indentation.)
+    s.wait_for("alice", "the indented line", |t| t.contains(" 3:5 "));
     s.type_text("alice", "new");
     s.wait_for("alice", "the new line", |t| t.contains(" 3:8 "));
     s.tmux(&["set-buffer", "p1\np2\n"]);
@@ -953,4 +956,34 @@ fn flags_scrolled_out_of_view_leave_nothing_behind_in_tmux() {
     s.wait_for("alice", "the flags again", |t| {
         t.contains("🇫🇷x🇩🇪yy🇯🇵 👍🏽 z 中文")
     });
+}
+
+#[test]
+fn shift_f3_as_tmux_sends_it_finds_backwards() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
+        return;
+    }
+    let s = Session::new(&[("find.txt", "needle one\nhay\nneedle two\nneedle three\n")]);
+    s.start("alice", "find.txt");
+    s.wait_for("alice", "the file", |t| {
+        t.contains("needle three") && t.contains("connected")
+    });
+    // Find "needle" from line 3: the match on line 3; F3 goes to line 4.
+    s.keys("alice", &["Down", "Down", "C-f"]);
+    s.type_text("alice", "needle");
+    s.wait_for("alice", "the match on line 3", |t| t.contains(" 3:7 "));
+    s.keys("alice", &["Escape"]);
+    s.wait_for("alice", "the prompt closed", |t| {
+        !t.contains("Find:") && t.contains(" 3:7 ")
+    });
+    s.keys("alice", &["F3"]);
+    s.wait_for("alice", "the match on line 4", |t| t.contains(" 4:7 "));
+    // tmux sends Shift-F3 as `CSI 1;2 R`: back to line 3, then line 1.
+    s.keys("alice", &["S-F3"]);
+    s.wait_for("alice", "the match on line 3 again", |t| {
+        t.contains(" 3:7 ")
+    });
+    s.keys("alice", &["S-F3"]);
+    s.wait_for("alice", "the match on line 1", |t| t.contains(" 1:7 "));
 }

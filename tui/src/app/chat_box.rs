@@ -11,7 +11,7 @@ impl App {
     pub(super) fn chat_command(&mut self, c: Command) {
         use Command::*;
         let page = self
-            .areas
+            .areas()
             .chat
             .map_or(1, |a| usize::from(a.height.saturating_sub(3)).max(1));
         let page = isize::try_from(page).unwrap_or(1);

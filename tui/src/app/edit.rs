@@ -4,8 +4,15 @@
 
 use super::undo_group::EditKind;
 use super::{App, Effect, Focus, PromptKind, READ_ONLY_NOTICE};
-use crate::editor::Change;
+use crate::editor::{Change, Direction};
 use crate::keymap::Command;
+
+/// Which way through the undo history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum History {
+    Undo,
+    Redo,
+}
 
 impl App {
     pub(super) fn text_command(&mut self, c: Command) {
@@ -125,12 +132,12 @@ impl App {
                 let ch = self.editor.paste(&text);
                 self.edit(ch);
             }
-            Undo => self.undo(true),
-            Redo => self.undo(false),
+            Undo => self.undo(History::Undo),
+            Redo => self.undo(History::Redo),
             Find => self.open_prompt(PromptKind::Find),
             GotoLine => self.open_prompt(PromptKind::GotoLine),
-            FindNext => self.find(true, None),
-            FindPrev => self.find(false, None),
+            FindNext => self.find(Direction::Forward, None),
+            FindPrev => self.find(Direction::Backward, None),
             _ => {}
         }
     }
@@ -150,12 +157,7 @@ impl App {
                 let ch = self.editor.insert_char(c);
                 self.edit(ch);
             }
-            Focus::Prompt => {
-                if let Some(p) = &mut self.prompt {
-                    p.input.insert(c.encode_utf8(&mut [0; 4]));
-                }
-                self.incremental_find();
-            }
+            Focus::Prompt => self.prompt_insert(c.encode_utf8(&mut [0; 4])),
             Focus::Chat => self.chat.input.insert(c.encode_utf8(&mut [0; 4])),
         }
     }
@@ -167,12 +169,7 @@ impl App {
                 let ch = self.editor.paste(text);
                 self.edit(ch);
             }
-            Focus::Prompt => {
-                if let Some(p) = &mut self.prompt {
-                    p.input.insert(text);
-                }
-                self.incremental_find();
-            }
+            Focus::Prompt => self.prompt_insert(text),
             Focus::Chat => self.chat.input.insert(text),
         }
     }
@@ -198,23 +195,25 @@ impl App {
         self.follow_cursor();
     }
 
-    pub(super) fn undo(&mut self, undo: bool) {
+    pub(super) fn undo(&mut self, way: History) {
         if self.read_only() {
             return self.warn(READ_ONLY_NOTICE);
         }
         self.undo_group.end();
         self.replica.undo_checkpoint();
-        let msg = if undo {
-            self.replica.undo()
-        } else {
-            self.replica.redo()
+        let msg = match way {
+            History::Undo => self.replica.undo(),
+            History::Redo => self.replica.redo(),
         };
         if let Some(m) = msg {
             self.effects.push(Effect::Send(m));
         }
         let changes = self.replica.take_changes();
         if changes.is_empty() {
-            let what = if undo { "undo" } else { "redo" };
+            let what = match way {
+                History::Undo => "undo",
+                History::Redo => "redo",
+            };
             return self.notice(format!("Nothing to {what}."));
         }
         let mut caret = None;

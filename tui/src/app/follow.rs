@@ -7,6 +7,23 @@ use collab_protocol::UserId;
 
 use super::App;
 
+/// Whom my view follows and whom F6 last jumped to: this module's state,
+/// changed only here.
+#[derive(Debug, Default)]
+pub(super) struct Follow {
+    /// The member whose caret my view follows.
+    target: Option<UserId>,
+    /// The member F6 last jumped to (the next press goes to the next one).
+    last_jump: Option<UserId>,
+}
+
+impl Follow {
+    /// Whether my view follows someone.
+    pub(super) fn active(&self) -> bool {
+        self.target.is_some()
+    }
+}
+
 impl App {
     /// The members I can follow or jump to, in the members panel's order.
     fn others(&self) -> Vec<(UserId, String)> {
@@ -29,7 +46,7 @@ impl App {
 
     /// The name of the member I follow.
     pub fn following(&self) -> Option<&str> {
-        let id = self.follow?;
+        let id = self.follow.target?;
         self.peers
             .iter()
             .find(|p| p.id == id)
@@ -38,9 +55,9 @@ impl App {
 
     /// F5: follow the next member; after the last, stop.
     pub(super) fn follow_next(&mut self) {
-        match self.next_member(self.follow) {
+        match self.next_member(self.follow.target) {
             Some((id, name)) => self.start_following(id, &name),
-            None if self.follow.is_some() => self.stop_following(),
+            None if self.follow.active() => self.stop_following(),
             None => self.notice("No one else is in the room to follow."),
         }
     }
@@ -48,7 +65,7 @@ impl App {
     /// `/follow NAME`, or `/follow` alone to stop.
     pub(super) fn follow_named(&mut self, name: Option<&str>) {
         let Some(name) = name else {
-            if self.follow.is_some() {
+            if self.follow.active() {
                 return self.stop_following();
             }
             return self.warn("Usage: /follow NAME (F5 follows the next member).");
@@ -65,7 +82,7 @@ impl App {
     }
 
     fn start_following(&mut self, id: UserId, name: &str) {
-        self.follow = Some(id);
+        self.follow.target = Some(id);
         self.notice(format!("Following {name}: Esc stops."));
         self.follow_cursor();
     }
@@ -74,20 +91,20 @@ impl App {
         if let Some(name) = self.following().map(str::to_owned) {
             self.notice(format!("Stopped following {name}."));
         }
-        self.follow = None;
+        self.follow.target = None;
     }
 
     /// I moved or typed: following ends, quietly.
     pub(super) fn end_follow_quietly(&mut self) {
-        self.follow = None;
+        self.follow.target = None;
     }
 
     /// The followed member's caret, after the members changed; following
     /// ends when they left.
     pub(super) fn track_followed(&mut self) {
-        let Some(id) = self.follow else { return };
+        let Some(id) = self.follow.target else { return };
         if !self.peers.iter().any(|p| p.id == id) {
-            self.follow = None;
+            self.follow.target = None;
             return self.notice("The member you followed left: following stopped.");
         }
         self.follow_cursor();
@@ -96,13 +113,13 @@ impl App {
     /// Where the followed member's caret is, if I follow someone who has
     /// one.
     pub(super) fn followed_caret(&self) -> Option<usize> {
-        let id = self.follow?;
+        let id = self.follow.target?;
         self.peers.iter().find(|p| p.id == id)?.head
     }
 
     /// F6: my caret to the next member's caret, once.
     pub(super) fn jump_to_member(&mut self) {
-        let start = self.last_jump;
+        let start = self.follow.last_jump;
         let mut next = self.next_member(start);
         if next.is_none() {
             next = self.next_member(None);
@@ -110,7 +127,7 @@ impl App {
         let Some((id, name)) = next else {
             return self.notice("No one else is in the room.");
         };
-        self.last_jump = Some(id);
+        self.follow.last_jump = Some(id);
         self.end_follow_quietly();
         let head = self.peers.iter().find(|p| p.id == id).and_then(|p| p.head);
         match head {

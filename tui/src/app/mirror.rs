@@ -3,8 +3,8 @@
 //! carets resolved against the new text.
 
 use super::{App, Peer};
-use crate::editor::{changed_span, map_pos};
-use crate::ui::theme::parse_hex;
+use crate::editor::{Assoc, changed_span, map_pos};
+use crate::theme::parse_hex;
 
 impl App {
     /// Mirrors the replica's pending deltas into the rope.
@@ -31,9 +31,10 @@ impl App {
         // Keep the view on the same text when others edit above it.
         let top_char = (!mine).then(|| {
             let top = self.view.top.min(rope.len_lines().saturating_sub(1));
-            map_pos(delta, rope.line_to_char(top), false)
+            map_pos(delta, rope.line_to_char(top), Assoc::Before)
         });
-        self.editor.apply_delta(delta, mine);
+        let assoc = if mine { Assoc::After } else { Assoc::Before };
+        self.editor.apply_delta(delta, assoc);
         let rope = self.editor.rope();
         let new_last = rope.char_to_line(span.new_end.min(rope.len_chars()));
         if let Some(c) = top_char {

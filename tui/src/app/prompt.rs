@@ -3,19 +3,53 @@
 //! changes.
 
 use super::{App, Focus, Prompt, PromptKind};
-use crate::editor::{Selection, find_next, find_prev};
+use crate::editor::{Direction, Selection, find_next, find_prev};
 use crate::input::LineInput;
 use crate::keymap::Command;
 
+/// The prompt that is open, if any, and the last query found: this
+/// module's state, changed only here.
+#[derive(Debug, Default)]
+pub(super) struct Prompts {
+    open: Option<Prompt>,
+    last_search: String,
+}
+
 impl App {
+    /// The prompt that is open.
+    pub fn prompt(&self) -> Option<&Prompt> {
+        self.prompts.open.as_ref()
+    }
+
+    /// Text typed or pasted into the open prompt (a find follows it).
+    pub(super) fn prompt_insert(&mut self, text: &str) {
+        if let Some(p) = &mut self.prompts.open {
+            p.input.insert(text);
+        }
+        self.incremental_find();
+    }
+
+    /// Puts `text` in the open prompt, in place of what it holds.
+    pub(super) fn set_prompt_text(&mut self, text: &str) {
+        if let Some(p) = &mut self.prompts.open {
+            p.input = LineInput::with_text(text);
+        }
+    }
+
+    /// Drops the open prompt, and nothing else (the caller gives the focus
+    /// back and lays out).
+    pub(super) fn drop_prompt(&mut self) {
+        self.prompts.open = None;
+    }
+
     pub(super) fn open_prompt(&mut self, kind: PromptKind) {
         // Find opens on the previous query, selected: Enter finds it
         // again, typing replaces it.
         let input = match kind {
-            PromptKind::Find => LineInput::with_selected(&self.last_search),
+            PromptKind::Find => LineInput::with_selected(&self.prompts.last_search),
             _ => LineInput::default(),
         };
-        self.prompt = Some(Prompt {
+        self.prompts.open = Some(Prompt {
             kind,
             input,
             origin: self.editor.selection().range().start,
@@ -28,7 +62,7 @@ impl App {
     }
 
     pub(super) fn close_prompt(&mut self) {
-        self.prompt = None;
+        self.prompts.open = None;
         self.focus = Focus::Text;
         self.relayout();
         self.follow_cursor();
@@ -36,7 +70,7 @@ impl App {
 
     pub(super) fn prompt_command(&mut self, c: Command) {
         use Command::*;
-        let Some(p) = &mut self.prompt else {
+        let Some(p) = &mut self.prompts.open else {
             self.focus = Focus::Text;
             return;
         };
@@ -72,7 +106,11 @@ impl App {
             }
             FindNext | FindPrev | InputDown | InputUp if kind == PromptKind::Find => {
                 let needle = input.text.clone();
-                self.find(matches!(c, FindNext | InputDown), Some(needle));
+                let direction = match c {
+                    FindNext | InputDown => Direction::Forward,
+                    _ => Direction::Backward,
+                };
+                self.find(direction, Some(needle));
             }
             Submit => self.submit_prompt(),
             _ => {}
@@ -80,10 +118,12 @@ impl App {
     }
 
     pub(super) fn submit_prompt(&mut self) {
-        let Some(p) = self.prompt.clone() else { return };
+        let Some(p) = self.prompts.open.clone() else {
+            return;
+        };
         let text = p.input.text.trim().to_owned();
         match p.kind {
-            PromptKind::Find => self.find(true, Some(p.input.text)),
+            PromptKind::Find => self.find(Direction::Forward, Some(p.input.text)),
             PromptKind::GotoLine => {
                 let line = text
                     .split(':')
@@ -111,7 +151,9 @@ impl App {
     /// As the find prompt's text changes, select the first match from where
     /// the search started.
     pub(super) fn incremental_find(&mut self) {
-        let Some(p) = &mut self.prompt else { return };
+        let Some(p) = &mut self.prompts.open else {
+            return;
+        };
         if p.kind != PromptKind::Find {
             return;
         }
@@ -128,20 +170,19 @@ impl App {
             }
             None => p.no_match = true,
         }
-        self.last_search = needle;
+        self.prompts.last_search = needle;
     }
 
-    pub(super) fn find(&mut self, forward: bool, needle: Option<String>) {
-        let needle = needle.unwrap_or_else(|| self.last_search.clone());
+    pub(super) fn find(&mut self, direction: Direction, needle: Option<String>) {
+        let needle = needle.unwrap_or_else(|| self.prompts.last_search.clone());
         if needle.is_empty() {
             return self.open_prompt(PromptKind::Find);
         }
         let sel = self.editor.selection().range();
         let rope = self.editor.rope();
-        let found = if forward {
-            find_next(rope, &needle, sel.end)
-        } else {
-            find_prev(rope, &needle, sel.start)
+        let found = match direction {
+            Direction::Forward => find_next(rope, &needle, sel.end),
+            Direction::Backward => find_prev(rope, &needle, sel.start),
         };
         match found {
             Some(r) => {
@@ -152,6 +193,6 @@ impl App {
             }
             None => self.warn(format!("Not found: {needle}")),
         }
-        self.last_search = needle;
+        self.prompts.last_search = needle;
     }
 }

@@ -1,5 +1,6 @@
-//! Saving (the write itself is an [`Effect::Save`] for the event loop, its
-//! result comes back as `Action::Saved`) and quitting, which asks twice when
+//! Saving (the write itself is an [`Effect::Save`] for the event loop,
+//! which runs it on a blocking thread; its result comes back as
+//! `Action::Saved`, and until then no other save starts) and quitting, which asks twice when
 //! the text is modified.
 //!
 //! An editor must never write over a file with text it did not load from
@@ -14,7 +15,7 @@ use ropey::Rope;
 
 use super::{App, Armed, Conn, Effect, PromptKind};
 use crate::file_watch::OnDisk;
-use crate::save::{Expect, SaveError, Saved};
+use crate::save::{Expect, SaveError, Saved, Stamp};
 
 /// What FILE on disk is to this session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,24 @@ pub enum FileState {
     /// The room never held the file (the server refused it as too large):
     /// the buffer is the room's text, not the file's.
     NotLoaded,
+}
+
+/// Saving's own state, changed only here.
+#[derive(Debug)]
+pub(super) struct Saving {
+    /// The save under way (one at a time).
+    pending: Option<PendingSave>,
+    /// FILE as loaded or last saved, to tell another program's change.
+    disk_stamp: Option<Stamp>,
+}
+
+impl Saving {
+    pub(super) fn new(disk_stamp: Option<Stamp>) -> Self {
+        Self {
+            pending: None,
+            disk_stamp,
+        }
+    }
 }
 
 /// A save on its way to the event loop and back.
@@ -61,7 +80,7 @@ impl App {
         let expect = if confirmed {
             Expect::Anything
         } else {
-            Expect::Unchanged(self.disk_stamp)
+            Expect::Unchanged(self.saving.disk_stamp)
         };
         self.start_save(path, expect, SaveKind::File);
     }
@@ -83,8 +102,14 @@ impl App {
     }
 
     fn start_save(&mut self, path: PathBuf, expect: Expect, kind: SaveKind) {
+        // One save at a time: each result belongs to its save, and two
+        // writes of one file never race.
+        if let Some(running) = &self.saving.pending {
+            let shown = running.path.display().to_string();
+            return self.warn(format!("Still saving {shown}: try again in a moment."));
+        }
         let text = self.editor.rope().clone();
-        self.pending_save = Some(PendingSave {
+        self.saving.pending = Some(PendingSave {
             path: path.clone(),
             text: text.clone(),
             kind,
@@ -92,8 +117,18 @@ impl App {
         self.effects.push(Effect::Save { path, text, expect });
     }
 
+    /// FILE's stamp as this session last loaded or saved it.
+    pub fn disk_stamp(&self) -> Option<Stamp> {
+        self.saving.disk_stamp
+    }
+
+    /// A save was started and its result has not come back.
+    pub fn save_pending(&self) -> bool {
+        self.saving.pending.is_some()
+    }
+
     pub(super) fn saved_file(&mut self, result: Result<Saved, SaveError>) {
-        let Some(pending) = self.pending_save.take() else {
+        let Some(pending) = self.saving.pending.take() else {
             return;
         };
         let shown = pending.path.display().to_string();
@@ -101,7 +136,7 @@ impl App {
             Ok(saved) => {
                 let size = size_of(&pending.text);
                 self.saved = pending.text;
-                self.disk_stamp = saved.stamp;
+                self.saving.disk_stamp = saved.stamp;
                 self.file_state = FileState::Ours;
                 if pending.kind == SaveKind::As {
                     self.config.file = Some(pending.path.clone());
@@ -138,9 +173,7 @@ impl App {
                 // Save As keeps its prompt, with the name, to change it.
                 if pending.kind == SaveKind::As {
                     self.open_prompt(PromptKind::SaveAs);
-                    if let Some(p) = &mut self.prompt {
-                        p.input = crate::input::LineInput::with_text(&shown);
-                    }
+                    self.set_prompt_text(&shown);
                 }
             }
         }
@@ -156,11 +189,11 @@ impl App {
         let same = |a: &Rope, b: &Rope| a.len_bytes() == b.len_bytes() && a == b;
         if same(&found.text, rope) {
             self.saved = found.text;
-            self.disk_stamp = Some(found.stamp);
+            self.saving.disk_stamp = Some(found.stamp);
             self.file_state = FileState::Ours;
             self.after_text_change();
         } else if self.file_state == FileState::Ours && same(&found.text, &self.saved) {
-            self.disk_stamp = Some(found.stamp);
+            self.saving.disk_stamp = Some(found.stamp);
         }
     }
 
@@ -197,6 +230,14 @@ impl App {
         if (self.modified || unsent > 0) && self.asked != Some(Armed::Quit) {
             self.armed = Some(Armed::Quit);
             return self.warn(quit_question(self.modified, unsent));
+        }
+        self.quit_now();
+    }
+
+    /// Leaves the room and quits, asking nothing.
+    pub(super) fn quit_now(&mut self) {
+        if self.quitting {
+            return;
         }
         self.quitting = true;
         // Edits typed in this same frame go out before the leave.

@@ -2,27 +2,99 @@
 //! so the caret stays visible, and mouse clicks (which place the caret or
 //! focus the chat box).
 
-use ratatui::layout::Position;
+use ratatui::layout::{Position, Rect};
 
 use super::{App, Focus};
 use crate::editor::text;
-use crate::ui::layout::{self, Open};
+use crate::keymap::Command;
+use crate::layout::{self, Areas, Open};
+
+/// The screen as laid out: its size, where each part goes, the help
+/// overlay's scroll (when open) and whether the members panel is wanted.
+/// This module's state, changed only here.
+#[derive(Debug)]
+pub(super) struct Screen {
+    size: Rect,
+    areas: Areas,
+    help: Option<usize>,
+    show_members: bool,
+}
+
+impl Default for Screen {
+    fn default() -> Self {
+        Self {
+            size: Rect::new(0, 0, 80, 24),
+            areas: Areas::default(),
+            help: None,
+            show_members: true,
+        }
+    }
+}
 
 impl App {
+    /// The terminal's size, as last told.
+    pub fn size(&self) -> Rect {
+        self.screen.size
+    }
+
+    /// Where each part of the screen goes.
+    pub fn areas(&self) -> &Areas {
+        &self.screen.areas
+    }
+
+    /// The help overlay's scroll offset, when open.
+    pub fn help(&self) -> Option<usize> {
+        self.screen.help
+    }
+
+    pub(super) fn resize(&mut self, width: u16, height: u16) {
+        self.screen.size = Rect::new(0, 0, width, height);
+        self.relayout();
+        self.hide_undrawn_inputs();
+        self.follow_cursor();
+    }
+
+    /// F1: opens the help at its top, or closes it.
+    pub(super) fn toggle_help(&mut self) {
+        self.screen.help = match self.screen.help {
+            Some(_) => None,
+            None => Some(0),
+        };
+    }
+
+    /// Scrolls the help by a line or a page.
+    pub(super) fn scroll_help(&mut self, c: Command) {
+        let page = layout::help_page(self.screen.size);
+        let max = layout::help_max_scroll(self.screen.size);
+        self.screen.help = self.screen.help.map(|h| match c {
+            Command::HelpUp => h.saturating_sub(1),
+            Command::HelpDown => (h + 1).min(max),
+            Command::HelpPageUp => h.saturating_sub(page.saturating_sub(1).max(1)),
+            _ => (h + page.saturating_sub(1).max(1)).min(max),
+        });
+    }
+
+    /// F4: shows or hides the members panel.
+    pub(super) fn toggle_members(&mut self) {
+        self.screen.show_members = !self.screen.show_members;
+        self.relayout();
+        self.follow_cursor();
+    }
+
     pub(super) fn relayout(&mut self) {
         let open = Open {
             chat: self.chat.open,
-            members: self.show_members,
-            prompt: self.prompt.is_some(),
+            members: self.screen.show_members,
+            prompt: self.prompt().is_some(),
             gutter: layout::gutter_width(self.editor.rope().len_lines()),
         };
-        self.areas = layout::areas(self.size, open);
+        self.screen.areas = layout::areas(self.screen.size, open);
     }
 
     /// Never leaves the keyboard with a chat box or prompt the terminal is
     /// too small to draw (what is typed would go where no one sees it).
     pub(super) fn hide_undrawn_inputs(&mut self) {
-        if self.chat.open && self.areas.chat.is_none() {
+        if self.chat.open && self.screen.areas.chat.is_none() {
             self.chat.set_open(false);
             if self.focus == Focus::Chat {
                 self.focus = Focus::Text;
@@ -30,8 +102,8 @@ impl App {
             }
             self.relayout();
         }
-        if self.prompt.is_some() && self.areas.prompt.is_none() {
-            self.prompt = None;
+        if self.prompt().is_some() && self.screen.areas.prompt.is_none() {
+            self.drop_prompt();
             self.focus = Focus::Text;
             self.warn("The terminal is too small for a prompt.");
             self.relayout();
@@ -39,7 +111,7 @@ impl App {
     }
 
     pub(super) fn text_height(&self) -> usize {
-        usize::from(self.areas.text.height.max(1))
+        usize::from(self.screen.areas.text.height.max(1))
     }
 
     /// Scrolls so the caret is visible: mine, or while I follow a member,
@@ -57,7 +129,7 @@ impl App {
             None => self.editor.line_col(),
         };
         let h = self.text_height();
-        let w = usize::from(self.areas.text.width.max(1));
+        let w = usize::from(self.screen.areas.text.width.max(1));
         if line < self.view.top {
             self.view.top = line;
         } else if line >= self.view.top + h {
@@ -78,16 +150,16 @@ impl App {
 
     pub(super) fn click(&mut self, column: u16, row: u16, extend: bool) {
         let at = Position::new(column, row);
-        if let Some(chat) = self.areas.chat
+        if let Some(chat) = self.screen.areas.chat
             && chat.contains(at)
         {
             self.focus = Focus::Chat;
             return;
         }
-        let text = self.areas.text;
+        let text = self.screen.areas.text;
         let in_text = at.y >= text.y
             && at.y < text.y + text.height
-            && at.x >= self.areas.gutter.x
+            && at.x >= self.screen.areas.gutter.x
             && at.x < text.x + text.width;
         if !in_text {
             return;

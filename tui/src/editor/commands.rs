@@ -242,8 +242,12 @@ mod tests {
     }
 
     fn run(e: &mut Editor, c: Option<Change>) -> String {
+        // Applied straight to the rope, as the document would echo it.
         if let Some(c) = c {
-            e.apply_change(&c);
+            for edit in &c.edits {
+                e.apply_delta(&edit.to_delta(), crate::editor::Assoc::After);
+            }
+            e.set_selection(c.after);
         }
         e.rope().to_string()
     }
@@ -354,9 +358,15 @@ mod tests {
     #[test]
     fn remote_edits_carry_my_selection() {
         let mut e = ed("hello world", 6, 11);
-        e.apply_delta(&Edit::insert(0, ">> ").to_delta(), false);
+        e.apply_delta(
+            &Edit::insert(0, ">> ").to_delta(),
+            crate::editor::Assoc::Before,
+        );
         assert_eq!(e.selected_text(), "world");
-        e.apply_delta(&Edit::insert(14, "!").to_delta(), false);
+        e.apply_delta(
+            &Edit::insert(14, "!").to_delta(),
+            crate::editor::Assoc::Before,
+        );
         assert_eq!(e.selection(), Selection::new(9, 14));
         assert_eq!(e.rope().to_string(), ">> hello world!");
     }

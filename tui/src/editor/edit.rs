@@ -83,10 +83,20 @@ pub fn apply_delta(rope: &mut Rope, delta: &[TextChange]) {
     }
 }
 
-/// Where `pos` (before the delta) is after it. An insertion exactly at
-/// `pos` pushes it right only when `stick_right` (my own typing moves my
-/// caret; someone else typing at my caret does not).
-pub fn map_pos(delta: &[TextChange], pos: usize, stick_right: bool) -> usize {
+/// Which side of text inserted exactly at a position the position ends up
+/// on (as helix's `Assoc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assoc {
+    /// It stays before the insertion: someone else typing at my caret does
+    /// not move it.
+    Before,
+    /// It moves past the insertion: my own typing moves my caret.
+    After,
+}
+
+/// Where `pos` (before the delta) is after it; an insertion exactly at
+/// `pos` leaves it on the `assoc` side.
+pub fn map_pos(delta: &[TextChange], pos: usize, assoc: Assoc) -> usize {
     let (mut old, mut new) = (0usize, 0usize);
     for step in delta {
         match step {
@@ -98,7 +108,7 @@ pub fn map_pos(delta: &[TextChange], pos: usize, stick_right: bool) -> usize {
                 new += n;
             }
             TextChange::Insert(s) => {
-                if old == pos && !stick_right {
+                if old == pos && assoc == Assoc::Before {
                     return new;
                 }
                 new += s.chars().count();
@@ -112,20 +122,6 @@ pub fn map_pos(delta: &[TextChange], pos: usize, stick_right: bool) -> usize {
         }
     }
     new + (pos - old)
-}
-
-/// The first char position the delta changes, if it changes anything.
-pub fn first_change(delta: &[TextChange]) -> Option<usize> {
-    let mut at = 0;
-    for step in delta {
-        match step {
-            TextChange::Retain(n) => at += n,
-            TextChange::Insert(s) if s.is_empty() => {}
-            TextChange::Delete(0) => {}
-            _ => return Some(at),
-        }
-    }
-    None
 }
 
 /// The stretch of text a delta changes, in chars: `old` is the changed
@@ -174,31 +170,6 @@ pub fn changed_span(delta: &[TextChange]) -> Option<Changed> {
     span
 }
 
-/// Whether the delta inserts or deletes a line break (line numbers below
-/// the change move).
-pub fn changes_lines(rope_before: &Rope, delta: &[TextChange]) -> bool {
-    let mut at = 0usize;
-    for step in delta {
-        match step {
-            TextChange::Retain(n) => at += n,
-            TextChange::Insert(s) => {
-                if s.contains(['\n', '\r']) {
-                    return true;
-                }
-            }
-            TextChange::Delete(n) => {
-                let end = (at + n).min(rope_before.len_chars());
-                let start = at.min(end);
-                if rope_before.char_to_line(start) != rope_before.char_to_line(end) {
-                    return true;
-                }
-                at = end;
-            }
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,25 +188,15 @@ mod tests {
     #[test]
     fn positions_follow_the_text() {
         let ins = Edit::insert(2, "abc").to_delta();
-        assert_eq!(map_pos(&ins, 1, false), 1);
-        assert_eq!(map_pos(&ins, 2, false), 2);
-        assert_eq!(map_pos(&ins, 2, true), 5);
-        assert_eq!(map_pos(&ins, 4, false), 7);
+        assert_eq!(map_pos(&ins, 1, Assoc::Before), 1);
+        assert_eq!(map_pos(&ins, 2, Assoc::Before), 2);
+        assert_eq!(map_pos(&ins, 2, Assoc::After), 5);
+        assert_eq!(map_pos(&ins, 4, Assoc::Before), 7);
         let del = Edit::delete(2, 5).to_delta();
-        assert_eq!(map_pos(&del, 1, false), 1);
-        assert_eq!(map_pos(&del, 3, false), 2);
-        assert_eq!(map_pos(&del, 5, false), 2);
-        assert_eq!(map_pos(&del, 9, false), 6);
-        assert_eq!(first_change(&del), Some(2));
-        assert_eq!(first_change(&[TextChange::Retain(3)]), None);
-    }
-
-    #[test]
-    fn line_changes_are_detected() {
-        let r = Rope::from_str("ab\ncd");
-        assert!(changes_lines(&r, &Edit::delete(1, 4).to_delta()));
-        assert!(!changes_lines(&r, &Edit::delete(0, 2).to_delta()));
-        assert!(changes_lines(&r, &Edit::insert(0, "x\n").to_delta()));
+        assert_eq!(map_pos(&del, 1, Assoc::Before), 1);
+        assert_eq!(map_pos(&del, 3, Assoc::Before), 2);
+        assert_eq!(map_pos(&del, 5, Assoc::Before), 2);
+        assert_eq!(map_pos(&del, 9, Assoc::Before), 6);
     }
 
     #[test]

@@ -16,8 +16,8 @@ mod selection;
 pub mod text;
 
 pub use commands::Change;
-pub use edit::{Changed, Edit, apply_delta, changed_span, changes_lines, first_change, map_pos};
-pub use search::{find_next, find_prev};
+pub use edit::{Assoc, Edit, apply_delta, changed_span, map_pos};
+pub use search::{Direction, find_next, find_prev};
 pub use selection::Selection;
 
 use collab_doc::TextChange;
@@ -131,28 +131,13 @@ impl Editor {
     }
 
     /// Mirrors a document delta into the rope and carries my selection
-    /// through it. `mine` is true for the echo of my own edit (the caller
-    /// then places the caret itself).
-    pub fn apply_delta(&mut self, delta: &[TextChange], mine: bool) {
-        let anchor = map_pos(delta, self.sel.anchor, mine);
-        let head = map_pos(delta, self.sel.head, mine);
+    /// through it, to the `assoc` side of text inserted at it (`After` for
+    /// the echo of my own edit, whose caller then places the caret itself).
+    pub fn apply_delta(&mut self, delta: &[TextChange], assoc: Assoc) {
+        let anchor = map_pos(delta, self.sel.anchor, assoc);
+        let head = map_pos(delta, self.sel.head, assoc);
         apply_delta(&mut self.rope, delta);
         self.sel = Selection::new(anchor, head).clamped(self.rope.len_chars());
-    }
-
-    /// Applies an edit straight to the rope, as a document would echo it
-    /// (for tests and for the offline core).
-    pub fn apply_change(&mut self, change: &Change) {
-        for edit in &change.edits {
-            self.apply_delta(&edit.to_delta(), true);
-        }
-        self.set_selection(change.after);
-    }
-
-    /// Replaces the whole text (a fresh snapshot), keeping the caret near.
-    pub fn reset_text(&mut self, rope: Rope) {
-        self.rope = rope;
-        self.sel = self.sel.clamped(self.rope.len_chars());
     }
 }
 

@@ -63,6 +63,15 @@ impl Needle {
     }
 }
 
+/// Which way a find goes from the selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The first match after the selection (F3, Enter, Down).
+    Forward,
+    /// The last match before it (Shift-F3, Up).
+    Backward,
+}
+
 /// The first match starting at or after `from`, wrapping to the top.
 pub fn find_next(rope: &Rope, needle: &str, from: usize) -> Option<Range<usize>> {
     let needle = Needle::new(needle)?;

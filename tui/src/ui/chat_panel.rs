@@ -12,7 +12,7 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use crate::app::{App, Focus};
 use crate::chat::short_time;
 use crate::highlight::Rgb;
-use crate::ui::theme::parse_hex;
+use crate::theme::parse_hex;
 
 fn color_of(app: &App, name: &str) -> Rgb {
     app.peers

@@ -13,7 +13,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use crate::app::{App, Peer};
 use crate::editor::text::{grapheme_width, line_len_no_break};
 use crate::highlight::Run;
-use crate::ui::theme::Palette;
+use crate::theme::Palette;
 
 /// Lines longer than this are drawn up to here (a caret beyond is still
 /// reported in the status bar).
@@ -93,8 +93,8 @@ fn overlay(app: &App, others: &[&Peer], pos: usize, base: Style) -> Style {
 
 pub fn draw(app: &App, buf: &mut Buffer) {
     // Never past the buffer, whatever the layout says.
-    let text = app.areas.text.intersection(buf.area);
-    let gutter = app.areas.gutter.intersection(buf.area);
+    let text = app.areas().text.intersection(buf.area);
+    let gutter = app.areas().gutter.intersection(buf.area);
     let rope = app.editor.rope();
     let p = app.palette;
     let tab = app.editor.tab_width;

@@ -1,5 +1,9 @@
 //! Drawing: [`draw`] is a pure function of the app's state. Nothing here
 //! changes the app, so what a snapshot test sees is what a person sees.
+//! Drawing depends on the state and never the other way round: the
+//! layout arithmetic and the colours, which the app needs too (to scroll,
+//! to map clicks, to colour members), are `crate::layout` and
+//! [`crate::theme`].
 //! (The highlight cache for the visible lines is filled by
 //! `Action::Frame` before drawing, not here.)
 //!
@@ -12,11 +16,9 @@
 pub mod chat_panel;
 pub mod editor_view;
 pub mod help;
-pub mod layout;
 pub mod members;
 pub mod notices;
 pub mod status_bar;
-pub mod theme;
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -32,19 +34,19 @@ use crate::editor::text::col_of;
 /// Draws the whole screen.
 pub fn draw(app: &App, frame: &mut Frame<'_>) {
     let area = frame.area();
-    if area == app.size {
+    if area == app.size() {
         draw_screen(app, frame.buffer_mut(), area);
-        if app.help.is_none()
+        if app.help().is_none()
             && let Some(pos) = cursor(app)
         {
             frame.set_cursor_position(pos);
         }
         return;
     }
-    let mut scratch = Buffer::empty(app.size);
-    draw_screen(app, &mut scratch, app.size);
+    let mut scratch = Buffer::empty(app.size());
+    draw_screen(app, &mut scratch, app.size());
     let buf = frame.buffer_mut();
-    let fits = area.intersection(app.size);
+    let fits = area.intersection(app.size());
     for y in fits.top()..fits.bottom() {
         for x in fits.left()..fits.right() {
             if let (Some(from), Some(to)) = (scratch.cell((x, y)), buf.cell_mut((x, y))) {
@@ -57,24 +59,24 @@ pub fn draw(app: &App, frame: &mut Frame<'_>) {
 /// Everything but the terminal's caret, into `buf` of `size` (the app's).
 fn draw_screen(app: &App, buf: &mut Buffer, size: Rect) {
     editor_view::draw(app, buf);
-    if let Some(area) = app.areas.members {
+    if let Some(area) = app.areas().members {
         members::draw(app, buf, area);
     }
-    if let Some(area) = app.areas.chat {
+    if let Some(area) = app.areas().chat {
         chat_panel::draw(app, buf, area);
     }
-    if let Some(area) = app.areas.prompt {
+    if let Some(area) = app.areas().prompt {
         draw_prompt(app, buf, area);
     }
-    status_bar::draw(app, buf, app.areas.status);
-    notices::draw(app, buf, app.areas.text);
-    if let Some(scroll) = app.help {
+    status_bar::draw(app, buf, app.areas().status);
+    notices::draw(app, buf, app.areas().text);
+    if let Some(scroll) = app.help() {
         help::draw(buf, size, scroll);
     }
 }
 
 fn draw_prompt(app: &App, buf: &mut Buffer, area: Rect) {
-    let Some(prompt) = &app.prompt else { return };
+    let Some(prompt) = app.prompt() else { return };
     let hint = match prompt.kind {
         PromptKind::Find => "  Enter/↓ next · ↑ previous · Esc close",
         PromptKind::GotoLine => "  Enter go · Esc cancel",
@@ -104,7 +106,7 @@ fn draw_prompt(app: &App, buf: &mut Buffer, area: Rect) {
 fn cursor(app: &App) -> Option<Position> {
     match app.focus {
         Focus::Text => {
-            let text = app.areas.text;
+            let text = app.areas().text;
             let rope = app.editor.rope();
             let line = rope.char_to_line(app.editor.head());
             let col = col_of(rope, app.editor.head(), app.editor.tab_width);
@@ -119,8 +121,8 @@ fn cursor(app: &App) -> Option<Position> {
             ))
         }
         Focus::Prompt => {
-            let area = app.areas.prompt?;
-            let p = app.prompt.as_ref()?;
+            let area = app.areas().prompt?;
+            let p = app.prompt()?;
             let before: String = p.input.text.chars().take(p.input.cursor).collect();
             let x = p.kind.label().width() + before.width();
             Some(Position::new(
@@ -128,6 +130,6 @@ fn cursor(app: &App) -> Option<Position> {
                 area.y,
             ))
         }
-        Focus::Chat => chat_panel::cursor(app, app.areas.chat?),
+        Focus::Chat => chat_panel::cursor(app, app.areas().chat?),
     }
 }

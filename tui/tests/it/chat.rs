@@ -109,7 +109,7 @@ fn esc_closes_the_chat_and_msg_alone_shows_its_usage() {
     cmd(&mut app, Command::Cancel);
     assert!(!app.chat.open);
     assert_eq!(app.focus, Focus::Text);
-    assert!(app.areas.chat.is_none());
+    assert!(app.areas().chat.is_none());
 }
 
 #[test]

@@ -61,7 +61,7 @@ fn find_opens_on_the_last_query_selected_and_ignores_case() {
     app.update(Action::Command(Command::Cancel));
     // Reopened: the query is there and selected; Enter finds it again...
     app.update(Action::Command(Command::Find));
-    let p = app.prompt.as_ref().unwrap();
+    let p = app.prompt().unwrap();
     assert_eq!((p.input.text.as_str(), p.input.selected), ("alpha", true));
     let screen = render(&mut app);
     assert!(screen.contains("Find: alpha"), "{screen}");
@@ -73,7 +73,7 @@ fn find_opens_on_the_last_query_selected_and_ignores_case() {
     for c in "Al".chars() {
         app.update(Action::Type(c));
     }
-    assert_eq!(app.prompt.as_ref().unwrap().input.text, "Al");
+    assert_eq!(app.prompt().unwrap().input.text, "Al");
     assert_eq!(app.editor.selected_text(), "Al");
     assert_eq!(app.editor.selection().range().start, 0);
 }

@@ -20,5 +20,6 @@ mod paste;
 mod perf;
 mod resize;
 mod saving;
+mod scheme;
 mod screen;
 mod sync;

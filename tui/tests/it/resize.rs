@@ -94,7 +94,7 @@ fn run(seed: u64) -> Result<(), String> {
         if drawn.is_err() {
             return Err(format!(
                 "seed {seed}: drawing panicked at step {step}; sizes {sizes:?}, the app at {:?}",
-                app.size
+                app.size()
             ));
         }
     }
@@ -122,7 +122,7 @@ fn the_shrink_of_the_report_draws_inside_the_frame() {
     // the text as tall as the screen (the chat closed).
     let mut app = busy_app(2);
     app.update(Action::Command(Command::Chat));
-    assert!(app.areas.chat.is_none());
+    assert!(app.areas().chat.is_none());
     let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
     for i in 0..=13u16 {
         let (w, h) = (200 - i * 120 / 13, 60 - i * 36 / 13);

@@ -204,7 +204,7 @@ fn save_as_asks_before_replacing_a_file_and_keeps_a_failed_name_out_of_the_title
         screen.contains(&format!("Not saved to {copy}: it already exists")),
         "{screen}"
     );
-    assert_eq!(app.prompt.as_ref().unwrap().input.text, copy);
+    assert_eq!(app.prompt().unwrap().input.text, copy);
     cmd(&mut app, Command::Submit);
     assert_eq!(expects(&mut app), [(copy.clone(), Expect::Anything)]);
     // A write that fails names the path and leaves FILE as it was; the
@@ -221,7 +221,7 @@ fn save_as_asks_before_replacing_a_file_and_keeps_a_failed_name_out_of_the_title
         app.config.file.as_deref(),
         Some(std::path::Path::new("notes.txt"))
     );
-    assert!(app.prompt.is_some());
+    assert!(app.prompt().is_some());
     // A new name, saved: FILE becomes it.
     cmd(&mut app, Command::Cancel);
     cmd(&mut app, Command::SaveAs);
@@ -310,4 +310,45 @@ fn modified_means_different_from_the_file_on_disk() {
         [("notes.txt".to_string(), Expect::Unchanged(Some(stamp)))]
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_signal_quits_at_once_without_asking() {
+    let room = Room::new("text\n");
+    let mut app = joined(&room, "notes.txt", 100, 24);
+    typed(&mut app, "unsaved ");
+    assert!(app.modified);
+    let _ = app.take_effects();
+    app.update(Action::Terminate);
+    let effects = app.take_effects();
+    let leaves = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Send(collab_protocol::ClientMsg::Leave)))
+        .count();
+    assert_eq!(leaves, 1, "{effects:?}");
+    assert_eq!(effects.last(), Some(&Effect::Quit));
+    // A second signal adds nothing.
+    app.update(Action::Terminate);
+    assert!(app.take_effects().is_empty());
+}
+
+#[test]
+fn one_save_at_a_time() {
+    let room = Room::new("text\n");
+    let mut app = joined(&room, "notes.txt", 100, 24);
+    typed(&mut app, "more ");
+    cmd(&mut app, Command::Save);
+    assert_eq!(saves(&mut app), ["notes.txt"]);
+    assert!(app.save_pending());
+    // Its result is not back yet (the write runs off the event loop): a
+    // second Ctrl-S waits rather than racing it.
+    cmd(&mut app, Command::Save);
+    assert!(saves(&mut app).is_empty());
+    let screen = render(&mut app);
+    assert!(screen.contains("Still saving notes.txt"), "{screen}");
+    app.update(ok("notes.txt"));
+    assert!(!app.save_pending() && !app.modified);
+    typed(&mut app, "x");
+    cmd(&mut app, Command::Save);
+    assert_eq!(saves(&mut app), ["notes.txt"]);
 }

@@ -312,7 +312,7 @@ fn help_pages_down_and_shows_the_mouse() {
     app.update(Action::Command(Command::Help));
     // PgDn moves a page: the overlay's 20 rows less one kept for context.
     app.update(Action::Command(Command::HelpPageDown));
-    assert_eq!(app.help, Some(19));
+    assert_eq!(app.help(), Some(19));
     let mut seen = String::new();
     for _ in 0..10 {
         seen.push_str(&render(&mut app));
@@ -321,9 +321,9 @@ fn help_pages_down_and_shows_the_mouse() {
     assert!(seen.contains("Shift+drag") && seen.contains("select as the terminal does"));
     assert!(seen.contains("Wheel"));
     // At the end it stops, and PgUp comes back by pages.
-    let end = app.help.unwrap();
+    let end = app.help().unwrap();
     app.update(Action::Command(Command::HelpPageDown));
-    assert_eq!(app.help, Some(end));
+    assert_eq!(app.help(), Some(end));
     app.update(Action::Command(Command::HelpPageUp));
-    assert_eq!(app.help, Some(end - 19));
+    assert_eq!(app.help(), Some(end - 19));
 }

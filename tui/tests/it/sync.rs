@@ -136,7 +136,7 @@ fn highlighting_after_edits_matches_a_fresh_parse() {
     render(&mut app);
 
     let rope = app.editor.rope().clone();
-    let (top, h) = (app.view.top, usize::from(app.areas.text.height));
+    let (top, h) = (app.view.top, usize::from(app.areas().text.height));
     let mut fresh = Highlight::for_file(Some(Path::new("main.rs")), "");
     fresh.prepare(&rope, top, h);
     for line in top..top + h {

@@ -12,8 +12,8 @@ use collab_protocol::{
 };
 use collab_tui::action::Action;
 use collab_tui::app::{App, Config};
+use collab_tui::theme::ColorMode;
 use collab_tui::ui;
-use collab_tui::ui::theme::ColorMode;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ropey::Rope;
@@ -165,7 +165,7 @@ pub fn joined(room: &Room, file: &str, width: u16, height: u16) -> App {
 /// The screen as text.
 pub fn render(app: &mut App) -> String {
     app.update(Action::Frame);
-    let size = app.size;
+    let size = app.size();
     let mut term = Terminal::new(TestBackend::new(size.width, size.height)).unwrap();
     term.draw(|f| ui::draw(app, f)).unwrap();
     app.update(Action::Sync);

@@ -3,6 +3,9 @@
 //! text area's size to scroll and to map mouse clicks).
 
 use ratatui::layout::Rect;
+use ratatui::widgets::Block;
+
+use crate::keymap::help_lines;
 
 /// The screen's parts; the optional ones are absent when closed or when
 /// the terminal is too small for them.
@@ -66,6 +69,38 @@ pub fn areas(size: Rect, open: Open) -> Areas {
 pub fn gutter_width(lines: usize) -> u16 {
     let digits = lines.max(1).ilog10() + 1;
     u16::try_from(digits.max(3) + 1).unwrap_or(8)
+}
+
+/// Where the help overlay goes on a screen.
+pub fn help_area(screen: Rect) -> Rect {
+    let w = screen.width.min(76);
+    let h = screen.height.saturating_sub(2).max(3).min(screen.height);
+    Rect::new(
+        screen.x + (screen.width - w) / 2,
+        screen.y + (screen.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+/// Rows of help text the overlay shows at once on `screen` (a page).
+pub fn help_page(screen: Rect) -> usize {
+    usize::from(Block::bordered().inner(help_area(screen)).height).max(1)
+}
+
+/// Rows of the help text: a heading (after a blank row, but for the
+/// first) or a key per row.
+pub fn help_rows() -> usize {
+    help_lines()
+        .iter()
+        .enumerate()
+        .map(|(i, (_, what))| if what.is_empty() && i > 0 { 2 } else { 1 })
+        .sum()
+}
+
+/// The furthest the help scrolls on `screen`.
+pub fn help_max_scroll(screen: Rect) -> usize {
+    help_rows().saturating_sub(help_page(screen))
 }
 
 #[cfg(test)]
