@@ -328,7 +328,7 @@ async fn a_slow_consumer_is_removed_and_the_room_goes_on() {
 
 #[tokio::test]
 async fn random_garbage_gets_errors_never_a_crash() {
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
     let server = Server::start(test_config()).await;
     let (mut alice, _) = server.join("abc", "alice").await;
     let (mut bob, _) = server.join("abc", "bob").await;
