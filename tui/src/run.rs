@@ -130,7 +130,15 @@ async fn serve(bind: SocketAddr, idle: Duration, storage: Storage) -> Result<(),
             }
         }
     };
-    collab_server::run(listener, config, shutdown)
+    // The line collab-server prints, once listening: whoever started
+    // `serve` (a test, a script) reads the address here.
+    let ready = |addr| {
+        println!(
+            "collab-server listening on ws://{addr}{}",
+            collab_protocol::WS_PATH
+        );
+    };
+    collab_server::run_with_ready(listener, config, shutdown, ready)
         .await
         .map_err(|e| format!("the server stopped: {e}."))
 }

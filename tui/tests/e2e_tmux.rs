@@ -7,6 +7,7 @@
 //! killed at the end, with the collab server, even when an assertion fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -55,7 +56,9 @@ impl Session {
     /// collab server on a free loopback port.
     fn new(files: &[(&str, &str)]) -> Session {
         let mut s = Session::without_server(files);
-        s.server = Some(start_server(s.addr));
+        let (server, addr) = start_server("127.0.0.1:0");
+        s.server = Some(server);
+        s.addr = addr;
         s
     }
 
@@ -91,7 +94,9 @@ impl Session {
 
     /// A new, empty server on the same address.
     fn restart_server(&mut self) {
-        self.server = Some(start_server(self.addr));
+        let (server, addr) = start_server(&self.addr.to_string());
+        assert_eq!(addr, self.addr);
+        self.server = Some(server);
     }
 
     /// `name` runs collab-tui with no server named, as the README says:
@@ -211,6 +216,9 @@ fn require_tmux() {
     );
 }
 
+/// A port for editors that start their own server there (they must all be
+/// told it before any server runs): bound, then freed for them. A test's own
+/// server ([`start_server`]) binds port 0 and reports its address instead.
 fn free_addr() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
@@ -257,27 +265,38 @@ fn kill9(pid: u32) {
     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
 }
 
-fn start_server(addr: SocketAddr) -> Child {
-    let child = Command::new(BIN)
+/// `collab-tui serve` on `bind`, and the address it reports listening on
+/// (its stdout's one line, printed once it listens).
+fn start_server(bind: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(BIN)
         .args([
             "serve",
             "--bind",
-            &addr.to_string(),
+            bind,
             "--idle-shutdown",
             "300",
             "--memory",
         ])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let until = Instant::now() + DEADLINE;
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < until, "the server did not start on {addr}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(DEADLINE).unwrap_or_default();
+    let addr = line
+        .trim()
+        .strip_prefix("collab-server listening on ws://")
+        .and_then(|a| a.strip_suffix("/ws"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("the server did not start on {bind}: {line:?}"));
+    (child, addr)
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
