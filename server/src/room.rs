@@ -25,6 +25,8 @@ use collab_protocol::{
 };
 use tokio::sync::{Notify, mpsc};
 
+use crate::access::same_secret;
+use crate::clock::now_ms;
 use crate::store::{Loaded, StoreHandle};
 use document::{DocLock, DocPart, Runs, SERVER_OWNER, StoreLink, run};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -181,13 +183,6 @@ pub struct Room {
     doc: DocLock,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// A peer id for a new session: random, below 2^53 (exact in every JSON
 /// reader), and not one this room gave out already.
 fn fresh_peer(taken: &HashMap<PeerId, String>) -> PeerId {
@@ -201,11 +196,6 @@ fn fresh_peer(taken: &HashMap<PeerId, String>) -> PeerId {
 
 fn new_session_token() -> String {
     format!("{:032x}", rand::random::<u128>())
-}
-
-/// Compares tokens without leaking how much of a guess matched.
-pub(crate) fn same_token(a: &str, b: &str) -> bool {
-    crate::access::same_secret(a, b)
 }
 
 impl Room {
@@ -309,7 +299,7 @@ impl Room {
             .find(|e| e.member.name == req.name.as_str())
         {
             Some(entry) => match &req.session {
-                Some(s) if same_token(s, &entry.session) => None,
+                Some(s) if same_secret(s, &entry.session) => None,
                 Some(_) => refused(ProtocolError::from_code(ErrorCode::BadSession)),
                 None => refused(ProtocolError::new(
                     ErrorCode::NameTaken,
@@ -398,8 +388,8 @@ impl Room {
                 let session = req
                     .session
                     .as_deref()
-                    .filter(|t| !t.is_empty() && owners.values().any(|o| same_token(o, t)))
-                    .filter(|t| !st.members.iter().any(|e| same_token(&e.session, t)))
+                    .filter(|t| !t.is_empty() && owners.values().any(|o| same_secret(o, t)))
+                    .filter(|t| !st.members.iter().any(|e| same_secret(&e.session, t)))
                     .map_or_else(new_session_token, str::to_owned);
                 // A fresh id every welcome, even for a returning session:
                 // Loro expects a peer's changes to follow each other, so a

@@ -34,6 +34,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 
 use crate::Shared;
+use crate::clock::now_ms;
 use crate::probe::StoreProbe;
 
 /// Room id -> the room's latest stored snapshot.
@@ -518,13 +519,6 @@ fn open_db(path: &Path) -> Result<Database, OpenError> {
         Ok(Err(e)) => Err(OpenError::Other(e.to_string())),
         Err(panic) => Err(OpenError::Damaged(panic_message(panic.as_ref()))),
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// One queued change, kept until committed.
