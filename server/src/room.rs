@@ -1,5 +1,5 @@
 //! One room: its members, their outbound queues and the room's merged
-//! document, behind one short `std::sync::Mutex`.
+//! document, behind one short `parking_lot::Mutex`.
 //!
 //! One lock for members and document keeps the welcome consistent: a
 //! newcomer's snapshot and its place in the fan-out are taken together, so
@@ -15,8 +15,10 @@
 mod document;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 
 use collab_doc::{DocError, PeerId, RoomDoc, UpdateInfo};
 use collab_protocol::{
@@ -251,7 +253,7 @@ impl Room {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the member list torn
         // (every mutation is a single push/remove), so keep serving.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     /// Members now, in order of joining.
@@ -731,7 +733,9 @@ pub(crate) mod tests {
     /// stand-in for an import that takes seconds.
     pub(super) mod gate {
         use std::collections::HashMap;
-        use std::sync::{Mutex, OnceLock, mpsc};
+        use std::sync::{OnceLock, mpsc};
+
+        use parking_lot::Mutex;
 
         use collab_protocol::RoomId;
 
@@ -746,12 +750,12 @@ pub(crate) mod tests {
         /// or dropped.
         pub fn hold(room: &RoomId) -> mpsc::Sender<()> {
             let (tx, rx) = mpsc::channel();
-            gates().lock().unwrap().insert(room.as_str().to_owned(), rx);
+            gates().lock().insert(room.as_str().to_owned(), rx);
             tx
         }
 
         pub fn wait(room: &RoomId) {
-            let rx = gates().lock().unwrap().remove(room.as_str());
+            let rx = gates().lock().remove(room.as_str());
             if let Some(rx) = rx {
                 let _ = rx.recv();
             }

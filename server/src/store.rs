@@ -24,11 +24,12 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use collab_doc::RoomDoc;
 use collab_protocol::{ErrorCode, ProtocolError, RoomId};
+use parking_lot::Mutex;
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
@@ -216,9 +217,7 @@ impl StoreHandle {
         }) {
             Ok(()) => Queued::Yes,
             Err(TrySendError::Full(Cmd::Snapshot { room, data })) => {
-                if let Ok(mut closing) = self.closing.lock() {
-                    closing.insert(room, data);
-                }
+                self.closing.lock().insert(room, data);
                 Queued::Yes
             }
             Err(_) => Queued::Closed,
@@ -770,10 +769,7 @@ impl Worker {
     }
 
     fn take_closing(&mut self) {
-        let closing = match self.closing.lock() {
-            Ok(mut c) if !c.is_empty() => std::mem::take(&mut *c),
-            _ => return,
-        };
+        let closing = std::mem::take(&mut *self.closing.lock());
         for (room, data) in closing {
             self.push(Op::Snapshot(room, data));
         }
@@ -1290,7 +1286,7 @@ mod tests {
         // Fill the queue again, then alice leaves: the room closes.
         handle.append(room.id(), b"filler".to_vec());
         assert!(room.leave(alice.id, 1, collab_protocol::LeftReason::Left));
-        let closing = handle.closing.lock().unwrap().clone();
+        let closing = handle.closing.lock().clone();
         let snap = closing.get(room.id()).expect("the last snapshot waits");
         assert_eq!(SharedDoc::from_snapshot(snap).unwrap().text(), "one two ");
 
@@ -1301,7 +1297,6 @@ mod tests {
             .handle()
             .closing
             .lock()
-            .unwrap()
             .insert(room.id().clone(), snap.clone());
         let h = store.handle();
         let running = store.start(Weak::new()).unwrap();
