@@ -21,7 +21,7 @@ use ropey::Rope;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::action::Action;
-use crate::app::{App, Config, Effect, Focus, OnDisk};
+use crate::app::{App, Effect, Focus, OnDisk, Startup};
 use crate::autostart::{Local, ensure_local_server, local_addr};
 use crate::cli::{Cli, Sub};
 use crate::file_watch::FileWatch;
@@ -206,7 +206,7 @@ async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
         (Some(p), Some(_)) if !writable(p) => OnDisk::ReadOnly,
         _ => OnDisk::Writable,
     };
-    let config = Config {
+    let config = Startup {
         room,
         user,
         server: server.clone(),
