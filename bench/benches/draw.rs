@@ -9,7 +9,7 @@ use collab_client::TransportEvent;
 use collab_doc::SharedDoc;
 use collab_protocol::{Base64Bytes, DocKind, Limits, Member, ServerMsg, Welcome};
 use collab_tui::action::Action;
-use collab_tui::app::{App, Config};
+use collab_tui::app::{App, Startup};
 use collab_tui::keymap::Command;
 use collab_tui::theme::ColorMode;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -31,7 +31,7 @@ fn member(id: u64, name: &str) -> Member {
 fn app_with(text: &str, file: &str) -> App {
     let mut room = SharedDoc::new();
     room.splice(0, 0, text).unwrap();
-    let config = Config {
+    let config = Startup {
         room: "bench".into(),
         user: "alice".into(),
         server: "ws://127.0.0.1:7878".into(),

@@ -73,7 +73,7 @@ pub async fn run_idle(
     let failed = Arc::new(AtomicU64::new(0));
     let dropped = Arc::new(AtomicU64::new(0));
     let stopping = Arc::new(AtomicBool::new(false));
-    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let first_error = Arc::new(parking_lot::Mutex::new(None::<String>));
     let gate = Arc::new(Semaphore::new(spec.concurrency.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = Instant::now();
@@ -102,9 +102,7 @@ pub async fn run_idle(
                 }
                 Err(e) => {
                     failed.fetch_add(1, Ordering::Relaxed);
-                    if let Ok(mut f) = first_error.lock() {
-                        f.get_or_insert(e);
-                    }
+                    first_error.lock().get_or_insert(e);
                     return;
                 }
             };
@@ -170,7 +168,7 @@ pub async fn run_idle(
     out.joined = joined.load(Ordering::Relaxed);
     out.failed = failed.load(Ordering::Relaxed);
     out.dropped = dropped.load(Ordering::Relaxed);
-    out.first_error = first_error.lock().ok().and_then(|f| f.clone());
+    out.first_error = first_error.lock().clone();
 
     stopping.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);

@@ -29,7 +29,9 @@ mod payload;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -223,10 +225,7 @@ async fn run(
         }
     };
     tokio::join!(probe, disturb);
-    let mut out = stats
-        .lock()
-        .map(|s| s.clone())
-        .unwrap_or_else(|_| DisturbStats::new());
+    let mut out = stats.lock().clone();
     if matches!(spec.payload, Payload::HalfOpen(_)) {
         let c = &flood_counters;
         let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
@@ -243,9 +242,7 @@ async fn run(
 }
 
 fn with(stats: &Mutex<DisturbStats>, f: impl FnOnce(&mut DisturbStats)) {
-    if let Ok(mut s) = stats.lock() {
-        f(&mut s);
-    }
+    f(&mut stats.lock());
 }
 
 fn micros(since: Instant) -> u64 {

@@ -25,8 +25,10 @@ mod typist;
 mod user;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -313,9 +315,7 @@ impl Drop for StopOnDrop {
 
 impl Shared {
     fn error(&self, f: impl FnOnce(&mut Errors)) {
-        if let Ok(mut e) = self.errors.lock() {
-            f(&mut e);
-        }
+        f(&mut self.errors.lock());
     }
     fn in_window(&self, t: Instant) -> bool {
         t >= self.start && t < self.end
@@ -511,12 +511,8 @@ pub async fn run_phase(
                         _ => "-".into(),
                     };
                     last_cpu = cpu;
-                    let p99 = shared
-                        .latency
-                        .lock()
-                        .map(|h| h.value_at_quantile(0.99) as f64 / 1000.0)
-                        .unwrap_or(0.0);
-                    let errs = shared.errors.lock().map(|e| e.total()).unwrap_or(0);
+                    let p99 = shared.latency.lock().value_at_quantile(0.99) as f64 / 1000.0;
+                    let errs = shared.errors.lock().total();
                     eprintln!(
                         "[{label}] {:>4.0}s/{:.0}s sent {} delivered {} p99 {p99:.0}µs server cpu {cpu_pct} rss {} errors {errs}",
                         (at - t0).as_secs_f64(),
@@ -580,21 +576,13 @@ pub async fn run_phase(
     let sent_total = shared.sent_total.load(Ordering::Relaxed);
     let delivered_total = shared.delivered_total.load(Ordering::Relaxed);
     let acked = shared.acked_total.load(Ordering::Relaxed);
-    let mut errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
+    let mut errors = shared.errors.lock().clone();
     errors.lost = (sent_total * (spec.users as u64 - 1)).saturating_sub(delivered_total);
     if !shared.relay {
         errors.unacked = sent_total.saturating_sub(acked);
     }
-    let latency = shared
-        .latency
-        .lock()
-        .map(|h| h.clone())
-        .unwrap_or_else(|_| new_histogram());
-    let ack = shared
-        .ack
-        .lock()
-        .map(|h| h.clone())
-        .unwrap_or_else(|_| new_histogram());
+    let latency = shared.latency.lock().clone();
+    let ack = shared.ack.lock().clone();
     let rss_max_kib = [max_rss, rss_start, rss_end].into_iter().flatten().max();
     Ok(Outcome {
         latency,
@@ -611,16 +599,8 @@ pub async fn run_phase(
         rss_max_kib,
         errors,
         waits: shared.waits.load(Ordering::Relaxed),
-        pacing: shared
-            .pacing
-            .lock()
-            .map(|h| h.clone())
-            .unwrap_or_else(|_| new_histogram()),
-        gaps: shared
-            .gaps
-            .lock()
-            .map(|h| h.clone())
-            .unwrap_or_else(|_| new_histogram()),
+        pacing: shared.pacing.lock().clone(),
+        gaps: shared.gaps.lock().clone(),
         ticks_skipped: shared.ticks_skipped.load(Ordering::Relaxed)
             + pacer.as_ref().map_or(0, |p| p.dropped),
         pacer_cpu: pacer.as_ref().and_then(|p| p.cpu_secs),

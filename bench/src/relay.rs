@@ -13,8 +13,10 @@
 //! Loro import, the ack.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -38,28 +40,22 @@ impl Rooms {
     fn enter(&self, room: &str, tx: mpsc::Sender<Utf8Bytes>) -> (u64, Members) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let members = {
-            let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            let mut rooms = self.rooms.lock();
             Arc::clone(rooms.entry(room.to_string()).or_default())
         };
-        members
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((id, tx));
+        members.lock().push((id, tx));
         (id, members)
     }
 
     fn leave(&self, room: &str, id: u64, members: &Members) {
         let empty = {
-            let mut m = members.lock().unwrap_or_else(|p| p.into_inner());
+            let mut m = members.lock();
             m.retain(|(i, _)| *i != id);
             m.is_empty()
         };
         if empty {
-            let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-            if rooms
-                .get(room)
-                .is_some_and(|m| m.lock().map(|m| m.is_empty()).unwrap_or(true))
-            {
+            let mut rooms = self.rooms.lock();
+            if rooms.get(room).is_some_and(|m| m.lock().is_empty()) {
                 rooms.remove(room);
             }
         }
@@ -132,7 +128,7 @@ async fn serve(stream: TcpStream, rooms: Arc<Rooms>, queue: usize) {
             tokio::select! {
                 frame = ws.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        let mut m = members.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut m = members.lock();
                         // A member whose queue is full is dropped, like
                         // collab-server's slow consumer: its sender goes,
                         // its task sees the queue close and ends.

@@ -24,7 +24,9 @@ pub use room::{RoomDoc, next_compaction_after, seed_peer};
 pub use runs::INSERT_RUN_CHARS;
 pub use update::{PeerId, PeerSpan, UpdateInfo, forge_for_tests};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use loro::event::Diff;
 use loro::{
@@ -149,9 +151,7 @@ impl SharedDoc {
                             TextDelta::Insert { insert, .. } => TextChange::Insert(insert),
                             TextDelta::Delete { delete } => TextChange::Delete(delete),
                         });
-                        if let Ok(mut log) = sink.lock() {
-                            log.push(steps.collect());
-                        }
+                        sink.lock().push(steps.collect());
                     }
                 }
             }),
@@ -163,10 +163,7 @@ impl SharedDoc {
     /// delta over the text as it was before it.
     pub fn take_changes(&self) -> Vec<Vec<TextChange>> {
         match &self.changes {
-            Some((log, _)) => log
-                .lock()
-                .map(|mut l| std::mem::take(&mut *l))
-                .unwrap_or_default(),
+            Some((log, _)) => std::mem::take(&mut *log.lock()),
             None => Vec::new(),
         }
     }

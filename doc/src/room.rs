@@ -491,7 +491,7 @@ impl RoomDoc {
 /// heap before, 0.6 MiB after), but it costs time that grows with the
 /// document: the catch-up of the text it starts with replays the history
 /// after the previous reload (up to 0.3 s for that document). Waiting one
-/// import per [`COMPACTION_BUDGET_PER_IMPORT`] of that cost keeps compaction
+/// import per `COMPACTION_BUDGET_PER_IMPORT` of that cost keeps compaction
 /// near that much per import, about a fifth of a detached import, instead of
 /// compacting a large document every few seconds of typing. The cap bounds
 /// the history a room holds between compactions (about 170 bytes each).

@@ -8,7 +8,7 @@
 
 use collab_doc::UpdateInfo;
 use loro::{ExportMode, LoroDoc, VersionVector};
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 fn same(bytes: &[u8]) {
     let fast = UpdateInfo::read_fast_only(bytes)

@@ -4,188 +4,130 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Every error the server can report. `fatal` codes are followed by the
-/// server closing the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The frame is not valid JSON.
-    InvalidJson,
-    /// The frame is a JSON object whose `type` this server does not know.
-    UnknownType,
-    /// A known event with a missing, extra-typed or malformed field.
-    InvalidMessage,
-    /// A binary WebSocket frame; collab speaks JSON text frames only.
-    BinaryFrame,
-    /// A frame larger than the server's frame limit.
-    FrameTooLarge,
-    /// The client's protocol version differs from the server's.
-    VersionMismatch,
-    /// Any event other than `join` before the join succeeded.
-    NotJoined,
-    /// A second `join` on a connection that already joined.
-    AlreadyJoined,
-    /// The room id breaks the naming rules.
-    InvalidRoom,
-    /// The user name breaks the naming rules.
-    InvalidName,
-    /// Someone with this name is live in the room.
-    NameTaken,
-    /// A session token that does not match the live session of that name.
-    BadSession,
-    /// The server refuses the connection without the right access token.
-    Unauthorized,
-    /// A direct message to a name that is not in the room.
-    NoSuchUser,
-    /// A chat or direct message that is empty or too long.
-    InvalidText,
-    /// Too many events too fast; slow down.
-    RateLimited,
-    /// The room has as many members as the server allows.
-    RoomFull,
-    /// The server has as many connections or rooms as it allows.
-    ServerFull,
-    /// A document update or version that cannot be decoded or merged.
-    BadUpdate,
-    /// The update would make the document larger than the server allows.
-    DocTooLarge,
-    /// This connection may read but not edit.
-    ReadOnly,
-    /// The server could not store the document.
-    StorageFailed,
-    /// The server fell behind sending to this client (its queue filled).
-    SlowConsumer,
-    /// Unexpected server fault; the connection stays usable.
-    Internal,
+/// Whether the server closes the connection after sending an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// The connection goes on.
+    Stays,
+    /// The server closes the connection.
+    Fatal,
 }
 
-impl ErrorCode {
-    /// All codes, for documentation and tests.
-    pub const ALL: [ErrorCode; 24] = [
-        ErrorCode::InvalidJson,
-        ErrorCode::UnknownType,
-        ErrorCode::InvalidMessage,
-        ErrorCode::BinaryFrame,
-        ErrorCode::FrameTooLarge,
-        ErrorCode::VersionMismatch,
-        ErrorCode::NotJoined,
-        ErrorCode::AlreadyJoined,
-        ErrorCode::InvalidRoom,
-        ErrorCode::InvalidName,
-        ErrorCode::NameTaken,
-        ErrorCode::BadSession,
-        ErrorCode::Unauthorized,
-        ErrorCode::NoSuchUser,
-        ErrorCode::InvalidText,
-        ErrorCode::RateLimited,
-        ErrorCode::RoomFull,
-        ErrorCode::ServerFull,
-        ErrorCode::BadUpdate,
-        ErrorCode::DocTooLarge,
-        ErrorCode::ReadOnly,
-        ErrorCode::StorageFailed,
-        ErrorCode::SlowConsumer,
-        ErrorCode::Internal,
-    ];
-
-    /// The wire string of this code.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidJson => "invalid_json",
-            ErrorCode::UnknownType => "unknown_type",
-            ErrorCode::InvalidMessage => "invalid_message",
-            ErrorCode::BinaryFrame => "binary_frame",
-            ErrorCode::FrameTooLarge => "frame_too_large",
-            ErrorCode::VersionMismatch => "version_mismatch",
-            ErrorCode::NotJoined => "not_joined",
-            ErrorCode::AlreadyJoined => "already_joined",
-            ErrorCode::InvalidRoom => "invalid_room",
-            ErrorCode::InvalidName => "invalid_name",
-            ErrorCode::NameTaken => "name_taken",
-            ErrorCode::BadSession => "bad_session",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::NoSuchUser => "no_such_user",
-            ErrorCode::InvalidText => "invalid_text",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::RoomFull => "room_full",
-            ErrorCode::ServerFull => "server_full",
-            ErrorCode::BadUpdate => "bad_update",
-            ErrorCode::DocTooLarge => "doc_too_large",
-            ErrorCode::ReadOnly => "read_only",
-            ErrorCode::StorageFailed => "storage_failed",
-            ErrorCode::SlowConsumer => "slow_consumer",
-            ErrorCode::Internal => "internal",
+/// Declares every error code once: its doc, its wire string (which serde
+/// uses too), whether it is fatal and its sentence. `ALL`, `as_str`,
+/// `sentence` and `is_fatal` come from the one table, so a new code cannot
+/// be missed by them (nor by the server's metrics, which count by `ALL`).
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $name:ident = $wire:literal, $after:ident, $sentence:expr;)*) => {
+        /// Every error the server can report. `fatal` codes are followed by the
+        /// server closing the connection.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* #[serde(rename = $wire)] $name,)*
         }
-    }
 
-    /// The default sentence for a person, saying what to do where possible.
-    pub fn sentence(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidJson => "The message is not valid JSON.",
-            ErrorCode::UnknownType => "The message type is not one this server knows.",
-            ErrorCode::InvalidMessage => {
-                "The message is missing a field or has a field of the wrong type."
+        impl ErrorCode {
+            /// All codes, for documentation, tests and the server's metrics.
+            pub const ALL: [ErrorCode; [$(ErrorCode::$name),*].len()] = [$(ErrorCode::$name),*];
+
+            /// The wire string of this code.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => $wire,)*
+                }
             }
-            ErrorCode::BinaryFrame => "Binary frames are not accepted; send JSON as text frames.",
-            ErrorCode::FrameTooLarge => "The message is larger than the server accepts.",
-            ErrorCode::VersionMismatch => {
-                "Client and server speak different protocol versions: upgrade the older one."
+
+            /// The default sentence for a person, saying what to do where possible.
+            pub fn sentence(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => $sentence,)*
+                }
             }
-            ErrorCode::NotJoined => "Join a room first: the first message must be a join.",
-            ErrorCode::AlreadyJoined => {
-                "This connection has already joined a room; open a new connection for another."
+
+            /// Whether the server closes the connection after sending this error.
+            pub fn is_fatal(self) -> bool {
+                let after = match self {
+                    $(ErrorCode::$name => After::$after,)*
+                };
+                after == After::Fatal
             }
-            ErrorCode::InvalidRoom => {
-                "Room ids are 1 to 64 characters: letters, digits, '-', '_' and '.'."
-            }
-            ErrorCode::InvalidName => {
-                "User names are 1 to 32 characters: letters, digits, '-', '_' and '.'."
-            }
-            ErrorCode::NameTaken => {
-                "Someone with that name is already in the room: pick another name with --user."
-            }
-            ErrorCode::BadSession => {
-                "The session token does not match; join again without it or under another name."
-            }
-            ErrorCode::Unauthorized => {
-                "The server needs an access token: pass --token or set COLLAB_TOKEN."
-            }
-            ErrorCode::NoSuchUser => "Nobody of that name is in the room.",
-            ErrorCode::InvalidText => "Messages must be 1 to 4096 characters.",
-            ErrorCode::RateLimited => "Too many messages too fast: slow down.",
-            ErrorCode::RoomFull => "The room is full.",
-            ErrorCode::ServerFull => {
-                "The server is at its connection or room limit: try again later."
-            }
-            ErrorCode::BadUpdate => "The document update could not be applied; it was not shared.",
-            ErrorCode::DocTooLarge => {
-                "The document would exceed the server's size limit; the edit was not applied."
-            }
-            ErrorCode::ReadOnly => "You joined read-only: edits are not accepted.",
-            ErrorCode::StorageFailed => "The server could not save the document.",
-            ErrorCode::SlowConsumer => {
-                "The connection fell too far behind and was closed; reconnect to resync."
-            }
-            ErrorCode::Internal => "The server hit an internal error.",
         }
-    }
+    };
+}
 
-    /// Whether the server closes the connection after sending this error.
-    pub fn is_fatal(self) -> bool {
-        matches!(
-            self,
-            ErrorCode::FrameTooLarge
-                | ErrorCode::VersionMismatch
-                | ErrorCode::InvalidRoom
-                | ErrorCode::InvalidName
-                | ErrorCode::NameTaken
-                | ErrorCode::BadSession
-                | ErrorCode::Unauthorized
-                | ErrorCode::RoomFull
-                | ErrorCode::ServerFull
-                | ErrorCode::SlowConsumer
-        )
-    }
+error_codes! {
+    /// The frame is not valid JSON.
+    InvalidJson = "invalid_json", Stays,
+        "The message is not valid JSON.";
+    /// The frame is a JSON object whose `type` this server does not know.
+    UnknownType = "unknown_type", Stays,
+        "The message type is not one this server knows.";
+    /// A known event with a missing, extra-typed or malformed field.
+    InvalidMessage = "invalid_message", Stays,
+        "The message is missing a field or has a field of the wrong type.";
+    /// A binary WebSocket frame; collab speaks JSON text frames only.
+    BinaryFrame = "binary_frame", Stays,
+        "Binary frames are not accepted; send JSON as text frames.";
+    /// A frame larger than the server's frame limit.
+    FrameTooLarge = "frame_too_large", Fatal,
+        "The message is larger than the server accepts.";
+    /// The client's protocol version differs from the server's.
+    VersionMismatch = "version_mismatch", Fatal,
+        "Client and server speak different protocol versions: upgrade the older one.";
+    /// Any event other than `join` before the join succeeded.
+    NotJoined = "not_joined", Stays,
+        "Join a room first: the first message must be a join.";
+    /// A second `join` on a connection that already joined.
+    AlreadyJoined = "already_joined", Stays,
+        "This connection has already joined a room; open a new connection for another.";
+    /// The room id breaks the naming rules.
+    InvalidRoom = "invalid_room", Fatal,
+        "Room ids are 1 to 64 characters: letters, digits, '-', '_' and '.'.";
+    /// The user name breaks the naming rules.
+    InvalidName = "invalid_name", Fatal,
+        "User names are 1 to 32 characters: letters, digits, '-', '_' and '.'.";
+    /// Someone with this name is live in the room.
+    NameTaken = "name_taken", Fatal,
+        "Someone with that name is already in the room: pick another name with --user.";
+    /// A session token that does not match the live session of that name.
+    BadSession = "bad_session", Fatal,
+        "The session token does not match; join again without it or under another name.";
+    /// The server refuses the connection without the right access token.
+    Unauthorized = "unauthorized", Fatal,
+        "The server needs an access token: pass --token or set COLLAB_TOKEN.";
+    /// A direct message to a name that is not in the room.
+    NoSuchUser = "no_such_user", Stays,
+        "Nobody of that name is in the room.";
+    /// A chat or direct message that is empty or too long.
+    InvalidText = "invalid_text", Stays,
+        "Messages must be 1 to 4096 characters.";
+    /// Too many events too fast; slow down.
+    RateLimited = "rate_limited", Stays,
+        "Too many messages too fast: slow down.";
+    /// The room has as many members as the server allows.
+    RoomFull = "room_full", Fatal,
+        "The room is full.";
+    /// The server has as many connections or rooms as it allows.
+    ServerFull = "server_full", Fatal,
+        "The server is at its connection or room limit: try again later.";
+    /// A document update or version that cannot be decoded or merged.
+    BadUpdate = "bad_update", Stays,
+        "The document update could not be applied; it was not shared.";
+    /// The update would make the document larger than the server allows.
+    DocTooLarge = "doc_too_large", Stays,
+        "The document would exceed the server's size limit; the edit was not applied.";
+    /// This connection may read but not edit.
+    ReadOnly = "read_only", Stays,
+        "You joined read-only: edits are not accepted.";
+    /// The server could not store the document.
+    StorageFailed = "storage_failed", Stays,
+        "The server could not save the document.";
+    /// The server fell behind sending to this client (its queue filled).
+    SlowConsumer = "slow_consumer", Fatal,
+        "The connection fell too far behind and was closed; reconnect to resync.";
+    /// Unexpected server fault; the connection stays usable.
+    Internal = "internal", Stays,
+        "The server hit an internal error.";
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -419,7 +419,7 @@ impl Connection {
             Message::Pong(_) | Message::Frame(_) => return Ok(()),
             _ => {}
         }
-        match self.limiter.check(std::time::Instant::now()) {
+        match self.limiter.check(Instant::now()) {
             Verdict::Allow => {}
             Verdict::Refuse { notify } => {
                 // An update's sender waits for the answer to its seq: each

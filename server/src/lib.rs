@@ -20,6 +20,7 @@
 //! ```
 
 mod access;
+mod clock;
 mod config;
 mod connection;
 mod listener;

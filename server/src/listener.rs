@@ -22,8 +22,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -59,7 +61,7 @@ impl Counter {
     }
 
     fn idle_since(&self) -> Instant {
-        *self.idle_since.lock().unwrap_or_else(|p| p.into_inner())
+        *self.idle_since.lock()
     }
 
     /// Returns once no connection has existed for `after`.
@@ -92,7 +94,7 @@ struct PerIp {
 impl PerIp {
     /// Counts a connection from `ip`, unless it already has `max`.
     fn enter(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PerIpGuard> {
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut live = self.live.lock();
         let n = live.entry(ip).or_insert(0);
         if *n >= max {
             return None;
@@ -106,7 +108,7 @@ struct PerIpGuard(Arc<PerIp>, IpAddr);
 
 impl Drop for PerIpGuard {
     fn drop(&mut self) {
-        let mut live = self.0.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut live = self.0.live.lock();
         if let Some(n) = live.get_mut(&self.1) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -158,7 +160,7 @@ impl HalfOpen {
         per_ip: Option<usize>,
         max: usize,
     ) -> Result<(HalfOpenGuard, oneshot::Receiver<()>, bool), OverIpCap> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self.inner.lock();
         let n = inner.per_ip.get(&ip).copied().unwrap_or(0);
         if per_ip.is_some_and(|cap| n >= cap) {
             return Err(OverIpCap);
@@ -203,7 +205,7 @@ struct HalfOpenGuard(Arc<HalfOpen>, u64);
 
 impl Drop for HalfOpenGuard {
     fn drop(&mut self) {
-        let mut inner = self.0.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self.0.inner.lock();
         // Absent when it was evicted (and already forgotten).
         if let Some((ip, _)) = inner.live.remove(&self.1) {
             inner.forget_ip(ip);
@@ -248,7 +250,7 @@ struct CounterGuard(Arc<Counter>);
 impl Drop for CounterGuard {
     fn drop(&mut self) {
         if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            *self.0.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            *self.0.idle_since.lock() = Instant::now();
             self.0.emptied.notify_waiters();
         }
     }

@@ -5,7 +5,9 @@
 //! which redb keeps locked.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
 
 use tokio::sync::broadcast;
 
@@ -49,11 +51,7 @@ pub struct Hold(StoreProbe, String);
 impl Drop for Hold {
     fn drop(&mut self) {
         let inner = &(self.0).0;
-        inner
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.1);
+        inner.held.lock().remove(&self.1);
         inner.released.notify_all();
     }
 }
@@ -66,11 +64,7 @@ impl StoreProbe {
 
     /// Holds the decoding of `room` until the returned guard is dropped.
     pub fn hold_decoding(&self, room: &str) -> Hold {
-        self.0
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(room.to_owned());
+        self.0.held.lock().insert(room.to_owned());
         Hold(self.clone(), room.to_owned())
     }
 
@@ -82,13 +76,9 @@ impl StoreProbe {
     /// room is held.
     pub(crate) fn decoding(&self, room: &str) {
         let _ = self.0.events.send(StoreEvent::Decoding(room.to_owned()));
-        let mut held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self.0.held.lock();
         while held.contains(room) {
-            held = self
-                .0
-                .released
-                .wait(held)
-                .unwrap_or_else(|p| p.into_inner());
+            self.0.released.wait(&mut held);
         }
     }
 }

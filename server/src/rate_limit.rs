@@ -7,7 +7,11 @@
 //! sustained flood (too many refusals, or refusals for too long without a
 //! one-second pause) removes the connection: a burst of typing never does.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so tests can pause and advance it (start_paused) rather
+// than sleep and accept a range.
+use tokio::time::Instant;
 
 /// What to do with one incoming event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,10 @@
 //! "dead" and looks the room up again instead of joining a ghost).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 
 use collab_protocol::{ErrorCode, LeftReason, ProtocolError, RoomId, UserId};
 
@@ -101,7 +103,7 @@ impl Registry {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<RoomId, Arc<Room>>> {
-        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+        self.rooms.lock()
     }
 
     /// Rooms alive now.

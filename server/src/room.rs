@@ -1,5 +1,5 @@
 //! One room: its members, their outbound queues and the room's merged
-//! document, behind one short `std::sync::Mutex`.
+//! document, behind one short `parking_lot::Mutex`.
 //!
 //! One lock for members and document keeps the welcome consistent: a
 //! newcomer's snapshot and its place in the fan-out are taken together, so
@@ -15,8 +15,10 @@
 mod document;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 
 use collab_doc::{DocError, PeerId, RoomDoc, UpdateInfo};
 use collab_protocol::{
@@ -25,6 +27,8 @@ use collab_protocol::{
 };
 use tokio::sync::{Notify, mpsc};
 
+use crate::access::same_secret;
+use crate::clock::now_ms;
 use crate::store::{Loaded, StoreHandle};
 use document::{DocLock, DocPart, Runs, SERVER_OWNER, StoreLink, run};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -181,13 +185,6 @@ pub struct Room {
     doc: DocLock,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// A peer id for a new session: random, below 2^53 (exact in every JSON
 /// reader), and not one this room gave out already.
 fn fresh_peer(taken: &HashMap<PeerId, String>) -> PeerId {
@@ -201,11 +198,6 @@ fn fresh_peer(taken: &HashMap<PeerId, String>) -> PeerId {
 
 fn new_session_token() -> String {
     format!("{:032x}", rand::random::<u128>())
-}
-
-/// Compares tokens without leaking how much of a guess matched.
-pub(crate) fn same_token(a: &str, b: &str) -> bool {
-    crate::access::same_secret(a, b)
 }
 
 impl Room {
@@ -261,7 +253,7 @@ impl Room {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the member list torn
         // (every mutation is a single push/remove), so keep serving.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     /// Members now, in order of joining.
@@ -309,7 +301,7 @@ impl Room {
             .find(|e| e.member.name == req.name.as_str())
         {
             Some(entry) => match &req.session {
-                Some(s) if same_token(s, &entry.session) => None,
+                Some(s) if same_secret(s, &entry.session) => None,
                 Some(_) => refused(ProtocolError::from_code(ErrorCode::BadSession)),
                 None => refused(ProtocolError::new(
                     ErrorCode::NameTaken,
@@ -398,8 +390,8 @@ impl Room {
                 let session = req
                     .session
                     .as_deref()
-                    .filter(|t| !t.is_empty() && owners.values().any(|o| same_token(o, t)))
-                    .filter(|t| !st.members.iter().any(|e| same_token(&e.session, t)))
+                    .filter(|t| !t.is_empty() && owners.values().any(|o| same_secret(o, t)))
+                    .filter(|t| !st.members.iter().any(|e| same_secret(&e.session, t)))
                     .map_or_else(new_session_token, str::to_owned);
                 // A fresh id every welcome, even for a returning session:
                 // Loro expects a peer's changes to follow each other, so a
@@ -737,7 +729,9 @@ pub(crate) mod tests {
     /// stand-in for an import that takes seconds.
     pub(super) mod gate {
         use std::collections::HashMap;
-        use std::sync::{Mutex, OnceLock, mpsc};
+        use std::sync::{OnceLock, mpsc};
+
+        use parking_lot::Mutex;
 
         use collab_protocol::RoomId;
 
@@ -752,12 +746,12 @@ pub(crate) mod tests {
         /// or dropped.
         pub fn hold(room: &RoomId) -> mpsc::Sender<()> {
             let (tx, rx) = mpsc::channel();
-            gates().lock().unwrap().insert(room.as_str().to_owned(), rx);
+            gates().lock().insert(room.as_str().to_owned(), rx);
             tx
         }
 
         pub fn wait(room: &RoomId) {
-            let rx = gates().lock().unwrap().remove(room.as_str());
+            let rx = gates().lock().remove(room.as_str());
             if let Some(rx) = rx {
                 let _ = rx.recv();
             }

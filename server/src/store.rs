@@ -24,16 +24,18 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use collab_doc::RoomDoc;
 use collab_protocol::{ErrorCode, ProtocolError, RoomId};
+use parking_lot::Mutex;
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 
 use crate::Shared;
+use crate::clock::now_ms;
 use crate::probe::StoreProbe;
 
 /// Room id -> the room's latest stored snapshot.
@@ -215,9 +217,7 @@ impl StoreHandle {
         }) {
             Ok(()) => Queued::Yes,
             Err(TrySendError::Full(Cmd::Snapshot { room, data })) => {
-                if let Ok(mut closing) = self.closing.lock() {
-                    closing.insert(room, data);
-                }
+                self.closing.lock().insert(room, data);
                 Queued::Yes
             }
             Err(_) => Queued::Closed,
@@ -520,13 +520,6 @@ fn open_db(path: &Path) -> Result<Database, OpenError> {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// One queued change, kept until committed.
 enum Op {
     Append(RoomId, Vec<u8>),
@@ -776,10 +769,7 @@ impl Worker {
     }
 
     fn take_closing(&mut self) {
-        let closing = match self.closing.lock() {
-            Ok(mut c) if !c.is_empty() => std::mem::take(&mut *c),
-            _ => return,
-        };
+        let closing = std::mem::take(&mut *self.closing.lock());
         for (room, data) in closing {
             self.push(Op::Snapshot(room, data));
         }
@@ -1296,7 +1286,7 @@ mod tests {
         // Fill the queue again, then alice leaves: the room closes.
         handle.append(room.id(), b"filler".to_vec());
         assert!(room.leave(alice.id, 1, collab_protocol::LeftReason::Left));
-        let closing = handle.closing.lock().unwrap().clone();
+        let closing = handle.closing.lock().clone();
         let snap = closing.get(room.id()).expect("the last snapshot waits");
         assert_eq!(SharedDoc::from_snapshot(snap).unwrap().text(), "one two ");
 
@@ -1307,7 +1297,6 @@ mod tests {
             .handle()
             .closing
             .lock()
-            .unwrap()
             .insert(room.id().clone(), snap.clone());
         let h = store.handle();
         let running = store.start(Weak::new()).unwrap();

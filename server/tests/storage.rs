@@ -229,11 +229,6 @@ impl Proc {
     }
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 #[tokio::test]
 async fn sigterm_flushes_what_was_just_accepted() {
     let dir = tempfile::tempdir().unwrap();
@@ -255,10 +250,20 @@ async fn sigterm_flushes_what_was_just_accepted() {
 #[tokio::test]
 async fn kill_9_loses_nothing_any_client_typed() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let p = spawn_server(dir.path(), &bind, &["--rate", "10000", "--burst", "10000"]).await;
+    let p = spawn_server(
+        dir.path(),
+        "127.0.0.1:0",
+        &["--rate", "10000", "--burst", "10000"],
+    )
+    .await;
     let url = p.url.clone();
+    // The restart binds the address the first server printed, so the
+    // clients reconnect to it (no port picked by binding and dropping it).
+    let bind = url
+        .strip_prefix("ws://")
+        .and_then(|u| u.strip_suffix(collab_protocol::WS_PATH))
+        .expect("ws://ADDR/ws")
+        .to_owned();
     let clients: Vec<Arc<Client>> = {
         let mut v = Vec::new();
         for i in 0..3 {

@@ -70,9 +70,10 @@ pub enum Armed {
 
 pub use saving::FileState;
 
-/// What the app needs to start.
+/// What the app needs to start (not `collab_server::Config`, which
+/// `collab-tui serve` builds beside it in run.rs).
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct Startup {
     pub room: String,
     pub user: String,
     /// The server as the user named it (status bar, messages).
@@ -204,7 +205,7 @@ pub struct View {
 }
 
 pub struct App {
-    pub config: Config,
+    pub config: Startup,
     pub editor: Editor,
     /// The room's document and its connection (a [`Session`] derefs to its
     /// [`Replica`], so edits and reads go straight to the replica).
@@ -262,7 +263,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, now: Instant) -> Self {
+    pub fn new(config: Startup, now: Instant) -> Self {
         let mut replica = Replica::new();
         // Undo steps are where `undo_group` starts them, not by time.
         replica.set_undo_merge_interval(0);

@@ -21,7 +21,7 @@ use ropey::Rope;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::action::Action;
-use crate::app::{App, Config, Focus, OnDisk};
+use crate::app::{App, Focus, OnDisk, Startup};
 use crate::autostart::{ensure_local_server, local_addr};
 use crate::cli::{Cli, Sub};
 use crate::effects::{Flow, Outside};
@@ -133,7 +133,15 @@ async fn serve(bind: SocketAddr, idle: Duration, storage: Storage) -> Result<(),
             }
         }
     };
-    collab_server::run(listener, config, shutdown)
+    // The line collab-server prints, once listening: whoever started
+    // `serve` (a test, a script) reads the address here.
+    let ready = |addr| {
+        println!(
+            "collab-server listening on ws://{addr}{}",
+            collab_protocol::WS_PATH
+        );
+    };
+    collab_server::run_with_ready(listener, config, shutdown, ready)
         .await
         .map_err(|e| format!("the server stopped: {e}."))
 }
@@ -201,7 +209,7 @@ async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
         (Some(p), Some(_)) if !writable(p) => OnDisk::ReadOnly,
         _ => OnDisk::Writable,
     };
-    let config = Config {
+    let config = Startup {
         room,
         user,
         server: server.clone(),

@@ -7,6 +7,7 @@
 //! killed at the end, with the collab server, even when an assertion fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -55,7 +56,9 @@ impl Session {
     /// collab server on a free loopback port.
     fn new(files: &[(&str, &str)]) -> Session {
         let mut s = Session::without_server(files);
-        s.server = Some(start_server(s.addr));
+        let (server, addr) = start_server("127.0.0.1:0");
+        s.server = Some(server);
+        s.addr = addr;
         s
     }
 
@@ -91,7 +94,9 @@ impl Session {
 
     /// A new, empty server on the same address.
     fn restart_server(&mut self) {
-        self.server = Some(start_server(self.addr));
+        let (server, addr) = start_server(&self.addr.to_string());
+        assert_eq!(addr, self.addr);
+        self.server = Some(server);
     }
 
     /// `name` runs collab-tui with no server named, as the README says:
@@ -196,15 +201,24 @@ impl Session {
     }
 }
 
-fn tmux_available() -> bool {
-    Command::new("tmux")
+/// Fails the test when tmux is missing: a test that passes without testing
+/// anything would hide it (CI installs tmux: .ci/run).
+fn require_tmux() {
+    let found = Command::new("tmux")
         .arg("-V")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "tmux was not found on PATH: these tests drive collab-tui in tmux (apt-get install tmux)"
+    );
 }
 
+/// A port for editors that start their own server there (they must all be
+/// told it before any server runs): bound, then freed for them. A test's own
+/// server ([`start_server`]) binds port 0 and reports its address instead.
 fn free_addr() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
@@ -251,27 +265,38 @@ fn kill9(pid: u32) {
     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
 }
 
-fn start_server(addr: SocketAddr) -> Child {
-    let child = Command::new(BIN)
+/// `collab-tui serve` on `bind`, and the address it reports listening on
+/// (its stdout's one line, printed once it listens).
+fn start_server(bind: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(BIN)
         .args([
             "serve",
             "--bind",
-            &addr.to_string(),
+            bind,
             "--idle-shutdown",
             "300",
             "--memory",
         ])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let until = Instant::now() + DEADLINE;
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < until, "the server did not start on {addr}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(DEADLINE).unwrap_or_default();
+    let addr = line
+        .trim()
+        .strip_prefix("collab-server listening on ws://")
+        .and_then(|a| a.strip_suffix("/ws"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("the server did not start on {bind}: {line:?}"));
+    (child, addr)
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
@@ -284,10 +309,7 @@ fn read(dir: &Path, name: &str) -> String {
 
 #[test]
 fn two_people_edit_one_file_in_tmux() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     let s = Session::new(&[("alice.txt", "hello from alice\nsecond line\n")]);
     let dir = s.dir.clone();
 
@@ -364,10 +386,7 @@ fn two_people_edit_one_file_in_tmux() {
 
 #[test]
 fn offline_edits_merge_when_the_server_comes_back() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     let mut s = Session::new(&[("notes.txt", "shared notes\n")]);
     s.start("alice", "notes.txt");
     s.wait_for("alice", "alice connected", |t| {
@@ -419,10 +438,7 @@ fn offline_edits_merge_when_the_server_comes_back() {
 
 #[test]
 fn chat_and_a_direct_message_in_tmux() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     let s = Session::new(&[("notes.txt", "agenda\n")]);
     s.start("alice", "notes.txt");
     s.wait_for("alice", "alice connected", |t| t.contains("connected"));
@@ -478,10 +494,7 @@ fn chat_and_a_direct_message_in_tmux() {
 
 #[test]
 fn wide_characters_and_a_resize_in_tmux() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     let s = Session::new(&[("u.txt", "")]);
     s.start("alice", "u.txt");
     s.wait_for("alice", "alice connected", |t| t.contains("connected"));
@@ -542,10 +555,7 @@ fn wide_characters_and_a_resize_in_tmux() {
 
 #[test]
 fn dragging_the_window_smaller_never_crashes_the_editor() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     let text: String = (1..=120)
         .map(|i| format!("line {i} of the file\n"))
         .collect();
@@ -590,10 +600,7 @@ fn dragging_the_window_smaller_never_crashes_the_editor() {
 
 #[test]
 fn a_dead_local_server_is_started_again_and_the_text_comes_back_once() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     let text: String = (1..=81).map(|i| format!("bg line {i}\n")).collect();
     let s = Session::without_server(&[("bg.txt", &text)]);
     // alice's editor starts the local server; bob's joins it.
@@ -655,10 +662,7 @@ fn a_dead_local_server_is_started_again_and_the_text_comes_back_once() {
 
 #[test]
 fn a_file_seeded_again_into_an_emptied_room_does_not_double_it() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     // A server that keeps nothing dies; alice and bob hold the history of
     // bg.txt's seed. carol's editor seeds the new, empty room from the same
     // file before they reconnect: the same content must merge as one.
@@ -707,10 +711,7 @@ fn a_file_seeded_again_into_an_emptied_room_does_not_double_it() {
 
 #[test]
 fn after_one_saves_the_shared_file_the_other_is_not_modified() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     // Two people on one machine, one file.
     let s = Session::new(&[("plan.txt", "the plan\n")]);
     s.start("alice", "plan.txt");
@@ -741,10 +742,7 @@ fn after_one_saves_the_shared_file_the_other_is_not_modified() {
 
 #[test]
 fn saving_asks_before_replacing_what_it_did_not_load() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let s = Session::new(&[("notes.txt", "mine\n"), ("other.txt", "keep me\n")]);
     s.start("alice", "notes.txt");
@@ -813,10 +811,7 @@ fn saving_asks_before_replacing_what_it_did_not_load() {
 
 #[test]
 fn a_large_paste_without_bracketed_paste_in_tmux() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     // 100 indented lines, about 5.7 KB: more than one read of the terminal.
     let text: String = (0..100)
         .map(|i| format!("    line {i:03} of the pasted block, indented by four\n"))
@@ -847,10 +842,7 @@ fn a_large_paste_without_bracketed_paste_in_tmux() {
 
 #[test]
 fn a_crlf_file_keeps_its_line_endings_in_tmux() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     let s = Session::new(&[("dos.txt", "first\r\n    second\r\nthird\r\n")]);
     s.start("alice", "dos.txt");
     s.wait_for("alice", "the CRLF file", |t| {
@@ -877,10 +869,7 @@ fn a_crlf_file_keeps_its_line_endings_in_tmux() {
 
 #[test]
 fn follow_mode_in_tmux() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     let text: String = (1..=200).map(|i| format!("row {i:03}\n")).collect();
     let s = Session::new(&[("long.txt", &text)]);
     s.start("alice", "long.txt");
@@ -919,10 +908,7 @@ fn follow_mode_in_tmux() {
 
 #[test]
 fn flags_scrolled_out_of_view_leave_nothing_behind_in_tmux() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     // (The columns matter: after End, a narrow character lands on the
     // first column of a flag whose second column stays a space.)
     let line = "ab 🇫🇷x🇩🇪yy🇯🇵 👍🏽 z 中文 then a long tail of text that goes past the right edge of the pane for sure ok END\n";
@@ -960,10 +946,7 @@ fn flags_scrolled_out_of_view_leave_nothing_behind_in_tmux() {
 
 #[test]
 fn shift_f3_as_tmux_sends_it_finds_backwards() {
-    if !tmux_available() {
-        eprintln!("SKIPPED: tmux was not found on PATH (apt-get install tmux to run this test)");
-        return;
-    }
+    require_tmux();
     let s = Session::new(&[("find.txt", "needle one\nhay\nneedle two\nneedle three\n")]);
     s.start("alice", "find.txt");
     s.wait_for("alice", "the file", |t| {

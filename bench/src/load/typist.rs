@@ -3,7 +3,9 @@
 //! the room's shared typing doc (`--typing turns`). Pure document work,
 //! no sockets, so it is tested here on its own.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use collab_doc::SharedDoc;
 use loro::{ExportMode, LoroDoc, LoroText};
@@ -185,11 +187,11 @@ pub(super) enum Keyboard {
 }
 
 impl Keyboard {
-    /// One keystroke; `None` if the lock is poisoned.
-    pub(super) fn keystroke(&self) -> Option<Vec<u8>> {
+    /// One keystroke.
+    pub(super) fn keystroke(&self) -> Vec<u8> {
         match self {
-            Keyboard::Room(room, slot) => room.lock().ok().map(|mut r| r.keystroke(*slot)),
-            Keyboard::Replica(typist) => typist.lock().ok().map(|mut t| t.keystroke()),
+            Keyboard::Room(room, slot) => room.lock().keystroke(*slot),
+            Keyboard::Replica(typist) => typist.lock().keystroke(),
         }
     }
 }

@@ -5,8 +5,10 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use collab_protocol::{ClientMsg, ServerMsg};
@@ -75,9 +77,7 @@ pub(super) async fn writer(
                 shared.waits.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let Some(data) = keyboard.keystroke() else {
-            break;
-        };
+        let data = keyboard.keystroke();
         if data.is_empty() {
             continue;
         }
@@ -86,10 +86,8 @@ pub(super) async fn writer(
         seq += 1;
         let hash = hash_bytes(&data);
         let t = Instant::now();
-        if let Some(list) = my_sent
-            && let Ok(mut list) = list.lock()
-        {
-            list.push((t, hash));
+        if let Some(list) = my_sent {
+            list.lock().push((t, hash));
         }
         let text = if shared.relay {
             ServerMsg::Update {
@@ -107,15 +105,15 @@ pub(super) async fn writer(
         shared.sent_total.fetch_add(1, Ordering::Relaxed);
         if shared.in_window(t) {
             shared.sent_window.fetch_add(1, Ordering::Relaxed);
-            if !waited && let Ok(mut h) = shared.pacing.lock() {
+            if !waited {
                 let late = t.saturating_duration_since(scheduled);
-                let _ = h.record(late.as_nanos() as u64);
+                let _ = shared.pacing.lock().record(late.as_nanos() as u64);
             }
-            if let Ok(mut last) = shared.last_send.lock() {
-                if let Some(l) = *last
-                    && let Ok(mut h) = shared.gaps.lock()
-                {
-                    let _ = h.record(t.saturating_duration_since(l).as_nanos().max(1) as u64);
+            {
+                let mut last = shared.last_send.lock();
+                if let Some(l) = *last {
+                    let gap = t.saturating_duration_since(l).as_nanos().max(1) as u64;
+                    let _ = shared.gaps.lock().record(gap);
                 }
                 *last = Some(t);
             }
@@ -184,7 +182,7 @@ pub(super) async fn reader(
                 let entry = shared
                     .sent
                     .get(sender)
-                    .and_then(|l| l.lock().ok().and_then(|l| l.get(*n).copied()));
+                    .and_then(|l| l.lock().get(*n).copied());
                 *n += 1;
                 match entry {
                     Some((t, hash)) if hash == hash_bytes(data.as_slice()) => {
@@ -192,10 +190,9 @@ pub(super) async fn reader(
                         if shared.in_window(now) {
                             shared.delivered_window.fetch_add(1, Ordering::Relaxed);
                         }
-                        if shared.in_window(t)
-                            && let Ok(mut h) = shared.latency.lock()
-                        {
-                            let _ = h.record(now.saturating_duration_since(t).as_nanos() as u64);
+                        if shared.in_window(t) {
+                            let took = now.saturating_duration_since(t).as_nanos() as u64;
+                            let _ = shared.latency.lock().record(took);
                         }
                     }
                     Some(_) => shared.error(|e| e.mismatch += 1),
@@ -203,7 +200,7 @@ pub(super) async fn reader(
                 }
                 match (&replica, shared.typing) {
                     (Some(typist), _) => {
-                        if !typist.lock().is_ok_and(|mut t| t.receive(data.as_slice())) {
+                        if !typist.lock().receive(data.as_slice()) {
                             shared.error(|e| e.import += 1);
                         }
                     }
@@ -220,17 +217,16 @@ pub(super) async fn reader(
             }
             ServerMsg::Ack { seq } => {
                 // Acks come in order: the nth ack is for my nth send.
-                let entry = shared.sent.get(me).and_then(|l| {
-                    l.lock()
-                        .ok()
-                        .and_then(|l| l.get((seq as usize).wrapping_sub(1)).copied())
-                });
+                let entry = shared
+                    .sent
+                    .get(me)
+                    .and_then(|l| l.lock().get((seq as usize).wrapping_sub(1)).copied());
                 shared.acked_total.fetch_add(1, Ordering::Relaxed);
                 if let Some((t, _)) = entry
                     && shared.in_window(t)
-                    && let Ok(mut h) = shared.ack.lock()
                 {
-                    let _ = h.record(now.saturating_duration_since(t).as_nanos() as u64);
+                    let took = now.saturating_duration_since(t).as_nanos() as u64;
+                    let _ = shared.ack.lock().record(took);
                 }
             }
             ServerMsg::Error { code, .. } => {

@@ -112,7 +112,7 @@ impl DocPart {
         let vv = self.doc.version_vector();
         for span in info.new_to(&vv) {
             if let Some(owner) = self.owners.get(&span.peer)
-                && !super::same_token(owner, session)
+                && !crate::access::same_secret(owner, session)
             {
                 return Err(DocError::PeerOwned(span.peer));
             }

@@ -298,7 +298,7 @@ async fn the_welcome_stays_within_the_documented_bound() {
     let server = Server::start(test_config()).await;
     let (mut alice, w) = server.join("abc", "alice").await;
     let mut doc = replica(&w);
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(14);
     let mut seq = 0;
     let mut text_len = 0;

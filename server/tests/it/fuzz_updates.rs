@@ -14,7 +14,7 @@ use collab_doc::SharedDoc;
 use collab_protocol::{Base64Bytes, ClientMsg, ServerMsg};
 use common::{Server, replica, test_config};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 /// One fuzzed payload: random bytes, or a real update damaged.
 fn payload(rng: &mut StdRng, real: &[Vec<u8>]) -> Vec<u8> {

@@ -32,7 +32,9 @@ async fn shutdown_tells_every_client_then_closes_and_run_returns() {
         .unwrap();
 }
 
-#[tokio::test]
+// Paused time: the idle timer runs on tokio's clock, so the test moves the
+// clock past the idle period instead of sleeping through it.
+#[tokio::test(start_paused = true)]
 async fn idle_shutdown_returns_once_nobody_is_connected() {
     let config = collab_server::Config {
         idle_shutdown: Some(Duration::from_millis(300)),

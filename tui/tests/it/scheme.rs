@@ -55,7 +55,7 @@ async fn server(tls: Option<(PathBuf, PathBuf)>) -> u16 {
 /// What joining `url` says, and how long it took to say it.
 async fn join_error(url: &str) -> (String, Duration) {
     let mut app = App::new(
-        collab_tui::app::Config {
+        collab_tui::app::Startup {
             server: url.into(),
             ..config("", None)
         },

@@ -11,7 +11,7 @@ use collab_protocol::{
     Base64Bytes, DocKind, LeftReason, Limits, Member, MemberRef, Presence, ServerMsg, Welcome,
 };
 use collab_tui::action::Action;
-use collab_tui::app::{App, Config};
+use collab_tui::app::{App, Startup};
 use collab_tui::theme::ColorMode;
 use collab_tui::ui;
 use ratatui::Terminal;
@@ -132,8 +132,8 @@ pub fn left(m: &Member) -> ServerMsg {
     }
 }
 
-pub fn config(file: &str, text: Option<&str>) -> Config {
-    Config {
+pub fn config(file: &str, text: Option<&str>) -> Startup {
+    Startup {
         room: "abc".into(),
         user: "alice".into(),
         server: "ws://127.0.0.1:7878".into(),

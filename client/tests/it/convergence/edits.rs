@@ -10,7 +10,7 @@
 //! back.
 
 use collab_client::Client;
-use rand::Rng;
+use rand::RngExt;
 use rand::rngs::StdRng;
 
 const PIECES: &[&str] = &[

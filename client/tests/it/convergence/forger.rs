@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicBool;
 use collab_client::{Client, ClientError, SyncState};
 use collab_doc::SharedDoc;
 use collab_protocol::{Base64Bytes, ClientMsg};
-use rand::Rng;
+use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::edits::random_text;

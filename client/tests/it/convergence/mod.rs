@@ -43,7 +43,7 @@ use edits::Author;
 use forger::{Forgeries, Forging};
 use futures::StreamExt;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 /// Whether the server may ack (and drop) an update whose changes all carry
 /// ids the room has, with other content (a forgery that reuses a victim's
