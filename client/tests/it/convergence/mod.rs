@@ -132,6 +132,7 @@ impl std::ops::AddAssign for Tally {
         self.restarts += o.restarts;
         self.reseeds += o.reseeds;
         self.seeds_applied += o.seeds_applied;
+        self.removed_under_tight_limit += o.removed_under_tight_limit;
     }
 }
 
@@ -435,6 +436,7 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
                 return Err(format!("{name} saw a member removed: {e:?}"));
             }
             tally.removed_under_tight_limit += 1;
+            eprintln!("COLLAB_SEED={seed}: {name} saw {e:?}");
         }
         tally.seeds_applied += st
             .events()
