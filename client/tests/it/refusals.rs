@@ -52,9 +52,14 @@ async fn reused_ids_with_other_content_are_refused() {
 /// with the forgery ("victim text. EVILE" in the room, "victim text.  MINE"
 /// at alice, both acked). Now a client types offline under a fresh id
 /// (`SharedDoc::author_fresh`), so nothing collides. The forgery itself is
-/// still taken as history: refusing it needs the room to remember, across
-/// the restart, which session its old ids belonged to (not done: ids are
-/// not stored).
+/// still taken as history, by decision (docs/protocol.md, "Peer ids"): an
+/// honest member's catch-up after a restart brings new changes under other
+/// members' old ids just the same (members hold different parts of an
+/// absent member's history), so refusing "new changes under an id the room
+/// has and nobody owns" would refuse honest members. Telling them apart
+/// needs the room to remember, across the restart, which session its old
+/// ids belonged to (possible for stored rooms by storing the bindings; not
+/// done: they are kept in memory only).
 #[tokio::test]
 async fn after_a_restart_an_old_peer_id_extended_by_another_splits_nothing() {
     let server = Server::start().await;

@@ -151,11 +151,9 @@ fn member(url: &str, room: &str, name: &str) -> collab_client::ClientBuilder {
 /// until `restarted`.
 ///
 /// Not after a restart: the new server owns no peer id given out before,
-/// so anyone may extend the ids members still author under until they are
-/// welcomed again. That hole is reduced to
-/// `refusals::after_a_restart_nobody_extends_a_returning_members_old_peer_id`
-/// (ignored, for the lead); forging after restarts joins the suite once
-/// it is closed.
+/// and takes new changes under them from anyone as history, by decision
+/// (docs/protocol.md, "Peer ids"; pinned by
+/// `refusals::after_a_restart_an_old_peer_id_extended_by_another_splits_nothing`).
 async fn script(
     c: &Client,
     author: &mut Author,
