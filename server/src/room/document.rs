@@ -252,6 +252,7 @@ pub(super) async fn run<R: Send + 'static>(
             // down) so is the guard, and the lock is released by its drop.
             let lock = Arc::clone(OwnedMutexGuard::mutex(&part));
             match tokio::task::spawn_blocking(move || {
+                crate::priority::background();
                 let r = work(&mut part);
                 (part, r)
             })
