@@ -398,7 +398,15 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
                     tally.forged_dropped += u64::from(mallory && forged(&seq));
                 }
                 ErrorCode::BadUpdate if mallory && forged(&seq) => tally.refused += 1,
-                _ => return Err(format!("{name} got error {code} (seq {seq:?})")),
+                _ => {
+                    let said = st.events().find_map(|e| match e {
+                        ClientEvent::Error {
+                            message, seq: s, ..
+                        } if *s == seq => Some(message.clone()),
+                        _ => None,
+                    });
+                    return Err(format!("{name} got error {code} (seq {seq:?}): {said:?}"));
+                }
             }
         }
         // A forgery under a member's id is refused even when the room has
