@@ -176,6 +176,11 @@ struct InFlight {
     /// The version it was exported from: resending from there makes up
     /// for it if it is lost.
     from: Vec<u8>,
+    /// The peer ids whose changes it carries: my own, and in a catch-up
+    /// after the server lost history, whatever it lacked. A resend carries
+    /// these again and nothing else (the server refuses an update carrying
+    /// another session's ids, even changes it has).
+    peers: Vec<u64>,
     sending: Sending,
 }
 
@@ -490,9 +495,15 @@ impl Replica {
             Ok(true) => {}
             Ok(false) => match self.doc.updates_since_chunked(w.version.as_slice(), budget) {
                 Ok(parts) => {
+                    // Mine, or history the server lost (a restart).
+                    let peers = self
+                        .doc
+                        .peers_after(w.version.as_slice())
+                        .unwrap_or_default();
                     self.enqueue(
                         parts,
                         w.version.as_slice().to_vec(),
+                        peers,
                         carried.max(1),
                         Sending::First,
                     );
@@ -521,6 +532,10 @@ impl Replica {
     /// carries the updates still in flight after `seq` and the outbox. Those
     /// are superseded: the server may well refuse one (it builds on the
     /// dropped update, which the server lacks), and that refusal is stale.
+    /// It carries the changes of the peer ids they carried and of my
+    /// current id only: other members' changes received since came from the
+    /// server, which has them, and refuses an update carrying another
+    /// session's ids.
     fn resend_lost_before(
         &mut self,
         seq: u64,
@@ -538,6 +553,17 @@ impl Replica {
             return false;
         }
         let in_flight = std::mem::take(&mut self.unacked);
+        let mut peers = vec![self.doc.peer_id()];
+        for f in lost
+            .iter()
+            .map(|(_, f)| f)
+            .chain(in_flight.values())
+            .chain(&self.outbox)
+        {
+            peers.extend(&f.peers);
+        }
+        peers.sort_unstable();
+        peers.dedup();
         let queued: usize = self.outbox.drain(..).map(|f| f.edits).sum();
         let carried = lost.iter().map(|(_, f)| f.edits).sum::<usize>()
             + in_flight.values().map(|f| f.edits).sum::<usize>();
@@ -554,7 +580,7 @@ impl Replica {
             self.superseded.pop_first();
         }
         self.unflushed += carried.max(1) + queued;
-        if let Some(msg) = self.flush_as(Sending::Resend) {
+        if let Some(msg) = self.flush_as(Sending::Resend, Some(peers)) {
             out.push(Effect::Send(msg));
         }
         true
@@ -569,14 +595,23 @@ impl Replica {
         }
     }
 
-    /// Queues the parts of one update; the edits count with the last part.
-    fn enqueue(&mut self, parts: Vec<Vec<u8>>, from: Vec<u8>, edits: usize, sending: Sending) {
+    /// Queues the parts of one update, which carries the changes of
+    /// `peers`; the edits count with the last part.
+    fn enqueue(
+        &mut self,
+        parts: Vec<Vec<u8>>,
+        from: Vec<u8>,
+        peers: Vec<u64>,
+        edits: usize,
+        sending: Sending,
+    ) {
         let last = parts.len().saturating_sub(1);
         for (i, data) in parts.into_iter().enumerate() {
             self.outbox.push_back(InFlight {
                 data,
                 edits: if i == last { edits } else { 0 },
                 from: from.clone(),
+                peers: peers.clone(),
                 sending,
             });
         }
@@ -660,20 +695,31 @@ impl Replica {
     /// as an [`Effect::Send`] when the ack of the one before arrives. While
     /// parts wait, `flush` queues behind them and returns `None`.
     pub fn flush(&mut self) -> Option<ClientMsg> {
-        self.flush_as(Sending::First)
+        self.flush_as(Sending::First, None)
     }
 
-    fn flush_as(&mut self, sending: Sending) -> Option<ClientMsg> {
+    /// Puts unsent changes into updates and sends the first: with `peers`,
+    /// the changes of those peer ids since the sent version (a resend);
+    /// otherwise everything unsent, which is my own edits (what came from
+    /// the server counts as sent when imported).
+    fn flush_as(&mut self, sending: Sending, peers: Option<Vec<u64>>) -> Option<ClientMsg> {
         if self.state != SyncState::Live || self.unflushed == 0 {
             return None;
         }
         let from = self.doc.sent_version();
-        let parts = self.doc.take_local_update_chunked(self.frame_budget());
+        let budget = self.frame_budget();
+        let (parts, peers) = match peers {
+            Some(peers) => (self.doc.take_updates_of_chunked(&peers, budget), peers),
+            None => {
+                let peers = self.doc.peers_after(&from).unwrap_or_default();
+                (self.doc.take_local_update_chunked(budget), peers)
+            }
+        };
         if parts.is_empty() {
             return None;
         }
         let waiting = !self.outbox.is_empty();
-        self.enqueue(parts, from, self.unflushed, sending);
+        self.enqueue(parts, from, peers, self.unflushed, sending);
         self.unflushed = 0;
         if waiting {
             // Behind the parts of an earlier big update: goes out with the

@@ -303,7 +303,7 @@ impl SharedDoc {
         max_bytes: usize,
     ) -> Result<Vec<Vec<u8>>, DocError> {
         let vv = VersionVector::decode(version).map_err(|e| DocError::BadVersion(e.to_string()))?;
-        self.export_chunked(&vv, max_bytes)
+        self.export_chunked(&vv, None, max_bytes)
     }
 
     /// Like [`Self::take_local_update`], cut as [`Self::updates_since_chunked`]
@@ -314,7 +314,7 @@ impl SharedDoc {
             return Vec::new();
         }
         let parts = self
-            .export_chunked(&self.sent, max_bytes)
+            .export_chunked(&self.sent, None, max_bytes)
             .unwrap_or_default();
         if !parts.is_empty() {
             self.sent = now;
@@ -322,21 +322,72 @@ impl SharedDoc {
         parts
     }
 
+    /// Like [`Self::take_local_update_chunked`], with only the changes of
+    /// `peers`: a resend carries the ids its author wrote under, never
+    /// another member's changes received since (the server refuses another
+    /// session's ids, even in changes it has). Everything up to now counts
+    /// as sent; empty when those peers have nothing new.
+    pub fn take_updates_of_chunked(&mut self, peers: &[u64], max_bytes: usize) -> Vec<Vec<u8>> {
+        let now = self.doc.oplog_vv();
+        if !self
+            .peers_after_vv(&self.sent)
+            .iter()
+            .any(|p| peers.contains(p))
+        {
+            self.sent = now;
+            return Vec::new();
+        }
+        let parts = self
+            .export_chunked(&self.sent, Some(peers), max_bytes)
+            .unwrap_or_default();
+        if !parts.is_empty() {
+            self.sent = now;
+        }
+        parts
+    }
+
+    /// The peers with changes this replica has and a replica at `version`
+    /// (encoded) lacks, sorted.
+    pub fn peers_after(&self, version: &[u8]) -> Result<Vec<u64>, DocError> {
+        let vv = VersionVector::decode(version).map_err(|e| DocError::BadVersion(e.to_string()))?;
+        Ok(self.peers_after_vv(&vv))
+    }
+
+    fn peers_after_vv(&self, vv: &VersionVector) -> Vec<u64> {
+        let mut peers: Vec<u64> = self
+            .doc
+            .oplog_vv()
+            .iter()
+            .filter(|(p, end)| vv.get(p).copied().unwrap_or(0) < **end)
+            .map(|(p, _)| *p)
+            .collect();
+        peers.sort_unstable();
+        peers
+    }
+
+    /// What a replica at `from` lacks (of `peers` only, when given), cut
+    /// into updates of about `max_bytes`.
     fn export_chunked(
         &self,
         from: &VersionVector,
+        peers: Option<&[u64]>,
         max_bytes: usize,
     ) -> Result<Vec<Vec<u8>>, DocError> {
-        let whole = self
-            .doc
-            .export(ExportMode::updates(from))
-            .map_err(|e| DocError::BadVersion(e.to_string()))?;
-        if whole.len() <= max_bytes {
-            return Ok(vec![whole]);
+        if peers.is_none() {
+            let whole = self
+                .doc
+                .export(ExportMode::updates(from))
+                .map_err(|e| DocError::BadVersion(e.to_string()))?;
+            if whole.len() <= max_bytes {
+                return Ok(vec![whole]);
+            }
         }
         // The missing changes, each as (lamport, span), in causal order.
         let mut pieces: Vec<(u32, IdSpan)> = Vec::new();
         for (&peer, &end) in self.doc.oplog_vv().iter() {
+            if peers.is_some_and(|ps| !ps.contains(&peer)) {
+                continue;
+            }
             let mut at = from.get(&peer).copied().unwrap_or(0).max(0);
             while at < end {
                 let Some(change) = self.doc.get_change(ID::new(peer, at)) else {

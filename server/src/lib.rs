@@ -25,6 +25,7 @@ mod config;
 mod connection;
 mod listener;
 mod metrics;
+mod priority;
 mod probe;
 mod rate_limit;
 mod registry;

@@ -544,12 +544,11 @@ impl Room {
     /// others, then stores it. On error the document is unchanged and
     /// nothing is relayed or stored.
     ///
-    /// `info` is the update's metadata, read before any lock. New changes
-    /// under a peer id this room gave another session are refused before
-    /// anything is imported. (Ids it never gave out are history: a member
-    /// that brings a restarted room its text carries everyone's changes.
-    /// Parts the room already has may name anyone: Loro compares them with
-    /// its own history whenever the update brings something new.)
+    /// `info` is the update's metadata, read before any lock. Changes, new
+    /// or known, under a peer id this room gave another session are refused
+    /// before anything is imported (`DocPart::check_authors`). (Ids it never
+    /// gave out are history: a member that brings a restarted room its text
+    /// carries everyone's changes.)
     ///
     /// A keystroke is imported on this task; a paste, or an import that
     /// compacts or snapshots for the store, on the blocking pool with this

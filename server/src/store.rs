@@ -265,6 +265,7 @@ impl StoreHandle {
         let name = room.clone();
         let probe = self.probe.clone();
         tokio::task::spawn_blocking(move || {
+            crate::priority::background();
             if let Some(p) = probe {
                 p.decoding(name.as_str());
             }

@@ -18,11 +18,11 @@ fn send_update(c: &collab_client::Client, data: Vec<u8>) -> u64 {
 /// Issue 12: "reusing ids the room already has, with other content: the
 /// server answers `ack` and silently drops it". Mallory sends changes under
 /// alice's peer id at counters the room already holds ("EVIL" where alice
-/// typed "vict"): nothing in it is new, so the owner check (new changes
-/// only) passes and `RoomDoc::import_checked` acks it without comparing.
-/// The same happens to a forger that loses the race for a victim's next
-/// ids. Issue 12 wants `bad_update`.
-#[ignore = "an update the room has entirely is acked as a no-op without comparing content; refusing it refused honest resends (see the lead's note)"]
+/// typed "vict"): nothing in it is new, and Loro ignores an update it has
+/// entirely without comparing it, so it was acked. The same happened to a
+/// forger that lost the race for a victim's next ids. Now any change under
+/// another session's id is refused, known or not (honest resends carry only
+/// their author's ids: `replica::a_resend_carries_my_changes_only`).
 #[tokio::test]
 async fn reused_ids_with_other_content_are_refused() {
     let server = Server::start().await;
@@ -52,9 +52,14 @@ async fn reused_ids_with_other_content_are_refused() {
 /// with the forgery ("victim text. EVILE" in the room, "victim text.  MINE"
 /// at alice, both acked). Now a client types offline under a fresh id
 /// (`SharedDoc::author_fresh`), so nothing collides. The forgery itself is
-/// still taken as history: refusing it needs the room to remember, across
-/// the restart, which session its old ids belonged to (not done: ids are
-/// not stored).
+/// still taken as history, by decision (docs/protocol.md, "Peer ids"): an
+/// honest member's catch-up after a restart brings new changes under other
+/// members' old ids just the same (members hold different parts of an
+/// absent member's history), so refusing "new changes under an id the room
+/// has and nobody owns" would refuse honest members. Telling them apart
+/// needs the room to remember, across the restart, which session its old
+/// ids belonged to (possible for stored rooms by storing the bindings; not
+/// done: they are kept in memory only).
 #[tokio::test]
 async fn after_a_restart_an_old_peer_id_extended_by_another_splits_nothing() {
     let server = Server::start().await;

@@ -453,3 +453,100 @@ fn a_resend_dropped_again_waits_for_an_ack_or_the_timer() {
     assert!(r.is_synced());
     assert_eq!(server.text(), r.text());
 }
+
+/// The peer ids whose changes an update carries.
+fn authors(data: &[u8]) -> Vec<u64> {
+    let info = collab_doc::UpdateInfo::read(data).unwrap();
+    info.spans().iter().map(|s| s.peer).collect()
+}
+
+fn remote_edit(server: &mut SharedDoc, peer: u64, pos: usize, text: &str) -> ServerMsg {
+    let mut other = SharedDoc::from_snapshot(&server.snapshot().unwrap()).unwrap();
+    other.author_as(peer).unwrap();
+    other.splice(pos, 0, text).unwrap();
+    let data = other.take_local_update().unwrap();
+    server.import(&data).unwrap();
+    ServerMsg::Update {
+        from: 2,
+        data: Base64Bytes(data),
+    }
+}
+
+/// Issue 12: the server refuses an update that carries another session's
+/// peer id even where the room has those changes (a forgery reusing them
+/// would otherwise be acked unseen). So a resend must carry my changes
+/// only: exported from the lost update's version, it used to carry bob's
+/// edit received meanwhile too, and an honest member was refused.
+#[test]
+fn a_resend_carries_my_changes_only() {
+    let mut server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&server, DocKind::Snapshot, None));
+    let me = r.doc().peer_id();
+    let (s1, _) = update_data(&r.edit(0, 0, "mine ").unwrap().unwrap());
+    // Bob's edit reaches the server and me while my update is dropped.
+    let bob = next_test_peer();
+    r.handle(remote_edit(&mut server, bob, 0, "bob "));
+    let resent = sends(&r.handle(error(ErrorCode::RateLimited, s1)));
+    let [resent] = resent.as_slice() else {
+        panic!("one resend: {resent:?}")
+    };
+    let (s2, data) = update_data(resent);
+    assert_eq!(authors(&data), vec![me]);
+    server.import(&data).unwrap();
+    assert_eq!(server.text(), r.text());
+    r.handle(ServerMsg::Ack { seq: s2 });
+    assert!(r.is_synced());
+    // The same when acks stall and everything unacked is resent.
+    r.edit(0, 0, "again ").unwrap().unwrap();
+    r.handle(remote_edit(&mut server, bob, 0, "more "));
+    let (_, data) = update_data(&r.resend_unacked().unwrap());
+    assert_eq!(authors(&data), vec![me]);
+}
+
+/// After a restart the server lacks everyone's history, and the catch-up
+/// brings it back, the others' changes included. A resend of a lost
+/// catch-up carries them again, but not a change that a member made on the
+/// new server since (its id belongs to that member's new session).
+#[test]
+fn a_resent_catch_up_carries_the_history_it_carried_and_nothing_newer() {
+    let mut old = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&old, DocKind::Snapshot, None));
+    let me = r.doc().peer_id();
+    let bob = next_test_peer();
+    r.handle(remote_edit(&mut old, bob, 0, "bob "));
+    let (s1, data) = update_data(&r.edit(4, 0, "mine").unwrap().unwrap());
+    old.import(&data).unwrap();
+    r.handle(ServerMsg::Ack { seq: s1 });
+    // The server restarts empty.
+    r.on_disconnect();
+    let mut server = SharedDoc::new();
+    r.join_msg("room", "alice", None);
+    let out = sends(&r.handle(welcome(&server, DocKind::Snapshot, None)));
+    let (s2, catch_up) = update_data(&out[0]);
+    let mut carried = authors(&catch_up);
+    carried.sort_unstable();
+    let mut expected = vec![me, bob];
+    expected.sort_unstable();
+    assert_eq!(carried, expected);
+    // Carol (a new session on the new server) types; alice's catch-up is
+    // dropped, and its resend holds bob's old history but not carol's.
+    let mut carol_doc = SharedDoc::from_snapshot(&r.doc().snapshot().unwrap()).unwrap();
+    let carol = next_test_peer();
+    carol_doc.author_as(carol).unwrap();
+    carol_doc.splice(0, 0, "carol ").unwrap();
+    let carol_update = carol_doc.take_local_update().unwrap();
+    r.handle(ServerMsg::Update {
+        from: 3,
+        data: Base64Bytes(carol_update.clone()),
+    });
+    let resent = sends(&r.handle(error(ErrorCode::RateLimited, s2)));
+    let (_, data) = update_data(&resent[0]);
+    assert!(!authors(&data).contains(&carol), "{:?}", authors(&data));
+    server.import(&data).unwrap();
+    server.import(&carol_update).unwrap();
+    assert_eq!(server.text(), r.text());
+}

@@ -98,24 +98,41 @@ impl DocPart {
         }
     }
 
-    /// Refuses new changes under a peer id this room gave a session other
-    /// than `session`. Ids it never gave out are not claimed by whoever
-    /// brings them first: after a restart that is often another member
-    /// bringing history back, while the author still has edits under the
-    /// id in flight. A client never goes back to an id it left (a new one
-    /// every welcome, a fresh one offline), so an id nobody owns is one its
-    /// author no longer extends. An update the room already has entirely is
-    /// not refused here: Loro ignores it without comparing it with its
-    /// history (a forged copy changes nothing), and honest resends are such
-    /// updates.
+    /// Refuses an update that carries changes, new or already in the room,
+    /// under a peer id this room gave a session other than `session`: an
+    /// honest client sends only its own changes (a resend exports the ids it
+    /// authored under, `collab_client::Replica`), so another session's ids
+    /// in an update are a forgery, also when the room has them all (Loro
+    /// ignores such an update without comparing its content).
+    ///
+    /// Ids this room never gave out are not claimed by whoever brings them
+    /// first: after a restart that is often another member bringing history
+    /// back (each member may hold a different part of an absent member's
+    /// history, so it cannot be told from an extension). A client never goes
+    /// back to an id it left (a new one every welcome, a fresh one offline),
+    /// so an id nobody owns is one its author no longer extends.
+    ///
+    /// The seed's id ([`SERVER_OWNER`]) is refused for new changes only: its
+    /// one change is fixed by the file's text, and a member coming back
+    /// after a restart carries it in its catch-up while a newcomer may have
+    /// seeded the room again from the same file meanwhile (the copy changes
+    /// nothing either way).
     pub fn check_authors(&self, info: &UpdateInfo, session: &str) -> Result<(), DocError> {
-        let vv = self.doc.version_vector();
-        for span in info.new_to(&vv) {
-            if let Some(owner) = self.owners.get(&span.peer)
-                && !crate::access::same_secret(owner, session)
-            {
-                return Err(DocError::PeerOwned(span.peer));
+        let mut vv = None;
+        for span in info.spans() {
+            let Some(owner) = self.owners.get(&span.peer) else {
+                continue;
+            };
+            if crate::access::same_secret(owner, session) {
+                continue;
             }
+            if owner == SERVER_OWNER {
+                let vv = vv.get_or_insert_with(|| self.doc.version_vector());
+                if vv.get(&span.peer).copied().unwrap_or(0) >= span.end {
+                    continue;
+                }
+            }
+            return Err(DocError::PeerOwned(span.peer));
         }
         Ok(())
     }
@@ -235,6 +252,7 @@ pub(super) async fn run<R: Send + 'static>(
             // down) so is the guard, and the lock is released by its drop.
             let lock = Arc::clone(OwnedMutexGuard::mutex(&part));
             match tokio::task::spawn_blocking(move || {
+                crate::priority::background();
                 let r = work(&mut part);
                 (part, r)
             })

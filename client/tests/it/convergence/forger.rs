@@ -28,6 +28,9 @@ use super::edits::random_text;
 #[derive(Debug, Default)]
 pub struct Forgeries {
     pub seqs: Vec<u64>,
+    /// The seqs of forgeries under the seed's peer id: a copy of seed ids
+    /// the room has is acked as a no-op (docs/protocol.md, "Peer ids").
+    pub under_seed: Vec<u64>,
     /// With each seq, the forger's disconnect count when it was sent: with
     /// no drop since, the server must answer it.
     sent_at: Vec<u64>,
@@ -59,7 +62,12 @@ impl Forging<'_> {
             vv.get(&p).is_some_and(|n| *n > 0)
         };
         let peer = match seeded {
-            Some(p) if rng.random_bool(0.2) => Some(p),
+            Some(p) if rng.random_bool(0.2) => {
+                if let Some(seq) = self.forgeries.send(forger, p, rng) {
+                    self.forgeries.under_seed.push(seq);
+                }
+                return;
+            }
             _ => {
                 let victim = &self.victims[rng.random_range(0..self.victims.len())];
                 Some(victim.state().replica().doc().peer_id()).filter(|p| seen(*p))
@@ -93,15 +101,13 @@ fn forge(forger: &Client, victim: u64, rng: &mut StdRng) -> Option<Vec<u8>> {
 
 impl Forgeries {
     /// Sends one forgery under `victim`, with the forger's next seq, if the
-    /// forger is welcomed on a live connection.
-    pub fn send(&mut self, forger: &Client, victim: u64, rng: &mut StdRng) {
-        let Some(data) = forge(forger, victim, rng) else {
-            return;
-        };
+    /// forger is welcomed on a live connection. Returns its seq.
+    pub fn send(&mut self, forger: &Client, victim: u64, rng: &mut StdRng) -> Option<u64> {
+        let data = forge(forger, victim, rng)?;
         let disconnects = {
             let st = forger.state();
             if !st.connected() || st.replica().state() != SyncState::Live {
-                return;
+                return None;
             }
             st.disconnects()
         };
@@ -117,6 +123,7 @@ impl Forgeries {
         });
         self.seqs.push(seq);
         self.sent_at.push(disconnects);
+        Some(seq)
     }
 
     /// Waits until the server answered every forgery sent on the forger's
