@@ -14,13 +14,17 @@
 //!
 //! The server holds each room as a [`RoomDoc`]: the same document kept
 //! detached, so a keystroke only extends the history and the text is
-//! brought up to date when a newcomer, a seed or the size limit needs it.
+//! brought up to date when a newcomer, a seed or the size limit needs it,
+//! and compacted off the room's lock from the bytes it keeps
+//! ([`CompactionJob`]).
 
+mod compaction;
 mod room;
 mod runs;
 mod update;
 
-pub use room::{RoomDoc, next_compaction_after, seed_peer};
+pub use compaction::{Compacted, CompactionJob, Swapped};
+pub use room::{RoomDoc, TAIL_COMPACT_BYTES, next_compaction_after, seed_peer};
 pub use runs::INSERT_RUN_CHARS;
 pub use update::{PeerId, PeerSpan, UpdateInfo, forge_for_tests};
 

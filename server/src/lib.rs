@@ -45,7 +45,7 @@ use tracing::{info, warn};
 
 pub use config::{Config, Secret};
 
-pub use probe::{Hold, StoreEvent, StoreProbe};
+pub use probe::{CompactionHold, Hold, StoreEvent, StoreProbe, hold_compaction};
 pub use store::{DB_FILE, Storage, StoreFault};
 
 use listener::Listener;

@@ -30,7 +30,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::access::same_secret;
 use crate::clock::now_ms;
 use crate::store::{Loaded, StoreHandle};
-use document::{DocLock, DocPart, Runs, SERVER_OWNER, StoreLink, run};
+use document::{DocLock, DocPart, Runs, SERVER_OWNER, StoreLink, run, spawn_compaction};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Member colours, `#rrggbb`, readable on dark and light terminals.
@@ -234,6 +234,7 @@ impl Room {
             updates: loaded.updates,
             bytes: loaded.bytes,
             dirty: false,
+            snapshot_due: false,
             warned: false,
         };
         Self::with_doc(id, max_queue_bytes, loaded.doc, Some(link))
@@ -345,7 +346,7 @@ impl Room {
         // A newcomer's welcome from the kept snapshot and tail is a copy of
         // bytes; a fresh snapshot or a rejoiner's missing updates are CRDT
         // work.
-        let runs = if version.is_none() && part.doc.newcomer_is_cheap() {
+        let runs = if version.is_none() {
             Runs::Inline
         } else {
             Runs::Blocking
@@ -550,9 +551,9 @@ impl Room {
     /// gave out are history: a member that brings a restarted room its text
     /// carries everyone's changes.)
     ///
-    /// A keystroke is imported on this task; a paste, or an import that
-    /// compacts or snapshots for the store, on the blocking pool with this
-    /// room's document lock held (see `document.rs`).
+    /// A keystroke is imported on this task; a paste on the blocking pool
+    /// with this room's document lock held (see `document.rs`). A
+    /// compaction it makes due runs afterwards, with no lock held.
     pub(crate) async fn update(
         self: &Arc<Self>,
         from: UserId,
@@ -574,20 +575,26 @@ impl Room {
             entry.session.clone()
         };
         part.check_authors(&info, &session)?;
-        let runs = part.import_runs(data.len(), max_doc_bytes, compact_every);
+        let runs = part.import_runs(data.len(), max_doc_bytes);
         let room = Arc::clone(self);
-        let (_part, result) = run(part, runs, move |p| {
+        let (part, result) = run(part, runs, move |p| {
             #[cfg(test)]
             tests::gate::wait(&room.id);
             let new = p.doc.import_checked(&data, &info, max_doc_bytes)?;
+            let mut job = None;
             if new {
                 room.relay(&relay, from);
-                p.after_import(&room.id, data, compact_every);
+                job = p.after_import(&room.id, data, compact_every);
             }
-            Ok(new)
+            Ok((new, job))
         })
         .await;
-        result.and_then(|r| r)
+        drop(part);
+        let (new, job) = result.and_then(|r| r)?;
+        if let Some(job) = job {
+            spawn_compaction(Arc::clone(self), job);
+        }
+        Ok(new)
     }
 
     /// An update to every member but its author.
@@ -611,7 +618,7 @@ impl Room {
             };
             p.owners
                 .insert(collab_doc::seed_peer(&text), SERVER_OWNER.to_owned());
-            p.persist(&room.id, Some(update.clone()));
+            p.persist(&room.id, update.clone());
             let msg = ServerMsg::Update {
                 from,
                 data: Base64Bytes(update),
@@ -644,7 +651,7 @@ fn welcome_doc(doc: &mut RoomDoc, version: Option<&[u8]>) -> Result<WelcomeDoc, 
     match version.map(|v| doc.updates_since(v)) {
         Some(Ok(updates)) => Ok((DocKind::Updates, updates, Vec::new())),
         _ => {
-            let (base, tail) = doc.for_newcomer()?;
+            let (base, tail) = doc.for_newcomer();
             Ok((DocKind::Snapshot, base.as_ref().clone(), tail))
         }
     }

@@ -115,6 +115,13 @@ enum Cmd {
         room: RoomId,
         data: Vec<u8>,
     },
+    /// A snapshot, then the updates merged after it: one command, so one
+    /// commit window takes them together.
+    SnapshotThen {
+        room: RoomId,
+        data: Vec<u8>,
+        after: Vec<Vec<u8>>,
+    },
     Load {
         room: RoomId,
         reply: oneshot::Sender<Result<Stored, LoadError>>,
@@ -198,11 +205,20 @@ impl StoreHandle {
         })
     }
 
-    /// Queues the room's whole state, replacing its stored updates.
-    pub(crate) fn snapshot(&self, room: &RoomId, data: Vec<u8>) -> Queued {
-        self.queue(Cmd::Snapshot {
+    /// A snapshot of the room that does not cover its latest updates (a
+    /// compaction's, made off the room's lock while updates went on), and
+    /// those updates: the stored updates are replaced by both, in one
+    /// commit.
+    pub(crate) fn snapshot_then(
+        &self,
+        room: &RoomId,
+        data: Vec<u8>,
+        after: Vec<Vec<u8>>,
+    ) -> Queued {
+        self.queue(Cmd::SnapshotThen {
             room: room.clone(),
             data,
+            after,
         })
     }
 
@@ -613,6 +629,9 @@ impl Worker {
             match cmd {
                 Some(Cmd::Append { room, data }) => self.push(Op::Append(room, data)),
                 Some(Cmd::Snapshot { room, data }) => self.push(Op::Snapshot(room, data)),
+                Some(Cmd::SnapshotThen { room, data, after }) => {
+                    self.push_snapshot_then(room, data, after);
+                }
                 Some(Cmd::Load { room, reply }) => {
                     let stored = self.read_room(&room);
                     // A join to a room with nothing stored leaves no trace
@@ -790,6 +809,13 @@ impl Worker {
         self.window_start.get_or_insert_with(Instant::now);
         self.touched.insert(op.room().clone(), now_ms());
         self.pending.push(op);
+    }
+
+    fn push_snapshot_then(&mut self, room: RoomId, data: Vec<u8>, after: Vec<Vec<u8>>) {
+        self.push(Op::Snapshot(room.clone(), data));
+        for u in after {
+            self.push(Op::Append(room.clone(), u));
+        }
     }
 
     /// The stored snapshot and updates, then what is still pending. Only
@@ -1032,6 +1058,9 @@ impl Worker {
             match cmd {
                 Cmd::Append { room, data } => self.push(Op::Append(room, data)),
                 Cmd::Snapshot { room, data } => self.push(Op::Snapshot(room, data)),
+                Cmd::SnapshotThen { room, data, after } => {
+                    self.push_snapshot_then(room, data, after);
+                }
                 other => self.deferred.push_back(other),
             }
         }
@@ -1183,14 +1212,14 @@ mod tests {
     use crate::room::{Control, JoinRequest, Link, Room};
 
     /// A stored room with alice in it, whose changes go to `handle`.
-    async fn room_with_alice(handle: StoreHandle) -> (Arc<Room>, crate::room::Joined) {
+    async fn room_with_alice(handle: StoreHandle, name: &str) -> (Arc<Room>, crate::room::Joined) {
         let loaded = Loaded {
             doc: RoomDoc::new(),
             updates: 0,
             bytes: 0,
         };
         let room = Arc::new(Room::restored(
-            RoomId::parse("q").unwrap(),
+            RoomId::parse(name).unwrap(),
             1 << 20,
             loaded,
             handle,
@@ -1227,8 +1256,6 @@ mod tests {
         }
     }
 
-    /// A full store queue never blocks the room and loses nothing: the
-    /// next change that fits carries the whole snapshot.
     /// Alice types `text` at the end of `doc`, and the room takes it.
     async fn type_into(
         room: &Arc<Room>,
@@ -1243,10 +1270,13 @@ mod tests {
         room.update(alice, u, info, 1 << 20, 1000).await.unwrap();
     }
 
+    /// A full store queue never blocks the room and loses nothing: the
+    /// next change starts a compaction, whose snapshot (with the updates
+    /// merged after it) replaces what the store has.
     #[tokio::test]
-    async fn a_full_queue_makes_the_next_change_a_snapshot() {
+    async fn a_full_queue_makes_the_next_compaction_a_snapshot() {
         let (tx, rx) = sync_channel(1);
-        let (room, alice) = room_with_alice(handle(tx)).await;
+        let (room, alice) = room_with_alice(handle(tx), "full").await;
         let mut doc = SharedDoc::new();
         type_into(&room, alice.id, &mut doc, "one ").await;
         // The queue (1) is full: dropped, room dirty.
@@ -1256,10 +1286,20 @@ mod tests {
         };
         assert!(rx.try_recv().is_err(), "the second did not fit");
         type_into(&room, alice.id, &mut doc, "three").await;
-        let Ok(Cmd::Snapshot { data: snap, .. }) = rx.try_recv() else {
-            panic!("after an overflow the next change is a snapshot")
+        let (got, rx) =
+            tokio::task::spawn_blocking(move || (rx.recv_timeout(Duration::from_secs(20)), rx))
+                .await
+                .unwrap();
+        let Ok(Cmd::SnapshotThen {
+            data: snap, after, ..
+        }) = got
+        else {
+            panic!("after an overflow the next compaction stores a snapshot")
         };
-        let restored = SharedDoc::from_snapshot(&snap).unwrap();
+        let mut restored = SharedDoc::from_snapshot(&snap).unwrap();
+        for u in &after {
+            restored.import(u).unwrap();
+        }
         assert_eq!(restored.text(), "one two three");
         let mut first = SharedDoc::new();
         first.import(&data).unwrap();
@@ -1276,7 +1316,10 @@ mod tests {
     async fn a_room_closing_with_refused_changes_leaves_its_snapshot() {
         let (tx, rx) = sync_channel(1);
         let handle = handle(tx);
-        let (room, alice) = room_with_alice(handle.clone()).await;
+        // Its compactions wait: none hands the store a snapshot before the
+        // room closes.
+        let _held = crate::probe::hold_compaction("closing");
+        let (room, alice) = room_with_alice(handle.clone(), "closing").await;
         let mut doc = SharedDoc::new();
         for text in ["one ", "two "] {
             type_into(&room, alice.id, &mut doc, text).await;

@@ -13,14 +13,23 @@
 //!
 //! A keystroke stays on the worker: a small update into a detached
 //! document is 2 to 3 µs, less than the hand-off to another thread.
+//!
+//! Compaction and the store's periodic snapshot do not hold the lock at
+//! all (`collab_doc::CompactionJob`): the job is taken under the lock as
+//! references to the bytes the room keeps for newcomers, runs on the
+//! blocking pool with nothing held, and its result is swapped in under the
+//! lock again (microseconds). The store's snapshot is the compaction's,
+//! handed over with the updates that arrived while it ran. So relaying in
+//! a room never waits for its compaction or its store.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use collab_doc::{DocError, PeerId, RoomDoc, UpdateInfo};
+use collab_doc::{CompactionJob, DocError, PeerId, RoomDoc, Swapped, UpdateInfo};
 use collab_protocol::RoomId;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::Room;
 use crate::store::{Queued, SNAPSHOT_EVERY_BYTES, SNAPSHOT_EVERY_UPDATES, StoreHandle};
 
 /// The owner of the peer ids the server authors (seeds).
@@ -46,15 +55,19 @@ pub(super) struct DocPart {
 }
 
 /// A stored room's way to the store thread, and what it sent since its
-/// last snapshot (compaction happens when that grows past a bound).
+/// last snapshot (a snapshot is due when that grows past a bound).
 #[derive(Debug)]
 pub(super) struct StoreLink {
     pub handle: StoreHandle,
     pub updates: usize,
     pub bytes: usize,
-    /// A change could not be queued (queue full): the next change sends
-    /// the whole snapshot instead, so nothing is skipped on disk.
+    /// A change could not be queued (queue full): changes are not queued
+    /// until the next compaction hands the store the whole snapshot and the
+    /// updates after it, so nothing is skipped on disk.
     pub dirty: bool,
+    /// The store should get a snapshot (enough updates since the last
+    /// one): the next compaction's.
+    pub snapshot_due: bool,
     /// An overflow was logged and not yet followed by a success.
     pub warned: bool,
 }
@@ -79,19 +92,10 @@ impl DocPart {
         }))
     }
 
-    /// Where importing an update of `len` bytes (and what follows it:
-    /// persisting, compacting) runs.
-    pub fn import_runs(&self, len: usize, max_doc_bytes: usize, compact_every: usize) -> Runs {
-        let store_snapshot_due = self.store.as_ref().is_some_and(|l| {
-            l.dirty
-                || l.updates + 1 >= SNAPSHOT_EVERY_UPDATES
-                || l.bytes + len >= SNAPSHOT_EVERY_BYTES
-        });
-        if len <= INLINE_IMPORT_MAX_BYTES
-            && self.doc.import_is_light(len, max_doc_bytes)
-            && !self.doc.compaction_due(compact_every)
-            && !store_snapshot_due
-        {
+    /// Where importing an update of `len` bytes runs (what follows it,
+    /// queueing for the store and taking a compaction job, is short).
+    pub fn import_runs(&self, len: usize, max_doc_bytes: usize) -> Runs {
+        if len <= INLINE_IMPORT_MAX_BYTES && self.doc.import_is_light(len, max_doc_bytes) {
             Runs::Inline
         } else {
             Runs::Blocking
@@ -137,78 +141,87 @@ impl DocPart {
         Ok(())
     }
 
-    /// After an accepted import: store the bytes as received and compact
-    /// when due.
-    pub fn after_import(&mut self, room: &RoomId, data: Vec<u8>, compact_every: usize) {
+    /// After an accepted import: store the bytes as received, and take a
+    /// compaction job when one is due (for the room's memory and
+    /// newcomers, or for the store), to run with [`spawn_compaction`].
+    pub fn after_import(
+        &mut self,
+        room: &RoomId,
+        data: Vec<u8>,
+        compact_every: usize,
+    ) -> Option<CompactionJob> {
         if self.store.is_some() {
             // The bytes as received: they imported without pending parts,
             // so everything they depend on is stored before them, and a part
             // the room already had is ignored on reload. (Exporting "what
             // this import added" instead costs time that grows with the
             // document, on every keystroke.)
-            self.persist(room, Some(data));
+            self.persist(room, data);
         }
-        // At least every `compact_every` imports, less often for a big
-        // document (see `collab_doc::next_compaction_after`).
-        if let Err(e) = self.doc.compact_if_due(compact_every) {
-            tracing::warn!(room = %room, error = %e, "compacting the document failed");
+        self.compaction_job(compact_every)
+    }
+
+    /// A compaction job if one is due: at least every `compact_every`
+    /// imports, less often for a big document (see
+    /// `collab_doc::next_compaction_after`), or when the store wants a
+    /// snapshot.
+    pub fn compaction_job(&mut self, compact_every: usize) -> Option<CompactionJob> {
+        let store_wants = self
+            .store
+            .as_ref()
+            .is_some_and(|l| l.dirty || l.snapshot_due);
+        if store_wants || self.doc.compaction_due(compact_every) {
+            self.doc.compaction_job()
+        } else {
+            None
         }
     }
 
-    /// Hands a change (None: could not be exported) to the store, or the
-    /// whole snapshot when enough changes piled up or an earlier one was
-    /// not queued. Never blocks: a full queue marks the room dirty.
-    pub fn persist(&mut self, room: &RoomId, change: Option<Vec<u8>>) {
+    /// Hands a change to the store. Never blocks and never exports: a full
+    /// queue marks the room dirty, and enough changes since the last
+    /// snapshot make one due; the next compaction brings it
+    /// ([`Self::store_compacted`]).
+    pub fn persist(&mut self, room: &RoomId, change: Vec<u8>) {
         let Some(link) = self.store.as_mut() else {
             return;
         };
         link.updates += 1;
-        link.bytes += change.as_ref().map_or(0, Vec::len);
-        let compact = link.dirty
-            || change.is_none()
-            || link.updates >= SNAPSHOT_EVERY_UPDATES
-            || link.bytes >= SNAPSHOT_EVERY_BYTES;
-        let queued = match change {
-            Some(c) if !compact => link.handle.append(room, c),
-            _ => match self.doc.snapshot() {
-                Ok(snapshot) => {
-                    let q = link.handle.snapshot(room, snapshot);
-                    if q == Queued::Yes {
-                        link.updates = 0;
-                        link.bytes = 0;
-                    }
-                    q
-                }
-                Err(e) => {
-                    // What is stored stays as it was: the change alone goes
-                    // on disk, and the room stays dirty so the next change
-                    // tries the snapshot again.
-                    tracing::error!(room = %room, error = %e, "exporting the room for the store failed");
-                    if let Some(c) = change {
-                        link.handle.append(room, c);
-                    }
-                    link.dirty = true;
-                    return;
-                }
-            },
-        };
-        match queued {
-            Queued::Yes => {
-                link.dirty = false;
-                if link.warned {
-                    tracing::info!(room = %room, "the store queue has room again; the room's snapshot is queued");
-                    link.warned = false;
-                }
-            }
-            Queued::Full => {
-                link.dirty = true;
-                if !link.warned {
-                    tracing::error!(room = %room, "the store queue is full (the disk is too slow): the room's next change stores its whole snapshot");
-                    link.warned = true;
-                }
-            }
-            Queued::Closed => {}
+        link.bytes += change.len();
+        if link.updates >= SNAPSHOT_EVERY_UPDATES || link.bytes >= SNAPSHOT_EVERY_BYTES {
+            link.snapshot_due = true;
         }
+        if link.dirty {
+            // Not queued after a refused change (the stored updates would
+            // have a gap): the compaction's snapshot and tail carry it.
+            return;
+        }
+        let queued = link.handle.append(room, change);
+        link.queued(room, queued);
+    }
+
+    /// A finished compaction: when the store wants a snapshot, it gets the
+    /// new one and the updates merged after it, replacing what it has.
+    fn store_compacted(&mut self, room: &RoomId, swapped: &Swapped) {
+        let Some(link) = self.store.as_mut() else {
+            return;
+        };
+        let Some(snapshot) = &swapped.snapshot else {
+            return;
+        };
+        if !(link.dirty || link.snapshot_due) {
+            return;
+        }
+        let after: Vec<Vec<u8>> = swapped.after.iter().map(|u| u.to_vec()).collect();
+        let (updates, bytes) = (after.len(), after.iter().map(Vec::len).sum());
+        let queued = link
+            .handle
+            .snapshot_then(room, snapshot.as_ref().clone(), after);
+        if queued == Queued::Yes {
+            link.updates = updates;
+            link.bytes = bytes;
+            link.snapshot_due = false;
+        }
+        link.queued(room, queued);
     }
 
     /// The room emptied: if the store queue refused one of its changes,
@@ -232,6 +245,75 @@ impl DocPart {
             tracing::info!(room = %room, "the room closed; its last snapshot is queued");
         }
     }
+}
+
+impl StoreLink {
+    /// What queueing a change or snapshot for the store came to.
+    fn queued(&mut self, room: &RoomId, queued: Queued) {
+        match queued {
+            Queued::Yes => {
+                if self.dirty && self.warned {
+                    tracing::info!(room = %room, "the store queue has room again; the room's snapshot is queued");
+                }
+                self.dirty = false;
+                self.warned = false;
+            }
+            Queued::Full => {
+                self.dirty = true;
+                if !self.warned {
+                    tracing::error!(room = %room, "the store queue is full (the disk is too slow): the room's next compaction stores its whole snapshot");
+                    self.warned = true;
+                }
+            }
+            Queued::Closed => {}
+        }
+    }
+}
+
+/// Runs a compaction job on the blocking pool, with no lock held, then
+/// swaps its result in under the room's document lock (see
+/// `collab_doc::RoomDoc::finish_compaction`) and hands the store its
+/// snapshot when it wants one.
+pub(super) fn spawn_compaction(room: Arc<Room>, job: CompactionJob) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        if let Ok(mut part) = room.doc.try_lock() {
+            part.doc.compaction_abandoned();
+        }
+        return;
+    };
+    rt.spawn(async move {
+        let id = room.id.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            crate::priority::background();
+            crate::probe::compaction_starts(id.as_str());
+            job.run()
+        })
+        .await;
+        let mut part = room.doc.lock().await;
+        match ran {
+            Ok(Ok(done)) => {
+                let swapped = part.doc.finish_compaction(done);
+                // Checked with the members' lock held: a room that emptied
+                // (and may be loaded again from the store) hands nothing
+                // more to the store, and one that has not cannot empty
+                // before its snapshot is queued.
+                let st = room.lock();
+                if !st.dead {
+                    part.store_compacted(&room.id, &swapped);
+                }
+            }
+            Ok(Err(e)) => {
+                part.doc.compaction_abandoned();
+                tracing::warn!(room = %room.id, error = %e, "compacting the document failed");
+            }
+            Err(e) => {
+                part.doc.compaction_abandoned();
+                tracing::error!(room = %room.id, error = %e, "compacting the document failed");
+            }
+        }
+        drop(part);
+        crate::probe::compaction_finished(room.id.as_str());
+    });
 }
 
 /// Runs `work` on the document, where `runs` says, and gives the lock back
