@@ -23,13 +23,71 @@
 //!
 //! The live document is never read or written while the job runs, so
 //! relaying, acking and welcoming go on in that room meanwhile.
+//!
+//! # Bounded history
+//!
+//! Churn (inserting and deleting the same text again and again) grows a
+//! CRDT's history without growing its text: 60 times 700 KiB left an empty
+//! text, a 9.5 MB welcome and 71 MB stored. So when a compaction's snapshot
+//! passes [`snapshot_bound`] of its text, the job exports a Loro *shallow*
+//! snapshot instead: the text as it is, and only the history after a root
+//! version. The root is the latest version every connected member is known
+//! to have ([`Need`]; Loro moves it back to a version all later history
+//! descends from), so their edits still merge. History before it is gone:
+//! an update that builds on it is refused ([`DocError::HistoryTrimmed`]),
+//! and a replica that comes back from before it loads the room again
+//! (docs/protocol.md, "Trimmed history"). The room's snapshot, what it
+//! keeps after it and what the store keeps stay within [`history_bound`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use loro::{ExportMode, LoroDoc};
+use loro::{ExportMode, Frontiers, ID, LoroDoc, VersionVector};
 
 use crate::{DocError, TEXT_CONTAINER};
+
+/// The unit of history the bound allows beyond the text: as many update
+/// bytes as make a compaction due ([`crate::TAIL_COMPACT_BYTES`]).
+pub const HISTORY_WINDOW: usize = crate::TAIL_COMPACT_BYTES;
+
+/// Room for Loro's own encoding (headers, ids, a small document's state).
+const HISTORY_SLACK: usize = 32 * 1024;
+
+/// The most bytes a room keeps for a text of `text_len` UTF-8 bytes, in
+/// memory (its snapshot and the updates after it, which are also its
+/// welcome) and in the store (its snapshot and the updates after it): twice
+/// the text, and three windows of history: one kept in the snapshot
+/// ([`snapshot_bound`]), and two of updates after it (a compaction is due
+/// after one; while it runs the server lets one more arrive). `text_len`
+/// is the larger of the text now and at the room's last compaction: a
+/// snapshot holds the text as it was, so right after a big deletion the
+/// room still keeps the deleted text until it compacts again.
+pub fn history_bound(text_len: usize) -> usize {
+    text_len
+        .saturating_mul(2)
+        .saturating_add(3 * HISTORY_WINDOW)
+        .saturating_add(HISTORY_SLACK)
+}
+
+/// A compacted snapshot larger than this for a text of `text_len` bytes is
+/// trimmed to a shallow one.
+pub fn snapshot_bound(text_len: usize) -> usize {
+    text_len
+        .saturating_mul(2)
+        .saturating_add(HISTORY_WINDOW)
+        .saturating_add(HISTORY_SLACK)
+}
+
+/// What one connected member is known to have, so a trimmed history keeps
+/// what its edits build on: the room's version when it was welcomed (or a
+/// later one it surely has), and the last changes of its that the room
+/// accepted (it has them and everything they depend on).
+#[derive(Debug, Clone, Default)]
+pub struct Need {
+    pub seen: VersionVector,
+    pub last: Vec<(u64, i32)>,
+}
 
 /// A compaction to run off the room's lock: the room's kept snapshot and
 /// the updates merged after it, as they were when the job was taken.
@@ -40,6 +98,8 @@ pub struct CompactionJob {
     /// Which base this job started from: a base replaced meanwhile (a
     /// seed, a rollback's rebuild) makes the result stale.
     pub(crate) generation: u64,
+    /// What connected members have, when the history is to be trimmed.
+    pub(crate) needs: Vec<Need>,
 }
 
 /// What [`CompactionJob::run`] made, to hand back to the room.
@@ -55,6 +115,8 @@ pub struct Compacted {
     pub(crate) text_bytes: usize,
     /// What the job cost (it sets how long the room waits for the next).
     pub(crate) cost: Duration,
+    /// The snapshot is a shallow one that trimmed history.
+    pub(crate) trimmed: bool,
 }
 
 impl std::fmt::Debug for Compacted {
@@ -64,6 +126,7 @@ impl std::fmt::Debug for Compacted {
             .field("covered", &self.covered)
             .field("text_bytes", &self.text_bytes)
             .field("cost", &self.cost)
+            .field("trimmed", &self.trimmed)
             .finish_non_exhaustive()
     }
 }
@@ -78,6 +141,11 @@ impl Compacted {
     pub fn cost(&self) -> Duration {
         self.cost
     }
+
+    /// Whether the job trimmed history (a shallow snapshot).
+    pub fn trimmed(&self) -> bool {
+        self.trimmed
+    }
 }
 
 /// What [`crate::RoomDoc::finish_compaction`] did.
@@ -90,6 +158,8 @@ pub struct Swapped {
     pub after: Vec<Arc<Vec<u8>>>,
     /// Whether the live document was replaced by the compacted one.
     pub live_replaced: bool,
+    /// Whether the new snapshot trimmed history.
+    pub trimmed: bool,
 }
 
 impl CompactionJob {
@@ -121,9 +191,21 @@ impl CompactionJob {
             doc.checkout_to_latest();
         }
         let text_bytes = doc.get_text(TEXT_CONTAINER).len_utf8();
-        let snapshot = doc
+        let mut snapshot = doc
             .export(ExportMode::Snapshot)
             .map_err(|e| DocError::Export(e.to_string()))?;
+        let mut trimmed = false;
+        if snapshot.len() > snapshot_bound(text_bytes) {
+            let root = doc.vv_to_frontiers(&needed_version(&doc, &self.needs));
+            // Loro moves the root back to a version every later change
+            // descends from, and never before the document's own root.
+            if let Ok(shallow) = doc.export(ExportMode::ShallowSnapshot(Cow::Owned(root)))
+                && shallow.len() < snapshot.len()
+            {
+                snapshot = shallow;
+                trimmed = true;
+            }
+        }
         drop(doc);
         // Reloaded from its own bytes, the history is in Loro's compact
         // encoded form again (automerge-paper typed key by key: 43 MiB of
@@ -140,6 +222,32 @@ impl CompactionJob {
             generation: self.generation,
             text_bytes,
             cost: started.elapsed(),
+            trimmed,
         })
     }
+}
+
+/// The latest version every need includes: per peer, the least counter
+/// (each need is a whole version, so their meet is one too). No needs: the
+/// document's own version.
+fn needed_version(doc: &LoroDoc, needs: &[Need]) -> VersionVector {
+    let mut meet: Option<VersionVector> = None;
+    for need in needs {
+        let mut vv = need.seen.clone();
+        let last: Frontiers = need.last.iter().map(|&(p, c)| ID::new(p, c)).collect();
+        if let Some(had) = doc.frontiers_to_vv(&last) {
+            vv.merge(&had);
+        }
+        meet = Some(match meet {
+            None => vv,
+            Some(m) => m
+                .iter()
+                .filter_map(|(peer, &c)| {
+                    let least = c.min(vv.get(peer).copied().unwrap_or(0));
+                    (least > 0).then_some((*peer, least))
+                })
+                .collect(),
+        });
+    }
+    meet.unwrap_or_else(|| doc.oplog_vv())
 }

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use loro::{ContainerID, ContainerType, ExportMode, ID, LoroDoc, VersionVector};
 
-use crate::compaction::{Compacted, CompactionJob, Swapped};
+use crate::compaction::{Compacted, CompactionJob, Need, Swapped};
 use crate::{DocError, PeerSpan, TEXT_CONTAINER, UpdateInfo};
 
 /// A room's merged document, as the server holds it.
@@ -64,6 +64,9 @@ pub struct RoomDoc {
     generation: u64,
     /// A compaction job is out (at most one at a time).
     compacting: bool,
+    /// The history trimmed away (Loro's shallow root), empty when none:
+    /// a replica must have all of it to be sent only what it lacks.
+    trimmed: VersionVector,
 }
 
 /// What a newcomer loads: a snapshot, then the updates merged after it.
@@ -75,11 +78,14 @@ pub type Newcomer = (Arc<Vec<u8>>, Vec<Arc<Vec<u8>>>);
 pub const TAIL_COMPACT_BYTES: usize = 1024 * 1024;
 
 /// A compaction replaces the live document only when the updates that
-/// arrived while it ran are at most this many bytes (importing them into
-/// the compacted document happens under the room's lock: a keystroke is
-/// about 90 bytes and 2 to 3 µs). Otherwise only the kept snapshot is
-/// swapped, and the next compaction tries again.
-const LIVE_SWAP_MAX_AFTER_BYTES: usize = 64 * 1024;
+/// arrived while it ran are at most this many bytes: importing them into
+/// the compacted document happens under the room's lock (detached, a
+/// keystroke is 2 to 3 µs and a 740 KiB paste under a millisecond). The
+/// server lets at most two history windows and an update arrive meanwhile.
+/// Otherwise only the kept snapshot is swapped, and the next compaction
+/// tries again; a snapshot that trimmed history is not swapped in at all
+/// without the live document (both must refuse the same updates).
+const LIVE_SWAP_MAX_AFTER_BYTES: usize = 4 * 1024 * 1024;
 
 /// The snapshot of an empty document, made once.
 fn empty_snapshot() -> Arc<Vec<u8>> {
@@ -142,6 +148,7 @@ impl RoomDoc {
     /// `base` is its snapshot.
     fn detached(doc: LoroDoc, base: Arc<Vec<u8>>) -> Self {
         let caught_up_bytes = doc.get_text(TEXT_CONTAINER).len_utf8();
+        let trimmed = doc.shallow_since_vv().to_vv();
         doc.detach();
         Self {
             doc,
@@ -154,6 +161,7 @@ impl RoomDoc {
             tail_bytes: 0,
             generation: 0,
             compacting: false,
+            trimmed,
         }
     }
 
@@ -300,8 +308,13 @@ impl RoomDoc {
     }
 
     /// Everything the room has that a replica at `version` lacks.
+    /// [`DocError::HistoryTrimmed`] when it lacks history the room trimmed
+    /// (it loads the room's snapshot instead).
     pub fn updates_since(&self, version: &[u8]) -> Result<Vec<u8>, DocError> {
         let vv = VersionVector::decode(version).map_err(|e| DocError::BadVersion(e.to_string()))?;
+        if !covers(&vv, &self.trimmed) {
+            return Err(DocError::HistoryTrimmed);
+        }
         self.doc
             .export(ExportMode::updates(&vv))
             .map_err(|e| DocError::BadVersion(e.to_string()))
@@ -403,15 +416,36 @@ impl RoomDoc {
     /// Loro had to import to be judged come here.
     fn roll_back_to(&mut self, vv: &VersionVector) -> Result<(), DocError> {
         let frontiers = self.doc.vv_to_frontiers(vv);
-        let doc = self
-            .doc
-            .fork_at(&frontiers)
-            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
+        let doc = match self.doc.fork_at(&frontiers) {
+            Ok(doc) => doc,
+            // Loro cannot fork a shallow document; the kept snapshot and
+            // the updates after it are the document as it was.
+            Err(_) => self.rebuilt()?,
+        };
         self.caught_up_bytes = doc.get_text(TEXT_CONTAINER).len_utf8();
         self.growth_bound = 0;
         doc.detach();
         self.doc = doc;
         Ok(())
+    }
+
+    /// The document rebuilt from the kept snapshot and the updates after
+    /// it, its text up to date.
+    fn rebuilt(&self) -> Result<LoroDoc, DocError> {
+        let doc = LoroDoc::new();
+        doc.import(&self.base)
+            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
+        doc.detach();
+        for u in &self.tail {
+            outcome(&doc.import(u).map_err(bad_update)?)?;
+        }
+        doc.checkout_to_latest();
+        Ok(doc)
+    }
+
+    /// Whether the room trimmed history (it keeps a shallow one).
+    pub fn is_trimmed(&self) -> bool {
+        !self.trimmed.is_empty()
     }
 
     /// One Loro import; one that brings something counts towards the next
@@ -470,6 +504,7 @@ impl RoomDoc {
             .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
         self.caught_up_bytes = doc.get_text(TEXT_CONTAINER).len_utf8();
         self.growth_bound = 0;
+        self.trimmed = doc.shallow_since_vv().to_vv();
         doc.detach();
         self.doc = doc;
         self.rebase(Arc::new(snapshot));
@@ -491,7 +526,11 @@ impl RoomDoc {
     /// and tail) unless one is out already. Run it anywhere
     /// ([`CompactionJob::run`]) and give the result to
     /// [`Self::finish_compaction`], or tell [`Self::compaction_abandoned`].
-    pub fn compaction_job(&mut self) -> Option<CompactionJob> {
+    ///
+    /// `needs` are what each connected member has: when the history must
+    /// be trimmed, the job keeps what they build on (see
+    /// `crate::compaction`). No needs: a trimmed history keeps none.
+    pub fn compaction_job(&mut self, needs: Vec<Need>) -> Option<CompactionJob> {
         if self.compacting {
             return None;
         }
@@ -501,7 +540,13 @@ impl RoomDoc {
             base: Arc::clone(&self.base),
             tail: self.tail.clone(),
             generation: self.generation,
+            needs,
         })
+    }
+
+    /// Whether a compaction job is out.
+    pub fn is_compacting(&self) -> bool {
+        self.compacting
     }
 
     /// The job taken did not finish (it failed, or its thread was lost).
@@ -530,6 +575,7 @@ impl RoomDoc {
                     .is_ok_and(|status| status.pending.is_none())
             });
             if merged && done.doc.oplog_vv() == self.doc.oplog_vv() {
+                self.trimmed = done.doc.shallow_since_vv().to_vv();
                 self.doc = done.doc;
                 self.caught_up_bytes = done.text_bytes;
                 self.growth_bound = after
@@ -538,6 +584,10 @@ impl RoomDoc {
                 live_replaced = true;
             }
         }
+        if done.trimmed && !live_replaced {
+            self.tail = [self.tail.as_slice(), after.as_slice()].concat();
+            return Swapped::default();
+        }
         self.rebase(Arc::clone(&done.snapshot));
         self.tail = after.clone();
         self.tail_bytes = after_bytes;
@@ -545,6 +595,7 @@ impl RoomDoc {
             snapshot: Some(done.snapshot),
             after,
             live_replaced,
+            trimmed: done.trimmed,
         }
     }
 
@@ -555,7 +606,7 @@ impl RoomDoc {
         if !self.compaction_due(every) {
             return Ok(false);
         }
-        let Some(job) = self.compaction_job() else {
+        let Some(job) = self.compaction_job(Vec::new()) else {
             return Ok(false);
         };
         match job.run() {
@@ -603,7 +654,17 @@ pub fn seed_peer(text: &str) -> u64 {
 pub const COMPACTION_BUDGET_PER_IMPORT: Duration = Duration::from_nanos(500);
 
 fn bad_update(e: loro::LoroError) -> DocError {
-    DocError::BadUpdate(e.to_string())
+    match e {
+        loro::LoroError::ImportUpdatesThatDependsOnOutdatedVersion => DocError::HistoryTrimmed,
+        e => DocError::BadUpdate(e.to_string()),
+    }
+}
+
+/// Whether `vv` has every change of `trimmed`.
+fn covers(vv: &VersionVector, trimmed: &VersionVector) -> bool {
+    trimmed
+        .iter()
+        .all(|(peer, &c)| vv.get(peer).copied().unwrap_or(0) >= c)
 }
 
 /// What an import means to the caller: an error when parts of it wait for

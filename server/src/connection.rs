@@ -529,6 +529,7 @@ impl Connection {
                     Err(e) => {
                         let code = match e {
                             DocError::TooLarge { .. } => ErrorCode::DocTooLarge,
+                            DocError::HistoryTrimmed => ErrorCode::HistoryTrimmed,
                             _ => ErrorCode::BadUpdate,
                         };
                         let msg = format!("{} ({e}).", code.sentence().trim_end_matches('.'));

@@ -17,10 +17,11 @@ mod document;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use collab_doc::{DocError, PeerId, RoomDoc, UpdateInfo};
+use collab_doc::{CompactionJob, DocError, Need, PeerId, RoomDoc, UpdateInfo, VersionVector};
 use collab_protocol::{
     Base64Bytes, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef, PROTOCOL_VERSION,
     Presence, ProtocolError, RoomId, ServerMsg, UserId, UserName, Welcome,
@@ -133,6 +134,13 @@ struct Entry {
     /// The peer id its edits are authored under (`Welcome::peer`).
     peer: PeerId,
     link: Link,
+    /// What the member is known to have, so a trimmed history keeps what
+    /// its edits build on (`collab_doc::Need`): the room's version at its
+    /// welcome, and when that was.
+    seen: VersionVector,
+    seen_at: Instant,
+    /// The last changes of the room's that it sent (their ids).
+    last: Vec<(u64, i32)>,
 }
 
 #[derive(Debug)]
@@ -184,6 +192,15 @@ pub struct Room {
     /// Lock order: `doc` before `state`, never the other way round.
     doc: DocLock,
 }
+
+/// A member connected for this long after the room was at some version is
+/// taken to have it, when trimmed history must keep what members build on
+/// (issue 13: history is bounded even with members that never type): the
+/// relay reaches a connected member within milliseconds, and one whose
+/// socket stalls this long has its queue filled and is removed, or is
+/// dropped by its ping. An edit it makes on an older version after that is
+/// refused (`history_trimmed`) and it loads the room again.
+const NEED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A peer id for a new session: random, below 2^53 (exact in every JSON
 /// reader), and not one this room gave out already.
@@ -352,12 +369,12 @@ impl Room {
             Runs::Blocking
         };
         let (mut part, taken) = run(part, runs, move |p| {
-            let vv = p.doc.version();
+            let vv = p.doc.version_vector();
             welcome_doc(&mut p.doc, version.as_deref()).map(|d| (d, vv))
         })
         .await;
-        let (doc_kind, doc, tail, version) = match taken.and_then(|r| r) {
-            Ok(((kind, doc, tail), version)) => (kind, doc, tail, version),
+        let (doc_kind, doc, tail, seen) = match taken.and_then(|r| r) {
+            Ok(((kind, doc, tail), seen)) => (kind, doc, tail, seen),
             Err(e) => {
                 tracing::error!(room = %self.id, error = %e, "exporting the room for a newcomer failed");
                 return Err(JoinError::Refused(ProtocolError::new(
@@ -409,6 +426,9 @@ impl Room {
                     session,
                     peer,
                     link: req.link.clone(),
+                    seen: seen.clone(),
+                    seen_at: Instant::now(),
+                    last: Vec::new(),
                 });
                 (st.members.len() - 1, false)
             }
@@ -421,6 +441,8 @@ impl Room {
             let peer = fresh_peer(&part.owners);
             part.owners.insert(peer, st.members[index].session.clone());
             st.members[index].peer = peer;
+            st.members[index].seen = seen.clone();
+            st.members[index].seen_at = Instant::now();
             // What this connection may do follows the token it presented now.
             let was = std::mem::replace(&mut st.members[index].member.read_only, req.read_only);
             role_changed = was != req.read_only;
@@ -450,7 +472,7 @@ impl Room {
             doc: Base64Bytes(doc),
             doc_parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
             doc_updates: u32::try_from(tail.len()).unwrap_or(u32::MAX),
-            version: Base64Bytes(version),
+            version: Base64Bytes(seen.encode()),
             limits: req.limits,
         };
         let joined = Joined {
@@ -565,7 +587,7 @@ impl Room {
         // Serialize before locking: the base64 of a big update is the
         // costly part and needs nothing from the room.
         let relay = Utf8Bytes::from(ServerMsg::update_json(from, &data));
-        let part = Arc::clone(&self.doc).lock_owned().await;
+        let part = self.doc_with_room_for(data.len()).await;
         let session = {
             let st = self.lock();
             let Some(entry) = st.members.iter().find(|e| e.member.id == from) else {
@@ -583,8 +605,10 @@ impl Room {
             let new = p.doc.import_checked(&data, &info, max_doc_bytes)?;
             let mut job = None;
             if new {
-                room.relay(&relay, from);
-                job = p.after_import(&room.id, data, compact_every);
+                let last = info.spans().iter().map(|s| (s.peer, s.end - 1)).collect();
+                room.relay(&relay, from, last);
+                p.after_import(&room.id, data);
+                job = room.take_compaction(p, compact_every);
             }
             Ok((new, job))
         })
@@ -597,10 +621,66 @@ impl Room {
         Ok(new)
     }
 
-    /// An update to every member but its author.
-    fn relay(&self, relay: &Utf8Bytes, from: UserId) {
+    /// The document lock, once the room may take `len` more update bytes
+    /// after its kept snapshot: past two history windows
+    /// (`collab_doc::HISTORY_WINDOW`) an update waits for the compaction
+    /// under way, so a member who pastes and deletes megabytes as fast as
+    /// it can waits for its own room's compaction instead of growing the
+    /// room's welcome and store past their bound. Keystrokes never get
+    /// near it.
+    async fn doc_with_room_for(&self, len: usize) -> tokio::sync::OwnedMutexGuard<DocPart> {
+        loop {
+            let part = Arc::clone(&self.doc).lock_owned().await;
+            if !part.doc.is_compacting()
+                || part.doc.tail_bytes().saturating_add(len) <= 2 * collab_doc::HISTORY_WINDOW
+            {
+                return part;
+            }
+            let compacted = Arc::clone(&part.compacted);
+            let notified = compacted.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            drop(part);
+            notified.await;
+        }
+    }
+
+    /// An update to every member but its author, whose last changes it
+    /// carries (`last`: their ids).
+    fn relay(&self, relay: &Utf8Bytes, from: UserId, last: Vec<(u64, i32)>) {
         let mut st = self.lock();
+        if let Some(e) = st.members.iter_mut().find(|e| e.member.id == from) {
+            e.last = last;
+        }
         broadcast(&mut st, relay, Some(from));
+    }
+
+    /// A compaction job when one is due, with what each editing member is
+    /// known to have (see [`NEED_GRACE`]).
+    fn take_compaction(&self, p: &mut DocPart, compact_every: usize) -> Option<CompactionJob> {
+        if !p.compaction_wanted(compact_every) {
+            return None;
+        }
+        let now = Instant::now();
+        p.checkpoint(now);
+        let st = self.lock();
+        let needs = st
+            .members
+            .iter()
+            .filter(|e| !e.member.read_only)
+            .map(|e| {
+                let mut seen = e.seen.clone();
+                if let Some(vv) = p.checkpoint_before(now, e.seen_at, NEED_GRACE) {
+                    seen.merge(vv);
+                }
+                Need {
+                    seen,
+                    last: e.last.clone(),
+                }
+            })
+            .collect();
+        drop(st);
+        p.doc.compaction_job(needs)
     }
 
     /// Puts `text` in the document if it has no history, and sends the

@@ -55,8 +55,10 @@ const QUEUE: usize = 16 * 1024;
 /// A room writes its snapshot (and the store drops its updates) after
 /// this many stored updates...
 pub(crate) const SNAPSHOT_EVERY_UPDATES: usize = 1000;
-/// ...or this many bytes of them, whichever comes first.
-pub(crate) const SNAPSHOT_EVERY_BYTES: usize = 4 * 1024 * 1024;
+/// ...or this many bytes of them, whichever comes first: one window of
+/// the room's history bound (`collab_doc::history_bound`), so what a room
+/// stores stays within it.
+pub(crate) const SNAPSHOT_EVERY_BYTES: usize = collab_doc::HISTORY_WINDOW;
 
 /// How often the store checks that its file is still the one at its path
 /// (a deleted data directory must not go unnoticed while nobody edits).

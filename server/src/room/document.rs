@@ -22,15 +22,20 @@
 //! handed over with the updates that arrived while it ran. So relaying in
 //! a room never waits for its compaction or its store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use collab_doc::{CompactionJob, DocError, PeerId, RoomDoc, Swapped, UpdateInfo};
+use collab_doc::{CompactionJob, DocError, PeerId, RoomDoc, Swapped, UpdateInfo, VersionVector};
 use collab_protocol::RoomId;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::Room;
 use crate::store::{Queued, SNAPSHOT_EVERY_BYTES, SNAPSHOT_EVERY_UPDATES, StoreHandle};
+
+/// Checkpoints older than this are dropped once a newer one is as old
+/// (`NEED_GRACE` in `room.rs` is less).
+const CHECKPOINT_KEPT: Duration = Duration::from_secs(120);
 
 /// The owner of the peer ids the server authors (seeds).
 pub(super) const SERVER_OWNER: &str = "";
@@ -45,6 +50,11 @@ pub(super) struct DocPart {
     pub doc: RoomDoc,
     /// With storage: where accepted changes go (`store.rs`).
     pub store: Option<StoreLink>,
+    /// Told when a compaction is swapped in or abandoned.
+    pub compacted: Arc<tokio::sync::Notify>,
+    /// The room's version at recent compactions, oldest first (see
+    /// `Room::take_compaction`).
+    pub checkpoints: VecDeque<(Instant, VersionVector)>,
     /// The Loro peer ids this room gave out, and the session token each
     /// belongs to ([`SERVER_OWNER`] for seeds): only that session may add
     /// changes under it. Kept after the member leaves, so nobody else
@@ -88,6 +98,8 @@ impl DocPart {
         Arc::new(Mutex::new(Self {
             doc,
             store,
+            compacted: Arc::default(),
+            checkpoints: VecDeque::new(),
             owners: HashMap::new(),
         }))
     }
@@ -141,15 +153,8 @@ impl DocPart {
         Ok(())
     }
 
-    /// After an accepted import: store the bytes as received, and take a
-    /// compaction job when one is due (for the room's memory and
-    /// newcomers, or for the store), to run with [`spawn_compaction`].
-    pub fn after_import(
-        &mut self,
-        room: &RoomId,
-        data: Vec<u8>,
-        compact_every: usize,
-    ) -> Option<CompactionJob> {
+    /// After an accepted import: store the bytes as received.
+    pub fn after_import(&mut self, room: &RoomId, data: Vec<u8>) {
         if self.store.is_some() {
             // The bytes as received: they imported without pending parts,
             // so everything they depend on is stored before them, and a part
@@ -158,23 +163,54 @@ impl DocPart {
             // document, on every keystroke.)
             self.persist(room, data);
         }
-        self.compaction_job(compact_every)
     }
 
-    /// A compaction job if one is due: at least every `compact_every`
+    /// Whether a compaction is due: at least every `compact_every`
     /// imports, less often for a big document (see
-    /// `collab_doc::next_compaction_after`), or when the store wants a
-    /// snapshot.
-    pub fn compaction_job(&mut self, compact_every: usize) -> Option<CompactionJob> {
+    /// `collab_doc::next_compaction_after`), at a tail of
+    /// `collab_doc::TAIL_COMPACT_BYTES`, or when the store wants a
+    /// snapshot. Never while one is out.
+    pub fn compaction_wanted(&self, compact_every: usize) -> bool {
         let store_wants = self
             .store
             .as_ref()
             .is_some_and(|l| l.dirty || l.snapshot_due);
-        if store_wants || self.doc.compaction_due(compact_every) {
-            self.doc.compaction_job()
-        } else {
-            None
+        (store_wants && !self.doc.is_compacting()) || self.doc.compaction_due(compact_every)
+    }
+
+    /// Notes the room's version now, for members connected long enough to
+    /// have it; keeps the last one at least `NEED_GRACE` old and those
+    /// since, at most one a second.
+    pub fn checkpoint(&mut self, now: Instant) {
+        if self
+            .checkpoints
+            .back()
+            .is_none_or(|(t, _)| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.checkpoints.push_back((now, self.doc.version_vector()));
         }
+        while self
+            .checkpoints
+            .get(1)
+            .is_some_and(|(t, _)| now.duration_since(*t) >= CHECKPOINT_KEPT)
+        {
+            self.checkpoints.pop_front();
+        }
+    }
+
+    /// The room's version at the latest checkpoint taken at least `grace`
+    /// before `now` and not before `since`.
+    pub fn checkpoint_before(
+        &self,
+        now: Instant,
+        since: Instant,
+        grace: Duration,
+    ) -> Option<&VersionVector> {
+        self.checkpoints
+            .iter()
+            .rev()
+            .find(|(t, _)| *t >= since && now.duration_since(*t) >= grace)
+            .map(|(_, vv)| vv)
     }
 
     /// Hands a change to the store. Never blocks and never exports: a full
@@ -208,7 +244,7 @@ impl DocPart {
         let Some(snapshot) = &swapped.snapshot else {
             return;
         };
-        if !(link.dirty || link.snapshot_due) {
+        if !(link.dirty || link.snapshot_due || swapped.trimmed) {
             return;
         }
         let after: Vec<Vec<u8>> = swapped.after.iter().map(|u| u.to_vec()).collect();
@@ -311,6 +347,7 @@ pub(super) fn spawn_compaction(room: Arc<Room>, job: CompactionJob) {
                 tracing::error!(room = %room.id, error = %e, "compacting the document failed");
             }
         }
+        part.compacted.notify_waiters();
         drop(part);
         crate::probe::compaction_finished(room.id.as_str());
     });

@@ -441,6 +441,9 @@ async fn every_room_the_server_accepts_can_be_joined_in_messages_that_fit() {
         ..test_config()
     };
     let server = Server::start(config).await;
+    // Not held: watched, to know when the compaction is swapped in.
+    let compaction = collab_server::hold_compaction("big");
+    compaction.release();
     let (mut alice, wa) = server.join("big", "alice").await;
     let mut da = replica(&wa);
     // 40 edits of 3 KB that do not compress: the room's snapshot is many
@@ -460,6 +463,11 @@ async fn every_room_the_server_accepts_can_be_joined_in_messages_that_fit() {
         alice.send(&ClientMsg::Update { seq, data }).await;
         assert_eq!(alice.recv().await, ServerMsg::Ack { seq });
     }
+    // The compaction after 30 imports runs off the room's lock: wait for
+    // it to be swapped in.
+    tokio::time::timeout(common::WAIT, compaction.finished())
+        .await
+        .unwrap();
 
     let mut raw = server.client().await;
     raw.send(&ClientMsg::Join(join_msg("big", "bob"))).await;
