@@ -38,6 +38,12 @@
 //! and a replica that comes back from before it loads the room again
 //! (docs/protocol.md, "Trimmed history"). The room's snapshot, what it
 //! keeps after it and what the store keeps stay within [`history_bound`].
+//!
+//! A server may also trim, at every compaction, the history no replica it
+//! knows of needs (connected members, and those gone recently), bound or
+//! not: a newcomer then loads the text and little else (automerge-paper:
+//! see BENCHMARKS.md), at the price of the edits of a replica away longer
+//! than the server remembers it, which are refused.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -100,6 +106,9 @@ pub struct CompactionJob {
     pub(crate) generation: u64,
     /// What connected members have, when the history is to be trimmed.
     pub(crate) needs: Vec<Need>,
+    /// With every replica the room knows of (connected or recently
+    /// gone): trim the history none of them needs, bound or not.
+    pub(crate) unneeded: Option<Vec<Need>>,
 }
 
 /// What [`CompactionJob::run`] made, to hand back to the room.
@@ -195,16 +204,27 @@ impl CompactionJob {
             .export(ExportMode::Snapshot)
             .map_err(|e| DocError::Export(e.to_string()))?;
         let mut trimmed = false;
-        if snapshot.len() > snapshot_bound(text_bytes) {
-            let root = doc.vv_to_frontiers(&needed_version(&doc, &self.needs));
-            // Loro moves the root back to a version every later change
-            // descends from, and never before the document's own root.
-            if let Ok(shallow) = doc.export(ExportMode::ShallowSnapshot(Cow::Owned(root)))
-                && shallow.len() < snapshot.len()
-            {
-                snapshot = shallow;
-                trimmed = true;
-            }
+        // Loro moves a root back to a version every later change descends
+        // from, and never before the document's own root.
+        let shallow = |needs: &[Need]| {
+            let root = doc.vv_to_frontiers(&needed_version(&doc, needs));
+            doc.export(ExportMode::ShallowSnapshot(Cow::Owned(root)))
+                .ok()
+        };
+        if let Some(all) = &self.unneeded
+            && let Some(s) = shallow(all)
+            && s.len() < snapshot.len() / 4 * 3
+        {
+            // History nobody the room knows of needs, worth dropping.
+            snapshot = s;
+            trimmed = true;
+        }
+        if snapshot.len() > snapshot_bound(text_bytes)
+            && let Some(s) = shallow(&self.needs)
+            && s.len() < snapshot.len()
+        {
+            snapshot = s;
+            trimmed = true;
         }
         drop(doc);
         // Reloaded from its own bytes, the history is in Loro's compact

@@ -14,7 +14,7 @@
 
 mod document;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -143,10 +143,23 @@ struct Entry {
     last: Vec<(u64, i32)>,
 }
 
+impl Entry {
+    /// What the member is known to have (`collab_doc::Need`).
+    fn need(&self) -> Need {
+        Need {
+            seen: self.seen.clone(),
+            last: self.last.clone(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct State {
     /// In order of joining.
     members: Vec<Entry>,
+    /// What editors who left had, by session, most recent last (see
+    /// [`DEPARTED_KEPT`]); a session that comes back is taken off.
+    departed: VecDeque<(Instant, String, Need)>,
     /// A member with this many bytes queued and more coming is too slow.
     max_queue_bytes: usize,
     /// Set when the last member leaves: the registry drops the room and a
@@ -202,6 +215,31 @@ pub struct Room {
 /// refused (`history_trimmed`) and it loads the room again.
 const NEED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// With [`DocSettings::trim_history`], the history an editor who left
+/// needs is kept this long (while the room stays open), for the edits it
+/// makes offline; at most [`DEPARTED_MAX`] of them.
+const DEPARTED_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
+const DEPARTED_MAX: usize = 64;
+
+/// What the document side of an update needs from the server's config.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DocSettings {
+    pub max_doc_bytes: usize,
+    pub compact_every: usize,
+    /// `Config::trim_history`.
+    pub trim_history: bool,
+}
+
+impl DocSettings {
+    pub(crate) fn of(config: &crate::Config) -> Self {
+        Self {
+            max_doc_bytes: config.max_doc_bytes,
+            compact_every: config.compact_every,
+            trim_history: config.trim_history,
+        }
+    }
+}
+
 /// A peer id for a new session: random, below 2^53 (exact in every JSON
 /// reader), and not one this room gave out already.
 fn fresh_peer(taken: &HashMap<PeerId, String>) -> PeerId {
@@ -232,6 +270,7 @@ impl Room {
             id,
             state: Mutex::new(State {
                 members: Vec::new(),
+                departed: VecDeque::new(),
                 max_queue_bytes,
                 dead: false,
             }),
@@ -416,6 +455,7 @@ impl Room {
                 // client never goes back to an id it left.
                 let peer = fresh_peer(owners);
                 part.owners.insert(peer, session.clone());
+                st.departed.retain(|(_, s, _)| !same_secret(s, &session));
                 st.members.push(Entry {
                     member: Member {
                         id,
@@ -581,9 +621,9 @@ impl Room {
         from: UserId,
         data: Vec<u8>,
         info: UpdateInfo,
-        max_doc_bytes: usize,
-        compact_every: usize,
+        settings: DocSettings,
     ) -> Result<bool, DocError> {
+        let max_doc_bytes = settings.max_doc_bytes;
         // Serialize before locking: the base64 of a big update is the
         // costly part and needs nothing from the room.
         let relay = Utf8Bytes::from(ServerMsg::update_json(from, &data));
@@ -608,7 +648,7 @@ impl Room {
                 let last = info.spans().iter().map(|s| (s.peer, s.end - 1)).collect();
                 room.relay(&relay, from, last);
                 p.after_import(&room.id, data);
-                job = room.take_compaction(p, compact_every);
+                job = room.take_compaction(p, settings);
             }
             Ok((new, job))
         })
@@ -657,30 +697,40 @@ impl Room {
 
     /// A compaction job when one is due, with what each editing member is
     /// known to have (see [`NEED_GRACE`]).
-    fn take_compaction(&self, p: &mut DocPart, compact_every: usize) -> Option<CompactionJob> {
-        if !p.compaction_wanted(compact_every) {
+    fn take_compaction(&self, p: &mut DocPart, settings: DocSettings) -> Option<CompactionJob> {
+        if !p.compaction_wanted(settings.compact_every) {
             return None;
         }
         let now = Instant::now();
         p.checkpoint(now);
-        let st = self.lock();
-        let needs = st
+        let mut st = self.lock();
+        let needs: Vec<Need> = st
             .members
             .iter()
             .filter(|e| !e.member.read_only)
             .map(|e| {
-                let mut seen = e.seen.clone();
+                let mut need = e.need();
                 if let Some(vv) = p.checkpoint_before(now, e.seen_at, NEED_GRACE) {
-                    seen.merge(vv);
+                    need.seen.merge(vv);
                 }
-                Need {
-                    seen,
-                    last: e.last.clone(),
-                }
+                need
             })
             .collect();
+        let unneeded = settings.trim_history.then(|| {
+            st.departed
+                .retain(|(at, _, _)| now.duration_since(*at) < DEPARTED_KEPT);
+            // Members as welcomed (not a minute later): a replica that
+            // just dropped may not have been gone long enough to leave.
+            let members = st
+                .members
+                .iter()
+                .filter(|e| !e.member.read_only)
+                .map(Entry::need);
+            let departed = st.departed.iter().map(|(_, _, n)| n.clone());
+            members.chain(departed).collect()
+        });
         drop(st);
-        p.doc.compaction_job(needs)
+        p.doc.compaction_job(needs, unneeded)
     }
 
     /// Puts `text` in the document if it has no history, and sends the
@@ -793,6 +843,13 @@ fn send_to(st: &mut State, text: &Utf8Bytes, to: impl Fn(UserId) -> bool) {
 /// The one place a member leaves: remove, then tell the others.
 fn remove(st: &mut State, index: usize, reason: LeftReason) {
     let gone = st.members.remove(index);
+    if !gone.member.read_only {
+        if st.departed.len() >= DEPARTED_MAX {
+            st.departed.pop_front();
+        }
+        let need = gone.need();
+        st.departed.push_back((Instant::now(), gone.session, need));
+    }
     tracing::info!(user = gone.member.id, name = %gone.member.name, ?reason, "left");
     let msg = ServerMsg::Left {
         id: gone.member.id,
@@ -841,6 +898,15 @@ pub(crate) mod tests {
             if let Some(rx) = rx {
                 let _ = rx.recv();
             }
+        }
+    }
+
+    /// The document settings of a test room: `max_doc_bytes`, defaults.
+    pub(crate) fn settings(max_doc_bytes: usize) -> DocSettings {
+        DocSettings {
+            max_doc_bytes,
+            compact_every: 1000,
+            trim_history: false,
         }
     }
 
@@ -909,7 +975,7 @@ pub(crate) mod tests {
         let (paste, info) = update(&mut SharedDoc::new(), &"pasted line\n".repeat(2000));
         let pasting = {
             let busy = Arc::clone(&busy);
-            tokio::spawn(async move { busy.update(alice.id, paste, info, 1 << 22, 1000).await })
+            tokio::spawn(async move { busy.update(alice.id, paste, info, settings(1 << 22)).await })
         };
         tokio::task::yield_now().await;
         assert!(!pasting.is_finished(), "the paste waits at the gate");
@@ -918,7 +984,7 @@ pub(crate) mod tests {
         for key in ["a", "b", "c"] {
             let (u, info) = update(&mut typing, key);
             assert_eq!(
-                quiet.update(carol.id, u, info, 1 << 20, 1000).await,
+                quiet.update(carol.id, u, info, settings(1 << 20)).await,
                 Ok(true)
             );
             assert!(next_text(&mut dave_rx).await.contains("\"update\""));

@@ -1269,7 +1269,9 @@ mod tests {
         doc.splice(at, 0, text).unwrap();
         let u = doc.take_local_update().unwrap();
         let info = collab_doc::UpdateInfo::read(&u).unwrap();
-        room.update(alice, u, info, 1 << 20, 1000).await.unwrap();
+        room.update(alice, u, info, crate::room::tests::settings(1 << 20))
+            .await
+            .unwrap();
     }
 
     /// A full store queue never blocks the room and loses nothing: the
