@@ -15,13 +15,13 @@
 //! - `newcomer load`: `SharedDoc::from_snapshot` of the resulting document,
 //!   what a client does with a welcome. Target: < 50 ms.
 //! - `welcome`: the room built as a server builds it, keystroke by
-//!   keystroke with its compactions, in three ways (issue 16: a newcomer
-//!   costs at most 1 ms of server CPU and 250 KB on the wire): `main`,
-//!   compacting in place on the schedule of main before compaction left
-//!   the room's lock (imports only, cost-scheduled); `jobs`, compaction
-//!   jobs as the server runs them now (also due at a tail of half the kept
-//!   snapshot); `trim`, jobs with `--trim-history` and the typist the only
-//!   replica the room knows of. For each: the welcome's bytes on the wire
+//!   keystroke with its compactions, in two ways (issue 16: a newcomer
+//!   costs at most 1 ms of server CPU and 250 KB on the wire):
+//!   `CostScheduled`, compacting in place when the import count says so
+//!   (main's schedule before compaction left the room's lock; the
+//!   compaction itself is this branch's); `Jobs`, compaction jobs as the
+//!   server runs them now (also due once the updates after the kept
+//!   snapshot are as big as it). For each: the welcome's bytes on the wire
 //!   (printed), the server's work for a newcomer (the kept snapshot and
 //!   updates serialized as the welcome and its `update` events), the
 //!   newcomer's load, and a remote keystroke into the loaded document
@@ -34,18 +34,15 @@
 use std::time::Duration;
 
 use collab_bench::trace;
-use collab_doc::{
-    DEFAULT_MAX_DOC_BYTES, Need, RoomDoc, SharedDoc, UpdateInfo, next_compaction_after,
-};
+use collab_doc::{DEFAULT_MAX_DOC_BYTES, RoomDoc, SharedDoc, UpdateInfo, next_compaction_after};
 use collab_protocol::{Base64Bytes, DocKind, Limits, Member, PROTOCOL_VERSION, ServerMsg, Welcome};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 /// How the room is compacted while the trace arrives.
 #[derive(Clone, Copy, Debug)]
 enum Compaction {
-    Main,
+    CostScheduled,
     Jobs,
-    Trim,
 }
 
 /// The room after `updates`, compacted the `how` way.
@@ -56,7 +53,7 @@ fn room_of(updates: &[Vec<u8>], typist: &SharedDoc, how: Compaction) -> RoomDoc 
     for u in updates {
         room.import_limited(u, DEFAULT_MAX_DOC_BYTES).unwrap();
         match how {
-            Compaction::Main => {
+            Compaction::CostScheduled => {
                 since += 1;
                 if since >= after.max(1000) {
                     let started = std::time::Instant::now();
@@ -67,19 +64,6 @@ fn room_of(updates: &[Vec<u8>], typist: &SharedDoc, how: Compaction) -> RoomDoc 
             }
             Compaction::Jobs => {
                 room.compact_if_due(1000).unwrap();
-            }
-            Compaction::Trim => {
-                if room.compaction_due(1000) {
-                    // The typist, connected, has sent everything so far.
-                    let need = Need {
-                        seen: room.version_vector(),
-                        last: Vec::new(),
-                    };
-                    let job = room
-                        .compaction_job(vec![need.clone()], Some(vec![need]))
-                        .unwrap();
-                    room.finish_compaction(job.run().unwrap());
-                }
             }
         }
     }
@@ -217,7 +201,7 @@ fn trace_benches(c: &mut Criterion) {
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(100))
         .measurement_time(Duration::from_secs(5));
-    for how in [Compaction::Main, Compaction::Jobs, Compaction::Trim] {
+    for how in [Compaction::CostScheduled, Compaction::Jobs] {
         let started = std::time::Instant::now();
         let room = room_of(&updates, &replica, how);
         eprintln!(

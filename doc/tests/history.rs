@@ -112,7 +112,7 @@ fn trimmed_history_is_refused_and_needs_are_kept() {
     };
     churn(&mut room, &mut typist, 3);
     // Trimmed down to what `kept` has: its edit still merges.
-    let job = room.compaction_job(vec![kept_need], None).unwrap();
+    let job = room.compaction_job(vec![kept_need]).unwrap();
     let done = job.run().unwrap();
     assert!(done.trimmed());
     assert!(room.finish_compaction(done).live_replaced);
@@ -122,7 +122,7 @@ fn trimmed_history_is_refused_and_needs_are_kept() {
     // Trimmed down to the latest: `away`'s edit builds on nothing the room
     // keeps.
     churn(&mut room, &mut typist, 3);
-    let job = room.compaction_job(Vec::new(), None).unwrap();
+    let job = room.compaction_job(Vec::new()).unwrap();
     room.finish_compaction(job.run().unwrap());
     let (text, version) = (room.text(), room.version());
     away.splice(0, 0, "offline edit ").unwrap();
@@ -155,48 +155,4 @@ fn trimmed_history_is_refused_and_needs_are_kept() {
     let missing = room.updates_since(&current.version()).unwrap();
     current.import(&missing).unwrap();
     assert_eq!(current.text(), room.text());
-}
-
-/// With every replica's needs given, a compaction trims the history none of
-/// them needs, bound or not; a need from before keeps it.
-#[test]
-fn history_nobody_needs_is_trimmed_when_asked() {
-    let mut room = RoomDoc::new();
-    let mut typist = SharedDoc::new();
-    let start = typist.version();
-    for i in 0..3000 {
-        let at = typist.len_chars();
-        let del = usize::from(i % 3 == 2);
-        typist.splice(at - del, del, "ab").unwrap();
-        room.import_limited(&take(&mut typist), MAX).unwrap();
-    }
-    let typist_need = Need {
-        seen: loro::VersionVector::decode(&typist.version()).unwrap(),
-        last: Vec::new(),
-    };
-    let away_need = Need {
-        seen: loro::VersionVector::decode(&start).unwrap(),
-        last: Vec::new(),
-    };
-    // Someone away since the start needs it all: nothing is trimmed.
-    let all = vec![typist_need.clone(), away_need];
-    let job = room
-        .compaction_job(vec![typist_need.clone()], Some(all))
-        .unwrap();
-    let kept = job.run().unwrap();
-    assert!(!kept.trimmed());
-    let full = kept.snapshot().len();
-    room.finish_compaction(kept);
-    // Nobody does: the snapshot is the text and little else.
-    let job = room
-        .compaction_job(vec![typist_need.clone()], Some(vec![typist_need]))
-        .unwrap();
-    let done = job.run().unwrap();
-    assert!(done.trimmed());
-    let shallow = done.snapshot().len();
-    assert!(shallow * 2 < full, "{shallow} against {full} bytes");
-    assert!(room.finish_compaction(done).live_replaced);
-    typist.splice(0, 0, "more").unwrap();
-    assert_eq!(room.import_limited(&take(&mut typist), MAX), Ok(true));
-    assert_eq!(room.text(), typist.text());
 }

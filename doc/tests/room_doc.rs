@@ -396,11 +396,9 @@ fn a_compaction_job_runs_beside_imports_and_swaps_in() {
     for u in &log[..50] {
         room.import_limited(u, 1 << 20).unwrap();
     }
-    let job = room
-        .compaction_job(Vec::new(), None)
-        .expect("no job is out");
+    let job = room.compaction_job(Vec::new()).expect("no job is out");
     assert!(
-        room.compaction_job(Vec::new(), None).is_none(),
+        room.compaction_job(Vec::new()).is_none(),
         "one job at a time"
     );
     assert_eq!(job.updates(), 50);
@@ -427,7 +425,7 @@ fn a_compaction_job_runs_beside_imports_and_swaps_in() {
     }
     assert_eq!(newcomer.text(), reference.text());
     // A job whose base was replaced meanwhile changes nothing.
-    let stale = room.compaction_job(Vec::new(), None).unwrap();
+    let stale = room.compaction_job(Vec::new()).unwrap();
     room.compact().unwrap();
     let swapped = room.finish_compaction(stale.run().unwrap());
     assert!(swapped.snapshot.is_none());

@@ -70,14 +70,6 @@ pub struct Config {
     /// whose compaction costs more, waits proportionally longer (up to
     /// 100,000 imports). Default 1000.
     pub compact_every: usize,
-    /// At every compaction, trim the history no replica the room knows of
-    /// needs (its members, and those who left within the last hour while
-    /// the room stayed open), not only past the history bound: newcomers
-    /// load far less (automerge-paper: BENCHMARKS.md), but an editor away
-    /// longer than that, or across the room's reload, has the edits it
-    /// made meanwhile refused (docs/protocol.md, "Trimmed history").
-    /// Default `false`.
-    pub trim_history: bool,
     /// When set, `run` returns once no connection has existed for this long
     /// (for a server the editor starts in the background). Default `None`.
     pub idle_shutdown: Option<Duration>,
@@ -144,7 +136,6 @@ impl Default for Config {
             max_half_open_per_ip: 8,
             join_timeout: Duration::from_secs(30),
             compact_every: 1000,
-            trim_history: false,
             idle_shutdown: None,
             access_token: None,
             read_only_token: None,

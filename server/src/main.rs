@@ -103,12 +103,6 @@ struct Cli {
     #[arg(long, env = "COLLAB_COMPACT_EVERY", default_value_t = 1000)]
     compact_every: usize,
 
-    /// At every compaction, drop the history no member (nor one who left
-    /// within the hour) needs: smaller welcomes, but edits made offline
-    /// longer than that are refused. Off by default.
-    #[arg(long, env = "COLLAB_TRIM_HISTORY")]
-    trim_history: bool,
-
     /// Exit once no connection has existed for this long (for a server
     /// started in the background by the editor). Off by default.
     #[arg(long, env = "COLLAB_IDLE_SHUTDOWN", value_parser = parse_duration)]
@@ -241,7 +235,6 @@ impl Cli {
             ping_interval: self.ping_interval,
             join_timeout: self.join_timeout,
             compact_every: self.compact_every,
-            trim_history: self.trim_history,
             idle_shutdown: self.idle_shutdown,
             access_token: self.token.clone().filter(|t| !t.expose().is_empty()),
             read_only_token: self

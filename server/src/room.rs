@@ -14,7 +14,7 @@
 
 mod document;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -157,9 +157,6 @@ impl Entry {
 struct State {
     /// In order of joining.
     members: Vec<Entry>,
-    /// What editors who left had, by session, most recent last (see
-    /// [`DEPARTED_KEPT`]); a session that comes back is taken off.
-    departed: VecDeque<(Instant, String, Need)>,
     /// A member with this many bytes queued and more coming is too slow.
     max_queue_bytes: usize,
     /// Set when the last member leaves: the registry drops the room and a
@@ -215,19 +212,11 @@ pub struct Room {
 /// refused (`history_trimmed`) and it loads the room again.
 const NEED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// With [`DocSettings::trim_history`], the history an editor who left
-/// needs is kept this long (while the room stays open), for the edits it
-/// makes offline; at most [`DEPARTED_MAX`] of them.
-const DEPARTED_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
-const DEPARTED_MAX: usize = 64;
-
 /// What the document side of an update needs from the server's config.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DocSettings {
     pub max_doc_bytes: usize,
     pub compact_every: usize,
-    /// `Config::trim_history`.
-    pub trim_history: bool,
 }
 
 impl DocSettings {
@@ -235,7 +224,6 @@ impl DocSettings {
         Self {
             max_doc_bytes: config.max_doc_bytes,
             compact_every: config.compact_every,
-            trim_history: config.trim_history,
         }
     }
 }
@@ -270,7 +258,6 @@ impl Room {
             id,
             state: Mutex::new(State {
                 members: Vec::new(),
-                departed: VecDeque::new(),
                 max_queue_bytes,
                 dead: false,
             }),
@@ -455,7 +442,6 @@ impl Room {
                 // client never goes back to an id it left.
                 let peer = fresh_peer(owners);
                 part.owners.insert(peer, session.clone());
-                st.departed.retain(|(_, s, _)| !same_secret(s, &session));
                 st.members.push(Entry {
                     member: Member {
                         id,
@@ -703,7 +689,7 @@ impl Room {
         }
         let now = Instant::now();
         p.checkpoint(now);
-        let mut st = self.lock();
+        let st = self.lock();
         let needs: Vec<Need> = st
             .members
             .iter()
@@ -716,21 +702,8 @@ impl Room {
                 need
             })
             .collect();
-        let unneeded = settings.trim_history.then(|| {
-            st.departed
-                .retain(|(at, _, _)| now.duration_since(*at) < DEPARTED_KEPT);
-            // Members as welcomed (not a minute later): a replica that
-            // just dropped may not have been gone long enough to leave.
-            let members = st
-                .members
-                .iter()
-                .filter(|e| !e.member.read_only)
-                .map(Entry::need);
-            let departed = st.departed.iter().map(|(_, _, n)| n.clone());
-            members.chain(departed).collect()
-        });
         drop(st);
-        p.doc.compaction_job(needs, unneeded)
+        p.doc.compaction_job(needs)
     }
 
     /// Puts `text` in the document if it has no history, and sends the
@@ -843,13 +816,6 @@ fn send_to(st: &mut State, text: &Utf8Bytes, to: impl Fn(UserId) -> bool) {
 /// The one place a member leaves: remove, then tell the others.
 fn remove(st: &mut State, index: usize, reason: LeftReason) {
     let gone = st.members.remove(index);
-    if !gone.member.read_only {
-        if st.departed.len() >= DEPARTED_MAX {
-            st.departed.pop_front();
-        }
-        let need = gone.need();
-        st.departed.push_back((Instant::now(), gone.session, need));
-    }
     tracing::info!(user = gone.member.id, name = %gone.member.name, ?reason, "left");
     let msg = ServerMsg::Left {
         id: gone.member.id,
@@ -906,7 +872,6 @@ pub(crate) mod tests {
         DocSettings {
             max_doc_bytes,
             compact_every: 1000,
-            trim_history: false,
         }
     }
 

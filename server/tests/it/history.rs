@@ -13,8 +13,16 @@ use common::{Client, Server, WAIT, edit, join_msg, replica, test_config};
 /// helper folds the updates after the snapshot into it) and the document
 /// it makes, its `doc_updates` imported.
 async fn join_raw(server: &Server, room: &str, user: &str) -> (Client, Welcome, SharedDoc) {
+    join_raw_with(server, join_msg(room, user)).await
+}
+
+/// [`join_raw`] with a join of one's own (a token, say).
+async fn join_raw_with(
+    server: &Server,
+    join: collab_protocol::Join,
+) -> (Client, Welcome, SharedDoc) {
     let mut client = server.client().await;
-    client.send(&ClientMsg::Join(join_msg(room, user))).await;
+    client.send(&ClientMsg::Join(join)).await;
     let w = match client.recv().await {
         ServerMsg::Welcome(w) => *w,
         other => panic!("expected a welcome, got {other:?}"),
@@ -225,113 +233,4 @@ async fn churn_keeps_welcomes_and_the_store_within_the_history_bound() {
         "the store keeps {stored} bytes, over the bound of {bound}"
     );
     eprintln!("largest welcome {worst} bytes, stored {stored} bytes, bound {bound}");
-}
-
-/// Sends `doc`'s local edits as the next update and awaits its ack,
-/// importing the others' updates that come meanwhile, as a client does.
-async fn push(client: &mut Client, doc: &mut SharedDoc, seq: &mut u64) {
-    *seq += 1;
-    let data = collab_protocol::Base64Bytes(doc.take_local_update().unwrap());
-    client.send(&ClientMsg::Update { seq: *seq, data }).await;
-    loop {
-        match client.recv().await {
-            ServerMsg::Ack { seq: s } if s == *seq => return,
-            ServerMsg::Update { data, .. } => {
-                doc.import(data.as_slice()).unwrap();
-            }
-            _ => {}
-        }
-    }
-}
-
-/// With `trim_history`, the history nobody needs goes at every compaction
-/// (a newcomer's snapshot is a shallow one), but not what an editor who
-/// left needs: its offline edits still merge when it comes back.
-#[tokio::test]
-async fn trimmed_history_keeps_what_a_departed_editor_needs() {
-    let server = Server::start(Config {
-        trim_history: true,
-        compact_every: 20,
-        messages_per_second: 10_000,
-        burst: 10_000,
-        ..test_config()
-    })
-    .await;
-    let watch = collab_server::hold_compaction("trim");
-    watch.release();
-    let (mut alice, wa) = server.join("trim", "alice").await;
-    let (bob, wb) = server.join("trim", "bob").await;
-    alice.recv().await; // bob joined
-    let mut da = replica(&wa);
-    let mut db = replica(&wb);
-    bob.close().await;
-    alice.recv().await; // bob left
-    // Bob edits offline, on the room as it was when he left.
-    db.author_fresh();
-    db.splice(0, 0, "bob offline\n").unwrap();
-
-    let mut seq = 0;
-    for i in 0..60 {
-        let at = da.len_chars();
-        da.splice(at, 0, &format!("alice line {i}\n")).unwrap();
-        push(&mut alice, &mut da, &mut seq).await;
-    }
-    tokio::time::timeout(WAIT, watch.finished()).await.unwrap();
-    // Bob comes back: what he lacks, then his offline edit, merged.
-    let mut j = join_msg("trim", "bob");
-    j.version = Some(collab_protocol::Base64Bytes(db.version()));
-    j.session = Some(wb.session.clone());
-    let mut bob = server.client().await;
-    let wb = bob.join_with(j).await;
-    assert_eq!(wb.doc_kind, collab_protocol::DocKind::Updates);
-    db.import(wb.doc.as_slice()).unwrap();
-    let data = collab_protocol::Base64Bytes(db.updates_since(wb.version.as_slice()).unwrap());
-    bob.send(&ClientMsg::Update { seq: 1, data }).await;
-    assert_eq!(bob.recv().await, ServerMsg::Ack { seq: 1 });
-    assert!(matches!(
-        alice
-            .recv_until(|m| matches!(m, ServerMsg::Update { .. }))
-            .await,
-        ServerMsg::Update { .. }
-    ));
-
-    // Bob, caught up, types; then leaves. Nobody needs the history
-    // before his last edit now: a compaction drops it. Alice types 2 KB
-    // (that does not compress) and deletes it again until one did (due
-    // after half the kept snapshot and 16 KiB of updates).
-    db.splice(0, 0, "bob back\n").unwrap();
-    let mut bob_seq = 1;
-    push(&mut bob, &mut db, &mut bob_seq).await;
-    bob.close().await;
-    let long = noise(2000, 11);
-    let mut trimmed = None;
-    for round in 0..200 {
-        da.splice(0, 0, &long).unwrap();
-        push(&mut alice, &mut da, &mut seq).await;
-        // (All ASCII: a byte index is a char index.)
-        let at = da.text().find(&long).unwrap();
-        da.splice(at, long.len(), "").unwrap();
-        push(&mut alice, &mut da, &mut seq).await;
-        let (carol, wc, doc) = join_raw(&server, "trim", "carol").await;
-        let loaded = loro::LoroDoc::new();
-        loaded.import(wc.doc.as_slice()).unwrap();
-        let text = doc.text();
-        assert!(
-            ["bob back\n", "bob offline\n", "alice line 59\n"]
-                .iter()
-                .all(|line| text.contains(line))
-                && text.len() < 1000,
-            "round {round}: {text:?}"
-        );
-        carol.close().await;
-        if loaded.is_shallow() {
-            trimmed = Some(round);
-            break;
-        }
-    }
-    assert!(
-        trimmed.is_some(),
-        "the history nobody needs was never trimmed"
-    );
-    server.stop().await;
 }
