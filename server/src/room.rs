@@ -146,6 +146,15 @@ struct State {
     dead: bool,
 }
 
+impl State {
+    /// Member `id` if `conn` is its connection now.
+    fn member_on(&self, id: UserId, conn: u64) -> Option<&Entry> {
+        self.members
+            .iter()
+            .find(|e| e.member.id == id && e.link.conn == conn)
+    }
+}
+
 /// What a joiner asks for, validated.
 #[derive(Debug, Clone)]
 pub(crate) struct JoinRequest {
@@ -540,9 +549,13 @@ impl Room {
         broadcast(&mut st, &text, Some(from));
     }
 
-    /// Imports an update; when it brought something new, relays it to the
-    /// others, then stores it. On error the document is unchanged and
-    /// nothing is relayed or stored.
+    /// Imports an update that member `from` sent on connection `conn`; when
+    /// it brought something new, relays it to the others, then stores it.
+    /// On error the document is unchanged and nothing is relayed or stored.
+    /// From a connection that is no longer the member's (removed, or its
+    /// session taken over by another connection while this update waited),
+    /// it is ignored (`Ok(false)`): the member's new connection resyncs by
+    /// version, and the answer goes nowhere ([`Self::send_to_member`]).
     ///
     /// `info` is the update's metadata, read before any lock. Changes, new
     /// or known, under a peer id this room gave another session are refused
@@ -556,6 +569,7 @@ impl Room {
     pub(crate) async fn update(
         self: &Arc<Self>,
         from: UserId,
+        conn: u64,
         data: Vec<u8>,
         info: UpdateInfo,
         max_doc_bytes: usize,
@@ -567,8 +581,9 @@ impl Room {
         let part = Arc::clone(&self.doc).lock_owned().await;
         let session = {
             let st = self.lock();
-            let Some(entry) = st.members.iter().find(|e| e.member.id == from) else {
-                // Removed meanwhile (slow consumer): its edits no longer count.
+            let Some(entry) = st.member_on(from, conn) else {
+                // Removed meanwhile (slow consumer), or taken over: its
+                // edits no longer count.
                 return Ok(false);
             };
             entry.session.clone()
@@ -599,9 +614,9 @@ impl Room {
     /// Puts `text` in the document if it has no history, and sends the
     /// resulting update to everyone, the seeder included. Returns whether
     /// it applied.
-    pub(crate) async fn seed(self: &Arc<Self>, from: UserId, text: String) -> bool {
+    pub(crate) async fn seed(self: &Arc<Self>, from: UserId, conn: u64, text: String) -> bool {
         let part = Arc::clone(&self.doc).lock_owned().await;
-        if !self.lock().members.iter().any(|e| e.member.id == from) {
+        if self.lock().member_on(from, conn).is_none() {
             return false;
         }
         let room = Arc::clone(self);
@@ -624,13 +639,22 @@ impl Room {
         applied.unwrap_or(false)
     }
 
-    /// Sends an event to one member through its queue (acks, errors).
-    /// Returns false when the member is gone or was removed as too slow.
-    pub(crate) fn send_to_member(&self, id: UserId, msg: &ServerMsg) -> bool {
-        let text = Utf8Bytes::from(msg.to_json());
+    /// Answers what member `id` sent on connection `conn` (acks, errors),
+    /// through its queue, if that is still the member's connection: an
+    /// answer belongs to the connection that sent the event. (A session
+    /// taken over while its old connection was still reading used to get
+    /// that connection's answers on the new one, seqs the client no longer
+    /// waited for: an honest member saw `bad_update`, issue 12.) Returns
+    /// false when the member is gone, was removed as too slow, or moved to
+    /// another connection.
+    pub(crate) fn send_to_member(&self, id: UserId, conn: u64, msg: &ServerMsg) -> bool {
         let mut st = self.lock();
+        if st.member_on(id, conn).is_none() {
+            return false;
+        }
+        let text = Utf8Bytes::from(msg.to_json());
         send_to(&mut st, &text, |m| m == id);
-        st.members.iter().any(|e| e.member.id == id)
+        st.member_on(id, conn).is_some()
     }
 }
 
@@ -804,6 +828,49 @@ pub(crate) mod tests {
         (u, info)
     }
 
+    /// Issue 12's convergence flake, at its source: alice's connection 1 is
+    /// still reading (an update of hers waits for the document lock) when a
+    /// join with her session token on connection 3 takes her session over.
+    /// What connection 1 sends after that changes nothing and is answered
+    /// nowhere: it used to be imported and relayed, and its `ack` or `error`
+    /// (for a seq connection 3's client never sent) queued to connection 3,
+    /// where an honest client under a tight rate limit saw `bad_update`.
+    #[tokio::test]
+    async fn a_connection_whose_session_was_taken_over_neither_edits_nor_is_answered() {
+        let room = Arc::new(Room::new(RoomId::parse("takeover").unwrap(), 1 << 20));
+        let (req, mut old_rx) = request("alice", 1);
+        let alice = room.join(req, || 1).await.ok().unwrap();
+        let Some(Out::Welcome(w)) = old_rx.recv().await else {
+            panic!("no welcome")
+        };
+        let (_bob, mut bob_rx) = joined(&room, "bob", 2).await;
+        let (mut req, mut new_rx) = request("alice", 3);
+        req.session = Some(w.welcome.session.clone());
+        let again = room.join(req, || 99).await.ok().unwrap();
+        assert!(again.resumed && again.id == alice.id);
+        assert!(matches!(new_rx.recv().await, Some(Out::Welcome(_))));
+
+        let (u, info) = update(&mut SharedDoc::new(), "late");
+        assert_eq!(
+            room.update(alice.id, 1, u, info, 1 << 20, 1000).await,
+            Ok(false)
+        );
+        assert!(!room.send_to_member(alice.id, 1, &ServerMsg::Ack { seq: 5 }));
+        assert!(new_rx.try_recv().is_err(), "answered on the new connection");
+        assert!(bob_rx.try_recv().is_err(), "relayed");
+        assert_eq!(room.doc.lock().await.doc.text(), "");
+        // What the new connection sends is answered there.
+        let (u, info) = update(&mut SharedDoc::new(), "mine");
+        assert_eq!(
+            room.update(alice.id, 3, u, info, 1 << 20, 1000).await,
+            Ok(true)
+        );
+        assert!(room.send_to_member(alice.id, 3, &ServerMsg::Ack { seq: 6 }));
+        assert!(matches!(new_rx.try_recv(), Ok(Out::Text(t)) if t.as_str().contains("\"ack\"")));
+        assert!(matches!(bob_rx.try_recv(), Ok(Out::Text(t)) if t.as_str().contains("\"update\"")));
+        assert_eq!(room.doc.lock().await.doc.text(), "mine");
+    }
+
     /// A paste's import runs on the blocking pool: while it is held there,
     /// another room relays keystrokes and this room relays chat, on a
     /// runtime with a single thread (where work on the runtime would stop
@@ -822,7 +889,7 @@ pub(crate) mod tests {
         let (paste, info) = update(&mut SharedDoc::new(), &"pasted line\n".repeat(2000));
         let pasting = {
             let busy = Arc::clone(&busy);
-            tokio::spawn(async move { busy.update(alice.id, paste, info, 1 << 22, 1000).await })
+            tokio::spawn(async move { busy.update(alice.id, 1, paste, info, 1 << 22, 1000).await })
         };
         tokio::task::yield_now().await;
         assert!(!pasting.is_finished(), "the paste waits at the gate");
@@ -831,7 +898,7 @@ pub(crate) mod tests {
         for key in ["a", "b", "c"] {
             let (u, info) = update(&mut typing, key);
             assert_eq!(
-                quiet.update(carol.id, u, info, 1 << 20, 1000).await,
+                quiet.update(carol.id, 3, u, info, 1 << 20, 1000).await,
                 Ok(true)
             );
             assert!(next_text(&mut dave_rx).await.contains("\"update\""));

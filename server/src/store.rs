@@ -1240,7 +1240,8 @@ mod tests {
         doc.splice(at, 0, text).unwrap();
         let u = doc.take_local_update().unwrap();
         let info = collab_doc::UpdateInfo::read(&u).unwrap();
-        room.update(alice, u, info, 1 << 20, 1000).await.unwrap();
+        // Connection 1: hers (`room_with_alice`).
+        room.update(alice, 1, u, info, 1 << 20, 1000).await.unwrap();
     }
 
     #[tokio::test]
