@@ -176,7 +176,8 @@ struct InFlight {
     data: Vec<u8>,
     /// Local edits it carries.
     edits: usize,
-    /// The version it was exported from: resending from there makes up
+    /// The version it was exported from (for a part of a cut update, the
+    /// version after the parts before it): resending from there makes up
     /// for it if it is lost.
     from: Vec<u8>,
     /// The peer ids whose changes it carries: my own, and in a catch-up
@@ -632,7 +633,17 @@ impl Replica {
         sending: Sending,
     ) {
         let last = parts.len().saturating_sub(1);
+        let mut from = from;
         for (i, data) in parts.into_iter().enumerate() {
+            // The next part starts where this one ends: a lost part is
+            // resent from there, without the parts before it the server
+            // acked (resending those too, one message each, could use up
+            // the rate limit at the same part every time).
+            let next = (i < last).then(|| {
+                collab_doc::UpdateInfo::read(&data)
+                    .and_then(|info| info.version_after(&from))
+                    .unwrap_or_else(|_| from.clone())
+            });
             self.outbox.push_back(InFlight {
                 data,
                 edits: if i == last { edits } else { 0 },
@@ -640,6 +651,9 @@ impl Replica {
                 peers: peers.clone(),
                 sending,
             });
+            if let Some(next) = next {
+                from = next;
+            }
         }
     }
 

@@ -598,3 +598,42 @@ fn an_answer_to_a_seq_of_an_earlier_connection_is_stale() {
     assert!(r.is_synced());
     assert_eq!(server.text(), r.text());
 }
+
+/// A big update goes out in parts, one per ack, and the rate limit drops
+/// the third. The resend starts where the acked parts end. It used to
+/// start from the version of the whole update, so it carried the parts the
+/// server had acked again, one message each: under a limit smaller than
+/// the number of parts every resend was dropped at the same part, and the
+/// member, resending every stall, was removed as a flood (the convergence
+/// suite, tight limit: a catch-up after a restart in 13 parts, resent from
+/// its first part every 200 ms for 5 s).
+#[test]
+fn a_resend_of_a_dropped_part_starts_after_the_acked_parts() {
+    let mut server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome_with_frame(&server, DocKind::Snapshot, None, 4096));
+    let first = r
+        .edit(0, 0, &"😀 pasted\r\n".repeat(2000))
+        .unwrap()
+        .unwrap();
+    let (s1, u1) = update_data(&first);
+    server.import(&u1).unwrap();
+    let (s2, u2) = update_data(&sends(&r.handle(ServerMsg::Ack { seq: s1 }))[0]);
+    server.import(&u2).unwrap();
+    let (s3, _) = update_data(&sends(&r.handle(ServerMsg::Ack { seq: s2 }))[0]);
+    let resent = sends(&r.handle(error(ErrorCode::RateLimited, s3)));
+    let [resent] = resent.as_slice() else {
+        panic!("one part at a time: {resent:?}")
+    };
+    let (_, data) = update_data(resent);
+    let has = loro::VersionVector::decode(&server.version()).unwrap();
+    let info = collab_doc::UpdateInfo::read(&data).unwrap();
+    for span in info.spans() {
+        let acked = has.get(&span.peer).copied().unwrap_or(0);
+        assert_eq!(span.start, acked, "the resend starts at what was acked");
+    }
+    assert!(serve(&mut server, &mut r, vec![resent.clone()]) > 1);
+    assert!(r.is_synced() && !r.diverged());
+    assert_eq!(server.text(), r.text());
+}
