@@ -29,8 +29,8 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::access::same_secret;
 use crate::clock::now_ms;
-use crate::store::{Loaded, StoreHandle};
-use document::{DocLock, DocPart, Runs, SERVER_OWNER, StoreLink, run};
+use crate::store::{Loaded, StoreHandle, StoreLink};
+use document::{DocLock, DocPart, Runs, SERVER_OWNER, run};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Member colours, `#rrggbb`, readable on dark and light terminals.
@@ -229,13 +229,7 @@ impl Room {
         loaded: Loaded,
         handle: StoreHandle,
     ) -> Self {
-        let link = StoreLink {
-            handle,
-            updates: loaded.updates,
-            bytes: loaded.bytes,
-            dirty: false,
-            warned: false,
-        };
+        let link = StoreLink::new(handle, loaded.updates, loaded.bytes);
         Self::with_doc(id, max_queue_bytes, loaded.doc, Some(link))
     }
 
