@@ -1,9 +1,16 @@
-//! What rooms call: the [`StoreHandle`] a stored room keeps, the commands
-//! it queues for the store thread, and a room's load (read by the thread,
-//! decoded on a blocking thread).
+//! What rooms call: the [`StoreHandle`] a stored room keeps, the inbox its
+//! changes wait in for the store thread's next window, and a room's load
+//! (read by the thread, decoded on a blocking thread).
 //!
-//! Nothing here waits for the disk: changes are queued with a
-//! non-blocking `try_send`, and a full queue is reported to the room
+//! Nothing here waits for the disk, and a change does not wake the store
+//! thread: relaying a keystroke never pays for the store's commit window.
+//! A change is pushed into the [`Inbox`] under a short lock (a `Vec` push;
+//! the thread only ever swaps the `Vec` out under it); only the first
+//! change of a window sends the thread a [`Cmd::Wake`], and the thread takes
+//! the whole inbox when the window ends. Before, every change went through
+//! a channel that woke the thread, which then competed with the runtime's
+//! workers for the core once per keystroke (BENCHMARKS.md, issue 16: p99
+//! 3.4 times the memory-only p99). A full inbox is reported to the room
 //! ([`Queued::Full`]), whose persistence policy (`persist.rs`) then sends
 //! its whole snapshot with a later change.
 
@@ -21,20 +28,19 @@ use tracing::{debug, error};
 use super::{Loaded, Unsaved};
 use crate::probe::StoreProbe;
 
-/// Commands queued for the store thread. Enough for bursts of thousands
-/// of updates per window; past it a room falls back to a snapshot.
+/// Changes waiting for the store thread's window. Enough for bursts of
+/// thousands of updates per window; past it a room falls back to a
+/// snapshot.
 pub(super) const QUEUE: usize = 16 * 1024;
+
+/// Commands for the store thread besides changes (which wait in the
+/// inbox): a handful at a time.
+pub(super) const COMMANDS: usize = 1024;
 
 /// What the store thread is asked to do.
 pub(super) enum Cmd {
-    Append {
-        room: RoomId,
-        data: Vec<u8>,
-    },
-    Snapshot {
-        room: RoomId,
-        data: Vec<u8>,
-    },
+    /// The inbox was empty and now holds a change: start a window.
+    Wake,
     Load {
         room: RoomId,
         reply: oneshot::Sender<Result<Stored, LoadError>>,
@@ -45,6 +51,109 @@ pub(super) enum Cmd {
     Shutdown {
         reply: oneshot::Sender<Unsaved>,
     },
+}
+
+/// One queued change, kept until committed.
+#[derive(Debug)]
+pub(super) enum Op {
+    Append(RoomId, Vec<u8>),
+    Snapshot(RoomId, Vec<u8>),
+}
+
+impl Op {
+    pub(super) fn room(&self) -> &RoomId {
+        match self {
+            Op::Append(r, _) | Op::Snapshot(r, _) => r,
+        }
+    }
+}
+
+/// Where rooms leave their changes for the store thread.
+#[derive(Debug)]
+pub(super) struct Inbox {
+    state: Mutex<InboxState>,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct InboxState {
+    /// In the order the rooms queued them.
+    ops: Vec<Op>,
+    /// The last snapshots of rooms that closed while the inbox was full:
+    /// at most one per room, taken with the inbox (so before a later load
+    /// of the same room).
+    closing: HashMap<RoomId, Vec<u8>>,
+    /// The store thread stopped: nothing more is taken.
+    closed: bool,
+}
+
+/// What the store thread takes from the inbox at once.
+#[derive(Debug, Default)]
+pub(super) struct Taken {
+    pub(super) ops: Vec<Op>,
+    pub(super) closing: HashMap<RoomId, Vec<u8>>,
+}
+
+impl Inbox {
+    pub(super) fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            capacity,
+        }
+    }
+
+    /// Adds `op`; `Ok(true)` when it is the first change waiting (the
+    /// thread must be told to start a window).
+    fn push(&self, op: Op) -> Result<bool, Queued> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(Queued::Closed);
+        }
+        if st.ops.len() >= self.capacity {
+            return Err(Queued::Full);
+        }
+        st.ops.push(op);
+        Ok(st.ops.len() == 1 && st.closing.is_empty())
+    }
+
+    /// Everything waiting (the lock is held for two swaps).
+    pub(super) fn take(&self) -> Taken {
+        let mut st = self.state.lock();
+        Taken {
+            ops: std::mem::take(&mut st.ops),
+            closing: std::mem::take(&mut st.closing),
+        }
+    }
+
+    /// Whether a change waits.
+    pub(super) fn is_waiting(&self) -> bool {
+        let st = self.state.lock();
+        !st.ops.is_empty() || !st.closing.is_empty()
+    }
+
+    /// A closing room's snapshot left beside the full inbox, as
+    /// [`StoreHandle::closing_snapshot`] leaves it.
+    #[cfg(test)]
+    pub(super) fn leave_closing(&self, room: RoomId, data: Vec<u8>) {
+        self.state.lock().closing.insert(room, data);
+    }
+
+    /// The snapshot a closing room left beside the full inbox.
+    #[cfg(test)]
+    pub(super) fn closing_of(&self, room: &RoomId) -> Option<Vec<u8>> {
+        self.state.lock().closing.get(room).cloned()
+    }
+
+    /// Everything waiting, and no more changes from now on (the thread
+    /// stops).
+    pub(super) fn close(&self) -> Taken {
+        let mut st = self.state.lock();
+        st.closed = true;
+        Taken {
+            ops: std::mem::take(&mut st.ops),
+            closing: std::mem::take(&mut st.closing),
+        }
+    }
 }
 
 /// A room's records as read, not yet decoded: the store thread only reads
@@ -69,15 +178,14 @@ pub(crate) enum LoadError {
 /// What a room keeps to reach the store: cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreHandle {
+    /// Loads, flushes, the shutdown, and one wake per window.
     pub(super) tx: SyncSender<Cmd>,
+    /// Changes, waiting for the window.
+    pub(super) inbox: Arc<Inbox>,
     /// The database file, for messages.
     pub(super) path: Arc<PathBuf>,
     /// Test hook, see [`StoreProbe`].
     pub(super) probe: Option<StoreProbe>,
-    /// The last snapshots of rooms that closed while the queue was full:
-    /// at most one per room, taken by the store thread before anything
-    /// else it handles (so before a later load of the same room).
-    pub(super) closing: Arc<Mutex<HashMap<RoomId, Vec<u8>>>>,
 }
 
 /// Why a room's change did not reach the store queue.
@@ -91,46 +199,52 @@ pub(crate) enum Queued {
 }
 
 impl StoreHandle {
-    fn queue(&self, cmd: Cmd) -> Queued {
-        match self.tx.try_send(cmd) {
-            Ok(()) => Queued::Yes,
-            Err(TrySendError::Full(_)) => Queued::Full,
+    fn queue(&self, op: Op) -> Queued {
+        match self.inbox.push(op) {
+            Ok(false) => Queued::Yes,
+            Ok(true) => self.wake(),
+            Err(why) => why,
+        }
+    }
+
+    /// Tells the thread a window starts. A full command queue means the
+    /// thread has commands to read, after each of which it looks at the
+    /// inbox: the wake is not needed then.
+    fn wake(&self) -> Queued {
+        match self.tx.try_send(Cmd::Wake) {
+            Ok(()) | Err(TrySendError::Full(_)) => Queued::Yes,
             Err(TrySendError::Disconnected(_)) => Queued::Closed,
         }
     }
 
-    /// Queues new operations of `room`. Never blocks.
+    /// Queues new operations of `room`. Never blocks, and wakes the store
+    /// thread only for the first change of a window.
     pub(crate) fn append(&self, room: &RoomId, data: Vec<u8>) -> Queued {
-        self.queue(Cmd::Append {
-            room: room.clone(),
-            data,
-        })
+        self.queue(Op::Append(room.clone(), data))
     }
 
     /// Queues the room's whole state, replacing its stored updates.
     pub(crate) fn snapshot(&self, room: &RoomId, data: Vec<u8>) -> Queued {
-        self.queue(Cmd::Snapshot {
-            room: room.clone(),
-            data,
-        })
+        self.queue(Op::Snapshot(room.clone(), data))
     }
 
     /// The whole state of a room that is closing with changes the full
-    /// queue refused: it has no next change to carry them, so when the
-    /// queue is still full they wait beside it instead of being lost.
+    /// inbox refused: it has no next change to carry them, so when the
+    /// inbox is still full they wait beside it instead of being lost.
     /// Never blocks for long (a short lock, no I/O).
     pub(crate) fn closing_snapshot(&self, room: &RoomId, data: Vec<u8>) -> Queued {
-        match self.tx.try_send(Cmd::Snapshot {
-            room: room.clone(),
-            data,
-        }) {
-            Ok(()) => Queued::Yes,
-            Err(TrySendError::Full(Cmd::Snapshot { room, data })) => {
-                self.closing.lock().insert(room, data);
-                Queued::Yes
-            }
-            Err(_) => Queued::Closed,
+        let mut st = self.inbox.state.lock();
+        if st.closed {
+            return Queued::Closed;
         }
+        if st.ops.len() < self.inbox.capacity {
+            st.ops.push(Op::Snapshot(room.clone(), data));
+        } else {
+            st.closing.insert(room.clone(), data);
+        }
+        let first = st.ops.len() + st.closing.len() == 1;
+        drop(st);
+        if first { self.wake() } else { Queued::Yes }
     }
 
     /// The room as stored, with everything queued before this call. The

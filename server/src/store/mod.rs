@@ -2,9 +2,10 @@
 //! commits, pure Rust) under the data directory.
 //!
 //! The rooms never wait for the disk. After importing an update (under its
-//! lock) a room hands the new operations to the store thread with a
-//! non-blocking `try_send`; the thread appends everything that arrived
-//! within one flush window (default 100 ms) in one write transaction with
+//! lock) a room leaves the new operations in the store's inbox, a short
+//! lock that never waits for the thread, and only the first change of a
+//! window wakes it; the thread appends everything that arrived within one
+//! flush window (default 100 ms) in one write transaction with
 //! `Durability::Immediate`. Every so many updates the room sends its whole
 //! snapshot instead, which replaces the stored updates (compaction), so a
 //! restart loads one snapshot and a few updates.
@@ -46,7 +47,7 @@ use tracing::{error, info};
 
 use crate::Shared;
 use crate::probe::StoreProbe;
-use handle::{Cmd, QUEUE};
+use handle::{COMMANDS, Cmd, Inbox, QUEUE};
 use schema::{OpenError, open_db};
 use worker::Worker;
 
@@ -165,7 +166,7 @@ impl Store {
             }
             Err(OpenError::Other(e)) => return Err(advice(&e)),
         };
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, rx) = sync_channel(COMMANDS);
         if matches!(opened, Opened::Db(_)) {
             info!(path = %path.display(), "room store open");
         }
@@ -173,7 +174,7 @@ impl Store {
             handle: StoreHandle {
                 tx,
                 path: Arc::new(path.clone()),
-                closing: Arc::default(),
+                inbox: Arc::new(Inbox::new(QUEUE)),
                 probe: probe.clone(),
             },
             thread: Some((
@@ -201,10 +202,15 @@ impl Store {
         let Some((opened, rx, opts)) = self.thread.take() else {
             return Err(std::io::Error::other("the store was started twice"));
         };
-        let worker = Worker::new(opened, rx, Arc::clone(&self.handle.closing), opts, shared);
+        let worker = Worker::new(opened, rx, Arc::clone(&self.handle.inbox), opts, shared);
         let thread = std::thread::Builder::new()
             .name("collab-store".into())
-            .spawn(move || worker.run())?;
+            .spawn(move || {
+                // Its commits (a few ms of CPU per window on a busy server)
+                // yield to the workers that relay, as document work does.
+                crate::priority::background();
+                worker.run()
+            })?;
         Ok(Running {
             handle: self.handle,
             thread: Some(thread),

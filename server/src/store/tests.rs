@@ -1,8 +1,9 @@
 //! The store with a room on top: what a room queues, what a full queue
-//! does to it, what a closing room leaves behind.
+//! does to it, what a closing room leaves behind, and how often changes
+//! wake the store thread.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -10,9 +11,11 @@ use collab_doc::{RoomDoc, SharedDoc};
 use collab_protocol::{Limits, RoomId, UserName};
 use tokio::sync::{mpsc, oneshot};
 
-use super::handle::{Cmd, decode};
-use super::{Loaded, Store, StoreHandle};
+use super::handle::{Cmd, Inbox, Op, decode};
+use super::{Loaded, Queued, Store, StoreHandle};
+use crate::probe::{StoreEvent, StoreProbe};
 use crate::room::{Control, JoinRequest, Link, Room};
+
 /// A stored room with alice in it, whose changes go to `handle`.
 async fn room_with_alice(handle: StoreHandle) -> (Arc<Room>, crate::room::Joined) {
     let loaded = Loaded {
@@ -49,13 +52,22 @@ async fn room_with_alice(handle: StoreHandle) -> (Arc<Room>, crate::room::Joined
     (room, alice)
 }
 
-fn handle(tx: SyncSender<Cmd>) -> StoreHandle {
-    StoreHandle {
+/// A handle whose inbox holds `capacity` changes, with no thread behind
+/// it: the test takes the inbox itself.
+fn handle(capacity: usize) -> (StoreHandle, Receiver<Cmd>) {
+    let (tx, rx) = sync_channel(16);
+    let handle = StoreHandle {
         tx,
+        inbox: Arc::new(Inbox::new(capacity)),
         path: Arc::default(),
-        closing: Arc::default(),
         probe: None,
-    }
+    };
+    (handle, rx)
+}
+
+/// The changes waiting in `handle`'s inbox, taken as the thread takes them.
+fn take(handle: &StoreHandle) -> Vec<Op> {
+    handle.inbox.take().ops
 }
 
 /// A full store queue never blocks the room and loses nothing: the
@@ -76,28 +88,28 @@ async fn type_into(
 
 #[tokio::test]
 async fn a_full_queue_makes_the_next_change_a_snapshot() {
-    let (tx, rx) = sync_channel(1);
-    let (room, alice) = room_with_alice(handle(tx)).await;
+    let (handle, _rx) = handle(1);
+    let (room, alice) = room_with_alice(handle.clone()).await;
     let mut doc = SharedDoc::new();
     type_into(&room, alice.id, &mut doc, "one ").await;
     // The queue (1) is full: dropped, room dirty.
     type_into(&room, alice.id, &mut doc, "two ").await;
-    let Ok(Cmd::Append { data, .. }) = rx.try_recv() else {
-        panic!("the first change is an append")
+    let [Op::Append(_, data)] = &take(&handle)[..] else {
+        panic!("the first change is an append, and the second did not fit")
     };
-    assert!(rx.try_recv().is_err(), "the second did not fit");
+    let data = data.clone();
     type_into(&room, alice.id, &mut doc, "three").await;
-    let Ok(Cmd::Snapshot { data: snap, .. }) = rx.try_recv() else {
+    let [Op::Snapshot(_, snap)] = &take(&handle)[..] else {
         panic!("after an overflow the next change is a snapshot")
     };
-    let restored = SharedDoc::from_snapshot(&snap).unwrap();
+    let restored = SharedDoc::from_snapshot(snap).unwrap();
     assert_eq!(restored.text(), "one two three");
     let mut first = SharedDoc::new();
     first.import(&data).unwrap();
     assert_eq!(first.text(), "one ");
     // Back to appends.
     type_into(&room, alice.id, &mut doc, "!").await;
-    assert!(matches!(rx.try_recv(), Ok(Cmd::Append { .. })));
+    assert!(matches!(&take(&handle)[..], [Op::Append(..)]));
 }
 
 /// A room that closes while the queue still refuses its changes hands
@@ -105,31 +117,30 @@ async fn a_full_queue_makes_the_next_change_a_snapshot() {
 /// before anything else, so a later load of the room has it.
 #[tokio::test]
 async fn a_room_closing_with_refused_changes_leaves_its_snapshot() {
-    let (tx, rx) = sync_channel(1);
-    let handle = handle(tx);
+    let (handle, _rx) = handle(1);
     let (room, alice) = room_with_alice(handle.clone()).await;
     let mut doc = SharedDoc::new();
     for text in ["one ", "two "] {
         type_into(&room, alice.id, &mut doc, text).await;
     }
     // "one " fills the queue, "two " is refused: the room is dirty.
-    assert!(matches!(rx.try_recv(), Ok(Cmd::Append { .. })));
-    assert!(rx.try_recv().is_err());
+    assert!(matches!(&take(&handle)[..], [Op::Append(..)]));
     // Fill the queue again, then alice leaves: the room closes.
-    handle.append(room.id(), b"filler".to_vec());
+    assert_eq!(handle.append(room.id(), b"filler".to_vec()), Queued::Yes);
     assert!(room.leave(alice.id, 1, collab_protocol::LeftReason::Left));
-    let closing = handle.closing.lock().clone();
-    let snap = closing.get(room.id()).expect("the last snapshot waits");
-    assert_eq!(SharedDoc::from_snapshot(snap).unwrap().text(), "one two ");
+    let snap = handle
+        .inbox
+        .closing_of(room.id())
+        .expect("the last snapshot waits");
+    assert_eq!(SharedDoc::from_snapshot(&snap).unwrap().text(), "one two ");
 
     // A real store thread takes it before the load that follows.
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Duration::from_secs(60), None, None, None).unwrap();
     store
         .handle()
-        .closing
-        .lock()
-        .insert(room.id().clone(), snap.clone());
+        .inbox
+        .leave_closing(room.id().clone(), snap.clone());
     let h = store.handle();
     let running = store.start(Weak::new()).unwrap();
     let (reply, got) = oneshot::channel();
@@ -142,4 +153,46 @@ async fn a_room_closing_with_refused_changes_leaves_its_snapshot() {
     let mut loaded = decode(room.id(), stored).unwrap();
     assert_eq!(loaded.doc.text(), "one two ");
     drop(running);
+}
+
+/// Changes do not wake the store thread one by one: the first change of a
+/// window wakes it, the rest wait in the inbox (relaying a keystroke never
+/// pays for the store, and the thread does not compete with the runtime's
+/// workers per keystroke). The window's changes are all committed.
+#[tokio::test]
+async fn a_window_of_changes_wakes_the_store_thread_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = StoreProbe::default();
+    // A window that does not end by itself: the flush ends it.
+    let store = Store::open(
+        dir.path(),
+        Duration::from_secs(60),
+        None,
+        None,
+        Some(probe.clone()),
+    )
+    .unwrap();
+    let h = store.handle();
+    let running = store.start(Weak::new()).unwrap();
+    let mut events = probe.subscribe();
+    let room = RoomId::parse("q").unwrap();
+    let mut doc = SharedDoc::new();
+    for i in 0..100 {
+        doc.splice(doc.len_chars(), 0, &format!("{i} ")).unwrap();
+        let u = doc.take_local_update().unwrap();
+        assert_eq!(h.append(&room, u), Queued::Yes);
+    }
+    assert!(running.flush().await);
+    assert!(
+        probe.received_commands() <= 2,
+        "100 changes and a flush woke the store thread {} times",
+        probe.received_commands()
+    );
+    assert_eq!(
+        events.recv().await.unwrap(),
+        StoreEvent::Committed(vec!["q".into()])
+    );
+    let mut loaded = h.load(&room).await.unwrap();
+    assert_eq!(loaded.doc.text(), doc.text());
+    let _ = running.shutdown().await;
 }

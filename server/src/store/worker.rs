@@ -1,6 +1,9 @@
 //! The store thread: one OS thread that owns the database, takes the
-//! rooms' commands in order and writes what arrived within one flush
-//! window in one transaction.
+//! rooms' commands in order and writes the changes of one flush window in
+//! one transaction. The first change of a window wakes it; the window's
+//! changes wait in the inbox (`handle.rs`) until it ends, so a busy server
+//! wakes this thread ten times a second (at the default 100 ms window), not
+//! once per keystroke.
 //!
 //! Its concerns each have a file: `commit.rs` (the batched, fsync'd
 //! commit and its failure streaks), `file.rs` (the file at its path:
@@ -14,36 +17,21 @@ mod commit;
 mod file;
 mod sweep;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use collab_protocol::RoomId;
-use parking_lot::Mutex;
 use redb::Database;
 use tracing::{error, info};
 
-use super::handle::{Cmd, LoadError, Stored};
+use super::handle::{Cmd, Inbox, LoadError, Op, Stored, Taken};
 use super::schema::{SNAPSHOTS, UPDATES, guarded, live};
 use super::{Opened, Options, Unsaved};
 use crate::Shared;
 use crate::clock::now_ms;
 use file::{FILE_CHECK_EVERY, FileId};
-
-/// One queued change, kept until committed.
-enum Op {
-    Append(RoomId, Vec<u8>),
-    Snapshot(RoomId, Vec<u8>),
-}
-
-impl Op {
-    fn room(&self) -> &RoomId {
-        match self {
-            Op::Append(r, _) | Op::Snapshot(r, _) => r,
-        }
-    }
-}
 
 pub(super) struct Worker {
     /// `None` between a failed reopen and the next retry, or for good
@@ -60,8 +48,8 @@ pub(super) struct Worker {
     /// The path is empty and recreating failed: told once.
     deleted: bool,
     rx: Receiver<Cmd>,
-    /// See [`StoreHandle::closing_snapshot`].
-    closing: Arc<Mutex<HashMap<RoomId, Vec<u8>>>>,
+    /// The rooms' changes, taken when the window ends (or before a load).
+    inbox: Arc<Inbox>,
     opts: Options,
     shared: Weak<Shared>,
     /// Changes not yet committed, in arrival order.
@@ -72,8 +60,6 @@ pub(super) struct Worker {
     next_seq: HashMap<RoomId, u64>,
     /// Rooms active since the last commit, with when.
     touched: HashMap<RoomId, u64>,
-    /// Commands read while sweeping, handled after it.
-    deferred: VecDeque<Cmd>,
     /// In a failure streak.
     failing: bool,
     /// Rooms told `storage_failed` in this streak.
@@ -85,7 +71,7 @@ impl Worker {
     pub(super) fn new(
         opened: Opened,
         rx: Receiver<Cmd>,
-        closing: Arc<Mutex<HashMap<RoomId, Vec<u8>>>>,
+        inbox: Arc<Inbox>,
         opts: Options,
         shared: Weak<Shared>,
     ) -> Self {
@@ -102,14 +88,13 @@ impl Worker {
             replaced: false,
             deleted: false,
             rx,
-            closing,
+            inbox,
             opts,
             shared,
             pending: Vec::new(),
             window_start: None,
             next_seq: HashMap::new(),
             touched: HashMap::new(),
-            deferred: VecDeque::new(),
             failing: false,
             told: HashSet::new(),
             next_sweep: Instant::now(),
@@ -128,36 +113,29 @@ impl Worker {
                 let w = start + self.opts.flush_interval;
                 deadline = Some(deadline.map_or(w, |d| d.min(w)));
             }
-            let cmd = match self.deferred.pop_front() {
-                Some(c) => Some(c),
-                None => match deadline {
-                    None => match self.rx.recv() {
-                        Ok(c) => Some(c),
-                        Err(_) => {
-                            // Every sender is gone: keep what we have.
-                            self.take_closing();
-                            self.commit();
-                            return;
-                        }
-                    },
-                    Some(d) => match self.rx.recv_timeout(d.saturating_duration_since(now)) {
-                        Ok(c) => Some(c),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => {
-                            self.take_closing();
-                            self.commit();
-                            return;
-                        }
-                    },
+            let received = match deadline {
+                None => self.rx.recv().map(Some).map_err(|_| ()),
+                Some(d) => match self.rx.recv_timeout(d.saturating_duration_since(now)) {
+                    Ok(c) => Ok(Some(c)),
+                    Err(RecvTimeoutError::Timeout) => Ok(None),
+                    Err(RecvTimeoutError::Disconnected) => Err(()),
                 },
             };
-            // Closed rooms' last snapshots first: a command after them may
-            // be the load of the same room.
-            self.take_closing();
+            let Ok(cmd) = received else {
+                // Every sender is gone: keep what we have.
+                let taken = self.inbox.close();
+                self.absorb(taken);
+                self.commit();
+                return;
+            };
+            if let (Some(p), Some(_)) = (&self.opts.probe, &cmd) {
+                p.received();
+            }
             match cmd {
-                Some(Cmd::Append { room, data }) => self.push(Op::Append(room, data)),
-                Some(Cmd::Snapshot { room, data }) => self.push(Op::Snapshot(room, data)),
+                Some(Cmd::Wake) | None => {}
                 Some(Cmd::Load { room, reply }) => {
+                    // Everything queued before the load is in what it reads.
+                    self.take_in();
                     let stored = self.read_room(&room);
                     // A join to a room with nothing stored leaves no trace
                     // (probing random names must not grow the store).
@@ -174,7 +152,8 @@ impl Worker {
                     let _ = reply.send(ok);
                 }
                 Some(Cmd::Shutdown { reply }) => {
-                    self.take_closing();
+                    let taken = self.inbox.close();
+                    self.absorb(taken);
                     // Nothing pending skips the commit: check anyway, so a
                     // deleted file is recreated before the server exits.
                     self.check_file();
@@ -202,7 +181,11 @@ impl Worker {
                     let _ = reply.send(unsaved);
                     return;
                 }
-                None => {}
+            }
+            // A change waiting opens the window: the wake of its first
+            // change, or one that came while the thread was busy.
+            if self.window_start.is_none() && self.inbox.is_waiting() {
+                self.window_start = Some(Instant::now());
             }
             let now = Instant::now();
             if self
@@ -221,10 +204,34 @@ impl Worker {
         }
     }
 
-    fn take_closing(&mut self) {
-        let closing = std::mem::take(&mut *self.closing.lock());
-        for (room, data) in closing {
-            self.push(Op::Snapshot(room, data));
+    /// Takes the rooms' changes waiting in the inbox into the batch.
+    fn take_in(&mut self) {
+        let taken = self.inbox.take();
+        self.absorb(taken);
+    }
+
+    /// Adds changes taken from the inbox to the batch, in order; closed
+    /// rooms' last snapshots after them (they are the rooms' latest state).
+    fn absorb(&mut self, taken: Taken) {
+        let Taken { ops, closing } = taken;
+        if ops.is_empty() && closing.is_empty() {
+            return;
+        }
+        self.window_start.get_or_insert_with(Instant::now);
+        let now = now_ms();
+        for op in ops.into_iter().chain(
+            closing
+                .into_iter()
+                .map(|(room, data)| Op::Snapshot(room, data)),
+        ) {
+            // A room's key is cloned once per window, not per change.
+            match self.touched.get_mut(op.room()) {
+                Some(at) => *at = now,
+                None => {
+                    self.touched.insert(op.room().clone(), now);
+                }
+            }
+            self.pending.push(op);
         }
     }
 
@@ -236,12 +243,6 @@ impl Worker {
     fn touch(&mut self, room: RoomId) {
         self.window_start.get_or_insert_with(Instant::now);
         self.touched.insert(room, now_ms());
-    }
-
-    fn push(&mut self, op: Op) {
-        self.window_start.get_or_insert_with(Instant::now);
-        self.touched.insert(op.room().clone(), now_ms());
-        self.pending.push(op);
     }
 
     /// The stored snapshot and updates, then what is still pending. Only

@@ -26,6 +26,7 @@ impl Worker {
     /// Writes the pending batch in one transaction. On failure the batch
     /// is kept for the next window.
     pub(super) fn commit(&mut self) -> bool {
+        self.take_in();
         if self.pending.is_empty() && self.touched.is_empty() {
             self.window_start = None;
             return true;

@@ -11,9 +11,8 @@ use collab_protocol::RoomId;
 use redb::{Durability, ReadableTable};
 use tracing::{info, warn};
 
-use super::{Op, Worker};
+use super::Worker;
 use crate::clock::now_ms;
-use crate::store::handle::Cmd;
 use crate::store::schema::{ACTIVE, SNAPSHOTS, UPDATES, guarded, live, remove_updates};
 
 impl Worker {
@@ -71,13 +70,7 @@ impl Worker {
         drop(shared);
         // Then take in every change queued before the check: a room that
         // emptied just before it queued its last edits before it emptied.
-        while let Ok(cmd) = self.rx.try_recv() {
-            match cmd {
-                Cmd::Append { room, data } => self.push(Op::Append(room, data)),
-                Cmd::Snapshot { room, data } => self.push(Op::Snapshot(room, data)),
-                other => self.deferred.push_back(other),
-            }
-        }
+        self.take_in();
         let busy: HashSet<&str> = self
             .pending
             .iter()
