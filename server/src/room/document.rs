@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use collab_doc::{DocError, PeerId, RoomDoc, UpdateInfo};
+use collab_doc::{DocError, LazyRoomDoc, PeerId, UpdateInfo};
 use collab_protocol::RoomId;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -33,7 +33,8 @@ const INLINE_IMPORT_MAX_BYTES: usize = 4 * 1024;
 /// The document side of a room.
 #[derive(Debug)]
 pub(super) struct DocPart {
-    pub doc: RoomDoc,
+    /// Bytes until an update arrives (`collab_doc::LazyRoomDoc`).
+    pub doc: LazyRoomDoc,
     /// With storage: where accepted changes go, and when a snapshot is
     /// due (`store/persist.rs`).
     pub store: Option<StoreLink>,
@@ -58,7 +59,7 @@ pub(super) enum Runs {
 pub(super) type DocLock = Arc<Mutex<DocPart>>;
 
 impl DocPart {
-    pub fn new(doc: RoomDoc, store: Option<StoreLink>) -> DocLock {
+    pub fn new(doc: LazyRoomDoc, store: Option<StoreLink>) -> DocLock {
         Arc::new(Mutex::new(Self {
             doc,
             store,

@@ -12,7 +12,7 @@
 //! The room's document side (`room/document.rs`) owns a [`StoreLink`] and
 //! calls it with the document; this file decides, the store thread writes.
 
-use collab_doc::RoomDoc;
+use collab_doc::LazyRoomDoc;
 use collab_protocol::RoomId;
 
 use super::{Queued, StoreHandle};
@@ -67,7 +67,12 @@ impl StoreLink {
     /// Hands a change (None: could not be exported) to the store, or the
     /// whole snapshot of `doc` when enough changes piled up or an earlier
     /// one was not queued. Never blocks: a full queue marks the room dirty.
-    pub(crate) fn persist(&mut self, doc: &mut RoomDoc, room: &RoomId, change: Option<Vec<u8>>) {
+    pub(crate) fn persist(
+        &mut self,
+        doc: &mut LazyRoomDoc,
+        room: &RoomId,
+        change: Option<Vec<u8>>,
+    ) {
         self.updates += 1;
         self.bytes += change.as_ref().map_or(0, Vec::len);
         let compact = self.dirty
@@ -120,7 +125,7 @@ impl StoreLink {
     /// The room emptied: if the store queue refused one of its changes,
     /// hand the store its last snapshot of `doc` now (there is no next
     /// change to carry it).
-    pub(crate) fn close(&mut self, doc: &mut RoomDoc, room: &RoomId) {
+    pub(crate) fn close(&mut self, doc: &mut LazyRoomDoc, room: &RoomId) {
         if !self.dirty {
             return;
         }
