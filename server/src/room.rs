@@ -808,7 +808,10 @@ pub(crate) mod tests {
         let (_bob, mut bob_rx) = joined(&room, "bob", 2).await;
         assert!(!room.doc.lock().await.doc.is_live());
         let (u, info) = update(&mut SharedDoc::new(), "hi");
-        assert_eq!(room.update(alice.id, u, info, 1 << 20, 1000).await, Ok(true));
+        assert_eq!(
+            room.update(alice.id, u, info, 1 << 20, 1000).await,
+            Ok(true)
+        );
         assert!(next_text(&mut bob_rx).await.contains("\"update\""));
         assert!(room.doc.lock().await.doc.is_live());
     }
