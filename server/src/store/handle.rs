@@ -39,7 +39,8 @@ pub(super) const COMMANDS: usize = 1024;
 
 /// What the store thread is asked to do.
 pub(super) enum Cmd {
-    /// The inbox was empty and now holds a change: start a window.
+    /// The inbox was empty and now holds a change (start a window), or
+    /// it is half full (take it in now).
     Wake,
     Load {
         room: RoomId,
@@ -102,8 +103,11 @@ impl Inbox {
         }
     }
 
-    /// Adds `op`; `Ok(true)` when it is the first change waiting (the
-    /// thread must be told to start a window).
+    /// Adds `op`; `Ok(true)` when the thread must be woken: the first
+    /// change waiting (a window starts), or the inbox half full (the thread
+    /// takes it into its batch early, so a long window or a burst never
+    /// fills it: like the channel before it, the inbox bounds what the
+    /// thread has not taken yet, not what a window holds).
     fn push(&self, op: Op) -> Result<bool, Queued> {
         let mut st = self.state.lock();
         if st.closed {
@@ -113,7 +117,8 @@ impl Inbox {
             return Err(Queued::Full);
         }
         st.ops.push(op);
-        Ok(st.ops.len() == 1 && st.closing.is_empty())
+        let n = st.ops.len();
+        Ok((n == 1 && st.closing.is_empty()) || n == (self.capacity / 2).max(1))
     }
 
     /// Everything waiting (the lock is held for two swaps).

@@ -196,3 +196,24 @@ async fn a_window_of_changes_wakes_the_store_thread_once() {
     assert_eq!(loaded.doc.text(), doc.text());
     let _ = running.shutdown().await;
 }
+
+/// The inbox wakes the thread for the first change of a window and again
+/// when it is half full, so a long window or a burst never fills it (the
+/// thread takes the changes into its batch); only a thread that does not
+/// take them fills it.
+#[test]
+fn the_inbox_wakes_the_thread_at_its_first_change_and_half_full() {
+    let (handle, rx) = handle(8);
+    let room = RoomId::parse("q").unwrap();
+    let mut wakes = Vec::new();
+    for i in 1..=9 {
+        let queued = handle.append(&room, vec![i]);
+        wakes.extend(rx.try_recv().ok().map(|_| i));
+        assert_eq!(queued, if i <= 8 { Queued::Yes } else { Queued::Full });
+    }
+    assert_eq!(wakes, [1, 4]);
+    assert_eq!(take(&handle).len(), 8);
+    // Taken in: the next change starts again.
+    assert_eq!(handle.append(&room, vec![10]), Queued::Yes);
+    assert!(rx.try_recv().is_ok());
+}

@@ -132,7 +132,10 @@ impl Worker {
                 p.received();
             }
             match cmd {
-                Some(Cmd::Wake) | None => {}
+                // Take the changes in: a window starts, or the inbox is
+                // half full.
+                Some(Cmd::Wake) => self.take_in(),
+                None => {}
                 Some(Cmd::Load { room, reply }) => {
                     // Everything queued before the load is in what it reads.
                     self.take_in();
