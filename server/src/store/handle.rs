@@ -118,7 +118,18 @@ impl Inbox {
         }
         st.ops.push(op);
         let n = st.ops.len();
-        Ok((n == 1 && st.closing.is_empty()) || n == (self.capacity / 2).max(1))
+        Ok((n == 1 && st.closing.is_empty()) || n == self.half())
+    }
+
+    fn half(&self) -> usize {
+        (self.capacity / 2).max(1)
+    }
+
+    /// Whether the thread should take the inbox in before its window ends.
+    /// (Not at every wake: taking in the first change of a window would
+    /// make the next change the first again, a wake per change.)
+    pub(super) fn is_half_full(&self) -> bool {
+        self.state.lock().ops.len() >= self.half()
     }
 
     /// Everything waiting (the lock is held for two swaps).

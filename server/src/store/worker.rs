@@ -132,9 +132,13 @@ impl Worker {
                 p.received();
             }
             match cmd {
-                // Take the changes in: a window starts, or the inbox is
-                // half full.
-                Some(Cmd::Wake) => self.take_in(),
+                // A window starts (below), or the inbox is half full:
+                // take it in now, so it never fills within a window.
+                Some(Cmd::Wake) => {
+                    if self.inbox.is_half_full() {
+                        self.take_in();
+                    }
+                }
                 None => {}
                 Some(Cmd::Load { room, reply }) => {
                     // Everything queued before the load is in what it reads.
