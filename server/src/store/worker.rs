@@ -134,12 +134,8 @@ impl Worker {
             match cmd {
                 // A window starts (below), or the inbox is half full:
                 // take it in now, so it never fills within a window.
-                Some(Cmd::Wake) => {
-                    if self.inbox.is_half_full() {
-                        self.take_in();
-                    }
-                }
-                None => {}
+                Some(Cmd::Wake) if self.inbox.is_half_full() => self.take_in(),
+                Some(Cmd::Wake) | None => {}
                 Some(Cmd::Load { room, reply }) => {
                     // Everything queued before the load is in what it reads.
                     self.take_in();
