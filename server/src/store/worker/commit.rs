@@ -22,6 +22,9 @@ use crate::store::schema::{
     ACTIVE, OpenError, SNAPSHOTS, UPDATES, guarded, live, open_db, remove_updates,
 };
 
+/// Inserts between two yields of the core in a commit (a few µs each).
+const YIELD_EVERY_OPS: usize = 16;
+
 impl Worker {
     /// Writes the pending batch in one transaction. On failure the batch
     /// is kept for the next window.
@@ -89,7 +92,13 @@ impl Worker {
             let mut snaps = txn.open_table(SNAPSHOTS)?;
             let mut updates = txn.open_table(UPDATES)?;
             let mut active = txn.open_table(ACTIVE)?;
-            for op in &self.pending {
+            for (i, op) in self.pending.iter().enumerate() {
+                // A woken worker waits for this thread's time slice (about
+                // 1.5 ms; nice 19 does not shorten it): give the core up
+                // between small runs of inserts (BENCHMARKS.md, issue 16).
+                if i % YIELD_EVERY_OPS == YIELD_EVERY_OPS - 1 {
+                    std::thread::yield_now();
+                }
                 match op {
                     Op::Append(room, data) => {
                         let seq = match self.next_seq.get(room) {
