@@ -5,7 +5,7 @@
 //! shows). A keystroke becomes an edit on the replica, local-first; the
 //! replica's deltas, mine and remote alike, are mirrored into the rope.
 //! What must leave the app (messages for the server, a file to write, the
-//! clipboard, quitting) is queued as an [`Effect`] for the event loop, so
+//! clipboard, quitting) is queued as an [`Order`] for the event loop, so
 //! `update` itself does no IO and tests drive it with plain actions.
 //!
 //! This file holds the state and `update`'s dispatch; the work it dispatches
@@ -108,9 +108,12 @@ pub enum OnDisk {
     ReadOnly,
 }
 
-/// Something only the event loop can do.
+/// Something only the event loop can do, queued by [`App::update`] and
+/// carried out by [`crate::outside`]. (Not the client library's
+/// `collab_client::Effect`, which is what a session hands its driver: the
+/// app turns those into orders and notices.)
 #[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
+pub enum Order {
     Send(ClientMsg),
     /// Write `text` to `path` if the file there is as `expect`ed, then
     /// report with `Action::Saved` (see [`crate::save::save`]).
@@ -259,7 +262,7 @@ pub struct App {
     follow: follow::Follow,
     /// The undo step being typed.
     undo_group: undo_group::UndoGroup,
-    effects: Vec<Effect>,
+    orders: Vec<Order>,
 }
 
 impl App {
@@ -319,15 +322,15 @@ impl App {
             returning: (Vec::new(), None),
             follow: follow::Follow::default(),
             undo_group: undo_group::UndoGroup::default(),
-            effects: Vec::new(),
+            orders: Vec::new(),
         };
         app.relayout();
         app
     }
 
-    /// The effects queued since the last call, in order.
-    pub fn take_effects(&mut self) -> Vec<Effect> {
-        std::mem::take(&mut self.effects)
+    /// The orders queued since the last call, in the order given.
+    pub fn take_orders(&mut self) -> Vec<Order> {
+        std::mem::take(&mut self.orders)
     }
 
     /// Joined read-only: the server refuses my edits, so none are made.

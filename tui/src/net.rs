@@ -1,7 +1,7 @@
 //! The connection: a [`Connection`] (the client library's WebSocket task
 //! with reconnect and backoff) and its event channel. Events become
-//! `Action::Transport` for the app; the app's `Effect::Send`s come back
-//! here (through [`crate::effects`]). The sync logic itself lives in the
+//! `Action::Transport` for the app; the app's `Order::Send`s come back
+//! here (through [`crate::outside`]). The sync logic itself lives in the
 //! app's `Session`, so this module is only plumbing, plus the wait for the
 //! first welcome that must happen before the terminal is taken over.
 
@@ -13,7 +13,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::action::Action;
 use crate::app::{App, Conn};
-use crate::effects::Outside;
+use crate::outside::Outside;
 
 pub struct Net {
     conn: Connection,
@@ -114,7 +114,7 @@ fn host_port(url: &str) -> &str {
 pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
-        // No keys are read yet: the effects are the connection's (and
+        // No keys are read yet: the orders are the connection's (and
         // Quit cannot be among them).
         let _ = out.carry_out(app);
         if let Some(fatal) = &app.fatal {

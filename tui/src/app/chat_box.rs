@@ -3,7 +3,7 @@
 
 use collab_protocol::ClientMsg;
 
-use super::{App, Conn, Effect};
+use super::{App, Conn, Order};
 use crate::chat::{Outgoing, parse_outgoing};
 use crate::keymap::Command;
 
@@ -61,7 +61,7 @@ impl App {
                 if matches!(msg, ClientMsg::Direct { .. }) {
                     self.unechoed_direct = Some(typed);
                 }
-                self.effects.push(Effect::Send(msg));
+                self.orders.push(Order::Send(msg));
             }
             Err(why) => self.warn(why),
         }

@@ -2,7 +2,7 @@
 //! it, my batched edits and my presence going out; and on ticks, updates
 //! sent again when no ack came.
 
-use super::{App, Conn, Effect, PRESENCE_EVERY};
+use super::{App, Conn, Order, PRESENCE_EVERY};
 
 impl App {
     pub(super) fn frame(&mut self) {
@@ -19,7 +19,7 @@ impl App {
     /// After a frame: my batched edits and my caret go out.
     pub(super) fn sync(&mut self) {
         if let Some(m) = self.replica.flush() {
-            self.effects.push(Effect::Send(m));
+            self.orders.push(Order::Send(m));
             // Its wait for the ack starts now.
             self.replica.poll_timeout(self.now);
         }
@@ -31,8 +31,8 @@ impl App {
             };
             if due {
                 let anchor = (!sel.is_empty()).then_some(sel.anchor);
-                self.effects
-                    .push(Effect::Send(self.replica.presence(sel.head, anchor)));
+                self.orders
+                    .push(Order::Send(self.replica.presence(sel.head, anchor)));
                 self.last_presence = Some((sel, self.now));
             }
         }

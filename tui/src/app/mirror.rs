@@ -14,12 +14,14 @@ impl App {
             return;
         }
         for delta in &changes {
-            self.apply_delta(delta, mine);
+            self.mirror_delta(delta, mine);
         }
         self.after_text_change();
     }
 
-    pub(super) fn apply_delta(&mut self, delta: &[collab_doc::TextChange], mine: bool) {
+    /// One delta into the rope (through `Editor::apply_delta`),
+    /// keeping the view on the same text and the highlight cache exact.
+    pub(super) fn mirror_delta(&mut self, delta: &[collab_doc::TextChange], mine: bool) {
         let Some(span) = changed_span(delta) else {
             return;
         };

@@ -1,4 +1,4 @@
-//! Saving (the write itself is an [`Effect::Save`] for the event loop,
+//! Saving (the write itself is an [`Order::Save`] for the event loop,
 //! which runs it on a blocking thread; its result comes back as
 //! `Action::Saved`, and until then no other save starts) and quitting, which asks twice when
 //! the text is modified.
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use collab_protocol::ClientMsg;
 use ropey::Rope;
 
-use super::{App, Armed, Conn, Effect, PromptKind};
+use super::{App, Armed, Conn, Order, PromptKind};
 use crate::file_watch::OnDisk;
 use crate::save::{Expect, SaveError, Saved, Stamp};
 
@@ -114,7 +114,7 @@ impl App {
             text: text.clone(),
             kind,
         });
-        self.effects.push(Effect::Save { path, text, expect });
+        self.orders.push(Order::Save { path, text, expect });
     }
 
     /// FILE's stamp as this session last loaded or saved it.
@@ -242,10 +242,10 @@ impl App {
         self.quitting = true;
         // Edits typed in this same frame go out before the leave.
         if let Some(m) = self.replica.flush() {
-            self.effects.push(Effect::Send(m));
+            self.orders.push(Order::Send(m));
         }
-        self.effects.push(Effect::Send(ClientMsg::Leave));
-        self.effects.push(Effect::Quit);
+        self.orders.push(Order::Send(ClientMsg::Leave));
+        self.orders.push(Order::Quit);
     }
 }
 

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use collab_client::{ClientEvent, Effect as SessionEffect, TransportEvent};
+use collab_client::{ClientEvent, Effect, TransportEvent};
 use collab_protocol::{ErrorCode, LeftReason, ProtocolError};
 use ropey::Rope;
 
-use super::{App, Conn, Effect, OnDisk, RETURN_WITHIN};
+use super::{App, Conn, OnDisk, Order, RETURN_WITHIN};
 use crate::autostart::Local;
 use crate::chat::ChatLine;
 use crate::input::LineInput;
@@ -36,7 +36,7 @@ impl App {
             }
         }
         match self.replica.seed(&text.to_string()) {
-            Some(m) => self.effects.push(Effect::Send(m)),
+            Some(m) => self.orders.push(Order::Send(m)),
             None => self.seeding = false,
         }
     }
@@ -98,11 +98,11 @@ impl App {
     }
 
     /// What the session returned: messages out, events shown.
-    pub(super) fn session_effects(&mut self, effects: Vec<SessionEffect>) {
+    pub(super) fn session_effects(&mut self, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
-                SessionEffect::Send(m) => self.effects.push(Effect::Send(m)),
-                SessionEffect::Event(e) => self.client_event(e),
+                Effect::Send(m) => self.orders.push(Order::Send(m)),
+                Effect::Event(e) => self.client_event(e),
             }
         }
     }
@@ -122,7 +122,7 @@ impl App {
             && !self.quitting
         {
             self.starting_server = true;
-            self.effects.push(Effect::StartLocalServer(addr));
+            self.orders.push(Order::StartLocalServer(addr));
         }
     }
 
@@ -152,7 +152,7 @@ impl App {
         match result {
             Ok(Local::Started) => {
                 self.notice("The local server had stopped: started a new one.");
-                self.effects.push(Effect::Reconnect);
+                self.orders.push(Order::Reconnect);
             }
             // Up, or up again: the backoff's next try connects (trying at
             // once would spin if the server refuses us for another reason).

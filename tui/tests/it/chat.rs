@@ -5,7 +5,7 @@ use crate::support;
 
 use collab_protocol::ServerMsg;
 use collab_tui::action::Action;
-use collab_tui::app::{App, Effect, Focus};
+use collab_tui::app::{App, Focus, Order};
 use collab_tui::keymap::Command;
 use support::*;
 
@@ -123,9 +123,9 @@ fn no_focus_for_a_chat_the_terminal_cannot_show() {
     typed(&mut app, "hi");
     assert!(app.editor.rope().to_string().starts_with("hi"));
     assert!(
-        !app.take_effects()
+        !app.take_orders()
             .iter()
-            .any(|e| matches!(e, Effect::Send(collab_protocol::ClientMsg::Chat { .. })))
+            .any(|e| matches!(e, Order::Send(collab_protocol::ClientMsg::Chat { .. })))
     );
     // Open in a big terminal, then shrunk: the focus comes back to the text.
     let mut app = joined(&room, "notes.txt", 80, 24);

@@ -56,7 +56,7 @@ fn type_keys(app: &mut App, term: &mut Terminal<TestBackend>, keys: &str) -> (Ti
         key.push(t0.elapsed());
         let t1 = Instant::now();
         app.update(Action::Sync);
-        let _ = app.take_effects();
+        let _ = app.take_orders();
         sync.push(t1.elapsed());
     }
     (Times(key), Times(sync))
@@ -138,7 +138,7 @@ fn keystroke_time(file: &str) {
         key.push(t0.elapsed());
         let t1 = Instant::now();
         app.update(Action::Sync);
-        let _ = app.take_effects();
+        let _ = app.take_orders();
         sync.push(t1.elapsed());
     }
     // Plain typing on one line, then Enter (the lines below move).

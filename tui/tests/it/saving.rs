@@ -10,7 +10,7 @@ use std::time::Instant;
 use collab_client::TransportEvent;
 use collab_protocol::{ErrorCode, ServerMsg};
 use collab_tui::action::Action;
-use collab_tui::app::{App, Effect, FileState};
+use collab_tui::app::{App, FileState, Order};
 use collab_tui::keymap::Command;
 use collab_tui::save::{Expect, SaveError, Saved};
 use support::*;
@@ -22,10 +22,10 @@ fn saves(app: &mut App) -> Vec<String> {
 
 /// The saves among the effects, with what each expects of the file.
 fn expects(app: &mut App) -> Vec<(String, Expect)> {
-    app.take_effects()
+    app.take_orders()
         .into_iter()
         .filter_map(|e| match e {
-            Effect::Save { path, expect, .. } => Some((path.display().to_string(), expect)),
+            Order::Save { path, expect, .. } => Some((path.display().to_string(), expect)),
             _ => None,
         })
         .collect()
@@ -46,7 +46,7 @@ fn typed(app: &mut App, s: &str) {
 }
 
 fn quits(app: &mut App) -> bool {
-    app.take_effects().contains(&Effect::Quit)
+    app.take_orders().contains(&Order::Quit)
 }
 
 /// alice opens `file` holding `text` in `room`, on a server whose
@@ -79,7 +79,7 @@ fn a_file_too_large_for_the_room_is_not_emptied_by_ctrl_s() {
     assert_eq!(app.editor.rope().len_chars(), 0);
     assert!(!app.modified, "a refused seed marks the buffer modified");
     assert_eq!(app.file_state, FileState::NotLoaded);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     // Ctrl-S does not write the empty room over the file: it asks.
     cmd(&mut app, Command::Save);
     assert!(
@@ -116,7 +116,7 @@ fn a_seed_the_server_refuses_leaves_the_buffer_unmodified() {
     assert!(!app.seeding);
     assert!(!app.modified);
     assert_eq!(app.file_state, FileState::NotLoaded);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     assert!(saves(&mut app).is_empty());
 }
@@ -132,7 +132,7 @@ fn joining_with_a_file_that_differs_from_the_room_says_so_and_asks_before_saving
     );
     assert!(screen.contains("Alt-S saves elsewhere"), "{screen}");
     assert_eq!(app.file_state, FileState::Differs);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     assert!(
         saves(&mut app).is_empty(),
@@ -153,7 +153,7 @@ fn a_file_equal_to_the_room_saves_without_asking() {
     let room = Room::new("same text\n");
     let mut app = open("same.txt", "same text\n", &room, 1 << 20);
     assert_eq!(app.file_state, FileState::Ours);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     assert_eq!(saves(&mut app), ["same.txt"]);
 }
@@ -162,7 +162,7 @@ fn a_file_equal_to_the_room_saves_without_asking() {
 fn a_file_changed_on_disk_since_it_was_opened_is_not_overwritten_without_asking() {
     let room = Room::new("text\n");
     let mut app = joined(&room, "notes.txt", 100, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     // The save carries what the file was when read: the event loop's
     // write refuses when another program changed it since.
@@ -188,7 +188,7 @@ fn a_file_changed_on_disk_since_it_was_opened_is_not_overwritten_without_asking(
 fn save_as_asks_before_replacing_a_file_and_keeps_a_failed_name_out_of_the_title() {
     let room = Room::new("text\n");
     let mut app = joined(&room, "notes.txt", 100, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     // `~` is the home directory.
     cmd(&mut app, Command::SaveAs);
     typed(&mut app, "~/copy.txt");
@@ -240,7 +240,7 @@ fn save_as_asks_before_replacing_a_file_and_keeps_a_failed_name_out_of_the_title
 fn a_read_only_file_is_refused_with_the_way_out() {
     let room = Room::new("text\n");
     let mut app = joined(&room, "ro.txt", 100, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     app.update(Action::Saved(Err(SaveError::ReadOnly { mode: 0o444 })));
     let screen = render(&mut app);
@@ -255,7 +255,7 @@ fn a_read_only_file_is_refused_with_the_way_out() {
 fn quitting_offline_with_unsent_edits_warns_with_their_count() {
     let room = Room::new("text\n");
     let mut app = joined(&room, "notes.txt", 100, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     app.update(Action::Transport(TransportEvent::Disconnected {
         reason: "connection refused".into(),
         retry_in: None,
@@ -266,7 +266,7 @@ fn quitting_offline_with_unsent_edits_warns_with_their_count() {
     cmd(&mut app, Command::Save);
     app.update(ok("notes.txt"));
     assert!(!app.modified);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     cmd(&mut app, Command::Quit);
     assert!(!quits(&mut app), "quit at once with unsent edits");
     let unsent = app.replica.unsent_edits();
@@ -303,7 +303,7 @@ fn modified_means_different_from_the_file_on_disk() {
     assert!(!app.modified, "the buffer is what the file holds");
     assert!(!render(&mut app).contains("[+]"));
     // The next save expects the file as it was found.
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     assert_eq!(
         expects(&mut app),
@@ -318,18 +318,18 @@ fn a_signal_quits_at_once_without_asking() {
     let mut app = joined(&room, "notes.txt", 100, 24);
     typed(&mut app, "unsaved ");
     assert!(app.modified);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     app.update(Action::Terminate);
-    let effects = app.take_effects();
+    let effects = app.take_orders();
     let leaves = effects
         .iter()
-        .filter(|e| matches!(e, Effect::Send(collab_protocol::ClientMsg::Leave)))
+        .filter(|e| matches!(e, Order::Send(collab_protocol::ClientMsg::Leave)))
         .count();
     assert_eq!(leaves, 1, "{effects:?}");
-    assert_eq!(effects.last(), Some(&Effect::Quit));
+    assert_eq!(effects.last(), Some(&Order::Quit));
     // A second signal adds nothing.
     app.update(Action::Terminate);
-    assert!(app.take_effects().is_empty());
+    assert!(app.take_orders().is_empty());
 }
 
 #[test]

@@ -62,10 +62,10 @@ fn chat_panel_and_unread_count() {
     }
     insta::assert_snapshot!(render(&mut app));
     app.update(Action::Command(Command::Submit));
-    let sent = app.take_effects();
+    let sent = app.take_orders();
     assert!(
         sent.iter().any(|e| matches!(e,
-            collab_tui::app::Effect::Send(collab_protocol::ClientMsg::Direct { to, text })
+            collab_tui::app::Order::Send(collab_protocol::ClientMsg::Direct { to, text })
                 if to == "bob" && text == "on it")),
         "{sent:?}"
     );
