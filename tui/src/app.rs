@@ -10,15 +10,15 @@
 //!
 //! This file holds the state and `update`'s dispatch; the work it dispatches
 //! to is split by concern into child modules, each an `impl App` block:
-//! `view` (layout, scrolling, clicks), `edit` (text commands, typing, undo),
-//! `mirror` (deltas into the rope), `prompt` (find, go to line, save as),
-//! `chat_box`, `saving` (save and quit), `frame` (per-frame sync and resends)
-//! and `session` (transport and client events).
+//! `view` (layout, the frame before drawing, scrolling, clicks), `edit`
+//! (text commands, typing, undo), `mirror` (deltas into the rope), `prompt`
+//! (find, go to line, save as), `chat_box`, `saving` (save and quit),
+//! `follow`, and `session` (the client library's `Session` driven: transport
+//! events and the clock in, messages and client events out).
 
 mod chat_box;
 mod edit;
 mod follow;
-mod frame;
 mod mirror;
 mod prompt;
 mod saving;
@@ -51,10 +51,6 @@ pub use undo_group::UNDO_PAUSE;
 const RETURN_WITHIN: Duration = Duration::from_secs(60);
 /// Presence is sent at most this often.
 const PRESENCE_EVERY: Duration = Duration::from_millis(50);
-/// Updates unacked this long are sent again (the server drops updates over
-/// its rate limit without a word when nothing follows them): the
-/// [`Session`]'s.
-pub const RESEND_AFTER: Duration = collab_client::RESEND_AFTER;
 /// What typing says when I joined read-only.
 pub const READ_ONLY_NOTICE: &str = "read-only: edits are not shared";
 

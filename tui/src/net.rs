@@ -8,15 +8,15 @@
 use std::time::Duration;
 
 use collab_client::{ConnectOptions, Connection, TransportEvent, TransportEvents};
-use collab_protocol::ClientMsg;
 use tokio::time::{Instant, timeout_at};
 
 use crate::action::Action;
 use crate::app::{App, Conn};
 use crate::outside::Outside;
 
+/// The connection and its events, as the editor holds them.
 pub struct Net {
-    conn: Connection,
+    pub conn: Connection,
     pub events: TransportEvents,
 }
 
@@ -34,15 +34,6 @@ impl Net {
             )
         })?;
         Ok(Self { conn, events })
-    }
-
-    pub fn send(&self, msg: ClientMsg) {
-        self.conn.send(msg);
-    }
-
-    /// Connects again now, skipping what is left of the backoff.
-    pub fn resume(&self) {
-        self.conn.resume();
     }
 
     /// Sends what is queued, closes, and waits (briefly) for the transport

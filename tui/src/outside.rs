@@ -63,9 +63,7 @@ impl Outside {
         let mut flow = Flow::Continue;
         for e in app.take_orders() {
             match e {
-                Order::Send(m) => {
-                    self.net.send(m);
-                }
+                Order::Send(m) => _ = self.net.conn.send(m),
                 Order::StartLocalServer(addr) => {
                     // Off the loop: starting waits up to seconds.
                     let tx = self.done_tx.clone();
@@ -73,7 +71,8 @@ impl Outside {
                         let _ = tx.send(Action::LocalServer(ensure_local_server(addr)));
                     });
                 }
-                Order::Reconnect => self.net.resume(),
+                // Connects now, skipping what is left of the backoff.
+                Order::Reconnect => self.net.conn.resume(),
                 Order::Save { path, text, expect } => {
                     let tx = self.done_tx.clone();
                     let before = self.last_save.take();

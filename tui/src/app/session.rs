@@ -1,6 +1,9 @@
-//! The connection and the room: transport events (connected, a server
-//! message, dropped, closed), the replica's client events they turn into,
-//! and seeding an empty room from FILE after the first welcome.
+//! The editor's side of the session: transport events (connected, a server
+//! message, dropped, closed) and the clock fed to the `collab_client::Session`,
+//! the client events it returns shown, my edits and caret sent after each
+//! frame, and an empty room seeded from FILE after the first welcome. The
+//! session itself (joining on connect, the acks' clock) is the client
+//! library's, shared with `collab_client::Client`.
 
 use std::time::Duration;
 
@@ -8,7 +11,7 @@ use collab_client::{ClientEvent, Effect, TransportEvent};
 use collab_protocol::{ErrorCode, LeftReason, ProtocolError};
 use ropey::Rope;
 
-use super::{App, Conn, OnDisk, Order, RETURN_WITHIN};
+use super::{App, Conn, OnDisk, Order, PRESENCE_EVERY, RETURN_WITHIN};
 use crate::autostart::Local;
 use crate::chat::ChatLine;
 use crate::input::LineInput;
@@ -89,20 +92,46 @@ impl App {
     /// A connection event, through the session (which joins on connect
     /// and keeps the acks' clock).
     pub(super) fn transport(&mut self, ev: TransportEvent) {
-        let message = matches!(ev, TransportEvent::Message(_));
         let effects = self.replica.handle(ev, self.now);
         self.session_effects(effects);
-        if message {
-            self.pull_changes(false);
-        }
+        self.pull_changes(false);
+    }
+
+    /// The session's clock (on every `Action::Clock`): my unacked updates
+    /// go again when no ack came for `collab_client::RESEND_AFTER`.
+    pub(super) fn resend_stalled(&mut self) {
+        let effects = self.replica.handle_timeout(self.now);
+        self.session_effects(effects);
     }
 
     /// What the session returned: messages out, events shown.
-    pub(super) fn session_effects(&mut self, effects: Vec<Effect>) {
+    fn session_effects(&mut self, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::Send(m) => self.orders.push(Order::Send(m)),
                 Effect::Event(e) => self.client_event(e),
+            }
+        }
+    }
+
+    /// After a frame is on screen: my batched edits and my caret go out.
+    pub(super) fn sync(&mut self) {
+        if let Some(m) = self.replica.flush() {
+            self.orders.push(Order::Send(m));
+            // Its wait for the ack starts now.
+            self.replica.poll_timeout(self.now);
+        }
+        let sel = self.editor.selection();
+        if self.conn == Conn::Live {
+            let due = match self.last_presence {
+                None => true,
+                Some((last, at)) => last != sel && self.now.duration_since(at) >= PRESENCE_EVERY,
+            };
+            if due {
+                let anchor = (!sel.is_empty()).then_some(sel.anchor);
+                self.orders
+                    .push(Order::Send(self.replica.presence(sel.head, anchor)));
+                self.last_presence = Some((sel, self.now));
             }
         }
     }

@@ -1,6 +1,6 @@
-//! Layout and the view on the text: which areas the screen has, scrolling
-//! so the caret stays visible, and mouse clicks (which place the caret or
-//! focus the chat box).
+//! Layout and the view on the text: which areas the screen has, what a
+//! frame needs before it is drawn, scrolling so the caret stays visible,
+//! and mouse clicks (which place the caret or focus the chat box).
 
 use ratatui::layout::{Position, Rect};
 
@@ -32,6 +32,19 @@ impl Default for Screen {
 }
 
 impl App {
+    /// Before drawing a frame: my caret for the members panel and the
+    /// highlighter's lines for what is visible.
+    pub(super) fn frame(&mut self) {
+        let sel = self.editor.selection();
+        if let Some(me) = self.peers.iter_mut().find(|p| p.me) {
+            me.head = Some(sel.head);
+            me.anchor = Some(sel.anchor);
+            me.line = Some(self.editor.rope().char_to_line(sel.head));
+        }
+        let h = self.text_height();
+        self.highlight.prepare(self.editor.rope(), self.view.top, h);
+    }
+
     /// The terminal's size, as last told.
     pub fn size(&self) -> Rect {
         self.screen.size

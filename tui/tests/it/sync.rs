@@ -7,10 +7,10 @@ use crate::support;
 use std::path::Path;
 use std::time::Duration;
 
-use collab_client::TransportEvent;
+use collab_client::{RESEND_AFTER, TransportEvent};
 use collab_protocol::{ClientMsg, ServerMsg};
 use collab_tui::action::Action;
-use collab_tui::app::{App, Order, READ_ONLY_NOTICE, RESEND_AFTER};
+use collab_tui::app::{App, Order, READ_ONLY_NOTICE};
 use collab_tui::highlight::Highlight;
 use collab_tui::keymap::Command;
 use support::*;
