@@ -31,12 +31,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use collab_client::{JoinAs, Replica, Session};
-use collab_protocol::{ClientMsg, Member, UserId};
+use collab_protocol::{ClientMsg, UserId};
 use ropey::Rope;
 
 use crate::action::Action;
-use crate::chat::Chat;
-use crate::editor::{Editor, Selection};
+use crate::editor::Editor;
 use crate::highlight::{Highlight, Rgb};
 use crate::input::LineInput;
 use crate::keymap::{Command, KeyContext};
@@ -209,12 +208,11 @@ pub struct App {
     /// The room's document and its connection (a [`Session`] derefs to its
     /// [`Replica`], so edits and reads go straight to the replica).
     pub replica: Session,
-    pub conn: Conn,
-    /// A refusal before the first welcome: the sentence to print on exit.
-    pub fatal: Option<String>,
-    pub me: Option<Member>,
+    /// The connection, me, the seed, the caret last sent (see `session`).
+    link: session::Link,
     pub peers: Vec<Peer>,
-    pub chat: Chat,
+    /// The chat and a direct message awaiting its echo (see `chat_box`).
+    chat_box: chat_box::ChatBox,
     pub notices: Notices,
     pub focus: Focus,
     /// The open prompt and the last query found (see [`App::prompt`]).
@@ -226,34 +224,16 @@ pub struct App {
     pub highlight: Highlight,
     pub palette: Palette,
     pub clipboard: String,
-    /// The text as last loaded or saved, to tell whether it is modified.
-    saved: Rope,
-    pub modified: bool,
-    /// The save under way and FILE's stamp (see `saving`).
+    /// The save under way, FILE's stamp and text as last loaded or saved,
+    /// what FILE is to this session, quitting (see `saving`).
     saving: saving::Saving,
-    /// The chat box's text of a direct message not yet echoed by the
-    /// server: if the name is nobody in the room it goes back in the box
-    /// rather than being lost.
-    unechoed_direct: Option<String>,
     /// A question asked by the last command, answered by repeating it...
     armed: Option<Armed>,
     /// ...and, while a command runs, the question it may be answering.
     asked: Option<Armed>,
-    /// What FILE on disk is to this session (may a save replace it?).
-    pub file_state: FileState,
-    pub quitting: bool,
-    /// A check (or start) of the local server is under way.
-    starting_server: bool,
-    /// The seed sent and not answered yet.
-    pub seeding: bool,
     /// Tabs or spaces was decided from the first text.
     indent_known: bool,
     pub now: Instant,
-    last_presence: Option<(Selection, Instant)>,
-    /// Members who were in the room when my connection dropped: when they
-    /// come back after the reconnect (a server restart makes everyone join
-    /// again) they are not announced as joining. Until the given time.
-    returning: (Vec<String>, Option<Instant>),
     /// Follow mode and F6's jumps.
     follow: follow::Follow,
     /// The undo step being typed.
@@ -266,15 +246,13 @@ impl App {
         let mut replica = Replica::new();
         // Undo steps are where `undo_group` starts them, not by time.
         replica.set_undo_merge_interval(0);
-        // The seed goes after the first welcome, once the room is known to
-        // be empty and the server's limits are known.
         let join = JoinAs {
             room: config.room.clone(),
             user: config.user.clone(),
             token: config.token.clone(),
         };
         let replica = Session::new(replica, join);
-        let seeding = config.file_text.as_ref().is_some_and(|t| t.len_chars() > 0);
+        let link = session::Link::new(config.file_text.as_ref().is_some_and(|t| t.len_chars() > 0));
         let first_line = config
             .file_text
             .as_ref()
@@ -283,17 +261,15 @@ impl App {
             .unwrap_or_default();
         let highlight = Highlight::for_file(config.file.as_deref(), &first_line);
         let saved = config.file_text.clone().unwrap_or_default();
-        let saving = saving::Saving::new(config.file_stamp);
+        let saving = saving::Saving::new(saved, config.file_stamp);
         let palette = Palette(config.colors);
         let mut app = Self {
             config,
             editor: Editor::default(),
             replica,
-            conn: Conn::Connecting,
-            fatal: None,
-            me: None,
+            link,
             peers: Vec::new(),
-            chat: Chat::default(),
+            chat_box: chat_box::ChatBox::default(),
             notices: Notices::default(),
             focus: Focus::Text,
             prompts: prompt::Prompts::default(),
@@ -302,20 +278,11 @@ impl App {
             highlight,
             palette,
             clipboard: String::new(),
-            saved,
-            modified: false,
             saving,
-            unechoed_direct: None,
             armed: None,
             asked: None,
-            file_state: FileState::Ours,
-            quitting: false,
-            starting_server: false,
-            seeding,
             indent_known: false,
             now,
-            last_presence: None,
-            returning: (Vec::new(), None),
             follow: follow::Follow::default(),
             undo_group: undo_group::UndoGroup::default(),
             orders: Vec::new(),
@@ -413,15 +380,7 @@ impl App {
             Quit => return self.quit(),
             Save => return self.save(),
             SaveAs => return self.open_prompt(PromptKind::SaveAs),
-            Chat => {
-                let open = !(self.chat.open && self.focus == Focus::Chat);
-                self.chat.set_open(open);
-                self.focus = if open { Focus::Chat } else { Focus::Text };
-                self.relayout();
-                self.hide_undrawn_inputs();
-                self.follow_cursor();
-                return;
-            }
+            Chat => return self.toggle_chat(),
             Follow => return self.follow_next(),
             JumpToMember => return self.jump_to_member(),
             Members => return self.toggle_members(),
@@ -431,9 +390,7 @@ impl App {
                 } else if self.prompt().is_some() {
                     self.close_prompt();
                 } else if self.focus == Focus::Chat {
-                    self.chat.set_open(false);
-                    self.focus = Focus::Text;
-                    self.relayout();
+                    self.close_chat(None);
                     self.follow_cursor();
                 } else if self.follow.active() {
                     self.stop_following();

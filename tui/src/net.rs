@@ -108,13 +108,13 @@ pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<
         // No keys are read yet: the orders are the connection's (and
         // Quit cannot be among them).
         let _ = out.carry_out(app);
-        if let Some(fatal) = &app.fatal {
-            return Err(fatal.clone());
+        if let Some(fatal) = app.fatal() {
+            return Err(fatal.to_owned());
         }
-        if app.conn == Conn::Live && !app.seeding {
+        if *app.conn() == Conn::Live && !app.seeding() {
             return Ok(());
         }
-        if let Conn::Reconnecting { reason, .. } = &app.conn
+        if let Conn::Reconnecting { reason, .. } = app.conn()
             && app.replica.welcomes() == 0
         {
             return Err(unreachable(&app.config.server, reason));
@@ -127,7 +127,7 @@ pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<
                     app.config.server
                 ));
             }
-            Err(_) if app.conn == Conn::Live => return Ok(()),
+            Err(_) if *app.conn() == Conn::Live => return Ok(()),
             Err(_) => {
                 return Err(format!(
                     "The collab server at {} did not answer within {}s: check that it is a collab server.",

@@ -158,7 +158,7 @@ impl App {
                 self.edit(ch);
             }
             Focus::Prompt => self.prompt_insert(c.encode_utf8(&mut [0; 4])),
-            Focus::Chat => self.chat.input.insert(c.encode_utf8(&mut [0; 4])),
+            Focus::Chat => self.chat_insert(c.encode_utf8(&mut [0; 4])),
         }
     }
 
@@ -170,7 +170,7 @@ impl App {
                 self.edit(ch);
             }
             Focus::Prompt => self.prompt_insert(text),
-            Focus::Chat => self.chat.input.insert(text),
+            Focus::Chat => self.chat_insert(text),
         }
     }
 

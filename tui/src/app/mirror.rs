@@ -50,15 +50,14 @@ impl App {
             self.indent_known = true;
             self.editor.detect_indent();
         }
-        let rope = self.editor.rope();
-        self.modified = rope.len_chars() != self.saved.len_chars() || *rope != self.saved;
+        self.check_modified();
         self.refresh_peers();
         self.relayout();
     }
 
     /// Resolves every member's stable cursors against the text now.
     pub(super) fn refresh_peers(&mut self) {
-        let my_id = self.me.as_ref().map(|m| m.id);
+        let my_id = self.me().map(|m| m.id);
         let rope = self.editor.rope();
         let len = rope.len_chars();
         self.peers = self

@@ -96,7 +96,7 @@ impl App {
 
     pub(super) fn relayout(&mut self) {
         let open = Open {
-            chat: self.chat.open,
+            chat: self.chat().open,
             members: self.screen.show_members,
             prompt: self.prompt().is_some(),
             gutter: layout::gutter_width(self.editor.rope().len_lines()),
@@ -107,13 +107,10 @@ impl App {
     /// Never leaves the keyboard with a chat box or prompt the terminal is
     /// too small to draw (what is typed would go where no one sees it).
     pub(super) fn hide_undrawn_inputs(&mut self) {
-        if self.chat.open && self.screen.areas.chat.is_none() {
-            self.chat.set_open(false);
-            if self.focus == Focus::Chat {
-                self.focus = Focus::Text;
-                self.warn("The terminal is too small for the chat: it needs 7 rows.");
-            }
-            self.relayout();
+        if self.chat().open && self.screen.areas.chat.is_none() {
+            self.close_chat(Some(
+                "The terminal is too small for the chat: it needs 7 rows.",
+            ));
         }
         if self.prompt().is_some() && self.screen.areas.prompt.is_none() {
             self.drop_prompt();

@@ -104,7 +104,7 @@ fn a_read_only_member_types_nothing_into_the_text() {
     );
     let screen = render(&mut app);
     assert!(screen.contains(READ_ONLY_NOTICE), "{screen}");
-    assert!(!app.modified);
+    assert!(!app.modified());
 }
 
 #[test]
@@ -203,7 +203,7 @@ fn a_refused_token_is_said_to_be_refused() {
         app.update(Action::Transport(TransportEvent::Closed {
             error: Some(ProtocolError::from_code(ErrorCode::Unauthorized)),
         }));
-        app.fatal.unwrap()
+        app.fatal().unwrap().to_owned()
     };
     assert!(
         refused(Some("wrong")).starts_with("The server refused the access token"),
