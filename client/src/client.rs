@@ -288,9 +288,9 @@ impl Client {
         let (r, msgs) = f(st.session.replica_mut());
         let effects = msgs.into_iter().map(Effect::Send).collect();
         st.carry_out(effects, &self.conn);
+        // An update sent now waits for its ack from now.
+        st.session.poll_timeout(now());
         drop(st);
-        // The driver asks the session for its timer again at once, which
-        // starts the wait of an update sent here.
         self.shared.wake.notify_one();
         self.shared.bump();
         r
