@@ -18,6 +18,7 @@
 
 mod room;
 mod runs;
+pub mod tree;
 mod update;
 
 pub use room::{RoomDoc, next_compaction_after, seed_peer};
