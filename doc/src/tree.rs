@@ -480,6 +480,58 @@ impl Tree {
         Ok(id)
     }
 
+    /// Creates many files and folders at once, by path (names joined by
+    /// `/`), each folder before what it holds: what sharing a folder does.
+    /// The tree is read once, so this costs time linear in the paths, where
+    /// [`Self::create`] in a loop would read the whole tree each time.
+    /// A path whose folder is neither shown nor earlier in `items`, or that
+    /// is taken, refuses the whole call before anything changes.
+    pub fn create_paths(&mut self, items: &[(&str, Kind)]) -> Result<Vec<NodeId>, TreeError> {
+        let view = self.entries();
+        let mut at: HashMap<String, (Option<NodeId>, Kind)> = view
+            .iter()
+            .map(|e| (e.path.clone(), (Some(e.id), e.kind)))
+            .collect();
+        // Checked whole first, so a refusal changes nothing.
+        let mut planned: HashMap<&str, Kind> = HashMap::new();
+        for &(path, kind) in items {
+            let (folder, name) = match path.rsplit_once('/') {
+                Some((f, n)) => (Some(f), n),
+                None => (None, path),
+            };
+            if !valid_name(name) {
+                return Err(TreeError::InvalidName(name.chars().take(300).collect()));
+            }
+            if let Some(f) = folder {
+                let folder_kind = at.get(f).map(|(_, k)| *k).or(planned.get(f).copied());
+                if folder_kind != Some(Kind::Dir) {
+                    return Err(TreeError::InvalidName(path.chars().take(300).collect()));
+                }
+            }
+            if at.contains_key(path) || planned.insert(path, kind).is_some() {
+                return Err(TreeError::NameTaken(path.to_owned()));
+            }
+        }
+        let key = self.next_assertion();
+        let mut out = Vec::with_capacity(items.len());
+        for &(path, kind) in items {
+            let (parent, name) = match path.rsplit_once('/') {
+                Some((f, n)) => (at.get(f).and_then(|(id, _)| *id), n),
+                None => (None, path),
+            };
+            let loro_parent: TreeParentId = parent.map(NodeId::to_loro).into();
+            let id = NodeId::from_loro(self.tree.create(loro_parent).map_err(loro_err)?);
+            let meta = self.meta(id)?;
+            meta.insert(NAME, name).map_err(loro_err)?;
+            meta.insert(KIND, kind.as_str()).map_err(loro_err)?;
+            meta.insert(&key, true).map_err(loro_err)?;
+            at.insert(path.to_owned(), (Some(id), kind));
+            out.push(id);
+        }
+        self.doc.commit();
+        Ok(out)
+    }
+
     /// Renames a shown file or folder; asserts it and everything shown in
     /// it (a concurrent delete keeps them).
     pub fn rename(&mut self, id: NodeId, name: &str) -> Result<(), TreeError> {

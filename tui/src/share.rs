@@ -323,27 +323,16 @@ impl Share {
     /// `seed_tree`), returning each file's node id, whose document is to
     /// receive the file's text.
     pub fn to_tree(&self, tree: &mut Tree) -> Result<Vec<(NodeId, &SharedFile)>, TreeError> {
-        let mut ids: std::collections::HashMap<&str, NodeId> = std::collections::HashMap::new();
-        let parent_of = |path: &str, ids: &std::collections::HashMap<&str, NodeId>| {
-            path.rsplit_once('/').map(|(p, _)| ids.get(p).copied())
-        };
-        for dir in &self.dirs {
-            let parent = parent_of(dir, &ids).flatten();
-            let id = tree.create(parent, name_of(dir), Kind::Dir)?;
-            ids.insert(dir.as_str(), id);
-        }
-        let mut out = Vec::with_capacity(self.files.len());
-        for file in &self.files {
-            let parent = parent_of(&file.path, &ids).flatten();
-            out.push((tree.create(parent, name_of(&file.path), Kind::File)?, file));
-        }
-        Ok(out)
+        let mut items: Vec<(&str, Kind)> =
+            self.dirs.iter().map(|d| (d.as_str(), Kind::Dir)).collect();
+        items.extend(self.files.iter().map(|f| (f.path.as_str(), Kind::File)));
+        let ids = tree.create_paths(&items)?;
+        Ok(ids[self.dirs.len()..]
+            .iter()
+            .copied()
+            .zip(&self.files)
+            .collect())
     }
-}
-
-/// The last name of a relative path.
-fn name_of(path: &str) -> &str {
-    path.rsplit_once('/').map_or(path, |(_, n)| n)
 }
 
 #[cfg(test)]
