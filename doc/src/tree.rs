@@ -344,7 +344,7 @@ impl Tree {
     /// when it carries more than `limits.max_ops_per_update` new operations
     /// (read from its header by `info`) or depends on changes this tree
     /// lacks; rolled back after import when any of its operations is not
-    /// one the tree allows (see [`check_op`]) or the tree would exceed
+    /// one the tree allows (see the module doc) or the tree would exceed
     /// `limits.max_nodes`. Returns whether it brought anything new.
     pub fn import_checked(
         &mut self,
