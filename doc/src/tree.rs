@@ -60,6 +60,15 @@ pub const TREE_CONTAINER: &str = "tree";
 /// macOS file systems allow for one path component).
 pub const MAX_NAME_BYTES: usize = 255;
 
+/// The deepest a node may be: folders in its path, itself included.
+pub const MAX_DEPTH: usize = 64;
+
+/// The longest path, in bytes of its names and the `/` between them (what
+/// Linux allows, `PATH_MAX`). Depth and path length bound what computing
+/// the shown tree costs a replica: a hostile chain of 20,000 nested folders
+/// would otherwise make every replica build paths of quadratic total size.
+pub const MAX_PATH_BYTES: usize = 4096;
+
 /// The metadata keys of a node.
 const NAME: &str = "name";
 const KIND: &str = "kind";
@@ -180,6 +189,10 @@ pub enum TreeError {
     TooManyOps { ops: u64, max: u64 },
     #[error("the tree would have {nodes} nodes, over the room's limit of {max}")]
     TooManyNodes { nodes: usize, max: usize },
+    #[error(
+        "the tree would be {depth} levels deep or have a path of {bytes} bytes, over {MAX_DEPTH} levels or {MAX_PATH_BYTES} bytes"
+    )]
+    TooDeep { depth: usize, bytes: usize },
     #[error("the update makes a change the tree does not allow: {0}")]
     Forbidden(String),
     #[error(transparent)]
@@ -416,6 +429,10 @@ impl Tree {
                 max: limits.max_nodes,
             });
         }
+        let (depth, bytes) = deepest(&self.read_raw());
+        if depth > MAX_DEPTH || bytes > MAX_PATH_BYTES {
+            return Err(TreeError::TooDeep { depth, bytes });
+        }
         Ok(())
     }
 
@@ -469,6 +486,7 @@ impl Tree {
         let view = self.entries();
         check_parent(&view, parent)?;
         check_new_name(&view, parent, name, None)?;
+        check_depth(&view, parent, name, None)?;
         let key = self.next_assertion();
         let loro_parent: TreeParentId = parent.map(NodeId::to_loro).into();
         let id = NodeId::from_loro(self.tree.create(loro_parent).map_err(loro_err)?);
@@ -508,6 +526,12 @@ impl Tree {
                     return Err(TreeError::InvalidName(path.chars().take(300).collect()));
                 }
             }
+            if path.len() > MAX_PATH_BYTES || path.matches('/').count() >= MAX_DEPTH {
+                return Err(TreeError::TooDeep {
+                    depth: path.matches('/').count() + 1,
+                    bytes: path.len(),
+                });
+            }
             if at.contains_key(path) || planned.insert(path, kind).is_some() {
                 return Err(TreeError::NameTaken(path.to_owned()));
             }
@@ -541,6 +565,7 @@ impl Tree {
             return Ok(());
         }
         check_new_name(&view, entry.parent, name, Some(id))?;
+        check_depth(&view, entry.parent, name, Some(entry))?;
         let key = self.next_assertion();
         self.meta(id)?.insert(NAME, name).map_err(loro_err)?;
         for node in subtree(&view, id) {
@@ -564,6 +589,7 @@ impl Tree {
             return Ok(());
         }
         check_new_name(&view, parent, &entry.name, Some(id))?;
+        check_depth(&view, parent, &entry.name, Some(entry))?;
         let key = self.next_assertion();
         // Its shown name may differ from the stored one (sanitized or
         // told apart from a sibling's): keep the one shown.
@@ -692,19 +718,8 @@ pub fn sanitize_name(name: &str) -> String {
 fn view_of(raw: &HashMap<NodeId, Raw>) -> Vec<Entry> {
     // A node's folder: its nearest ancestor that is a folder (a node put
     // under a file, which only a hostile peer does, shows beside it).
-    let is_dir = |id: &NodeId| raw.get(id).is_some_and(|r| r.kind != Some(Kind::File));
-    let folder_of = |id: NodeId| -> Option<NodeId> {
-        let mut at = raw.get(&id)?.parent;
-        // Loro's tree has no cycles; the bound only makes that plain.
-        for _ in 0..raw.len() {
-            let p = at?;
-            if is_dir(&p) {
-                return Some(p);
-            }
-            at = raw.get(&p).and_then(|r| r.parent);
-        }
-        None
-    };
+    let folders = effective_folders(raw);
+    let folder_of = |id: NodeId| -> Option<NodeId> { folders.get(&id).copied().flatten() };
     // Shown: live nodes of a known kind, and the folders above them.
     let mut shown: HashSet<NodeId> = HashSet::new();
     let mut ids: Vec<NodeId> = raw.keys().copied().collect();
@@ -792,6 +807,72 @@ fn view_of(raw: &HashMap<NodeId, Raw>) -> Vec<Entry> {
         });
     }
     out
+}
+
+/// Each node's folder: its nearest ancestor that is a folder (a node put
+/// under a file, which only a hostile peer does, shows beside it), `None`
+/// at the top. Linear in the nodes: each chain is walked once.
+fn effective_folders(raw: &HashMap<NodeId, Raw>) -> HashMap<NodeId, Option<NodeId>> {
+    let is_dir = |id: &NodeId| raw.get(id).is_some_and(|r| r.kind != Some(Kind::File));
+    let mut memo: HashMap<NodeId, Option<NodeId>> = HashMap::with_capacity(raw.len());
+    for &start in raw.keys() {
+        let mut chain = Vec::new();
+        let mut at = start;
+        let found = loop {
+            if let Some(f) = memo.get(&at) {
+                break *f;
+            }
+            match raw.get(&at).and_then(|r| r.parent) {
+                None => break None,
+                Some(p) if is_dir(&p) => break Some(p),
+                Some(p) => {
+                    chain.push(at);
+                    // Loro's tree has no cycles; the bound makes that plain.
+                    if chain.len() > raw.len() {
+                        break None;
+                    }
+                    at = p;
+                }
+            }
+        };
+        memo.insert(at, found);
+        for n in chain {
+            memo.insert(n, found);
+        }
+    }
+    memo
+}
+
+/// The deepest node's depth and the longest path's bytes, over Loro's own
+/// structure (every node, shown or not: a concurrent assertion can show
+/// any of them later), from the stored names. Linear in the nodes.
+fn deepest(raw: &HashMap<NodeId, Raw>) -> (usize, usize) {
+    let mut memo: HashMap<NodeId, (usize, usize)> = HashMap::with_capacity(raw.len());
+    let mut worst = (0, 0);
+    for &start in raw.keys() {
+        let mut chain = Vec::new();
+        let mut at = Some(start);
+        let mut base = (0, 0);
+        while let Some(n) = at {
+            if let Some(&known) = memo.get(&n) {
+                base = known;
+                break;
+            }
+            chain.push(n);
+            if chain.len() > raw.len() {
+                break;
+            }
+            at = raw.get(&n).and_then(|r| r.parent);
+        }
+        for n in chain.into_iter().rev() {
+            let len = raw.get(&n).map_or(0, |r| r.name.len());
+            let sep = usize::from(base.0 > 0);
+            base = (base.0 + 1, base.1 + sep + len);
+            memo.insert(n, base);
+            worst = (worst.0.max(base.0), worst.1.max(base.1));
+        }
+    }
+    worst
 }
 
 /// Whether one operation of a member's tree update is allowed: creating or
@@ -902,6 +983,41 @@ fn check_new_name(
         .any(|e| e.parent == parent && e.name == name && Some(e.id) != except)
     {
         return Err(TreeError::NameTaken(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// Whether `name` in `parent`, holding what `moved` holds when it is a
+/// rename or a move, stays within [`MAX_DEPTH`] and [`MAX_PATH_BYTES`].
+fn check_depth(
+    view: &[Entry],
+    parent: Option<NodeId>,
+    name: &str,
+    moved: Option<&Entry>,
+) -> Result<(), TreeError> {
+    let depth_of = |path: &str| path.matches('/').count() + 1;
+    let (mut depth, mut bytes) = match parent {
+        None => (1, name.len()),
+        Some(p) => {
+            let folder = find(view, p)?;
+            (
+                depth_of(&folder.path) + 1,
+                folder.path.len() + 1 + name.len(),
+            )
+        }
+    };
+    if let Some(m) = moved {
+        let by_id: HashMap<NodeId, &Entry> = view.iter().map(|e| (e.id, e)).collect();
+        let (mut extra_depth, mut extra_bytes) = (0, 0);
+        for e in subtree(view, m.id).iter().filter_map(|id| by_id.get(id)) {
+            extra_depth = extra_depth.max(depth_of(&e.path) - depth_of(&m.path));
+            extra_bytes = extra_bytes.max(e.path.len() - m.path.len());
+        }
+        depth += extra_depth;
+        bytes += extra_bytes;
+    }
+    if depth > MAX_DEPTH || bytes > MAX_PATH_BYTES {
+        return Err(TreeError::TooDeep { depth, bytes });
     }
     Ok(())
 }

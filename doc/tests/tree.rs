@@ -663,3 +663,71 @@ fn cost_of_a_5000_file_tree() {
         median(import)
     );
 }
+
+#[test]
+fn depth_and_path_length_are_bounded_locally_and_by_the_server() {
+    use collab_doc::tree::{MAX_DEPTH, MAX_PATH_BYTES};
+    let mut t = Tree::new();
+    let mut parent = None;
+    for i in 0..MAX_DEPTH {
+        parent = Some(t.create(parent, &format!("d{i}"), Kind::Dir).unwrap());
+    }
+    assert!(matches!(
+        t.create(parent, "one-too-deep", Kind::File),
+        Err(TreeError::TooDeep { depth, .. }) if depth == MAX_DEPTH + 1
+    ));
+    // Moving a two-level folder under the deepest but one folder is too deep too.
+    let top = t.create(None, "top", Kind::Dir).unwrap();
+    t.create(Some(top), "inner", Kind::Dir).unwrap();
+    let second_deepest = t
+        .find_path(
+            &(0..MAX_DEPTH - 1)
+                .map(|i| format!("d{i}"))
+                .collect::<Vec<_>>()
+                .join("/"),
+        )
+        .unwrap()
+        .id;
+    assert!(matches!(
+        t.move_to(top, Some(second_deepest)),
+        Err(TreeError::TooDeep { .. })
+    ));
+    let long = "x".repeat(255);
+    let mut p = None;
+    let mut made = 0;
+    loop {
+        match t.create(p, &long, Kind::Dir) {
+            Ok(id) => {
+                p = Some(id);
+                made += 1;
+            }
+            Err(TreeError::TooDeep { bytes, .. }) => {
+                assert!(bytes > MAX_PATH_BYTES);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(made, MAX_PATH_BYTES / 256);
+
+    // A hostile peer's deeper chain, past the local checks: refused by
+    // the server and rolled back.
+    let mut server = Tree::new();
+    let bytes = member_update(&server, |d| {
+        let tree = d.get_tree("tree");
+        let mut parent: Option<loro::TreeID> = None;
+        for _ in 0..=MAX_DEPTH {
+            let id = tree.create(parent).unwrap();
+            let meta = tree.get_meta(id).unwrap();
+            meta.insert("name", "d").unwrap();
+            meta.insert("kind", "dir").unwrap();
+            meta.insert("+0@1", true).unwrap();
+            parent = Some(id);
+        }
+    });
+    assert!(matches!(
+        checked(&mut server, &bytes, &TreeLimits::default()),
+        Err(TreeError::TooDeep { depth, .. }) if depth == MAX_DEPTH + 1
+    ));
+    assert!(server.entries().is_empty());
+}
