@@ -21,6 +21,7 @@
 mod lazy;
 mod room;
 mod runs;
+pub mod tree;
 mod update;
 
 pub use lazy::LazyRoomDoc;

@@ -31,6 +31,7 @@ pub mod outside;
 pub(crate) mod row_backend;
 pub mod run;
 pub mod save;
+pub mod share;
 pub(crate) mod terminal;
 pub mod theme;
 mod tty_decode;
