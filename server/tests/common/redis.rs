@@ -24,7 +24,8 @@ const READY_WITHIN: Duration = Duration::from_secs(10);
 
 /// The binary, from `$COLLAB_REDIS_SERVER` or `PATH`.
 fn binary() -> PathBuf {
-    std::env::var_os("COLLAB_REDIS_SERVER").map_or_else(|| PathBuf::from("redis-server"), PathBuf::from)
+    std::env::var_os("COLLAB_REDIS_SERVER")
+        .map_or_else(|| PathBuf::from("redis-server"), PathBuf::from)
 }
 
 /// A running redis-server with its own directory.
