@@ -17,6 +17,7 @@
 //! and blocks at most [`MAX_BLOCK`], and every command times out.
 
 mod entry;
+mod node;
 mod scripts;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, Value};
 
 pub use entry::{Entry, EntryId, Kind};
+pub(crate) use node::{Health, Node};
 
 /// The longest a read blocks waiting for entries.
 pub const MAX_BLOCK: Duration = Duration::from_secs(5);
@@ -318,9 +320,10 @@ impl Cluster {
         Ok(started.elapsed())
     }
 
-    /// Extends this node's claim on its id (every `member_ttl / 3`).
-    /// Fails with [`ClusterError::NodeIdTaken`] when the claim expired and
-    /// another node took the id.
+    /// Extends this node's claim on its id (every `member_ttl / 3`), or
+    /// claims it again if nobody holds it. Fails with
+    /// [`ClusterError::NodeIdTaken`] when the claim expired and another
+    /// node took the id.
     pub async fn heartbeat(&self) -> ClusterResult<()> {
         let held: i64 = self
             .scripts

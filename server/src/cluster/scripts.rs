@@ -158,13 +158,16 @@ return 1
     )
 }
 
-/// Extends the node's claim on its id if it still holds it. KEYS: node
-/// key. ARGV: token, ttl ms. Returns 1 if held.
+/// Extends the node's claim on its id, or claims it again when nobody
+/// holds it (the claim expired while Redis was away, or Redis came back
+/// empty). KEYS: node key. ARGV: token, ttl ms. Returns 1 if held, 0 when
+/// another node holds the id.
 fn node_refresh() -> Script {
     Script::new(
         r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 ",
     )

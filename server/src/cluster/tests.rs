@@ -219,6 +219,13 @@ async fn node_ids_are_unique_while_claimed() {
         Err(ClusterError::NodeIdTaken(_))
     ));
     again.heartbeat().await.unwrap();
+    // A claim Redis lost (restarted empty, or expired while it was away)
+    // is taken again by its holder's next heartbeat.
+    let key = node_key(again.node());
+    let _: i64 = raw(&again, redis::cmd("DEL").arg(&key)).await;
+    again.heartbeat().await.unwrap();
+    let held: Option<String> = raw(&again, redis::cmd("GET").arg(&key)).await;
+    assert_eq!(held.as_deref(), Some(again.token.as_str()));
 }
 
 /// Names are unique across nodes, a session moves between nodes without a
