@@ -479,6 +479,12 @@ impl Cluster {
         id: u64,
         max_members: usize,
     ) -> ClusterResult<Claim> {
+        // The scripts keep "ID SESSION NODE" in one field.
+        if session.is_empty() || session.contains(char::is_whitespace) {
+            return Err(ClusterError::Reply(
+                "a session token must be non-empty and without spaces".into(),
+            ));
+        }
         let k = Keys::of(room);
         let (status, record): (String, Vec<u8>) = self
             .scripts
@@ -549,8 +555,8 @@ impl Cluster {
         Ok(n)
     }
 
-    /// Removes the room's expired members (each with `left` in the log);
-    /// returns their names.
+    /// Removes the room's expired members (each with `left` in the log,
+    /// under the node that held the member); returns their names.
     pub async fn sweep_members(&self, room: &RoomId) -> ClusterResult<Vec<String>> {
         let k = Keys::of(room);
         Ok(self
@@ -560,7 +566,6 @@ impl Cluster {
             .key(&k.members)
             .key(&k.alive)
             .key(&k.log)
-            .arg(self.node().as_str())
             .invoke_async(&mut self.conn())
             .await?)
     }

@@ -37,10 +37,13 @@ impl Scripts {
 }
 
 /// Shared by the scripts that sweep: removes every member whose time has
-/// passed, with a `left` entry (reason `disconnected`) in the log for each.
-/// KEYS: who, members, alive, log. Needs `node` and `now` set.
+/// passed, with a `left` entry (reason `disconnected`) in the log for each,
+/// written under the node that held the member (which stopped refreshing
+/// it: most likely dead), so every node hosting the room, the sweeper
+/// included, reads and relays it; a node skips only its own entries.
+/// KEYS: who, members, alive, log.
 const SWEEP_FN: &str = r"
-local function sweep(node, now)
+local function sweep(now)
   local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. now)
   for _, name in ipairs(gone) do
     local who = redis.call('HGET', KEYS[1], name)
@@ -48,8 +51,8 @@ local function sweep(node, now)
     redis.call('HDEL', KEYS[2], name)
     redis.call('ZREM', KEYS[3], name)
     if who then
-      local id = string.match(who, '^(%d+) ')
-      redis.call('XADD', KEYS[4], '*', 'k', 'l', 'n', node, 'f', id, 'd', 'disconnected')
+      local id, owner = string.match(who, '^(%d+) %S+ (%S+)$')
+      redis.call('XADD', KEYS[4], '*', 'k', 'l', 'n', owner, 'f', id, 'd', 'disconnected')
     end
   end
   return gone
@@ -68,7 +71,7 @@ fn claim() -> Script {
     Script::new(&format!(
         "{SWEEP_FN}{}",
         r"
-sweep(ARGV[7], now)
+sweep(now)
 local name, presented, fresh, record = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local deadline = now + tonumber(ARGV[5])
 local node, id = ARGV[7], ARGV[8]
@@ -133,10 +136,10 @@ return n
     )
 }
 
-/// Removes expired members. KEYS: who, members, alive, log. ARGV: node.
-/// Returns the names removed.
+/// Removes expired members. KEYS: who, members, alive, log. Returns the
+/// names removed.
 fn sweep() -> Script {
-    Script::new(&format!("{SWEEP_FN}return sweep(ARGV[1], now)\n"))
+    Script::new(&format!("{SWEEP_FN}return sweep(now)\n"))
 }
 
 /// Stores a snapshot unless a newer one is stored. KEYS: snap. ARGV: doc,

@@ -254,6 +254,16 @@ async fn members_are_claimed_across_nodes() {
             .unwrap(),
         Claim::Taken
     );
+    assert!(
+        b.claim_member(&r, "zed", None, "", b"{}", 98, 2)
+            .await
+            .is_err()
+    );
+    assert!(
+        b.claim_member(&r, "zed", None, "a b", b"{}", 98, 2)
+            .await
+            .is_err()
+    );
     assert_eq!(
         b.claim_member(&r, "alice", Some("s9"), "s9", b"{}", 99, 2)
             .await
@@ -346,13 +356,15 @@ async fn members_of_a_silent_node_expire() {
         Claim::Joined(_)
     ));
     let log = a.range(&r, EntryId::ZERO, 100).await.unwrap();
+    // Under node a's id, although b swept: b relays it to its own members
+    // like any other node's entry.
     let left: Vec<_> = log
         .entries
         .iter()
         .filter(|(_, e)| e.kind == Kind::Left)
-        .map(|(_, e)| (e.from, e.data.clone()))
+        .map(|(_, e)| (e.node.as_str(), e.from, e.data.clone()))
         .collect();
-    assert_eq!(left, vec![(1, b"disconnected".to_vec())]);
+    assert_eq!(left, vec![("a", 1, b"disconnected".to_vec())]);
 }
 
 /// A newer snapshot is never replaced by an older one; the log is trimmed
