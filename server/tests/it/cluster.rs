@@ -68,6 +68,9 @@ async fn a_node_is_unhealthy_while_redis_is_away_and_recovers_by_itself() {
 async fn node_ids_are_unique_and_freed_at_shutdown() {
     let redis = RedisServer::start().await;
     let a = Server::start(node_config(&redis, "node-a")).await;
+    // Answered once `a` serves, so after it claimed the id (the listener
+    // accepts only then): the twin comes second.
+    assert_eq!(http(a.addr, "GET", "/healthz").await.0, 200);
     let twin = Server::start(node_config(&redis, "node-a")).await;
     let err = timeout(WAIT, twin.handle)
         .await
