@@ -149,12 +149,13 @@ async fn screen(mut stream: Stream, shared: &Shared) -> Option<Stream> {
             stream.unread(head);
             return Some(stream);
         }
-        Ask::Health => ("200 OK", "", "ok\n".to_owned()),
-        Ask::Metrics => (
-            "200 OK",
+        Ask::Health if shared.healthy() => ("200 OK", "", "ok\n".to_owned()),
+        Ask::Health => (
+            "503 Service Unavailable",
             "",
-            shared.metrics.render(shared.registry.room_count()),
+            "redis unreachable\n".to_owned(),
         ),
+        Ask::Metrics => ("200 OK", "", shared.render_metrics()),
         Ask::OtherPath => (
             "404 Not Found",
             "",
