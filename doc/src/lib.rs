@@ -15,11 +15,16 @@
 //! The server holds each room as a [`RoomDoc`]: the same document kept
 //! detached, so a keystroke only extends the history and the text is
 //! brought up to date when a newcomer, a seed or the size limit needs it.
+//! A room nobody has edited since it was created or loaded is a
+//! [`LazyRoomDoc`]: bytes, with no live Loro document until it is needed.
 
+mod lazy;
 mod room;
 mod runs;
+pub mod tree;
 mod update;
 
+pub use lazy::LazyRoomDoc;
 pub use room::{RoomDoc, next_compaction_after, seed_peer};
 pub use runs::INSERT_RUN_CHARS;
 pub use update::{PeerId, PeerSpan, UpdateInfo, forge_for_tests};

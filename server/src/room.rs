@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 
-use collab_doc::{DocError, PeerId, RoomDoc, UpdateInfo};
+use collab_doc::{DocError, LazyRoomDoc, PeerId, UpdateInfo};
 use collab_protocol::{
     Base64Bytes, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef, PROTOCOL_VERSION,
     Presence, ProtocolError, RoomId, ServerMsg, UserId, UserName, Welcome,
@@ -29,8 +29,8 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::access::same_secret;
 use crate::clock::now_ms;
-use crate::store::{Loaded, StoreHandle};
-use document::{DocLock, DocPart, Runs, SERVER_OWNER, StoreLink, run};
+use crate::store::{Loaded, StoreHandle, StoreLink};
+use document::{DocLock, DocPart, Runs, SERVER_OWNER, run};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Member colours, `#rrggbb`, readable on dark and light terminals.
@@ -211,13 +211,13 @@ fn new_session_token() -> String {
 
 impl Room {
     pub(crate) fn new(id: RoomId, max_queue_bytes: usize) -> Self {
-        Self::with_doc(id, max_queue_bytes, RoomDoc::new(), None)
+        Self::with_doc(id, max_queue_bytes, LazyRoomDoc::new(), None)
     }
 
     fn with_doc(
         id: RoomId,
         max_queue_bytes: usize,
-        doc: RoomDoc,
+        doc: LazyRoomDoc,
         store: Option<StoreLink>,
     ) -> Self {
         Self {
@@ -238,14 +238,8 @@ impl Room {
         loaded: Loaded,
         handle: StoreHandle,
     ) -> Self {
-        let link = StoreLink {
-            handle,
-            updates: loaded.updates,
-            bytes: loaded.bytes,
-            dirty: false,
-            warned: false,
-        };
-        Self::with_doc(id, max_queue_bytes, loaded.doc, Some(link))
+        let link = StoreLink::new(handle, loaded.updates, loaded.bytes);
+        Self::with_doc(id, max_queue_bytes, loaded.doc.into(), Some(link))
     }
 
     /// An event to every member (store failures).
@@ -664,7 +658,7 @@ type WelcomeDoc = (DocKind, Vec<u8>, Vec<Arc<Vec<u8>>>);
 /// What a joiner's welcome carries: the updates its `version` lacks, or
 /// the whole document when it has none (or one that does not decode): the
 /// kept snapshot and the updates merged after it.
-fn welcome_doc(doc: &mut RoomDoc, version: Option<&[u8]>) -> Result<WelcomeDoc, DocError> {
+fn welcome_doc(doc: &mut LazyRoomDoc, version: Option<&[u8]>) -> Result<WelcomeDoc, DocError> {
     match version.map(|v| doc.updates_since(v)) {
         Some(Ok(updates)) => Ok((DocKind::Updates, updates, Vec::new())),
         _ => {
@@ -869,6 +863,24 @@ pub(crate) mod tests {
         assert!(matches!(new_rx.try_recv(), Ok(Out::Text(t)) if t.as_str().contains("\"ack\"")));
         assert!(matches!(bob_rx.try_recv(), Ok(Out::Text(t)) if t.as_str().contains("\"update\"")));
         assert_eq!(room.doc.lock().await.doc.text(), "mine");
+    }
+
+    /// Members joining a room nobody has typed in build no Loro document
+    /// (an idle pair costs the server bytes, not a live document: issue
+    /// 16's idle member); the first update builds it.
+    #[tokio::test]
+    async fn an_idle_room_keeps_no_live_document() {
+        let room = Arc::new(Room::new(RoomId::parse("idle").unwrap(), 1 << 20));
+        let (alice, _alice_rx) = joined(&room, "alice", 1).await;
+        let (_bob, mut bob_rx) = joined(&room, "bob", 2).await;
+        assert!(!room.doc.lock().await.doc.is_live());
+        let (u, info) = update(&mut SharedDoc::new(), "hi");
+        assert_eq!(
+            room.update(alice.id, 1, u, info, 1 << 20, 1000).await,
+            Ok(true)
+        );
+        assert!(next_text(&mut bob_rx).await.contains("\"update\""));
+        assert!(room.doc.lock().await.doc.is_live());
     }
 
     /// A paste's import runs on the blocking pool: while it is held there,

@@ -17,11 +17,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use collab_doc::{DocError, PeerId, RoomDoc, UpdateInfo};
+use collab_doc::{DocError, LazyRoomDoc, PeerId, UpdateInfo};
 use collab_protocol::RoomId;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::store::{Queued, SNAPSHOT_EVERY_BYTES, SNAPSHOT_EVERY_UPDATES, StoreHandle};
+use crate::store::StoreLink;
 
 /// The owner of the peer ids the server authors (seeds).
 pub(super) const SERVER_OWNER: &str = "";
@@ -33,8 +33,10 @@ const INLINE_IMPORT_MAX_BYTES: usize = 4 * 1024;
 /// The document side of a room.
 #[derive(Debug)]
 pub(super) struct DocPart {
-    pub doc: RoomDoc,
-    /// With storage: where accepted changes go (`store.rs`).
+    /// Bytes until an update arrives (`collab_doc::LazyRoomDoc`).
+    pub doc: LazyRoomDoc,
+    /// With storage: where accepted changes go, and when a snapshot is
+    /// due (`store/persist.rs`).
     pub store: Option<StoreLink>,
     /// The Loro peer ids this room gave out, and the session token each
     /// belongs to ([`SERVER_OWNER`] for seeds): only that session may add
@@ -43,20 +45,6 @@ pub(super) struct DocPart {
     /// back. Not stored: after a restart, ids given out before are history
     /// that anyone may bring back, and every session gets a fresh id.
     pub owners: HashMap<PeerId, String>,
-}
-
-/// A stored room's way to the store thread, and what it sent since its
-/// last snapshot (compaction happens when that grows past a bound).
-#[derive(Debug)]
-pub(super) struct StoreLink {
-    pub handle: StoreHandle,
-    pub updates: usize,
-    pub bytes: usize,
-    /// A change could not be queued (queue full): the next change sends
-    /// the whole snapshot instead, so nothing is skipped on disk.
-    pub dirty: bool,
-    /// An overflow was logged and not yet followed by a success.
-    pub warned: bool,
 }
 
 /// Where a piece of document work runs.
@@ -71,7 +59,7 @@ pub(super) enum Runs {
 pub(super) type DocLock = Arc<Mutex<DocPart>>;
 
 impl DocPart {
-    pub fn new(doc: RoomDoc, store: Option<StoreLink>) -> DocLock {
+    pub fn new(doc: LazyRoomDoc, store: Option<StoreLink>) -> DocLock {
         Arc::new(Mutex::new(Self {
             doc,
             store,
@@ -82,11 +70,7 @@ impl DocPart {
     /// Where importing an update of `len` bytes (and what follows it:
     /// persisting, compacting) runs.
     pub fn import_runs(&self, len: usize, max_doc_bytes: usize, compact_every: usize) -> Runs {
-        let store_snapshot_due = self.store.as_ref().is_some_and(|l| {
-            l.dirty
-                || l.updates + 1 >= SNAPSHOT_EVERY_UPDATES
-                || l.bytes + len >= SNAPSHOT_EVERY_BYTES
-        });
+        let store_snapshot_due = self.store.as_ref().is_some_and(|l| l.snapshot_due(len));
         if len <= INLINE_IMPORT_MAX_BYTES
             && self.doc.import_is_light(len, max_doc_bytes)
             && !self.doc.compaction_due(compact_every)
@@ -155,81 +139,18 @@ impl DocPart {
         }
     }
 
-    /// Hands a change (None: could not be exported) to the store, or the
-    /// whole snapshot when enough changes piled up or an earlier one was
-    /// not queued. Never blocks: a full queue marks the room dirty.
+    /// Hands a change (None: could not be exported) to the store, as the
+    /// policy in `store/persist.rs` says. Never blocks.
     pub fn persist(&mut self, room: &RoomId, change: Option<Vec<u8>>) {
-        let Some(link) = self.store.as_mut() else {
-            return;
-        };
-        link.updates += 1;
-        link.bytes += change.as_ref().map_or(0, Vec::len);
-        let compact = link.dirty
-            || change.is_none()
-            || link.updates >= SNAPSHOT_EVERY_UPDATES
-            || link.bytes >= SNAPSHOT_EVERY_BYTES;
-        let queued = match change {
-            Some(c) if !compact => link.handle.append(room, c),
-            _ => match self.doc.snapshot() {
-                Ok(snapshot) => {
-                    let q = link.handle.snapshot(room, snapshot);
-                    if q == Queued::Yes {
-                        link.updates = 0;
-                        link.bytes = 0;
-                    }
-                    q
-                }
-                Err(e) => {
-                    // What is stored stays as it was: the change alone goes
-                    // on disk, and the room stays dirty so the next change
-                    // tries the snapshot again.
-                    tracing::error!(room = %room, error = %e, "exporting the room for the store failed");
-                    if let Some(c) = change {
-                        link.handle.append(room, c);
-                    }
-                    link.dirty = true;
-                    return;
-                }
-            },
-        };
-        match queued {
-            Queued::Yes => {
-                link.dirty = false;
-                if link.warned {
-                    tracing::info!(room = %room, "the store queue has room again; the room's snapshot is queued");
-                    link.warned = false;
-                }
-            }
-            Queued::Full => {
-                link.dirty = true;
-                if !link.warned {
-                    tracing::error!(room = %room, "the store queue is full (the disk is too slow): the room's next change stores its whole snapshot");
-                    link.warned = true;
-                }
-            }
-            Queued::Closed => {}
+        if let Some(link) = self.store.as_mut() {
+            link.persist(&mut self.doc, room, change);
         }
     }
 
-    /// The room emptied: if the store queue refused one of its changes,
-    /// hand the store its last snapshot now (there is no next change to
-    /// carry it).
+    /// The room emptied: the store gets what it still lacks.
     fn close(&mut self, room: &RoomId) {
-        if !self.store.as_ref().is_some_and(|l| l.dirty) {
-            return;
-        }
-        let snapshot = match self.doc.snapshot() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(room = %room, error = %e, "exporting the closing room failed; its last changes are not stored");
-                return;
-            }
-        };
-        if let Some(link) = self.store.as_mut()
-            && link.handle.closing_snapshot(room, snapshot) == Queued::Yes
-        {
-            link.dirty = false;
-            tracing::info!(room = %room, "the room closed; its last snapshot is queued");
+        if let Some(link) = self.store.as_mut() {
+            link.close(&mut self.doc, room);
         }
     }
 }
@@ -286,7 +207,7 @@ pub(super) fn close(doc: DocLock, room: RoomId) {
     };
     rt.spawn(async move {
         let part = doc.lock_owned().await;
-        if part.store.as_ref().is_some_and(|l| l.dirty) {
+        if part.store.as_ref().is_some_and(StoreLink::is_dirty) {
             let _ = run(part, Runs::Blocking, move |p| p.close(&room)).await;
         }
     });
