@@ -62,11 +62,11 @@ impl Rooms {
     }
 }
 
-/// The same WebSocket buffers as collab-server: a 4 KiB read buffer, no
-/// write buffering.
+/// The same read buffer as collab-server (2 KiB, its `READ_BUFFER_BYTES`),
+/// no write buffering.
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
         .max_message_size(Some(1024 * 1024))
         .max_frame_size(Some(1024 * 1024))

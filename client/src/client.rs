@@ -33,27 +33,22 @@ impl std::ops::Deref for ClientState {
 }
 
 impl ClientState {
-    /// Sends the messages among `effects` (and logs the events, for the
-    /// test harness), then drains the text changes.
+    /// Sends the messages among `effects` (the events are for the test
+    /// harness alone), then drains the text changes, which the replica
+    /// keeps until then.
     fn carry_out(&mut self, effects: Vec<Effect>, conn: &Connection) {
         for effect in effects {
             match effect {
-                Effect::Send(m) => {
-                    conn.send(m);
+                Effect::Send(m) => _ = conn.send(m),
+                Effect::Event(_event) => {
+                    #[cfg(feature = "test-harness")]
+                    self.harness.log(_event);
                 }
-                #[cfg(feature = "test-harness")]
-                Effect::Event(e) => self.harness.log(e),
-                #[cfg(not(feature = "test-harness"))]
-                Effect::Event(_) => {}
             }
         }
-        // Drained even when nobody reads them: the replica keeps them
-        // until then.
-        let changes = self.session.take_changes();
+        let _changes = self.session.take_changes();
         #[cfg(feature = "test-harness")]
-        self.harness.mirror(changes);
-        #[cfg(not(feature = "test-harness"))]
-        drop(changes);
+        self.harness.mirror(_changes);
     }
 }
 

@@ -145,6 +145,9 @@ pub struct Replica {
     welcomes: u64,
     session: Option<String>,
     next_seq: u64,
+    /// The first seq of the current connection: an answer to an earlier
+    /// one is stale (see [`Self::is_stale`]).
+    connection_seqs_from: u64,
     /// Updates sent and not acked yet, by seq.
     unacked: BTreeMap<u64, InFlight>,
     /// Updates sent, not answered yet, whose edits a resend carries again
@@ -173,7 +176,8 @@ struct InFlight {
     data: Vec<u8>,
     /// Local edits it carries.
     edits: usize,
-    /// The version it was exported from: resending from there makes up
+    /// The version it was exported from (for a part of a cut update, the
+    /// version after the parts before it): resending from there makes up
     /// for it if it is lost.
     from: Vec<u8>,
     /// The peer ids whose changes it carries: my own, and in a catch-up
@@ -224,6 +228,7 @@ impl Replica {
             welcomes: 0,
             session: None,
             next_seq: 1,
+            connection_seqs_from: 1,
             unacked: BTreeMap::new(),
             superseded: BTreeSet::new(),
             unflushed: 0,
@@ -246,6 +251,7 @@ impl Replica {
     /// welcome brings only what this replica lacks.
     pub fn join_msg(&mut self, room: &str, user: &str, token: Option<&str>) -> ClientMsg {
         self.state = SyncState::Joining;
+        self.connection_seqs_from = self.next_seq;
         let has_history = self.welcomes > 0 || self.doc.history_len() > 0;
         ClientMsg::Join(Join {
             protocol: PROTOCOL_VERSION,
@@ -279,6 +285,9 @@ impl Replica {
     /// [`ClientEvent::BadServerData`].
     pub fn handle(&mut self, msg: ServerMsg) -> Vec<Effect> {
         let mut out = Vec::new();
+        if self.is_stale(&msg) {
+            return out;
+        }
         match msg {
             ServerMsg::Welcome(w) if w.doc_parts > 0 || w.doc_updates > 0 => {
                 self.assembling = Some((*w, Vec::new()));
@@ -438,6 +447,24 @@ impl Replica {
             }
         }
         out
+    }
+
+    /// An answer (`ack`, or `error` naming a seq) to an update sent on an
+    /// earlier connection. The welcome of this one resynced by version
+    /// (what the server lacked went out again, whatever became of those
+    /// updates), so the answer says nothing about what this replica holds
+    /// or sent since: a `bad_update` there is not a refusal of anything
+    /// that is still to be sent, and an ack releases nothing. A server
+    /// answers on the connection an update came on; one that let a session's
+    /// old connection, still reading after a takeover, answer on the new
+    /// one made an honest member see `bad_update` (issue 12).
+    fn is_stale(&self, msg: &ServerMsg) -> bool {
+        match msg {
+            ServerMsg::Ack { seq } | ServerMsg::Error { seq: Some(seq), .. } => {
+                *seq < self.connection_seqs_from
+            }
+            _ => false,
+        }
     }
 
     /// Handles an assembled welcome once its last part or update came.
@@ -644,7 +671,17 @@ impl Replica {
         sending: Sending,
     ) {
         let last = parts.len().saturating_sub(1);
+        let mut from = from;
         for (i, data) in parts.into_iter().enumerate() {
+            // The next part starts where this one ends: a lost part is
+            // resent from there, without the parts before it the server
+            // acked (resending those too, one message each, could use up
+            // the rate limit at the same part every time).
+            let next = (i < last).then(|| {
+                collab_doc::UpdateInfo::read(&data)
+                    .and_then(|info| info.version_after(&from))
+                    .unwrap_or_else(|_| from.clone())
+            });
             self.outbox.push_back(InFlight {
                 data,
                 edits: if i == last { edits } else { 0 },
@@ -652,6 +689,9 @@ impl Replica {
                 peers: peers.clone(),
                 sending,
             });
+            if let Some(next) = next {
+                from = next;
+            }
         }
     }
 

@@ -16,14 +16,19 @@
 //! detached, so a keystroke only extends the history and the text is
 //! brought up to date when a newcomer, a seed or the size limit needs it,
 //! and compacted off the room's lock from the bytes it keeps
-//! ([`CompactionJob`]).
+//! ([`CompactionJob`]). A room nobody has edited since it was created or
+//! loaded is a [`LazyRoomDoc`]: bytes, with no live Loro document until it
+//! is needed.
 
 mod compaction;
+mod lazy;
 mod room;
 mod runs;
+pub mod tree;
 mod update;
 
 pub use compaction::{Compacted, CompactionJob, HISTORY_WINDOW, Need, Swapped, history_bound};
+pub use lazy::LazyRoomDoc;
 pub use room::{RoomDoc, TAIL_COMPACT_BYTES, next_compaction_after, seed_peer};
 pub use runs::INSERT_RUN_CHARS;
 pub use update::{PeerId, PeerSpan, UpdateInfo, forge_for_tests};

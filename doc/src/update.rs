@@ -123,6 +123,21 @@ impl UpdateInfo {
                 .all(|s| vv.get(&s.peer).copied().unwrap_or(0) >= s.start)
     }
 
+    /// The version (encoded) a replica at `version` (encoded) reaches by
+    /// importing this update, when it applies there: for a client cutting
+    /// an update into parts, the version each next part starts from, so a
+    /// lost part is resent without the parts before it that arrived.
+    pub fn version_after(&self, version: &[u8]) -> Result<Vec<u8>, DocError> {
+        let mut vv =
+            VersionVector::decode(version).map_err(|e| DocError::BadVersion(e.to_string()))?;
+        for s in &self.spans {
+            if vv.get(&s.peer).copied().unwrap_or(0) < s.end {
+                vv.insert(s.peer, s.end);
+            }
+        }
+        Ok(vv.encode())
+    }
+
     /// The spans that bring changes a document at `vv` lacks.
     pub fn new_to<'a>(&'a self, vv: &'a VersionVector) -> impl Iterator<Item = PeerSpan> + 'a {
         self.spans

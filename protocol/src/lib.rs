@@ -12,6 +12,7 @@ mod error;
 mod hot;
 mod ids;
 mod message;
+pub mod workspace;
 
 pub use bytes::Base64Bytes;
 pub use error::{ErrorCode, ProtocolError};

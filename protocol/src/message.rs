@@ -146,46 +146,65 @@ fn diagnose(text: &str, err: serde_json::Error) -> ProtocolError {
     )
 }
 
-/// Everything a client may send.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ClientMsg {
-    Join(Join),
-    /// A message to the whole room.
-    Chat {
-        text: String,
-    },
-    /// A message to one member, by name.
-    Direct {
-        to: String,
-        text: String,
-    },
-    /// My cursor moved or my selection changed.
-    Presence(Presence),
-    /// A Loro update (`export(ExportMode::updates(..))`) of my local edits.
-    /// `seq` is mine to choose (increasing); the server answers `ack` with it.
-    Update {
-        seq: u64,
-        data: Base64Bytes,
-    },
-    /// Put this text in the room's document if, and only if, it is empty.
-    Seed {
-        text: String,
-    },
-    /// Leave the room; the server answers by closing the connection.
-    Leave,
+/// Declares an event enum and the wire `type` of each variant once: the
+/// enum (each variant renamed to its wire string, which serde uses), the
+/// list of every wire type (`$TYPES`, for error messages, docs and tests)
+/// and `wire_type`, all from the one table, so a new event cannot be
+/// missing from the list.
+macro_rules! events {
+    (
+        $(#[$meta:meta])*
+        pub enum $Enum:ident, all in $TYPES:ident {
+            $(
+                $(#[$vmeta:meta])*
+                $wire:literal => $Variant:ident $(($($tuple:tt)*))? $({$($fields:tt)*})?,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum $Enum {
+            $(
+                $(#[$vmeta])*
+                #[serde(rename = $wire)]
+                $Variant $(($($tuple)*))? $({$($fields)*})?,
+            )*
+        }
+
+        #[doc = concat!("The wire `type` of every [`", stringify!($Enum), "`], in declaration order.")]
+        pub const $TYPES: [&str; [$($wire),*].len()] = [$($wire),*];
+
+        impl $Enum {
+            /// This event's wire `type`.
+            pub fn wire_type(&self) -> &'static str {
+                match self {
+                    $($Enum::$Variant { .. } => $wire,)*
+                }
+            }
+        }
+    };
 }
 
-/// The wire `type` of every server event, for docs and tests.
-pub const SERVER_TYPES: [&str; 13] = [
-    "welcome", "doc_part", "joined", "member", "left", "chat", "direct", "presence", "update",
-    "ack", "seeded", "error", "shutdown",
-];
-
-/// The wire `type` of every client event, for error messages and docs.
-pub const CLIENT_TYPES: [&str; 7] = [
-    "join", "chat", "direct", "presence", "update", "seed", "leave",
-];
+events! {
+    /// Everything a client may send.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "type", deny_unknown_fields)]
+    pub enum ClientMsg, all in CLIENT_TYPES {
+        "join" => Join(Join),
+        /// A message to the whole room.
+        "chat" => Chat { text: String },
+        /// A message to one member, by name.
+        "direct" => Direct { to: String, text: String },
+        /// My cursor moved or my selection changed.
+        "presence" => Presence(Presence),
+        /// A Loro update (`export(ExportMode::updates(..))`) of my local edits.
+        /// `seq` is mine to choose (increasing); the server answers `ack` with it.
+        "update" => Update { seq: u64, data: Base64Bytes },
+        /// Put this text in the room's document if, and only if, it is empty.
+        "seed" => Seed { text: String },
+        /// Leave the room; the server answers by closing the connection.
+        "leave" => Leave,
+    }
+}
 
 impl ClientMsg {
     /// Parses one text frame, naming what is wrong when it is not a valid
@@ -330,78 +349,65 @@ pub enum LeftReason {
     Removed,
 }
 
-/// Everything the server sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerMsg {
-    Welcome(Box<Welcome>),
-    /// The next part of the welcome's document (see [`Welcome::doc_parts`]).
-    DocPart {
-        data: Base64Bytes,
-    },
-    /// Someone joined the room.
-    Joined {
-        member: Member,
-    },
-    /// A member's details changed: today its `read_only`, when it took
-    /// over its session with another role's token. Sent to everyone else
-    /// in the room; replace the member with this id in your list.
-    Member {
-        member: Member,
-    },
-    /// Someone left the room. Sent exactly once per departure.
-    Left {
-        id: UserId,
-        name: String,
-        reason: LeftReason,
-    },
-    /// A room message. `time` is the server's clock, milliseconds since the
-    /// Unix epoch. The sender receives their own message too.
-    Chat {
-        from: MemberRef,
-        text: String,
-        time: u64,
-    },
-    /// A direct message; sent to the recipient and echoed to the sender.
-    Direct {
-        from: MemberRef,
-        to: String,
-        text: String,
-        time: u64,
-    },
-    /// A member's cursor or selection moved.
-    Presence {
-        id: UserId,
-        #[serde(flatten)]
-        presence: Presence,
-    },
-    /// Another member's edits (or a seed): import `data` into your document.
-    Update {
-        from: UserId,
-        data: Base64Bytes,
-    },
-    /// Your `update` with this `seq` was merged into the room's document
-    /// and sent to the others.
-    Ack {
-        seq: u64,
-    },
-    /// The answer to `seed`: `applied` is false when the room's document was
-    /// not empty (nothing changed).
-    Seeded {
-        applied: bool,
-    },
-    /// Something you sent was refused, or the connection is about to close.
-    Error {
-        code: ErrorCode,
-        message: String,
-        /// The `seq` of the refused `update`, if it was one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        seq: Option<u64>,
-    },
-    /// The server is stopping; the connection closes next. Reconnect later.
-    Shutdown {
-        message: String,
-    },
+events! {
+    /// Everything the server sends.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "type")]
+    pub enum ServerMsg, all in SERVER_TYPES {
+        "welcome" => Welcome(Box<Welcome>),
+        /// The next part of the welcome's document (see [`Welcome::doc_parts`]).
+        "doc_part" => DocPart { data: Base64Bytes },
+        /// Someone joined the room.
+        "joined" => Joined { member: Member },
+        /// A member's details changed: today its `read_only`, when it took
+        /// over its session with another role's token. Sent to everyone else
+        /// in the room; replace the member with this id in your list.
+        "member" => Member { member: Member },
+        /// Someone left the room. Sent exactly once per departure.
+        "left" => Left {
+            id: UserId,
+            name: String,
+            reason: LeftReason,
+        },
+        /// A room message. `time` is the server's clock, milliseconds since the
+        /// Unix epoch. The sender receives their own message too.
+        "chat" => Chat {
+            from: MemberRef,
+            text: String,
+            time: u64,
+        },
+        /// A direct message; sent to the recipient and echoed to the sender.
+        "direct" => Direct {
+            from: MemberRef,
+            to: String,
+            text: String,
+            time: u64,
+        },
+        /// A member's cursor or selection moved.
+        "presence" => Presence {
+            id: UserId,
+            #[serde(flatten)]
+            presence: Presence,
+        },
+        /// Another member's edits (or a seed): import `data` into your document.
+        "update" => Update { from: UserId, data: Base64Bytes },
+        /// Your `update` with this `seq` was merged into the room's document
+        /// and sent to the others.
+        "ack" => Ack { seq: u64 },
+        /// The answer to `seed`: `applied` is false when the room's document was
+        /// not empty (nothing changed).
+        "seeded" => Seeded { applied: bool },
+        /// Something you sent was refused, or the connection is about to close.
+        "error" => Error {
+            code: ErrorCode,
+            message: String,
+            /// The `seq` of the refused `update`, if it was one.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            seq: Option<u64>,
+        },
+        /// The server is stopping; the connection closes next. Reconnect later.
+        "shutdown" => Shutdown { message: String },
+    }
 }
 
 impl ServerMsg {
@@ -526,12 +532,15 @@ mod tests {
         for m in samples {
             let v: Value = serde_json::from_str(&m.to_json()).unwrap();
             assert!(CLIENT_TYPES.contains(&v["type"].as_str().unwrap()));
+            assert_eq!(v["type"], m.wire_type());
             assert_eq!(ClientMsg::from_json(&m.to_json()).unwrap(), m);
         }
     }
 
-    /// An exhaustive match: a new server event does not compile until it
-    /// is in [`SERVER_TYPES`] (which the docs test checks for examples).
+    /// An exhaustive match written apart from the `events!` table: a new
+    /// server event does not compile until it is here too, and the table's
+    /// wire types must agree with it and with serde (the docs test checks
+    /// [`SERVER_TYPES`] for examples).
     #[test]
     fn every_server_type_is_listed() {
         fn wire_type(m: &ServerMsg) -> &'static str {
@@ -560,6 +569,7 @@ mod tests {
         let m = ServerMsg::Member { member };
         let v: Value = serde_json::from_str(&m.to_json()).unwrap();
         assert_eq!(v["type"], wire_type(&m));
+        assert_eq!(m.wire_type(), wire_type(&m));
         assert!(SERVER_TYPES.contains(&wire_type(&m)));
         assert_eq!(SERVER_TYPES.len(), 13);
     }

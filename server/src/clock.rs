@@ -1,6 +1,6 @@
 //! Wall-clock time as the server hands it out: milliseconds since the Unix
 //! epoch, for chat timestamps (room.rs) and the store's last-touched times
-//! (store.rs). One function, so both read the same clock the same way.
+//! (`store/`). One function, so both read the same clock the same way.
 
 /// Milliseconds since the Unix epoch (0 on a clock set before it).
 pub(crate) fn now_ms() -> u64 {

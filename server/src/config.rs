@@ -108,6 +108,12 @@ pub struct Config {
     /// With storage, a room nobody joined or edited for this long is
     /// deleted from the store. Default `None` (kept forever).
     pub room_ttl: Option<Duration>,
+    /// With `Some`, this server is a node sharing rooms with others through
+    /// Redis (docs/scale-out.md): it claims its node id at start, keeps it
+    /// with a heartbeat, and is unhealthy while Redis is unreachable.
+    /// Default `None`: a server on its own, as without the feature.
+    #[cfg(feature = "cluster")]
+    pub cluster: Option<crate::cluster::ClusterConfig>,
     /// Test hook: makes every store commit fail while set.
     #[doc(hidden)]
     pub store_fault: Option<StoreFault>,
@@ -147,6 +153,8 @@ impl Default for Config {
             storage: Storage::Memory,
             flush_interval: Duration::from_millis(100),
             room_ttl: None,
+            #[cfg(feature = "cluster")]
+            cluster: None,
             store_fault: None,
             store_probe: None,
         }

@@ -187,7 +187,13 @@ impl Connection {
                 Step::Out(None) => Err(End::Kicked(
                     self.control.reason().unwrap_or(KickReason::Replaced),
                 )),
-                Step::In(frame) => Box::pin(self.on_frame(frame)).await,
+                // Kicked while the frame came (select! picks at random
+                // among ready branches): a connection whose session was
+                // taken over reads nothing more for the member.
+                Step::In(frame) => match self.control.reason() {
+                    Some(r) => Err(End::Kicked(r)),
+                    None => Box::pin(self.on_frame(frame)).await,
+                },
                 Step::Tick => Box::pin(self.on_tick()).await,
             };
             if let Err(end) = result {
@@ -358,7 +364,7 @@ impl Connection {
             Some(m) => {
                 // False: we were just removed as a slow consumer; the kick
                 // is already waiting for the loop.
-                m.room.send_to_member(m.id, &msg);
+                m.room.send_to_member(m.id, m.conn, &msg);
                 Ok(())
             }
             None => {
@@ -479,7 +485,7 @@ impl Connection {
                 }
             };
         };
-        let (room, id, read_only) = (Arc::clone(&m.room), m.id, m.read_only);
+        let (room, id, conn, read_only) = (Arc::clone(&m.room), m.id, m.conn, m.read_only);
         let config = &self.shared.config;
         match msg {
             ClientMsg::Update { seq, .. } if read_only => {
@@ -517,7 +523,10 @@ impl Connection {
                 // its document touched (see `collab_doc::UpdateInfo`).
                 let settings = DocSettings::of(config);
                 let result = match UpdateInfo::read(data.as_slice()) {
-                    Ok(info) => room.update(id, data.into_inner(), info, settings).await,
+                    Ok(info) => {
+                        room.update(id, conn, data.into_inner(), info, settings)
+                            .await
+                    }
                     Err(e) => Err(e),
                 };
                 self.shared.metrics.update_applied(started.elapsed());
@@ -546,7 +555,7 @@ impl Connection {
                     );
                     return self.refuse(err, None).await;
                 }
-                let applied = room.seed(id, text).await;
+                let applied = room.seed(id, conn, text).await;
                 self.reply(ServerMsg::Seeded { applied }).await
             }
             ClientMsg::Leave => Err(End::Left),

@@ -21,6 +21,10 @@
 
 mod access;
 mod clock;
+// The rooms do not use most of it yet: docs/scale-out.md, "What is left".
+#[cfg(feature = "cluster")]
+#[allow(dead_code, unused_imports)]
+mod cluster;
 mod config;
 mod connection;
 mod listener;
@@ -45,6 +49,9 @@ use tracing::{info, warn};
 
 pub use config::{Config, Secret};
 
+#[cfg(feature = "cluster")]
+pub use cluster::{ClusterConfig, NodeId, RedisUrl};
+
 pub use probe::{CompactionHold, Hold, StoreEvent, StoreProbe, hold_compaction};
 pub use store::{DB_FILE, Storage, StoreFault};
 
@@ -62,6 +69,9 @@ pub(crate) struct Shared {
     pub metrics: metrics::Metrics,
     /// Set when the server speaks TLS.
     pub tls: Option<tls::Tls>,
+    /// Set when this server is a node sharing rooms through Redis.
+    #[cfg(feature = "cluster")]
+    pub node: Option<cluster::Node>,
 }
 
 impl Shared {
@@ -72,7 +82,30 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             metrics: metrics::Metrics::default(),
             tls: None,
+            #[cfg(feature = "cluster")]
+            node: None,
         }
+    }
+
+    /// False while this node cannot reach Redis (`/healthz` answers 503);
+    /// always true for a server on its own.
+    pub(crate) fn healthy(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        if let Some(node) = &self.node {
+            return node.health.is_up();
+        }
+        true
+    }
+
+    /// `/metrics`: the server's counters, and a node's Redis health.
+    pub(crate) fn render_metrics(&self) -> String {
+        #[allow(unused_mut)]
+        let mut out = self.metrics.render(self.registry.room_count());
+        #[cfg(feature = "cluster")]
+        if let Some(node) = &self.node {
+            node.health.render(&mut out);
+        }
+        out
     }
 }
 
@@ -120,8 +153,20 @@ pub async fn run_with_ready(
             config.store_probe.clone(),
         )?),
     };
+    // A node joins the others before it serves anyone: a Redis that cannot
+    // be reached, or a node id another node holds, ends `run` with one
+    // sentence.
+    #[cfg(feature = "cluster")]
+    let node = match &config.cluster {
+        Some(c) => Some(cluster::Node::start(c.clone()).await?),
+        None => None,
+    };
     let mut shared = Shared::new(config);
     shared.tls = tls;
+    #[cfg(feature = "cluster")]
+    {
+        shared.node = node;
+    }
     if let Some(s) = &store {
         shared.registry.set_store(s.handle());
     }
@@ -133,6 +178,8 @@ pub async fn run_with_ready(
     let addr = listener.local_addr()?;
     info!(%addr, path = collab_protocol::WS_PATH, "listening");
     ready(addr);
+    #[cfg(feature = "cluster")]
+    let at_stop = Arc::clone(&shared);
     let mut server = Listener::new(listener, shared, notify_shutdown.clone(), done_tx);
     let result = tokio::select! {
         r = server.run() => r,
@@ -147,6 +194,11 @@ pub async fn run_with_ready(
     drop(notify_shutdown);
     if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
         warn!("some connections did not close within the grace period");
+    }
+    // The node id is free for a restart at once.
+    #[cfg(feature = "cluster")]
+    if let Some(node) = &at_stop.node {
+        node.stop().await;
     }
     // Everything the rooms accepted reaches disk before `run` returns, or
     // `run` says how much did not.

@@ -167,6 +167,25 @@ struct Cli {
     #[arg(long, env = "COLLAB_ROOM_TTL", value_parser = humantime::parse_duration)]
     room_ttl: Option<Duration>,
 
+    /// Share rooms with other nodes through this Redis, e.g.
+    /// redis://HOST:6379/0 (docs/scale-out.md). Needs --node-id. Run Redis
+    /// with appendonly yes.
+    #[cfg(feature = "cluster")]
+    #[arg(
+        long,
+        env = "COLLAB_REDIS",
+        requires = "node_id",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    redis: Option<collab_server::RedisUrl>,
+
+    /// This node's name among the nodes sharing --redis: unique, 1 to 64
+    /// letters, digits, '-', '_' or '.'.
+    #[cfg(feature = "cluster")]
+    #[arg(long, env = "COLLAB_NODE_ID", requires = "redis", value_name = "NAME")]
+    node_id: Option<collab_server::NodeId>,
+
     /// Log format: human (default) or json. Filter with RUST_LOG (default
     /// "warn,collab_server=info,collab_doc=info,collab_protocol=info");
     /// WebSocket payloads are never logged, even at trace.
@@ -248,7 +267,21 @@ impl Cli {
             max_half_open_per_ip: self.max_half_open_per_ip,
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
+            #[cfg(feature = "cluster")]
+            cluster: self.cluster(),
             ..Config::default()
+        }
+    }
+
+    /// --redis with --node-id (clap makes each require the other).
+    #[cfg(feature = "cluster")]
+    fn cluster(&self) -> Option<collab_server::ClusterConfig> {
+        match (&self.redis, &self.node_id) {
+            (Some(redis), Some(node)) => Some(collab_server::ClusterConfig::new(
+                redis.clone(),
+                node.clone(),
+            )),
+            _ => None,
         }
     }
 }
@@ -501,6 +534,40 @@ mod tests {
         assert_eq!(cli.storage(), Ok(Storage::Memory));
         assert!(Cli::try_parse_from(["collab-server", "--memory", "--data-dir", "x"]).is_err());
         assert!(Cli::try_parse_from(["collab-server", "--room-ttl", "soon"]).is_err());
+    }
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn cluster_flags_parse_and_are_checked() {
+        // Without --redis the server is on its own.
+        let cli = Cli::try_parse_from(["collab-server"]).unwrap();
+        assert!(cli.config().cluster.is_none());
+        let cli = Cli::try_parse_from([
+            "collab-server",
+            "--redis",
+            "redis://:pa55word@10.1.2.3:6379/0",
+            "--node-id",
+            "node-a",
+        ])
+        .unwrap();
+        let config = cli.config();
+        let cluster = config.cluster.as_ref().unwrap();
+        assert_eq!(cluster.node_id.as_str(), "node-a");
+        assert_eq!(cluster.redis.to_string(), "redis://:***@10.1.2.3:6379/0");
+        let shown = format!("{cli:?} {config:?}");
+        assert!(!shown.contains("pa55word"), "{shown}");
+        // Each needs the other; both are checked.
+        assert!(Cli::try_parse_from(["collab-server", "--redis", "redis://h/0"]).is_err());
+        assert!(Cli::try_parse_from(["collab-server", "--node-id", "a"]).is_err());
+        for bad in [
+            ["--redis", "http://h/0", "--node-id", "a"],
+            ["--redis", "redis://h/0", "--node-id", "a:b"],
+            ["--redis", "redis://h/0", "--node-id", ""],
+        ] {
+            let args = std::iter::once("collab-server").chain(bad);
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

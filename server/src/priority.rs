@@ -2,7 +2,7 @@
 //!
 //! A paste's import, a compaction, a snapshot for the store and a stored
 //! room's decoding run on tokio's blocking pool (`room/document.rs`,
-//! `store.rs`), so they never hold a worker. But on a small machine (two
+//! `store/`), so they never hold a worker. But on a small machine (two
 //! cores, or a server pinned to one) the thread doing them shares a core
 //! with the workers, and a worker woken by another room's keystroke waits
 //! for that thread's time slice: about 5 ms under Linux's scheduler, 15

@@ -1,10 +1,12 @@
 //! A test hook that watches the store thread: which rooms each commit
-//! wrote, and which rooms are being decoded, with a way to hold a room's
-//! decoding (standing in for a heavy room that takes seconds to load).
+//! wrote, which rooms are being decoded, with a way to hold a room's
+//! decoding (standing in for a heavy room that takes seconds to load), and
+//! how many commands reached the thread (each one a wake-up).
 //! Tests await these events instead of sleeping or reading the file,
 //! which redb keeps locked.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Condvar, Mutex};
@@ -31,6 +33,7 @@ struct Inner {
     events: broadcast::Sender<StoreEvent>,
     held: Mutex<HashSet<String>>,
     released: Condvar,
+    received: AtomicU64,
 }
 
 impl Default for StoreProbe {
@@ -39,6 +42,7 @@ impl Default for StoreProbe {
             events: broadcast::channel(4096).0,
             held: Mutex::default(),
             released: Condvar::new(),
+            received: AtomicU64::new(0),
         }))
     }
 }
@@ -66,6 +70,16 @@ impl StoreProbe {
     pub fn hold_decoding(&self, room: &str) -> Hold {
         self.0.held.lock().insert(room.to_owned());
         Hold(self.clone(), room.to_owned())
+    }
+
+    /// Commands the store thread has received so far: loads, flushes and
+    /// wake-ups (one per window with changes), never one per change.
+    pub fn received_commands(&self) -> u64 {
+        self.0.received.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn received(&self) {
+        self.0.received.fetch_add(1, Ordering::AcqRel);
     }
 
     pub(crate) fn committed(&self, rooms: Vec<String>) {

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use collab_doc::{CompactionJob, DocError, Need, PeerId, RoomDoc, UpdateInfo, VersionVector};
+use collab_doc::{CompactionJob, DocError, LazyRoomDoc, Need, PeerId, UpdateInfo, VersionVector};
 use collab_protocol::{
     Base64Bytes, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef, PROTOCOL_VERSION,
     Presence, ProtocolError, RoomId, ServerMsg, UserId, UserName, Welcome,
@@ -30,8 +30,8 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::access::same_secret;
 use crate::clock::now_ms;
-use crate::store::{Loaded, StoreHandle};
-use document::{DocLock, DocPart, Runs, SERVER_OWNER, StoreLink, run, spawn_compaction};
+use crate::store::{Loaded, StoreHandle, StoreLink};
+use document::{DocLock, DocPart, Runs, SERVER_OWNER, run, spawn_compaction};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Member colours, `#rrggbb`, readable on dark and light terminals.
@@ -164,6 +164,15 @@ struct State {
     dead: bool,
 }
 
+impl State {
+    /// Member `id` if `conn` is its connection now.
+    fn member_on(&self, id: UserId, conn: u64) -> Option<&Entry> {
+        self.members
+            .iter()
+            .find(|e| e.member.id == id && e.link.conn == conn)
+    }
+}
+
 /// What a joiner asks for, validated.
 #[derive(Debug, Clone)]
 pub(crate) struct JoinRequest {
@@ -245,13 +254,13 @@ fn new_session_token() -> String {
 
 impl Room {
     pub(crate) fn new(id: RoomId, max_queue_bytes: usize) -> Self {
-        Self::with_doc(id, max_queue_bytes, RoomDoc::new(), None)
+        Self::with_doc(id, max_queue_bytes, LazyRoomDoc::new(), None)
     }
 
     fn with_doc(
         id: RoomId,
         max_queue_bytes: usize,
-        doc: RoomDoc,
+        doc: LazyRoomDoc,
         store: Option<StoreLink>,
     ) -> Self {
         Self {
@@ -272,15 +281,8 @@ impl Room {
         loaded: Loaded,
         handle: StoreHandle,
     ) -> Self {
-        let link = StoreLink {
-            handle,
-            updates: loaded.updates,
-            bytes: loaded.bytes,
-            dirty: false,
-            snapshot_due: false,
-            warned: false,
-        };
-        Self::with_doc(id, max_queue_bytes, loaded.doc, Some(link))
+        let link = StoreLink::new(handle, loaded.updates, loaded.bytes);
+        Self::with_doc(id, max_queue_bytes, loaded.doc.into(), Some(link))
     }
 
     /// An event to every member (store failures).
@@ -589,9 +591,13 @@ impl Room {
         broadcast(&mut st, &text, Some(from));
     }
 
-    /// Imports an update; when it brought something new, relays it to the
-    /// others, then stores it. On error the document is unchanged and
-    /// nothing is relayed or stored.
+    /// Imports an update that member `from` sent on connection `conn`; when
+    /// it brought something new, relays it to the others, then stores it.
+    /// On error the document is unchanged and nothing is relayed or stored.
+    /// From a connection that is no longer the member's (removed, or its
+    /// session taken over by another connection while this update waited),
+    /// it is ignored (`Ok(false)`): the member's new connection resyncs by
+    /// version, and the answer goes nowhere ([`Self::send_to_member`]).
     ///
     /// `info` is the update's metadata, read before any lock. Changes, new
     /// or known, under a peer id this room gave another session are refused
@@ -605,6 +611,7 @@ impl Room {
     pub(crate) async fn update(
         self: &Arc<Self>,
         from: UserId,
+        conn: u64,
         data: Vec<u8>,
         info: UpdateInfo,
         settings: DocSettings,
@@ -616,8 +623,9 @@ impl Room {
         let part = self.doc_with_room_for(data.len()).await;
         let session = {
             let st = self.lock();
-            let Some(entry) = st.members.iter().find(|e| e.member.id == from) else {
-                // Removed meanwhile (slow consumer): its edits no longer count.
+            let Some(entry) = st.member_on(from, conn) else {
+                // Removed meanwhile (slow consumer), or taken over: its
+                // edits no longer count.
                 return Ok(false);
             };
             entry.session.clone()
@@ -709,9 +717,9 @@ impl Room {
     /// Puts `text` in the document if it has no history, and sends the
     /// resulting update to everyone, the seeder included. Returns whether
     /// it applied.
-    pub(crate) async fn seed(self: &Arc<Self>, from: UserId, text: String) -> bool {
+    pub(crate) async fn seed(self: &Arc<Self>, from: UserId, conn: u64, text: String) -> bool {
         let part = Arc::clone(&self.doc).lock_owned().await;
-        if !self.lock().members.iter().any(|e| e.member.id == from) {
+        if self.lock().member_on(from, conn).is_none() {
             return false;
         }
         let room = Arc::clone(self);
@@ -734,13 +742,22 @@ impl Room {
         applied.unwrap_or(false)
     }
 
-    /// Sends an event to one member through its queue (acks, errors).
-    /// Returns false when the member is gone or was removed as too slow.
-    pub(crate) fn send_to_member(&self, id: UserId, msg: &ServerMsg) -> bool {
-        let text = Utf8Bytes::from(msg.to_json());
+    /// Answers what member `id` sent on connection `conn` (acks, errors),
+    /// through its queue, if that is still the member's connection: an
+    /// answer belongs to the connection that sent the event. (A session
+    /// taken over while its old connection was still reading used to get
+    /// that connection's answers on the new one, seqs the client no longer
+    /// waited for: an honest member saw `bad_update`, issue 12.) Returns
+    /// false when the member is gone, was removed as too slow, or moved to
+    /// another connection.
+    pub(crate) fn send_to_member(&self, id: UserId, conn: u64, msg: &ServerMsg) -> bool {
         let mut st = self.lock();
+        if st.member_on(id, conn).is_none() {
+            return false;
+        }
+        let text = Utf8Bytes::from(msg.to_json());
         send_to(&mut st, &text, |m| m == id);
-        st.members.iter().any(|e| e.member.id == id)
+        st.member_on(id, conn).is_some()
     }
 }
 
@@ -750,7 +767,7 @@ type WelcomeDoc = (DocKind, Vec<u8>, Vec<Arc<Vec<u8>>>);
 /// What a joiner's welcome carries: the updates its `version` lacks, or
 /// the whole document when it has none (or one that does not decode): the
 /// kept snapshot and the updates merged after it.
-fn welcome_doc(doc: &mut RoomDoc, version: Option<&[u8]>) -> Result<WelcomeDoc, DocError> {
+fn welcome_doc(doc: &mut LazyRoomDoc, version: Option<&[u8]>) -> Result<WelcomeDoc, DocError> {
     match version.map(|v| doc.updates_since(v)) {
         Some(Ok(updates)) => Ok((DocKind::Updates, updates, Vec::new())),
         _ => {
@@ -922,6 +939,67 @@ pub(crate) mod tests {
         (u, info)
     }
 
+    /// Issue 12's convergence flake, at its source: alice's connection 1 is
+    /// still reading (an update of hers waits for the document lock) when a
+    /// join with her session token on connection 3 takes her session over.
+    /// What connection 1 sends after that changes nothing and is answered
+    /// nowhere: it used to be imported and relayed, and its `ack` or `error`
+    /// (for a seq connection 3's client never sent) queued to connection 3,
+    /// where an honest client under a tight rate limit saw `bad_update`.
+    #[tokio::test]
+    async fn a_connection_whose_session_was_taken_over_neither_edits_nor_is_answered() {
+        let room = Arc::new(Room::new(RoomId::parse("takeover").unwrap(), 1 << 20));
+        let (req, mut old_rx) = request("alice", 1);
+        let alice = room.join(req, || 1).await.ok().unwrap();
+        let Some(Out::Welcome(w)) = old_rx.recv().await else {
+            panic!("no welcome")
+        };
+        let (_bob, mut bob_rx) = joined(&room, "bob", 2).await;
+        let (mut req, mut new_rx) = request("alice", 3);
+        req.session = Some(w.welcome.session.clone());
+        let again = room.join(req, || 99).await.ok().unwrap();
+        assert!(again.resumed && again.id == alice.id);
+        assert!(matches!(new_rx.recv().await, Some(Out::Welcome(_))));
+
+        let (u, info) = update(&mut SharedDoc::new(), "late");
+        assert_eq!(
+            room.update(alice.id, 1, u, info, settings(1 << 20)).await,
+            Ok(false)
+        );
+        assert!(!room.send_to_member(alice.id, 1, &ServerMsg::Ack { seq: 5 }));
+        assert!(new_rx.try_recv().is_err(), "answered on the new connection");
+        assert!(bob_rx.try_recv().is_err(), "relayed");
+        assert_eq!(room.doc.lock().await.doc.text(), "");
+        // What the new connection sends is answered there.
+        let (u, info) = update(&mut SharedDoc::new(), "mine");
+        assert_eq!(
+            room.update(alice.id, 3, u, info, settings(1 << 20)).await,
+            Ok(true)
+        );
+        assert!(room.send_to_member(alice.id, 3, &ServerMsg::Ack { seq: 6 }));
+        assert!(matches!(new_rx.try_recv(), Ok(Out::Text(t)) if t.as_str().contains("\"ack\"")));
+        assert!(matches!(bob_rx.try_recv(), Ok(Out::Text(t)) if t.as_str().contains("\"update\"")));
+        assert_eq!(room.doc.lock().await.doc.text(), "mine");
+    }
+
+    /// Members joining a room nobody has typed in build no Loro document
+    /// (an idle pair costs the server bytes, not a live document: issue
+    /// 16's idle member); the first update builds it.
+    #[tokio::test]
+    async fn an_idle_room_keeps_no_live_document() {
+        let room = Arc::new(Room::new(RoomId::parse("idle").unwrap(), 1 << 20));
+        let (alice, _alice_rx) = joined(&room, "alice", 1).await;
+        let (_bob, mut bob_rx) = joined(&room, "bob", 2).await;
+        assert!(!room.doc.lock().await.doc.is_live());
+        let (u, info) = update(&mut SharedDoc::new(), "hi");
+        assert_eq!(
+            room.update(alice.id, 1, u, info, settings(1 << 20)).await,
+            Ok(true)
+        );
+        assert!(next_text(&mut bob_rx).await.contains("\"update\""));
+        assert!(room.doc.lock().await.doc.is_live());
+    }
+
     /// A paste's import runs on the blocking pool: while it is held there,
     /// another room relays keystrokes and this room relays chat, on a
     /// runtime with a single thread (where work on the runtime would stop
@@ -940,7 +1018,10 @@ pub(crate) mod tests {
         let (paste, info) = update(&mut SharedDoc::new(), &"pasted line\n".repeat(2000));
         let pasting = {
             let busy = Arc::clone(&busy);
-            tokio::spawn(async move { busy.update(alice.id, paste, info, settings(1 << 22)).await })
+            tokio::spawn(async move {
+                busy.update(alice.id, 1, paste, info, settings(1 << 22))
+                    .await
+            })
         };
         tokio::task::yield_now().await;
         assert!(!pasting.is_finished(), "the paste waits at the gate");
@@ -949,7 +1030,7 @@ pub(crate) mod tests {
         for key in ["a", "b", "c"] {
             let (u, info) = update(&mut typing, key);
             assert_eq!(
-                quiet.update(carol.id, u, info, settings(1 << 20)).await,
+                quiet.update(carol.id, 3, u, info, settings(1 << 20)).await,
                 Ok(true)
             );
             assert!(next_text(&mut dave_rx).await.contains("\"update\""));

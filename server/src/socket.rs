@@ -3,9 +3,9 @@
 //! everything before the TCP connection goes.
 //!
 //! Buffers are the bulk of an idle connection's cost: tungstenite reserves
-//! 128 KiB to read by default (here 4 KiB), and its write buffer keeps the
-//! capacity of the largest frame ever sent, so big messages leave as 4 KiB
-//! fragments.
+//! 128 KiB to read by default (here [`READ_BUFFER_BYTES`], 2 KiB), and its
+//! write buffer keeps the capacity of the largest frame ever sent, so big
+//! messages leave as 4 KiB fragments.
 
 use std::time::Duration;
 
@@ -41,9 +41,16 @@ pub(crate) const FRAGMENT_BYTES: usize = 4 * 1024;
 /// what a connection holds after a burst small.
 pub(crate) const COALESCE_BYTES: usize = 8 * 1024;
 
+/// The socket's read buffer, allocated (and zeroed) for every connection:
+/// a keystroke's frame is about 200 bytes, so 2 KiB reads a burst of them
+/// at once, and two buffers share a page where 4 KiB took a page each
+/// (about 2 KiB of resident memory per idle connection, BENCHMARKS.md issue
+/// 16). A bigger frame is read 2 KiB per call (a 1 MiB paste: 512 reads).
+pub(crate) const READ_BUFFER_BYTES: usize = 2 * 1024;
+
 fn ws_config(config: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(COALESCE_BYTES)
         .max_message_size(Some(config.max_frame_bytes))
         .max_frame_size(Some(config.max_frame_bytes))
@@ -142,12 +149,13 @@ async fn screen(mut stream: Stream, shared: &Shared) -> Option<Stream> {
             stream.unread(head);
             return Some(stream);
         }
-        Ask::Health => ("200 OK", "", "ok\n".to_owned()),
-        Ask::Metrics => (
-            "200 OK",
+        Ask::Health if shared.healthy() => ("200 OK", "", "ok\n".to_owned()),
+        Ask::Health => (
+            "503 Service Unavailable",
             "",
-            shared.metrics.render(shared.registry.room_count()),
+            "redis unreachable\n".to_owned(),
         ),
+        Ask::Metrics => ("200 OK", "", shared.render_metrics()),
         Ask::OtherPath => (
             "404 Not Found",
             "",

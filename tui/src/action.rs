@@ -8,7 +8,7 @@ use std::time::Instant;
 use collab_client::TransportEvent;
 
 use crate::autostart::Local;
-use crate::file_watch::OnDisk;
+use crate::file_watch::Found;
 use crate::keymap::Command;
 use crate::save::{SaveError, Saved};
 
@@ -45,7 +45,7 @@ pub enum Action {
     /// to it dropped.
     LocalServer(Result<Local, String>),
     /// FILE changed on disk (another program or editor wrote it).
-    FileOnDisk(OnDisk),
+    FileOnDisk(Found),
     /// A save finished.
     Saved(Result<Saved, SaveError>),
     /// The process was asked to stop (SIGTERM, SIGHUP): quit at once,

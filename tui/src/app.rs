@@ -5,20 +5,20 @@
 //! shows). A keystroke becomes an edit on the replica, local-first; the
 //! replica's deltas, mine and remote alike, are mirrored into the rope.
 //! What must leave the app (messages for the server, a file to write, the
-//! clipboard, quitting) is queued as an [`Effect`] for the event loop, so
+//! clipboard, quitting) is queued as an [`Order`] for the event loop, so
 //! `update` itself does no IO and tests drive it with plain actions.
 //!
 //! This file holds the state and `update`'s dispatch; the work it dispatches
 //! to is split by concern into child modules, each an `impl App` block:
-//! `view` (layout, scrolling, clicks), `edit` (text commands, typing, undo),
-//! `mirror` (deltas into the rope), `prompt` (find, go to line, save as),
-//! `chat_box`, `saving` (save and quit), `frame` (per-frame sync and resends)
-//! and `session` (transport and client events).
+//! `view` (layout, the frame before drawing, scrolling, clicks), `edit`
+//! (text commands, typing, undo), `mirror` (deltas into the rope), `prompt`
+//! (find, go to line, save as), `chat_box`, `saving` (save and quit),
+//! `follow`, and `session` (the client library's `Session` driven: transport
+//! events and the clock in, messages and client events out).
 
 mod chat_box;
 mod edit;
 mod follow;
-mod frame;
 mod mirror;
 mod prompt;
 mod saving;
@@ -31,12 +31,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use collab_client::{JoinAs, Replica, Session};
-use collab_protocol::{ClientMsg, Member, UserId};
+use collab_protocol::{ClientMsg, UserId};
 use ropey::Rope;
 
 use crate::action::Action;
-use crate::chat::Chat;
-use crate::editor::{Editor, Selection};
+use crate::editor::Editor;
 use crate::highlight::{Highlight, Rgb};
 use crate::input::LineInput;
 use crate::keymap::{Command, KeyContext};
@@ -51,10 +50,6 @@ pub use undo_group::UNDO_PAUSE;
 const RETURN_WITHIN: Duration = Duration::from_secs(60);
 /// Presence is sent at most this often.
 const PRESENCE_EVERY: Duration = Duration::from_millis(50);
-/// Updates unacked this long are sent again (the server drops updates over
-/// its rate limit without a word when nothing follows them): the
-/// [`Session`]'s.
-pub const RESEND_AFTER: Duration = collab_client::RESEND_AFTER;
 /// What typing says when I joined read-only.
 pub const READ_ONLY_NOTICE: &str = "read-only: edits are not shared";
 
@@ -108,9 +103,12 @@ pub enum OnDisk {
     ReadOnly,
 }
 
-/// Something only the event loop can do.
+/// Something only the event loop can do, queued by [`App::update`] and
+/// carried out by [`crate::outside`]. (Not the client library's
+/// `collab_client::Effect`, which is what a session hands its driver: the
+/// app turns those into orders and notices.)
 #[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
+pub enum Order {
     Send(ClientMsg),
     /// Write `text` to `path` if the file there is as `expect`ed, then
     /// report with `Action::Saved` (see [`crate::save::save`]).
@@ -210,12 +208,11 @@ pub struct App {
     /// The room's document and its connection (a [`Session`] derefs to its
     /// [`Replica`], so edits and reads go straight to the replica).
     pub replica: Session,
-    pub conn: Conn,
-    /// A refusal before the first welcome: the sentence to print on exit.
-    pub fatal: Option<String>,
-    pub me: Option<Member>,
+    /// The connection, me, the seed, the caret last sent (see `session`).
+    link: session::Link,
     pub peers: Vec<Peer>,
-    pub chat: Chat,
+    /// The chat and a direct message awaiting its echo (see `chat_box`).
+    chat_box: chat_box::ChatBox,
     pub notices: Notices,
     pub focus: Focus,
     /// The open prompt and the last query found (see [`App::prompt`]).
@@ -227,39 +224,21 @@ pub struct App {
     pub highlight: Highlight,
     pub palette: Palette,
     pub clipboard: String,
-    /// The text as last loaded or saved, to tell whether it is modified.
-    saved: Rope,
-    pub modified: bool,
-    /// The save under way and FILE's stamp (see `saving`).
+    /// The save under way, FILE's stamp and text as last loaded or saved,
+    /// what FILE is to this session, quitting (see `saving`).
     saving: saving::Saving,
-    /// The chat box's text of a direct message not yet echoed by the
-    /// server: if the name is nobody in the room it goes back in the box
-    /// rather than being lost.
-    unechoed_direct: Option<String>,
     /// A question asked by the last command, answered by repeating it...
     armed: Option<Armed>,
     /// ...and, while a command runs, the question it may be answering.
     asked: Option<Armed>,
-    /// What FILE on disk is to this session (may a save replace it?).
-    pub file_state: FileState,
-    pub quitting: bool,
-    /// A check (or start) of the local server is under way.
-    starting_server: bool,
-    /// The seed sent and not answered yet.
-    pub seeding: bool,
     /// Tabs or spaces was decided from the first text.
     indent_known: bool,
     pub now: Instant,
-    last_presence: Option<(Selection, Instant)>,
-    /// Members who were in the room when my connection dropped: when they
-    /// come back after the reconnect (a server restart makes everyone join
-    /// again) they are not announced as joining. Until the given time.
-    returning: (Vec<String>, Option<Instant>),
     /// Follow mode and F6's jumps.
     follow: follow::Follow,
     /// The undo step being typed.
     undo_group: undo_group::UndoGroup,
-    effects: Vec<Effect>,
+    orders: Vec<Order>,
 }
 
 impl App {
@@ -267,15 +246,13 @@ impl App {
         let mut replica = Replica::new();
         // Undo steps are where `undo_group` starts them, not by time.
         replica.set_undo_merge_interval(0);
-        // The seed goes after the first welcome, once the room is known to
-        // be empty and the server's limits are known.
         let join = JoinAs {
             room: config.room.clone(),
             user: config.user.clone(),
             token: config.token.clone(),
         };
         let replica = Session::new(replica, join);
-        let seeding = config.file_text.as_ref().is_some_and(|t| t.len_chars() > 0);
+        let link = session::Link::new(config.file_text.as_ref().is_some_and(|t| t.len_chars() > 0));
         let first_line = config
             .file_text
             .as_ref()
@@ -284,17 +261,15 @@ impl App {
             .unwrap_or_default();
         let highlight = Highlight::for_file(config.file.as_deref(), &first_line);
         let saved = config.file_text.clone().unwrap_or_default();
-        let saving = saving::Saving::new(config.file_stamp);
+        let saving = saving::Saving::new(saved, config.file_stamp);
         let palette = Palette(config.colors);
         let mut app = Self {
             config,
             editor: Editor::default(),
             replica,
-            conn: Conn::Connecting,
-            fatal: None,
-            me: None,
+            link,
             peers: Vec::new(),
-            chat: Chat::default(),
+            chat_box: chat_box::ChatBox::default(),
             notices: Notices::default(),
             focus: Focus::Text,
             prompts: prompt::Prompts::default(),
@@ -303,31 +278,22 @@ impl App {
             highlight,
             palette,
             clipboard: String::new(),
-            saved,
-            modified: false,
             saving,
-            unechoed_direct: None,
             armed: None,
             asked: None,
-            file_state: FileState::Ours,
-            quitting: false,
-            starting_server: false,
-            seeding,
             indent_known: false,
             now,
-            last_presence: None,
-            returning: (Vec::new(), None),
             follow: follow::Follow::default(),
             undo_group: undo_group::UndoGroup::default(),
-            effects: Vec::new(),
+            orders: Vec::new(),
         };
         app.relayout();
         app
     }
 
-    /// The effects queued since the last call, in order.
-    pub fn take_effects(&mut self) -> Vec<Effect> {
-        std::mem::take(&mut self.effects)
+    /// The orders queued since the last call, in the order given.
+    pub fn take_orders(&mut self) -> Vec<Order> {
+        std::mem::take(&mut self.orders)
     }
 
     /// Joined read-only: the server refuses my edits, so none are made.
@@ -414,15 +380,7 @@ impl App {
             Quit => return self.quit(),
             Save => return self.save(),
             SaveAs => return self.open_prompt(PromptKind::SaveAs),
-            Chat => {
-                let open = !(self.chat.open && self.focus == Focus::Chat);
-                self.chat.set_open(open);
-                self.focus = if open { Focus::Chat } else { Focus::Text };
-                self.relayout();
-                self.hide_undrawn_inputs();
-                self.follow_cursor();
-                return;
-            }
+            Chat => return self.toggle_chat(),
             Follow => return self.follow_next(),
             JumpToMember => return self.jump_to_member(),
             Members => return self.toggle_members(),
@@ -432,9 +390,7 @@ impl App {
                 } else if self.prompt().is_some() {
                     self.close_prompt();
                 } else if self.focus == Focus::Chat {
-                    self.chat.set_open(false);
-                    self.focus = Focus::Text;
-                    self.relayout();
+                    self.close_chat(None);
                     self.follow_cursor();
                 } else if self.follow.active() {
                     self.stop_following();

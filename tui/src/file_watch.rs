@@ -27,7 +27,7 @@ pub struct FileWatch {
 
 /// FILE as found on disk after a change.
 #[derive(Debug, Clone)]
-pub struct OnDisk {
+pub struct Found {
     pub stamp: Stamp,
     pub text: Rope,
 }
@@ -35,7 +35,7 @@ pub struct OnDisk {
 impl FileWatch {
     /// FILE's stamp now, and its text when it changed since the last
     /// check and is not what the app already knows (`known`).
-    pub fn check(&mut self, path: &Path, known: Option<Stamp>) -> Option<OnDisk> {
+    pub fn check(&mut self, path: &Path, known: Option<Stamp>) -> Option<Found> {
         let stamp = Stamp::read(path).ok()??;
         if Some(stamp) == self.last || Some(stamp) == known {
             self.last = Some(stamp);
@@ -47,7 +47,7 @@ impl FileWatch {
         }
         let file = std::fs::File::open(path).ok()?;
         let text = Rope::from_reader(BufReader::new(file)).ok()?;
-        Some(OnDisk { stamp, text })
+        Some(Found { stamp, text })
     }
 }
 

@@ -11,8 +11,8 @@
 //! - `layout` and [`theme`]: where each part of the screen goes and its
 //!   colours, used by the app and by drawing alike;
 //! - [`ui`]: `draw(&App, &mut Frame)`, a pure function of the state;
-//! - `net`, `terminal`, `effects`, `run`: the edges (socket, tty, the
-//!   app's effects carried out, event loop).
+//! - `net`, `terminal`, [`outside`], `run`: the edges (socket, tty, the
+//!   app's orders carried out, event loop).
 
 pub mod action;
 pub mod app;
@@ -20,7 +20,6 @@ pub(crate) mod autostart;
 pub(crate) mod chat;
 pub(crate) mod cli;
 pub(crate) mod editor;
-pub mod effects;
 pub mod file_watch;
 pub mod highlight;
 pub(crate) mod input;
@@ -28,9 +27,11 @@ pub mod keymap;
 pub(crate) mod layout;
 pub mod net;
 pub(crate) mod notices;
+pub mod outside;
 pub(crate) mod row_backend;
 pub mod run;
 pub mod save;
+pub mod share;
 pub(crate) mod terminal;
 pub mod theme;
 mod tty_decode;

@@ -1,22 +1,22 @@
 //! The connection: a [`Connection`] (the client library's WebSocket task
 //! with reconnect and backoff) and its event channel. Events become
-//! `Action::Transport` for the app; the app's `Effect::Send`s come back
-//! here (through [`crate::effects`]). The sync logic itself lives in the
+//! `Action::Transport` for the app; the app's `Order::Send`s come back
+//! here (through [`crate::outside`]). The sync logic itself lives in the
 //! app's `Session`, so this module is only plumbing, plus the wait for the
 //! first welcome that must happen before the terminal is taken over.
 
 use std::time::Duration;
 
 use collab_client::{ConnectOptions, Connection, TransportEvent, TransportEvents};
-use collab_protocol::ClientMsg;
 use tokio::time::{Instant, timeout_at};
 
 use crate::action::Action;
 use crate::app::{App, Conn};
-use crate::effects::Outside;
+use crate::outside::Outside;
 
+/// The connection and its events, as the editor holds them.
 pub struct Net {
-    conn: Connection,
+    pub conn: Connection,
     pub events: TransportEvents,
 }
 
@@ -34,15 +34,6 @@ impl Net {
             )
         })?;
         Ok(Self { conn, events })
-    }
-
-    pub fn send(&self, msg: ClientMsg) {
-        self.conn.send(msg);
-    }
-
-    /// Connects again now, skipping what is left of the backoff.
-    pub fn resume(&self) {
-        self.conn.resume();
     }
 
     /// Sends what is queued, closes, and waits (briefly) for the transport
@@ -114,16 +105,16 @@ fn host_port(url: &str) -> &str {
 pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
-        // No keys are read yet: the effects are the connection's (and
+        // No keys are read yet: the orders are the connection's (and
         // Quit cannot be among them).
         let _ = out.carry_out(app);
-        if let Some(fatal) = &app.fatal {
-            return Err(fatal.clone());
+        if let Some(fatal) = app.fatal() {
+            return Err(fatal.to_owned());
         }
-        if app.conn == Conn::Live && !app.seeding {
+        if *app.conn() == Conn::Live && !app.seeding() {
             return Ok(());
         }
-        if let Conn::Reconnecting { reason, .. } = &app.conn
+        if let Conn::Reconnecting { reason, .. } = app.conn()
             && app.replica.welcomes() == 0
         {
             return Err(unreachable(&app.config.server, reason));
@@ -136,7 +127,7 @@ pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<
                     app.config.server
                 ));
             }
-            Err(_) if app.conn == Conn::Live => return Ok(()),
+            Err(_) if *app.conn() == Conn::Live => return Ok(()),
             Err(_) => {
                 return Err(format!(
                     "The collab server at {} did not answer within {}s: check that it is a collab server.",

@@ -14,5 +14,6 @@ mod convergence;
 mod paste;
 mod refusals;
 mod replica;
+mod session;
 mod sync;
 mod traces;

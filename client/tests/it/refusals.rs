@@ -102,3 +102,71 @@ async fn after_a_restart_an_old_peer_id_extended_by_another_splits_nothing() {
     let _ = seq;
     server.stop().await;
 }
+
+/// Issue 12, item 1, the case left: an update made *entirely* of changes
+/// the room already has, under ids that are not another session's, with
+/// other content. Here the seed's ids (the room binds them to itself, but
+/// takes copies of changes it has: a member back from a restart carries the
+/// seed in its catch-up, docs/protocol.md "Peer ids"). Mallory sends "EVIL"
+/// at the seed's first counters: acked, and nothing changes anywhere. The
+/// server imports nothing (every change is known, so Loro is not even
+/// asked), relays nothing, stores nothing and keeps nothing for newcomers:
+/// the room, every member and every newcomer keep the seed's text. Only a
+/// sender that applied its forgery locally holds it, and only it.
+#[tokio::test]
+async fn a_copy_of_known_ids_with_other_content_changes_nobodys_text() {
+    let server = Server::start().await;
+    let file = "the file's own text\n";
+    let alice = collab_client::Client::builder(&server.url, "copy", "alice")
+        .options(Server::options())
+        .seed(file)
+        .join()
+        .await
+        .unwrap();
+    alice
+        .wait_for(|s| s.replica().text() == file)
+        .await
+        .unwrap();
+    let bob = server.join("copy", "bob").await;
+    let mallory = server.join("copy", "mallory").await;
+    let seed = collab_doc::seed_peer(file);
+    let seq = send_update(&mallory, collab_doc::forge_for_tests(seed, "EVIL"));
+    mallory
+        .wait_for(|s| s.acks().any(|a| a == seq) || s.errors().iter().any(|e| e.1 == Some(seq)))
+        .await
+        .unwrap();
+    assert!(mallory.state().acks().any(|a| a == seq), "acked as a no-op");
+    // An edit of alice's after it reaches bob: bob has seen whatever the
+    // room relayed before it.
+    alice.edit(0, 0, "> ").unwrap();
+    alice.wait_synced().await.unwrap();
+    bob.wait_includes(&alice.version()).await.unwrap();
+    let want = format!("> {file}");
+    assert_eq!(alice.text(), want);
+    assert_eq!(bob.text(), want);
+    assert_eq!(mallory.text(), want);
+    assert_eq!(server.room_text("copy").await, want);
+
+    // Nothing can be built on such a copy either: with a change of her own
+    // on top (so the update brings something new), Loro compares the known
+    // part with the room's history, and the whole update is refused.
+    let mut forged = collab_doc::SharedDoc::new();
+    forged.author_as(seed).unwrap();
+    forged.splice(0, 0, "EVIL").unwrap();
+    forged
+        .author_as(mallory.state().replica().doc().peer_id())
+        .unwrap();
+    forged.splice(2, 0, "+").unwrap();
+    let seq = send_update(&mallory, forged.take_local_update().unwrap());
+    mallory
+        .wait_for(|s| s.acks().any(|a| a == seq) || s.errors().iter().any(|e| e.1 == Some(seq)))
+        .await
+        .unwrap();
+    let errors = mallory.state().errors();
+    assert!(
+        errors.contains(&(ErrorCode::BadUpdate, Some(seq))),
+        "{errors:?}"
+    );
+    assert_eq!(server.room_text("copy").await, want);
+    server.stop().await;
+}

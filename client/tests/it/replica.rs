@@ -648,3 +648,90 @@ fn replica_diverged_on_unmergeable_welcome() {
     assert_eq!(room.import_limited(&d, MAX), Ok(true));
     assert_eq!(room.text(), "back start\nend\n");
 }
+
+/// The convergence suite's flake (issue 12: about one schedule in 2,000
+/// with a tight rate limit, an honest member got `bad_update`). The rate
+/// limit drops update 1 and its resend; update 3 builds on them and goes
+/// out; the connection drops before 3 is answered. The next welcome
+/// resyncs by version (the catch-up carries 1 to 3), and then the answer to
+/// 3 arrives on the new connection: `bad_update`, for lack of the dropped
+/// updates (a server used to answer, on the session's new connection, what
+/// its old connection was still reading). An answer to a seq sent on an
+/// earlier connection says nothing about what this one sent: it is stale,
+/// neither shown nor a divergence, and an old ack releases nothing.
+#[test]
+fn an_answer_to_a_seq_of_an_earlier_connection_is_stale() {
+    let mut server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome(&server, DocKind::Snapshot, None));
+    let (s1, _) = update_data(&r.edit(0, 0, "one ").unwrap().unwrap());
+    let (s2, _) = update_data(&sends(&r.handle(error(ErrorCode::RateLimited, s1)))[0]);
+    assert!(sends(&r.handle(error(ErrorCode::RateLimited, s2))).is_empty());
+    let (s3, u3) = update_data(&r.edit(4, 0, "two ").unwrap().unwrap());
+    assert!(server.import(&u3).is_err(), "depends on the dropped ones");
+
+    r.on_disconnect();
+    let ClientMsg::Join(j) = r.join_msg("room", "alice", None) else {
+        panic!()
+    };
+    let v = j.version.unwrap();
+    let out = sends(&r.handle(welcome(&server, DocKind::Updates, Some(v.as_slice()))));
+    let [catch_up] = out.as_slice() else {
+        panic!("one catch-up: {out:?}")
+    };
+    let (s4, u4) = update_data(catch_up);
+    for stale in [
+        error(ErrorCode::BadUpdate, s3),
+        error(ErrorCode::RateLimited, s2),
+        ServerMsg::Ack { seq: s1 },
+    ] {
+        let effects = r.handle(stale.clone());
+        assert!(effects.is_empty(), "{stale:?}: {effects:?}");
+    }
+    assert!(!r.diverged());
+    server.import(&u4).unwrap();
+    assert_eq!(server.text(), "one two ");
+    r.handle(ServerMsg::Ack { seq: s4 });
+    assert!(r.is_synced());
+    assert_eq!(server.text(), r.text());
+}
+
+/// A big update goes out in parts, one per ack, and the rate limit drops
+/// the third. The resend starts where the acked parts end. It used to
+/// start from the version of the whole update, so it carried the parts the
+/// server had acked again, one message each: under a limit smaller than
+/// the number of parts every resend was dropped at the same part, and the
+/// member, resending every stall, was removed as a flood (the convergence
+/// suite, tight limit: a catch-up after a restart in 13 parts, resent from
+/// its first part every 200 ms for 5 s).
+#[test]
+fn a_resend_of_a_dropped_part_starts_after_the_acked_parts() {
+    let mut server = SharedDoc::new();
+    let mut r = Replica::new();
+    r.join_msg("room", "alice", None);
+    r.handle(welcome_with_frame(&server, DocKind::Snapshot, None, 4096));
+    let first = r
+        .edit(0, 0, &"😀 pasted\r\n".repeat(2000))
+        .unwrap()
+        .unwrap();
+    let (s1, u1) = update_data(&first);
+    server.import(&u1).unwrap();
+    let (s2, u2) = update_data(&sends(&r.handle(ServerMsg::Ack { seq: s1 }))[0]);
+    server.import(&u2).unwrap();
+    let (s3, _) = update_data(&sends(&r.handle(ServerMsg::Ack { seq: s2 }))[0]);
+    let resent = sends(&r.handle(error(ErrorCode::RateLimited, s3)));
+    let [resent] = resent.as_slice() else {
+        panic!("one part at a time: {resent:?}")
+    };
+    let (_, data) = update_data(resent);
+    let has = loro::VersionVector::decode(&server.version()).unwrap();
+    let info = collab_doc::UpdateInfo::read(&data).unwrap();
+    for span in info.spans() {
+        let acked = has.get(&span.peer).copied().unwrap_or(0);
+        assert_eq!(span.start, acked, "the resend starts at what was acked");
+    }
+    assert!(serve(&mut server, &mut r, vec![resent.clone()]) > 1);
+    assert!(r.is_synced() && !r.diverged());
+    assert_eq!(server.text(), r.text());
+}

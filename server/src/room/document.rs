@@ -26,12 +26,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collab_doc::{CompactionJob, DocError, PeerId, RoomDoc, Swapped, UpdateInfo, VersionVector};
+use collab_doc::{CompactionJob, DocError, LazyRoomDoc, PeerId, UpdateInfo, VersionVector};
 use collab_protocol::RoomId;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::Room;
-use crate::store::{Queued, SNAPSHOT_EVERY_BYTES, SNAPSHOT_EVERY_UPDATES, StoreHandle};
+use crate::store::StoreLink;
 
 /// Checkpoints older than this are dropped once a newer one is as old
 /// (`NEED_GRACE` in `room.rs` is less).
@@ -47,8 +47,10 @@ const INLINE_IMPORT_MAX_BYTES: usize = 4 * 1024;
 /// The document side of a room.
 #[derive(Debug)]
 pub(super) struct DocPart {
-    pub doc: RoomDoc,
-    /// With storage: where accepted changes go (`store.rs`).
+    /// Bytes until an update arrives (`collab_doc::LazyRoomDoc`).
+    pub doc: LazyRoomDoc,
+    /// With storage: where accepted changes go, and when a snapshot is
+    /// due (`store/persist.rs`).
     pub store: Option<StoreLink>,
     /// Told when a compaction is swapped in or abandoned.
     pub compacted: Arc<tokio::sync::Notify>,
@@ -64,24 +66,6 @@ pub(super) struct DocPart {
     pub owners: HashMap<PeerId, String>,
 }
 
-/// A stored room's way to the store thread, and what it sent since its
-/// last snapshot (a snapshot is due when that grows past a bound).
-#[derive(Debug)]
-pub(super) struct StoreLink {
-    pub handle: StoreHandle,
-    pub updates: usize,
-    pub bytes: usize,
-    /// A change could not be queued (queue full): changes are not queued
-    /// until the next compaction hands the store the whole snapshot and the
-    /// updates after it, so nothing is skipped on disk.
-    pub dirty: bool,
-    /// The store should get a snapshot (enough updates since the last
-    /// one): the next compaction's.
-    pub snapshot_due: bool,
-    /// An overflow was logged and not yet followed by a success.
-    pub warned: bool,
-}
-
 /// Where a piece of document work runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Runs {
@@ -94,7 +78,7 @@ pub(super) enum Runs {
 pub(super) type DocLock = Arc<Mutex<DocPart>>;
 
 impl DocPart {
-    pub fn new(doc: RoomDoc, store: Option<StoreLink>) -> DocLock {
+    pub fn new(doc: LazyRoomDoc, store: Option<StoreLink>) -> DocLock {
         Arc::new(Mutex::new(Self {
             doc,
             store,
@@ -171,10 +155,7 @@ impl DocPart {
     /// `collab_doc::TAIL_COMPACT_BYTES`, or when the store wants a
     /// snapshot. Never while one is out.
     pub fn compaction_wanted(&self, compact_every: usize) -> bool {
-        let store_wants = self
-            .store
-            .as_ref()
-            .is_some_and(|l| l.dirty || l.snapshot_due);
+        let store_wants = self.store.as_ref().is_some_and(StoreLink::wants_snapshot);
         (store_wants && !self.doc.is_compacting()) || self.doc.compaction_due(compact_every)
     }
 
@@ -213,95 +194,18 @@ impl DocPart {
             .map(|(_, vv)| vv)
     }
 
-    /// Hands a change to the store. Never blocks and never exports: a full
-    /// queue marks the room dirty, and enough changes since the last
-    /// snapshot make one due; the next compaction brings it
-    /// ([`Self::store_compacted`]).
+    /// Hands a change to the store, as the policy in `store/persist.rs`
+    /// says. Never blocks and never exports.
     pub fn persist(&mut self, room: &RoomId, change: Vec<u8>) {
-        let Some(link) = self.store.as_mut() else {
-            return;
-        };
-        link.updates += 1;
-        link.bytes += change.len();
-        if link.updates >= SNAPSHOT_EVERY_UPDATES || link.bytes >= SNAPSHOT_EVERY_BYTES {
-            link.snapshot_due = true;
+        if let Some(link) = self.store.as_mut() {
+            link.persist(room, change);
         }
-        if link.dirty {
-            // Not queued after a refused change (the stored updates would
-            // have a gap): the compaction's snapshot and tail carry it.
-            return;
-        }
-        let queued = link.handle.append(room, change);
-        link.queued(room, queued);
     }
 
-    /// A finished compaction: when the store wants a snapshot, it gets the
-    /// new one and the updates merged after it, replacing what it has.
-    fn store_compacted(&mut self, room: &RoomId, swapped: &Swapped) {
-        let Some(link) = self.store.as_mut() else {
-            return;
-        };
-        let Some(snapshot) = &swapped.snapshot else {
-            return;
-        };
-        if !(link.dirty || link.snapshot_due || swapped.trimmed) {
-            return;
-        }
-        let after: Vec<Vec<u8>> = swapped.after.iter().map(|u| u.to_vec()).collect();
-        let (updates, bytes) = (after.len(), after.iter().map(Vec::len).sum());
-        let queued = link
-            .handle
-            .snapshot_then(room, snapshot.as_ref().clone(), after);
-        if queued == Queued::Yes {
-            link.updates = updates;
-            link.bytes = bytes;
-            link.snapshot_due = false;
-        }
-        link.queued(room, queued);
-    }
-
-    /// The room emptied: if the store queue refused one of its changes,
-    /// hand the store its last snapshot now (there is no next change to
-    /// carry it).
+    /// The room emptied: the store gets what it still lacks.
     fn close(&mut self, room: &RoomId) {
-        if !self.store.as_ref().is_some_and(|l| l.dirty) {
-            return;
-        }
-        let snapshot = match self.doc.snapshot() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(room = %room, error = %e, "exporting the closing room failed; its last changes are not stored");
-                return;
-            }
-        };
-        if let Some(link) = self.store.as_mut()
-            && link.handle.closing_snapshot(room, snapshot) == Queued::Yes
-        {
-            link.dirty = false;
-            tracing::info!(room = %room, "the room closed; its last snapshot is queued");
-        }
-    }
-}
-
-impl StoreLink {
-    /// What queueing a change or snapshot for the store came to.
-    fn queued(&mut self, room: &RoomId, queued: Queued) {
-        match queued {
-            Queued::Yes => {
-                if self.dirty && self.warned {
-                    tracing::info!(room = %room, "the store queue has room again; the room's snapshot is queued");
-                }
-                self.dirty = false;
-                self.warned = false;
-            }
-            Queued::Full => {
-                self.dirty = true;
-                if !self.warned {
-                    tracing::error!(room = %room, "the store queue is full (the disk is too slow): the room's next compaction stores its whole snapshot");
-                    self.warned = true;
-                }
-            }
-            Queued::Closed => {}
+        if let Some(link) = self.store.as_mut() {
+            link.close(&mut self.doc, room);
         }
     }
 }
@@ -334,8 +238,10 @@ pub(super) fn spawn_compaction(room: Arc<Room>, job: CompactionJob) {
                 // more to the store, and one that has not cannot empty
                 // before its snapshot is queued.
                 let st = room.lock();
-                if !st.dead {
-                    part.store_compacted(&room.id, &swapped);
+                if !st.dead
+                    && let Some(link) = part.store.as_mut()
+                {
+                    link.store_compacted(&room.id, &swapped);
                 }
             }
             Ok(Err(e)) => {
@@ -405,7 +311,7 @@ pub(super) fn close(doc: DocLock, room: RoomId) {
     };
     rt.spawn(async move {
         let part = doc.lock_owned().await;
-        if part.store.as_ref().is_some_and(|l| l.dirty) {
+        if part.store.as_ref().is_some_and(StoreLink::is_dirty) {
             let _ = run(part, Runs::Blocking, move |p| p.close(&room)).await;
         }
     });

@@ -14,6 +14,8 @@ mod common;
 mod access;
 mod bad_input;
 mod closing;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod conformance;
 mod contract;
 mod document;

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 /// A plain HTTP/1.1 request; returns the status code, the head and the body.
-async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
+pub(crate) async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: test\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();

@@ -3,7 +3,7 @@
 //! replica local-first.
 
 use super::undo_group::EditKind;
-use super::{App, Effect, Focus, PromptKind, READ_ONLY_NOTICE};
+use super::{App, Focus, Order, PromptKind, READ_ONLY_NOTICE};
 use crate::editor::{Change, Direction};
 use crate::keymap::Command;
 
@@ -146,7 +146,7 @@ impl App {
         if text.is_empty() {
             return;
         }
-        self.effects.push(Effect::Clipboard(text.clone()));
+        self.orders.push(Order::Clipboard(text.clone()));
         self.clipboard = text;
     }
 
@@ -158,7 +158,7 @@ impl App {
                 self.edit(ch);
             }
             Focus::Prompt => self.prompt_insert(c.encode_utf8(&mut [0; 4])),
-            Focus::Chat => self.chat.input.insert(c.encode_utf8(&mut [0; 4])),
+            Focus::Chat => self.chat_insert(c.encode_utf8(&mut [0; 4])),
         }
     }
 
@@ -170,7 +170,7 @@ impl App {
                 self.edit(ch);
             }
             Focus::Prompt => self.prompt_insert(text),
-            Focus::Chat => self.chat.input.insert(text),
+            Focus::Chat => self.chat_insert(text),
         }
     }
 
@@ -206,7 +206,7 @@ impl App {
             History::Redo => self.replica.redo(),
         };
         if let Some(m) = msg {
-            self.effects.push(Effect::Send(m));
+            self.orders.push(Order::Send(m));
         }
         let changes = self.replica.take_changes();
         if changes.is_empty() {
@@ -218,7 +218,7 @@ impl App {
         }
         let mut caret = None;
         for delta in &changes {
-            self.apply_delta(delta, false);
+            self.mirror_delta(delta, false);
             caret = delta_end(delta).or(caret);
         }
         if let Some(c) = caret {

@@ -14,12 +14,14 @@ impl App {
             return;
         }
         for delta in &changes {
-            self.apply_delta(delta, mine);
+            self.mirror_delta(delta, mine);
         }
         self.after_text_change();
     }
 
-    pub(super) fn apply_delta(&mut self, delta: &[collab_doc::TextChange], mine: bool) {
+    /// One delta into the rope (through `Editor::apply_delta`),
+    /// keeping the view on the same text and the highlight cache exact.
+    pub(super) fn mirror_delta(&mut self, delta: &[collab_doc::TextChange], mine: bool) {
         let Some(span) = changed_span(delta) else {
             return;
         };
@@ -48,15 +50,14 @@ impl App {
             self.indent_known = true;
             self.editor.detect_indent();
         }
-        let rope = self.editor.rope();
-        self.modified = rope.len_chars() != self.saved.len_chars() || *rope != self.saved;
+        self.check_modified();
         self.refresh_peers();
         self.relayout();
     }
 
     /// Resolves every member's stable cursors against the text now.
     pub(super) fn refresh_peers(&mut self) {
-        let my_id = self.me.as_ref().map(|m| m.id);
+        let my_id = self.me().map(|m| m.id);
         let rope = self.editor.rope();
         let len = rope.len_chars();
         self.peers = self

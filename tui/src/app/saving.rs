@@ -1,4 +1,4 @@
-//! Saving (the write itself is an [`Effect::Save`] for the event loop,
+//! Saving (the write itself is an [`Order::Save`] for the event loop,
 //! which runs it on a blocking thread; its result comes back as
 //! `Action::Saved`, and until then no other save starts) and quitting, which asks twice when
 //! the text is modified.
@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use collab_protocol::ClientMsg;
 use ropey::Rope;
 
-use super::{App, Armed, Conn, Effect, PromptKind};
-use crate::file_watch::OnDisk;
+use super::{App, Armed, Conn, OnDisk, Order, PromptKind};
+use crate::file_watch::Found;
 use crate::save::{Expect, SaveError, Saved, Stamp};
 
 /// What FILE on disk is to this session.
@@ -38,13 +38,26 @@ pub(super) struct Saving {
     pending: Option<PendingSave>,
     /// FILE as loaded or last saved, to tell another program's change.
     disk_stamp: Option<Stamp>,
+    /// The text as last loaded or saved, to tell whether it is modified.
+    saved: Rope,
+    /// The text differs from `saved` (`[+]`).
+    modified: bool,
+    /// What FILE on disk is to this session (may a save replace it?).
+    file_state: FileState,
+    /// Quitting: the leave is queued.
+    quitting: bool,
 }
 
 impl Saving {
-    pub(super) fn new(disk_stamp: Option<Stamp>) -> Self {
+    /// FILE as read at start (its text and stamp), if there was one.
+    pub(super) fn new(saved: Rope, disk_stamp: Option<Stamp>) -> Self {
         Self {
             pending: None,
             disk_stamp,
+            saved,
+            modified: false,
+            file_state: FileState::Ours,
+            quitting: false,
         }
     }
 }
@@ -114,7 +127,7 @@ impl App {
             text: text.clone(),
             kind,
         });
-        self.effects.push(Effect::Save { path, text, expect });
+        self.orders.push(Order::Save { path, text, expect });
     }
 
     /// FILE's stamp as this session last loaded or saved it.
@@ -127,6 +140,72 @@ impl App {
         self.saving.pending.is_some()
     }
 
+    /// The text differs from FILE as loaded or last saved (`[+]`).
+    pub fn modified(&self) -> bool {
+        self.saving.modified
+    }
+
+    /// What FILE on disk is to this session.
+    pub fn file_state(&self) -> FileState {
+        self.saving.file_state
+    }
+
+    /// Quitting: the leave is queued.
+    pub(super) fn quitting(&self) -> bool {
+        self.saving.quitting
+    }
+
+    /// After a text change: whether the text still is FILE's.
+    pub(super) fn check_modified(&mut self) {
+        let (rope, saved) = (self.editor.rope(), &self.saving.saved);
+        self.saving.modified = rope.len_chars() != saved.len_chars() || rope != saved;
+    }
+
+    /// At the first welcome: without FILE the room's text is the baseline
+    /// (nothing is modified); with one, FILE on disk is, and a room that
+    /// already had other text says so.
+    pub(super) fn first_welcome_with_file(&mut self) {
+        if self.config.file.is_none() {
+            self.saving.saved = Rope::from_str(&self.replica.text());
+        } else {
+            self.compare_with_file();
+        }
+    }
+
+    /// With FILE, once the room's text is known (the first welcome, or a
+    /// seed answered as not applied): a room that already has text shows
+    /// the room's, and FILE is said to differ when it does.
+    pub(super) fn compare_with_file(&mut self) {
+        let Some(file) = &self.config.file_text else {
+            return;
+        };
+        let room = self.replica.doc();
+        if room.is_empty() {
+            return;
+        }
+        let text = room.text();
+        if file.len_bytes() == text.len() && *file == text.as_str() {
+            return;
+        }
+        self.saving.file_state = FileState::Differs;
+        let name = self.file_name().unwrap_or_default();
+        self.warn(format!(
+            "{name} differs from the room's text; you see the room's. Ctrl-S asks before replacing {name}; Alt-S saves elsewhere."
+        ));
+    }
+
+    /// A new or read-only FILE is said when it opens.
+    pub(super) fn say_file_state(&mut self) {
+        let Some(name) = self.file_name() else { return };
+        match self.config.file_on_disk {
+            OnDisk::Writable => {}
+            OnDisk::New => self.notice(format!("{name} is a new file: Ctrl-S creates it.")),
+            OnDisk::ReadOnly => self.warn(format!(
+                "{name} is read-only on disk: you can edit here, but saving to it will fail."
+            )),
+        }
+    }
+
     pub(super) fn saved_file(&mut self, result: Result<Saved, SaveError>) {
         let Some(pending) = self.saving.pending.take() else {
             return;
@@ -135,9 +214,9 @@ impl App {
         match result {
             Ok(saved) => {
                 let size = size_of(&pending.text);
-                self.saved = pending.text;
+                self.saving.saved = pending.text;
                 self.saving.disk_stamp = saved.stamp;
-                self.file_state = FileState::Ours;
+                self.saving.file_state = FileState::Ours;
                 if pending.kind == SaveKind::As {
                     self.config.file = Some(pending.path.clone());
                 }
@@ -184,15 +263,16 @@ impl App {
     /// nothing is modified and saving asks nothing. When it holds what it
     /// held before (touched), only the stamp moves on. Otherwise the
     /// stamp stays old, so the next save finds the change and asks.
-    pub(super) fn file_on_disk(&mut self, found: OnDisk) {
+    pub(super) fn file_on_disk(&mut self, found: Found) {
         let rope = self.editor.rope();
         let same = |a: &Rope, b: &Rope| a.len_bytes() == b.len_bytes() && a == b;
         if same(&found.text, rope) {
-            self.saved = found.text;
+            self.saving.saved = found.text;
             self.saving.disk_stamp = Some(found.stamp);
-            self.file_state = FileState::Ours;
+            self.saving.file_state = FileState::Ours;
             self.after_text_change();
-        } else if self.file_state == FileState::Ours && same(&found.text, &self.saved) {
+        } else if self.saving.file_state == FileState::Ours && same(&found.text, &self.saving.saved)
+        {
             self.saving.disk_stamp = Some(found.stamp);
         }
     }
@@ -201,7 +281,7 @@ impl App {
     /// question to ask; `None` when the file is the session's to write.
     fn overwrite_question(&self) -> Option<String> {
         let name = self.file_name().unwrap_or_default();
-        let why = match self.file_state {
+        let why = match self.saving.file_state {
             FileState::Ours => return None,
             FileState::Differs => format!("{name} on disk is not the room's text"),
             FileState::NotLoaded => format!("{name} was never loaded (too large for the room)"),
@@ -214,38 +294,38 @@ impl App {
     /// FILE was not seeded into the room (refused): the buffer holds the
     /// room's text, which is all it has to lose; the file is left alone.
     pub(super) fn seed_refused(&mut self) {
-        self.seeding = false;
-        self.file_state = FileState::NotLoaded;
-        self.saved = self.editor.rope().clone();
+        self.saving.file_state = FileState::NotLoaded;
+        self.saving.saved = self.editor.rope().clone();
         self.after_text_change();
     }
 
     /// Ctrl-Q: asks first when there are unsaved changes, or edits that
     /// have not reached the server while offline; a second Ctrl-Q quits.
     pub(super) fn quit(&mut self) {
-        let unsent = match self.conn {
+        let unsent = match self.conn() {
             Conn::Live => 0,
             _ => self.replica.unsent_edits(),
         };
-        if (self.modified || unsent > 0) && self.asked != Some(Armed::Quit) {
+        let modified = self.saving.modified;
+        if (modified || unsent > 0) && self.asked != Some(Armed::Quit) {
             self.armed = Some(Armed::Quit);
-            return self.warn(quit_question(self.modified, unsent));
+            return self.warn(quit_question(modified, unsent));
         }
         self.quit_now();
     }
 
     /// Leaves the room and quits, asking nothing.
     pub(super) fn quit_now(&mut self) {
-        if self.quitting {
+        if self.saving.quitting {
             return;
         }
-        self.quitting = true;
+        self.saving.quitting = true;
         // Edits typed in this same frame go out before the leave.
         if let Some(m) = self.replica.flush() {
-            self.effects.push(Effect::Send(m));
+            self.orders.push(Order::Send(m));
         }
-        self.effects.push(Effect::Send(ClientMsg::Leave));
-        self.effects.push(Effect::Quit);
+        self.orders.push(Order::Send(ClientMsg::Leave));
+        self.orders.push(Order::Quit);
     }
 }
 

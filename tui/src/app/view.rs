@@ -1,6 +1,6 @@
-//! Layout and the view on the text: which areas the screen has, scrolling
-//! so the caret stays visible, and mouse clicks (which place the caret or
-//! focus the chat box).
+//! Layout and the view on the text: which areas the screen has, what a
+//! frame needs before it is drawn, scrolling so the caret stays visible,
+//! and mouse clicks (which place the caret or focus the chat box).
 
 use ratatui::layout::{Position, Rect};
 
@@ -32,6 +32,19 @@ impl Default for Screen {
 }
 
 impl App {
+    /// Before drawing a frame: my caret for the members panel and the
+    /// highlighter's lines for what is visible.
+    pub(super) fn frame(&mut self) {
+        let sel = self.editor.selection();
+        if let Some(me) = self.peers.iter_mut().find(|p| p.me) {
+            me.head = Some(sel.head);
+            me.anchor = Some(sel.anchor);
+            me.line = Some(self.editor.rope().char_to_line(sel.head));
+        }
+        let h = self.text_height();
+        self.highlight.prepare(self.editor.rope(), self.view.top, h);
+    }
+
     /// The terminal's size, as last told.
     pub fn size(&self) -> Rect {
         self.screen.size
@@ -83,7 +96,7 @@ impl App {
 
     pub(super) fn relayout(&mut self) {
         let open = Open {
-            chat: self.chat.open,
+            chat: self.chat().open,
             members: self.screen.show_members,
             prompt: self.prompt().is_some(),
             gutter: layout::gutter_width(self.editor.rope().len_lines()),
@@ -94,13 +107,10 @@ impl App {
     /// Never leaves the keyboard with a chat box or prompt the terminal is
     /// too small to draw (what is typed would go where no one sees it).
     pub(super) fn hide_undrawn_inputs(&mut self) {
-        if self.chat.open && self.screen.areas.chat.is_none() {
-            self.chat.set_open(false);
-            if self.focus == Focus::Chat {
-                self.focus = Focus::Text;
-                self.warn("The terminal is too small for the chat: it needs 7 rows.");
-            }
-            self.relayout();
+        if self.chat().open && self.screen.areas.chat.is_none() {
+            self.close_chat(Some(
+                "The terminal is too small for the chat: it needs 7 rows.",
+            ));
         }
         if self.prompt().is_some() && self.screen.areas.prompt.is_none() {
             self.drop_prompt();

@@ -66,7 +66,7 @@ impl Edit {
 
 /// Mirrors a delta into the rope. Steps that reach past the end (which a
 /// consistent document never sends) are clamped rather than trusted.
-pub fn apply_delta(rope: &mut Rope, delta: &[TextChange]) {
+pub fn apply_to_rope(rope: &mut Rope, delta: &[TextChange]) {
     let mut at = 0usize;
     for step in delta {
         match step {
@@ -177,11 +177,11 @@ mod tests {
     #[test]
     fn edits_apply_as_deltas() {
         let mut r = Rope::from_str("hello world");
-        apply_delta(&mut r, &Edit::replace(0, 5, "goodbye").to_delta());
+        apply_to_rope(&mut r, &Edit::replace(0, 5, "goodbye").to_delta());
         assert_eq!(r.to_string(), "goodbye world");
-        apply_delta(&mut r, &Edit::insert(13, "!").to_delta());
+        apply_to_rope(&mut r, &Edit::insert(13, "!").to_delta());
         assert_eq!(r.to_string(), "goodbye world!");
-        apply_delta(&mut r, &[TextChange::Retain(100), TextChange::Delete(5)]);
+        apply_to_rope(&mut r, &[TextChange::Retain(100), TextChange::Delete(5)]);
         assert_eq!(r.to_string(), "goodbye world!");
     }
 

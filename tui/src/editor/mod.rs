@@ -16,7 +16,7 @@ mod selection;
 pub mod text;
 
 pub use commands::Change;
-pub use edit::{Assoc, Edit, apply_delta, changed_span, map_pos};
+pub use edit::{Assoc, Edit, apply_to_rope, changed_span, map_pos};
 pub use search::{Direction, find_next, find_prev};
 pub use selection::Selection;
 
@@ -136,7 +136,7 @@ impl Editor {
     pub fn apply_delta(&mut self, delta: &[TextChange], assoc: Assoc) {
         let anchor = map_pos(delta, self.sel.anchor, assoc);
         let head = map_pos(delta, self.sel.head, assoc);
-        apply_delta(&mut self.rope, delta);
+        apply_to_rope(&mut self.rope, delta);
         self.sel = Selection::new(anchor, head).clamped(self.rope.len_chars());
     }
 }

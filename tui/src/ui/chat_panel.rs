@@ -61,7 +61,7 @@ pub fn cursor(app: &App, area: Rect) -> Option<Position> {
         return None;
     }
     let inner = Block::bordered().inner(area);
-    let input = &app.chat.input;
+    let input = &app.chat().input;
     let before: String = input.text.chars().take(input.cursor).collect();
     let x = inner.x + 2 + u16::try_from(before.width()).unwrap_or(0);
     Some(Position::new(
@@ -73,7 +73,7 @@ pub fn cursor(app: &App, area: Rect) -> Option<Position> {
 pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
     let p = app.palette;
     let focused = app.focus == Focus::Chat;
-    let title = match (focused, app.chat.scroll) {
+    let title = match (focused, app.chat().scroll) {
         (_, n) if n > 0 => format!(" Chat · {n} newer below · PgDn "),
         (true, _) => " Chat · Enter sends · /msg NAME text · Esc closes ".to_owned(),
         (false, _) => " Chat · F2 to type ".to_owned(),
@@ -91,7 +91,7 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
     let w = usize::from(inner.width);
     let room = usize::from(inner.height - 1);
     let mut rows: Vec<Line<'_>> = Vec::new();
-    for m in app.chat.lines.iter().rev().skip(app.chat.scroll) {
+    for m in app.chat().lines.iter().rev().skip(app.chat().scroll) {
         if rows.len() >= room {
             break;
         }
@@ -136,7 +136,7 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
     rows.reverse();
     let mut all = vec![Line::raw(""); room - rows.len()];
     all.extend(rows);
-    let input = &app.chat.input.text;
+    let input = &app.chat().input.text;
     let shown: String = {
         // Keep the end of a long message in view.
         let max = w.saturating_sub(3);

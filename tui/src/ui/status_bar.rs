@@ -19,7 +19,7 @@ pub fn connection_text(app: &App) -> String {
             format!("{n} unsent edits")
         }
     };
-    match &app.conn {
+    match app.conn() {
         Conn::Connecting => "connecting".into(),
         Conn::Joining => "joining".into(),
         Conn::Live if unsent > 0 => format!("connected, sending {}", edits(unsent)),
@@ -80,7 +80,7 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
     buf.set_style(area, bar);
     let (line, col) = app.editor.line_col();
     let conn = connection_text(app);
-    let conn_style = match app.conn {
+    let conn_style = match app.conn() {
         Conn::Live => bar,
         _ => bar.patch(p.warn()),
     };
@@ -88,7 +88,7 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
         Some(f) => f,
         None => "[no file]".into(),
     };
-    let modified = if app.modified { " [+]" } else { "" };
+    let modified = if app.modified() { " [+]" } else { "" };
     let on_disk = match app.config.file_on_disk {
         _ if app.config.file.is_none() => "",
         OnDisk::Writable => "",
@@ -96,8 +96,7 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
         OnDisk::ReadOnly => " [read-only]",
     };
     let user = app
-        .me
-        .as_ref()
+        .me()
         .map_or(app.config.user.as_str(), |m| m.name.as_str());
 
     let mut parts = vec![
@@ -122,9 +121,9 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
     if app.read_only() {
         parts.push(part(" read-only ".into(), bar.patch(p.warn()), 2, true));
     }
-    if !app.chat.open && app.chat.unread > 0 {
+    if !app.chat().open && app.chat().unread > 0 {
         parts.push(part(
-            format!(" chat {} ", app.chat.unread),
+            format!(" chat {} ", app.chat().unread),
             bar.add_modifier(Modifier::BOLD),
             3,
             true,

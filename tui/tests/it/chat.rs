@@ -5,7 +5,7 @@ use crate::support;
 
 use collab_protocol::ServerMsg;
 use collab_tui::action::Action;
-use collab_tui::app::{App, Effect, Focus};
+use collab_tui::app::{App, Focus, Order};
 use collab_tui::keymap::Command;
 use support::*;
 
@@ -62,7 +62,7 @@ fn scroll_back_through_the_chat() {
     // With text in the box, Up does not scroll.
     typed(&mut app, "x");
     cmd(&mut app, Command::InputUp);
-    assert_eq!(app.chat.scroll, 0);
+    assert_eq!(app.chat().scroll, 0);
 }
 
 #[test]
@@ -76,10 +76,10 @@ fn the_chat_box_edits_like_a_shell() {
     typed(&mut app, ">> ");
     cmd(&mut app, Command::LineEnd);
     typed(&mut app, "you");
-    assert_eq!(app.chat.input.text, ">> hello there you");
+    assert_eq!(app.chat().input.text, ">> hello there you");
     cmd(&mut app, Command::WordLeft);
     cmd(&mut app, Command::DeleteToStart);
-    assert_eq!(app.chat.input.text, "you");
+    assert_eq!(app.chat().input.text, "you");
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn esc_closes_the_chat_and_msg_alone_shows_its_usage() {
     let s = render(&mut app);
     assert!(s.contains("Usage: /msg NAME text"), "{s}");
     cmd(&mut app, Command::Cancel);
-    assert!(!app.chat.open);
+    assert!(!app.chat().open);
     assert_eq!(app.focus, Focus::Text);
     assert!(app.areas().chat.is_none());
 }
@@ -123,9 +123,9 @@ fn no_focus_for_a_chat_the_terminal_cannot_show() {
     typed(&mut app, "hi");
     assert!(app.editor.rope().to_string().starts_with("hi"));
     assert!(
-        !app.take_effects()
+        !app.take_orders()
             .iter()
-            .any(|e| matches!(e, Effect::Send(collab_protocol::ClientMsg::Chat { .. })))
+            .any(|e| matches!(e, Order::Send(collab_protocol::ClientMsg::Chat { .. })))
     );
     // Open in a big terminal, then shrunk: the focus comes back to the text.
     let mut app = joined(&room, "notes.txt", 80, 24);

@@ -1,4 +1,4 @@
-//! The one place effects are carried out: a save is written off the event
+//! The one place orders are carried out: a save is written off the event
 //! loop and its result comes back as an action.
 
 use crate::support;
@@ -6,9 +6,9 @@ use crate::support;
 use std::time::Duration;
 
 use collab_tui::action::Action;
-use collab_tui::effects::{Flow, Outside};
 use collab_tui::keymap::Command;
 use collab_tui::net::Net;
+use collab_tui::outside::{Flow, Outside};
 use support::*;
 
 #[tokio::test]
@@ -18,7 +18,7 @@ async fn a_save_is_written_off_the_loop_and_comes_back_as_an_action() {
     let path = dir.join("notes.txt");
     let room = Room::new("hello\n");
     let mut app = joined(&room, &path.display().to_string(), 80, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     // Nothing listens on port 1 of loopback: the messages go nowhere.
     let mut out = Outside::new(Net::open("ws://127.0.0.1:1", None).unwrap());
     app.update(Action::Command(Command::Save));

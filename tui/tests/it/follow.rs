@@ -75,9 +75,9 @@ fn follow_by_name_from_the_chat_and_when_they_leave() {
     }
     app.update(Action::Command(Command::Submit));
     assert_eq!(app.following(), Some("bob"));
-    assert!(app.take_effects().iter().all(|e| !matches!(
+    assert!(app.take_orders().iter().all(|e| !matches!(
         e,
-        collab_tui::app::Effect::Send(collab_protocol::ClientMsg::Chat { .. })
+        collab_tui::app::Order::Send(collab_protocol::ClientMsg::Chat { .. })
     )));
     assert!(render(&mut app).contains("line 60"));
     for c in "/follow nobody".chars() {

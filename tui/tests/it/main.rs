@@ -1,8 +1,8 @@
 //! The editor's in-process tests: screens drawn on ratatui's `TestBackend`
-//! (insta snapshots), an `App` kept in sync with a real server, and the
-//! ignored figures for the report. `e2e_tmux.rs` stays a binary of its own:
-//! it drives real collab-tui processes and should not share the cores with
-//! these tests' threads.
+//! (insta snapshots) and an `App` kept in sync with a real server; the
+//! editor's figures are collab-bench's `editor` bench. `e2e_tmux.rs` stays a
+//! binary of its own: it drives real collab-tui processes and should not
+//! share the cores with these tests' threads.
 //!
 //! One test binary rather than one per file: each binary links loro,
 //! ratatui and tokio again (about 25 MB and a link step apiece), which cost
@@ -17,7 +17,6 @@ mod editing;
 mod effects;
 mod follow;
 mod paste;
-mod perf;
 mod resize;
 mod saving;
 mod scheme;

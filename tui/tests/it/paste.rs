@@ -8,15 +8,15 @@ use crate::support;
 
 use collab_protocol::{ClientMsg, ServerMsg};
 use collab_tui::action::Action;
-use collab_tui::app::{App, Effect};
+use collab_tui::app::{App, Order};
 use collab_tui::keymap::Command;
 use support::*;
 
 /// Sends what the app has to send to `room`'s document, acking each.
 fn deliver(app: &mut App, room: &mut Room) {
     app.update(Action::Sync);
-    for e in app.take_effects() {
-        if let Effect::Send(ClientMsg::Update { seq, data }) = e {
+    for e in app.take_orders() {
+        if let Order::Send(ClientMsg::Update { seq, data }) = e {
             room.doc.import(&data.0).unwrap();
             msg(app, ServerMsg::Ack { seq });
         }
@@ -28,7 +28,7 @@ fn a_long_paste_is_the_same_text_everywhere_and_one_undo_step() {
     let before = "fn main() {\n}\n";
     let mut room = Room::new(before);
     let mut app = joined(&room, "main.rs", 80, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     app.update(Action::Command(Command::DocEnd));
     let paste: String = "    let café = compute(42); // 😀\n"
         .chars()

@@ -10,7 +10,7 @@ use std::time::Instant;
 use collab_client::TransportEvent;
 use collab_protocol::{ErrorCode, ServerMsg};
 use collab_tui::action::Action;
-use collab_tui::app::{App, Effect, FileState};
+use collab_tui::app::{App, FileState, Order};
 use collab_tui::keymap::Command;
 use collab_tui::save::{Expect, SaveError, Saved};
 use support::*;
@@ -22,10 +22,10 @@ fn saves(app: &mut App) -> Vec<String> {
 
 /// The saves among the effects, with what each expects of the file.
 fn expects(app: &mut App) -> Vec<(String, Expect)> {
-    app.take_effects()
+    app.take_orders()
         .into_iter()
         .filter_map(|e| match e {
-            Effect::Save { path, expect, .. } => Some((path.display().to_string(), expect)),
+            Order::Save { path, expect, .. } => Some((path.display().to_string(), expect)),
             _ => None,
         })
         .collect()
@@ -46,7 +46,7 @@ fn typed(app: &mut App, s: &str) {
 }
 
 fn quits(app: &mut App) -> bool {
-    app.take_effects().contains(&Effect::Quit)
+    app.take_orders().contains(&Order::Quit)
 }
 
 /// alice opens `file` holding `text` in `room`, on a server whose
@@ -77,9 +77,9 @@ fn a_file_too_large_for_the_room_is_not_emptied_by_ctrl_s() {
     // The room stays empty and so does the buffer: nothing is modified,
     // and quitting asks nothing.
     assert_eq!(app.editor.rope().len_chars(), 0);
-    assert!(!app.modified, "a refused seed marks the buffer modified");
-    assert_eq!(app.file_state, FileState::NotLoaded);
-    let _ = app.take_effects();
+    assert!(!app.modified(), "a refused seed marks the buffer modified");
+    assert_eq!(app.file_state(), FileState::NotLoaded);
+    let _ = app.take_orders();
     // Ctrl-S does not write the empty room over the file: it asks.
     cmd(&mut app, Command::Save);
     assert!(
@@ -104,7 +104,7 @@ fn a_file_too_large_for_the_room_is_not_emptied_by_ctrl_s() {
 fn a_seed_the_server_refuses_leaves_the_buffer_unmodified() {
     // The welcome's limit lets the seed go; the server refuses it anyway.
     let mut app = open("notes.txt", "my notes\n", &Room::new(""), 1 << 20);
-    assert!(app.seeding);
+    assert!(app.seeding());
     msg(
         &mut app,
         ServerMsg::Error {
@@ -113,10 +113,10 @@ fn a_seed_the_server_refuses_leaves_the_buffer_unmodified() {
             seq: None,
         },
     );
-    assert!(!app.seeding);
-    assert!(!app.modified);
-    assert_eq!(app.file_state, FileState::NotLoaded);
-    let _ = app.take_effects();
+    assert!(!app.seeding());
+    assert!(!app.modified());
+    assert_eq!(app.file_state(), FileState::NotLoaded);
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     assert!(saves(&mut app).is_empty());
 }
@@ -131,8 +131,8 @@ fn joining_with_a_file_that_differs_from_the_room_says_so_and_asks_before_saving
         "{screen}"
     );
     assert!(screen.contains("Alt-S saves elsewhere"), "{screen}");
-    assert_eq!(app.file_state, FileState::Differs);
-    let _ = app.take_effects();
+    assert_eq!(app.file_state(), FileState::Differs);
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     assert!(
         saves(&mut app).is_empty(),
@@ -143,7 +143,7 @@ fn joining_with_a_file_that_differs_from_the_room_says_so_and_asks_before_saving
     assert_eq!(saves(&mut app), ["mine.txt"]);
     // Once saved, the file is the session's: the next save asks nothing.
     app.update(ok("mine.txt"));
-    assert_eq!(app.file_state, FileState::Ours);
+    assert_eq!(app.file_state(), FileState::Ours);
     cmd(&mut app, Command::Save);
     assert_eq!(saves(&mut app), ["mine.txt"]);
 }
@@ -152,8 +152,8 @@ fn joining_with_a_file_that_differs_from_the_room_says_so_and_asks_before_saving
 fn a_file_equal_to_the_room_saves_without_asking() {
     let room = Room::new("same text\n");
     let mut app = open("same.txt", "same text\n", &room, 1 << 20);
-    assert_eq!(app.file_state, FileState::Ours);
-    let _ = app.take_effects();
+    assert_eq!(app.file_state(), FileState::Ours);
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     assert_eq!(saves(&mut app), ["same.txt"]);
 }
@@ -162,7 +162,7 @@ fn a_file_equal_to_the_room_saves_without_asking() {
 fn a_file_changed_on_disk_since_it_was_opened_is_not_overwritten_without_asking() {
     let room = Room::new("text\n");
     let mut app = joined(&room, "notes.txt", 100, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     // The save carries what the file was when read: the event loop's
     // write refuses when another program changed it since.
@@ -188,7 +188,7 @@ fn a_file_changed_on_disk_since_it_was_opened_is_not_overwritten_without_asking(
 fn save_as_asks_before_replacing_a_file_and_keeps_a_failed_name_out_of_the_title() {
     let room = Room::new("text\n");
     let mut app = joined(&room, "notes.txt", 100, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     // `~` is the home directory.
     cmd(&mut app, Command::SaveAs);
     typed(&mut app, "~/copy.txt");
@@ -233,14 +233,14 @@ fn save_as_asks_before_replacing_a_file_and_keeps_a_failed_name_out_of_the_title
         app.config.file.as_deref(),
         Some(std::path::Path::new("other.txt"))
     );
-    assert!(!app.modified);
+    assert!(!app.modified());
 }
 
 #[test]
 fn a_read_only_file_is_refused_with_the_way_out() {
     let room = Room::new("text\n");
     let mut app = joined(&room, "ro.txt", 100, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     app.update(Action::Saved(Err(SaveError::ReadOnly { mode: 0o444 })));
     let screen = render(&mut app);
@@ -255,7 +255,7 @@ fn a_read_only_file_is_refused_with_the_way_out() {
 fn quitting_offline_with_unsent_edits_warns_with_their_count() {
     let room = Room::new("text\n");
     let mut app = joined(&room, "notes.txt", 100, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     app.update(Action::Transport(TransportEvent::Disconnected {
         reason: "connection refused".into(),
         retry_in: None,
@@ -265,8 +265,8 @@ fn quitting_offline_with_unsent_edits_warns_with_their_count() {
     // Saved, so only the unsent edits are at stake.
     cmd(&mut app, Command::Save);
     app.update(ok("notes.txt"));
-    assert!(!app.modified);
-    let _ = app.take_effects();
+    assert!(!app.modified());
+    let _ = app.take_orders();
     cmd(&mut app, Command::Quit);
     assert!(!quits(&mut app), "quit at once with unsent edits");
     let unsent = app.replica.unsent_edits();
@@ -290,7 +290,7 @@ fn modified_means_different_from_the_file_on_disk() {
     let room = Room::new("text\n");
     let mut app = joined(&room, "notes.txt", 100, 24);
     typed(&mut app, "more ");
-    assert!(app.modified);
+    assert!(app.modified());
     // Another editor saved the same text to the file.
     let dir = std::env::temp_dir().join(format!("collab-ondisk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -300,10 +300,10 @@ fn modified_means_different_from_the_file_on_disk() {
     let found = watch.check(&path, None).unwrap();
     let stamp = found.stamp;
     app.update(Action::FileOnDisk(found));
-    assert!(!app.modified, "the buffer is what the file holds");
+    assert!(!app.modified(), "the buffer is what the file holds");
     assert!(!render(&mut app).contains("[+]"));
     // The next save expects the file as it was found.
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     cmd(&mut app, Command::Save);
     assert_eq!(
         expects(&mut app),
@@ -317,19 +317,19 @@ fn a_signal_quits_at_once_without_asking() {
     let room = Room::new("text\n");
     let mut app = joined(&room, "notes.txt", 100, 24);
     typed(&mut app, "unsaved ");
-    assert!(app.modified);
-    let _ = app.take_effects();
+    assert!(app.modified());
+    let _ = app.take_orders();
     app.update(Action::Terminate);
-    let effects = app.take_effects();
+    let effects = app.take_orders();
     let leaves = effects
         .iter()
-        .filter(|e| matches!(e, Effect::Send(collab_protocol::ClientMsg::Leave)))
+        .filter(|e| matches!(e, Order::Send(collab_protocol::ClientMsg::Leave)))
         .count();
     assert_eq!(leaves, 1, "{effects:?}");
-    assert_eq!(effects.last(), Some(&Effect::Quit));
+    assert_eq!(effects.last(), Some(&Order::Quit));
     // A second signal adds nothing.
     app.update(Action::Terminate);
-    assert!(app.take_effects().is_empty());
+    assert!(app.take_orders().is_empty());
 }
 
 #[test]
@@ -347,7 +347,7 @@ fn one_save_at_a_time() {
     let screen = render(&mut app);
     assert!(screen.contains("Still saving notes.txt"), "{screen}");
     app.update(ok("notes.txt"));
-    assert!(!app.save_pending() && !app.modified);
+    assert!(!app.save_pending() && !app.modified());
     typed(&mut app, "x");
     cmd(&mut app, Command::Save);
     assert_eq!(saves(&mut app), ["notes.txt"]);

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use collab_tui::app::App;
-use collab_tui::effects::Outside;
 use collab_tui::net::{self, Net};
+use collab_tui::outside::Outside;
 use support::config;
 use tokio::net::TcpListener;
 

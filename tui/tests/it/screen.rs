@@ -62,10 +62,10 @@ fn chat_panel_and_unread_count() {
     }
     insta::assert_snapshot!(render(&mut app));
     app.update(Action::Command(Command::Submit));
-    let sent = app.take_effects();
+    let sent = app.take_orders();
     assert!(
         sent.iter().any(|e| matches!(e,
-            collab_tui::app::Effect::Send(collab_protocol::ClientMsg::Direct { to, text })
+            collab_tui::app::Order::Send(collab_protocol::ClientMsg::Direct { to, text })
                 if to == "bob" && text == "on it")),
         "{sent:?}"
     );
@@ -196,7 +196,7 @@ fn a_direct_message_to_nobody_comes_back_to_the_chat_box() {
         app.update(Action::Type(c));
     }
     app.update(Action::Command(Command::Submit));
-    assert!(app.chat.input.text.is_empty(), "sent: the box is cleared");
+    assert!(app.chat().input.text.is_empty(), "sent: the box is cleared");
     msg(
         &mut app,
         collab_protocol::ServerMsg::Error {
@@ -205,12 +205,12 @@ fn a_direct_message_to_nobody_comes_back_to_the_chat_box() {
             seq: None,
         },
     );
-    assert_eq!(app.chat.input.text, "/msg carol see line 3");
+    assert_eq!(app.chat().input.text, "/msg carol see line 3");
     let screen = render(&mut app);
     assert!(screen.contains("back in the chat box"), "{screen}");
 
     // Delivered messages are not brought back by a later error.
-    app.chat.input.take();
+    app.update(Action::Command(Command::DeleteToStart));
     for c in "/msg bob hi".chars() {
         app.update(Action::Type(c));
     }
@@ -224,7 +224,7 @@ fn a_direct_message_to_nobody_comes_back_to_the_chat_box() {
             seq: None,
         },
     );
-    assert!(app.chat.input.text.is_empty());
+    assert!(app.chat().input.text.is_empty());
 }
 
 #[test]

@@ -7,20 +7,20 @@ use crate::support;
 use std::path::Path;
 use std::time::Duration;
 
-use collab_client::TransportEvent;
+use collab_client::{RESEND_AFTER, TransportEvent};
 use collab_protocol::{ClientMsg, ServerMsg};
 use collab_tui::action::Action;
-use collab_tui::app::{App, Effect, READ_ONLY_NOTICE, RESEND_AFTER};
+use collab_tui::app::{App, Order, READ_ONLY_NOTICE};
 use collab_tui::highlight::Highlight;
 use collab_tui::keymap::Command;
 use support::*;
 
 /// The seqs of the updates among the effects.
 fn updates(app: &mut App) -> Vec<u64> {
-    app.take_effects()
+    app.take_orders()
         .into_iter()
         .filter_map(|e| match e {
-            Effect::Send(ClientMsg::Update { seq, .. }) => Some(seq),
+            Order::Send(ClientMsg::Update { seq, .. }) => Some(seq),
             _ => None,
         })
         .collect()
@@ -36,7 +36,7 @@ fn type_str(app: &mut App, s: &str) {
 fn updates_without_an_ack_are_resent_after_a_while() {
     let room = Room::new("hello\n");
     let mut app = joined(&room, "notes.txt", 80, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     let t0 = app.now;
     type_str(&mut app, "abc");
     app.update(Action::Sync);
@@ -104,7 +104,7 @@ fn a_read_only_member_types_nothing_into_the_text() {
     );
     let screen = render(&mut app);
     assert!(screen.contains(READ_ONLY_NOTICE), "{screen}");
-    assert!(!app.modified);
+    assert!(!app.modified());
 }
 
 #[test]
@@ -153,21 +153,21 @@ fn highlighting_after_edits_matches_a_fresh_parse() {
 fn edits_typed_just_before_quitting_go_out_before_the_leave() {
     let room = Room::new("text\n");
     let mut app = joined(&room, "", 80, 24);
-    let _ = app.take_effects();
+    let _ = app.take_orders();
     type_str(&mut app, "last words");
     // Quit in the same frame (no Sync in between), twice: unsaved.
     app.update(Action::Command(Command::Quit));
     app.update(Action::Command(Command::Quit));
-    let effects = app.take_effects();
+    let effects = app.take_orders();
     let update = effects
         .iter()
-        .position(|e| matches!(e, Effect::Send(ClientMsg::Update { .. })));
+        .position(|e| matches!(e, Order::Send(ClientMsg::Update { .. })));
     let leave = effects
         .iter()
-        .position(|e| matches!(e, Effect::Send(ClientMsg::Leave)));
+        .position(|e| matches!(e, Order::Send(ClientMsg::Leave)));
     assert!(update.is_some() && leave.is_some(), "{effects:?}");
     assert!(update < leave);
-    assert_eq!(effects.last(), Some(&Effect::Quit));
+    assert_eq!(effects.last(), Some(&Order::Quit));
 }
 
 #[test]
@@ -203,7 +203,7 @@ fn a_refused_token_is_said_to_be_refused() {
         app.update(Action::Transport(TransportEvent::Closed {
             error: Some(ProtocolError::from_code(ErrorCode::Unauthorized)),
         }));
-        app.fatal.unwrap()
+        app.fatal().unwrap().to_owned()
     };
     assert!(
         refused(Some("wrong")).starts_with("The server refused the access token"),
@@ -221,15 +221,15 @@ fn terminating_quits_at_once_with_one_leave() {
         if modified {
             type_str(&mut app, "unsaved");
         }
-        let _ = app.take_effects();
+        let _ = app.take_orders();
         app.update(Action::Terminate);
-        let effects = app.take_effects();
+        let effects = app.take_orders();
         let leaves = effects
             .iter()
-            .filter(|e| matches!(e, Effect::Send(ClientMsg::Leave)))
+            .filter(|e| matches!(e, Order::Send(ClientMsg::Leave)))
             .count();
         assert_eq!(leaves, 1, "modified={modified}: {effects:?}");
-        assert_eq!(effects.last(), Some(&Effect::Quit), "modified={modified}");
-        assert_eq!(effects.iter().filter(|e| **e == Effect::Quit).count(), 1);
+        assert_eq!(effects.last(), Some(&Order::Quit), "modified={modified}");
+        assert_eq!(effects.iter().filter(|e| **e == Order::Quit).count(), 1);
     }
 }

@@ -127,23 +127,23 @@ impl Forgeries {
     }
 
     /// Waits until the server answered every forgery sent on the forger's
-    /// current connection (the others may have been cut with it).
+    /// current connection (the others may have been cut with it). Which
+    /// connection is current is read as the wait goes: a drop the forger's
+    /// session had not heard of yet when the wait began (a `disconnect` at
+    /// the end of its script) cuts the forgeries sent before it, whose
+    /// answers then never come (the server answers on the connection an
+    /// update came on, and ignores what a replaced connection still sent).
     pub async fn wait_answered(&self, forger: &Client) -> Result<(), ClientError> {
-        let due: Vec<u64> = {
-            let st = forger.state();
-            self.seqs
-                .iter()
-                .zip(&self.sent_at)
-                .filter(|(_, d)| **d == st.disconnects())
-                .map(|(s, _)| *s)
-                .collect()
-        };
         forger
             .wait_for(|st| {
                 let errors = st.errors();
-                due.iter().all(|seq| {
-                    st.acks().any(|a| a == *seq) || errors.iter().any(|e| e.1 == Some(*seq))
-                })
+                self.seqs
+                    .iter()
+                    .zip(&self.sent_at)
+                    .filter(|(_, d)| **d == st.disconnects())
+                    .all(|(seq, _)| {
+                        st.acks().any(|a| a == *seq) || errors.iter().any(|e| e.1 == Some(*seq))
+                    })
             })
             .await
     }

@@ -118,8 +118,6 @@ struct Tally {
     /// Seeds the server applied (more than one in a schedule: the file
     /// seeded again into a restarted, empty room).
     seeds_applied: u64,
-    /// Members removed as a flood under the tight limit (see `check`).
-    removed_under_tight_limit: u64,
 }
 
 impl std::ops::AddAssign for Tally {
@@ -132,7 +130,6 @@ impl std::ops::AddAssign for Tally {
         self.restarts += o.restarts;
         self.reseeds += o.reseeds;
         self.seeds_applied += o.seeds_applied;
-        self.removed_under_tight_limit += o.removed_under_tight_limit;
     }
 }
 
@@ -422,8 +419,9 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
             tally.forged_acked += 1;
         }
         // Nobody is removed: not for flooding (an honest client answering
-        // each `rate_limited` with a resend at once did), not as a slow
-        // consumer.
+        // each `rate_limited` with a resend at once did, and one resending
+        // a cut update from its first part every stall did: about one
+        // schedule in 5,000 under the tight limit), not as a slow consumer.
         let removed = |e: &&ClientEvent| {
             matches!(
                 e,
@@ -433,16 +431,8 @@ async fn run_schedule(seed: u64) -> Result<Tally, String> {
                 }
             )
         };
-        // Under the tight limit a member is, rarely (about one schedule in
-        // 2,000), removed as a sustained flood while it resends; it comes
-        // back and everything still converges (checked above), so it is
-        // counted, not failed, until the resend pacing is looked at again.
         if let Some(e) = st.events().find(removed) {
-            if plan.limit != Limit::Tight {
-                return Err(format!("{name} saw a member removed: {e:?}"));
-            }
-            tally.removed_under_tight_limit += 1;
-            eprintln!("COLLAB_SEED={seed}: {name} saw {e:?}");
+            return Err(format!("{name} saw a member removed: {e:?}"));
         }
         tally.seeds_applied += st
             .events()

@@ -1,8 +1,8 @@
-//! Carrying out the app's [`Effect`]s: the one place where what
+//! Carrying out the app's [`Order`]s: the one place where what
 //! [`App::update`] queued (messages for the server, a file to write, the
 //! clipboard, starting the local server, reconnecting, quitting) meets the
 //! outside world. Joining ([`crate::net::join`]) and the event loop
-//! ([`crate::run`]) both go through [`Outside::carry_out`], so an effect
+//! ([`crate::run`]) both go through [`Outside::carry_out`], so an order
 //! cannot be carried out one way before the terminal is taken and another
 //! way after.
 //!
@@ -19,20 +19,20 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::action::Action;
-use crate::app::{App, Effect};
+use crate::app::{App, Order};
 use crate::autostart::ensure_local_server;
 use crate::net::Net;
 use crate::save::{SaveError, save};
 use crate::terminal::osc52;
 
-/// Whether the program goes on after the effects.
+/// Whether the program goes on after the orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
     Continue,
     Quit,
 }
 
-/// What the effects act on: the connection, and the channel on which work
+/// What the orders act on: the connection, and the channel on which work
 /// started in the background reports back as actions.
 pub struct Outside {
     pub net: Net,
@@ -58,23 +58,22 @@ impl Outside {
         }
     }
 
-    /// Carries out the app's effects, in order.
+    /// Carries out the app's orders, in the order given.
     pub fn carry_out(&mut self, app: &mut App) -> Flow {
         let mut flow = Flow::Continue;
-        for e in app.take_effects() {
+        for e in app.take_orders() {
             match e {
-                Effect::Send(m) => {
-                    self.net.send(m);
-                }
-                Effect::StartLocalServer(addr) => {
+                Order::Send(m) => _ = self.net.conn.send(m),
+                Order::StartLocalServer(addr) => {
                     // Off the loop: starting waits up to seconds.
                     let tx = self.done_tx.clone();
                     tokio::task::spawn_blocking(move || {
                         let _ = tx.send(Action::LocalServer(ensure_local_server(addr)));
                     });
                 }
-                Effect::Reconnect => self.net.resume(),
-                Effect::Save { path, text, expect } => {
+                // Connects now, skipping what is left of the backoff.
+                Order::Reconnect => self.net.conn.resume(),
+                Order::Save { path, text, expect } => {
                     let tx = self.done_tx.clone();
                     let before = self.last_save.take();
                     self.saves += 1;
@@ -90,8 +89,8 @@ impl Outside {
                         let _ = tx.send(Action::Saved(result));
                     }));
                 }
-                Effect::Clipboard(text) => osc52(&text),
-                Effect::Quit => flow = Flow::Quit,
+                Order::Clipboard(text) => osc52(&text),
+                Order::Quit => flow = Flow::Quit,
             }
         }
         flow
