@@ -62,7 +62,7 @@ pub type Newcomer = (Arc<Vec<u8>>, Vec<Arc<Vec<u8>>>);
 const TAIL_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// The snapshot of an empty document, made once.
-fn empty_snapshot() -> Arc<Vec<u8>> {
+pub(crate) fn empty_snapshot() -> Arc<Vec<u8>> {
     static EMPTY: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
     Arc::clone(EMPTY.get_or_init(|| {
         Arc::new(
