@@ -24,10 +24,11 @@
 
 use std::cell::OnceCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use loro::{ExportMode, LoroDoc, VersionVector};
+use loro::VersionVector;
 
+use crate::room::empty_snapshot;
 use crate::{DocError, RoomDoc};
 
 /// What a newcomer loads: a snapshot, then the updates merged after it.
@@ -37,18 +38,6 @@ pub type Newcomer = (Arc<Vec<u8>>, Vec<Arc<Vec<u8>>>);
 #[derive(Default)]
 pub struct LazyRoomDoc {
     live: OnceCell<RoomDoc>,
-}
-
-/// The snapshot of an empty document, made once.
-fn empty_snapshot() -> Arc<Vec<u8>> {
-    static EMPTY: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
-    Arc::clone(EMPTY.get_or_init(|| {
-        Arc::new(
-            LoroDoc::new()
-                .export(ExportMode::Snapshot)
-                .unwrap_or_default(),
-        )
-    }))
 }
 
 impl std::fmt::Debug for LazyRoomDoc {

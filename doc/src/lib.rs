@@ -331,13 +331,7 @@ impl SharedDoc {
     /// session in its welcome (edits typed so far stay under the old one).
     /// The server refuses new changes under ids it gave other sessions.
     pub fn author_as(&mut self, peer: u64) -> Result<(), DocError> {
-        if self.doc.peer_id() == peer {
-            return Ok(());
-        }
-        self.doc.commit();
-        self.doc
-            .set_peer_id(peer)
-            .map_err(|e| DocError::BadUpdate(e.to_string()))
+        author_as(&self.doc, peer)
     }
 
     /// This replica's version vector, encoded.
@@ -636,4 +630,15 @@ pub fn check_version(bytes: &[u8]) -> Result<(), DocError> {
     VersionVector::decode(bytes)
         .map(|_| ())
         .map_err(|e| DocError::BadVersion(e.to_string()))
+}
+
+/// Commits what is pending and authors `doc`'s next changes under `peer`
+/// (no-op when it already does): the text's and the tree's rule alike.
+pub(crate) fn author_as(doc: &LoroDoc, peer: u64) -> Result<(), DocError> {
+    if doc.peer_id() == peer {
+        return Ok(());
+    }
+    doc.commit();
+    doc.set_peer_id(peer)
+        .map_err(|e| DocError::BadUpdate(e.to_string()))
 }

@@ -88,7 +88,7 @@ pub const TAIL_COMPACT_BYTES: usize = 1024 * 1024;
 const LIVE_SWAP_MAX_AFTER_BYTES: usize = 4 * 1024 * 1024;
 
 /// The snapshot of an empty document, made once.
-fn empty_snapshot() -> Arc<Vec<u8>> {
+pub(crate) fn empty_snapshot() -> Arc<Vec<u8>> {
     static EMPTY: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
     Arc::clone(EMPTY.get_or_init(|| {
         Arc::new(

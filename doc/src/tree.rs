@@ -281,13 +281,7 @@ impl Tree {
 
     /// Authors the next operations under `peer` (the welcome's).
     pub fn author_as(&mut self, peer: u64) -> Result<(), DocError> {
-        if self.doc.peer_id() == peer {
-            return Ok(());
-        }
-        self.doc.commit();
-        self.doc
-            .set_peer_id(peer)
-            .map_err(|e| DocError::BadUpdate(e.to_string()))
+        crate::author_as(&self.doc, peer)
     }
 
     /// This replica's version vector, encoded.
