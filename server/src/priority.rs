@@ -7,20 +7,29 @@
 //! with the workers, and a worker woken by another room's keystroke waits
 //! for that thread's time slice: about 5 ms under Linux's scheduler, 15
 //! times a quiet room's p99 (BENCHMARKS.md, "Interference"). So a thread
-//! lowers its own priority to nice 19 the first time it does document work:
-//! a woken worker then runs at once, and the document work gets what the
-//! workers leave (all of an idle core). One room's paste waits for the
-//! relay of every other room, never the other way round.
+//! lowers its own priority the first time it does document work: a woken
+//! worker then runs at once, and the document work gets what the workers
+//! leave (all of an idle core). One room's paste waits for the relay of
+//! every other room, never the other way round.
 //!
-//! Linux sets a nice value per thread (`setpriority` on the thread's id);
-//! other systems apply it to the whole process, so there nothing is done.
+//! Lowest is `SCHED_IDLE`: the thread runs only when nothing of normal
+//! priority on its core wants to, and a normal thread that wakes preempts
+//! it at once. Nice 19 alone is still a normal thread, one with a small
+//! share: a woken worker may wait for the scheduler's next tick. Both are
+//! set: `SCHED_IDLE` where the kernel allows it (any user may lower its
+//! own threads), nice 19 in any case (a system without `SCHED_IDLE`, and
+//! the same order of threads either way). Idle-class work is not starved
+//! for good: the kernel still gives it a minimal share.
+//!
+//! Linux sets both per thread (on the thread's id); other systems apply a
+//! nice value to the whole process, so there nothing is done.
 
 /// The nice value of threads that do document work (the lowest priority).
 const BACKGROUND_NICE: i32 = 19;
 
 /// Lowers the calling thread's priority once (a blocking-pool thread about
-/// to do document work). Never fails: without it, work only competes
-/// with the workers as before.
+/// to do document work, the store's thread). Never fails: without it,
+/// work only competes with the workers as before.
 pub(crate) fn background() {
     #[cfg(target_os = "linux")]
     {
@@ -32,6 +41,19 @@ pub(crate) fn background() {
             if lowered.replace(true) {
                 return;
             }
+            // First: setting the policy also sets the nice value to its
+            // default, which the line after lowers again.
+            use thread_priority::{
+                NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+                set_thread_priority_and_policy, thread_native_id,
+            };
+            if let Err(e) = set_thread_priority_and_policy(
+                thread_native_id(),
+                ThreadPriority::Min,
+                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+            ) {
+                tracing::debug!(error = ?e, "could not put a document thread in SCHED_IDLE");
+            }
             let me = rustix::thread::gettid();
             if let Err(e) = rustix::process::setpriority_process(Some(me), BACKGROUND_NICE) {
                 tracing::debug!(error = %e, "could not lower a document thread's priority");
@@ -42,9 +64,26 @@ pub(crate) fn background() {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    /// The calling thread, and only it, runs at nice 19 afterwards.
+    use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
+
+    /// The calling thread, and only it, runs in SCHED_IDLE at nice 19
+    /// afterwards.
     #[test]
     fn lowers_the_calling_thread_only() {
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        let policy = || thread_priority::unix::thread_schedule_policy().ok();
+        let policy_before = policy();
+        assert_ne!(policy_before, Some(idle), "the test thread starts idle");
+        let lowered = std::thread::spawn(move || {
+            super::background();
+            super::background();
+            policy()
+        })
+        .join()
+        .ok()
+        .flatten();
+        assert_eq!(lowered, Some(idle));
+        assert_eq!(policy(), policy_before);
         let me = rustix::thread::gettid();
         let before = rustix::process::getpriority_process(Some(me)).unwrap_or(0);
         if before >= super::BACKGROUND_NICE {
