@@ -64,8 +64,9 @@ const HISTORY_SLACK: usize = 32 * 1024;
 /// memory (its snapshot and the updates after it, which are also its
 /// welcome) and in the store (its snapshot and the updates after it): twice
 /// the text, and three windows of history: one kept in the snapshot
-/// ([`snapshot_bound`]), and two of updates after it (a compaction is due
-/// after one; while it runs the server lets one more arrive). `text_len`
+/// (`snapshot_bound`: a compacted snapshot past it is trimmed), and two of
+/// updates after it (a compaction is due after one; while it runs the
+/// server lets one more arrive). `text_len`
 /// is the larger of the text now and at the room's last compaction: a
 /// snapshot holds the text as it was, so right after a big deletion the
 /// room still keeps the deleted text until it compacts again.
