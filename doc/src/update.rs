@@ -147,6 +147,12 @@ impl UpdateInfo {
     }
 }
 
+/// Whether `bytes` carry Loro's snapshot envelope (the mode bytes alone;
+/// the import checks the rest).
+pub(crate) fn is_snapshot(bytes: &[u8]) -> bool {
+    matches!(fast::read_mode(bytes), Some(fast::Mode::Snapshot))
+}
+
 /// An update made of `text` alone, under `peer`: for tests of hostile input
 /// (forged history, other peers' ids). Not for production use.
 #[doc(hidden)]

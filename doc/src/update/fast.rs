@@ -61,16 +61,28 @@ struct Change {
     deps: Vec<(u64, i32)>,
 }
 
-pub(super) fn read(bytes: &[u8]) -> Option<Read> {
+/// The two envelopes collab reads.
+pub(super) enum Mode {
+    Snapshot,
+    Updates,
+}
+
+/// The envelope's mode, when it is a snapshot's or an updates blob's.
+pub(super) fn read_mode(bytes: &[u8]) -> Option<Mode> {
     if bytes.len() < HEADER || &bytes[..4] != b"loro" {
         return None;
     }
-    let mode = [bytes[20], bytes[21]];
-    if mode == MODE_SNAPSHOT {
-        return Some(Read::Snapshot);
+    match [bytes[20], bytes[21]] {
+        MODE_SNAPSHOT => Some(Mode::Snapshot),
+        MODE_UPDATES => Some(Mode::Updates),
+        _ => None,
     }
-    if mode != MODE_UPDATES {
-        return None;
+}
+
+pub(super) fn read(bytes: &[u8]) -> Option<Read> {
+    match read_mode(bytes)? {
+        Mode::Snapshot => return Some(Read::Snapshot),
+        Mode::Updates => {}
     }
     let mut body = &bytes[HEADER..];
     let mut changes = Vec::new();
