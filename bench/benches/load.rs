@@ -11,6 +11,10 @@
 //! - `later remote keystroke`: the same document, keystrokes after the
 //!   first.
 //!
+//! And the same for the automerge-paper trace's document (key by key, an
+//! interleaved history of 259,778 operations: what the replay costs when
+//! the history is long).
+//!
 //! Issue 16 asks that a remote keystroke into a big document loaded from a
 //! snapshot cost what it costs into a small one after the first; the join
 //! of a 10 MB pasted room took 41 s (BENCHMARKS.md). Slow before those
@@ -21,6 +25,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use collab_bench::trace;
 use collab_client::Replica;
 use collab_doc::SharedDoc;
 use collab_protocol::{Base64Bytes, DocKind, Limits, Member, ServerMsg, Welcome};
@@ -67,16 +72,30 @@ fn bob_types(bob: &mut SharedDoc) -> Vec<u8> {
     bob.take_local_update().unwrap()
 }
 
+/// A room and its name: pasted text of that size, or the trace's.
+fn room(name: &str) -> SharedDoc {
+    let bytes = match name {
+        "10 KB" => 10_000,
+        "8 MB" => 8_000_000,
+        _ => {
+            let t = trace::load(&trace::trace_path("automerge-paper")).unwrap();
+            return trace::keystroke_updates(&t).unwrap().1;
+        }
+    };
+    let mut room = SharedDoc::new();
+    room.splice(0, 0, &LINE.repeat(bytes / LINE.len())).unwrap();
+    room
+}
+
 fn load(c: &mut Criterion) {
-    for (name, bytes) in [("10 KB", 10_000), ("8 MB", 8_000_000)] {
-        let mut room = SharedDoc::new();
-        room.splice(0, 0, &LINE.repeat(bytes / LINE.len())).unwrap();
+    for name in ["10 KB", "8 MB", "automerge-paper"] {
+        let room = room(name);
         let snapshot = room.snapshot().unwrap();
         let welcome = welcome(&snapshot, room.version());
         let mut bob = SharedDoc::from_snapshot(&snapshot).unwrap();
         let first_key = bob_types(&mut bob);
 
-        let mut g = c.benchmark_group(format!("load a pasted {name} room"));
+        let mut g = c.benchmark_group(format!("load {name}"));
         g.sample_size(10)
             .warm_up_time(Duration::from_millis(100))
             .measurement_time(Duration::from_secs(5));
