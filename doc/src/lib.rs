@@ -188,8 +188,7 @@ impl SharedDoc {
     /// the whole text replaced. On error nothing changes.
     pub fn replace_with(&mut self, snapshot: &[u8], updates: &[&[u8]]) -> Result<(), DocError> {
         let doc = LoroDoc::new();
-        doc.import(snapshot)
-            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
+        load_snapshot(&doc, snapshot).map_err(|e| DocError::BadSnapshot(e.to_string()))?;
         for u in updates {
             let status = doc
                 .import(u)
@@ -530,7 +529,7 @@ impl SharedDoc {
     /// as [`load_snapshot`] says, in time linear in the document.
     pub fn import(&mut self, bytes: &[u8]) -> Result<bool, DocError> {
         let before = self.doc.oplog_vv();
-        let status = if before.is_empty() && update::is_snapshot(bytes) {
+        let status = if before.is_empty() {
             load_snapshot(&self.doc, bytes)
         } else {
             self.doc.import(bytes)
@@ -677,7 +676,14 @@ pub fn check_version(bytes: &[u8]) -> Result<(), DocError> {
 /// history, which is linear (10 MB in runs: 0.36 s, release), emits it as
 /// one event to whoever subscribes, and leaves Loro's merge structures
 /// built, so the first remote edit costs what the next ones do.
+///
+/// Anything but a full snapshot is imported as it is: updates, and a
+/// shallow snapshot (a room that trimmed history), whose history does not
+/// start from nothing and so cannot be replayed.
 fn load_snapshot(doc: &LoroDoc, bytes: &[u8]) -> loro::LoroResult<loro::ImportStatus> {
+    if !update::is_full_snapshot(bytes) {
+        return doc.import(bytes);
+    }
     doc.detach();
     let status = doc.import(bytes);
     // Attached again whatever the import did: a failed import left the
@@ -740,6 +746,33 @@ mod tests {
         let mut other = SharedDoc::from_snapshot(&snapshot).unwrap();
         assert!(other.import(&update).unwrap());
         assert_eq!(other.text(), replica.text());
+    }
+
+    /// A shallow snapshot (a room that trimmed history) into an empty
+    /// tracked replica: the text, and a document that merges what follows.
+    #[test]
+    fn a_shallow_snapshot_into_an_empty_tracked_replica_loads() {
+        let mut room = SharedDoc::new();
+        room.splice(0, 0, &"z".repeat(3 * INSERT_RUN_CHARS))
+            .unwrap();
+        room.splice(0, 10, "").unwrap();
+        room.splice(5, 0, "kept").unwrap();
+        let frontiers = room.doc.oplog_frontiers();
+        let shallow = room
+            .doc
+            .export(ExportMode::shallow_snapshot(&frontiers))
+            .unwrap();
+        let mut replica = SharedDoc::new();
+        replica.track_changes();
+        assert!(replica.import(&shallow).unwrap());
+        assert_eq!(replica.text(), room.text());
+        assert_eq!(
+            replica.take_changes(),
+            [vec![TextChange::Insert(room.text())]]
+        );
+        room.splice(0, 0, "after ").unwrap();
+        assert!(replica.import(&room.take_local_update().unwrap()).unwrap());
+        assert_eq!(replica.text(), room.text());
     }
 
     /// `from_snapshot` loads the same way: its state is built by a replay.

@@ -147,10 +147,11 @@ impl UpdateInfo {
     }
 }
 
-/// Whether `bytes` carry Loro's snapshot envelope (the mode bytes alone;
-/// the import checks the rest).
-pub(crate) fn is_snapshot(bytes: &[u8]) -> bool {
-    matches!(fast::read_mode(bytes), Some(fast::Mode::Snapshot))
+/// Whether `bytes` are a snapshot with the whole history, not a shallow
+/// one (read from the envelope and the body's lengths; the import checks
+/// the rest).
+pub(crate) fn is_full_snapshot(bytes: &[u8]) -> bool {
+    fast::is_full_snapshot(bytes)
 }
 
 /// An update made of `text` alone, under `peer`: for tests of hostile input
