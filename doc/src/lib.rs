@@ -137,11 +137,12 @@ impl SharedDoc {
         }
     }
 
-    /// A replica loaded from a snapshot, with a fresh peer id of its own.
+    /// A replica loaded from a snapshot, with a fresh peer id of its own,
+    /// warm: a remote edit right after costs what it costs later (see
+    /// [`Self::import`]).
     pub fn from_snapshot(bytes: &[u8]) -> Result<Self, DocError> {
         let doc = LoroDoc::new();
-        doc.import(bytes)
-            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
+        load_snapshot(&doc, bytes).map_err(|e| DocError::BadSnapshot(e.to_string()))?;
         Ok(Self::wrap(doc))
     }
 
@@ -172,7 +173,7 @@ impl SharedDoc {
                             TextDelta::Insert { insert, .. } => TextChange::Insert(insert),
                             TextDelta::Delete { delete } => TextChange::Delete(delete),
                         });
-                        sink.lock().push(steps.collect());
+                        sink.lock().push(coalesce(steps));
                     }
                 }
             }),
@@ -187,8 +188,7 @@ impl SharedDoc {
     /// the whole text replaced. On error nothing changes.
     pub fn replace_with(&mut self, snapshot: &[u8], updates: &[&[u8]]) -> Result<(), DocError> {
         let doc = LoroDoc::new();
-        doc.import(snapshot)
-            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
+        load_snapshot(&doc, snapshot).map_err(|e| DocError::BadSnapshot(e.to_string()))?;
         for u in updates {
             let status = doc
                 .import(u)
@@ -524,12 +524,17 @@ impl SharedDoc {
     /// the update brings something new, so history forged under a peer id
     /// already seen is refused (`BadUpdate`) and changes nothing. An update
     /// made only of known ids changes nothing either way.
+    ///
+    /// A snapshot into an empty document (a newcomer's welcome) is loaded
+    /// as [`load_snapshot`] says, in time linear in the document.
     pub fn import(&mut self, bytes: &[u8]) -> Result<bool, DocError> {
         let before = self.doc.oplog_vv();
-        let status = self
-            .doc
-            .import(bytes)
-            .map_err(|e| DocError::BadUpdate(e.to_string()))?;
+        let status = if before.is_empty() {
+            load_snapshot(&self.doc, bytes)
+        } else {
+            self.doc.import(bytes)
+        }
+        .map_err(|e| DocError::BadUpdate(e.to_string()))?;
         if status.pending.is_some() {
             return Err(DocError::MissingDependencies);
         }
@@ -623,6 +628,22 @@ impl Undo {
     }
 }
 
+/// Merges neighbouring steps of one kind: a document loaded by a replay
+/// arrives as one insert per run of its history (a 10 MB paste: 20,000),
+/// which the editor then applies as one.
+fn coalesce(steps: impl Iterator<Item = TextChange>) -> Vec<TextChange> {
+    let mut out: Vec<TextChange> = Vec::new();
+    for step in steps {
+        match (out.last_mut(), step) {
+            (Some(TextChange::Insert(a)), TextChange::Insert(b)) => a.push_str(&b),
+            (Some(TextChange::Retain(a)), TextChange::Retain(b)) => *a += b,
+            (Some(TextChange::Delete(a)), TextChange::Delete(b)) => *a += b,
+            (_, step) => out.push(step),
+        }
+    }
+    out
+}
+
 /// Checks that `bytes` decode as a version vector (`VersionVector::encode`),
 /// as a join's `version` must: the server refuses one that does not before
 /// the joiner enters the room.
@@ -630,6 +651,45 @@ pub fn check_version(bytes: &[u8]) -> Result<(), DocError> {
     VersionVector::decode(bytes)
         .map(|_| ())
         .map_err(|e| DocError::BadVersion(e.to_string()))
+}
+
+/// Loads a snapshot into `doc`, which has no history, through Loro's
+/// replay of the history rather than its snapshot fast path.
+///
+/// Loro (1.17.1) loads a snapshot into an empty document by decoding the
+/// text's state as stored, and decoding it is quadratic when the text was
+/// pasted, that is made of many runs ([`INSERT_RUN_CHARS`], the last run
+/// first: a 10 MB paste is about 20,000), each its own element: their bytes
+/// lie one after the other in the snapshot, so each element pushed merges
+/// into the one before, whose chars are counted again at every push
+/// (`core::str::count` was 70 to 90% of the profiles). It happens
+/// - during the import, when anything subscribes to `doc` (a replica's
+///   change log, its undo manager): the event holding the whole text
+///   (`RichtextState::to_diff`). Joining a room holding a 10 MB pasted file
+///   took 41 s (BENCHMARKS.md), 2 MB 1.1 s;
+/// - otherwise at the first edit that needs the text's state (the state is
+///   decoded lazily): a remote keystroke into 8 MB loaded from a snapshot
+///   took 4.3 s, the next one 10 µs (issue 16).
+///
+/// Imported detached, the snapshot only fills the history and its stored
+/// state is never decoded; attaching builds the text by replaying the
+/// history, which is linear (10 MB in runs: 0.36 s, release), emits it as
+/// one event to whoever subscribes, and leaves Loro's merge structures
+/// built, so the first remote edit costs what the next ones do.
+///
+/// Anything but a full snapshot is imported as it is: updates, and a
+/// shallow snapshot (a room that trimmed history), whose history does not
+/// start from nothing and so cannot be replayed.
+fn load_snapshot(doc: &LoroDoc, bytes: &[u8]) -> loro::LoroResult<loro::ImportStatus> {
+    if !update::is_full_snapshot(bytes) {
+        return doc.import(bytes);
+    }
+    doc.detach();
+    let status = doc.import(bytes);
+    // Attached again whatever the import did: a failed import left the
+    // history as it was.
+    doc.attach();
+    status
 }
 
 /// Commits what is pending and authors `doc`'s next changes under `peer`
@@ -641,4 +701,107 @@ pub(crate) fn author_as(doc: &LoroDoc, peer: u64) -> Result<(), DocError> {
     doc.commit();
     doc.set_peer_id(peer)
         .map_err(|e| DocError::BadUpdate(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loro::EventTriggerKind;
+
+    /// A snapshot of `text` pasted as runs (as the editor pastes).
+    fn pasted_snapshot(text: &str) -> Vec<u8> {
+        let mut room = SharedDoc::new();
+        room.splice(0, 0, text).unwrap();
+        room.snapshot().unwrap()
+    }
+
+    /// The structure of the fix for the 41 s join: a snapshot imported into
+    /// an empty replica that tracks its changes (the first welcome) reaches
+    /// the text through a replay (a checkout), never through Loro's
+    /// snapshot fast path, whose event over the decoded state is quadratic
+    /// in the runs. Through the fast path the event is an import's.
+    #[test]
+    fn a_snapshot_into_an_empty_tracked_replica_is_replayed_not_decoded() {
+        let text = "fn main() {}\n".repeat(200);
+        let snapshot = pasted_snapshot(&text);
+        let mut replica = SharedDoc::new();
+        replica.track_changes();
+        let _undo = replica.undo_manager();
+        let triggers: Arc<Mutex<Vec<EventTriggerKind>>> = Arc::default();
+        let sink = Arc::clone(&triggers);
+        let _sub = replica
+            .doc
+            .subscribe_root(Arc::new(move |e| sink.lock().push(e.triggered_by)));
+        assert!(replica.import(&snapshot).unwrap());
+        assert_eq!(*triggers.lock(), [EventTriggerKind::Checkout]);
+        assert_eq!(replica.text(), text);
+        assert_eq!(
+            replica.take_changes(),
+            [vec![TextChange::Insert(text.clone())]]
+        );
+        assert!(!replica.doc.is_detached());
+        // It edits, and sends only what it adds.
+        replica.splice(0, 0, "// x\n").unwrap();
+        let update = replica.take_local_update().unwrap();
+        let mut other = SharedDoc::from_snapshot(&snapshot).unwrap();
+        assert!(other.import(&update).unwrap());
+        assert_eq!(other.text(), replica.text());
+    }
+
+    /// A shallow snapshot (a room that trimmed history) into an empty
+    /// tracked replica: the text, and a document that merges what follows.
+    #[test]
+    fn a_shallow_snapshot_into_an_empty_tracked_replica_loads() {
+        let mut room = SharedDoc::new();
+        room.splice(0, 0, &"z".repeat(3 * INSERT_RUN_CHARS))
+            .unwrap();
+        room.splice(0, 10, "").unwrap();
+        room.splice(5, 0, "kept").unwrap();
+        let frontiers = room.doc.oplog_frontiers();
+        let shallow = room
+            .doc
+            .export(ExportMode::shallow_snapshot(&frontiers))
+            .unwrap();
+        let mut replica = SharedDoc::new();
+        replica.track_changes();
+        assert!(replica.import(&shallow).unwrap());
+        assert_eq!(replica.text(), room.text());
+        assert_eq!(
+            replica.take_changes(),
+            [vec![TextChange::Insert(room.text())]]
+        );
+        room.splice(0, 0, "after ").unwrap();
+        assert!(replica.import(&room.take_local_update().unwrap()).unwrap());
+        assert_eq!(replica.text(), room.text());
+    }
+
+    /// `from_snapshot` loads the same way: its state is built by a replay.
+    #[test]
+    fn from_snapshot_replays_the_history() {
+        let text = "x".repeat(3 * INSERT_RUN_CHARS + 5);
+        let doc = SharedDoc::from_snapshot(&pasted_snapshot(&text)).unwrap();
+        assert_eq!(doc.text(), text);
+        assert!(!doc.doc.is_detached());
+    }
+
+    /// A snapshot into a replica with history of its own (edits made before
+    /// the first welcome) merges as before, and a bad one changes nothing
+    /// and leaves the document attached.
+    #[test]
+    fn a_snapshot_into_a_replica_with_history_merges_and_garbage_changes_nothing() {
+        let snapshot = pasted_snapshot(&"y".repeat(2 * INSERT_RUN_CHARS));
+        let mut mine = SharedDoc::new();
+        mine.splice(0, 0, "mine ").unwrap();
+        assert!(mine.import(&snapshot).unwrap());
+        assert_eq!(mine.len_chars(), 5 + 2 * INSERT_RUN_CHARS);
+        let mut empty = SharedDoc::new();
+        let mut broken = snapshot.clone();
+        let at = broken.len() / 2;
+        broken[at] ^= 0xff;
+        assert!(empty.import(&broken).is_err());
+        assert!(empty.is_empty());
+        assert!(!empty.doc.is_detached());
+        empty.splice(0, 0, "still edits").unwrap();
+        assert_eq!(empty.text(), "still edits");
+    }
 }

@@ -147,6 +147,13 @@ impl UpdateInfo {
     }
 }
 
+/// Whether `bytes` are a snapshot with the whole history, not a shallow
+/// one (read from the envelope and the body's lengths; the import checks
+/// the rest).
+pub(crate) fn is_full_snapshot(bytes: &[u8]) -> bool {
+    fast::is_full_snapshot(bytes)
+}
+
 /// An update made of `text` alone, under `peer`: for tests of hostile input
 /// (forged history, other peers' ids). Not for production use.
 #[doc(hidden)]

@@ -660,6 +660,61 @@ fn a_dead_local_server_is_started_again_and_the_text_comes_back_once() {
     assert_eq!(count(&saved, "bob-after"), 1, "{saved}");
 }
 
+/// Issue 12, item 2: the server an editor starts keeps its rooms on disk,
+/// so its crash loses nothing acked (at most a flush window). alice types
+/// into the room of the autostarted server; once bob has her edit and the
+/// store's file was written after that, every editor and the server are
+/// killed (nobody is left to bring the text back). carol's editor starts a
+/// new server, which loads the room from disk: her file does not seed it,
+/// and she has alice's edit.
+#[test]
+fn the_autostarted_server_keeps_the_room_on_disk_across_a_crash() {
+    require_tmux();
+    let s = Session::without_server(&[("kept.txt", "kept line\n")]);
+    s.start_local("alice", "kept.txt");
+    s.wait_for("alice", "alice connected", |t| {
+        t.contains("kept line") && t.contains("connected")
+    });
+    s.start_local("bob", "kept.txt");
+    s.wait_for("bob", "bob connected", |t| {
+        t.contains("kept line") && t.contains("connected")
+    });
+    let store = s.dir.join("data/collab/local/rooms.redb");
+    s.keys("alice", &["C-Home"]);
+    s.type_text("alice", "on-disk ");
+    s.wait_for("bob", "alice's edit at bob's", |t| {
+        t.contains("on-disk kept line")
+    });
+    // The server has the edit; the next commit of the store (every 100 ms)
+    // writes the file after this moment.
+    let relayed = SystemTime::now();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let written = std::fs::metadata(&store).and_then(|m| m.modified());
+        if written.is_ok_and(|w| w > relayed) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} not written after the edit",
+            store.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Editors first, so that none starts a new server and brings its text.
+    for who in ["alice", "bob"] {
+        kill9(s.editor_pid(who));
+    }
+    let server = local_server_pid(s.addr).expect("alice's editor started a server");
+    kill9(server);
+
+    s.start_local("carol", "kept.txt");
+    s.wait_for("carol", "the room from disk", |t| {
+        t.contains("on-disk kept line") && t.contains("connected")
+    });
+    assert_ne!(local_server_pid(s.addr), Some(server));
+}
+
 #[test]
 fn a_file_seeded_again_into_an_emptied_room_does_not_double_it() {
     require_tmux();

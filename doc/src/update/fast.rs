@@ -61,16 +61,51 @@ struct Change {
     deps: Vec<(u64, i32)>,
 }
 
-pub(super) fn read(bytes: &[u8]) -> Option<Read> {
+/// The two envelopes collab reads.
+pub(super) enum Mode {
+    Snapshot,
+    Updates,
+}
+
+/// The envelope's mode, when it is a snapshot's or an updates blob's.
+pub(super) fn read_mode(bytes: &[u8]) -> Option<Mode> {
     if bytes.len() < HEADER || &bytes[..4] != b"loro" {
         return None;
     }
-    let mode = [bytes[20], bytes[21]];
-    if mode == MODE_SNAPSHOT {
-        return Some(Read::Snapshot);
+    match [bytes[20], bytes[21]] {
+        MODE_SNAPSHOT => Some(Mode::Snapshot),
+        MODE_UPDATES => Some(Mode::Updates),
+        _ => None,
     }
-    if mode != MODE_UPDATES {
-        return None;
+}
+
+/// Whether `bytes` are a snapshot with the whole history (not shallow):
+/// the body is the oplog's, the state's and the shallow root's bytes, each
+/// after its length (u32, little endian), and a full snapshot has no
+/// shallow root. Anything else, or a layout that does not add up: false.
+pub(super) fn is_full_snapshot(bytes: &[u8]) -> bool {
+    fn skip(body: &mut &[u8]) -> Option<usize> {
+        let (len, rest) = body.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        *body = rest.get(len..)?;
+        Some(len)
+    }
+    if !matches!(read_mode(bytes), Some(Mode::Snapshot)) {
+        return false;
+    }
+    let mut body = &bytes[HEADER..];
+    let full = (|| {
+        skip(&mut body)?;
+        skip(&mut body)?;
+        Some(skip(&mut body)? == 0)
+    })();
+    full == Some(true) && body.is_empty()
+}
+
+pub(super) fn read(bytes: &[u8]) -> Option<Read> {
+    match read_mode(bytes)? {
+        Mode::Snapshot => return Some(Read::Snapshot),
+        Mode::Updates => {}
     }
     let mut body = &bytes[HEADER..];
     let mut changes = Vec::new();
