@@ -49,15 +49,24 @@ pub struct JoinAs {
     pub token: Option<String>,
 }
 
-/// The transport as the session last heard of it.
+/// The connection as the session last heard of it: what a status bar
+/// shows. The one copy of this state: the editor reads it here.
 #[derive(Debug, Clone, PartialEq)]
-enum Link {
-    /// Not connected (yet, or since a drop): the transport retries.
-    Down,
-    /// A WebSocket is open (the welcome may not have come yet).
-    Up,
+pub enum Link {
+    /// Not connected yet: the transport's first try is under way.
+    Connecting,
+    /// A WebSocket is open and the `join` went out; no welcome yet.
+    Joining,
+    /// Welcomed on the open connection.
+    Live,
+    /// Dropped; the transport retries in `retry_in` (`None` while
+    /// suspended).
+    Reconnecting {
+        reason: String,
+        retry_in: Option<Duration>,
+    },
     /// Stopped for good, with the fatal error if there was one.
-    Closed(Option<ProtocolError>),
+    Closed { error: Option<ProtocolError> },
 }
 
 /// A [`Replica`] joined to a room through a transport; see the module
@@ -93,7 +102,7 @@ impl Session {
         Self {
             replica,
             join,
-            link: Link::Down,
+            link: Link::Connecting,
             resend_after: RESEND_AFTER,
             waiting_since: None,
             resends: 0,
@@ -113,7 +122,7 @@ impl Session {
     pub fn handle(&mut self, event: TransportEvent, now: Instant) -> Vec<Effect> {
         let out = match event {
             TransportEvent::Connected => {
-                self.link = Link::Up;
+                self.link = Link::Joining;
                 let JoinAs { room, user, token } = &self.join;
                 let join = self.replica.join_msg(room, user, token.as_deref());
                 vec![Effect::Event(ClientEvent::Connected), Effect::Send(join)]
@@ -125,10 +134,17 @@ impl Session {
                 ) {
                     self.waiting_since = Some(now);
                 }
-                self.replica.handle(msg)
+                let out = self.replica.handle(msg);
+                if self.link == Link::Joining && self.replica.state() == SyncState::Live {
+                    self.link = Link::Live;
+                }
+                out
             }
             TransportEvent::Disconnected { reason, retry_in } => {
-                self.link = Link::Down;
+                self.link = Link::Reconnecting {
+                    reason: reason.clone(),
+                    retry_in,
+                };
                 self.disconnects += 1;
                 self.replica.on_disconnect();
                 vec![Effect::Event(ClientEvent::Disconnected {
@@ -137,7 +153,9 @@ impl Session {
                 })]
             }
             TransportEvent::Closed { error } => {
-                self.link = Link::Closed(error.clone());
+                self.link = Link::Closed {
+                    error: error.clone(),
+                };
                 self.replica.on_disconnect();
                 vec![Effect::Event(ClientEvent::Closed { error })]
             }
@@ -190,25 +208,26 @@ impl Session {
         &self.replica
     }
 
-    pub fn replica_mut(&mut self) -> &mut Replica {
-        &mut self.replica
+    /// The connection as last heard of.
+    pub fn link(&self) -> &Link {
+        &self.link
     }
 
     /// A WebSocket is open (the welcome may not have come yet).
     pub fn connected(&self) -> bool {
-        self.link == Link::Up
+        matches!(self.link, Link::Joining | Link::Live)
     }
 
     /// Welcomed on an open connection, every edit acked, nothing waiting.
     pub fn is_synced(&self) -> bool {
-        self.connected() && self.replica.is_synced()
+        self.link == Link::Live && self.replica.is_synced()
     }
 
     /// `Some` once the transport stopped for good, with the fatal error if
     /// there was one.
     pub fn closed(&self) -> Option<&Option<ProtocolError>> {
         match &self.link {
-            Link::Closed(error) => Some(error),
+            Link::Closed { error } => Some(error),
             _ => None,
         }
     }
