@@ -268,9 +268,9 @@ impl Client {
         let mut st = self.shared.state.lock();
         let (r, msgs) = f(&mut st.session);
         st.carry_out(msgs.into_iter().map(Effect::Send), &self.conn);
-        // An update sent now waits for its ack from now.
-        st.session.poll_timeout(now());
         drop(st);
+        // The driver asks for the session's timer again: an update sent
+        // now waits for its ack from now.
         self.shared.bump();
         r
     }

@@ -2,31 +2,23 @@
 //! sans-IO, in the style of quinn-proto's `Connection`.
 //!
 //! The glue between [`crate::Connection`] and [`Replica`] (join on every
-//! connect, watch the acks, resend when they stall) is the same for every
-//! program that edits a room, so it lives here once: the editor and
-//! [`crate::Client`] (tests, the bench, bots) both drive a `Session`. It
-//! does no IO and reads no clock: the owner passes `now`, so tests step
-//! time with plain [`Instant`]s, without a runtime or sleeps.
+//! connect, the connection's state, watching the acks and resending when
+//! they stall) is the same for every program that edits a room, so it
+//! lives here once: the editor and [`crate::Client`] both drive a
+//! `Session`. It does no IO and reads no clock: the owner passes `now`, so
+//! tests step time with plain [`Instant`]s, without a runtime or sleeps.
 //!
-//! The owner's loop:
+//! The owner feeds every [`TransportEvent`] to [`Session::handle`], calls
+//! [`Session::handle_timeout`] once [`Session::poll_timeout`]'s instant has
+//! passed (asking again after sending an update), carries out the
+//! [`Effect`]s in order, and edits through the replica (a `Session` derefs
+//! to it), sending what its editing methods return. The crate's docs show
+//! the loop.
 //!
-//! - feed every [`TransportEvent`] to [`Session::handle`];
-//! - call [`Session::handle_timeout`] once [`Session::poll_timeout`]'s
-//!   instant has passed (early calls do nothing), and ask `poll_timeout`
-//!   again after anything that sent an update;
-//! - carry out the returned [`Effect`]s in order: send the messages, show
-//!   the events (the connection's own come as [`ClientEvent::Connected`],
-//!   [`ClientEvent::Disconnected`] and [`ClientEvent::Closed`]);
-//! - edit and read through the replica ([`Session::replica_mut`], or
-//!   directly: a `Session` derefs to its `Replica`) and send what its
-//!   editing methods return.
-//!
-//! Welcome assembly (`doc_part`s and the welcome's `update`s) and the
-//! handling of rate-limited updates stay in the [`Replica`]: they are
-//! about the document, not the connection. What the session adds is the
-//! clock: the server drops updates over its rate limit without a word when
-//! nothing follows them, so updates unacked for [`RESEND_AFTER`] are sent
-//! again ([`Replica::resend_unacked`]).
+//! Welcome assembly and rate-limited updates stay in the [`Replica`]: they
+//! are about the document, not the connection. The session adds the clock:
+//! the server drops updates over its rate limit without a word when nothing
+//! follows them, so updates unacked for [`RESEND_AFTER`] go again.
 
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
@@ -71,6 +63,7 @@ pub enum Link {
 
 /// A [`Replica`] joined to a room through a transport; see the module
 /// documentation for how to drive it.
+#[derive(Debug)]
 pub struct Session {
     replica: Replica,
     join: JoinAs,
@@ -81,18 +74,6 @@ pub struct Session {
     waiting_since: Option<Instant>,
     resends: u64,
     disconnects: u64,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("room", &self.join.room)
-            .field("user", &self.join.user)
-            .field("link", &self.link)
-            .field("waiting_since", &self.waiting_since)
-            .field("replica", &self.replica)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Session {

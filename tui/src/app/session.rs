@@ -215,11 +215,8 @@ impl App {
                     self.seed();
                     self.say_file_state();
                 } else {
-                    if !resumed {
-                        self.notice("Reconnected: edits merged.");
-                    } else {
-                        self.notice("Reconnected.");
-                    }
+                    let merged = if resumed { "" } else { ": edits merged" };
+                    self.notice(format!("Reconnected{merged}."));
                     self.in_room.returning.1 = Some(self.now + RETURN_WITHIN);
                 }
                 self.in_room.last_presence = None;
