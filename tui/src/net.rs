@@ -109,7 +109,7 @@ pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<
         // Quit cannot be among them).
         let _ = out.carry_out(app);
         if let Some(fatal) = app.fatal() {
-            return Err(fatal.to_owned());
+            return Err(fatal);
         }
         if *app.conn() == Link::Live && !app.seeding() {
             return Ok(());

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use collab_client::{ClientEvent, Effect, Link, TransportEvent};
-use collab_protocol::{ErrorCode, LeftReason, ProtocolError};
+use collab_protocol::{ErrorCode, LeftReason};
 
 use super::{App, Order, PRESENCE_EVERY, RETURN_WITHIN};
 use crate::autostart::Local;
@@ -18,8 +18,6 @@ use crate::editor::Selection;
 /// connection, me, my edits): this module's state, changed only here.
 #[derive(Debug, Default)]
 pub(super) struct InRoom {
-    /// A refusal before the first welcome: the sentence to print on exit.
-    fatal: Option<String>,
     /// FILE is to seed an empty room (sent after the first welcome, once
     /// the room is known to be empty and the server's limits are known),
     /// or its seed was sent and not answered yet.
@@ -49,9 +47,22 @@ impl App {
         self.replica.link()
     }
 
-    /// A refusal before the first welcome: the sentence to print on exit.
-    pub fn fatal(&self) -> Option<&str> {
-        self.in_room.fatal.as_deref()
+    /// Closed for good before the first welcome (refused, or the server
+    /// went away): the sentence to print on exit.
+    pub fn fatal(&self) -> Option<String> {
+        let Link::Closed { error } = self.conn() else {
+            return None;
+        };
+        if self.replica.welcomes() > 0 || self.quitting() {
+            return None;
+        }
+        Some(match error {
+            Some(e) => self.refusal(e.code, &e.message),
+            None => format!(
+                "The connection to {} closed before joining: check the server and try again.",
+                self.config.server
+            ),
+        })
     }
 
     /// FILE's seed was sent and not answered yet.
@@ -166,20 +177,6 @@ impl App {
         }
     }
 
-    fn closed(&mut self, error: Option<ProtocolError>) {
-        if self.replica.welcomes() == 0 && !self.quitting() {
-            self.in_room.fatal = Some(match &error {
-                Some(e) => self.refusal(e.code, &e.message),
-                None => format!(
-                    "The connection to {} closed before joining: check the server and try again.",
-                    self.config.server
-                ),
-            });
-        } else if let Some(e) = error {
-            self.warn(format!("Disconnected for good: {}", e.message));
-        }
-    }
-
     /// The local server was checked after a drop: started again, or it
     /// was there (another editor started it, or only the connection broke).
     pub(super) fn local_server(&mut self, result: Result<Local, String>) {
@@ -200,7 +197,11 @@ impl App {
         match e {
             ClientEvent::Connected => {}
             ClientEvent::Disconnected { .. } => self.disconnected(),
-            ClientEvent::Closed { error } => self.closed(error),
+            // Before the first welcome, said on exit (see `fatal`).
+            ClientEvent::Closed { error: Some(e) } if self.fatal().is_none() => {
+                self.warn(format!("Disconnected for good: {}", e.message));
+            }
+            ClientEvent::Closed { .. } => {}
             ClientEvent::Welcome {
                 you,
                 resumed,
@@ -277,9 +278,10 @@ impl App {
                     self.in_room.seeding = false;
                     self.seed_refused();
                 }
-                if self.replica.welcomes() == 0 && code.is_fatal() {
-                    self.in_room.fatal = Some(self.refusal(code, &message));
-                } else if code != ErrorCode::NoSuchUser || !self.direct_refused(&message) {
+                // A fatal one before the first welcome closes the
+                // connection: said on exit (see `fatal`).
+                let refused = self.replica.welcomes() == 0 && code.is_fatal();
+                if !refused && (code != ErrorCode::NoSuchUser || !self.direct_refused(&message)) {
                     self.warn(message);
                 }
             }
