@@ -154,7 +154,7 @@ impl ClientBuilder {
 }
 
 /// A client in one room: a [`Replica`] and a [`Connection`] driven by a
-/// background task. Made for tests, benchmarks and bots:
+/// background task. Made for tests and bots:
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), collab_client::ClientError> {
