@@ -153,7 +153,7 @@ impl ClientBuilder {
     }
 }
 
-/// A client in one room: a [`Replica`] and a [`Connection`] driven by a
+/// A client in one room: a [`Session`] and a [`Connection`] driven by a
 /// background task. Made for tests and bots:
 ///
 /// ```no_run
