@@ -1,14 +1,14 @@
 //! [`Client`]: a [`Session`] and a [`Connection`] driven by a task, for
-//! tests, benchmarks and bots. The session does the work; this module only
-//! carries its effects out and waits.
+//! tests and bots. The session does the work; this module only carries its
+//! effects out and waits.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use collab_doc::DocError;
 use collab_protocol::ClientMsg;
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use parking_lot::Mutex;
+use tokio::sync::watch;
 
 use crate::{
     ClientError, ConnectOptions, Connection, Effect, JoinAs, Replica, Session, TransportEvent,
@@ -36,7 +36,7 @@ impl ClientState {
     /// Sends the messages among `effects` (the events are for the test
     /// harness alone), then drains the text changes, which the replica
     /// keeps until then.
-    fn carry_out(&mut self, effects: Vec<Effect>, conn: &Connection) {
+    fn carry_out(&mut self, effects: impl IntoIterator<Item = Effect>, conn: &Connection) {
         for effect in effects {
             match effect {
                 Effect::Send(m) => _ = conn.send(m),
@@ -57,24 +57,18 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// What a [`Client`] and its driver task share.
 struct Shared {
     state: Mutex<ClientState>,
-    changed: watch::Sender<u64>,
-    /// Tells the driver to ask the session for its timer again (an update
-    /// went out from outside the driver).
-    wake: Notify,
-    room: String,
-    user: String,
+    /// Sent after every change of the state: the waits look again, and so
+    /// does the driver at its timer (an update sent from outside it starts
+    /// a wait for its ack).
+    changed: watch::Sender<()>,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, ClientState> {
-        // A panic while holding the lock can only come from a bug here; the
-        // state is still consistent enough to read.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
     fn bump(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.changed.send_replace(());
     }
 }
 
@@ -82,22 +76,19 @@ impl Shared {
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     url: String,
-    room: String,
-    user: String,
-    token: Option<String>,
+    join: JoinAs,
     seed: Option<String>,
     options: ConnectOptions,
     timeout: Duration,
     #[cfg(feature = "test-harness")]
     mirror: bool,
-    wait_welcome: bool,
     resend_after: Duration,
 }
 
 impl ClientBuilder {
     /// The access token, when the server requires one.
     pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+        self.join.token = Some(token.into());
         self
     }
     /// Seed the room with this text if it is empty at the first welcome.
@@ -126,58 +117,44 @@ impl ClientBuilder {
         self.resend_after = after;
         self
     }
-    /// Return from `join` at once instead of after the first welcome.
-    pub fn no_wait(mut self) -> Self {
-        self.wait_welcome = false;
-        self
-    }
 
-    /// Connects and (unless [`Self::no_wait`]) waits for the first welcome.
-    /// A fatal refusal (name taken...) is [`ClientError::Refused`].
+    /// Connects and waits for the first welcome. A fatal refusal (name
+    /// taken...) is [`ClientError::Refused`].
     pub async fn join(self) -> Result<Client, ClientError> {
-        let (conn, events) = Connection::open(&self.url, self.options.clone())?;
+        let (conn, events) = Connection::open(&self.url, self.options)?;
         let mut replica = Replica::new();
         if let Some(seed) = &self.seed {
             let _ = replica.seed(seed);
         }
-        let join = JoinAs {
-            room: self.room.clone(),
-            user: self.user.clone(),
-            token: self.token,
-        };
-        let (changed, _) = watch::channel(0);
+        let (room, user) = (self.join.room.clone(), self.join.user.clone());
         let shared = Arc::new(Shared {
             state: Mutex::new(ClientState {
-                session: Session::new(replica, join).resend_after(self.resend_after),
+                session: Session::new(replica, self.join).resend_after(self.resend_after),
                 #[cfg(feature = "test-harness")]
                 harness: crate::harness::Harness::new(self.mirror),
             }),
-            changed,
-            wake: Notify::new(),
-            room: self.room,
-            user: self.user,
+            changed: watch::Sender::new(()),
         });
-        let task = tokio::spawn(drive(Arc::clone(&shared), conn.clone(), events));
+        tokio::spawn(drive(Arc::clone(&shared), conn.clone(), events));
         let client = Client {
             shared,
             conn,
-            task,
             timeout: self.timeout,
+            room,
+            user,
         };
-        if self.wait_welcome {
-            client
-                .wait_for(|s| s.welcomes() > 0 || s.closed().is_some())
-                .await?;
-            if let Some(Some(e)) = client.shared.lock().closed() {
-                return Err(ClientError::Refused(e.clone()));
-            }
+        client
+            .wait_for(|s| s.welcomes() > 0 || s.closed().is_some())
+            .await?;
+        if let Some(Some(e)) = client.shared.state.lock().closed() {
+            return Err(ClientError::Refused(e.clone()));
         }
         Ok(client)
     }
 }
 
-/// A client in one room: a [`Replica`] and a [`Connection`] driven by a
-/// background task. Made for tests, benchmarks and bots:
+/// A client in one room: a [`Session`] and a [`Connection`] driven by a
+/// background task. Made for tests and bots:
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), collab_client::ClientError> {
@@ -195,15 +172,16 @@ impl ClientBuilder {
 pub struct Client {
     shared: Arc<Shared>,
     conn: Connection,
-    task: JoinHandle<()>,
     timeout: Duration,
+    room: String,
+    user: String,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("user", &self.shared.user)
-            .field("room", &self.shared.room)
+            .field("user", &self.user)
+            .field("room", &self.room)
             .finish_non_exhaustive()
     }
 }
@@ -217,8 +195,10 @@ impl Drop for Client {
 /// Feeds the transport's events and the session's timer to the session,
 /// carrying out what it returns, until the transport ends.
 async fn drive(shared: Arc<Shared>, conn: Connection, mut events: TransportEvents) {
+    let mut changed = shared.changed.subscribe();
     loop {
-        let due = shared.lock().session.poll_timeout(now());
+        changed.borrow_and_update();
+        let due = shared.state.lock().session.poll_timeout(now());
         let timer = async {
             match due {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -228,20 +208,20 @@ async fn drive(shared: Arc<Shared>, conn: Connection, mut events: TransportEvent
         tokio::select! {
             event = events.recv() => {
                 let Some(event) = event else { break };
-                let mut st = shared.lock();
+                let mut st = shared.state.lock();
                 let effects = st.session.handle(event, now());
                 st.carry_out(effects, &conn);
             }
             () = timer => {
-                let mut st = shared.lock();
+                let mut st = shared.state.lock();
                 let effects = st.session.handle_timeout(now());
                 st.carry_out(effects, &conn);
             }
-            () = shared.wake.notified() => continue,
+            Ok(()) = changed.changed() => continue,
         }
         shared.bump();
     }
-    let mut st = shared.lock();
+    let mut st = shared.state.lock();
     if st.closed().is_none() {
         let effects = st
             .session
@@ -261,15 +241,16 @@ impl Client {
     pub fn builder(url: &str, room: &str, user: &str) -> ClientBuilder {
         ClientBuilder {
             url: url.to_owned(),
-            room: room.to_owned(),
-            user: user.to_owned(),
-            token: None,
+            join: JoinAs {
+                room: room.to_owned(),
+                user: user.to_owned(),
+                token: None,
+            },
             seed: None,
             options: ConnectOptions::default(),
             timeout: Duration::from_secs(30),
             #[cfg(feature = "test-harness")]
             mirror: false,
-            wait_welcome: true,
             resend_after: crate::RESEND_AFTER,
         }
     }
@@ -277,21 +258,19 @@ impl Client {
     /// The state, locked: keep the guard short (the background task waits
     /// for it).
     #[cfg(feature = "test-harness")]
-    pub fn state(&self) -> MutexGuard<'_, ClientState> {
-        self.shared.lock()
+    pub fn state(&self) -> parking_lot::MutexGuard<'_, ClientState> {
+        self.shared.state.lock()
     }
 
     /// Runs `f` on the replica and sends what it returns (for anything the
     /// other methods do not cover).
     pub fn with_replica<R>(&self, f: impl FnOnce(&mut Replica) -> (R, Vec<ClientMsg>)) -> R {
-        let mut st = self.shared.lock();
-        let (r, msgs) = f(st.session.replica_mut());
-        let effects = msgs.into_iter().map(Effect::Send).collect();
-        st.carry_out(effects, &self.conn);
-        // An update sent now waits for its ack from now.
-        st.session.poll_timeout(now());
+        let mut st = self.shared.state.lock();
+        let (r, msgs) = f(&mut st.session);
+        st.carry_out(msgs.into_iter().map(Effect::Send), &self.conn);
         drop(st);
-        self.shared.wake.notify_one();
+        // The driver asks for the session's timer again: an update sent
+        // now waits for its ack from now.
         self.shared.bump();
         r
     }
@@ -316,20 +295,12 @@ impl Client {
 
     /// Undoes my last edit; false when there was nothing to undo.
     pub fn undo(&self) -> bool {
-        self.with_replica(|r| {
-            let could = r.can_undo();
-            let m = r.undo();
-            (could, m.into_iter().collect())
-        })
+        self.with_replica(|r| (r.can_undo(), r.undo().into_iter().collect()))
     }
 
     /// Redoes my last undone edit; false when there was nothing to redo.
     pub fn redo(&self) -> bool {
-        self.with_replica(|r| {
-            let could = r.can_redo();
-            let m = r.redo();
-            (could, m.into_iter().collect())
-        })
+        self.with_replica(|r| (r.can_redo(), r.redo().into_iter().collect()))
     }
 
     /// Asks the server to seed the room's empty document with `text`.
@@ -353,19 +324,19 @@ impl Client {
 
     /// A fresh update seq of this client's sequence (for [`Self::send_raw`]).
     pub fn next_seq(&self) -> u64 {
-        self.shared.lock().session.next_seq()
+        self.shared.state.lock().session.next_seq()
     }
 
     pub fn text(&self) -> String {
-        self.shared.lock().text()
+        self.shared.state.lock().text()
     }
 
     pub fn version(&self) -> Vec<u8> {
-        self.shared.lock().session.doc().version()
+        self.shared.state.lock().session.doc().version()
     }
 
     pub fn unsent_edits(&self) -> usize {
-        self.shared.lock().session.unsent_edits()
+        self.shared.state.lock().session.unsent_edits()
     }
 
     /// Simulates a network drop: the connection closes and stays closed
@@ -382,7 +353,7 @@ impl Client {
     /// Like [`Self::disconnect`], then waits until the client knows it is
     /// offline (so that the next edits are surely offline edits).
     pub async fn go_offline(&self) -> Result<(), ClientError> {
-        let before = self.shared.lock().disconnects();
+        let before = self.shared.state.lock().disconnects();
         self.disconnect();
         self.wait_for(|s| s.disconnects() > before).await
     }
@@ -390,7 +361,7 @@ impl Client {
     /// Like [`Self::reconnect`], then waits for the welcome and for every
     /// edit to be acked.
     pub async fn go_online(&self) -> Result<(), ClientError> {
-        let before = self.shared.lock().welcomes();
+        let before = self.shared.state.lock().welcomes();
         self.reconnect();
         self.wait_for(|s| s.welcomes() > before).await?;
         self.wait_synced().await
@@ -410,34 +381,31 @@ impl Client {
         pred: impl Fn(&ClientState) -> bool,
     ) -> Result<(), ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut rx = self.shared.changed.subscribe();
+        let mut changed = self.shared.changed.subscribe();
         loop {
-            rx.borrow_and_update();
             {
-                let st = self.shared.lock();
+                let st = self.shared.state.lock();
                 if pred(&st) {
                     return Ok(());
                 }
                 if let Some(closed) = st.closed() {
-                    return Err(ClientError::Closed(format!(
-                        "{} closed while waiting: {closed:?}",
-                        self.shared.user
-                    )));
+                    let user = &self.user;
+                    let why = format!("{user} closed while waiting: {closed:?}");
+                    return Err(ClientError::Closed(why));
                 }
             }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(ClientError::Closed("client dropped".into())),
-                Err(_) => {
-                    let st = self.shared.lock();
-                    return Err(ClientError::Timeout(format!(
-                        "{} waited {timeout:?}: connected={} synced={} {:?}",
-                        self.shared.user,
-                        st.connected(),
-                        st.is_synced(),
-                        st.session
-                    )));
-                }
+            if tokio::time::timeout_at(deadline, changed.changed())
+                .await
+                .is_err()
+            {
+                let st = self.shared.state.lock();
+                return Err(ClientError::Timeout(format!(
+                    "{} waited {timeout:?}: connected={} synced={} {:?}",
+                    self.user,
+                    st.connected(),
+                    st.is_synced(),
+                    st.session
+                )));
             }
         }
     }
@@ -467,15 +435,5 @@ impl Client {
                 ClientError::Closed(_) => Ok(()),
                 e => Err(e),
             })
-    }
-
-    /// The transport handle (to send raw events or suspend).
-    pub fn connection(&self) -> &Connection {
-        &self.conn
-    }
-
-    /// Whether the background task has ended.
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
     }
 }

@@ -34,36 +34,31 @@ impl Harness {
 
     pub(crate) fn log(&mut self, event: ClientEvent) {
         match event {
-            ClientEvent::Acked { seq, .. } => {
-                if self.acks.len() >= EVENT_LOG_LEN {
-                    self.acks.pop_front();
-                }
-                self.acks.push_back(seq);
-            }
+            ClientEvent::Acked { seq, .. } => keep(&mut self.acks, seq),
             // Too frequent to keep, or what the state already tells.
             ClientEvent::DocChanged
             | ClientEvent::Connected
             | ClientEvent::Disconnected { .. }
             | ClientEvent::Closed { .. } => {}
-            event => {
-                if self.events.len() >= EVENT_LOG_LEN {
-                    self.events.pop_front();
-                }
-                self.events.push_back(event);
-            }
+            event => keep(&mut self.events, event),
         }
     }
 
     pub(crate) fn mirror(&mut self, changes: Vec<Vec<TextChange>>) {
-        let Some(mirror) = self.mirror.as_mut() else {
-            return;
-        };
-        for delta in changes {
-            if let Err(e) = apply_delta(mirror, &delta) {
+        if let Some(mirror) = self.mirror.as_mut() {
+            for e in changes.iter().filter_map(|d| apply_delta(mirror, d).err()) {
                 self.mirror_broken.get_or_insert(e);
             }
         }
     }
+}
+
+/// Appends `item`, dropping the oldest past [`EVENT_LOG_LEN`].
+fn keep<T>(log: &mut VecDeque<T>, item: T) {
+    if log.len() >= EVENT_LOG_LEN {
+        log.pop_front();
+    }
+    log.push_back(item);
 }
 
 impl ClientState {

@@ -73,7 +73,7 @@ pub use connection::{
 #[cfg(feature = "test-harness")]
 pub use harness::{EVENT_LOG_LEN, apply_delta};
 pub use replica::{ClientEvent, Effect, Replica, SyncState};
-pub use session::{JoinAs, RESEND_AFTER, Session};
+pub use session::{JoinAs, Link, RESEND_AFTER, Session};
 
 use collab_protocol::ProtocolError;
 

@@ -2,31 +2,23 @@
 //! sans-IO, in the style of quinn-proto's `Connection`.
 //!
 //! The glue between [`crate::Connection`] and [`Replica`] (join on every
-//! connect, watch the acks, resend when they stall) is the same for every
-//! program that edits a room, so it lives here once: the editor and
-//! [`crate::Client`] (tests, the bench, bots) both drive a `Session`. It
-//! does no IO and reads no clock: the owner passes `now`, so tests step
-//! time with plain [`Instant`]s, without a runtime or sleeps.
+//! connect, the connection's state, watching the acks and resending when
+//! they stall) is the same for every program that edits a room, so it
+//! lives here once: the editor and [`crate::Client`] both drive a
+//! `Session`. It does no IO and reads no clock: the owner passes `now`, so
+//! tests step time with plain [`Instant`]s, without a runtime or sleeps.
 //!
-//! The owner's loop:
+//! The owner feeds every [`TransportEvent`] to [`Session::handle`], calls
+//! [`Session::handle_timeout`] once [`Session::poll_timeout`]'s instant has
+//! passed (asking again after sending an update), carries out the
+//! [`Effect`]s in order, and edits through the replica (a `Session` derefs
+//! to it), sending what its editing methods return. The crate's docs show
+//! the loop.
 //!
-//! - feed every [`TransportEvent`] to [`Session::handle`];
-//! - call [`Session::handle_timeout`] once [`Session::poll_timeout`]'s
-//!   instant has passed (early calls do nothing), and ask `poll_timeout`
-//!   again after anything that sent an update;
-//! - carry out the returned [`Effect`]s in order: send the messages, show
-//!   the events (the connection's own come as [`ClientEvent::Connected`],
-//!   [`ClientEvent::Disconnected`] and [`ClientEvent::Closed`]);
-//! - edit and read through the replica ([`Session::replica_mut`], or
-//!   directly: a `Session` derefs to its `Replica`) and send what its
-//!   editing methods return.
-//!
-//! Welcome assembly (`doc_part`s and the welcome's `update`s) and the
-//! handling of rate-limited updates stay in the [`Replica`]: they are
-//! about the document, not the connection. What the session adds is the
-//! clock: the server drops updates over its rate limit without a word when
-//! nothing follows them, so updates unacked for [`RESEND_AFTER`] are sent
-//! again ([`Replica::resend_unacked`]).
+//! Welcome assembly and rate-limited updates stay in the [`Replica`]: they
+//! are about the document, not the connection. The session adds the clock:
+//! the server drops updates over its rate limit without a word when nothing
+//! follows them, so updates unacked for [`RESEND_AFTER`] go again.
 
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
@@ -49,19 +41,29 @@ pub struct JoinAs {
     pub token: Option<String>,
 }
 
-/// The transport as the session last heard of it.
+/// The connection as the session last heard of it: what a status bar
+/// shows. The one copy of this state: the editor reads it here.
 #[derive(Debug, Clone, PartialEq)]
-enum Link {
-    /// Not connected (yet, or since a drop): the transport retries.
-    Down,
-    /// A WebSocket is open (the welcome may not have come yet).
-    Up,
+pub enum Link {
+    /// Not connected yet: the transport's first try is under way.
+    Connecting,
+    /// A WebSocket is open and the `join` went out; no welcome yet.
+    Joining,
+    /// Welcomed on the open connection.
+    Live,
+    /// Dropped; the transport retries in `retry_in` (`None` while
+    /// suspended).
+    Reconnecting {
+        reason: String,
+        retry_in: Option<Duration>,
+    },
     /// Stopped for good, with the fatal error if there was one.
-    Closed(Option<ProtocolError>),
+    Closed { error: Option<ProtocolError> },
 }
 
 /// A [`Replica`] joined to a room through a transport; see the module
 /// documentation for how to drive it.
+#[derive(Debug)]
 pub struct Session {
     replica: Replica,
     join: JoinAs,
@@ -74,18 +76,6 @@ pub struct Session {
     disconnects: u64,
 }
 
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("room", &self.join.room)
-            .field("user", &self.join.user)
-            .field("link", &self.link)
-            .field("waiting_since", &self.waiting_since)
-            .field("replica", &self.replica)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Session {
     /// A session for `replica` (fresh, or already edited or seeded), not
     /// connected yet.
@@ -93,7 +83,7 @@ impl Session {
         Self {
             replica,
             join,
-            link: Link::Down,
+            link: Link::Connecting,
             resend_after: RESEND_AFTER,
             waiting_since: None,
             resends: 0,
@@ -113,7 +103,7 @@ impl Session {
     pub fn handle(&mut self, event: TransportEvent, now: Instant) -> Vec<Effect> {
         let out = match event {
             TransportEvent::Connected => {
-                self.link = Link::Up;
+                self.link = Link::Joining;
                 let JoinAs { room, user, token } = &self.join;
                 let join = self.replica.join_msg(room, user, token.as_deref());
                 vec![Effect::Event(ClientEvent::Connected), Effect::Send(join)]
@@ -125,10 +115,17 @@ impl Session {
                 ) {
                     self.waiting_since = Some(now);
                 }
-                self.replica.handle(msg)
+                let out = self.replica.handle(msg);
+                if self.link == Link::Joining && self.replica.state() == SyncState::Live {
+                    self.link = Link::Live;
+                }
+                out
             }
             TransportEvent::Disconnected { reason, retry_in } => {
-                self.link = Link::Down;
+                self.link = Link::Reconnecting {
+                    reason: reason.clone(),
+                    retry_in,
+                };
                 self.disconnects += 1;
                 self.replica.on_disconnect();
                 vec![Effect::Event(ClientEvent::Disconnected {
@@ -137,7 +134,9 @@ impl Session {
                 })]
             }
             TransportEvent::Closed { error } => {
-                self.link = Link::Closed(error.clone());
+                self.link = Link::Closed {
+                    error: error.clone(),
+                };
                 self.replica.on_disconnect();
                 vec![Effect::Event(ClientEvent::Closed { error })]
             }
@@ -190,25 +189,26 @@ impl Session {
         &self.replica
     }
 
-    pub fn replica_mut(&mut self) -> &mut Replica {
-        &mut self.replica
+    /// The connection as last heard of.
+    pub fn link(&self) -> &Link {
+        &self.link
     }
 
     /// A WebSocket is open (the welcome may not have come yet).
     pub fn connected(&self) -> bool {
-        self.link == Link::Up
+        matches!(self.link, Link::Joining | Link::Live)
     }
 
     /// Welcomed on an open connection, every edit acked, nothing waiting.
     pub fn is_synced(&self) -> bool {
-        self.connected() && self.replica.is_synced()
+        self.link == Link::Live && self.replica.is_synced()
     }
 
     /// `Some` once the transport stopped for good, with the fatal error if
     /// there was one.
     pub fn closed(&self) -> Option<&Option<ProtocolError>> {
         match &self.link {
-            Link::Closed(error) => Some(error),
+            Link::Closed { error } => Some(error),
             _ => None,
         }
     }

@@ -128,23 +128,6 @@ pub enum Order {
     Reconnect,
 }
 
-/// The connection as the status bar tells it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Conn {
-    Connecting,
-    Joining,
-    Live,
-    /// Dropped; retrying (`retry_in` is `None` while suspended).
-    Reconnecting {
-        reason: String,
-        retry_in: Option<Duration>,
-    },
-    /// Stopped for good.
-    Closed {
-        reason: String,
-    },
-}
-
 /// What has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -208,8 +191,8 @@ pub struct App {
     /// The room's document and its connection (a [`Session`] derefs to its
     /// [`Replica`], so edits and reads go straight to the replica).
     pub replica: Session,
-    /// The connection, me, the seed, the caret last sent (see `session`).
-    link: session::Link,
+    /// The seed, a refusal, the caret last sent (see `session`).
+    in_room: session::InRoom,
     pub peers: Vec<Peer>,
     /// The chat and a direct message awaiting its echo (see `chat_box`).
     chat_box: chat_box::ChatBox,
@@ -252,7 +235,8 @@ impl App {
             token: config.token.clone(),
         };
         let replica = Session::new(replica, join);
-        let link = session::Link::new(config.file_text.as_ref().is_some_and(|t| t.len_chars() > 0));
+        let in_room =
+            session::InRoom::new(config.file_text.as_ref().is_some_and(|t| t.len_chars() > 0));
         let first_line = config
             .file_text
             .as_ref()
@@ -267,7 +251,7 @@ impl App {
             config,
             editor: Editor::default(),
             replica,
-            link,
+            in_room,
             peers: Vec::new(),
             chat_box: chat_box::ChatBox::default(),
             notices: Notices::default(),

@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use collab_client::{ConnectOptions, Connection, TransportEvent, TransportEvents};
+use collab_client::{ConnectOptions, Connection, Link, TransportEvent, TransportEvents};
 use tokio::time::{Instant, timeout_at};
 
 use crate::action::Action;
-use crate::app::{App, Conn};
+use crate::app::App;
 use crate::outside::Outside;
 
 /// The connection and its events, as the editor holds them.
@@ -109,12 +109,12 @@ pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<
         // Quit cannot be among them).
         let _ = out.carry_out(app);
         if let Some(fatal) = app.fatal() {
-            return Err(fatal.to_owned());
+            return Err(fatal);
         }
-        if *app.conn() == Conn::Live && !app.seeding() {
+        if *app.conn() == Link::Live && !app.seeding() {
             return Ok(());
         }
-        if let Conn::Reconnecting { reason, .. } = app.conn()
+        if let Link::Reconnecting { reason, .. } = app.conn()
             && app.replica.welcomes() == 0
         {
             return Err(unreachable(&app.config.server, reason));
@@ -127,7 +127,7 @@ pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<
                     app.config.server
                 ));
             }
-            Err(_) if *app.conn() == Conn::Live => return Ok(()),
+            Err(_) if *app.conn() == Link::Live => return Ok(()),
             Err(_) => {
                 return Err(format!(
                     "The collab server at {} did not answer within {}s: check that it is a collab server.",

@@ -4,7 +4,9 @@
 
 use collab_protocol::{ClientMsg, MemberRef};
 
-use super::{App, Conn, Focus, Order};
+use collab_client::Link;
+
+use super::{App, Focus, Order};
 use crate::chat::{Chat, ChatLine, Outgoing, parse_outgoing};
 use crate::input::LineInput;
 use crate::keymap::Command;
@@ -63,7 +65,7 @@ impl App {
         text: String,
         time: u64,
     ) {
-        let mine = self.me().is_some_and(|me| me.name == from.name);
+        let mine = self.replica.you().is_some_and(|me| me.name == from.name);
         if mine && to.is_some() {
             self.chat_box.unechoed_direct = None;
         }
@@ -135,7 +137,7 @@ impl App {
             self.chat_box.chat.input.take();
             return self.follow_named(name.as_deref());
         }
-        if *self.conn() != Conn::Live {
+        if *self.conn() != Link::Live {
             return self.warn("Offline: the message was not sent; it is still in the box.");
         }
         match parsed {

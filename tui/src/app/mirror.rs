@@ -57,7 +57,7 @@ impl App {
 
     /// Resolves every member's stable cursors against the text now.
     pub(super) fn refresh_peers(&mut self) {
-        let my_id = self.me().map(|m| m.id);
+        let my_id = self.replica.you().map(|m| m.id);
         let rope = self.editor.rope();
         let len = rope.len_chars();
         self.peers = self

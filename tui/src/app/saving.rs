@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use collab_protocol::ClientMsg;
 use ropey::Rope;
 
-use super::{App, Armed, Conn, OnDisk, Order, PromptKind};
+use collab_client::Link;
+
+use super::{App, Armed, OnDisk, Order, PromptKind};
 use crate::file_watch::Found;
 use crate::save::{Expect, SaveError, Saved, Stamp};
 
@@ -303,7 +305,7 @@ impl App {
     /// have not reached the server while offline; a second Ctrl-Q quits.
     pub(super) fn quit(&mut self) {
         let unsent = match self.conn() {
-            Conn::Live => 0,
+            Link::Live => 0,
             _ => self.replica.unsent_edits(),
         };
         let modified = self.saving.modified;

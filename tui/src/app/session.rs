@@ -5,25 +5,22 @@
 //! session itself (joining on connect, the acks' clock) is the client
 //! library's, shared with `collab_client::Client`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use collab_client::{ClientEvent, Effect, TransportEvent};
-use collab_protocol::{ErrorCode, LeftReason, Member, ProtocolError};
+use collab_client::{ClientEvent, Effect, Link, TransportEvent};
+use collab_protocol::{ErrorCode, LeftReason};
 
-use super::{App, Conn, Order, PRESENCE_EVERY, RETURN_WITHIN};
+use super::{App, Order, PRESENCE_EVERY, RETURN_WITHIN};
 use crate::autostart::Local;
 use crate::editor::Selection;
 
-/// This editor's part in the room, as the session's events tell it: this
-/// module's state, changed only here.
-#[derive(Debug)]
-pub(super) struct Link {
-    conn: Conn,
-    /// A refusal before the first welcome: the sentence to print on exit.
-    fatal: Option<String>,
-    /// Me as the others see me, from the last welcome.
-    me: Option<Member>,
-    /// The seed sent and not answered yet.
+/// This editor's part in the room beyond what the session knows (the
+/// connection, me, my edits): this module's state, changed only here.
+#[derive(Debug, Default)]
+pub(super) struct InRoom {
+    /// FILE is to seed an empty room (sent after the first welcome, once
+    /// the room is known to be empty and the server's limits are known),
+    /// or its seed was sent and not answered yet.
     seeding: bool,
     /// A check (or start) of the local server is under way.
     starting_server: bool,
@@ -35,42 +32,42 @@ pub(super) struct Link {
     returning: (Vec<String>, Option<Instant>),
 }
 
-impl Link {
-    /// Not connected yet; `seeding` when FILE is to seed an empty room
-    /// (sent after the first welcome, once the room is known to be empty
-    /// and the server's limits are known).
+impl InRoom {
     pub(super) fn new(seeding: bool) -> Self {
         Self {
-            conn: Conn::Connecting,
-            fatal: None,
-            me: None,
             seeding,
-            starting_server: false,
-            last_presence: None,
-            returning: (Vec::new(), None),
+            ..Self::default()
         }
     }
 }
 
 impl App {
     /// The connection as the status bar tells it.
-    pub fn conn(&self) -> &Conn {
-        &self.link.conn
+    pub fn conn(&self) -> &Link {
+        self.replica.link()
     }
 
-    /// A refusal before the first welcome: the sentence to print on exit.
-    pub fn fatal(&self) -> Option<&str> {
-        self.link.fatal.as_deref()
+    /// Closed for good before the first welcome (refused, or the server
+    /// went away): the sentence to print on exit.
+    pub fn fatal(&self) -> Option<String> {
+        let Link::Closed { error } = self.conn() else {
+            return None;
+        };
+        if self.replica.welcomes() > 0 || self.quitting() {
+            return None;
+        }
+        Some(match error {
+            Some(e) => self.refusal(e.code, &e.message),
+            None => format!(
+                "The connection to {} closed before joining: check the server and try again.",
+                self.config.server
+            ),
+        })
     }
 
     /// FILE's seed was sent and not answered yet.
     pub fn seeding(&self) -> bool {
-        self.link.seeding
-    }
-
-    /// Me as the others see me, once welcomed.
-    pub fn me(&self) -> Option<&Member> {
-        self.link.me.as_ref()
+        self.in_room.seeding
     }
 
     /// FILE's text into an empty room, if the server takes that much.
@@ -79,7 +76,7 @@ impl App {
             return;
         };
         if !self.replica.doc().is_empty() || text.len_chars() == 0 {
-            self.link.seeding = false;
+            self.in_room.seeding = false;
             return;
         }
         let bytes = text.len_bytes();
@@ -87,7 +84,7 @@ impl App {
             // JSON escaping can double the size; leave room for it.
             let frame_room = limits.max_frame_bytes.saturating_sub(64) / 2;
             if bytes > limits.max_doc_bytes || bytes > frame_room {
-                self.link.seeding = false;
+                self.in_room.seeding = false;
                 self.seed_refused();
                 let name = self.file_name().unwrap_or_default();
                 return self.warn(format!(
@@ -97,7 +94,7 @@ impl App {
         }
         match self.replica.seed(&text.to_string()) {
             Some(m) => self.orders.push(Order::Send(m)),
-            None => self.link.seeding = false,
+            None => self.in_room.seeding = false,
         }
     }
 
@@ -116,6 +113,11 @@ impl App {
     /// A connection event, through the session (which joins on connect
     /// and keeps the acks' clock).
     pub(super) fn transport(&mut self, ev: TransportEvent) {
+        if matches!(ev, TransportEvent::Disconnected { .. }) && *self.conn() == Link::Live {
+            self.warn("Connection lost: editing goes on offline.");
+            let here = self.peers.iter().filter(|p| !p.me);
+            self.in_room.returning = (here.map(|p| p.name.clone()).collect(), None);
+        }
         let effects = self.replica.handle(ev, self.now);
         self.session_effects(effects);
         self.pull_changes(false);
@@ -146,8 +148,8 @@ impl App {
             self.replica.poll_timeout(self.now);
         }
         let sel = self.editor.selection();
-        if self.link.conn == Conn::Live {
-            let due = match self.link.last_presence {
+        if *self.conn() == Link::Live {
+            let due = match self.in_room.last_presence {
                 None => true,
                 Some((last, at)) => last != sel && self.now.duration_since(at) >= PRESENCE_EVERY,
             };
@@ -155,53 +157,30 @@ impl App {
                 let anchor = (!sel.is_empty()).then_some(sel.anchor);
                 self.orders
                     .push(Order::Send(self.replica.presence(sel.head, anchor)));
-                self.link.last_presence = Some((sel, self.now));
+                self.in_room.last_presence = Some((sel, self.now));
             }
         }
     }
 
-    fn disconnected(&mut self, reason: String, retry_in: Option<Duration>) {
-        if self.link.conn == Conn::Live {
-            self.warn("Connection lost: editing goes on offline.");
-            let here = self.peers.iter().filter(|p| !p.me);
-            self.link.returning = (here.map(|p| p.name.clone()).collect(), None);
-        }
-        self.link.conn = Conn::Reconnecting { reason, retry_in };
-        self.link.last_presence = None;
+    /// Dropped (after the session's state changed; see `transport` for
+    /// what is said when it was live).
+    fn disconnected(&mut self) {
+        self.in_room.last_presence = None;
         self.refresh_peers();
         // Our own local server may have died: check, start again.
         if let Some(addr) = self.config.local_server
-            && !self.link.starting_server
+            && !self.in_room.starting_server
             && !self.quitting()
         {
-            self.link.starting_server = true;
+            self.in_room.starting_server = true;
             self.orders.push(Order::StartLocalServer(addr));
         }
-    }
-
-    fn closed(&mut self, error: Option<ProtocolError>) {
-        let reason = match &error {
-            Some(e) => e.message.clone(),
-            None => "closed".to_owned(),
-        };
-        if self.replica.welcomes() == 0 && !self.quitting() {
-            self.link.fatal = Some(match &error {
-                Some(e) => self.refusal(e.code, &e.message),
-                None => format!(
-                    "The connection to {} closed before joining: check the server and try again.",
-                    self.config.server
-                ),
-            });
-        } else if error.is_some() {
-            self.warn(format!("Disconnected for good: {reason}"));
-        }
-        self.link.conn = Conn::Closed { reason };
     }
 
     /// The local server was checked after a drop: started again, or it
     /// was there (another editor started it, or only the connection broke).
     pub(super) fn local_server(&mut self, result: Result<Local, String>) {
-        self.link.starting_server = false;
+        self.in_room.starting_server = false;
         match result {
             Ok(Local::Started) => {
                 self.notice("The local server had stopped: started a new one.");
@@ -216,38 +195,37 @@ impl App {
 
     fn client_event(&mut self, e: ClientEvent) {
         match e {
-            ClientEvent::Connected => self.link.conn = Conn::Joining,
-            ClientEvent::Disconnected { reason, retry_in } => self.disconnected(reason, retry_in),
-            ClientEvent::Closed { error } => self.closed(error),
+            ClientEvent::Connected => {}
+            ClientEvent::Disconnected { .. } => self.disconnected(),
+            // Before the first welcome, said on exit (see `fatal`).
+            ClientEvent::Closed { error: Some(e) } if self.fatal().is_none() => {
+                self.warn(format!("Disconnected for good: {}", e.message));
+            }
+            ClientEvent::Closed { .. } => {}
             ClientEvent::Welcome {
                 you,
                 resumed,
                 first,
                 ..
             } => {
-                self.link.conn = Conn::Live;
                 if you.read_only {
                     self.warn("You joined read-only: you can follow (F5) and chat, not edit.");
                 }
-                self.link.me = Some(you);
                 if first {
                     self.first_welcome_with_file();
                     self.seed();
                     self.say_file_state();
                 } else {
-                    if !resumed {
-                        self.notice("Reconnected: edits merged.");
-                    } else {
-                        self.notice("Reconnected.");
-                    }
-                    self.link.returning.1 = Some(self.now + RETURN_WITHIN);
+                    let merged = if resumed { "" } else { ": edits merged" };
+                    self.notice(format!("Reconnected{merged}."));
+                    self.in_room.returning.1 = Some(self.now + RETURN_WITHIN);
                 }
-                self.link.last_presence = None;
+                self.in_room.last_presence = None;
                 self.refresh_peers();
             }
             ClientEvent::DocChanged | ClientEvent::Acked { .. } => {}
             ClientEvent::MemberJoined(m) => {
-                let (names, until) = &mut self.link.returning;
+                let (names, until) = &mut self.in_room.returning;
                 let back = until.is_some_and(|t| self.now < t)
                     && names
                         .iter()
@@ -258,7 +236,7 @@ impl App {
                     self.notice(format!("{} joined", m.name));
                 }
                 // They know nothing of my caret yet: send it again.
-                self.link.last_presence = None;
+                self.in_room.last_presence = None;
                 self.refresh_peers();
             }
             ClientEvent::MemberChanged(m) => {
@@ -284,7 +262,7 @@ impl App {
             } => self.chat_received(from, Some(to), text, time),
             ClientEvent::Presence { .. } => self.refresh_peers(),
             ClientEvent::Seeded { applied } => {
-                self.link.seeding = false;
+                self.in_room.seeding = false;
                 if applied && let Some(name) = self.file_name() {
                     self.notice(format!("The room starts from {name}."));
                 } else if !applied {
@@ -293,16 +271,17 @@ impl App {
                 }
             }
             ClientEvent::Error { code, message, seq } => {
-                if self.link.seeding
+                if self.in_room.seeding
                     && seq.is_none()
                     && matches!(code, ErrorCode::DocTooLarge | ErrorCode::ReadOnly)
                 {
-                    self.link.seeding = false;
+                    self.in_room.seeding = false;
                     self.seed_refused();
                 }
-                if self.replica.welcomes() == 0 && code.is_fatal() {
-                    self.link.fatal = Some(self.refusal(code, &message));
-                } else if code != ErrorCode::NoSuchUser || !self.direct_refused(&message) {
+                // A fatal one before the first welcome closes the
+                // connection: said on exit (see `fatal`).
+                let refused = self.replica.welcomes() == 0 && code.is_fatal();
+                if !refused && (code != ErrorCode::NoSuchUser || !self.direct_refused(&message)) {
                     self.warn(message);
                 }
             }

@@ -7,7 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 use unicode_width::UnicodeWidthStr;
 
-use crate::app::{App, Conn, OnDisk};
+use collab_client::Link;
+
+use crate::app::{App, OnDisk};
 
 /// The connection, in words.
 pub fn connection_text(app: &App) -> String {
@@ -20,11 +22,11 @@ pub fn connection_text(app: &App) -> String {
         }
     };
     match app.conn() {
-        Conn::Connecting => "connecting".into(),
-        Conn::Joining => "joining".into(),
-        Conn::Live if unsent > 0 => format!("connected, sending {}", edits(unsent)),
-        Conn::Live => "connected".into(),
-        Conn::Reconnecting { retry_in, .. } => match retry_in {
+        Link::Connecting => "connecting".into(),
+        Link::Joining => "joining".into(),
+        Link::Live if unsent > 0 => format!("connected, sending {}", edits(unsent)),
+        Link::Live => "connected".into(),
+        Link::Reconnecting { retry_in, .. } => match retry_in {
             Some(d) if unsent > 0 => {
                 format!(
                     "offline, {}; reconnecting in {}s",
@@ -35,8 +37,8 @@ pub fn connection_text(app: &App) -> String {
             _ if unsent > 0 => format!("offline, {}; reconnecting", edits(unsent)),
             _ => "offline; reconnecting".into(),
         },
-        Conn::Closed { .. } if unsent > 0 => format!("offline with {}", edits(unsent)),
-        Conn::Closed { .. } => "offline".into(),
+        Link::Closed { .. } if unsent > 0 => format!("offline with {}", edits(unsent)),
+        Link::Closed { .. } => "offline".into(),
     }
 }
 
@@ -81,7 +83,7 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
     let (line, col) = app.editor.line_col();
     let conn = connection_text(app);
     let conn_style = match app.conn() {
-        Conn::Live => bar,
+        Link::Live => bar,
         _ => bar.patch(p.warn()),
     };
     let file = match app.file_name() {
@@ -96,7 +98,8 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
         OnDisk::ReadOnly => " [read-only]",
     };
     let user = app
-        .me()
+        .replica
+        .you()
         .map_or(app.config.user.as_str(), |m| m.name.as_str());
 
     let mut parts = vec![
