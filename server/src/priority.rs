@@ -14,6 +14,19 @@
 //!
 //! Linux sets a nice value per thread (`setpriority` on the thread's id);
 //! other systems apply it to the whole process, so there nothing is done.
+//!
+//! Nice 19 shares the core fairly but does not preempt: under EEVDF with
+//! `PREEMPT_NONE` (Linux 6.6 on) a worker woken while a nice-19 thread runs
+//! waits for that thread's slice, 1 to 2 ms (BENCHMARKS.md, issue 16: the
+//! store's commit each flush window gave p99 with `--data-dir` about 7
+//! times the memory-only p99). The store thread therefore runs under
+//! `SCHED_IDLE` ([`idle`]): the kernel preempts such a thread as soon as a
+//! normal one wakes on its core. It is for the store thread alone: the
+//! blocking pool also runs short work that is no document work (a load's
+//! hand-off to the store), and an idle-policy thread gets almost nothing of
+//! a saturated core. The store can wait: its rooms' changes sit in the
+//! inbox meanwhile, and docs/storage.md promises durability within a flush
+//! interval only on a core with time to spare.
 
 /// The nice value of threads that do document work (the lowest priority).
 const BACKGROUND_NICE: i32 = 19;
@@ -40,6 +53,45 @@ pub(crate) fn background() {
     }
 }
 
+/// Puts the calling thread (the store thread) under `SCHED_IDLE`, and at
+/// nice 19 where that is refused (a seccomp filter, another kernel). Never
+/// fails: without either, the thread competes with the workers as before.
+/// Unprivileged threads may always lower themselves to `SCHED_IDLE`.
+pub(crate) fn idle() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        // The crate sets the policy, then nice 0 (the priority it reads
+        // for SCHED_IDLE); a thread at a higher nice may not go back to 0,
+        // so only the policy says whether it worked.
+        let _ = set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        );
+        if !is_idle() {
+            tracing::debug!("could not put the store thread under SCHED_IDLE: nice 19 instead");
+        }
+        // Ignored by the kernel under SCHED_IDLE; the fallback otherwise.
+        background();
+    }
+}
+
+/// Whether the calling thread runs under `SCHED_IDLE`.
+#[cfg(target_os = "linux")]
+fn is_idle() -> bool {
+    use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
+    matches!(
+        thread_priority::thread_schedule_policy(),
+        Ok(ThreadSchedulePolicy::Normal(
+            NormalThreadSchedulePolicy::Idle
+        ))
+    )
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     /// The calling thread, and only it, runs at nice 19 afterwards.
@@ -63,5 +115,23 @@ mod tests {
         assert_eq!(nice, Some(super::BACKGROUND_NICE));
         let after = rustix::process::getpriority_process(Some(me));
         assert_eq!(after.ok(), Some(before));
+    }
+
+    /// The store thread's policy: SCHED_IDLE for the calling thread only.
+    #[test]
+    fn idle_puts_the_calling_thread_only_under_sched_idle() {
+        assert!(
+            !super::is_idle(),
+            "the test thread starts under SCHED_OTHER"
+        );
+        let idle = std::thread::spawn(|| {
+            super::idle();
+            super::idle();
+            super::is_idle()
+        })
+        .join()
+        .ok();
+        assert_eq!(idle, Some(true));
+        assert!(!super::is_idle());
     }
 }

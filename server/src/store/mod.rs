@@ -207,8 +207,8 @@ impl Store {
             .name("collab-store".into())
             .spawn(move || {
                 // Its commits (a few ms of CPU per window on a busy server)
-                // yield to the workers that relay, as document work does.
-                crate::priority::background();
+                // give the core up the moment a worker that relays wakes.
+                crate::priority::idle();
                 worker.run()
             })?;
         Ok(Running {
