@@ -207,7 +207,7 @@ impl Store {
             .name("collab-store".into())
             .spawn(move || {
                 // Its commits (a few ms of CPU per window on a busy server)
-                // yield to the workers that relay, as document work does.
+                // give the core up the moment a worker that relays wakes.
                 crate::priority::background();
                 worker.run()
             })?;

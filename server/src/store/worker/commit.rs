@@ -93,8 +93,9 @@ impl Worker {
             let mut updates = txn.open_table(UPDATES)?;
             let mut active = txn.open_table(ACTIVE)?;
             for (i, op) in self.pending.iter().enumerate() {
-                // A woken worker waits for this thread's time slice (about
-                // 1.5 ms; nice 19 does not shorten it): give the core up
+                // Under SCHED_IDLE a woken worker preempts this thread at
+                // once; where the thread only got nice 19, the worker waits
+                // for its time slice (about 1.5 ms): give the core up
                 // between small runs of inserts (BENCHMARKS.md, issue 16).
                 if i % YIELD_EVERY_OPS == YIELD_EVERY_OPS - 1 {
                     std::thread::yield_now();
