@@ -47,6 +47,8 @@ async fn room_with_alice(handle: StoreHandle) -> (Arc<Room>, crate::room::Joined
         },
         max_users: 2,
         read_only: false,
+        protocol: collab_protocol::PROTOCOL_VERSION,
+        workspace: crate::Config::default().workspace_limits(),
     };
     let alice = room.join(req, || 7).await.ok().unwrap();
     (room, alice)

@@ -29,3 +29,4 @@ mod metrics;
 mod rooms;
 mod store_damage;
 mod tls;
+mod workspace;
