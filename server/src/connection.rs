@@ -40,7 +40,7 @@ use tracing::{debug, info, warn};
 
 use crate::Shared;
 use crate::rate_limit::{RateLimiter, Verdict};
-use crate::room::{Control, JoinRequest, KickReason, Link, Out, Room};
+use crate::room::{Control, DocSettings, JoinRequest, KickReason, Link, Out, Room};
 use crate::room::{doc_refusal, no_such_doc, node_of};
 use crate::shutdown::Shutdown;
 use crate::socket::{
@@ -587,6 +587,7 @@ impl Connection {
                 let started = std::time::Instant::now();
                 // What the update claims, read before the room is locked or
                 // its document touched (see `collab_doc::UpdateInfo`).
+                let settings = DocSettings::of(config);
                 let (max_doc_bytes, compact_every) = (config.max_doc_bytes, config.compact_every);
                 let limits = config.workspace_limits();
                 let result = match UpdateInfo::read(data.as_slice()) {
@@ -594,14 +595,7 @@ impl Connection {
                     Ok(_) if doc.is_main() && room.is_workspace() => Err(no_such_doc(doc)),
                     Ok(info) => match (doc, node_of(doc)) {
                         (DocId::Main, _) => room
-                            .update(
-                                id,
-                                conn,
-                                data.into_inner(),
-                                info,
-                                max_doc_bytes,
-                                compact_every,
-                            )
+                            .update(id, conn, data.into_inner(), info, settings)
                             .await
                             .map_err(|e| doc_refusal(&e)),
                         (DocId::Tree, _) => {

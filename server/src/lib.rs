@@ -52,7 +52,7 @@ pub use config::{Config, Secret};
 #[cfg(feature = "cluster")]
 pub use cluster::{ClusterConfig, NodeId, RedisUrl};
 
-pub use probe::{Hold, StoreEvent, StoreProbe};
+pub use probe::{CompactionHold, Hold, StoreEvent, StoreProbe, hold_compaction};
 pub use store::{DB_FILE, Storage, StoreFault};
 
 use listener::Listener;

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use collab_doc::tree::{NodeId, Tree, TreeError, TreeLimits};
-use collab_doc::{DocError, LazyRoomDoc, PeerId, UpdateInfo};
+use collab_doc::{CompactionJob, DocError, LazyRoomDoc, PeerId, UpdateInfo};
 use collab_protocol::workspace::{
     DocId, Opened, ServerEvent, WORKSPACE_PROTOCOL_VERSION, WorkspaceLimits, with_doc_id,
 };
@@ -226,6 +226,7 @@ fn workspace_full(why: impl std::fmt::Display) -> ProtocolError {
 pub(crate) fn doc_refusal(e: &DocError) -> ProtocolError {
     let code = match e {
         DocError::TooLarge { .. } => ErrorCode::DocTooLarge,
+        DocError::HistoryTrimmed => ErrorCode::HistoryTrimmed,
         _ => ErrorCode::BadUpdate,
     };
     ProtocolError::new(
@@ -467,7 +468,7 @@ impl Room {
         let (_tree, result) = run_on(tree, false, move |p| {
             let new = p.tree.import_checked(&data, &info, &tree_limits)?;
             if new {
-                room.relay(&relay, from);
+                broadcast(&mut room.lock(), &relay, Some(from));
                 p.remember(&data);
                 room.ws.sizes.lock().add_tree(data.len());
             }
@@ -507,7 +508,7 @@ impl Room {
             return Err(no_such_doc(doc_id));
         };
         let relay = Utf8Bytes::from(with_doc_id(ServerMsg::update_json(from, &data), doc_id));
-        let guard = file.lock_owned().await;
+        let guard = Arc::clone(&file).lock_owned().await;
         let open = |st: &State| {
             st.member_on(from, conn)
                 .is_some_and(|e| e.open.contains(&id))
@@ -521,12 +522,12 @@ impl Room {
             .max_workspace_bytes
             .saturating_sub(self.ws.sizes.lock().without(id));
         let max = max_doc_bytes.min(room_left);
-        let inline = data.len() <= INLINE_IMPORT_MAX_BYTES
-            && guard.doc.import_is_light(data.len(), max)
-            && !guard.doc.compaction_due(compact_every);
+        let inline =
+            data.len() <= INLINE_IMPORT_MAX_BYTES && guard.doc.import_is_light(data.len(), max);
         let room = Arc::clone(self);
-        let (_file, result) = run_on(guard, inline, move |p| {
+        let (file_guard, result) = run_on(guard, inline, move |p| {
             let new = p.doc.import_checked(&data, &info, max)?;
+            let mut job = None;
             if new {
                 let mut st = room.lock();
                 send_to_entries(&mut st, &relay, |e| {
@@ -534,14 +535,21 @@ impl Room {
                 });
                 drop(st);
                 room.ws.sizes.lock().set_file(id, p.doc.len_bytes_at_most());
-                if let Err(e) = p.doc.compact_if_due(compact_every) {
-                    tracing::warn!(room = %room.id, file = %id, error = %e, "compacting a file failed");
+                if p.doc.compaction_due(compact_every) {
+                    job = p.doc.compaction_job(Vec::new());
                 }
             }
-            Ok(new)
+            Ok((new, job))
         })
         .await
         .map_err(|e| doc_refusal(&e))?;
+        drop(file_guard);
+        let result = result.map(|(new, job)| {
+            if let Some(job) = job {
+                compact_file(file, job);
+            }
+            new
+        });
         result.map_err(|e: DocError| match e {
             DocError::TooLarge { would_be, .. } if max < max_doc_bytes && would_be > room_left => {
                 workspace_full(format!(
@@ -579,7 +587,7 @@ impl Room {
             if guard.gone {
                 continue;
             }
-            let inline = version.is_none() && guard.doc.newcomer_is_cheap();
+            let inline = version.is_none();
             let v = version.clone();
             let (guard, taken) = run_on(guard, inline, move |p| {
                 let vv = p.doc.version();
@@ -656,6 +664,30 @@ impl Room {
         broadcast(&mut st, &text, Some(from));
         Ok(())
     }
+}
+
+/// Compacts a file as the main document is compacted: the job runs on the
+/// blocking pool with no lock held, and its result is swapped in under the
+/// file's lock.
+fn compact_file(file: FileLock, job: CompactionJob) {
+    tokio::spawn(async move {
+        let done = tokio::task::spawn_blocking(move || {
+            crate::priority::background();
+            job.run()
+        })
+        .await;
+        let mut part = file.lock().await;
+        match done {
+            Ok(Ok(done)) => {
+                part.doc.finish_compaction(done);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "compacting a file failed");
+                part.doc.compaction_abandoned();
+            }
+            Err(_) => part.doc.compaction_abandoned(),
+        }
+    });
 }
 
 fn tree_limits(limits: &WorkspaceLimits) -> TreeLimits {
