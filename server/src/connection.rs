@@ -676,6 +676,7 @@ impl Connection {
                 let closed = node_of(doc)
                     .ok_or_else(|| no_such_doc(doc))
                     .and_then(|node| room.close_file(id, conn, node));
+                room.unload_unopened();
                 match closed {
                     Ok(()) => Ok(()),
                     Err(e) => self.refuse_on(doc, e, None).await,

@@ -35,7 +35,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::access::same_secret;
 use crate::clock::now_ms;
-use crate::store::{Loaded, StoreHandle, StoreLink};
+use crate::store::{Loaded, LoadedTree, StoreHandle, StoreLink};
 use document::{DocLock, DocPart, Runs, SERVER_OWNER, run, spawn_compaction};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -304,10 +304,13 @@ impl Room {
         id: RoomId,
         max_queue_bytes: usize,
         loaded: Loaded,
+        tree: Option<LoadedTree>,
         handle: StoreHandle,
     ) -> Self {
-        let link = StoreLink::new(handle, loaded.updates, loaded.bytes);
-        Self::with_doc(id, max_queue_bytes, loaded.doc.into(), Some(link))
+        let link = StoreLink::new(handle.clone(), loaded.updates, loaded.bytes);
+        let mut room = Self::with_doc(id, max_queue_bytes, loaded.doc.into(), Some(link));
+        room.ws = workspace::Workspace::restored(tree, handle);
+        room
     }
 
     /// An event to every member (store failures).

@@ -29,7 +29,7 @@
 //!   while it decides what to send: a version 1 join never enters a
 //!   workspace, and a seed never lands in a room with a version 1 member.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -48,6 +48,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{KickReason, Out, Room, State, WelcomeDoc, broadcast, remove, send_to_entries};
 use crate::access::same_secret;
+use crate::store::{DocKey, LoadedTree, StoreHandle, StoreLink};
 
 /// Updates this small are imported on the runtime's worker (keystrokes);
 /// bigger ones on the blocking pool, as for the main document.
@@ -74,6 +75,8 @@ pub(super) struct Workspace {
     /// store, every file ever opened: memory is their only copy).
     files: Mutex<HashMap<NodeId, FileLock>>,
     sizes: Mutex<Sizes>,
+    /// With storage: where files are loaded from on their first `open`.
+    store: Option<StoreHandle>,
 }
 
 /// What each document of the workspace counts against
@@ -114,9 +117,30 @@ pub(super) struct TreePart {
     base: Option<Arc<Vec<u8>>>,
     tail: Vec<Arc<Vec<u8>>>,
     tail_bytes: usize,
+    /// With storage: where its updates go (`ROOM/tree`).
+    store: Option<StoreLink>,
 }
 
 impl TreePart {
+    /// Hands an accepted update to the store, and the whole tree when the
+    /// store wants a snapshot (the tree is not compacted: its snapshot is
+    /// made here, on the blocking pool where tree updates run).
+    fn persist(&mut self, room: &RoomId, data: Vec<u8>) {
+        let Some(link) = self.store.as_mut() else {
+            return;
+        };
+        let key = DocKey::of(room, DocId::Tree);
+        link.persist(&key, data);
+        if link.wants_snapshot() {
+            match self.tree.snapshot() {
+                Ok(snapshot) => link.store_snapshot(&key, snapshot),
+                Err(e) => {
+                    tracing::error!(room = %room, error = %e, "exporting the tree for the store failed")
+                }
+            }
+        }
+    }
+
     fn remember(&mut self, update: &[u8]) {
         if self.base.is_none() {
             return;
@@ -160,11 +184,46 @@ type FileLock = Arc<AsyncMutex<FilePart>>;
 #[derive(Debug, Default)]
 struct FilePart {
     doc: LazyRoomDoc,
+    /// Read from the store (or known new): set by the first `open`.
+    loaded: bool,
+    /// With storage: where its updates go (`ROOM/COUNTER@PEER`).
+    store: Option<StoreLink>,
     /// Dropped from memory: whoever waited for this lock looks again.
     gone: bool,
 }
 
 impl Workspace {
+    /// The workspace of a room kept in `store`, with its tree as stored
+    /// (`None`: the room is no workspace yet). Its files stay in the store
+    /// until opened.
+    pub(super) fn restored(tree: Option<LoadedTree>, store: StoreHandle) -> Self {
+        let (part, bytes) = match tree {
+            Some(t) => (
+                TreePart {
+                    tree: t.tree,
+                    store: Some(StoreLink::new(store.clone(), t.updates, t.bytes)),
+                    ..TreePart::default()
+                },
+                t.bytes,
+            ),
+            None => (
+                TreePart {
+                    store: Some(StoreLink::new(store.clone(), 0, 0)),
+                    ..TreePart::default()
+                },
+                0,
+            ),
+        };
+        let ws = Self {
+            is: AtomicBool::new(!part.tree.is_empty()),
+            tree: Arc::new(AsyncMutex::new(part)),
+            store: Some(store),
+            ..Self::default()
+        };
+        ws.sizes.lock().add_tree(bytes);
+        ws
+    }
+
     pub(super) fn is_workspace(&self) -> bool {
         self.is.load(Ordering::Acquire)
     }
@@ -189,6 +248,14 @@ impl Workspace {
 
     fn loaded(&self, id: NodeId) -> Option<FileLock> {
         self.files.lock().get(&id).cloned()
+    }
+
+    /// Drops file `id` from the map if `file` is still the one there.
+    fn forget(&self, id: NodeId, file: &FileLock) {
+        let mut files = self.files.lock();
+        if files.get(&id).is_some_and(|f| Arc::ptr_eq(f, file)) {
+            files.remove(&id);
+        }
     }
 }
 
@@ -420,8 +487,8 @@ impl Room {
             room.ws.sizes.lock().add_tree(data.len());
             room.ws.is.store(true, Ordering::Release);
             let relay = with_doc_id(ServerMsg::update_json(from, &data), DocId::Tree);
-            let mut st = room.lock();
-            broadcast(&mut st, &Utf8Bytes::from(relay), None);
+            broadcast(&mut room.lock(), &Utf8Bytes::from(relay), None);
+            p.persist(&room.id, data);
             Ok(true)
         })
         .await
@@ -471,6 +538,7 @@ impl Room {
                 broadcast(&mut room.lock(), &relay, Some(from));
                 p.remember(&data);
                 room.ws.sizes.lock().add_tree(data.len());
+                p.persist(&room.id, data);
             }
             Ok(new)
         })
@@ -535,7 +603,11 @@ impl Room {
                 });
                 drop(st);
                 room.ws.sizes.lock().set_file(id, p.doc.len_bytes_at_most());
-                if p.doc.compaction_due(compact_every) {
+                if let Some(link) = p.store.as_mut() {
+                    link.persist(DocKey::of(&room.id, doc_id), data);
+                }
+                let store_wants = p.store.as_ref().is_some_and(StoreLink::wants_snapshot);
+                if p.doc.compaction_due(compact_every) || (store_wants && !p.doc.is_compacting()) {
                     job = p.doc.compaction_job(Vec::new());
                 }
             }
@@ -546,7 +618,7 @@ impl Room {
         drop(file_guard);
         let result = result.map(|(new, job)| {
             if let Some(job) = job {
-                compact_file(file, job);
+                compact_file(Arc::clone(self), id, file, job);
             }
             new
         });
@@ -583,9 +655,28 @@ impl Room {
                 return Ok(());
             }
             let file = self.ws.file(id);
-            let guard = file.lock_owned().await;
+            let mut guard = Arc::clone(&file).lock_owned().await;
             if guard.gone {
                 continue;
+            }
+            if !guard.loaded {
+                if let Some(store) = &self.ws.store {
+                    match store.load(DocKey::of(&self.id, file_id(id))).await {
+                        Ok(loaded) => {
+                            guard.doc = loaded.doc.into();
+                            guard.store =
+                                Some(StoreLink::new(store.clone(), loaded.updates, loaded.bytes));
+                            let bytes = guard.doc.len_bytes_at_most();
+                            self.ws.sizes.lock().set_file(id, bytes);
+                        }
+                        Err(e) => {
+                            guard.gone = true;
+                            self.ws.forget(id, &file);
+                            return Err(e);
+                        }
+                    }
+                }
+                guard.loaded = true;
             }
             let inline = version.is_none();
             let v = version.clone();
@@ -640,6 +731,51 @@ impl Room {
         Ok(())
     }
 
+    /// With storage, drops from memory the files no member has open: each
+    /// under its lock (an `open` adds its member under it too), after the
+    /// store got what it lacked; a file that is compacting stays until its
+    /// compaction is in (which calls this again). Without storage memory
+    /// is the files' only copy: they stay while the room lives.
+    pub(crate) fn unload_unopened(self: &Arc<Self>) {
+        if self.ws.store.is_none() {
+            return;
+        }
+        let open: HashSet<NodeId> = {
+            let st = self.lock();
+            st.members
+                .iter()
+                .flat_map(|e| e.open.iter().copied())
+                .collect()
+        };
+        let closed: Vec<(NodeId, FileLock)> = self
+            .ws
+            .files
+            .lock()
+            .iter()
+            .filter(|(id, _)| !open.contains(id))
+            .map(|(id, f)| (*id, Arc::clone(f)))
+            .collect();
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        for (id, file) in closed {
+            let room = Arc::clone(self);
+            rt.spawn(async move {
+                let mut part = file.lock().await;
+                let opened = room.lock().members.iter().any(|e| e.open.contains(&id));
+                if part.gone || opened || part.doc.is_compacting() {
+                    return;
+                }
+                part.gone = true;
+                let FilePart { doc, store, .. } = &mut *part;
+                if let Some(link) = store.as_mut() {
+                    link.close(doc, DocKey::of(&room.id, file_id(id)));
+                }
+                room.ws.forget(id, &file);
+            });
+        }
+    }
+
     /// A presence in document `doc`, to every other member (also those
     /// that have not opened the file: the members panel and follow use
     /// it). Only in a file the member has open.
@@ -669,7 +805,7 @@ impl Room {
 /// Compacts a file as the main document is compacted: the job runs on the
 /// blocking pool with no lock held, and its result is swapped in under the
 /// file's lock.
-fn compact_file(file: FileLock, job: CompactionJob) {
+fn compact_file(room: Arc<Room>, id: NodeId, file: FileLock, job: CompactionJob) {
     tokio::spawn(async move {
         let done = tokio::task::spawn_blocking(move || {
             crate::priority::background();
@@ -679,7 +815,13 @@ fn compact_file(file: FileLock, job: CompactionJob) {
         let mut part = file.lock().await;
         match done {
             Ok(Ok(done)) => {
-                part.doc.finish_compaction(done);
+                let swapped = part.doc.finish_compaction(done);
+                if let Some(link) = part.store.as_mut() {
+                    link.store_compacted(DocKey::of(&room.id, file_id(id)), &swapped);
+                }
+                drop(part);
+                // A file closed while it compacted stayed in memory.
+                room.unload_unopened();
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "compacting a file failed");

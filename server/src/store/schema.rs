@@ -151,3 +151,33 @@ pub(super) fn remove_updates(
     }
     Ok(())
 }
+
+/// Removes the records of a workspace's tree and files: the keys
+/// `ROOM/`.. (a room id holds no `/`, and `0` is the byte after `/`).
+pub(super) fn remove_docs(
+    snaps: &mut redb::Table<&'static str, &'static [u8]>,
+    updates: &mut redb::Table<(&'static str, u64), &'static [u8]>,
+    room: &str,
+) -> Result<(), redb::Error> {
+    let (lo, hi) = (format!("{room}/"), format!("{room}0"));
+    let keys: Vec<String> = snaps
+        .range(lo.as_str()..hi.as_str())?
+        .map(|item| item.map(|(k, _)| k.value().to_owned()))
+        .collect::<Result<_, _>>()?;
+    for k in keys {
+        snaps.remove(k.as_str())?;
+    }
+    let keys: Vec<(String, u64)> = updates
+        .range((lo.as_str(), 0)..(hi.as_str(), 0))?
+        .map(|item| {
+            item.map(|(k, _)| {
+                let (doc, seq) = k.value();
+                (doc.to_owned(), seq)
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    for (doc, seq) in keys {
+        updates.remove((doc.as_str(), seq))?;
+    }
+    Ok(())
+}

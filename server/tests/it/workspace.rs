@@ -77,11 +77,12 @@ struct Member {
 
 impl Member {
     async fn join(server: &Server, room: &str, user: &str) -> Member {
-        Self::join_with(server, join2(room, user)).await
+        Self::join_at(server.addr, room, user).await
     }
 
-    async fn join_with(server: &Server, join: Value) -> Member {
-        let mut c = server.client().await;
+    async fn join_at(addr: std::net::SocketAddr, room: &str, user: &str) -> Member {
+        let join = join2(room, user);
+        let mut c = Client::connect(addr).await;
         c.send_raw(&join.to_string()).await;
         let welcome = event(&mut c).await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
@@ -492,4 +493,147 @@ async fn peer_ids_are_owned_across_documents() {
             (&json!("no_such_doc"), &json!(id))
         );
     }
+}
+
+/// The server binary on `dir`: its child and address.
+async fn stored_server(
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, std::net::SocketAddr) {
+    let mut args = vec!["--data-dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    common::spawn_binary(&args).await
+}
+
+fn sigterm(mut child: std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success(), "the server exits cleanly");
+}
+
+/// A workspace survives SIGTERM (the tree and each file under their own
+/// keys, files loaded lazily on `open`) and SIGKILL (what the store had
+/// not written comes back from the member, which rejoins with the tree's
+/// version and reopens its file with the file's version, as section 11.3
+/// says a rejoin does).
+#[tokio::test]
+async fn a_workspace_survives_sigterm_and_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    // A window so long that only the shutdown flush writes anything.
+    let (child, server) = stored_server(dir.path(), &["--flush-interval", "1h"]).await;
+    let mut alice = Member::join_at(server, "kept", "alice").await;
+    let ids = alice.seed(&FOLDER).await;
+    let (readme, main_rs) = (ids[0].to_string(), ids[2].to_string());
+    let mut readme_doc = alice.open(ids[0]).await;
+    alice
+        .update_acked(&readme, &typed(&mut readme_doc, "# Kept\n"))
+        .await;
+    let mut main_doc = alice.open(ids[2]).await;
+    alice
+        .update_acked(&main_rs, &typed(&mut main_doc, "fn main() {}\n"))
+        .await;
+    alice.tree.create(None, "NEW.md", Kind::File).unwrap();
+    let data = alice.tree.take_local_update().unwrap();
+    alice.update_acked("tree", &data).await;
+    sigterm(child);
+
+    let (child, server) = stored_server(dir.path(), &[]).await;
+    let mut bob = Member::join_at(server, "kept", "bob").await;
+    let paths: Vec<String> = bob.tree.entries().into_iter().map(|e| e.path).collect();
+    assert_eq!(
+        paths,
+        ["NEW.md", "README.md", "src", "src/lib.rs", "src/main.rs"]
+    );
+    assert_eq!(bob.open(ids[0]).await.text(), "# Kept\n");
+    let mut bobs_main = bob.open(ids[2]).await;
+    assert_eq!(bobs_main.text(), "fn main() {}\n");
+    // Bob types; the server is killed before (or while) it writes.
+    bob.update_acked(
+        &main_rs,
+        &typed(&mut bobs_main, "// typed before the kill\n"),
+    )
+    .await;
+    let mut child = child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Bob rejoins with what he has: the tree's version, then the file's.
+    let (child, server) = stored_server(dir.path(), &[]).await;
+    let tree_version = b64(&bob.tree.version());
+    let mut bob2 = Client::connect(server).await;
+    bob2.send_raw(
+        &json!({"type":"join","protocol":2,"room":"kept","user":"bob","version":tree_version})
+            .to_string(),
+    )
+    .await;
+    let w = next_of(&mut bob2, "welcome").await;
+    assert_eq!(
+        (&w["doc_id"], &w["doc_kind"]),
+        (&json!("tree"), &json!("updates"))
+    );
+    bob2.send_raw(
+        &json!({"type":"open","doc_id":main_rs,"version":b64(&bobs_main.version())}).to_string(),
+    )
+    .await;
+    let opened = next_of(&mut bob2, "opened").await;
+    assert_eq!(opened["doc_kind"], "updates");
+    bobs_main.import(&unb64(&opened["doc"])).unwrap();
+    let missing = bobs_main.updates_since(&unb64(&opened["version"])).unwrap();
+    bob2.send_raw(
+        &json!({"type":"update","doc_id":main_rs,"seq":1,"data":b64(&missing)}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        next_of(&mut bob2, "ack").await,
+        json!({"type":"ack","doc_id":main_rs,"seq":1})
+    );
+    sigterm(child);
+
+    // Everything is on disk: a newcomer after another restart sees it.
+    let (child, server) = stored_server(dir.path(), &[]).await;
+    let mut carol = Member::join_at(server, "kept", "carol").await;
+    assert_eq!(carol.tree.entries().len(), 5);
+    assert_eq!(
+        carol.open(ids[2]).await.text(),
+        "fn main() {}\n// typed before the kill\n"
+    );
+    sigterm(child);
+}
+
+/// With a store, a newcomer's join loads the room and its tree, and its
+/// `open` loads that one file: no other file's records are read.
+#[tokio::test]
+async fn a_join_loads_the_tree_and_an_open_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = collab_server::StoreProbe::default();
+    let server = Server::start(collab_server::Config {
+        storage: collab_server::Storage::Dir(dir.path().to_path_buf()),
+        store_probe: Some(probe.clone()),
+        ..test_config()
+    })
+    .await;
+    let mut alice = Member::join(&server, "lazy", "alice").await;
+    let ids = alice.seed(&FOLDER).await;
+    for (i, id) in [ids[0], ids[2], ids[3]].into_iter().enumerate() {
+        let mut doc = alice.open(id).await;
+        alice
+            .update_acked(&id.to_string(), &typed(&mut doc, &format!("file {i}\n")))
+            .await;
+    }
+    alice.send(json!({"type":"leave"})).await;
+    alice.c.until_close().await;
+
+    let mut events = probe.subscribe();
+    let mut bob = Member::join(&server, "lazy", "bob").await;
+    assert_eq!(bob.open(ids[2]).await.text(), "file 1\n");
+    let mut decoded = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let collab_server::StoreEvent::Decoding(name) = e {
+            decoded.push(name);
+        }
+    }
+    assert_eq!(decoded, ["lazy", "lazy/tree", &format!("lazy/{}", ids[2])]);
 }

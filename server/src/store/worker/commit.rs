@@ -100,7 +100,8 @@ impl Worker {
                     std::thread::yield_now();
                 }
                 match op {
-                    Op::Append(room, data) => {
+                    Op::Append(key, data) => {
+                        let room = key;
                         let seq = match self.next_seq.get(room) {
                             Some(s) => *s,
                             None => updates
@@ -112,7 +113,8 @@ impl Worker {
                         updates.insert((room.as_str(), seq), data.as_slice())?;
                         self.next_seq.insert(room.clone(), seq + 1);
                     }
-                    Op::Snapshot(room, data) => {
+                    Op::Snapshot(key, data) => {
+                        let room = key;
                         remove_updates(&mut updates, room.as_str())?;
                         snaps.insert(room.as_str(), data.as_slice())?;
                         self.next_seq.insert(room.clone(), 0);
