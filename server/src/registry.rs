@@ -57,16 +57,19 @@ impl Registry {
         id: &RoomId,
         loaded: Loaded,
         tree: Option<LoadedTree>,
+        sizes: &[(String, u64)],
         store: &StoreHandle,
     ) -> Result<Arc<Room>, ProtocolError> {
         self.get_or_insert_with(id, || {
-            Room::restored(
+            let mut room = Room::restored(
                 id.clone(),
                 self.max_queue_bytes,
                 loaded,
                 tree,
                 store.clone(),
-            )
+            );
+            room.set_sizes(sizes);
+            room
         })
     }
 
@@ -88,7 +91,11 @@ impl Registry {
                     // A workspace's tree loads with the room; its files
                     // when opened.
                     let tree = store.load_tree(id).await?;
-                    self.insert_loaded(id, loaded, tree, store)?
+                    let sizes = match tree {
+                        Some(_) => store.sizes(id).await?,
+                        None => Vec::new(),
+                    };
+                    self.insert_loaded(id, loaded, tree, &sizes, store)?
                 }
                 (None, None) => self.get_or_create(id)?,
             };

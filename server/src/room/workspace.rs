@@ -228,6 +228,29 @@ impl Workspace {
         self.is.load(Ordering::Acquire)
     }
 
+    /// What the room's files counted when the store last heard (keys
+    /// `ROOM/COUNTER@PEER`), so the room's total holds before they are
+    /// opened again.
+    fn set_sizes(&self, room: &RoomId, stored: &[(String, u64)]) {
+        let prefix = format!("{}/", room.as_str());
+        let mut sizes = self.sizes.lock();
+        for (key, bytes) in stored {
+            if let Some(id) = key
+                .strip_prefix(&prefix)
+                .and_then(|k| k.parse::<NodeId>().ok())
+            {
+                sizes.set_file(id, usize::try_from(*bytes).unwrap_or(usize::MAX));
+            }
+        }
+    }
+
+    /// Tells the store what file `id` counts now.
+    fn store_size(&self, room: &RoomId, id: NodeId, doc: &LazyRoomDoc) {
+        if let Some(store) = &self.store {
+            store.size(DocKey::of(room, file_id(id)), doc.len_bytes_at_most());
+        }
+    }
+
     /// The tree's lock, and what a joiner with `version` is sent; on the
     /// blocking pool unless it is a copy of kept bytes.
     pub(super) async fn welcome_doc(
@@ -420,6 +443,11 @@ fn render_opened(
 impl Room {
     pub(crate) fn is_workspace(&self) -> bool {
         self.ws.is_workspace()
+    }
+
+    /// The stored sizes of this (restored) room's files.
+    pub(crate) fn set_sizes(&mut self, stored: &[(String, u64)]) {
+        self.ws.set_sizes(&self.id, stored);
     }
 
     /// The session of member `id` if `conn` is its connection.
@@ -755,25 +783,41 @@ impl Room {
             .filter(|(id, _)| !open.contains(id))
             .map(|(id, f)| (*id, Arc::clone(f)))
             .collect();
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         for (id, file) in closed {
+            // Here when the file is free and has nothing to export (the
+            // usual close); otherwise a task waits for it, and exports on
+            // the blocking pool.
+            if let Ok(mut part) = file.try_lock()
+                && !part.store.as_ref().is_some_and(StoreLink::is_dirty)
+            {
+                self.unload(id, &file, &mut part);
+                continue;
+            }
+            let Ok(rt) = tokio::runtime::Handle::try_current() else {
+                return;
+            };
             let room = Arc::clone(self);
             rt.spawn(async move {
-                let mut part = file.lock().await;
-                let opened = room.lock().members.iter().any(|e| e.open.contains(&id));
-                if part.gone || opened || part.doc.is_compacting() {
-                    return;
-                }
-                part.gone = true;
-                let FilePart { doc, store, .. } = &mut *part;
-                if let Some(link) = store.as_mut() {
-                    link.close(doc, DocKey::of(&room.id, file_id(id)));
-                }
-                room.ws.forget(id, &file);
+                let part = Arc::clone(&file).lock_owned().await;
+                let _ = run_on(part, false, move |p| room.unload(id, &file, p)).await;
             });
         }
+    }
+
+    /// Drops file `id` from memory unless a member opened it meanwhile or
+    /// it is compacting; the store gets what it lacked, and its size.
+    fn unload(&self, id: NodeId, file: &FileLock, part: &mut FilePart) {
+        let opened = self.lock().members.iter().any(|e| e.open.contains(&id));
+        if part.gone || opened || part.doc.is_compacting() {
+            return;
+        }
+        part.gone = true;
+        let FilePart { doc, store, .. } = part;
+        if let Some(link) = store.as_mut() {
+            link.close(doc, DocKey::of(&self.id, file_id(id)));
+        }
+        self.ws.store_size(&self.id, id, doc);
+        self.ws.forget(id, file);
     }
 
     /// A presence in document `doc`, to every other member (also those
@@ -819,6 +863,7 @@ fn compact_file(room: Arc<Room>, id: NodeId, file: FileLock, job: CompactionJob)
                 if let Some(link) = part.store.as_mut() {
                     link.store_compacted(DocKey::of(&room.id, file_id(id)), &swapped);
                 }
+                room.ws.store_size(&room.id, id, &part.doc);
                 drop(part);
                 // A file closed while it compacted stayed in memory.
                 room.unload_unopened();

@@ -47,6 +47,11 @@ pub(super) enum Cmd {
         key: DocKey,
         reply: oneshot::Sender<Result<Stored, LoadError>>,
     },
+    /// The sizes of a room's workspace documents (see `schema::SIZES`).
+    Sizes {
+        room: RoomId,
+        reply: oneshot::Sender<Result<Vec<(String, u64)>, LoadError>>,
+    },
     Flush {
         reply: oneshot::Sender<bool>,
     },
@@ -112,12 +117,14 @@ impl std::fmt::Display for DocKey {
 pub(super) enum Op {
     Append(DocKey, Vec<u8>),
     Snapshot(DocKey, Vec<u8>),
+    /// What a workspace document counts against its room's bytes.
+    Size(DocKey, u64),
 }
 
 impl Op {
     pub(super) fn key(&self) -> &DocKey {
         match self {
-            Op::Append(k, _) | Op::Snapshot(k, _) => k,
+            Op::Append(k, _) | Op::Snapshot(k, _) | Op::Size(k, _) => k,
         }
     }
 
@@ -294,6 +301,37 @@ impl StoreHandle {
     /// thread only for the first change of a window.
     pub(crate) fn append(&self, key: impl Into<DocKey>, data: Vec<u8>) -> Queued {
         self.queue(Op::Append(key.into(), data))
+    }
+
+    /// Queues what workspace document `key` counts against its room's
+    /// bytes. Best effort: a full inbox drops it (the room's total then
+    /// undercounts that file until it is opened again).
+    pub(crate) fn size(&self, key: DocKey, bytes: usize) {
+        let _ = self.queue(Op::Size(key, u64::try_from(bytes).unwrap_or(u64::MAX)));
+    }
+
+    /// The sizes of `room`'s workspace documents, as stored and queued.
+    pub(crate) async fn sizes(&self, room: &RoomId) -> Result<Vec<(String, u64)>, ProtocolError> {
+        let failed = || {
+            ProtocolError::new(
+                ErrorCode::StorageFailed,
+                "The server could not load this room from its store; try again later.",
+            )
+        };
+        let (reply, rx) = oneshot::channel();
+        let tx = self.tx.clone();
+        let cmd = Cmd::Sizes {
+            room: room.clone(),
+            reply,
+        };
+        tokio::task::spawn_blocking(move || tx.send(cmd))
+            .await
+            .map_err(|_| failed())?
+            .map_err(|_| failed())?;
+        rx.await.map_err(|_| failed())?.map_err(|e| {
+            error!(room = %room, error = ?e, "cannot read the workspace's sizes");
+            failed()
+        })
     }
 
     /// Queues a snapshot of the room that does not cover its latest

@@ -109,7 +109,7 @@ async fn a_full_queue_makes_the_next_compaction_a_snapshot() {
         .into_iter()
         .map(|op| match op {
             Op::Append(_, data) => data,
-            Op::Snapshot(..) => panic!("the first changes are appends"),
+            Op::Snapshot(..) | Op::Size(..) => panic!("the first changes are appends"),
         })
         .collect();
     assert_eq!(appended.len(), 2, "the third did not fit");

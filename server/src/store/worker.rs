@@ -27,7 +27,7 @@ use redb::Database;
 use tracing::{error, info};
 
 use super::handle::{Cmd, DocKey, Inbox, LoadError, Op, Stored, Taken};
-use super::schema::{SNAPSHOTS, UPDATES, guarded, live};
+use super::schema::{SIZES, SNAPSHOTS, UPDATES, guarded, live, sizes_of};
 use super::{Opened, Options, Unsaved};
 use crate::Shared;
 use crate::clock::now_ms;
@@ -150,6 +150,10 @@ impl Worker {
                     }
                     let _ = reply.send(stored);
                 }
+                Some(Cmd::Sizes { room, reply }) => {
+                    self.take_in();
+                    let _ = reply.send(self.read_sizes(&room));
+                }
                 Some(Cmd::Flush { reply }) => {
                     let ok = self.commit();
                     let _ = reply.send(ok);
@@ -248,6 +252,29 @@ impl Worker {
         self.touched.insert(room, now_ms());
     }
 
+    /// The sizes of a room's workspace documents, stored then pending.
+    fn read_sizes(&mut self, room: &RoomId) -> Result<Vec<(String, u64)>, LoadError> {
+        if let Some(why) = &self.damaged {
+            return Err(LoadError::Damaged(why.clone()));
+        }
+        let read = || -> Result<Vec<(String, u64)>, redb::Error> {
+            let txn = live(&self.db)?.begin_read()?;
+            sizes_of(&txn.open_table(SIZES)?, room.as_str())
+        };
+        let mut sizes: HashMap<String, u64> = match guarded(read) {
+            Ok(s) => s.into_iter().collect(),
+            Err(e) => return Err(LoadError::Failed(e)),
+        };
+        for op in &self.pending {
+            if let Op::Size(k, n) = op
+                && k.room() == room
+            {
+                sizes.insert(k.as_str().to_owned(), *n);
+            }
+        }
+        Ok(sizes.into_iter().collect())
+    }
+
     /// The stored snapshot and updates, then what is still pending. Only
     /// reads: decoding is the caller's, off this thread.
     fn read_room(&mut self, room: &DocKey) -> Result<Stored, LoadError> {
@@ -286,6 +313,7 @@ impl Worker {
                     updates.clear();
                 }
                 Op::Append(r, data) if r == room => updates.push(data.clone()),
+                Op::Size(..) => {}
                 _ => {}
             }
         }

@@ -637,3 +637,81 @@ async fn a_join_loads_the_tree_and_an_open_one_file() {
     }
     assert_eq!(decoded, ["lazy", "lazy/tree", &format!("lazy/{}", ids[2])]);
 }
+
+/// The workspace limits are the server's flags, announced in a workspace
+/// room's welcome and enforced.
+#[tokio::test]
+async fn the_workspace_limits_are_flags_in_the_welcome() {
+    let (mut child, addr) = common::spawn_binary(&[
+        "--max-files",
+        "5",
+        "--max-workspace-bytes",
+        "100000",
+        "--max-tree-ops-per-update",
+        "40",
+    ])
+    .await;
+    let mut alice = Member::join_at(addr, "flags", "alice").await;
+    assert!(
+        alice.welcome.get("workspace").is_none(),
+        "not a workspace yet"
+    );
+    let ids = alice.seed(&FOLDER).await;
+    let bob = Member::join_at(addr, "flags", "bob").await;
+    assert_eq!(
+        bob.welcome["workspace"],
+        json!({"max_files":5,"max_workspace_bytes":100000,"max_tree_ops_per_update":40})
+    );
+    // The fifth node fits, the sixth does not.
+    for (name, code) in [("e", None), ("f", Some("workspace_full"))] {
+        alice.tree.create(Some(ids[1]), name, Kind::File).unwrap();
+        let data = alice.tree.take_local_update().unwrap();
+        match code {
+            None => alice.update_acked("tree", &data).await,
+            Some(code) => {
+                alice.update("tree", &data).await;
+                assert_eq!(alice.error().await["code"], code);
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A room's byte total holds across its reload from the store: a file
+/// closed and not opened since still counts (its size is stored when it
+/// leaves memory).
+#[tokio::test]
+async fn the_byte_total_survives_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(collab_server::Config {
+        storage: collab_server::Storage::Dir(dir.path().to_path_buf()),
+        max_workspace_bytes: 4096,
+        ..test_config()
+    })
+    .await;
+    let mut alice = Member::join(&server, "sz", "alice").await;
+    let ids = alice.seed(&FOLDER).await;
+    let mut readme = alice.open(ids[0]).await;
+    alice
+        .update_acked(&ids[0].to_string(), &typed(&mut readme, &"a".repeat(3000)))
+        .await;
+    alice
+        .send(json!({"type":"close","doc_id":ids[0].to_string()}))
+        .await;
+    alice.send(json!({"type":"leave"})).await;
+    alice.c.until_close().await;
+
+    // The room reloads with bob; README.md is not loaded, yet counts.
+    let mut bob = Member::join(&server, "sz", "bob").await;
+    let mut main_rs = bob.open(ids[2]).await;
+    let seq = bob
+        .update(&ids[2].to_string(), &typed(&mut main_rs, &"b".repeat(2000)))
+        .await;
+    let e = bob.error().await;
+    assert_eq!(
+        (&e["code"], &e["seq"]),
+        (&json!("workspace_full"), &json!(seq)),
+        "{e}"
+    );
+}

@@ -19,7 +19,7 @@ use tracing::{debug, error, info};
 
 use super::{Op, Worker};
 use crate::store::schema::{
-    ACTIVE, OpenError, SNAPSHOTS, UPDATES, guarded, live, open_db, remove_updates,
+    ACTIVE, OpenError, SIZES, SNAPSHOTS, UPDATES, guarded, live, open_db, remove_updates,
 };
 
 /// Inserts between two yields of the core in a commit (a few µs each).
@@ -92,6 +92,7 @@ impl Worker {
             let mut snaps = txn.open_table(SNAPSHOTS)?;
             let mut updates = txn.open_table(UPDATES)?;
             let mut active = txn.open_table(ACTIVE)?;
+            let mut sizes = txn.open_table(SIZES)?;
             for (i, op) in self.pending.iter().enumerate() {
                 // A woken worker waits for this thread's time slice (about
                 // 1.5 ms; nice 19 does not shorten it): give the core up
@@ -112,6 +113,9 @@ impl Worker {
                         };
                         updates.insert((room.as_str(), seq), data.as_slice())?;
                         self.next_seq.insert(room.clone(), seq + 1);
+                    }
+                    Op::Size(key, n) => {
+                        sizes.insert(key.as_str(), *n)?;
                     }
                     Op::Snapshot(key, data) => {
                         let room = key;

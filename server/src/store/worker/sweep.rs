@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::Worker;
 use crate::clock::now_ms;
 use crate::store::schema::{
-    ACTIVE, SNAPSHOTS, UPDATES, guarded, live, remove_docs, remove_updates,
+    ACTIVE, SIZES, SNAPSHOTS, UPDATES, guarded, live, remove_docs, remove_sizes, remove_updates,
 };
 
 impl Worker {
@@ -93,10 +93,12 @@ impl Worker {
                 let mut snaps = txn.open_table(SNAPSHOTS)?;
                 let mut updates = txn.open_table(UPDATES)?;
                 let mut active = txn.open_table(ACTIVE)?;
+                let mut sizes = txn.open_table(SIZES)?;
                 for room in &doomed {
                     snaps.remove(room.as_str())?;
                     remove_updates(&mut updates, room)?;
                     remove_docs(&mut snaps, &mut updates, room)?;
+                    remove_sizes(&mut sizes, room)?;
                     active.remove(room.as_str())?;
                 }
             }
