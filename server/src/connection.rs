@@ -306,6 +306,7 @@ impl Connection {
         // every update, each its own message, before anything else.
         let out = match out {
             Out::Batch(texts) => {
+                self.control.dequeued(texts.iter().map(|t| t.len()).sum());
                 for text in texts {
                     self.shared.metrics.message_out(text.len());
                     self.write_one(text).await?;

@@ -58,8 +58,8 @@ pub(crate) enum Out {
     /// right after the welcome).
     DocPart(Vec<u8>),
     /// Events rendered already that go out together, in order, before any
-    /// other (an `opened` and what follows it). Not counted against the
-    /// queue's bytes, as a welcome is not.
+    /// other (an `opened` and what follows it). Counted against the
+    /// queue's bytes, as relayed events are.
     Batch(Vec<Utf8Bytes>),
 }
 

@@ -724,9 +724,26 @@ impl Room {
                 return Ok(());
             };
             st.members[i].open.insert(id);
-            if let Err(mpsc::error::TrySendError::Full(_)) =
-                st.members[i].link.tx.try_send(Out::Batch(texts))
-            {
+            // Counted in the queue's bytes as relayed events are: a member
+            // that opens a big file again and again and reads nothing is a
+            // slow consumer, not a pile of documents in memory.
+            let len: usize = texts.iter().map(|t| t.len()).sum();
+            let max_queue_bytes = st.max_queue_bytes;
+            let link = &st.members[i].link;
+            let before = link.control.queued_bytes.fetch_add(len, Ordering::AcqRel);
+            let fits = before == 0 || before.saturating_add(len) <= max_queue_bytes;
+            let slow = match fits.then(|| link.tx.try_send(Out::Batch(texts))) {
+                Some(Ok(())) => false,
+                Some(Err(mpsc::error::TrySendError::Closed(_))) => {
+                    link.control.dequeued(len);
+                    false
+                }
+                None | Some(Err(mpsc::error::TrySendError::Full(_))) => {
+                    link.control.dequeued(len);
+                    true
+                }
+            };
+            if slow {
                 tracing::warn!(user = from, "slow consumer: outbound queue full, removing");
                 st.members[i].link.control.kick(KickReason::SlowConsumer);
                 remove(&mut st, i, collab_protocol::LeftReason::Removed);
@@ -881,5 +898,56 @@ fn tree_limits(limits: &WorkspaceLimits) -> TreeLimits {
     TreeLimits {
         max_nodes: limits.max_files,
         max_ops_per_update: limits.max_tree_ops_per_update,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::room::tests::request;
+    use collab_doc::SharedDoc;
+    use collab_doc::tree::Kind;
+
+    /// A member that opens a file again and again and reads nothing is a
+    /// slow consumer once the answers pass the queue's bytes, not a pile
+    /// of copies of the document in memory (each `opened` used to count as
+    /// one event whatever its size: 256 answers of an 8 MiB file queued).
+    #[tokio::test]
+    async fn answers_to_open_count_in_the_queues_bytes() {
+        let room = Arc::new(Room::new(RoomId::parse("opens").unwrap(), 20_000));
+        let limits = crate::Config::default().workspace_limits();
+        let (mut req, _alice_rx) = request("alice", 1);
+        req.protocol = WORKSPACE_PROTOCOL_VERSION;
+        let alice = room.join(req, || 1).await.ok().unwrap();
+        let mut tree = Tree::new();
+        let ids = tree.create_paths(&[("big.txt", Kind::File)]).unwrap();
+        let seed = tree.take_local_update().unwrap();
+        let info = UpdateInfo::read(&seed).unwrap();
+        assert!(
+            room.seed_tree(alice.id, 1, seed, info, limits)
+                .await
+                .unwrap()
+        );
+        room.open(alice.id, 1, ids[0], None, 1 << 20).await.unwrap();
+        let mut doc = SharedDoc::new();
+        doc.splice(0, 0, &"x".repeat(8000)).unwrap();
+        let text = doc.take_local_update().unwrap();
+        let info = UpdateInfo::read(&text).unwrap();
+        assert!(
+            room.file_update(alice.id, 1, ids[0], text, info, 1 << 20, limits, 1000)
+                .await
+                .unwrap()
+        );
+
+        let (mut req, _bob_rx) = request("bob", 2);
+        req.protocol = WORKSPACE_PROTOCOL_VERSION;
+        let bob = room.join(req, || 2).await.ok().unwrap();
+        for _ in 0..3 {
+            room.open(bob.id, 2, ids[0], None, 1 << 20).await.unwrap();
+        }
+        let names: Vec<String> = room.members().into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["alice"], "bob was removed as too slow");
     }
 }
