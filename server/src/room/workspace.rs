@@ -800,6 +800,9 @@ impl Room {
             .filter(|(id, _)| !open.contains(id))
             .map(|(id, f)| (*id, Arc::clone(f)))
             .collect();
+        if self.lock().members.is_empty() {
+            self.close_tree();
+        }
         for (id, file) in closed {
             // Here when the file is free and has nothing to export (the
             // usual close); otherwise a task waits for it, and exports on
@@ -819,6 +822,30 @@ impl Room {
                 let _ = run_on(part, false, move |p| room.unload(id, &file, p)).await;
             });
         }
+    }
+
+    /// The room emptied: when the store's inbox refused one of the tree's
+    /// updates, it gets the tree's snapshot now (exported on the blocking
+    /// pool), as the main document's does (`document::close`).
+    fn close_tree(self: &Arc<Self>) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let room = Arc::clone(self);
+        rt.spawn(async move {
+            let tree = Arc::clone(&room.ws.tree).lock_owned().await;
+            if !tree.store.as_ref().is_some_and(StoreLink::is_dirty) {
+                return;
+            }
+            let key = DocKey::of(&room.id, DocId::Tree);
+            let _ = run_on(tree, false, move |p| {
+                let TreePart { tree, store, .. } = p;
+                if let Some(link) = store.as_mut() {
+                    link.close_with(key, || tree.snapshot());
+                }
+            })
+            .await;
+        });
     }
 
     /// Drops file `id` from memory unless a member opened it meanwhile or

@@ -151,6 +151,30 @@ impl StoreLink {
         }
     }
 
+    /// [`Self::close`] of a document the server keeps otherwise (a
+    /// workspace's tree): `snapshot` exports it, called only when the
+    /// store lacks one of its changes.
+    pub(crate) fn close_with(
+        &mut self,
+        key: impl Into<DocKey>,
+        snapshot: impl FnOnce() -> Result<Vec<u8>, collab_doc::DocError>,
+    ) {
+        if !self.dirty {
+            return;
+        }
+        let key = &key.into();
+        match snapshot() {
+            Ok(s) => {
+                if self.handle.closing_snapshot(key, s) == Queued::Yes {
+                    self.dirty = false;
+                }
+            }
+            Err(e) => {
+                tracing::error!(key = %key, error = %e, "exporting the closing document failed; its last changes are not stored");
+            }
+        }
+    }
+
     /// The room emptied: if the store queue refused one of its changes,
     /// hand the store its last snapshot of `doc` now (there is no next
     /// change to carry it).
