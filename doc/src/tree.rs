@@ -304,6 +304,24 @@ impl Tree {
             .map_err(|e| DocError::BadVersion(e.to_string()))
     }
 
+    /// Whether nothing was ever done to this tree (a room that is not a
+    /// workspace yet).
+    pub fn is_empty(&self) -> bool {
+        self.doc.oplog_vv().is_empty()
+    }
+
+    /// Whether `id` is a file of this tree, shown or not. A deleted file
+    /// stays in the tree's history, and so does its document: a member may
+    /// still be typing in it (its editor keeps an unsaved copy), so a server
+    /// accepts its updates while this holds.
+    pub fn has_file(&self, id: NodeId) -> bool {
+        let id = id.to_loro();
+        self.tree.contains(id)
+            && self.tree.get_meta(id).ok().and_then(|m| m.get(KIND)).is_some_and(|v| {
+                matches!(v, ValueOrContainer::Value(LoroValue::String(s)) if Kind::parse(&s) == Some(Kind::File))
+            })
+    }
+
     /// The local operations since the last call, as one update to send.
     pub fn take_local_update(&mut self) -> Option<Vec<u8>> {
         self.doc.commit();

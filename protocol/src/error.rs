@@ -130,6 +130,14 @@ error_codes! {
     /// The server fell behind sending to this client (its queue filled).
     SlowConsumer = "slow_consumer", Fatal,
         "The connection fell too far behind and was closed; reconnect to resync.";
+    /// An event names a document the room does not hold, or a file this
+    /// member has not opened (protocol 2, docs/protocol.md section 11).
+    NoSuchDoc = "no_such_doc", Stays,
+        "The room holds no such document, or you have not opened it.";
+    /// The change would take a workspace past its limit of files or of
+    /// bytes (protocol 2).
+    WorkspaceFull = "workspace_full", Stays,
+        "The workspace would exceed the server's limit of files or bytes; nothing changed.";
     /// Unexpected server fault; the connection stays usable.
     Internal = "internal", Stays,
         "The server hit an internal error.";

@@ -361,8 +361,9 @@ fn parse_join(obj: Map<String, Value>) -> Result<ClientEvent, ProtocolError> {
 }
 
 /// `json` (an event's object, `{"type":"...",...}`) with `"doc_id"` put
-/// right after its type; unchanged for the main document.
-fn with_doc_id(json: String, doc: DocId) -> String {
+/// right after its type; unchanged for the main document. A server
+/// addresses an event it serialized once (a relayed update) this way.
+pub fn with_doc_id(json: String, doc: DocId) -> String {
     if doc.is_main() {
         return json;
     }

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use collab_protocol::Limits;
+use collab_protocol::workspace::WorkspaceLimits;
 
 pub use crate::store::{Storage, StoreFault};
 
@@ -29,6 +30,17 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// Largest room document, bytes of UTF-8 text. Default 8 MiB.
     pub max_doc_bytes: usize,
+    /// A workspace room's tree (protocol 2, docs/workspace.md): files and
+    /// folders it may ever hold, deleted ones included (they stay in its
+    /// history). Past it: `workspace_full`. Default 20,000.
+    pub max_files: usize,
+    /// A workspace room's documents together (its files' text and its
+    /// tree's updates), bytes; each file is also within
+    /// [`Config::max_doc_bytes`]. Past it: `workspace_full`. Default 256 MiB.
+    pub max_workspace_bytes: usize,
+    /// Loro operations one tree update may carry (a creation is 4). Past
+    /// it: `bad_update`. Default 65,536.
+    pub max_tree_ops_per_update: u64,
     /// Sustained events per second per connection. Default 200.
     pub messages_per_second: u32,
     /// Burst size of the per-connection rate limit. Default 400.
@@ -130,6 +142,9 @@ impl Default for Config {
             max_users_per_room: 32,
             max_frame_bytes: 1024 * 1024,
             max_doc_bytes: collab_doc::DEFAULT_MAX_DOC_BYTES,
+            max_files: 20_000,
+            max_workspace_bytes: 256 * 1024 * 1024,
+            max_tree_ops_per_update: 65_536,
             messages_per_second: 200,
             burst: 400,
             flood_max_refused: 1000,
@@ -169,6 +184,15 @@ impl Config {
             max_doc_bytes: self.max_doc_bytes,
             messages_per_second: self.messages_per_second,
             burst: self.burst,
+        }
+    }
+
+    /// The workspace limits announced in a workspace room's welcome.
+    pub fn workspace_limits(&self) -> WorkspaceLimits {
+        WorkspaceLimits {
+            max_files: self.max_files,
+            max_workspace_bytes: self.max_workspace_bytes,
+            max_tree_ops_per_update: self.max_tree_ops_per_update,
         }
     }
 

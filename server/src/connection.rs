@@ -21,10 +21,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use collab_doc::{DocError, UpdateInfo, check_version};
+use collab_doc::{UpdateInfo, check_version};
+use collab_protocol::workspace::{
+    Addressed, ClientEvent, DocId, ServerEvent, WORKSPACE_PROTOCOL_VERSION, WorkspaceWelcome,
+    with_doc_id,
+};
 use collab_protocol::{
-    Base64Bytes, ClientMsg, ErrorCode, Join, LeftReason, ProtocolError, RoomId, ServerMsg, UserId,
-    UserName, validate_chat_text,
+    Base64Bytes, ClientMsg, ErrorCode, Join, LeftReason, PROTOCOL_VERSION, ProtocolError, RoomId,
+    ServerMsg, UserId, UserName, validate_chat_text,
 };
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -37,6 +41,7 @@ use tracing::{debug, info, warn};
 use crate::Shared;
 use crate::rate_limit::{RateLimiter, Verdict};
 use crate::room::{Control, DocSettings, JoinRequest, KickReason, Link, Out, Room};
+use crate::room::{doc_refusal, no_such_doc, node_of};
 use crate::shutdown::Shutdown;
 use crate::socket::{
     COALESCE_BYTES, FRAGMENT_BYTES, Ws, close_and_wait, close_frame, drain, fragments,
@@ -108,6 +113,9 @@ struct Connection {
     rx: Option<mpsc::Receiver<Out>>,
     /// A fragmented message was cut off: no data frame may follow.
     partial: bool,
+    /// The protocol the join asked for: 1, or 2 (workspaces, which read
+    /// frames with `workspace::ClientEvent` and address answers).
+    protocol: u32,
 }
 
 /// What may cut a write short besides a stalled peer.
@@ -153,6 +161,7 @@ impl Connection {
             member: None,
             rx: None,
             partial: false,
+            protocol: PROTOCOL_VERSION,
             shared,
         }
     }
@@ -260,7 +269,22 @@ impl Connection {
                 self.control.dequeued(t.len());
                 t
             }
-            Out::Welcome(w) => Utf8Bytes::from(ServerMsg::Welcome(Box::new(w.welcome)).to_json()),
+            Out::Welcome(w) if w.doc_id.is_main() && w.workspace.is_none() => {
+                Utf8Bytes::from(ServerMsg::Welcome(Box::new(w.welcome)).to_json())
+            }
+            Out::Welcome(w) => {
+                let w = *w;
+                Utf8Bytes::from(
+                    ServerEvent::Welcome(Box::new(WorkspaceWelcome {
+                        welcome: w.welcome,
+                        doc_id: w.doc_id,
+                        workspace: w.workspace,
+                    }))
+                    .to_json(),
+                )
+            }
+            // Written one by one by `write_out`.
+            Out::Batch(_) => Utf8Bytes::default(),
             Out::DocPart(data) => Utf8Bytes::from(
                 ServerMsg::DocPart {
                     data: Base64Bytes(data),
@@ -281,9 +305,18 @@ impl Connection {
         // updates after its snapshot: the welcome, then every part, then
         // every update, each its own message, before anything else.
         let out = match out {
+            Out::Batch(texts) => {
+                self.control.dequeued(texts.iter().map(|t| t.len()).sum());
+                for text in texts {
+                    self.shared.metrics.message_out(text.len());
+                    self.write_one(text).await?;
+                }
+                return Ok(());
+            }
             Out::Welcome(mut w) if !w.parts.is_empty() || !w.tail.is_empty() => {
                 let parts = std::mem::take(&mut w.parts);
                 let tail = std::mem::take(&mut w.tail);
+                let doc_id = w.doc_id;
                 let welcome = self.render(Out::Welcome(w));
                 self.write_one(welcome).await?;
                 for part in parts {
@@ -295,7 +328,7 @@ impl Connection {
                         from: 0,
                         data: Base64Bytes(update.as_ref().clone()),
                     };
-                    let text = Utf8Bytes::from(msg.to_json());
+                    let text = Utf8Bytes::from(with_doc_id(msg.to_json(), doc_id));
                     self.shared.metrics.message_out(text.len());
                     self.write_one(text).await?;
                 }
@@ -310,10 +343,15 @@ impl Connection {
         let mut batch = vec![Message::Text(first)];
         let mut bytes = 0;
         let mut big = None;
+        let mut batch_after = None;
         while bytes < COALESCE_BYTES {
             let Some(out) = self.rx.as_mut().and_then(|rx| rx.try_recv().ok()) else {
                 break;
             };
+            if let Out::Batch(_) = out {
+                batch_after = Some(out);
+                break;
+            }
             let text = self.render(out);
             if text.len() > FRAGMENT_BYTES {
                 big = Some(text);
@@ -323,8 +361,11 @@ impl Connection {
             batch.push(Message::Text(text));
         }
         self.write_all(batch, Cut::Anything).await?;
-        match big {
-            Some(text) => self.write_fragmented(text).await,
+        if let Some(text) = big {
+            self.write_fragmented(text).await?;
+        }
+        match batch_after {
+            Some(out) => Box::pin(self.write_out(out)).await,
             None => Ok(()),
         }
     }
@@ -461,7 +502,20 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) -> Result<(), End> {
-        let msg = match ClientMsg::from_json(text) {
+        // A version 1 connection reads version 1 frames, exactly as before;
+        // a join, and what a workspace connection sends, are read with the
+        // workspace extension.
+        let parsed = if self.member.is_none() || self.protocol >= WORKSPACE_PROTOCOL_VERSION {
+            ClientEvent::from_json(text)
+        } else {
+            ClientMsg::from_json(text).map(|msg| {
+                ClientEvent::V1(Addressed {
+                    doc: DocId::Main,
+                    msg,
+                })
+            })
+        };
+        let event = match parsed {
             Ok(m) => m,
             // A joined connection's join of another version is a second
             // join, not a reason to end the first.
@@ -473,24 +527,33 @@ impl Connection {
             Err(e) => return self.refuse(e, ClientMsg::readable_seq(text)).await,
         };
         let Some(m) = &self.member else {
-            return match msg {
-                ClientMsg::Join(join) => self.join(join).await,
-                ClientMsg::Update { seq, .. } => {
-                    self.refuse(ProtocolError::from_code(ErrorCode::NotJoined), Some(seq))
-                        .await
-                }
-                _ => {
-                    self.refuse(ProtocolError::from_code(ErrorCode::NotJoined), None)
-                        .await
-                }
+            let not_joined = ProtocolError::from_code(ErrorCode::NotJoined);
+            return match event {
+                ClientEvent::V1(Addressed {
+                    msg: ClientMsg::Join(join),
+                    ..
+                }) => self.join(join).await,
+                ClientEvent::V1(Addressed {
+                    msg: ClientMsg::Update { seq, .. },
+                    ..
+                }) => self.refuse(not_joined, Some(seq)).await,
+                _ => self.refuse(not_joined, None).await,
             };
+        };
+        let (doc, msg) = match event {
+            ClientEvent::V1(Addressed { doc, msg }) => (doc, msg),
+            other => return Box::pin(self.on_workspace(other)).await,
         };
         let (room, id, conn, read_only) = (Arc::clone(&m.room), m.id, m.conn, m.read_only);
         let config = &self.shared.config;
         match msg {
             ClientMsg::Update { seq, .. } if read_only => {
-                self.refuse(ProtocolError::from_code(ErrorCode::ReadOnly), Some(seq))
-                    .await
+                self.refuse_on(
+                    doc,
+                    ProtocolError::from_code(ErrorCode::ReadOnly),
+                    Some(seq),
+                )
+                .await
             }
             ClientMsg::Seed { .. } if read_only => {
                 self.refuse(ProtocolError::from_code(ErrorCode::ReadOnly), None)
@@ -513,34 +576,53 @@ impl Connection {
                     Err(e) => self.refuse(e, None).await,
                 }
             }
-            ClientMsg::Presence(p) => {
+            ClientMsg::Presence(p) if doc.is_main() => {
                 room.presence(id, p);
                 Ok(())
             }
+            ClientMsg::Presence(p) => match room.presence_in(id, conn, doc, p) {
+                Ok(()) => Ok(()),
+                Err(e) => self.refuse_on(doc, e, None).await,
+            },
             ClientMsg::Update { seq, data } => {
                 let started = std::time::Instant::now();
                 // What the update claims, read before the room is locked or
                 // its document touched (see `collab_doc::UpdateInfo`).
                 let settings = DocSettings::of(config);
+                let (max_doc_bytes, compact_every) = (config.max_doc_bytes, config.compact_every);
+                let limits = config.workspace_limits();
                 let result = match UpdateInfo::read(data.as_slice()) {
-                    Ok(info) => {
-                        room.update(id, conn, data.into_inner(), info, settings)
+                    Err(e) => Err(doc_refusal(&e)),
+                    Ok(_) if doc.is_main() && room.is_workspace() => Err(no_such_doc(doc)),
+                    Ok(info) => match (doc, node_of(doc)) {
+                        (DocId::Main, _) => room
+                            .update(id, conn, data.into_inner(), info, settings)
                             .await
-                    }
-                    Err(e) => Err(e),
+                            .map_err(|e| doc_refusal(&e)),
+                        (DocId::Tree, _) => {
+                            room.tree_update(id, conn, data.into_inner(), info, limits)
+                                .await
+                        }
+                        (_, Some(node)) => {
+                            room.file_update(
+                                id,
+                                conn,
+                                node,
+                                data.into_inner(),
+                                info,
+                                max_doc_bytes,
+                                limits,
+                                compact_every,
+                            )
+                            .await
+                        }
+                        (_, None) => Err(no_such_doc(doc)),
+                    },
                 };
                 self.shared.metrics.update_applied(started.elapsed());
                 match result {
-                    Ok(_) => self.reply(ServerMsg::Ack { seq }).await,
-                    Err(e) => {
-                        let code = match e {
-                            DocError::TooLarge { .. } => ErrorCode::DocTooLarge,
-                            DocError::HistoryTrimmed => ErrorCode::HistoryTrimmed,
-                            _ => ErrorCode::BadUpdate,
-                        };
-                        let msg = format!("{} ({e}).", code.sentence().trim_end_matches('.'));
-                        self.refuse(ProtocolError::new(code, msg), Some(seq)).await
-                    }
+                    Ok(_) => self.reply_on(doc, ServerMsg::Ack { seq }).await,
+                    Err(e) => self.refuse_on(doc, e, Some(seq)).await,
                 }
             }
             ClientMsg::Seed { text } => {
@@ -560,6 +642,106 @@ impl Connection {
             }
             ClientMsg::Leave => Err(End::Left),
         }
+    }
+
+    /// The events protocol 2 adds: `open`, `close`, `seed_tree`.
+    async fn on_workspace(&mut self, event: ClientEvent) -> Result<(), End> {
+        let Some(m) = &self.member else {
+            return self
+                .refuse(ProtocolError::from_code(ErrorCode::NotJoined), None)
+                .await;
+        };
+        let (room, id, conn, read_only) = (Arc::clone(&m.room), m.id, m.conn, m.read_only);
+        let config = &self.shared.config;
+        let (limits, max_frame_bytes) = (config.workspace_limits(), config.max_frame_bytes);
+        match event {
+            ClientEvent::Open { doc, version } => {
+                let Some(node) = node_of(doc) else {
+                    return self.refuse_on(doc, no_such_doc(doc), None).await;
+                };
+                if let Some(Err(e)) = version.as_ref().map(|v| check_version(v.as_slice())) {
+                    let msg = format!(
+                        "The open's \"version\" is not a version vector ({e}); open without it to load the whole file."
+                    );
+                    return self
+                        .refuse_on(doc, ProtocolError::new(ErrorCode::BadUpdate, msg), None)
+                        .await;
+                }
+                let version = version.map(Base64Bytes::into_inner);
+                match room.open(id, conn, node, version, max_frame_bytes).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => self.refuse_on(doc, e, None).await,
+                }
+            }
+            ClientEvent::Close { doc } => {
+                let closed = node_of(doc)
+                    .ok_or_else(|| no_such_doc(doc))
+                    .and_then(|node| room.close_file(id, conn, node));
+                room.unload_unopened();
+                match closed {
+                    Ok(()) => Ok(()),
+                    Err(e) => self.refuse_on(doc, e, None).await,
+                }
+            }
+            ClientEvent::SeedTree { .. } if read_only => {
+                let e = ProtocolError::from_code(ErrorCode::ReadOnly);
+                self.refuse_on(DocId::Tree, e, None).await
+            }
+            ClientEvent::SeedTree { data } => {
+                let info = match UpdateInfo::read(data.as_slice()) {
+                    Ok(info) => info,
+                    Err(e) => return self.refuse_on(DocId::Tree, doc_refusal(&e), None).await,
+                };
+                match room
+                    .seed_tree(id, conn, data.into_inner(), info, limits)
+                    .await
+                {
+                    Ok(applied) => {
+                        self.reply_on(DocId::Tree, ServerMsg::Seeded { applied })
+                            .await
+                    }
+                    Err(e) => self.refuse_on(DocId::Tree, e, None).await,
+                }
+            }
+            // Version 1 events are `on_text`'s.
+            ClientEvent::V1(_) => Ok(()),
+        }
+    }
+
+    /// [`Self::reply`] about document `doc`: named in the event unless it
+    /// is the main document.
+    async fn reply_on(&mut self, doc: DocId, msg: ServerMsg) -> Result<(), End> {
+        match &self.member {
+            Some(m) if !doc.is_main() => {
+                let text = Utf8Bytes::from(with_doc_id(msg.to_json(), doc));
+                m.room.send_text_to_member(m.id, m.conn, text);
+                Ok(())
+            }
+            _ => self.reply(msg).await,
+        }
+    }
+
+    /// [`Self::refuse`] of an event about document `doc`.
+    async fn refuse_on(
+        &mut self,
+        doc: DocId,
+        err: ProtocolError,
+        seq: Option<u64>,
+    ) -> Result<(), End> {
+        if doc.is_main() || err.code.is_fatal() {
+            return self.refuse(err, seq).await;
+        }
+        warn!(code = %err.code, message = %err.message, %doc, "refused");
+        self.shared.metrics.error(err.code);
+        self.reply_on(
+            doc,
+            ServerMsg::Error {
+                code: err.code,
+                message: err.message,
+                seq,
+            },
+        )
+        .await
     }
 
     async fn join(&mut self, join: Join) -> Result<(), End> {
@@ -592,6 +774,7 @@ impl Connection {
                 .await;
         }
         let config = &self.shared.config;
+        let join_protocol = join.protocol;
         let (tx, rx) = mpsc::channel(config.outbound_queue);
         let req = JoinRequest {
             name,
@@ -605,6 +788,8 @@ impl Connection {
             limits: config.limits(),
             max_users: config.max_users_per_room,
             read_only,
+            protocol: join.protocol,
+            workspace: config.workspace_limits(),
         };
         match self.shared.registry.enter(&room_id, req).await {
             Ok((room, joined)) => {
@@ -619,6 +804,7 @@ impl Connection {
                     read_only,
                 });
                 self.rx = Some(rx);
+                self.protocol = join_protocol;
                 Ok(())
             }
             Err(e) => self.refuse(e, None).await,

@@ -60,6 +60,22 @@ struct Cli {
     #[arg(long, env = "COLLAB_MAX_DOC_BYTES", default_value_t = 8 * 1024 * 1024)]
     max_doc_bytes: usize,
 
+    /// Workspace rooms (a shared folder): files and folders one room's tree
+    /// may ever hold, deleted ones included (workspace_full past it).
+    #[arg(long, env = "COLLAB_MAX_FILES", default_value_t = 20_000)]
+    max_files: usize,
+
+    /// Workspace rooms: bytes of all of one room's documents together (its
+    /// files' text and its tree); each file is also within
+    /// --max-doc-bytes (workspace_full past it).
+    #[arg(long, env = "COLLAB_MAX_WORKSPACE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    max_workspace_bytes: usize,
+
+    /// Workspace rooms: operations one tree update may carry (a file's
+    /// creation is 4; bad_update past it).
+    #[arg(long, env = "COLLAB_MAX_TREE_OPS_PER_UPDATE", default_value_t = 65_536)]
+    max_tree_ops_per_update: u64,
+
     /// Sustained events per second allowed per connection (rate_limited
     /// past it).
     #[arg(long, env = "COLLAB_RATE", default_value_t = 200)]
@@ -245,6 +261,9 @@ impl Cli {
             max_users_per_room: self.max_users_per_room,
             max_frame_bytes: self.max_frame_bytes,
             max_doc_bytes: self.max_doc_bytes,
+            max_files: self.max_files,
+            max_workspace_bytes: self.max_workspace_bytes,
+            max_tree_ops_per_update: self.max_tree_ops_per_update,
             messages_per_second: self.rate,
             burst: self.burst,
             flood_max_refused: self.flood_max_refused,

@@ -15,7 +15,7 @@ use parking_lot::{Mutex, MutexGuard};
 use collab_protocol::{ErrorCode, LeftReason, ProtocolError, RoomId, UserId};
 
 use crate::room::{JoinError, JoinRequest, Joined, Room};
-use crate::store::{Loaded, StoreHandle};
+use crate::store::{Loaded, LoadedTree, StoreHandle};
 
 /// All live rooms.
 #[derive(Debug)]
@@ -56,10 +56,20 @@ impl Registry {
         &self,
         id: &RoomId,
         loaded: Loaded,
+        tree: Option<LoadedTree>,
+        sizes: &[(String, u64)],
         store: &StoreHandle,
     ) -> Result<Arc<Room>, ProtocolError> {
         self.get_or_insert_with(id, || {
-            Room::restored(id.clone(), self.max_queue_bytes, loaded, store.clone())
+            let mut room = Room::restored(
+                id.clone(),
+                self.max_queue_bytes,
+                loaded,
+                tree,
+                store.clone(),
+            );
+            room.set_sizes(sizes);
+            room
         })
     }
 
@@ -78,7 +88,14 @@ impl Registry {
                 (Some(r), _) => r,
                 (None, Some(store)) => {
                     let loaded = store.load(id).await?;
-                    self.insert_loaded(id, loaded, store)?
+                    // A workspace's tree loads with the room; its files
+                    // when opened.
+                    let tree = store.load_tree(id).await?;
+                    let sizes = match tree {
+                        Some(_) => store.sizes(id).await?,
+                        None => Vec::new(),
+                    };
+                    self.insert_loaded(id, loaded, tree, &sizes, store)?
                 }
                 (None, None) => self.get_or_create(id)?,
             };
@@ -168,6 +185,8 @@ impl Registry {
         if room.leave(id, conn, reason) {
             self.remove_if_dead(room);
         }
+        // The files only it had open leave memory (with a store).
+        room.unload_unopened();
     }
 
     /// Drops `room` from the map if it is dead and still the one mapped.

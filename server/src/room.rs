@@ -13,15 +13,20 @@
 //! second call finds nothing to remove. So `left` goes out exactly once.
 
 mod document;
+mod workspace;
 
-use std::collections::HashMap;
+pub(crate) use workspace::{doc_refusal, no_such_doc, node_of};
+
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Mutex, MutexGuard};
 
+use collab_doc::tree::NodeId;
 use collab_doc::{CompactionJob, DocError, LazyRoomDoc, Need, PeerId, UpdateInfo, VersionVector};
+use collab_protocol::workspace::{DocId, WORKSPACE_PROTOCOL_VERSION, WorkspaceLimits};
 use collab_protocol::{
     Base64Bytes, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef, PROTOCOL_VERSION,
     Presence, ProtocolError, RoomId, ServerMsg, UserId, UserName, Welcome,
@@ -30,7 +35,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::access::same_secret;
 use crate::clock::now_ms;
-use crate::store::{Loaded, StoreHandle, StoreLink};
+use crate::store::{Loaded, LoadedTree, StoreHandle, StoreLink};
 use document::{DocLock, DocPart, Runs, SERVER_OWNER, run, spawn_compaction};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -52,6 +57,10 @@ pub(crate) enum Out {
     /// One part of the welcome's document (written by the connection task
     /// right after the welcome).
     DocPart(Vec<u8>),
+    /// Events rendered already that go out together, in order, before any
+    /// other (an `opened` and what follows it). Counted against the
+    /// queue's bytes, as relayed events are.
+    Batch(Vec<Utf8Bytes>),
 }
 
 /// A welcome and the events that follow it before any other.
@@ -65,6 +74,10 @@ pub(crate) struct WelcomeOut {
     /// events from 0 (the room): a newcomer's snapshot is the one kept at
     /// the last compaction, and these bring it up to date.
     pub tail: Vec<Arc<Vec<u8>>>,
+    /// The document it carries: the tree in a workspace room.
+    pub doc_id: DocId,
+    /// A workspace room's limits (protocol 2).
+    pub workspace: Option<WorkspaceLimits>,
 }
 
 /// Why the room (or a takeover) ended a connection from outside.
@@ -134,6 +147,10 @@ struct Entry {
     /// The peer id its edits are authored under (`Welcome::peer`).
     peer: PeerId,
     link: Link,
+    /// The protocol its connection speaks (1, or 2 for workspaces).
+    protocol: u32,
+    /// The files it has open (protocol 2): it receives their updates.
+    open: HashSet<NodeId>,
     /// What the member is known to have, so a trimmed history keeps what
     /// its edits build on (`collab_doc::Need`): the room's version at its
     /// welcome, and when that was.
@@ -184,6 +201,10 @@ pub(crate) struct JoinRequest {
     pub max_users: usize,
     /// Joins as a viewer (`read_only` in `Member`).
     pub read_only: bool,
+    /// The join's protocol: 1, or 2 for a client that knows workspaces.
+    pub protocol: u32,
+    /// Announced in a workspace room's welcome, and enforced there.
+    pub workspace: WorkspaceLimits,
 }
 
 /// A successful join.
@@ -210,6 +231,9 @@ pub struct Room {
     /// The document side, with its own async lock (see `document.rs`).
     /// Lock order: `doc` before `state`, never the other way round.
     doc: DocLock,
+    /// A workspace's tree and files (protocol 2, `room/workspace.rs`).
+    /// Lock order: `doc`, then the tree, then a file, then `state`.
+    ws: workspace::Workspace,
 }
 
 /// A member connected for this long after the room was at some version is
@@ -271,6 +295,7 @@ impl Room {
                 dead: false,
             }),
             doc: DocPart::new(doc, store),
+            ws: workspace::Workspace::default(),
         }
     }
 
@@ -279,10 +304,13 @@ impl Room {
         id: RoomId,
         max_queue_bytes: usize,
         loaded: Loaded,
+        tree: Option<LoadedTree>,
         handle: StoreHandle,
     ) -> Self {
-        let link = StoreLink::new(handle, loaded.updates, loaded.bytes);
-        Self::with_doc(id, max_queue_bytes, loaded.doc.into(), Some(link))
+        let link = StoreLink::new(handle.clone(), loaded.updates, loaded.bytes);
+        let mut room = Self::with_doc(id, max_queue_bytes, loaded.doc.into(), Some(link));
+        room.ws = workspace::Workspace::restored(tree, handle);
+        room
     }
 
     /// An event to every member (store failures).
@@ -387,22 +415,45 @@ impl Room {
             return Err(refused);
         }
         let part = Arc::clone(&self.doc).lock_owned().await;
+        // Whether the room is a workspace is decided under the document
+        // lock (`seed_tree`), so it cannot change while a join is at it.
+        let workspace = self.ws.is_workspace();
+        if workspace && req.protocol < WORKSPACE_PROTOCOL_VERSION {
+            return Err(JoinError::Refused(workspace::upgrade_the_client(&self.id)));
+        }
         let version = req.version.clone();
-        // A newcomer's welcome from the kept snapshot and tail is a copy of
-        // bytes; a fresh snapshot or a rejoiner's missing updates are CRDT
-        // work.
-        let runs = if version.is_none() {
-            Runs::Inline
+        // A workspace's welcome carries its tree, whose lock is held until
+        // the joiner is a member: every tree update is in the welcome or
+        // relayed to it. (`seen` stays the main document's: empty.)
+        let (mut part, _tree, taken) = if workspace {
+            let seen = part.doc.version_vector();
+            match self.ws.welcome_doc(version).await {
+                Ok((tree, (doc, tree_version))) => {
+                    (part, Some(tree), Ok((doc, (seen, tree_version))))
+                }
+                Err(e) => (part, None, Err(e)),
+            }
         } else {
-            Runs::Blocking
+            // A newcomer's welcome from the kept snapshot and tail is a
+            // copy of bytes; a fresh snapshot or a rejoiner's missing
+            // updates are CRDT work.
+            let runs = if version.is_none() {
+                Runs::Inline
+            } else {
+                Runs::Blocking
+            };
+            let (part, taken) = run(part, runs, move |p| {
+                let vv = p.doc.version_vector();
+                welcome_doc(&mut p.doc, version.as_deref()).map(|d| {
+                    let encoded = vv.encode();
+                    (d, (vv, encoded))
+                })
+            })
+            .await;
+            (part, None, taken.and_then(|r| r))
         };
-        let (mut part, taken) = run(part, runs, move |p| {
-            let vv = p.doc.version_vector();
-            welcome_doc(&mut p.doc, version.as_deref()).map(|d| (d, vv))
-        })
-        .await;
-        let (doc_kind, doc, tail, seen) = match taken.and_then(|r| r) {
-            Ok(((kind, doc, tail), seen)) => (kind, doc, tail, seen),
+        let (doc_kind, doc, tail, seen, welcome_version) = match taken {
+            Ok(((kind, doc, tail), (seen, version))) => (kind, doc, tail, seen, version),
             Err(e) => {
                 tracing::error!(room = %self.id, error = %e, "exporting the room for a newcomer failed");
                 return Err(JoinError::Refused(ProtocolError::new(
@@ -454,6 +505,8 @@ impl Room {
                     session,
                     peer,
                     link: req.link.clone(),
+                    protocol: req.protocol,
+                    open: HashSet::new(),
                     seen: seen.clone(),
                     seen_at: Instant::now(),
                     last: Vec::new(),
@@ -469,6 +522,9 @@ impl Room {
             let peer = fresh_peer(&part.owners);
             part.owners.insert(peer, st.members[index].session.clone());
             st.members[index].peer = peer;
+            // The new connection opens its files again (protocol 2).
+            st.members[index].protocol = req.protocol;
+            st.members[index].open.clear();
             st.members[index].seen = seen.clone();
             st.members[index].seen_at = Instant::now();
             // What this connection may do follows the token it presented now.
@@ -490,7 +546,7 @@ impl Room {
         };
         let entry = &st.members[index];
         let welcome = Welcome {
-            protocol: PROTOCOL_VERSION,
+            protocol: req.protocol.max(PROTOCOL_VERSION),
             you: entry.member.clone(),
             members: st.members.iter().map(|e| e.member.clone()).collect(),
             session: entry.session.clone(),
@@ -500,7 +556,7 @@ impl Room {
             doc: Base64Bytes(doc),
             doc_parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
             doc_updates: u32::try_from(tail.len()).unwrap_or(u32::MAX),
-            version: Base64Bytes(seen.encode()),
+            version: Base64Bytes(welcome_version),
             limits: req.limits,
         };
         let joined = Joined {
@@ -513,6 +569,8 @@ impl Room {
             welcome,
             parts,
             tail,
+            doc_id: if workspace { DocId::Tree } else { DocId::Main },
+            workspace: workspace.then_some(req.workspace),
         })));
         let member = st.members[index].member.clone();
         // The others learn of a newcomer, or of a resumed member's new role
@@ -621,6 +679,12 @@ impl Room {
         // costly part and needs nothing from the room.
         let relay = Utf8Bytes::from(ServerMsg::update_json(from, &data));
         let part = self.doc_with_room_for(data.len()).await;
+        if self.ws.is_workspace() {
+            // Raced with `seed_tree`: a workspace has no main text.
+            return Err(DocError::ForeignContainer(
+                "the main text of a workspace".into(),
+            ));
+        }
         let session = {
             let st = self.lock();
             let Some(entry) = st.member_on(from, conn) else {
@@ -719,7 +783,8 @@ impl Room {
     /// it applied.
     pub(crate) async fn seed(self: &Arc<Self>, from: UserId, conn: u64, text: String) -> bool {
         let part = Arc::clone(&self.doc).lock_owned().await;
-        if self.lock().member_on(from, conn).is_none() {
+        // A workspace has no main text to seed (decided under this lock).
+        if self.lock().member_on(from, conn).is_none() || self.ws.is_workspace() {
             return false;
         }
         let room = Arc::clone(self);
@@ -751,11 +816,15 @@ impl Room {
     /// false when the member is gone, was removed as too slow, or moved to
     /// another connection.
     pub(crate) fn send_to_member(&self, id: UserId, conn: u64, msg: &ServerMsg) -> bool {
+        self.send_text_to_member(id, conn, Utf8Bytes::from(msg.to_json()))
+    }
+
+    /// [`Self::send_to_member`] of an event serialized already.
+    pub(crate) fn send_text_to_member(&self, id: UserId, conn: u64, text: Utf8Bytes) -> bool {
         let mut st = self.lock();
         if st.member_on(id, conn).is_none() {
             return false;
         }
-        let text = Utf8Bytes::from(msg.to_json());
         send_to(&mut st, &text, |m| m == id);
         st.member_on(id, conn).is_some()
     }
@@ -788,17 +857,22 @@ fn member_ref(st: &State, id: UserId) -> Option<MemberRef> {
 }
 
 fn broadcast(st: &mut State, text: &Utf8Bytes, except: Option<UserId>) {
-    send_to(st, text, |id| Some(id) != except);
+    send_to_entries(st, text, |e| Some(e.member.id) != except);
+}
+
+/// Queues `text` for every member `to` selects by id.
+fn send_to(st: &mut State, text: &Utf8Bytes, to: impl Fn(UserId) -> bool) {
+    send_to_entries(st, text, |e| to(e.member.id));
 }
 
 /// Queues `text` for every member `to` selects. Members whose queue is full
 /// (in events or bytes) are removed (and told `left` as `removed`), which may in turn find more
 /// slow members: the loop ends because each round removes someone.
-fn send_to(st: &mut State, text: &Utf8Bytes, to: impl Fn(UserId) -> bool) {
+fn send_to_entries(st: &mut State, text: &Utf8Bytes, to: impl Fn(&Entry) -> bool) {
     let mut slow = Vec::new();
     let len = text.len();
     for e in &st.members {
-        if !to(e.member.id) {
+        if !to(e) {
             continue;
         }
         let queued = &e.link.control.queued_bytes;
@@ -913,6 +987,8 @@ pub(crate) mod tests {
             },
             max_users: 2,
             read_only: false,
+            protocol: PROTOCOL_VERSION,
+            workspace: crate::Config::default().workspace_limits(),
         };
         (req, rx)
     }

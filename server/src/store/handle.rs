@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError};
 
 use collab_doc::RoomDoc;
+use collab_doc::tree::Tree;
 use collab_protocol::{ErrorCode, ProtocolError, RoomId};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -43,8 +44,13 @@ pub(super) enum Cmd {
     /// it is half full (take it in now).
     Wake,
     Load {
-        room: RoomId,
+        key: DocKey,
         reply: oneshot::Sender<Result<Stored, LoadError>>,
+    },
+    /// The sizes of a room's workspace documents (see `schema::SIZES`).
+    Sizes {
+        room: RoomId,
+        reply: oneshot::Sender<Result<Vec<(String, u64)>, LoadError>>,
     },
     Flush {
         reply: oneshot::Sender<bool>,
@@ -54,18 +60,76 @@ pub(super) enum Cmd {
     },
 }
 
+/// Where one document's records are kept: the room's id for its main
+/// document (every store written before workspaces loads as it is), and
+/// `ROOM/tree`, `ROOM/COUNTER@PEER` for a workspace's tree and files. A
+/// room id holds no `/` (protocol section 7), so no key of one room is
+/// another room's, and a room's keys are the range `ROOM/`.. beside `ROOM`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct DocKey {
+    room: RoomId,
+    /// `ROOM/DOC`; `None` for the main document.
+    key: Option<Arc<str>>,
+}
+
+impl DocKey {
+    /// Document `doc` (`tree`, `COUNTER@PEER`) of `room`.
+    pub(crate) fn of(room: &RoomId, doc: impl std::fmt::Display) -> Self {
+        Self {
+            room: room.clone(),
+            key: Some(format!("{}/{doc}", room.as_str()).into()),
+        }
+    }
+
+    pub(crate) fn room(&self) -> &RoomId {
+        &self.room
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        self.key.as_deref().unwrap_or(self.room.as_str())
+    }
+}
+
+impl From<&RoomId> for DocKey {
+    /// A room's main document.
+    fn from(room: &RoomId) -> Self {
+        Self {
+            room: room.clone(),
+            key: None,
+        }
+    }
+}
+
+impl From<&DocKey> for DocKey {
+    fn from(key: &DocKey) -> Self {
+        key.clone()
+    }
+}
+
+impl std::fmt::Display for DocKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One queued change, kept until committed.
 #[derive(Debug)]
 pub(super) enum Op {
-    Append(RoomId, Vec<u8>),
-    Snapshot(RoomId, Vec<u8>),
+    Append(DocKey, Vec<u8>),
+    Snapshot(DocKey, Vec<u8>),
+    /// What a workspace document counts against its room's bytes.
+    Size(DocKey, u64),
 }
 
 impl Op {
-    pub(super) fn room(&self) -> &RoomId {
+    pub(super) fn key(&self) -> &DocKey {
         match self {
-            Op::Append(r, _) | Op::Snapshot(r, _) => r,
+            Op::Append(k, _) | Op::Snapshot(k, _) | Op::Size(k, _) => k,
         }
+    }
+
+    pub(super) fn room(&self) -> &RoomId {
+        self.key().room()
     }
 }
 
@@ -83,7 +147,7 @@ struct InboxState {
     /// The last snapshots of rooms that closed while the inbox was full:
     /// at most one per room, taken with the inbox (so before a later load
     /// of the same room).
-    closing: HashMap<RoomId, Vec<u8>>,
+    closing: HashMap<DocKey, Vec<u8>>,
     /// The store thread stopped: nothing more is taken.
     closed: bool,
 }
@@ -92,7 +156,7 @@ struct InboxState {
 #[derive(Debug, Default)]
 pub(super) struct Taken {
     pub(super) ops: Vec<Op>,
-    pub(super) closing: HashMap<RoomId, Vec<u8>>,
+    pub(super) closing: HashMap<DocKey, Vec<u8>>,
 }
 
 impl Inbox {
@@ -151,13 +215,13 @@ impl Inbox {
     /// [`StoreHandle::closing_snapshot`] leaves it.
     #[cfg(test)]
     pub(super) fn leave_closing(&self, room: RoomId, data: Vec<u8>) {
-        self.state.lock().closing.insert(room, data);
+        self.state.lock().closing.insert(DocKey::from(&room), data);
     }
 
     /// The snapshot a closing room left beside the full inbox.
     #[cfg(test)]
     pub(super) fn closing_of(&self, room: &RoomId) -> Option<Vec<u8>> {
-        self.state.lock().closing.get(room).cloned()
+        self.state.lock().closing.get(&DocKey::from(room)).cloned()
     }
 
     /// Everything waiting, and no more changes from now on (the thread
@@ -235,8 +299,39 @@ impl StoreHandle {
 
     /// Queues new operations of `room`. Never blocks, and wakes the store
     /// thread only for the first change of a window.
-    pub(crate) fn append(&self, room: &RoomId, data: Vec<u8>) -> Queued {
-        self.queue(Op::Append(room.clone(), data))
+    pub(crate) fn append(&self, key: impl Into<DocKey>, data: Vec<u8>) -> Queued {
+        self.queue(Op::Append(key.into(), data))
+    }
+
+    /// Queues what workspace document `key` counts against its room's
+    /// bytes. Best effort: a full inbox drops it (the room's total then
+    /// undercounts that file until it is opened again).
+    pub(crate) fn size(&self, key: DocKey, bytes: usize) {
+        let _ = self.queue(Op::Size(key, u64::try_from(bytes).unwrap_or(u64::MAX)));
+    }
+
+    /// The sizes of `room`'s workspace documents, as stored and queued.
+    pub(crate) async fn sizes(&self, room: &RoomId) -> Result<Vec<(String, u64)>, ProtocolError> {
+        let failed = || {
+            ProtocolError::new(
+                ErrorCode::StorageFailed,
+                "The server could not load this room from its store; try again later.",
+            )
+        };
+        let (reply, rx) = oneshot::channel();
+        let tx = self.tx.clone();
+        let cmd = Cmd::Sizes {
+            room: room.clone(),
+            reply,
+        };
+        tokio::task::spawn_blocking(move || tx.send(cmd))
+            .await
+            .map_err(|_| failed())?
+            .map_err(|_| failed())?;
+        rx.await.map_err(|_| failed())?.map_err(|e| {
+            error!(room = %room, error = ?e, "cannot read the workspace's sizes");
+            failed()
+        })
     }
 
     /// Queues a snapshot of the room that does not cover its latest
@@ -245,10 +340,11 @@ impl StoreHandle {
     /// the room's stored updates by them.
     pub(crate) fn snapshot_then(
         &self,
-        room: &RoomId,
+        key: impl Into<DocKey>,
         data: Vec<u8>,
         after: Vec<Vec<u8>>,
     ) -> Queued {
+        let room = key.into();
         let mut st = self.inbox.state.lock();
         if st.closed {
             return Queued::Closed;
@@ -271,7 +367,8 @@ impl StoreHandle {
     /// inbox refused: it has no next change to carry them, so when the
     /// inbox is still full they wait beside it instead of being lost.
     /// Never blocks for long (a short lock, no I/O).
-    pub(crate) fn closing_snapshot(&self, room: &RoomId, data: Vec<u8>) -> Queued {
+    pub(crate) fn closing_snapshot(&self, key: impl Into<DocKey>, data: Vec<u8>) -> Queued {
+        let room = key.into();
         let mut st = self.inbox.state.lock();
         if st.closed {
             return Queued::Closed;
@@ -279,7 +376,7 @@ impl StoreHandle {
         if st.ops.len() < self.inbox.capacity {
             st.ops.push(Op::Snapshot(room.clone(), data));
         } else {
-            st.closing.insert(room.clone(), data);
+            st.closing.insert(room, data);
         }
         let first = st.ops.len() + st.closing.len() == 1;
         drop(st);
@@ -289,7 +386,26 @@ impl StoreHandle {
     /// The room as stored, with everything queued before this call. The
     /// store thread reads the records; they are decoded on a blocking
     /// thread, so a heavy room never holds up the store's commits.
-    pub(crate) async fn load(&self, room: &RoomId) -> Result<Loaded, ProtocolError> {
+    pub(crate) async fn load(&self, key: impl Into<DocKey>) -> Result<Loaded, ProtocolError> {
+        self.load_with(key.into(), decode).await
+    }
+
+    /// A workspace's tree as stored (`None`: the room is no workspace).
+    pub(crate) async fn load_tree(
+        &self,
+        room: &RoomId,
+    ) -> Result<Option<LoadedTree>, ProtocolError> {
+        self.load_with(DocKey::of(room, "tree"), decode_tree).await
+    }
+
+    /// Document `key` as stored, read by the store thread and decoded by
+    /// `decode` on a blocking thread.
+    async fn load_with<T: Send + 'static>(
+        &self,
+        key: DocKey,
+        decode: fn(&DocKey, Stored) -> Result<T, LoadError>,
+    ) -> Result<T, ProtocolError> {
+        let room = &key;
         let (reply, rx) = oneshot::channel();
         let fail = |why: LoadError| match why {
             LoadError::Damaged(why) => {
@@ -315,7 +431,7 @@ impl StoreHandle {
         let stopped = || fail(LoadError::Failed("the store stopped".into()));
         let tx = self.tx.clone();
         let cmd = Cmd::Load {
-            room: room.clone(),
+            key: key.clone(),
             reply,
         };
         // A full queue: wait for room off the runtime's threads.
@@ -343,7 +459,7 @@ impl StoreHandle {
 /// A room's document from its records. Any record that does not decode
 /// makes the whole room damaged: serving the rest would show members a
 /// partial text they would then edit and store over the damaged records.
-pub(super) fn decode(room: &RoomId, stored: Stored) -> Result<Loaded, LoadError> {
+pub(super) fn decode(room: &DocKey, stored: Stored) -> Result<Loaded, LoadError> {
     let Stored { snapshot, updates } = stored;
     let bytes = updates.iter().map(Vec::len).sum();
     // One batch: importing a few hundred interleaved keystrokes one by
@@ -363,4 +479,41 @@ pub(super) fn decode(room: &RoomId, stored: Stored) -> Result<Loaded, LoadError>
         updates: updates.len(),
         bytes,
     })
+}
+
+/// A workspace's tree as stored.
+#[derive(Debug)]
+pub(crate) struct LoadedTree {
+    pub tree: Tree,
+    /// Stored updates on top of its snapshot.
+    pub updates: usize,
+    /// Its records' bytes (what the tree counts against the workspace's
+    /// bytes).
+    pub bytes: usize,
+}
+
+/// A workspace's tree from its records (`None` when it has none: the room
+/// is no workspace); damaged as a whole when any record does not decode.
+pub(super) fn decode_tree(key: &DocKey, stored: Stored) -> Result<Option<LoadedTree>, LoadError> {
+    let Stored { snapshot, updates } = stored;
+    if snapshot.is_none() && updates.is_empty() {
+        return Ok(None);
+    }
+    let mut tree = match &snapshot {
+        Some(s) => Tree::from_snapshot(s)
+            .map_err(|e| LoadError::Damaged(format!("the stored tree does not decode: {e}")))?,
+        None => Tree::new(),
+    };
+    for (i, u) in updates.iter().enumerate() {
+        tree.import(u).map_err(|e| {
+            LoadError::Damaged(format!("stored tree update {i} does not decode: {e}"))
+        })?;
+    }
+    let bytes = snapshot.as_ref().map_or(0, Vec::len) + updates.iter().map(Vec::len).sum::<usize>();
+    debug!(key = %key, updates = updates.len(), "tree loaded");
+    Ok(Some(LoadedTree {
+        tree,
+        updates: updates.len(),
+        bytes,
+    }))
 }

@@ -51,7 +51,7 @@ use handle::{COMMANDS, Cmd, Inbox, QUEUE};
 use schema::{OpenError, open_db};
 use worker::Worker;
 
-pub(crate) use handle::{Queued, StoreHandle};
+pub(crate) use handle::{DocKey, LoadedTree, Queued, StoreHandle};
 pub(crate) use persist::StoreLink;
 pub use schema::DB_FILE;
 

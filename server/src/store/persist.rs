@@ -17,10 +17,8 @@
 //! The room's document side (`room/document.rs`) owns a [`StoreLink`] and
 //! calls it with the document; this file decides, the store thread writes.
 
+use super::{DocKey, Queued, StoreHandle};
 use collab_doc::{LazyRoomDoc, Swapped};
-use collab_protocol::RoomId;
-
-use super::{Queued, StoreHandle};
 
 /// A room writes its snapshot (and the store drops its updates) after
 /// this many stored updates...
@@ -78,7 +76,8 @@ impl StoreLink {
     /// inbox marks the room dirty, and enough changes since the last
     /// snapshot make one due; the next compaction brings it
     /// ([`Self::store_compacted`]).
-    pub(crate) fn persist(&mut self, room: &RoomId, change: Vec<u8>) {
+    pub(crate) fn persist(&mut self, key: impl Into<DocKey>, change: Vec<u8>) {
+        let room = &key.into();
         self.updates += 1;
         self.bytes += change.len();
         if self.updates >= SNAPSHOT_EVERY_UPDATES || self.bytes >= SNAPSHOT_EVERY_BYTES {
@@ -96,7 +95,8 @@ impl StoreLink {
     /// A compaction was swapped in: when the store wants a snapshot (or the
     /// compaction trimmed history), it gets the new one and the updates
     /// merged after it, replacing what it has in one commit.
-    pub(crate) fn store_compacted(&mut self, room: &RoomId, swapped: &Swapped) {
+    pub(crate) fn store_compacted(&mut self, key: impl Into<DocKey>, swapped: &Swapped) {
+        let room = &key.into();
         let Some(snapshot) = &swapped.snapshot else {
             return;
         };
@@ -116,8 +116,22 @@ impl StoreLink {
         self.queued(room, queued);
     }
 
+    /// A document the server does not compact (a workspace's tree) hands
+    /// its whole snapshot, made by the caller off the relay's locks, when
+    /// the store wants one; it replaces the stored updates in one commit.
+    pub(crate) fn store_snapshot(&mut self, key: impl Into<DocKey>, snapshot: Vec<u8>) {
+        let key = &key.into();
+        let queued = self.handle.snapshot_then(key, snapshot, Vec::new());
+        if queued == Queued::Yes {
+            self.updates = 0;
+            self.bytes = 0;
+            self.snapshot_due = false;
+        }
+        self.queued(key, queued);
+    }
+
     /// What queueing a change or snapshot came to.
-    fn queued(&mut self, room: &RoomId, queued: Queued) {
+    fn queued(&mut self, room: &DocKey, queued: Queued) {
         match queued {
             Queued::Yes => {
                 if self.dirty && self.warned {
@@ -137,10 +151,35 @@ impl StoreLink {
         }
     }
 
+    /// [`Self::close`] of a document the server keeps otherwise (a
+    /// workspace's tree): `snapshot` exports it, called only when the
+    /// store lacks one of its changes.
+    pub(crate) fn close_with(
+        &mut self,
+        key: impl Into<DocKey>,
+        snapshot: impl FnOnce() -> Result<Vec<u8>, collab_doc::DocError>,
+    ) {
+        if !self.dirty {
+            return;
+        }
+        let key = &key.into();
+        match snapshot() {
+            Ok(s) => {
+                if self.handle.closing_snapshot(key, s) == Queued::Yes {
+                    self.dirty = false;
+                }
+            }
+            Err(e) => {
+                tracing::error!(key = %key, error = %e, "exporting the closing document failed; its last changes are not stored");
+            }
+        }
+    }
+
     /// The room emptied: if the store queue refused one of its changes,
     /// hand the store its last snapshot of `doc` now (there is no next
     /// change to carry it).
-    pub(crate) fn close(&mut self, doc: &mut LazyRoomDoc, room: &RoomId) {
+    pub(crate) fn close(&mut self, doc: &mut LazyRoomDoc, key: impl Into<DocKey>) {
+        let room = &key.into();
         if !self.dirty {
             return;
         }

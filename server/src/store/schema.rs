@@ -20,6 +20,10 @@ pub(super) const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new(
 pub(super) const UPDATES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("updates");
 /// Room id -> last activity, ms since the Unix epoch (for `room_ttl`).
 pub(super) const ACTIVE: TableDefinition<&str, u64> = TableDefinition::new("active");
+/// A workspace's document key (`ROOM/COUNTER@PEER`) -> the bytes it
+/// counts against the room's `max_workspace_bytes`, as of its last close
+/// or compaction, so a room's total is known without loading its files.
+pub(super) const SIZES: TableDefinition<&str, u64> = TableDefinition::new("sizes");
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "rooms.redb";
@@ -69,6 +73,7 @@ pub(super) fn open_db(path: &Path) -> Result<Database, OpenError> {
         txn.open_table(SNAPSHOTS)?;
         txn.open_table(UPDATES)?;
         txn.open_table(ACTIVE)?;
+        txn.open_table(SIZES)?;
         txn.commit()?;
         Ok(())
     };
@@ -124,6 +129,11 @@ pub(super) fn copy_all(from: &Database, to: &Database) -> Result<usize, redb::Er
             let (k, v) = item?;
             active.insert(k.value(), v.value())?;
         }
+        let mut sizes = txn.open_table(SIZES)?;
+        for item in read.open_table(SIZES)?.iter()? {
+            let (k, v) = item?;
+            sizes.insert(k.value(), v.value())?;
+        }
     }
     txn.commit()?;
     Ok(rooms.len())
@@ -148,6 +158,60 @@ pub(super) fn remove_updates(
         .collect::<Result<_, _>>()?;
     for k in keys {
         updates.remove((room, k))?;
+    }
+    Ok(())
+}
+
+/// Removes the records of a workspace's tree and files: the keys
+/// `ROOM/`.. (a room id holds no `/`, and `0` is the byte after `/`).
+pub(super) fn remove_docs(
+    snaps: &mut redb::Table<&'static str, &'static [u8]>,
+    updates: &mut redb::Table<(&'static str, u64), &'static [u8]>,
+    room: &str,
+) -> Result<(), redb::Error> {
+    let (lo, hi) = (format!("{room}/"), format!("{room}0"));
+    let keys: Vec<String> = snaps
+        .range(lo.as_str()..hi.as_str())?
+        .map(|item| item.map(|(k, _)| k.value().to_owned()))
+        .collect::<Result<_, _>>()?;
+    for k in keys {
+        snaps.remove(k.as_str())?;
+    }
+    let keys: Vec<(String, u64)> = updates
+        .range((lo.as_str(), 0)..(hi.as_str(), 0))?
+        .map(|item| {
+            item.map(|(k, _)| {
+                let (doc, seq) = k.value();
+                (doc.to_owned(), seq)
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    for (doc, seq) in keys {
+        updates.remove((doc.as_str(), seq))?;
+    }
+    Ok(())
+}
+
+/// The sizes of a room's workspace documents (the keys `ROOM/`..).
+pub(super) fn sizes_of(
+    sizes: &impl ReadableTable<&'static str, u64>,
+    room: &str,
+) -> Result<Vec<(String, u64)>, redb::Error> {
+    let (lo, hi) = (format!("{room}/"), format!("{room}0"));
+    sizes
+        .range(lo.as_str()..hi.as_str())?
+        .map(|item| item.map(|(k, v)| (k.value().to_owned(), v.value())))
+        .collect::<Result<_, _>>()
+        .map_err(redb::Error::from)
+}
+
+/// Removes the sizes of a room's workspace documents.
+pub(super) fn remove_sizes(
+    sizes: &mut redb::Table<&'static str, u64>,
+    room: &str,
+) -> Result<(), redb::Error> {
+    for (k, _) in sizes_of(sizes, room)? {
+        sizes.remove(k.as_str())?;
     }
     Ok(())
 }

@@ -27,6 +27,7 @@ async fn room_with_alice(handle: StoreHandle, name: &str) -> (Arc<Room>, crate::
         RoomId::parse(name).unwrap(),
         1 << 20,
         loaded,
+        None,
         handle,
     ));
     let (out, _out_rx) = mpsc::channel(64);
@@ -47,6 +48,8 @@ async fn room_with_alice(handle: StoreHandle, name: &str) -> (Arc<Room>, crate::
         },
         max_users: 2,
         read_only: false,
+        protocol: collab_protocol::PROTOCOL_VERSION,
+        workspace: crate::Config::default().workspace_limits(),
     };
     let alice = room.join(req, || 7).await.ok().unwrap();
     (room, alice)
@@ -106,7 +109,7 @@ async fn a_full_queue_makes_the_next_compaction_a_snapshot() {
         .into_iter()
         .map(|op| match op {
             Op::Append(_, data) => data,
-            Op::Snapshot(..) => panic!("the first changes are appends"),
+            Op::Snapshot(..) | Op::Size(..) => panic!("the first changes are appends"),
         })
         .collect();
     assert_eq!(appended.len(), 2, "the third did not fit");
@@ -172,12 +175,12 @@ async fn a_room_closing_with_refused_changes_leaves_its_snapshot() {
     let running = store.start(Weak::new()).unwrap();
     let (reply, got) = oneshot::channel();
     h.tx.send(Cmd::Load {
-        room: room.id().clone(),
+        key: room.id().into(),
         reply,
     })
     .unwrap();
     let stored = got.await.unwrap().unwrap();
-    let mut loaded = decode(room.id(), stored).unwrap();
+    let mut loaded = decode(&room.id().into(), stored).unwrap();
     assert_eq!(loaded.doc.text(), "one two ");
     drop(running);
 }
@@ -243,4 +246,40 @@ fn the_inbox_wakes_the_thread_at_its_first_change_and_half_full() {
     // Taken in: the next change starts again.
     assert_eq!(handle.append(&room, vec![10]), Queued::Yes);
     assert!(rx.try_recv().is_ok());
+}
+
+/// Deleting a room deletes its workspace's documents (`ROOM/..`) and no
+/// other room's, whose ids may start with the same characters.
+#[test]
+fn a_rooms_documents_go_with_it_and_no_others() {
+    use super::schema::{SNAPSHOTS, UPDATES, open_db, remove_docs};
+    use redb::{ReadableTable, ReadableTableMetadata};
+    let dir = tempfile::tempdir().unwrap();
+    let Ok(db) = open_db(&dir.path().join("t.redb")) else {
+        panic!("open")
+    };
+    let keys = ["a", "a/tree", "a/1@2", "ab", "ab/tree", "a0", "a.b"];
+    let txn = db.begin_write().unwrap();
+    {
+        let mut snaps = txn.open_table(SNAPSHOTS).unwrap();
+        let mut updates = txn.open_table(UPDATES).unwrap();
+        for k in keys {
+            snaps.insert(k, b"s".as_slice()).unwrap();
+            updates.insert((k, 0), b"u".as_slice()).unwrap();
+            updates.insert((k, 1), b"u".as_slice()).unwrap();
+        }
+        remove_docs(&mut snaps, &mut updates, "a").unwrap();
+    }
+    txn.commit().unwrap();
+    let read = db.begin_read().unwrap();
+    let left: Vec<String> = read
+        .open_table(SNAPSHOTS)
+        .unwrap()
+        .iter()
+        .unwrap()
+        .map(|i| i.unwrap().0.value().to_owned())
+        .collect();
+    assert_eq!(left, ["a", "a.b", "a0", "ab", "ab/tree"]);
+    let updates = read.open_table(UPDATES).unwrap().len().unwrap();
+    assert_eq!(updates, 10);
 }

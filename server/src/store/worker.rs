@@ -26,8 +26,8 @@ use collab_protocol::RoomId;
 use redb::Database;
 use tracing::{error, info};
 
-use super::handle::{Cmd, Inbox, LoadError, Op, Stored, Taken};
-use super::schema::{SNAPSHOTS, UPDATES, guarded, live};
+use super::handle::{Cmd, DocKey, Inbox, LoadError, Op, Stored, Taken};
+use super::schema::{SIZES, SNAPSHOTS, UPDATES, guarded, live, sizes_of};
 use super::{Opened, Options, Unsaved};
 use crate::Shared;
 use crate::clock::now_ms;
@@ -57,7 +57,7 @@ pub(super) struct Worker {
     /// When the oldest pending change arrived.
     window_start: Option<Instant>,
     /// Next update sequence per room (filled lazily from the table).
-    next_seq: HashMap<RoomId, u64>,
+    next_seq: HashMap<DocKey, u64>,
     /// Rooms active since the last commit, with when.
     touched: HashMap<RoomId, u64>,
     /// In a failure streak.
@@ -136,19 +136,23 @@ impl Worker {
                 // take it in now, so it never fills within a window.
                 Some(Cmd::Wake) if self.inbox.is_half_full() => self.take_in(),
                 Some(Cmd::Wake) | None => {}
-                Some(Cmd::Load { room, reply }) => {
+                Some(Cmd::Load { key, reply }) => {
                     // Everything queued before the load is in what it reads.
                     self.take_in();
-                    let stored = self.read_room(&room);
+                    let stored = self.read_room(&key);
                     // A join to a room with nothing stored leaves no trace
                     // (probing random names must not grow the store).
                     if stored
                         .as_ref()
                         .is_ok_and(|s| s.snapshot.is_some() || !s.updates.is_empty())
                     {
-                        self.touch(room);
+                        self.touch(key.room().clone());
                     }
                     let _ = reply.send(stored);
+                }
+                Some(Cmd::Sizes { room, reply }) => {
+                    self.take_in();
+                    let _ = reply.send(self.read_sizes(&room));
                 }
                 Some(Cmd::Flush { reply }) => {
                     let ok = self.commit();
@@ -248,9 +252,32 @@ impl Worker {
         self.touched.insert(room, now_ms());
     }
 
+    /// The sizes of a room's workspace documents, stored then pending.
+    fn read_sizes(&mut self, room: &RoomId) -> Result<Vec<(String, u64)>, LoadError> {
+        if let Some(why) = &self.damaged {
+            return Err(LoadError::Damaged(why.clone()));
+        }
+        let read = || -> Result<Vec<(String, u64)>, redb::Error> {
+            let txn = live(&self.db)?.begin_read()?;
+            sizes_of(&txn.open_table(SIZES)?, room.as_str())
+        };
+        let mut sizes: HashMap<String, u64> = match guarded(read) {
+            Ok(s) => s.into_iter().collect(),
+            Err(e) => return Err(LoadError::Failed(e)),
+        };
+        for op in &self.pending {
+            if let Op::Size(k, n) = op
+                && k.room() == room
+            {
+                sizes.insert(k.as_str().to_owned(), *n);
+            }
+        }
+        Ok(sizes.into_iter().collect())
+    }
+
     /// The stored snapshot and updates, then what is still pending. Only
     /// reads: decoding is the caller's, off this thread.
-    fn read_room(&mut self, room: &RoomId) -> Result<Stored, LoadError> {
+    fn read_room(&mut self, room: &DocKey) -> Result<Stored, LoadError> {
         if let Some(why) = &self.damaged {
             return Err(LoadError::Damaged(why.clone()));
         }
@@ -286,6 +313,7 @@ impl Worker {
                     updates.clear();
                 }
                 Op::Append(r, data) if r == room => updates.push(data.clone()),
+                Op::Size(..) => {}
                 _ => {}
             }
         }

@@ -136,7 +136,7 @@ async fn refused_joins_close_with_1008_and_full_ones_with_1013() {
     let (_alice, _) = server.join("abc", "alice").await;
     let cases = [
         (
-            r#"{"type":"join","protocol":2,"room":"abc","user":"bob"}"#,
+            r#"{"type":"join","protocol":3,"room":"abc","user":"bob"}"#,
             ErrorCode::VersionMismatch,
             1008,
         ),

@@ -61,8 +61,13 @@ fn documented_examples(direction: &str) -> Vec<Value> {
 /// Per server event type: the fields every example has, and the fields
 /// any example has.
 fn documented_fields() -> BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> {
+    fields_of(&["server"])
+}
+
+/// [`documented_fields`] of the examples fenced as any of `directions`.
+fn fields_of(directions: &[&str]) -> BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> {
     let mut out: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
-    for ex in documented_examples("server") {
+    for ex in directions.iter().flat_map(|d| documented_examples(d)) {
         let ty = ex["type"].as_str().unwrap().to_owned();
         let keys: BTreeSet<String> = ex.as_object().unwrap().keys().cloned().collect();
         let entry = out
@@ -74,9 +79,11 @@ fn documented_fields() -> BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>
     out
 }
 
-/// Checks a received event against the document's examples of its type.
+/// Checks a received event against the document's examples of its type
+/// (of either protocol: a workspace connection's events name their
+/// document).
 fn check_fields(v: &Value) {
-    let fields = documented_fields();
+    let fields = fields_of(&["server", "server-workspace"]);
     let ty = v["type"].as_str().unwrap_or_else(|| panic!("no type: {v}"));
     let (every, any) = fields
         .get(ty)
@@ -218,7 +225,7 @@ async fn provoke(code: &str) -> Provoked {
             let server = Server::start(test_config()).await;
             let mut c = server.client().await;
             let frame = match code {
-                "version_mismatch" => json!({"type":"join","protocol":2,"room":"r","user":"a"}),
+                "version_mismatch" => json!({"type":"join","protocol":3,"room":"r","user":"a"}),
                 "invalid_room" => join("r/1", "a"),
                 "invalid_name" => join("r", "a b"),
                 _ => json!({"type":"chat","text":"hi"}),
@@ -319,6 +326,31 @@ async fn provoke(code: &str) -> Provoked {
             // The ack comes first; the failure when the store writes.
             assert_eq!(event(&mut c).await, json!({"type":"ack","seq":1}));
             store_dir = Some(dir);
+            (server, c, None, 0, true)
+        }
+        "no_such_doc" | "workspace_full" => {
+            // A workspace of at most 2 files: a folder of 4 is refused; in
+            // a room that is no workspace, a file is no document.
+            let server = Server::start(collab_server::Config {
+                max_files: 2,
+                ..test_config()
+            })
+            .await;
+            let (mut c, _) = joined_with(
+                &server,
+                json!({"type":"join","protocol":2,"room":"r","user":"a"}),
+            )
+            .await;
+            let frame = if code == "no_such_doc" {
+                json!({"type":"open","doc_id":"1@2"})
+            } else {
+                use collab_doc::tree::{Kind, Tree};
+                let mut tree = Tree::new();
+                tree.create_paths(&[("a", Kind::Dir), ("a/b", Kind::File), ("c", Kind::File)])
+                    .unwrap();
+                json!({"type":"seed_tree","data":b64(&tree.take_local_update().unwrap())})
+            };
+            c.send_raw(&frame.to_string()).await;
             (server, c, None, 0, true)
         }
         "slow_consumer" => return slow_consumer().await,

@@ -44,7 +44,7 @@ async fn leave_with_an_unknown_field_is_refused_not_performed() {
     server.stop().await;
 }
 
-/// Any `protocol` number but the integer 1 gets `version_mismatch` (fatal,
+/// Any `protocol` number but the integers 1 and 2 gets `version_mismatch` (fatal,
 /// 1008), whatever the other fields are; a `protocol` that is not a number
 /// gets `invalid_message` (not fatal).
 #[tokio::test]
@@ -55,7 +55,8 @@ async fn every_other_protocol_number_is_a_version_mismatch() {
         "-9223372036854775808",
         "1e30",
         "1.0",
-        "2",
+        "2.0",
+        "3",
         "0",
         "4294967297",
     ] {

@@ -93,7 +93,7 @@ async fn join_checks_come_in_the_documented_order() {
     .await;
     let cases = [
         (
-            json!({"type":"join","protocol":2,"room":"a b","user":"c d","x":1}),
+            json!({"type":"join","protocol":3,"room":"a b","user":"c d","x":1}),
             "version_mismatch",
         ),
         (

@@ -30,3 +30,4 @@ mod metrics;
 mod rooms;
 mod store_damage;
 mod tls;
+mod workspace;

@@ -19,7 +19,7 @@ use tracing::{debug, error, info};
 
 use super::{Op, Worker};
 use crate::store::schema::{
-    ACTIVE, OpenError, SNAPSHOTS, UPDATES, guarded, live, open_db, remove_updates,
+    ACTIVE, OpenError, SIZES, SNAPSHOTS, UPDATES, guarded, live, open_db, remove_updates,
 };
 
 /// Inserts between two yields of the core in a commit (a few µs each).
@@ -92,6 +92,7 @@ impl Worker {
             let mut snaps = txn.open_table(SNAPSHOTS)?;
             let mut updates = txn.open_table(UPDATES)?;
             let mut active = txn.open_table(ACTIVE)?;
+            let mut sizes = txn.open_table(SIZES)?;
             for (i, op) in self.pending.iter().enumerate() {
                 // Under SCHED_IDLE a woken worker preempts this thread at
                 // once; where the thread only got nice 19, the worker waits
@@ -101,7 +102,8 @@ impl Worker {
                     std::thread::yield_now();
                 }
                 match op {
-                    Op::Append(room, data) => {
+                    Op::Append(key, data) => {
+                        let room = key;
                         let seq = match self.next_seq.get(room) {
                             Some(s) => *s,
                             None => updates
@@ -113,7 +115,11 @@ impl Worker {
                         updates.insert((room.as_str(), seq), data.as_slice())?;
                         self.next_seq.insert(room.clone(), seq + 1);
                     }
-                    Op::Snapshot(room, data) => {
+                    Op::Size(key, n) => {
+                        sizes.insert(key.as_str(), *n)?;
+                    }
+                    Op::Snapshot(key, data) => {
+                        let room = key;
                         remove_updates(&mut updates, room.as_str())?;
                         snaps.insert(room.as_str(), data.as_slice())?;
                         self.next_seq.insert(room.clone(), 0);

@@ -13,7 +13,9 @@ use tracing::{info, warn};
 
 use super::Worker;
 use crate::clock::now_ms;
-use crate::store::schema::{ACTIVE, SNAPSHOTS, UPDATES, guarded, live, remove_updates};
+use crate::store::schema::{
+    ACTIVE, SIZES, SNAPSHOTS, UPDATES, guarded, live, remove_docs, remove_sizes, remove_updates,
+};
 
 impl Worker {
     /// Deletes rooms idle for longer than the ttl (never a live one).
@@ -91,9 +93,12 @@ impl Worker {
                 let mut snaps = txn.open_table(SNAPSHOTS)?;
                 let mut updates = txn.open_table(UPDATES)?;
                 let mut active = txn.open_table(ACTIVE)?;
+                let mut sizes = txn.open_table(SIZES)?;
                 for room in &doomed {
                     snaps.remove(room.as_str())?;
                     remove_updates(&mut updates, room)?;
+                    remove_docs(&mut snaps, &mut updates, room)?;
+                    remove_sizes(&mut sizes, room)?;
                     active.remove(room.as_str())?;
                 }
             }
@@ -103,9 +108,7 @@ impl Worker {
             Ok(()) => {
                 for room in &doomed {
                     info!(room = %room, ttl = %humantime::format_duration(ttl), "room idle past its ttl: deleted from the store");
-                    if let Ok(id) = RoomId::parse(room) {
-                        self.next_seq.remove(&id);
-                    }
+                    self.next_seq.retain(|k, _| k.room().as_str() != room);
                 }
             }
             Err(e) => warn!(error = %e, "cannot delete expired rooms from the store"),
