@@ -108,6 +108,9 @@ struct Connection {
     rx: Option<mpsc::Receiver<Out>>,
     /// A fragmented message was cut off: no data frame may follow.
     partial: bool,
+    /// Told `storage_failed` for an update Redis did not take, and no
+    /// update was stored since.
+    unstored: bool,
 }
 
 /// What may cut a write short besides a stalled peer.
@@ -153,6 +156,7 @@ impl Connection {
             member: None,
             rx: None,
             partial: false,
+            unstored: false,
             shared,
         }
     }
@@ -524,7 +528,7 @@ impl Connection {
                 let (max_doc_bytes, compact_every) = (config.max_doc_bytes, config.compact_every);
                 let result = match UpdateInfo::read(data.as_slice()) {
                     Ok(info) => {
-                        room.update(
+                        room.update_stored(
                             id,
                             conn,
                             data.into_inner(),
@@ -538,7 +542,18 @@ impl Connection {
                 };
                 self.shared.metrics.update_applied(started.elapsed());
                 match result {
-                    Ok(_) => self.reply(ServerMsg::Ack { seq }).await,
+                    Ok(Some(_)) => {
+                        self.unstored = false;
+                        self.reply(ServerMsg::Ack { seq }).await
+                    }
+                    // Shared here, not held by Redis (`--redis`): no ack,
+                    // so its author sends it again; the member hears why
+                    // once (docs/scale-out.md, "When Redis is away").
+                    Ok(None) if self.unstored => Ok(()),
+                    Ok(None) => {
+                        self.unstored = true;
+                        self.reply(ServerMsg::error(ErrorCode::StorageFailed)).await
+                    }
                     Err(e) => {
                         let code = match e {
                             DocError::TooLarge { .. } => ErrorCode::DocTooLarge,

@@ -186,6 +186,13 @@ struct Cli {
     #[arg(long, env = "COLLAB_NODE_ID", requires = "redis", value_name = "NAME")]
     node_id: Option<collab_server::NodeId>,
 
+    /// With --redis: a member of a node that stopped answering leaves the
+    /// room's list this long after its node last refreshed it (so does
+    /// the node's claim on its id).
+    #[cfg(feature = "cluster")]
+    #[arg(long, env = "COLLAB_MEMBER_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
+    member_ttl: Duration,
+
     /// Log format: human (default) or json. Filter with RUST_LOG (default
     /// "warn,collab_server=info,collab_doc=info,collab_protocol=info");
     /// WebSocket payloads are never logged, even at trace.
@@ -228,6 +235,12 @@ impl Cli {
     /// Where rooms go: --memory, --data-dir, or the platform default.
     fn storage(&self) -> Result<Storage, String> {
         if self.memory {
+            return Ok(Storage::Memory);
+        }
+        // A node keeps its rooms in Redis (docs/scale-out.md); an explicit
+        // --data-dir is refused by `run`.
+        #[cfg(feature = "cluster")]
+        if self.redis.is_some() && self.data_dir.is_none() {
             return Ok(Storage::Memory);
         }
         match self.data_dir.clone().or_else(Storage::default_dir) {
@@ -277,10 +290,11 @@ impl Cli {
     #[cfg(feature = "cluster")]
     fn cluster(&self) -> Option<collab_server::ClusterConfig> {
         match (&self.redis, &self.node_id) {
-            (Some(redis), Some(node)) => Some(collab_server::ClusterConfig::new(
-                redis.clone(),
-                node.clone(),
-            )),
+            (Some(redis), Some(node)) => {
+                let mut c = collab_server::ClusterConfig::new(redis.clone(), node.clone());
+                c.member_ttl = self.member_ttl.max(Duration::from_millis(30));
+                Some(c)
+            }
             _ => None,
         }
     }

@@ -13,6 +13,10 @@
 //! second call finds nothing to remove. So `left` goes out exactly once.
 
 mod document;
+// Without the `cluster` feature nothing reads what a room would publish.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+mod link;
+mod shared;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +35,8 @@ use crate::access::same_secret;
 use crate::clock::now_ms;
 use crate::store::{Loaded, StoreHandle, StoreLink};
 use document::{DocLock, DocPart, Runs, SERVER_OWNER, run};
+#[cfg_attr(not(feature = "cluster"), allow(unused_imports))]
+pub(crate) use link::{LogKind, Op, Remote, RoomLink, reason_of, reason_str};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Member colours, `#rrggbb`, readable on dark and light terminals.
@@ -144,6 +150,11 @@ struct State {
     /// Set when the last member leaves: the registry drops the room and a
     /// joiner that still holds it must look it up again.
     dead: bool,
+    /// With `--redis`: the room's members on other nodes, in the welcome's
+    /// list and reachable by direct messages (docs/scale-out.md).
+    remote: Vec<Member>,
+    /// With `--redis`: where a member leaving goes (its name's release).
+    link: Option<RoomLink>,
 }
 
 impl State {
@@ -166,6 +177,18 @@ pub(crate) struct JoinRequest {
     pub max_users: usize,
     /// Joins as a viewer (`read_only` in `Member`).
     pub read_only: bool,
+}
+
+/// A member the nodes agreed on (`--redis`): the join script gave the name
+/// to this node, as a new member or as a session that resumes here.
+#[derive(Debug, Clone)]
+pub(crate) struct Claimed {
+    /// As stored (its id and colour stand; the role follows this join).
+    pub member: Member,
+    pub session: String,
+    /// The session was in the room already (here or on another node): no
+    /// `joined`.
+    pub resumed: bool,
 }
 
 /// A successful join.
@@ -192,6 +215,9 @@ pub struct Room {
     /// The document side, with its own async lock (see `document.rs`).
     /// Lock order: `doc` before `state`, never the other way round.
     doc: DocLock,
+    /// With `--redis`: where accepted updates and events go, for the other
+    /// nodes hosting the room.
+    link: Option<RoomLink>,
 }
 
 /// A peer id for a new session: random, below 2^53 (exact in every JSON
@@ -226,8 +252,11 @@ impl Room {
                 members: Vec::new(),
                 max_queue_bytes,
                 dead: false,
+                remote: Vec::new(),
+                link: None,
             }),
             doc: DocPart::new(doc, store),
+            link: None,
         }
     }
 
@@ -293,9 +322,13 @@ impl Room {
     /// Why `req` cannot join now, if it cannot: checked before any
     /// document work (a refused join costs none) and again with the locks
     /// held.
-    fn refusal(&self, st: &State, req: &JoinRequest) -> Option<JoinError> {
+    fn refusal(&self, st: &State, req: &JoinRequest, claimed: bool) -> Option<JoinError> {
         if st.dead {
             return Some(JoinError::Dead);
+        }
+        if claimed {
+            // The nodes' join script decided, for every node at once.
+            return None;
         }
         let refused = |e| Some(JoinError::Refused(e));
         match st
@@ -340,7 +373,27 @@ impl Room {
         req: JoinRequest,
         next_id: impl FnOnce() -> UserId,
     ) -> Result<Joined, JoinError> {
-        if let Some(refused) = self.refusal(&self.lock(), &req) {
+        self.join_as(req, next_id, None).await
+    }
+
+    /// [`Self::join`] for a member the nodes agreed on (`--redis`).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) async fn join_claimed(
+        &self,
+        req: JoinRequest,
+        claimed: Claimed,
+    ) -> Result<Joined, JoinError> {
+        let id = claimed.member.id;
+        self.join_as(req, || id, Some(claimed)).await
+    }
+
+    async fn join_as(
+        &self,
+        req: JoinRequest,
+        next_id: impl FnOnce() -> UserId,
+        claimed: Option<Claimed>,
+    ) -> Result<Joined, JoinError> {
+        if let Some(refused) = self.refusal(&self.lock(), &req, claimed.is_some()) {
             return Err(refused);
         }
         let part = Arc::clone(&self.doc).lock_owned().await;
@@ -370,54 +423,58 @@ impl Room {
         };
 
         let mut st = self.lock();
-        if let Some(refused) = self.refusal(&st, &req) {
+        if let Some(refused) = self.refusal(&st, &req, claimed.is_some()) {
             return Err(refused);
         }
         let live = st
             .members
             .iter()
             .position(|e| e.member.name == req.name.as_str());
+        // A session that moved here from another node: its member leaves
+        // the remote list, with its role as the others knew it.
+        let mut moved_from = None;
         let (index, resumed) = match live {
             Some(i) => (i, true),
             None => {
-                let used: Vec<&str> = st.members.iter().map(|e| e.member.color.as_str()).collect();
-                let id = next_id();
-                let color = PALETTE
-                    .iter()
-                    .find(|c| !used.contains(c))
-                    .copied()
-                    .unwrap_or(PALETTE[(id as usize) % PALETTE.len()]);
-                // A session that left (or was dropped) and comes back with
-                // its token keeps the peer id it owns.
-                let owners = &part.owners;
-                let session = req
-                    .session
-                    .as_deref()
-                    .filter(|t| !t.is_empty() && owners.values().any(|o| same_secret(o, t)))
-                    .filter(|t| !st.members.iter().any(|e| same_secret(&e.session, t)))
-                    .map_or_else(new_session_token, str::to_owned);
+                let (id, color, session, resumed) = match claimed {
+                    Some(c) => {
+                        if let Some(r) = st.remote.iter().position(|m| m.id == c.member.id) {
+                            moved_from = Some(st.remote.remove(r).read_only);
+                        }
+                        (c.member.id, c.member.color, c.session, c.resumed)
+                    }
+                    None => {
+                        let id = next_id();
+                        let color = free_color(&st, id);
+                        // A session that left (or was dropped) and comes
+                        // back with its token keeps the peer id it owns.
+                        let session = returning_session(&st, &part.owners, req.session.as_deref())
+                            .unwrap_or_else(new_session_token);
+                        (id, color, session, false)
+                    }
+                };
                 // A fresh id every welcome, even for a returning session:
                 // Loro expects a peer's changes to follow each other, so a
                 // client never goes back to an id it left.
-                let peer = fresh_peer(owners);
+                let peer = fresh_peer(&part.owners);
                 part.owners.insert(peer, session.clone());
                 st.members.push(Entry {
                     member: Member {
                         id,
                         name: req.name.as_str().to_owned(),
-                        color: color.to_owned(),
+                        color,
                         read_only: req.read_only,
                     },
                     session,
                     peer,
                     link: req.link.clone(),
                 });
-                (st.members.len() - 1, false)
+                (st.members.len() - 1, resumed)
             }
         };
 
-        let mut role_changed = false;
-        if resumed {
+        let mut role_changed = moved_from.is_some_and(|was| was != req.read_only);
+        if live.is_some() {
             let old = std::mem::replace(&mut st.members[index].link, req.link.clone());
             old.control.kick(KickReason::Replaced);
             let peer = fresh_peer(&part.owners);
@@ -444,7 +501,12 @@ impl Room {
         let welcome = Welcome {
             protocol: PROTOCOL_VERSION,
             you: entry.member.clone(),
-            members: st.members.iter().map(|e| e.member.clone()).collect(),
+            members: st
+                .members
+                .iter()
+                .map(|e| e.member.clone())
+                .chain(st.remote.iter().cloned())
+                .collect(),
             session: entry.session.clone(),
             peer: entry.peer,
             resumed,
@@ -467,6 +529,18 @@ impl Room {
             tail,
         })));
         let member = st.members[index].member.clone();
+        // The other nodes learn of a role change, and the node the session
+        // moved from ends its stale connection (`joined` and `left` are
+        // the join script's and the release's).
+        if let Some(link) = &self.link
+            && (role_changed || moved_from.is_some())
+        {
+            let json = ServerMsg::Member {
+                member: member.clone(),
+            }
+            .to_json();
+            link.publish(LogKind::Member, member.id, json.into_bytes(), None);
+        }
         // The others learn of a newcomer, or of a resumed member's new role
         // (their lists show who may edit).
         let news = match (resumed, role_changed) {
@@ -508,7 +582,11 @@ impl Room {
             text,
             time: now_ms(),
         };
-        broadcast(&mut st, &Utf8Bytes::from(msg.to_json()), None);
+        let json = Utf8Bytes::from(msg.to_json());
+        broadcast(&mut st, &json, None);
+        if let Some(link) = &self.link {
+            link.publish(LogKind::Chat, from, json.as_bytes().to_vec(), None);
+        }
     }
 
     /// A direct message to `to`, echoed to the sender.
@@ -517,13 +595,19 @@ impl Room {
         let Some(me) = member_ref(&st, from) else {
             return Ok(());
         };
-        let Some(target) = st.members.iter().position(|e| e.member.name == to) else {
-            return Err(ProtocolError::new(
-                ErrorCode::NoSuchUser,
-                format!("Nobody called {to:?} is in the room."),
-            ));
+        let target_id = match st.members.iter().position(|e| e.member.name == to) {
+            Some(target) => st.members[target].member.id,
+            // On another node: that node delivers it.
+            None => match st.remote.iter().find(|m| m.name == to) {
+                Some(m) => m.id,
+                None => {
+                    return Err(ProtocolError::new(
+                        ErrorCode::NoSuchUser,
+                        format!("Nobody called {to:?} is in the room."),
+                    ));
+                }
+            },
         };
-        let target_id = st.members[target].member.id;
         let msg = ServerMsg::Direct {
             from: me,
             to: to.to_owned(),
@@ -531,7 +615,11 @@ impl Room {
             time: now_ms(),
         };
         let text = Utf8Bytes::from(msg.to_json());
+        let remote = !st.members.iter().any(|e| e.member.id == target_id);
         send_to(&mut st, &text, |id| id == target_id || id == from);
+        if remote && let Some(link) = &self.link {
+            link.publish(LogKind::Direct, from, text.as_bytes().to_vec(), None);
+        }
         Ok(())
     }
 
@@ -560,6 +648,7 @@ impl Room {
     /// A keystroke is imported on this task; a paste, or an import that
     /// compacts or snapshots for the store, on the blocking pool with this
     /// room's document lock held (see `document.rs`).
+    #[cfg(test)]
     pub(crate) async fn update(
         self: &Arc<Self>,
         from: UserId,
@@ -569,6 +658,31 @@ impl Room {
         max_doc_bytes: usize,
         compact_every: usize,
     ) -> Result<bool, DocError> {
+        self.update_stored(from, conn, data, info, max_doc_bytes, compact_every)
+            .await
+            .map(|stored| stored.unwrap_or(true))
+    }
+
+    /// [`Self::update`], saying whether the room's store of record holds
+    /// the update: `None` when it was accepted here (imported, relayed to
+    /// this node's members) but Redis did not take it (`--redis`: it is
+    /// not acked, and its author sends it again).
+    ///
+    /// With `--redis` the update is queued for the node's publisher under
+    /// the document lock (so the room's log is in its import order), and
+    /// awaited after the lock is released: the ack waits for Redis, the
+    /// room does not. An update the room had already is published too: it
+    /// is a resend whose first copy may not have reached Redis, and its
+    /// answer comes after every earlier entry of this node's.
+    pub(crate) async fn update_stored(
+        self: &Arc<Self>,
+        from: UserId,
+        conn: u64,
+        data: Vec<u8>,
+        info: UpdateInfo,
+        max_doc_bytes: usize,
+        compact_every: usize,
+    ) -> Result<Option<bool>, DocError> {
         // Serialize before locking: the base64 of a big update is the
         // costly part and needs nothing from the room.
         let relay = Utf8Bytes::from(ServerMsg::update_json(from, &data));
@@ -578,25 +692,35 @@ impl Room {
             let Some(entry) = st.member_on(from, conn) else {
                 // Removed meanwhile (slow consumer), or taken over: its
                 // edits no longer count.
-                return Ok(false);
+                return Ok(Some(false));
             };
             entry.session.clone()
         };
         part.check_authors(&info, &session)?;
         let runs = part.import_runs(data.len(), max_doc_bytes, compact_every);
         let room = Arc::clone(self);
-        let (_part, result) = run(part, runs, move |p| {
+        let (part, result) = run(part, runs, move |p| {
             #[cfg(test)]
             tests::gate::wait(&room.id);
             let new = p.doc.import_checked(&data, &info, max_doc_bytes)?;
+            let published = room.link.as_ref().map(|link| {
+                let (done, stored) = tokio::sync::oneshot::channel();
+                link.publish(LogKind::Update, from, data.clone(), Some(done));
+                stored
+            });
             if new {
                 room.relay(&relay, from);
                 p.after_import(&room.id, data, compact_every);
             }
-            Ok(new)
+            Ok((new, published))
         })
         .await;
-        result.and_then(|r| r)
+        drop(part);
+        let (new, published) = result.and_then(|r| r)?;
+        match published {
+            None => Ok(Some(new)),
+            Some(stored) => Ok(stored.await.unwrap_or(false).then_some(new)),
+        }
     }
 
     /// An update to every member but its author.
@@ -621,6 +745,9 @@ impl Room {
             p.owners
                 .insert(collab_doc::seed_peer(&text), SERVER_OWNER.to_owned());
             p.persist(&room.id, Some(update.clone()));
+            if let Some(link) = &room.link {
+                link.publish(LogKind::Update, from, update.clone(), None);
+            }
             let msg = ServerMsg::Update {
                 from,
                 data: Base64Bytes(update),
@@ -650,6 +777,36 @@ impl Room {
         send_to(&mut st, &text, |m| m == id);
         st.member_on(id, conn).is_some()
     }
+}
+
+/// The first colour of the palette no member has (here or on another
+/// node), or one picked by `id`.
+fn free_color(st: &State, id: u64) -> String {
+    let used: Vec<&str> = st
+        .members
+        .iter()
+        .map(|e| e.member.color.as_str())
+        .chain(st.remote.iter().map(|m| m.color.as_str()))
+        .collect();
+    PALETTE
+        .iter()
+        .find(|c| !used.contains(c))
+        .copied()
+        .unwrap_or(PALETTE[(id as usize) % PALETTE.len()])
+        .to_owned()
+}
+
+/// The presented session token when it owns peer ids in this room and no
+/// live member holds it (a session coming back keeps its ids).
+fn returning_session(
+    st: &State,
+    owners: &HashMap<PeerId, String>,
+    presented: Option<&str>,
+) -> Option<String> {
+    presented
+        .filter(|t| !t.is_empty() && owners.values().any(|o| same_secret(o, t)))
+        .filter(|t| !st.members.iter().any(|e| same_secret(&e.session, t)))
+        .map(str::to_owned)
 }
 
 /// The document, and the updates to send after it.
@@ -725,6 +882,11 @@ fn send_to(st: &mut State, text: &Utf8Bytes, to: impl Fn(UserId) -> bool) {
 fn remove(st: &mut State, index: usize, reason: LeftReason) {
     let gone = st.members.remove(index);
     tracing::info!(user = gone.member.id, name = %gone.member.name, ?reason, "left");
+    if let Some(link) = &st.link {
+        // The other nodes hear it from the log (once: only the release
+        // that removes the name writes `left`).
+        link.release(gone.member.name.clone(), reason);
+    }
     let msg = ServerMsg::Left {
         id: gone.member.id,
         name: gone.member.name,

@@ -17,6 +17,7 @@
 //! and blocks at most [`MAX_BLOCK`], and every command times out.
 
 mod entry;
+mod hub;
 mod node;
 mod scripts;
 #[cfg(test)]
@@ -31,7 +32,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, Value};
 
 pub use entry::{Entry, EntryId, Kind};
-pub(crate) use node::{Health, Node};
+pub(crate) use hub::{ClaimOutcome, Hub, Settings};
+pub(crate) use node::Node;
 
 /// The longest a read blocks waiting for entries.
 pub const MAX_BLOCK: Duration = Duration::from_secs(5);
@@ -364,6 +366,44 @@ impl Cluster {
         entry.write_fields(&mut cmd);
         let id: Value = cmd.query_async(&mut self.conn()).await?;
         entry::entry_id(id).ok_or_else(|| ClusterError::Reply("XADD gave no entry id".into()))
+    }
+
+    /// Appends entries to their rooms' logs in one pipeline, in order: one
+    /// round trip for many rooms' updates. Each answer is its entry's id,
+    /// or `None` for an entry over the bound (not written) or one Redis
+    /// refused.
+    pub async fn publish_many(
+        &self,
+        entries: &[(&RoomId, &Entry)],
+    ) -> ClusterResult<Vec<Option<EntryId>>> {
+        let mut pipe = redis::pipe();
+        let mut sent = Vec::with_capacity(entries.len());
+        for (room, entry) in entries {
+            let fits = entry.data.len() <= self.config.max_entry_bytes;
+            if fits {
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(Keys::of(room).log).arg("*");
+                entry.write_fields(&mut cmd);
+                pipe.add_command(cmd);
+            }
+            sent.push(fits);
+        }
+        let mut replies = if sent.iter().any(|s| *s) {
+            let replies: Vec<Value> = pipe.query_async(&mut self.conn()).await?;
+            replies.into_iter()
+        } else {
+            Vec::new().into_iter()
+        };
+        Ok(sent
+            .into_iter()
+            .map(|fits| {
+                if fits {
+                    replies.next().and_then(entry::entry_id)
+                } else {
+                    None
+                }
+            })
+            .collect())
     }
 
     /// Up to `count` entries of the room's log after `after` (a newcomer's

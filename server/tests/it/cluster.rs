@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
+use collab_protocol::{ClientMsg, ErrorCode, LeftReason, ServerMsg};
 use collab_server::{ClusterConfig, Config};
 use tokio::time::timeout;
 
 use super::metrics::http;
 use crate::common::redis::RedisServer;
-use crate::common::{Server, WAIT, test_config};
+use crate::common::{Server, WAIT, edit, join_msg, replica, test_config};
 
 /// A node of `redis` called `node`, beating every 100 ms.
 fn node_config(redis: &RedisServer, node: &str) -> Config {
@@ -91,4 +92,128 @@ async fn a_server_on_its_own_has_no_cluster_metrics() {
     let (_, _, metrics) = http(server.addr, "GET", "/metrics").await;
     assert!(!metrics.contains("collab_cluster_"), "{metrics}");
     server.stop().await;
+}
+
+/// Two members on different nodes share one room: each sees the other in
+/// the welcome's list or join, their edits reach each other from the
+/// right member (acked only once Redis holds them), a name taken on one
+/// node is taken on the other, and leaving is seen once, on the other
+/// node too.
+#[tokio::test]
+async fn members_on_two_nodes_share_a_room() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+
+    let (mut alice, wa) = a.join("shared", "alice").await;
+    let (mut bob, wb) = b.join("shared", "bob").await;
+    let names = |w: &collab_protocol::Welcome| {
+        let mut n: Vec<String> = w.members.iter().map(|m| m.name.clone()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&wa), vec!["alice"]);
+    assert_eq!(
+        names(&wb),
+        vec!["alice", "bob"],
+        "alice, on node a, is listed"
+    );
+    assert_ne!(wa.you.id, wb.you.id, "one id space for all nodes");
+    assert_ne!(wa.you.color, wb.you.color);
+    match alice
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await
+    {
+        ServerMsg::Joined { member } => assert_eq!(member, wb.you),
+        _ => unreachable!(),
+    }
+
+    // The name is taken on every node.
+    let mut twin = b.client().await;
+    twin.send(&ClientMsg::Join(join_msg("shared", "alice")))
+        .await;
+    twin.expect_error(ErrorCode::NameTaken).await;
+
+    // Edits both ways.
+    let mut da = replica(&wa);
+    alice
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: edit(&mut da, 0, "from a. "),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    let mut db = replica(&wb);
+    match bob
+        .recv_until(|m| matches!(m, ServerMsg::Update { .. }))
+        .await
+    {
+        ServerMsg::Update { from, data } => {
+            assert_eq!(from, wa.you.id);
+            db.import(data.as_slice()).unwrap();
+        }
+        _ => unreachable!(),
+    }
+    let at = db.len_chars();
+    bob.send(&ClientMsg::Update {
+        seq: 1,
+        data: edit(&mut db, at, "from b."),
+    })
+    .await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    match alice
+        .recv_until(|m| matches!(m, ServerMsg::Update { .. }))
+        .await
+    {
+        ServerMsg::Update { from, data } => {
+            assert_eq!(from, wb.you.id);
+            da.import(data.as_slice()).unwrap();
+        }
+        _ => unreachable!(),
+    }
+    assert_eq!(da.text(), "from a. from b.");
+    assert_eq!(db.text(), da.text());
+
+    // A newcomer on a third node loads the room from Redis.
+    let c = Server::start(node_config(&redis, "node-c")).await;
+    let (mut carol, wc) = c.join("shared", "carol").await;
+    assert_eq!(names(&wc), vec!["alice", "bob", "carol"]);
+    assert_eq!(replica(&wc).text(), "from a. from b.");
+
+    // Bob leaves: alice (node a) and carol (node c) hear it once.
+    bob.send(&ClientMsg::Leave).await;
+    for (who, client) in [("alice", &mut alice), ("carol", &mut carol)] {
+        match client
+            .recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+            .await
+        {
+            ServerMsg::Left { id, reason, .. } => {
+                assert_eq!((id, reason), (wb.you.id, LeftReason::Left), "{who}");
+            }
+            _ => unreachable!(),
+        }
+    }
+    // Once: a chat round trip comes back with no second `left` before it.
+    alice
+        .send(&ClientMsg::Chat {
+            text: "anyone?".into(),
+        })
+        .await;
+    let seen = loop {
+        let m = alice.recv().await;
+        if matches!(&m, ServerMsg::Chat { .. }) {
+            break m;
+        }
+        assert!(!matches!(m, ServerMsg::Left { .. }), "a second left");
+    };
+    drop(seen);
+    // And the name is free again on any node.
+    let (_bob2, w) = a.join("shared", "bob").await;
+    assert_eq!(names(&w), vec!["alice", "bob", "carol"]);
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
 }

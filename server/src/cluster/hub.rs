@@ -1,0 +1,577 @@
+//! The rooms' side of a node (docs/scale-out.md): the publisher that
+//! writes what this node's rooms accept to their logs, the reader that
+//! hands every hosted room what the other nodes wrote, the tick that keeps
+//! this node's members alive and sweeps the dead nodes' ones, and the
+//! loading of a room this node does not host yet.
+//!
+//! Three tasks per node, whatever the number of rooms:
+//!
+//! - **publisher**: one queue ([`Op`]) fed by the rooms, in the order they
+//!   push (a room pushes an update under its document lock, so its log is
+//!   in its import order). Runs of entries go out as one pipeline on the
+//!   node's command connection; a release runs its script in turn. An
+//!   update's ack waits for its `XADD`'s answer, nothing else does.
+//! - **reader**: `XREAD BLOCK` over every hosted room's log from its
+//!   cursor, on a connection of its own. Each room's entries go, in order,
+//!   to a task of that room (a bounded queue: a room whose queue is full
+//!   is left out of the next read, so one slow room stalls nobody else).
+//!   Entries this node wrote are skipped: the room applied them already. A
+//!   room added while the reader waits wakes it with `CLIENT UNBLOCK`.
+//! - **tick**: every third of the member ttl, per hosted room, refreshes
+//!   the entries of this node's members and sweeps expired ones (whose
+//!   `left` the reader then relays).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use collab_doc::RoomDoc;
+use collab_protocol::{Member, RoomId, ServerMsg};
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{Batch, Claim, Cluster, ClusterError, ClusterResult, Entry, EntryId, Kind};
+use crate::room::{LogKind, Op, Remote, Room, RoomLink, reason_of, reason_str};
+
+/// Ops waiting for the publisher; past this a room's entry is refused (an
+/// update then goes unacked and is sent again).
+const QUEUE: usize = 4096;
+/// Most entries in one pipeline.
+const PIPELINE: usize = 256;
+/// Most entries per room in one read.
+const READ_COUNT: usize = 256;
+/// Longest a read waits for entries.
+const READ_BLOCK: Duration = Duration::from_secs(1);
+/// Batches waiting for one room's task.
+const ROOM_QUEUE: usize = 4;
+/// A log page when loading a room.
+const PAGE: usize = 1024;
+
+/// What a room's document needs from the config, for remote updates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub max_doc_bytes: usize,
+    pub compact_every: usize,
+}
+
+/// A room as loaded from Redis.
+pub(crate) struct Loaded {
+    pub doc: RoomDoc,
+    /// The last log entry the document contains.
+    pub cursor: EntryId,
+    /// Its members, on whatever node.
+    pub members: Vec<Member>,
+}
+
+/// A hosted room: where the reader is in its log, and its task's queue.
+struct Hosted {
+    room: Weak<Room>,
+    cursor: EntryId,
+    tx: mpsc::Sender<Vec<Remote>>,
+}
+
+/// A node's rooms as seen from Redis.
+pub(crate) struct Hub {
+    pub cluster: Arc<Cluster>,
+    node: String,
+    ops: mpsc::Sender<Op>,
+    settings: Settings,
+    hosted: Mutex<HashMap<RoomId, Hosted>>,
+    /// A room was added since the reader last took the cursors.
+    dirty: AtomicBool,
+    /// Wakes a reader with no rooms to read.
+    wake: Notify,
+    /// The reader's connection id, for `CLIENT UNBLOCK` (0: none yet).
+    reader_id: AtomicI64,
+    published: AtomicU64,
+    received: AtomicU64,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// Starts the publisher, the reader and the tick.
+    pub fn start(cluster: Arc<Cluster>, settings: Settings, every: Duration) -> Arc<Hub> {
+        let (ops, rx) = mpsc::channel(QUEUE);
+        let hub = Arc::new(Hub {
+            node: cluster.node().as_str().to_owned(),
+            cluster,
+            ops,
+            settings,
+            hosted: Mutex::new(HashMap::new()),
+            dirty: AtomicBool::new(false),
+            wake: Notify::new(),
+            reader_id: AtomicI64::new(0),
+            published: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let tasks = vec![
+            tokio::spawn(publish(Arc::clone(&hub), rx)),
+            tokio::spawn(read(Arc::downgrade(&hub))),
+            tokio::spawn(tick(Arc::downgrade(&hub), every)),
+        ];
+        *hub.tasks.lock() = tasks;
+        hub
+    }
+
+    /// Stops its tasks (at shutdown).
+    pub fn stop(&self) {
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+    }
+
+    /// A room's way to the publisher.
+    pub fn link(&self, room: &RoomId) -> RoomLink {
+        RoomLink {
+            ops: self.ops.clone(),
+            room: room.clone(),
+        }
+    }
+
+    /// The `/metrics` lines of the rooms' side.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let rooms = self.hosted.lock().len();
+        for (name, kind, help, value) in [
+            (
+                "collab_cluster_rooms",
+                "gauge",
+                "Rooms this node reads from Redis.",
+                rooms as u64,
+            ),
+            (
+                "collab_cluster_published_total",
+                "counter",
+                "Log entries this node wrote to Redis.",
+                self.published.load(Ordering::Relaxed),
+            ),
+            (
+                "collab_cluster_received_total",
+                "counter",
+                "Log entries of other nodes this node read from Redis.",
+                self.received.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
+
+    /// Loads a room this node does not host: the snapshot, the log after
+    /// it, and its members. Everything this node published before is in
+    /// it (the publisher's queue is drained first: a room that closed
+    /// here a moment ago may still have entries in it, which the reader
+    /// would skip as this node's own).
+    pub async fn load(&self, room: &RoomId) -> ClusterResult<Loaded> {
+        let (done, drained) = oneshot::channel();
+        if self.ops.send(Op::Barrier(done)).await.is_ok() {
+            let _ = drained.await;
+        }
+        let snapshot = self.cluster.snapshot(room).await?;
+        let (snapshot, mut cursor) = match snapshot {
+            Some((doc, at)) => (Some(doc), at),
+            None => (None, EntryId::ZERO),
+        };
+        let mut updates = Vec::new();
+        loop {
+            let page = self.cluster.range(room, cursor, PAGE).await?;
+            let n = page.entries.len();
+            updates.extend(
+                page.entries
+                    .into_iter()
+                    .filter(|(_, e)| e.kind == Kind::Update)
+                    .map(|(_, e)| e.data),
+            );
+            cursor = page.last;
+            if n < PAGE {
+                break;
+            }
+        }
+        let members = self
+            .cluster
+            .members(room)
+            .await?
+            .into_iter()
+            .filter_map(|(name, record)| {
+                let m = member_of(&record);
+                if m.is_none() {
+                    tracing::warn!(%room, name, "skipping a member record that does not decode");
+                }
+                m
+            })
+            .collect();
+        let id = room.clone();
+        let doc = tokio::task::spawn_blocking(move || {
+            crate::priority::background();
+            RoomDoc::load(snapshot.as_deref(), &updates)
+        })
+        .await
+        .map_err(|e| ClusterError::Reply(format!("loading the room failed: {e}")))?
+        .map_err(|e| ClusterError::Reply(format!("the room's snapshot does not load: {e}")))?;
+        let (doc, failed) = doc;
+        for (i, e) in failed {
+            tracing::warn!(room = %id, update = i, error = %e, "an update of the room's log does not merge; skipped");
+        }
+        Ok(Loaded {
+            doc,
+            cursor,
+            members,
+        })
+    }
+
+    /// Reads the room's log from `cursor` on, until the room dies.
+    pub fn host(self: &Arc<Self>, room: &Arc<Room>, cursor: EntryId) {
+        {
+            let mut hosted = self.hosted.lock();
+            if let Some(h) = hosted.get(room.id())
+                && h.room.upgrade().is_some_and(|r| !r.is_dead())
+            {
+                return;
+            }
+            let (tx, rx) = mpsc::channel(ROOM_QUEUE);
+            tokio::spawn(apply(Arc::downgrade(room), rx, self.settings));
+            hosted.insert(
+                room.id().clone(),
+                Hosted {
+                    room: Arc::downgrade(room),
+                    cursor,
+                    tx,
+                },
+            );
+        }
+        self.dirty.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        // A reader blocked on the other rooms reads this one only once its
+        // wait ends: end it now. It clears `dirty` when it takes the
+        // cursors, after which the room is in its read.
+        let hub = Arc::clone(self);
+        tokio::spawn(async move {
+            for _ in 0..400 {
+                if !hub.dirty.load(Ordering::SeqCst) {
+                    return;
+                }
+                let id = hub.reader_id.load(Ordering::SeqCst);
+                if id > 0 {
+                    let _ = hub.cluster.unblock(id).await;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+    }
+
+    /// Asks the nodes for `name` in `room` (the join script). `record` is
+    /// the member as this node would add it.
+    pub async fn claim(
+        &self,
+        room: &RoomId,
+        member: &Member,
+        presented: Option<&str>,
+        session: &str,
+        max_members: usize,
+    ) -> ClusterResult<ClaimOutcome> {
+        let record = ServerMsg::Joined {
+            member: member.clone(),
+        }
+        .to_json();
+        let claim = self
+            .cluster
+            .claim_member(
+                room,
+                &member.name,
+                presented,
+                session,
+                record.as_bytes(),
+                member.id,
+                max_members,
+            )
+            .await?;
+        Ok(match claim {
+            Claim::Joined(r) => ClaimOutcome::Ok(stored(&r)?, false),
+            Claim::Resumed(r) => ClaimOutcome::Ok(stored(&r)?, true),
+            Claim::Taken => ClaimOutcome::Taken,
+            Claim::BadSession => ClaimOutcome::BadSession,
+            Claim::Full => ClaimOutcome::Full,
+        })
+    }
+
+    /// The rooms to read now and their cursors: live rooms whose queue has
+    /// room for a batch. Dead rooms are dropped here.
+    fn cursors(&self) -> Vec<(RoomId, EntryId)> {
+        let mut hosted = self.hosted.lock();
+        hosted.retain(|_, h| h.room.upgrade().is_some_and(|r| !r.is_dead()));
+        hosted
+            .iter()
+            .filter(|(_, h)| h.tx.capacity() > 0)
+            .map(|(id, h)| (id.clone(), h.cursor))
+            .collect()
+    }
+
+    /// Hands a read's entries to their room, moving its cursor.
+    fn dispatch(&self, batch: Batch) {
+        let mut hosted = self.hosted.lock();
+        let Some(h) = hosted.get_mut(&batch.room) else {
+            return;
+        };
+        h.cursor = batch.last;
+        let entries: Vec<Remote> = batch
+            .entries
+            .into_iter()
+            .filter(|(_, e)| e.node != self.node)
+            .filter_map(|(id, e)| {
+                let r = remote(&e);
+                if r.is_none() {
+                    tracing::warn!(room = %batch.room, entry = %id, "skipping a log entry whose payload does not decode");
+                }
+                r
+            })
+            .collect();
+        if entries.is_empty() {
+            return;
+        }
+        self.received
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        // Only the reader sends, and it read only rooms with room in
+        // their queue.
+        if h.tx.try_send(entries).is_err() {
+            tracing::warn!(room = %batch.room, "a room's queue of log entries was full; entries skipped");
+        }
+    }
+}
+
+/// How the join script answered.
+pub(crate) enum ClaimOutcome {
+    /// In: the member as stored, and whether it resumed.
+    Ok(Member, bool),
+    Taken,
+    BadSession,
+    Full,
+}
+
+/// The member a `joined` record holds.
+fn member_of(record: &[u8]) -> Option<Member> {
+    let text = std::str::from_utf8(record).ok()?;
+    match ServerMsg::from_json(text).ok()? {
+        ServerMsg::Joined { member } | ServerMsg::Member { member } => Some(member),
+        _ => None,
+    }
+}
+
+fn stored(record: &[u8]) -> ClusterResult<Member> {
+    member_of(record)
+        .ok_or_else(|| ClusterError::Reply("a member record that does not decode".into()))
+}
+
+/// An entry as the room applies it; `None` when its payload does not
+/// decode.
+fn remote(e: &Entry) -> Option<Remote> {
+    let json = || std::str::from_utf8(&e.data).ok();
+    Some(match e.kind {
+        Kind::Update => Remote::Update {
+            from: e.from,
+            data: e.data.clone(),
+        },
+        Kind::Joined => Remote::Joined(member_of(&e.data)?),
+        Kind::Member => Remote::Member(member_of(&e.data)?),
+        Kind::Left => Remote::Left {
+            id: e.from,
+            reason: reason_of(&e.data),
+        },
+        Kind::Chat => {
+            let text = json()?;
+            match ServerMsg::from_json(text).ok()? {
+                ServerMsg::Chat { .. } => Remote::Chat(text.to_owned()),
+                _ => return None,
+            }
+        }
+        Kind::Direct => {
+            let text = json()?;
+            match ServerMsg::from_json(text).ok()? {
+                ServerMsg::Direct { to, .. } => Remote::Direct {
+                    to,
+                    json: text.to_owned(),
+                },
+                _ => return None,
+            }
+        }
+    })
+}
+
+fn kind_of(kind: LogKind) -> Kind {
+    match kind {
+        LogKind::Update => Kind::Update,
+        LogKind::Member => Kind::Member,
+        LogKind::Chat => Kind::Chat,
+        LogKind::Direct => Kind::Direct,
+    }
+}
+
+/// The publisher: ops in order; consecutive entries as one pipeline.
+async fn publish(hub: Arc<Hub>, mut rx: mpsc::Receiver<Op>) {
+    let mut ops = Vec::with_capacity(PIPELINE);
+    let mut run: Vec<(RoomId, Entry, Option<oneshot::Sender<bool>>)> = Vec::new();
+    while rx.recv_many(&mut ops, PIPELINE).await > 0 {
+        for op in ops.drain(..) {
+            match op {
+                Op::Publish {
+                    room,
+                    kind,
+                    from,
+                    data,
+                    done,
+                } => {
+                    let entry = Entry {
+                        kind: kind_of(kind),
+                        node: hub.node.clone(),
+                        from,
+                        data,
+                    };
+                    run.push((room, entry, done));
+                }
+                Op::Release { room, name, reason } => {
+                    flush(&hub, &mut run).await;
+                    if let Err(e) = hub
+                        .cluster
+                        .release_member(&room, &name, reason_str(reason))
+                        .await
+                    {
+                        tracing::warn!(%room, name, error = %e, "could not release a member; its entry expires within the member ttl");
+                    }
+                }
+                Op::Barrier(done) => {
+                    flush(&hub, &mut run).await;
+                    let _ = done.send(());
+                }
+            }
+        }
+        flush(&hub, &mut run).await;
+    }
+}
+
+/// Writes a run of entries in one pipeline and answers each.
+async fn flush(hub: &Hub, run: &mut Vec<(RoomId, Entry, Option<oneshot::Sender<bool>>)>) {
+    if run.is_empty() {
+        return;
+    }
+    let entries: Vec<(&RoomId, &Entry)> = run.iter().map(|(r, e, _)| (r, e)).collect();
+    let result = hub.cluster.publish_many(&entries).await;
+    drop(entries);
+    match result {
+        Ok(ids) => {
+            hub.published.fetch_add(
+                ids.iter().filter(|id| id.is_some()).count() as u64,
+                Ordering::Relaxed,
+            );
+            for ((room, _, done), id) in run.drain(..).zip(ids) {
+                if id.is_none() {
+                    tracing::warn!(%room, "Redis refused a log entry");
+                }
+                if let Some(done) = done {
+                    let _ = done.send(id.is_some());
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, entries = run.len(), "could not write to the rooms' logs");
+            for (_, _, done) in run.drain(..) {
+                if let Some(done) = done {
+                    let _ = done.send(false);
+                }
+            }
+        }
+    }
+}
+
+/// The reader: one blocking read over every hosted room at a time.
+async fn read(hub: Weak<Hub>) {
+    let mut reader = None;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let Some(h) = hub.upgrade() else { return };
+        let r = match reader.as_mut() {
+            Some(r) => r,
+            None => match h.cluster.reader().await {
+                Ok(r) => {
+                    h.reader_id.store(r.id(), Ordering::SeqCst);
+                    reader.insert(r)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the log reader cannot connect to Redis; retrying");
+                    drop(h);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            },
+        };
+        h.dirty.store(false, Ordering::SeqCst);
+        let cursors = h.cursors();
+        if cursors.is_empty() {
+            // Nothing to read: wait for a room (or a room's queue to drain).
+            let _ = tokio::time::timeout(READ_BLOCK, h.wake.notified()).await;
+            continue;
+        }
+        match r.read(&cursors, READ_BLOCK, READ_COUNT).await {
+            Ok(batches) => {
+                backoff = Duration::from_millis(50);
+                for b in batches {
+                    h.dispatch(b);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the rooms' logs failed; reconnecting");
+                reader = None;
+                h.reader_id.store(0, Ordering::SeqCst);
+                drop(h);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// One room's task: applies its batches in order, then wakes the reader
+/// (its queue has room again).
+async fn apply(room: Weak<Room>, mut rx: mpsc::Receiver<Vec<Remote>>, settings: Settings) {
+    while let Some(entries) = rx.recv().await {
+        let Some(room) = room.upgrade() else { return };
+        room.apply_remote(entries, settings.max_doc_bytes, settings.compact_every)
+            .await;
+    }
+}
+
+/// Keeps this node's members alive and sweeps the expired ones.
+async fn tick(hub: Weak<Hub>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(h) = hub.upgrade() else { return };
+        let rooms: Vec<Arc<Room>> = h
+            .hosted
+            .lock()
+            .values()
+            .filter_map(|h| h.room.upgrade())
+            .collect();
+        for room in rooms {
+            let names = room.local_names();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let refreshed = h.cluster.refresh_members(room.id(), &names).await;
+            let swept = h.cluster.sweep_members(room.id()).await;
+            if let (Err(e), _) | (_, Err(e)) = (refreshed, swept) {
+                tracing::warn!(room = %room.id(), error = %e, "could not refresh the room's members");
+            }
+        }
+    }
+}

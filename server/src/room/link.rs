@@ -1,0 +1,133 @@
+//! A room's end of the node's link to the other nodes (`--redis`,
+//! docs/scale-out.md): what the room hands the node's publisher, and what
+//! the node's reader hands the room back.
+//!
+//! Plain types only (no Redis here): the room code builds without the
+//! `cluster` feature, and a server on its own has no link at all (a
+//! `None` the hot path checks once). The publisher and the reader live in
+//! `crate::cluster::hub`.
+
+use collab_protocol::{LeftReason, Member, RoomId, UserId};
+use tokio::sync::{mpsc, oneshot};
+
+/// What a room's log entry records (`crate::cluster::Kind`, less what
+/// only the Lua scripts write: `joined` and `left`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogKind {
+    /// Loro bytes, imported here.
+    Update,
+    /// A `member` event's member: a role change, or a session that moved
+    /// to this node.
+    Member,
+    /// A `chat` event, as JSON.
+    Chat,
+    /// A `direct` event, as JSON, for a member on another node.
+    Direct,
+}
+
+/// One thing for the node's publisher, in the order the rooms push them
+/// (a room pushes its updates under its document lock, so its log is in
+/// its import order).
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Append an entry to the room's log; `done` hears whether Redis holds
+    /// it (the ack point of an update).
+    Publish {
+        room: RoomId,
+        kind: LogKind,
+        from: UserId,
+        data: Vec<u8>,
+        done: Option<oneshot::Sender<bool>>,
+    },
+    /// The member left this node: release its name (with `left` in the
+    /// log) if this node still holds it.
+    Release {
+        room: RoomId,
+        name: String,
+        reason: LeftReason,
+    },
+    /// Answered once every op before it is done (before a room is loaded
+    /// from Redis again, so what this node wrote is in what it reads).
+    Barrier(oneshot::Sender<()>),
+}
+
+/// The node's publisher queue, as one room holds it.
+#[derive(Debug, Clone)]
+pub(crate) struct RoomLink {
+    pub ops: mpsc::Sender<Op>,
+    pub room: RoomId,
+}
+
+/// An entry another node wrote, decoded, for the room to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Remote {
+    Update {
+        from: UserId,
+        data: Vec<u8>,
+    },
+    Joined(Member),
+    Left {
+        id: UserId,
+        reason: LeftReason,
+    },
+    Member(Member),
+    /// A `chat` event's JSON, relayed as it is.
+    Chat(String),
+    /// A `direct` event's JSON, for the member called `to`.
+    Direct {
+        to: String,
+        json: String,
+    },
+}
+
+impl RoomLink {
+    /// Queues an entry; false when the queue is full (the caller treats
+    /// the entry as not stored).
+    pub fn publish(
+        &self,
+        kind: LogKind,
+        from: UserId,
+        data: Vec<u8>,
+        done: Option<oneshot::Sender<bool>>,
+    ) -> bool {
+        self.ops
+            .try_send(Op::Publish {
+                room: self.room.clone(),
+                kind,
+                from,
+                data,
+                done,
+            })
+            .is_ok()
+    }
+
+    /// Queues the release of `name`; when the queue is full its entry
+    /// expires within the member ttl instead (nobody refreshes it).
+    pub fn release(&self, name: String, reason: LeftReason) {
+        let _ = self.ops.try_send(Op::Release {
+            room: self.room.clone(),
+            name,
+            reason,
+        });
+    }
+}
+
+/// The name a reason has on the wire (`left`'s `reason`), which is also
+/// what a `left` entry's payload holds.
+pub(crate) fn reason_str(reason: LeftReason) -> &'static str {
+    match reason {
+        LeftReason::Left => "left",
+        LeftReason::Disconnected => "disconnected",
+        LeftReason::Removed => "removed",
+    }
+}
+
+/// The reason a `left` entry's payload names (`disconnected` for one this
+/// version does not know).
+pub(crate) fn reason_of(payload: &[u8]) -> LeftReason {
+    match payload {
+        b"left" => LeftReason::Left,
+        b"removed" => LeftReason::Removed,
+        _ => LeftReason::Disconnected,
+    }
+}
