@@ -629,6 +629,10 @@ impl Room {
         let text = Utf8Bytes::from(msg.to_json());
         let mut st = self.lock();
         broadcast(&mut st, &text, Some(from));
+        drop(st);
+        if let Some(link) = &self.link {
+            link.publish(LogKind::Presence, from, text.as_bytes().to_vec(), None);
+        }
     }
 
     /// Imports an update that member `from` sent on connection `conn`; when

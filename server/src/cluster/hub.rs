@@ -20,6 +20,9 @@
 //! - **tick**: every third of the member ttl, per hosted room, refreshes
 //!   the entries of this node's members and sweeps expired ones (whose
 //!   `left` the reader then relays).
+//! - **presence**: a Pub/Sub connection subscribed to the hosted rooms'
+//!   presence channels (presence goes out with the publisher's pipeline,
+//!   `PUBLISH`, never stored: the next one repairs a lost one).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -32,7 +35,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{Batch, Claim, Cluster, ClusterError, ClusterResult, Entry, EntryId, Kind};
+use super::{Batch, Claim, Cluster, ClusterError, ClusterResult, Entry, EntryId, Kind, Outgoing};
 use crate::room::{LogKind, Op, Remote, Room, RoomLink, reason_of, reason_str};
 
 /// Ops waiting for the publisher; past this a room's entry is refused (an
@@ -85,6 +88,8 @@ pub(crate) struct Hub {
     wake: Notify,
     /// The reader's connection id, for `CLIENT UNBLOCK` (0: none yet).
     reader_id: AtomicI64,
+    /// The presence connection's subscriptions, while it is connected.
+    sink: Mutex<Option<redis::aio::PubSubSink>>,
     published: AtomicU64,
     received: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -111,6 +116,7 @@ impl Hub {
             dirty: AtomicBool::new(false),
             wake: Notify::new(),
             reader_id: AtomicI64::new(0),
+            sink: Mutex::new(None),
             published: AtomicU64::new(0),
             received: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
@@ -119,6 +125,7 @@ impl Hub {
             tokio::spawn(publish(Arc::clone(&hub), rx)),
             tokio::spawn(read(Arc::downgrade(&hub))),
             tokio::spawn(tick(Arc::downgrade(&hub), every)),
+            tokio::spawn(presence(Arc::downgrade(&hub))),
         ];
         *hub.tasks.lock() = tasks;
         hub
@@ -253,6 +260,14 @@ impl Hub {
         }
         self.dirty.store(true, Ordering::SeqCst);
         self.wake.notify_one();
+        // (A presence connection that subscribes after this, on connecting,
+        // takes every hosted room: it sets `sink` before it reads them.)
+        if let Some(mut sink) = self.sink.lock().clone() {
+            let channel = Cluster::presence_channel(room.id());
+            tokio::spawn(async move {
+                let _ = sink.subscribe(channel).await;
+            });
+        }
         // A reader blocked on the other rooms reads this one only once its
         // wait ends: end it now. It clears `dirty` when it takes the
         // cursors, after which the room is in its read.
@@ -310,7 +325,21 @@ impl Hub {
     /// room for a batch. Dead rooms are dropped here.
     fn cursors(&self) -> Vec<(RoomId, EntryId)> {
         let mut hosted = self.hosted.lock();
-        hosted.retain(|_, h| h.room.upgrade().is_some_and(|r| !r.is_dead()));
+        let mut gone = Vec::new();
+        hosted.retain(|id, h| {
+            let live = h.room.upgrade().is_some_and(|r| !r.is_dead());
+            if !live {
+                gone.push(Cluster::presence_channel(id));
+            }
+            live
+        });
+        if !gone.is_empty()
+            && let Some(mut sink) = self.sink.lock().clone()
+        {
+            tokio::spawn(async move {
+                let _ = sink.unsubscribe(gone).await;
+            });
+        }
         hosted
             .iter()
             .filter(|(_, h)| h.tx.capacity() > 0)
@@ -408,19 +437,19 @@ fn remote(e: &Entry) -> Option<Remote> {
     })
 }
 
-fn kind_of(kind: LogKind) -> Kind {
-    match kind {
-        LogKind::Update => Kind::Update,
-        LogKind::Member => Kind::Member,
-        LogKind::Chat => Kind::Chat,
-        LogKind::Direct => Kind::Direct,
-    }
+/// What the publisher sends for a room.
+enum Item {
+    Entry(Entry),
+    /// `NODE\nJSON`: receivers skip their own node's.
+    Presence(Vec<u8>),
 }
+
+type Run = Vec<(RoomId, Item, Option<oneshot::Sender<bool>>)>;
 
 /// The publisher: ops in order; consecutive entries as one pipeline.
 async fn publish(hub: Arc<Hub>, mut rx: mpsc::Receiver<Op>) {
     let mut ops = Vec::with_capacity(PIPELINE);
-    let mut run: Vec<(RoomId, Entry, Option<oneshot::Sender<bool>>)> = Vec::new();
+    let mut run: Run = Vec::new();
     while rx.recv_many(&mut ops, PIPELINE).await > 0 {
         for op in ops.drain(..) {
             match op {
@@ -431,13 +460,27 @@ async fn publish(hub: Arc<Hub>, mut rx: mpsc::Receiver<Op>) {
                     data,
                     done,
                 } => {
+                    let kind = match kind {
+                        LogKind::Update => Kind::Update,
+                        LogKind::Member => Kind::Member,
+                        LogKind::Chat => Kind::Chat,
+                        LogKind::Direct => Kind::Direct,
+                        LogKind::Presence => {
+                            let mut payload = Vec::with_capacity(hub.node.len() + 1 + data.len());
+                            payload.extend_from_slice(hub.node.as_bytes());
+                            payload.push(b'\n');
+                            payload.extend_from_slice(&data);
+                            run.push((room, Item::Presence(payload), done));
+                            continue;
+                        }
+                    };
                     let entry = Entry {
-                        kind: kind_of(kind),
+                        kind,
                         node: hub.node.clone(),
                         from,
                         data,
                     };
-                    run.push((room, entry, done));
+                    run.push((room, Item::Entry(entry), done));
                 }
                 Op::Release { room, name, reason } => {
                     flush(&hub, &mut run).await;
@@ -460,11 +503,20 @@ async fn publish(hub: Arc<Hub>, mut rx: mpsc::Receiver<Op>) {
 }
 
 /// Writes a run of entries in one pipeline and answers each.
-async fn flush(hub: &Hub, run: &mut Vec<(RoomId, Entry, Option<oneshot::Sender<bool>>)>) {
+async fn flush(hub: &Hub, run: &mut Run) {
     if run.is_empty() {
         return;
     }
-    let entries: Vec<(&RoomId, &Entry)> = run.iter().map(|(r, e, _)| (r, e)).collect();
+    let entries: Vec<(&RoomId, Outgoing<'_>)> = run
+        .iter()
+        .map(|(r, item, _)| {
+            let out = match item {
+                Item::Entry(e) => Outgoing::Entry(e),
+                Item::Presence(p) => Outgoing::Presence(p),
+            };
+            (r, out)
+        })
+        .collect();
     let result = hub.cluster.publish_many(&entries).await;
     drop(entries);
     match result {
@@ -473,8 +525,8 @@ async fn flush(hub: &Hub, run: &mut Vec<(RoomId, Entry, Option<oneshot::Sender<b
                 ids.iter().filter(|id| id.is_some()).count() as u64,
                 Ordering::Relaxed,
             );
-            for ((room, _, done), id) in run.drain(..).zip(ids) {
-                if id.is_none() {
+            for ((room, item, done), id) in run.drain(..).zip(ids) {
+                if id.is_none() && matches!(item, Item::Entry(_)) {
                     tracing::warn!(%room, "Redis refused a log entry");
                 }
                 if let Some(done) = done {
@@ -548,6 +600,69 @@ async fn apply(room: Weak<Room>, mut rx: mpsc::Receiver<Vec<Remote>>, settings: 
         let Some(room) = room.upgrade() else { return };
         room.apply_remote(entries, settings.max_doc_bytes, settings.compact_every)
             .await;
+    }
+}
+
+/// Relays the other nodes' presence to the hosted rooms, reconnecting
+/// (and subscribing to every hosted room again) when the connection ends.
+async fn presence(hub: Weak<Hub>) {
+    use futures::StreamExt as _;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let Some(h) = hub.upgrade() else { return };
+        let (mut sink, stream) = match h.cluster.presence().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "the presence connection cannot reach Redis; retrying");
+                drop(h);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        *h.sink.lock() = Some(sink.clone());
+        let channels: Vec<String> = h
+            .hosted
+            .lock()
+            .keys()
+            .map(Cluster::presence_channel)
+            .collect();
+        let node = h.node.clone();
+        drop(h);
+        if !channels.is_empty() && sink.subscribe(channels).await.is_err() {
+            continue;
+        }
+        backoff = Duration::from_millis(50);
+        let mut stream = std::pin::pin!(stream);
+        while let Some((room, payload)) = stream.next().await {
+            let Some(h) = hub.upgrade() else { return };
+            let Some(json) = presence_json(&node, &payload) else {
+                continue;
+            };
+            let room = h.hosted.lock().get(&room).and_then(|r| r.room.upgrade());
+            if let Some(room) = room {
+                room.remote_presence(json);
+            }
+        }
+        // Redis went away: connect again.
+        if let Some(h) = hub.upgrade() {
+            *h.sink.lock() = None;
+        }
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// The `presence` event in another node's `NODE\nJSON` message; `None`
+/// for this node's own and for one that does not decode.
+fn presence_json(node: &str, payload: &[u8]) -> Option<String> {
+    let at = payload.iter().position(|b| *b == b'\n')?;
+    if &payload[..at] == node.as_bytes() {
+        return None;
+    }
+    let json = std::str::from_utf8(&payload[at + 1..]).ok()?;
+    match ServerMsg::from_json(json).ok()? {
+        ServerMsg::Presence { .. } => Some(json.to_owned()),
+        _ => None,
     }
 }
 

@@ -206,6 +206,7 @@ struct Keys {
     who: String,
     members: String,
     alive: String,
+    presence: String,
 }
 
 impl Keys {
@@ -217,8 +218,25 @@ impl Keys {
             who: format!("collab:{{{r}}}:who"),
             members: format!("collab:{{{r}}}:members"),
             alive: format!("collab:{{{r}}}:alive"),
+            presence: format!("collab:{{{r}}}:presence"),
         }
     }
+}
+
+/// The room whose presence channel is `channel`, if it is one.
+fn presence_room(channel: &str) -> Option<RoomId> {
+    let r = channel
+        .strip_prefix("collab:{")?
+        .strip_suffix("}:presence")?;
+    RoomId::parse(r).ok()
+}
+
+/// What the publisher sends: a log entry, or a presence message for the
+/// room's channel.
+#[derive(Debug, Clone, Copy)]
+pub enum Outgoing<'a> {
+    Entry(&'a Entry),
+    Presence(&'a [u8]),
 }
 
 fn node_key(node: &NodeId) -> String {
@@ -374,26 +392,34 @@ impl Cluster {
     /// refused.
     pub async fn publish_many(
         &self,
-        entries: &[(&RoomId, &Entry)],
+        entries: &[(&RoomId, Outgoing<'_>)],
     ) -> ClusterResult<Vec<Option<EntryId>>> {
         let mut pipe = redis::pipe();
         let mut sent = Vec::with_capacity(entries.len());
-        for (room, entry) in entries {
-            let fits = entry.data.len() <= self.config.max_entry_bytes;
-            if fits {
-                let mut cmd = redis::cmd("XADD");
-                cmd.arg(Keys::of(room).log).arg("*");
-                entry.write_fields(&mut cmd);
-                pipe.add_command(cmd);
-            }
+        for (room, out) in entries {
+            let fits = match out {
+                Outgoing::Entry(entry) if entry.data.len() <= self.config.max_entry_bytes => {
+                    let mut cmd = redis::cmd("XADD");
+                    cmd.arg(Keys::of(room).log).arg("*");
+                    entry.write_fields(&mut cmd);
+                    pipe.add_command(cmd);
+                    true
+                }
+                Outgoing::Presence(data) if data.len() <= self.config.max_entry_bytes => {
+                    let mut cmd = redis::cmd("PUBLISH");
+                    cmd.arg(Keys::of(room).presence).arg(*data);
+                    pipe.add_command(cmd).ignore();
+                    false
+                }
+                _ => false,
+            };
             sent.push(fits);
         }
-        let mut replies = if sent.iter().any(|s| *s) {
-            let replies: Vec<Value> = pipe.query_async(&mut self.conn()).await?;
-            replies.into_iter()
-        } else {
-            Vec::new().into_iter()
-        };
+        if sent.is_empty() {
+            return Ok(Vec::new());
+        }
+        let replies: Vec<Value> = pipe.query_async(&mut self.conn()).await?;
+        let mut replies = replies.into_iter();
         Ok(sent
             .into_iter()
             .map(|fits| {
@@ -617,6 +643,28 @@ impl Cluster {
             .arg(&k.members)
             .query_async(&mut self.conn())
             .await?)
+    }
+
+    /// A Pub/Sub connection for the rooms' presence channels: its sink
+    /// (subscribe, unsubscribe) and its stream of `(room, payload)`.
+    pub async fn presence(
+        &self,
+    ) -> ClusterResult<(
+        redis::aio::PubSubSink,
+        impl futures::Stream<Item = (RoomId, Vec<u8>)> + use<>,
+    )> {
+        use futures::StreamExt as _;
+        let (sink, stream) = self.client.get_async_pubsub().await?.split();
+        let stream = stream.filter_map(|msg| {
+            let room = presence_room(msg.get_channel_name());
+            std::future::ready(room.map(|r| (r, msg.get_payload_bytes().to_vec())))
+        });
+        Ok((sink, stream))
+    }
+
+    /// The name of a room's presence channel.
+    pub fn presence_channel(room: &RoomId) -> String {
+        Keys::of(room).presence
     }
 
     /// A reader with a connection of its own.

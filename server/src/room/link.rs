@@ -23,6 +23,9 @@ pub(crate) enum LogKind {
     Chat,
     /// A `direct` event, as JSON, for a member on another node.
     Direct,
+    /// A `presence` event, as JSON: not in the log but on the room's
+    /// Pub/Sub channel (latest wins, never stored).
+    Presence,
 }
 
 /// One thing for the node's publisher, in the order the rooms push them
@@ -78,6 +81,8 @@ pub(crate) enum Remote {
         to: String,
         json: String,
     },
+    /// A `presence` event's JSON, relayed as it is.
+    Presence(String),
 }
 
 impl RoomLink {

@@ -122,6 +122,11 @@ impl Room {
         }
     }
 
+    /// A `presence` event of a member on another node, relayed as it is.
+    pub(crate) fn remote_presence(&self, json: String) {
+        self.remote_event(Remote::Presence(json));
+    }
+
     /// A member event another node wrote.
     fn remote_event(&self, event: Remote) {
         let mut st = self.lock();
@@ -170,7 +175,7 @@ impl Room {
                 }
                 ServerMsg::Member { member }
             }
-            Remote::Chat(json) => {
+            Remote::Chat(json) | Remote::Presence(json) => {
                 broadcast(&mut st, &Utf8Bytes::from(json), None);
                 return;
             }

@@ -10,7 +10,7 @@ use tokio::time::timeout;
 
 use super::metrics::http;
 use crate::common::redis::RedisServer;
-use crate::common::{Server, WAIT, edit, join_msg, replica, test_config};
+use crate::common::{Client, Server, WAIT, edit, join_msg, replica, spawn_binary, test_config};
 
 /// A node of `redis` called `node`, beating every 100 ms.
 fn node_config(redis: &RedisServer, node: &str) -> Config {
@@ -216,4 +216,185 @@ async fn members_on_two_nodes_share_a_room() {
     a.stop().await;
     b.stop().await;
     c.stop().await;
+}
+
+/// Chat reaches every node hosting the room; a direct message reaches its
+/// member on another node only (and is echoed to its sender); presence
+/// crosses nodes too; a direct message to nobody is refused as on one
+/// node.
+#[tokio::test]
+async fn chat_direct_messages_and_presence_cross_nodes() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut alice, wa) = a.join("talk", "alice").await;
+    let (mut amy, _) = a.join("talk", "amy").await;
+    let (mut bob, wb) = b.join("talk", "bob").await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Joined { member } if member.name == "bob"))
+        .await;
+    amy.recv_until(|m| matches!(m, ServerMsg::Joined { member } if member.name == "bob"))
+        .await;
+
+    bob.send(&ClientMsg::Chat {
+        text: "hello from b".into(),
+    })
+    .await;
+    for client in [&mut alice, &mut amy] {
+        match client
+            .recv_until(|m| matches!(m, ServerMsg::Chat { .. }))
+            .await
+        {
+            ServerMsg::Chat { from, text, .. } => {
+                assert_eq!((from.id, text.as_str()), (wb.you.id, "hello from b"));
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    alice
+        .send(&ClientMsg::Direct {
+            to: "bob".into(),
+            text: "psst".into(),
+        })
+        .await;
+    let is_direct = |m: &ServerMsg| matches!(m, ServerMsg::Direct { .. });
+    for client in [&mut bob, &mut alice] {
+        match client.recv_until(is_direct).await {
+            ServerMsg::Direct { from, to, text, .. } => {
+                assert_eq!(
+                    (from.id, to.as_str(), text.as_str()),
+                    (wa.you.id, "bob", "psst")
+                );
+            }
+            _ => unreachable!(),
+        }
+    }
+    alice
+        .send(&ClientMsg::Direct {
+            to: "nobody".into(),
+            text: "?".into(),
+        })
+        .await;
+    alice.expect_error(ErrorCode::NoSuchUser).await;
+
+    let caret = collab_protocol::Presence {
+        cursor: Some(collab_protocol::Base64Bytes(vec![1, 2, 3])),
+        anchor: None,
+    };
+    bob.send(&ClientMsg::Presence(caret.clone())).await;
+    match alice
+        .recv_until(|m| matches!(m, ServerMsg::Presence { .. }))
+        .await
+    {
+        ServerMsg::Presence { id, presence } => assert_eq!((id, presence), (wb.you.id, caret)),
+        _ => unreachable!(),
+    }
+    // Amy saw no direct message meant for bob: her next events are the
+    // presence and then her own chat.
+    amy.send(&ClientMsg::Chat { text: "me".into() }).await;
+    loop {
+        match amy.recv().await {
+            ServerMsg::Chat { text, .. } if text == "me" => break,
+            ServerMsg::Direct { .. } => panic!("amy got bob's direct message"),
+            _ => {}
+        }
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A node killed with its members in the room: within the member ttl the
+/// other nodes sweep them, and their members see each leave once, as
+/// `disconnected`; the name is free again.
+#[tokio::test]
+async fn members_of_a_killed_node_leave_within_the_member_ttl() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let (mut doomed, addr) = spawn_binary(&[
+        "--redis",
+        &url,
+        "--node-id",
+        "doomed",
+        "--member-ttl",
+        "300ms",
+    ])
+    .await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let (mut alice, _) = a.join("r", "alice").await;
+    let mut dora = Client::connect(addr).await;
+    let wd = dora.join("r", "dora").await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await;
+
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    match alice
+        .recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+        .await
+    {
+        ServerMsg::Left { id, reason, .. } => {
+            assert_eq!((id, reason), (wd.you.id, LeftReason::Disconnected));
+        }
+        _ => unreachable!(),
+    }
+    // Her name is free on the living node.
+    let (_dora, w) = a.join("r", "dora").await;
+    assert!(!w.resumed);
+    let mut names: Vec<String> = w.members.iter().map(|m| m.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, vec!["alice", "dora"]);
+    a.stop().await;
+}
+
+/// A session taken over on another node (its client reconnected through
+/// the load balancer while its old connection still looked alive): the
+/// old node closes the stale connection silently, the member keeps its id
+/// and colour, nobody sees it leave or join, and its edits count from the
+/// new node.
+#[tokio::test]
+async fn a_session_moves_to_another_node_without_flicker() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut carol, _) = a.join("move", "carol").await;
+    let (mut old, wa) = a.join("move", "alice").await;
+    carol
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await;
+
+    let mut new = b.client().await;
+    let w = new
+        .join_with(collab_protocol::Join {
+            session: Some(wa.session.clone()),
+            ..join_msg("move", "alice")
+        })
+        .await;
+    assert!(w.resumed);
+    assert_eq!((w.you.id, &w.you.color), (wa.you.id, &wa.you.color));
+    assert_eq!(w.members.len(), 2, "{:?}", w.members);
+    assert!(old.expect_closed().await.is_empty(), "closed silently");
+
+    new.send(&ClientMsg::Chat {
+        text: "moved".into(),
+    })
+    .await;
+    match carol.recv().await {
+        ServerMsg::Chat { from, text, .. } => {
+            assert_eq!((from.id, text.as_str()), (wa.you.id, "moved"));
+        }
+        other => panic!("carol saw {other:?} before the chat"),
+    }
+    // Leaving from the new node is seen once.
+    new.close().await;
+    match carol.recv().await {
+        ServerMsg::Left { id, reason, .. } => {
+            assert_eq!((id, reason), (wa.you.id, LeftReason::Left));
+        }
+        other => panic!("expected left, got {other:?}"),
+    }
+    carol.expect_silence(Duration::from_millis(300)).await;
+    a.stop().await;
+    b.stop().await;
 }
