@@ -149,8 +149,10 @@ impl Registry {
                 Some(r) => r,
                 None => {
                     let loaded = hub.load(id).await.map_err(unavailable)?;
-                    let cursor = loaded.cursor;
+                    let (cursor, since) = (loaded.cursor, loaded.since);
+                    let mut inserted = false;
                     let room = self.get_or_insert_with(id, || {
+                        inserted = true;
                         Room::clustered(
                             id.clone(),
                             self.max_queue_bytes,
@@ -159,7 +161,11 @@ impl Registry {
                             hub.link(id),
                         )
                     })?;
-                    hub.host(&room, cursor);
+                    // Read on from where this document ends; a room another
+                    // joiner loaded meanwhile is read from where its ends.
+                    if inserted {
+                        hub.host(&room, cursor, since);
+                    }
                     room
                 }
             };

@@ -64,15 +64,32 @@ pub(crate) struct Loaded {
     pub doc: RoomDoc,
     /// The last log entry the document contains.
     pub cursor: EntryId,
+    /// The log past the snapshot: entries and payload bytes.
+    pub since: Since,
     /// Its members, on whatever node.
     pub members: Vec<Member>,
+}
+
+/// How much of a room's log lies past its snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Since {
+    pub entries: usize,
+    pub bytes: usize,
+}
+
+/// What the reader hands a room's task: the other nodes' entries of one
+/// read, and how far the read went (every entry, this node's included).
+struct Delivery {
+    entries: Vec<Remote>,
+    last: EntryId,
+    read: Since,
 }
 
 /// A hosted room: where the reader is in its log, and its task's queue.
 struct Hosted {
     room: Weak<Room>,
     cursor: EntryId,
-    tx: mpsc::Sender<Vec<Remote>>,
+    tx: mpsc::Sender<Delivery>,
 }
 
 /// A node's rooms as seen from Redis.
@@ -186,26 +203,43 @@ impl Hub {
         if self.ops.send(Op::Barrier(done)).await.is_ok() {
             let _ = drained.await;
         }
-        let snapshot = self.cluster.snapshot(room).await?;
-        let (snapshot, mut cursor) = match snapshot {
-            Some((doc, at)) => (Some(doc), at),
-            None => (None, EntryId::ZERO),
-        };
-        let mut updates = Vec::new();
-        loop {
-            let page = self.cluster.range(room, cursor, PAGE).await?;
-            let n = page.entries.len();
-            updates.extend(
-                page.entries
-                    .into_iter()
-                    .filter(|(_, e)| e.kind == Kind::Update)
-                    .map(|(_, e)| e.data),
-            );
-            cursor = page.last;
-            if n < PAGE {
-                break;
+        // Entries past a snapshot are trimmed only once a newer snapshot
+        // is stored (with a grace behind that one): when the snapshot is
+        // the same after the log was read, nothing read was missing. A
+        // newer one means starting again, from it (bounded: each round
+        // needs another node's snapshot).
+        let (snapshot, cursor, since, updates) = 'load: {
+            for _ in 0..8 {
+                let snapshot = self.cluster.snapshot(room).await?;
+                let (snapshot, at) = match snapshot {
+                    Some((doc, at)) => (Some(doc), at),
+                    None => (None, EntryId::ZERO),
+                };
+                let (mut cursor, mut since, mut updates) = (at, Since::default(), Vec::new());
+                loop {
+                    let page = self.cluster.range(room, cursor, PAGE).await?;
+                    let n = page.entries.len();
+                    for (_, e) in page.entries {
+                        since.entries += 1;
+                        since.bytes += e.data.len();
+                        if e.kind == Kind::Update {
+                            updates.push(e.data);
+                        }
+                    }
+                    cursor = page.last;
+                    if n < PAGE {
+                        break;
+                    }
+                }
+                let now = self.cluster.snapshot_at(room).await?;
+                if now.unwrap_or(EntryId::ZERO) == at {
+                    break 'load (snapshot, cursor, since, updates);
+                }
             }
-        }
+            return Err(ClusterError::Reply(
+                "the room's snapshot kept changing while it loaded".into(),
+            ));
+        };
         let members = self
             .cluster
             .members(room)
@@ -234,12 +268,13 @@ impl Hub {
         Ok(Loaded {
             doc,
             cursor,
+            since,
             members,
         })
     }
 
     /// Reads the room's log from `cursor` on, until the room dies.
-    pub fn host(self: &Arc<Self>, room: &Arc<Room>, cursor: EntryId) {
+    pub fn host(self: &Arc<Self>, room: &Arc<Room>, cursor: EntryId, since: Since) {
         {
             let mut hosted = self.hosted.lock();
             if let Some(h) = hosted.get(room.id())
@@ -248,7 +283,13 @@ impl Hub {
                 return;
             }
             let (tx, rx) = mpsc::channel(ROOM_QUEUE);
-            tokio::spawn(apply(Arc::downgrade(room), rx, self.settings));
+            tokio::spawn(apply(
+                Arc::downgrade(room),
+                rx,
+                Arc::clone(&self.cluster),
+                self.settings,
+                since,
+            ));
             hosted.insert(
                 room.id().clone(),
                 Hosted {
@@ -354,6 +395,10 @@ impl Hub {
             return;
         };
         h.cursor = batch.last;
+        let read = Since {
+            entries: batch.entries.len(),
+            bytes: batch.entries.iter().map(|(_, e)| e.data.len()).sum(),
+        };
         let entries: Vec<Remote> = batch
             .entries
             .into_iter()
@@ -366,14 +411,20 @@ impl Hub {
                 r
             })
             .collect();
-        if entries.is_empty() {
+        if read.entries == 0 {
             return;
         }
         self.received
             .fetch_add(entries.len() as u64, Ordering::Relaxed);
         // Only the reader sends, and it read only rooms with room in
-        // their queue.
-        if h.tx.try_send(entries).is_err() {
+        // their queue. (This node's own entries go too, without their
+        // payload: they count towards the room's next snapshot.)
+        let delivery = Delivery {
+            entries,
+            last: batch.last,
+            read,
+        };
+        if h.tx.try_send(delivery).is_err() {
             tracing::warn!(room = %batch.room, "a room's queue of log entries was full; entries skipped");
         }
     }
@@ -593,14 +644,61 @@ async fn read(hub: Weak<Hub>) {
     }
 }
 
-/// One room's task: applies its batches in order, then wakes the reader
-/// (its queue has room again).
-async fn apply(room: Weak<Room>, mut rx: mpsc::Receiver<Vec<Remote>>, settings: Settings) {
-    while let Some(entries) = rx.recv().await {
+/// One room's task: applies its deliveries in order and, when the log
+/// past the room's snapshot has grown past the bound, snapshots the room.
+async fn apply(
+    room: Weak<Room>,
+    mut rx: mpsc::Receiver<Delivery>,
+    cluster: Arc<Cluster>,
+    settings: Settings,
+    mut since: Since,
+) {
+    while let Some(d) = rx.recv().await {
         let Some(room) = room.upgrade() else { return };
-        room.apply_remote(entries, settings.max_doc_bytes, settings.compact_every)
+        room.apply_remote(d.entries, settings.max_doc_bytes, settings.compact_every)
             .await;
+        since.entries += d.read.entries;
+        since.bytes += d.read.bytes;
+        let config = cluster.config();
+        if since.entries >= config.snapshot_every || since.bytes >= config.snapshot_every_bytes {
+            // Whoever takes the snapshot, this node counts afresh: another
+            // node holding the lease is snapshotting it now.
+            since = Since::default();
+            if let Err(e) = snapshot(&room, &cluster, d.last).await {
+                tracing::warn!(room = %room.id(), error = %e, "could not snapshot the room into Redis");
+            }
+        }
     }
+}
+
+/// How long a node may take to snapshot a room before another may.
+const LEASE: Duration = Duration::from_secs(30);
+
+/// Snapshots the room into Redis and trims its log behind the snapshot
+/// (docs/scale-out.md, "Snapshots and trimming"). `at` is the last entry
+/// the room's document contains: every entry up to it was applied (this
+/// node's own before they were written).
+async fn snapshot(room: &Arc<Room>, cluster: &Cluster, at: EntryId) -> ClusterResult<()> {
+    if !cluster.take_lease(room.id(), LEASE).await? {
+        return Ok(());
+    }
+    let result = async {
+        let doc = room
+            .export_snapshot()
+            .await
+            .map_err(|e| ClusterError::Reply(format!("exporting the room failed: {e}")))?;
+        if cluster.put_snapshot(room.id(), &doc, at).await? {
+            let grace = u64::try_from(cluster.config().trim_grace.as_millis()).unwrap_or(u64::MAX);
+            let trimmed = cluster.trim(room.id(), at.minus_ms(grace)).await?;
+            tracing::debug!(room = %room.id(), %at, bytes = doc.len(), trimmed, "snapshotted the room into Redis");
+        }
+        Ok(())
+    }
+    .await;
+    // The next snapshot may be anyone's (a lease this node no longer holds,
+    // expired and taken, is left alone).
+    let released = cluster.release_lease(room.id()).await;
+    result.and(released)
 }
 
 /// Relays the other nodes' presence to the hosted rooms, reconnecting

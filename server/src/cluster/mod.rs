@@ -147,6 +147,15 @@ pub struct ClusterConfig {
     /// Largest payload of one log entry. Default 2 MiB (an update is at
     /// most one frame, 1 MiB by default).
     pub max_entry_bytes: usize,
+    /// A node snapshots a room into Redis (and trims its log) once the log
+    /// holds this many entries past the snapshot (default 1,000)...
+    pub snapshot_every: usize,
+    /// ...or this many bytes of payload (default 1 MiB).
+    pub snapshot_every_bytes: usize,
+    /// Entries older than the snapshot by more than this are trimmed
+    /// (default 60 s): a reader a little behind reads on instead of
+    /// loading the room again.
+    pub trim_grace: Duration,
 }
 
 impl ClusterConfig {
@@ -156,6 +165,9 @@ impl ClusterConfig {
             node_id,
             member_ttl: Duration::from_secs(15),
             max_entry_bytes: 2 * 1024 * 1024,
+            snapshot_every: 1000,
+            snapshot_every_bytes: 1024 * 1024,
+            trim_grace: Duration::from_secs(60),
         }
     }
 }
@@ -207,6 +219,7 @@ struct Keys {
     members: String,
     alive: String,
     presence: String,
+    compacting: String,
 }
 
 impl Keys {
@@ -219,6 +232,7 @@ impl Keys {
             members: format!("collab:{{{r}}}:members"),
             alive: format!("collab:{{{r}}}:alive"),
             presence: format!("collab:{{{r}}}:presence"),
+            compacting: format!("collab:{{{r}}}:compacting"),
         }
     }
 }
@@ -485,6 +499,37 @@ impl Cluster {
             .await?)
     }
 
+    /// Takes the room's compaction lease for `ttl` if nobody holds it, so
+    /// one node at a time snapshots the room.
+    pub async fn take_lease(&self, room: &RoomId, ttl: Duration) -> ClusterResult<bool> {
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(Keys::of(room).compacting)
+            .arg(self.node().as_str())
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms(ttl))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(taken.is_some())
+    }
+
+    /// Gives the room's compaction lease back, if this node still holds it.
+    pub async fn release_lease(&self, room: &RoomId) -> ClusterResult<()> {
+        let _: i64 = self
+            .scripts
+            .node_release
+            .key(Keys::of(room).compacting)
+            .arg(self.node().as_str())
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The config this cluster runs with.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
     /// Stores the room's snapshot, which contains every log entry up to
     /// `at`, unless a newer one is stored. Returns whether it was stored.
     pub async fn put_snapshot(
@@ -502,6 +547,17 @@ impl Cluster {
             .invoke_async(&mut self.conn())
             .await?;
         Ok(stored == 1)
+    }
+
+    /// The last log id the room's snapshot contains, if it has one.
+    pub async fn snapshot_at(&self, room: &RoomId) -> ClusterResult<Option<EntryId>> {
+        let at: Option<String> = redis::cmd("HGET")
+            .arg(Keys::of(room).snap)
+            .arg("at")
+            .query_async(&mut self.conn())
+            .await?;
+        at.map(|a| a.parse().map_err(ClusterError::Reply))
+            .transpose()
     }
 
     /// The room's snapshot and the last log id it contains, if any.

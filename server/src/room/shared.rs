@@ -122,6 +122,14 @@ impl Room {
         }
     }
 
+    /// A snapshot of the room's document (on the blocking pool, with the
+    /// document lock held: every update imported so far is in it).
+    pub(crate) async fn export_snapshot(&self) -> Result<Vec<u8>, collab_doc::DocError> {
+        let part = Arc::clone(&self.doc).lock_owned().await;
+        let (_part, snapshot) = run(part, super::Runs::Blocking, |p| p.doc.snapshot()).await;
+        snapshot.and_then(|s| s)
+    }
+
     /// A `presence` event of a member on another node, relayed as it is.
     pub(crate) fn remote_presence(&self, json: String) {
         self.remote_event(Remote::Presence(json));

@@ -398,3 +398,72 @@ async fn a_session_moves_to_another_node_without_flicker() {
     a.stop().await;
     b.stop().await;
 }
+
+/// The log is cut behind snapshots: once it holds `snapshot_every`
+/// entries past the snapshot, a node hosting the room stores a newer one
+/// and trims the log behind it, so Redis holds the document and a short
+/// log, not the room's history; a newcomer on a node new to the room
+/// loads the snapshot and the log after it, and has every edit.
+#[tokio::test]
+async fn the_log_is_trimmed_behind_snapshots() {
+    let redis = RedisServer::start().await;
+    let compacting = |node: &str| {
+        let mut c = node_config(&redis, node);
+        let cluster = c.cluster.as_mut().unwrap();
+        cluster.snapshot_every = 10;
+        cluster.trim_grace = Duration::ZERO;
+        c
+    };
+    let a = Server::start(compacting("node-a")).await;
+    let b = Server::start(compacting("node-b")).await;
+    let (mut alice, wa) = a.join("long", "alice").await;
+    let (_bob, _) = b.join("long", "bob").await;
+    let mut doc = replica(&wa);
+    let mut text = String::new();
+    for seq in 1..=60u64 {
+        let key = char::from(b'a' + (seq % 26) as u8);
+        text.push(key);
+        let at = doc.len_chars();
+        alice
+            .send(&ClientMsg::Update {
+                seq,
+                data: edit(&mut doc, at, &key.to_string()),
+            })
+            .await;
+        alice
+            .recv_until(|m| matches!(m, ServerMsg::Ack { seq: s } if *s == seq))
+            .await;
+    }
+
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    timeout(WAIT, async {
+        loop {
+            let len: usize = redis::cmd("XLEN")
+                .arg("collab:{long}:log")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let at: Option<String> = redis::cmd("HGET")
+                .arg("collab:{long}:snap")
+                .arg("at")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            // 62 entries were written (2 joins, 60 updates).
+            if at.is_some() && len <= 20 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a snapshot is stored and the log trimmed behind it");
+
+    let c = Server::start(compacting("node-c")).await;
+    let (_carol, wc) = c.join("long", "carol").await;
+    assert_eq!(replica(&wc).text(), text);
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
