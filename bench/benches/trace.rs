@@ -14,6 +14,18 @@
 //! - `server import whole trace`: one update holding the whole history.
 //! - `newcomer load`: `SharedDoc::from_snapshot` of the resulting document,
 //!   what a client does with a welcome. Target: < 50 ms.
+//! - `welcome`: the room built as a server builds it, keystroke by
+//!   keystroke with its compactions, in two ways (issue 16: a newcomer
+//!   costs at most 1 ms of server CPU and 250 KB on the wire):
+//!   `CostScheduled`, compacting in place when the import count says so
+//!   (main's schedule before compaction left the room's lock; the
+//!   compaction itself is this branch's); `Jobs`, compaction jobs as the
+//!   server runs them now (also due once the updates after the kept
+//!   snapshot are as big as it). For each: the welcome's bytes on the wire
+//!   (printed), the server's work for a newcomer (the kept snapshot and
+//!   updates serialized as the welcome and its `update` events), the
+//!   newcomer's load, and a remote keystroke into the loaded document
+//!   (issue 16: 17 to 19 ms into a big document loaded from a snapshot).
 //!
 //! Slow by nature (seconds per iteration): run it alone with
 //! `cargo bench -p collab-bench --bench trace`.
@@ -22,8 +34,85 @@
 use std::time::Duration;
 
 use collab_bench::trace;
-use collab_doc::{DEFAULT_MAX_DOC_BYTES, RoomDoc, SharedDoc, UpdateInfo};
+use collab_doc::{DEFAULT_MAX_DOC_BYTES, RoomDoc, SharedDoc, UpdateInfo, next_compaction_after};
+use collab_protocol::{Base64Bytes, DocKind, Limits, Member, PROTOCOL_VERSION, ServerMsg, Welcome};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+
+/// How the room is compacted while the trace arrives.
+#[derive(Clone, Copy, Debug)]
+enum Compaction {
+    CostScheduled,
+    Jobs,
+}
+
+/// The room after `updates`, compacted the `how` way.
+fn room_of(updates: &[Vec<u8>], typist: &SharedDoc, how: Compaction) -> RoomDoc {
+    let mut room = RoomDoc::new();
+    let mut since = 0usize;
+    let mut after = 0usize;
+    for u in updates {
+        room.import_limited(u, DEFAULT_MAX_DOC_BYTES).unwrap();
+        match how {
+            Compaction::CostScheduled => {
+                since += 1;
+                if since >= after.max(1000) {
+                    let started = std::time::Instant::now();
+                    room.compact().unwrap();
+                    after = next_compaction_after(started.elapsed());
+                    since = 0;
+                }
+            }
+            Compaction::Jobs => {
+                room.compact_if_due(1000).unwrap();
+            }
+        }
+    }
+    assert_eq!(room.text(), typist.text());
+    room
+}
+
+/// What the server writes for a newcomer: the welcome, then the updates
+/// after its snapshot.
+fn welcome_frames(room: &RoomDoc) -> Vec<String> {
+    let (base, tail) = room.for_newcomer();
+    let welcome = Welcome {
+        protocol: PROTOCOL_VERSION,
+        you: Member {
+            id: 2,
+            name: "newcomer".into(),
+            color: "#61afef".into(),
+            read_only: false,
+        },
+        members: Vec::new(),
+        session: "0".repeat(32),
+        peer: 1 << 40,
+        resumed: false,
+        doc_kind: DocKind::Snapshot,
+        doc: Base64Bytes(base.as_ref().clone()),
+        doc_parts: 0,
+        doc_updates: u32::try_from(tail.len()).unwrap(),
+        version: Base64Bytes(room.version()),
+        limits: Limits {
+            max_frame_bytes: 1 << 20,
+            max_doc_bytes: DEFAULT_MAX_DOC_BYTES,
+            messages_per_second: 200,
+            burst: 400,
+        },
+    };
+    let mut frames = vec![ServerMsg::Welcome(Box::new(welcome)).to_json()];
+    frames.extend(tail.iter().map(|u| ServerMsg::update_json(0, u)));
+    frames
+}
+
+/// The newcomer's document, from the room's welcome.
+fn newcomer_of(room: &RoomDoc) -> SharedDoc {
+    let (base, tail) = room.for_newcomer();
+    let mut doc = SharedDoc::from_snapshot(&base).unwrap();
+    for u in &tail {
+        doc.import(u).unwrap();
+    }
+    doc
+}
 
 fn trace_benches(c: &mut Criterion) {
     let t = trace::load(&trace::trace_path("automerge-paper")).unwrap();
@@ -99,6 +188,56 @@ fn trace_benches(c: &mut Criterion) {
     g.bench_function("server snapshot for a welcome", |b| {
         b.iter(|| replica.snapshot().unwrap())
     });
+    g.finish();
+
+    // A remote keystroke in the middle of the text, from another replica.
+    let keystroke = {
+        let mut other = SharedDoc::from_snapshot(&snapshot).unwrap();
+        let from = other.version();
+        other.splice(other.len_chars() / 2, 0, "x").unwrap();
+        other.updates_since(&from).unwrap()
+    };
+    let mut g = c.benchmark_group("automerge-paper welcome");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(5));
+    for how in [Compaction::CostScheduled, Compaction::Jobs] {
+        let started = std::time::Instant::now();
+        let room = room_of(&updates, &replica, how);
+        eprintln!(
+            "room built ({how:?}): {:?} for the trace's imports and compactions",
+            started.elapsed()
+        );
+        let frames = welcome_frames(&room);
+        let (base, tail) = room.for_newcomer();
+        eprintln!(
+            "welcome ({how:?}): {} bytes on the wire in {} messages (snapshot {} bytes, {} updates after it, {} bytes)",
+            frames.iter().map(String::len).sum::<usize>(),
+            frames.len(),
+            base.len(),
+            tail.len(),
+            tail.iter().map(|u| u.len()).sum::<usize>()
+        );
+        g.bench_function(format!("server work for a newcomer ({how:?})"), |b| {
+            b.iter(|| welcome_frames(&room))
+        });
+        g.bench_function(format!("newcomer load ({how:?})"), |b| {
+            b.iter(|| newcomer_of(&room))
+        });
+        g.bench_function(
+            format!("first remote keystroke after load ({how:?})"),
+            |b| {
+                b.iter_batched(
+                    || newcomer_of(&room),
+                    |mut doc| {
+                        doc.import(&keystroke).unwrap();
+                        doc
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
+    }
     g.finish();
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use collab_doc::{DocError, SharedDoc, TextChange, Undo};
 use collab_protocol::{
-    Base64Bytes, ClientMsg, ErrorCode, Join, LeftReason, Limits, Member, MemberRef,
+    Base64Bytes, ClientMsg, DocKind, ErrorCode, Join, LeftReason, Limits, Member, MemberRef,
     PROTOCOL_VERSION, Presence, ProtocolError, ServerMsg, UserId, Welcome,
 };
 
@@ -427,7 +427,10 @@ impl Replica {
                         if mine
                             && matches!(
                                 code,
-                                ErrorCode::BadUpdate | ErrorCode::DocTooLarge | ErrorCode::ReadOnly
+                                ErrorCode::BadUpdate
+                                    | ErrorCode::DocTooLarge
+                                    | ErrorCode::ReadOnly
+                                    | ErrorCode::HistoryTrimmed
                             )
                         {
                             // My document holds edits the room refused.
@@ -495,11 +498,45 @@ impl Replica {
         let docs = std::iter::once(w.doc.as_slice())
             .chain(updates.iter().map(Vec::as_slice))
             .filter(|d| !d.is_empty());
+        let mut unmergeable = None;
         for doc in docs {
             match self.doc.import(doc) {
                 Ok(true) => out.push(Effect::Event(ClientEvent::DocChanged)),
                 Ok(false) => {}
+                Err(e) if w.doc_kind == DocKind::Snapshot => {
+                    unmergeable = Some(e);
+                    break;
+                }
                 Err(e) => out.push(bad_data("welcome document", &e)),
+            }
+        }
+        // The room's whole document that does not merge into mine: it
+        // trimmed history mine builds on (docs/protocol.md, "Trimmed
+        // history"). Mine is replaced by it; my edits it lacks are lost.
+        let mut lost_edits = false;
+        if let Some(e) = unmergeable {
+            lost_edits = !self
+                .doc
+                .is_covered_by(w.version.as_slice())
+                .unwrap_or(false);
+            let tail: Vec<&[u8]> = updates.iter().map(Vec::as_slice).collect();
+            match self.doc.replace_with(w.doc.as_slice(), &tail) {
+                Ok(()) => {
+                    let _ = self.doc.author_as(w.peer);
+                    self.undo = self.doc.undo_manager();
+                    out.push(Effect::Event(ClientEvent::DocChanged));
+                    if lost_edits {
+                        out.push(Effect::Event(ClientEvent::Error {
+                            code: ErrorCode::HistoryTrimmed,
+                            message: "Your edits made while away build on history the room no longer keeps: they could not be merged, and the room's text replaced yours.".into(),
+                            seq: None,
+                        }));
+                    }
+                }
+                Err(_) => {
+                    lost_edits = false;
+                    out.push(bad_data("welcome document", &e));
+                }
             }
         }
         self.state = SyncState::Live;
@@ -516,7 +553,8 @@ impl Replica {
         self.superseded.clear();
         self.outbox.clear();
         self.unflushed = 0;
-        self.diverged = false;
+        // Edits lost to a replaced document: the room and I differed.
+        self.diverged = lost_edits;
         let budget = self.frame_budget();
         match self.doc.is_covered_by(w.version.as_slice()) {
             Ok(true) => {}
@@ -898,8 +936,12 @@ impl Replica {
     }
 
     /// The server refused an edit this document holds (`bad_update`,
-    /// `doc_too_large` or `read_only`): the room and this replica differ
-    /// until a fresh join without version, or until the edit is undone.
+    /// `doc_too_large`, `read_only` or `history_trimmed`): the room and
+    /// this replica differ until a fresh join without version, or until the
+    /// edit is undone. Also set by a welcome whose document did not merge
+    /// (the room trimmed history this replica builds on) when this replica
+    /// had edits the room lacked: its document was replaced by the room's,
+    /// and those edits are lost.
     pub fn diverged(&self) -> bool {
         self.diverged
     }

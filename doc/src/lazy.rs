@@ -87,16 +87,29 @@ impl LazyRoomDoc {
 
     /// What a newcomer needs ([`RoomDoc::for_newcomer`]); for an empty
     /// room, without building anything.
-    pub fn for_newcomer(&mut self) -> Result<Newcomer, DocError> {
-        match self.live.get_mut() {
+    pub fn for_newcomer(&self) -> Newcomer {
+        match self.live.get() {
             Some(doc) => doc.for_newcomer(),
-            None => Ok((empty_snapshot(), Vec::new())),
+            None => (empty_snapshot(), Vec::new()),
         }
     }
 
-    /// Whether [`Self::for_newcomer`] costs no CRDT work.
-    pub fn newcomer_is_cheap(&self) -> bool {
-        self.live.get().is_none_or(RoomDoc::newcomer_is_cheap)
+    /// Update bytes kept after the snapshot ([`RoomDoc::tail_bytes`]):
+    /// none in an empty room.
+    pub fn tail_bytes(&self) -> usize {
+        self.live.get().map_or(0, RoomDoc::tail_bytes)
+    }
+
+    /// Whether a compaction job is out ([`RoomDoc::is_compacting`]): an
+    /// empty room never compacts (its bytes are the empty snapshot).
+    pub fn is_compacting(&self) -> bool {
+        self.live.get().is_some_and(RoomDoc::is_compacting)
+    }
+
+    /// Whether a compaction is due ([`RoomDoc::compaction_due`]): never in
+    /// an empty room.
+    pub fn compaction_due(&self, every: usize) -> bool {
+        self.live.get().is_some_and(|d| d.compaction_due(every))
     }
 
     /// The whole document ([`RoomDoc::snapshot`]); for an empty room,
@@ -143,17 +156,20 @@ mod tests {
     #[test]
     fn an_empty_room_answers_without_building() {
         let mut lazy = LazyRoomDoc::new();
-        let mut live = RoomDoc::new();
+        let live = RoomDoc::new();
         assert_eq!(lazy.version(), live.version());
         assert_eq!(lazy.version_vector(), live.version_vector());
-        assert!(lazy.newcomer_is_cheap());
-        let (snapshot, tail) = lazy.for_newcomer().unwrap();
+        let (snapshot, tail) = lazy.for_newcomer();
         assert_eq!((snapshot.as_ref().clone(), tail.len()), {
-            let (s, t) = live.for_newcomer().unwrap();
+            let (s, t) = live.for_newcomer();
             (s.as_ref().clone(), t.len())
         });
         assert_eq!(SharedDoc::from_snapshot(&snapshot).unwrap().text(), "");
         assert_eq!(lazy.snapshot().unwrap(), snapshot.as_ref().clone());
+        // What the server asks before an update and about compaction.
+        assert_eq!(lazy.tail_bytes(), 0);
+        assert!(!lazy.is_compacting());
+        assert!(!lazy.compaction_due(0), "nothing to compact");
         assert!(!lazy.is_live(), "nothing above needed the document");
     }
 
@@ -168,7 +184,7 @@ mod tests {
         assert!(lazy.is_live());
         assert_eq!(lazy.text(), "hello");
         assert_eq!(lazy.version(), typist.version());
-        let (snapshot, tail) = lazy.for_newcomer().unwrap();
+        let (snapshot, tail) = lazy.for_newcomer();
         let mut newcomer = SharedDoc::from_snapshot(&snapshot).unwrap();
         for u in tail {
             newcomer.import(&u).unwrap();

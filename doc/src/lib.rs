@@ -14,20 +14,27 @@
 //!
 //! The server holds each room as a [`RoomDoc`]: the same document kept
 //! detached, so a keystroke only extends the history and the text is
-//! brought up to date when a newcomer, a seed or the size limit needs it.
-//! A room nobody has edited since it was created or loaded is a
-//! [`LazyRoomDoc`]: bytes, with no live Loro document until it is needed.
+//! brought up to date when a newcomer, a seed or the size limit needs it,
+//! and compacted off the room's lock from the bytes it keeps
+//! ([`CompactionJob`]). A room nobody has edited since it was created or
+//! loaded is a [`LazyRoomDoc`]: bytes, with no live Loro document until it
+//! is needed.
 
+mod compaction;
 mod lazy;
 mod room;
 mod runs;
 pub mod tree;
 mod update;
 
+pub use compaction::{Compacted, CompactionJob, HISTORY_WINDOW, Need, Swapped, history_bound};
 pub use lazy::LazyRoomDoc;
-pub use room::{RoomDoc, next_compaction_after, seed_peer};
+pub use room::{RoomDoc, TAIL_COMPACT_BYTES, next_compaction_after, seed_peer};
 pub use runs::INSERT_RUN_CHARS;
 pub use update::{PeerId, PeerSpan, UpdateInfo, forge_for_tests};
+
+/// Loro's version vector, as [`RoomDoc::version_vector`] and [`Need`] use it.
+pub use loro::VersionVector;
 
 use std::sync::Arc;
 
@@ -35,7 +42,7 @@ use parking_lot::Mutex;
 
 use loro::event::Diff;
 use loro::{
-    ExportMode, ID, IdSpan, LoroDoc, LoroText, Subscription, TextDelta, UndoManager, VersionVector,
+    ExportMode, ID, IdSpan, LoroDoc, LoroText, Subscription, TextDelta, UndoManager,
     cursor::Cursor, cursor::Side,
 };
 
@@ -72,6 +79,10 @@ pub enum DocError {
     Export(String),
     #[error("position {pos} is past the end of the text ({len} characters)")]
     OutOfRange { pos: usize, len: usize },
+    #[error(
+        "the update builds on history the room no longer keeps (trimmed to bound it); load the room again"
+    )]
+    HistoryTrimmed,
 }
 
 /// One step of a change to the text, in `char`s, applied left to right from
@@ -145,8 +156,13 @@ impl SharedDoc {
             return;
         }
         let log: ChangeLog = Arc::default();
-        let sink = Arc::clone(&log);
-        let sub = self.doc.subscribe(
+        let sub = self.subscribe(Arc::clone(&log));
+        self.changes = Some((log, sub));
+    }
+
+    /// Every change to the text goes into `sink`.
+    fn subscribe(&self, sink: ChangeLog) -> Subscription {
+        self.doc.subscribe(
             &loro::ContainerTrait::id(&self.text),
             Arc::new(move |event| {
                 for container in event.events {
@@ -160,8 +176,49 @@ impl SharedDoc {
                     }
                 }
             }),
-        );
-        self.changes = Some((log, sub));
+        )
+    }
+
+    /// Replaces this replica by the document of `snapshot` and `updates`
+    /// (imported in order), keeping its peer id: for a replica that cannot
+    /// merge the room's document any more (the room trimmed history it
+    /// builds on, docs/protocol.md "Trimmed history"). Its own changes the
+    /// room lacks are gone. When changes are tracked, the change log gets
+    /// the whole text replaced. On error nothing changes.
+    pub fn replace_with(&mut self, snapshot: &[u8], updates: &[&[u8]]) -> Result<(), DocError> {
+        let doc = LoroDoc::new();
+        doc.import(snapshot)
+            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
+        for u in updates {
+            let status = doc
+                .import(u)
+                .map_err(|e| DocError::BadUpdate(e.to_string()))?;
+            if status.pending.is_some() {
+                return Err(DocError::MissingDependencies);
+            }
+        }
+        // A fresh id: the old one's last changes may be ones the room
+        // never got, and Loro expects a peer's changes to follow each other.
+        let _ = doc.set_peer_id(LoroDoc::new().peer_id());
+        let old_len = self.len_chars();
+        let changes = self.changes.take();
+        *self = Self::wrap(doc);
+        if let Some((log, old)) = changes {
+            drop(old);
+            {
+                let mut log = log.lock();
+                if old_len > 0 {
+                    log.push(vec![TextChange::Delete(old_len)]);
+                }
+                let text = self.text();
+                if !text.is_empty() {
+                    log.push(vec![TextChange::Insert(text)]);
+                }
+            }
+            let sub = self.subscribe(Arc::clone(&log));
+            self.changes = Some((log, sub));
+        }
+        Ok(())
     }
 
     /// The changes since the last call, oldest first; each inner list is one

@@ -24,12 +24,18 @@
 //! brought up to date its inserts' cost is measured against
 //! [`REPLAY_BUDGET`]; over it, or over the size limit once caught up, the
 //! update is rolled back and refused.
+//!
+//! Compaction (see `crate::compaction`) never runs on this document: the
+//! room keeps the snapshot of its last compaction and every update merged
+//! since as bytes (what a newcomer is sent), a job compacts those bytes
+//! elsewhere, and [`RoomDoc::finish_compaction`] swaps the result in.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use loro::{ContainerID, ContainerType, ExportMode, ID, LoroDoc, VersionVector};
 
+use crate::compaction::{Compacted, CompactionJob, Need, Swapped};
 use crate::{DocError, PeerSpan, TEXT_CONTAINER, UpdateInfo};
 
 /// A room's merged document, as the server holds it.
@@ -46,20 +52,40 @@ pub struct RoomDoc {
     /// cost (see [`next_compaction_after`]).
     compact_after: usize,
     /// A snapshot of the document as it was at the last compaction (or
-    /// load), and every update merged since, in order: together they are
-    /// the document, so a newcomer's welcome costs no CRDT work (see
-    /// [`Self::for_newcomer`]). `None` when unknown or the tail grew past
-    /// [`TAIL_MAX_BYTES`]: then a newcomer gets a fresh snapshot.
-    base: Option<Arc<Vec<u8>>>,
+    /// load, or seed), and every update merged since, in order: together
+    /// they are the document, so a newcomer's welcome costs no CRDT work
+    /// (see [`Self::for_newcomer`]) and compaction needs nothing else (see
+    /// [`Self::compaction_job`]).
+    base: Arc<Vec<u8>>,
     tail: Vec<Arc<Vec<u8>>>,
     tail_bytes: usize,
+    /// Bumped whenever `base` is replaced: a compaction job taken before
+    /// is stale.
+    generation: u64,
+    /// A compaction job is out (at most one at a time).
+    compacting: bool,
+    /// The history trimmed away (Loro's shallow root), empty when none:
+    /// a replica must have all of it to be sent only what it lacks.
+    trimmed: VersionVector,
 }
 
 /// What a newcomer loads: a snapshot, then the updates merged after it.
 pub type Newcomer = (Arc<Vec<u8>>, Vec<Arc<Vec<u8>>>);
 
-/// The most update bytes kept after the base snapshot for newcomers.
-const TAIL_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Compaction is due once this many update bytes follow the kept
+/// snapshot, however few the imports: the tail is what every newcomer is
+/// sent on top of the snapshot.
+pub const TAIL_COMPACT_BYTES: usize = 1024 * 1024;
+
+/// A compaction replaces the live document only when the updates that
+/// arrived while it ran are at most this many bytes: importing them into
+/// the compacted document happens under the room's lock (detached, a
+/// keystroke is 2 to 3 µs and a 740 KiB paste under a millisecond). The
+/// server lets at most two history windows and an update arrive meanwhile.
+/// Otherwise only the kept snapshot is swapped, and the next compaction
+/// tries again; a snapshot that trimmed history is not swapped in at all
+/// without the live document (both must refuse the same updates).
+const LIVE_SWAP_MAX_AFTER_BYTES: usize = 4 * 1024 * 1024;
 
 /// The snapshot of an empty document, made once.
 pub(crate) fn empty_snapshot() -> Arc<Vec<u8>> {
@@ -115,14 +141,14 @@ fn growth_of(len: usize) -> usize {
 impl RoomDoc {
     /// An empty room.
     pub fn new() -> Self {
-        let mut room = Self::detached(LoroDoc::new());
-        room.base = Some(empty_snapshot());
-        room
+        Self::detached(LoroDoc::new(), empty_snapshot())
     }
 
-    /// Takes an attached document (its text up to date) and detaches it.
-    fn detached(doc: LoroDoc) -> Self {
+    /// Takes an attached document (its text up to date) and detaches it;
+    /// `base` is its snapshot.
+    fn detached(doc: LoroDoc, base: Arc<Vec<u8>>) -> Self {
         let caught_up_bytes = doc.get_text(TEXT_CONTAINER).len_utf8();
+        let trimmed = doc.shallow_since_vv().to_vv();
         doc.detach();
         Self {
             doc,
@@ -130,44 +156,38 @@ impl RoomDoc {
             growth_bound: 0,
             imports_since_compact: 0,
             compact_after: 0,
-            base: None,
+            base,
             tail: Vec::new(),
             tail_bytes: 0,
+            generation: 0,
+            compacting: false,
+            trimmed,
         }
     }
 
     /// A merged update joins the tail kept for newcomers.
     fn remember(&mut self, update: &[u8]) {
-        if self.base.is_none() {
-            return;
-        }
         self.tail_bytes += update.len();
-        if self.tail_bytes > TAIL_MAX_BYTES {
-            self.base = None;
-            self.tail = Vec::new();
-            self.tail_bytes = 0;
-        } else {
-            self.tail.push(Arc::new(update.to_vec()));
-        }
+        self.tail.push(Arc::new(update.to_vec()));
     }
 
-    /// What a newcomer needs: a snapshot, and the updates merged after it,
-    /// to import in order. From the kept base and tail when there are,
-    /// with no CRDT work (a copy of bytes); otherwise a fresh snapshot,
-    /// which brings the text up to date (milliseconds for a big room) and
-    /// becomes the new base.
-    pub fn for_newcomer(&mut self) -> Result<Newcomer, DocError> {
-        if let Some(base) = &self.base {
-            return Ok((Arc::clone(base), self.tail.clone()));
-        }
-        let snapshot = Arc::new(self.snapshot()?);
-        self.base = Some(Arc::clone(&snapshot));
-        Ok((snapshot, Vec::new()))
+    /// The kept snapshot is replaced: the tail starts again.
+    fn rebase(&mut self, base: Arc<Vec<u8>>) {
+        self.base = base;
+        self.tail = Vec::new();
+        self.tail_bytes = 0;
+        self.generation += 1;
     }
 
-    /// Whether [`Self::for_newcomer`] has what it needs kept (no CRDT work).
-    pub fn newcomer_is_cheap(&self) -> bool {
-        self.base.is_some()
+    /// What a newcomer needs: the kept snapshot, and the updates merged
+    /// after it, to import in order. No CRDT work: a copy of references.
+    pub fn for_newcomer(&self) -> Newcomer {
+        (Arc::clone(&self.base), self.tail.clone())
+    }
+
+    /// Update bytes kept after the snapshot for newcomers.
+    pub fn tail_bytes(&self) -> usize {
+        self.tail_bytes
     }
 
     /// A room loaded from storage: an optional snapshot, then the updates
@@ -208,18 +228,18 @@ impl RoomDoc {
             }
             start = end;
         }
-        let mut room = Self::detached(doc);
-        room.base = match snapshot {
-            Some(s) if updates.is_empty() => Some(Arc::new(s.to_vec())),
-            None if updates.is_empty() => Some(empty_snapshot()),
-            _ => None,
+        let base = match snapshot {
+            Some(s) => Arc::new(s.to_vec()),
+            None => empty_snapshot(),
         };
+        let mut room = Self::detached(doc, base);
         if !updates.is_empty() {
             // Merging updates leaves Loro's merge structures behind: 1.3 MiB
             // for a room of 840 keystrokes of 4 peers, against 0.1 MiB once
-            // reloaded from its own snapshot (0.4 ms more per load). On error
-            // the room stays as merged.
-            let _ = room.compact();
+            // reloaded from its own snapshot (0.4 ms more per load). It also
+            // makes the newcomers' snapshot: the kept base must be the whole
+            // document, and an update that failed to load is not in it.
+            room.compact()?;
         }
         Ok((room, failed))
     }
@@ -288,8 +308,13 @@ impl RoomDoc {
     }
 
     /// Everything the room has that a replica at `version` lacks.
+    /// [`DocError::HistoryTrimmed`] when it lacks history the room trimmed
+    /// (it loads the room's snapshot instead).
     pub fn updates_since(&self, version: &[u8]) -> Result<Vec<u8>, DocError> {
         let vv = VersionVector::decode(version).map_err(|e| DocError::BadVersion(e.to_string()))?;
+        if !covers(&vv, &self.trimmed) {
+            return Err(DocError::HistoryTrimmed);
+        }
         self.doc
             .export(ExportMode::updates(&vv))
             .map_err(|e| DocError::BadVersion(e.to_string()))
@@ -367,11 +392,6 @@ impl RoomDoc {
             && self.len_bytes_at_most().saturating_add(growth_of(len)) <= max_bytes
     }
 
-    /// Whether the next import that brings something may compact.
-    pub fn compaction_due(&self, every: usize) -> bool {
-        self.imports_since_compact + 1 >= self.compact_after.max(every)
-    }
-
     /// [`Self::import_checked`], reading the update's metadata first.
     pub fn import_limited(&mut self, bytes: &[u8], max_bytes: usize) -> Result<bool, DocError> {
         self.import_checked(bytes, &UpdateInfo::read(bytes)?, max_bytes)
@@ -396,20 +416,36 @@ impl RoomDoc {
     /// Loro had to import to be judged come here.
     fn roll_back_to(&mut self, vv: &VersionVector) -> Result<(), DocError> {
         let frontiers = self.doc.vv_to_frontiers(vv);
-        let doc = self
-            .doc
-            .fork_at(&frontiers)
-            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
-        let (since, after) = (self.imports_since_compact, self.compact_after);
-        let kept = (
-            self.base.take(),
-            std::mem::take(&mut self.tail),
-            self.tail_bytes,
-        );
-        *self = Self::detached(doc);
-        (self.imports_since_compact, self.compact_after) = (since, after);
-        (self.base, self.tail, self.tail_bytes) = kept;
+        let doc = match self.doc.fork_at(&frontiers) {
+            Ok(doc) => doc,
+            // Loro cannot fork a shallow document; the kept snapshot and
+            // the updates after it are the document as it was.
+            Err(_) => self.rebuilt()?,
+        };
+        self.caught_up_bytes = doc.get_text(TEXT_CONTAINER).len_utf8();
+        self.growth_bound = 0;
+        doc.detach();
+        self.doc = doc;
         Ok(())
+    }
+
+    /// The document rebuilt from the kept snapshot and the updates after
+    /// it, its text up to date.
+    fn rebuilt(&self) -> Result<LoroDoc, DocError> {
+        let doc = LoroDoc::new();
+        doc.import(&self.base)
+            .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
+        doc.detach();
+        for u in &self.tail {
+            outcome(&doc.import(u).map_err(bad_update)?)?;
+        }
+        doc.checkout_to_latest();
+        Ok(doc)
+    }
+
+    /// Whether the room trimmed history (it keeps a shallow one).
+    pub fn is_trimmed(&self) -> bool {
+        !self.trimmed.is_empty()
     }
 
     /// One Loro import; one that brings something counts towards the next
@@ -448,39 +484,158 @@ impl RoomDoc {
         self.detach();
         imported.ok()?;
         match snapshot {
-            Ok(s) => {
-                self.base = Some(Arc::new(s));
-                self.tail = Vec::new();
-                self.tail_bytes = 0;
-            }
+            Ok(s) => self.rebase(Arc::new(s)),
             Err(_) => self.remember(&update),
         }
         Some(update)
     }
 
-    /// Rebuilds the document from its own snapshot, turning the parsed
-    /// history a long session accumulates back into Loro's compact form.
-    /// Text, history and version are unchanged.
+    /// Rebuilds the document from its own snapshot, in place, turning the
+    /// parsed history a long session accumulates back into Loro's compact
+    /// form; the snapshot becomes the newcomers' base. Text, history and
+    /// version are unchanged. The work of a compaction job, done on the
+    /// room's document (a load, tests): the server compacts through
+    /// [`Self::compaction_job`], off the room's lock.
     pub fn compact(&mut self) -> Result<(), DocError> {
         let started = Instant::now();
-        let snapshot = self.snapshot()?;
+        // Encoded anew (see `crate::compaction::replayed`), unless shallow.
+        let snapshot = if self.doc.is_shallow() {
+            self.snapshot()?
+        } else {
+            crate::compaction::replayed(&self.doc)?
+                .export(ExportMode::Snapshot)
+                .map_err(|e| DocError::Export(e.to_string()))?
+        };
         let doc = LoroDoc::new();
         doc.import(&snapshot)
             .map_err(|e| DocError::BadSnapshot(e.to_string()))?;
-        *self = Self::detached(doc);
-        self.base = Some(Arc::new(snapshot));
+        self.caught_up_bytes = doc.get_text(TEXT_CONTAINER).len_utf8();
+        self.growth_bound = 0;
+        self.trimmed = doc.shallow_since_vv().to_vv();
+        doc.detach();
+        self.doc = doc;
+        self.rebase(Arc::new(snapshot));
+        self.imports_since_compact = 0;
         self.compact_after = next_compaction_after(started.elapsed());
         Ok(())
     }
 
-    /// Compacts when at least `every` new imports (more after a costly
-    /// compaction) arrived since the last one. Returns whether it did.
+    /// Whether a compaction is due: at least `every` new imports (more
+    /// after a costly compaction) since the last one, or as many update
+    /// bytes after the kept snapshot as the snapshot itself and 16 KiB, at
+    /// most [`TAIL_COMPACT_BYTES`]; never while a job is out.
+    ///
+    /// The tail is what every newcomer is sent after the snapshot, one
+    /// `update` event each (automerge-paper typed key by key, compacted on
+    /// the import count alone: 27,227 updates, 2.6 MB, after a 231 KB
+    /// snapshot). Compacting when it is as big as the snapshot keeps a
+    /// welcome within about twice the snapshot, and costs what a
+    /// compaction costs per byte of document (about 60 to 110 ns) once per
+    /// byte of updates: 5 to 10 µs per keystroke, off the room's lock.
+    pub fn compaction_due(&self, every: usize) -> bool {
+        let tail_max = TAIL_COMPACT_BYTES.min(self.base.len() + 16 * 1024);
+        !self.compacting
+            && (self.imports_since_compact >= self.compact_after.max(every)
+                || self.tail_bytes >= tail_max)
+    }
+
+    /// Takes a compaction job (a copy of references to the kept snapshot
+    /// and tail) unless one is out already. Run it anywhere
+    /// ([`CompactionJob::run`]) and give the result to
+    /// [`Self::finish_compaction`], or tell [`Self::compaction_abandoned`].
+    ///
+    /// `needs` are what each connected member has: when the history must
+    /// be trimmed, the job keeps what they build on (see
+    /// `crate::compaction`). No needs: a trimmed history keeps none.
+    pub fn compaction_job(&mut self, needs: Vec<Need>) -> Option<CompactionJob> {
+        if self.compacting {
+            return None;
+        }
+        self.compacting = true;
+        self.imports_since_compact = 0;
+        Some(CompactionJob {
+            base: Arc::clone(&self.base),
+            tail: self.tail.clone(),
+            generation: self.generation,
+            needs,
+        })
+    }
+
+    /// Whether a compaction job is out.
+    pub fn is_compacting(&self) -> bool {
+        self.compacting
+    }
+
+    /// The job taken did not finish (it failed, or its thread was lost).
+    pub fn compaction_abandoned(&mut self) {
+        self.compacting = false;
+    }
+
+    /// Swaps a finished job in: its snapshot becomes the newcomers' base
+    /// and the updates it covers leave the tail (those that arrived while
+    /// it ran stay). When those are few, they are imported into the
+    /// compacted document, which then replaces the live one. Nothing
+    /// changes when the base was replaced meanwhile (the result is stale).
+    pub fn finish_compaction(&mut self, done: Compacted) -> Swapped {
+        self.compacting = false;
+        self.compact_after = next_compaction_after(done.cost);
+        if done.generation != self.generation || done.covered > self.tail.len() {
+            return Swapped::default();
+        }
+        let after = self.tail.split_off(done.covered);
+        let after_bytes: usize = after.iter().map(|u| u.len()).sum();
+        let mut live_replaced = false;
+        if after_bytes <= LIVE_SWAP_MAX_AFTER_BYTES {
+            let merged = after.iter().all(|u| {
+                done.doc
+                    .import(u)
+                    .is_ok_and(|status| status.pending.is_none())
+            });
+            if merged && done.doc.oplog_vv() == self.doc.oplog_vv() {
+                self.trimmed = done.doc.shallow_since_vv().to_vv();
+                self.doc = done.doc;
+                self.caught_up_bytes = done.text_bytes;
+                self.growth_bound = after
+                    .iter()
+                    .fold(0, |g: usize, u| g.saturating_add(growth_of(u.len())));
+                live_replaced = true;
+            }
+        }
+        if done.trimmed && !live_replaced {
+            self.tail = [self.tail.as_slice(), after.as_slice()].concat();
+            return Swapped::default();
+        }
+        self.rebase(Arc::clone(&done.snapshot));
+        self.tail = after.clone();
+        self.tail_bytes = after_bytes;
+        Swapped {
+            snapshot: Some(done.snapshot),
+            after,
+            live_replaced,
+            trimmed: done.trimmed,
+        }
+    }
+
+    /// Compacts when due ([`Self::compaction_due`]), the way the server
+    /// does but on the caller's thread: takes the job, runs it, swaps it
+    /// in. Returns whether it did.
     pub fn compact_if_due(&mut self, every: usize) -> Result<bool, DocError> {
-        if self.imports_since_compact < self.compact_after.max(every) {
+        if !self.compaction_due(every) {
             return Ok(false);
         }
-        self.imports_since_compact = 0;
-        self.compact().map(|()| true)
+        let Some(job) = self.compaction_job(Vec::new()) else {
+            return Ok(false);
+        };
+        match job.run() {
+            Ok(done) => {
+                self.finish_compaction(done);
+                Ok(true)
+            }
+            Err(e) => {
+                self.compaction_abandoned();
+                Err(e)
+            }
+        }
     }
 }
 
@@ -516,7 +671,17 @@ pub fn seed_peer(text: &str) -> u64 {
 pub const COMPACTION_BUDGET_PER_IMPORT: Duration = Duration::from_nanos(500);
 
 fn bad_update(e: loro::LoroError) -> DocError {
-    DocError::BadUpdate(e.to_string())
+    match e {
+        loro::LoroError::ImportUpdatesThatDependsOnOutdatedVersion => DocError::HistoryTrimmed,
+        e => DocError::BadUpdate(e.to_string()),
+    }
+}
+
+/// Whether `vv` has every change of `trimmed`.
+fn covers(vv: &VersionVector, trimmed: &VersionVector) -> bool {
+    trimmed
+        .iter()
+        .all(|(peer, &c)| vv.get(peer).copied().unwrap_or(0) >= c)
 }
 
 /// What an import means to the caller: an error when parts of it wait for

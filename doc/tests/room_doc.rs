@@ -362,7 +362,6 @@ fn one_insert_too_long_to_merge_cheaply_is_refused_runs_are_not() {
 #[test]
 fn a_newcomer_gets_the_kept_snapshot_and_the_updates_after_it() {
     let mut room = RoomDoc::new();
-    assert!(room.newcomer_is_cheap());
     let mut a = SharedDoc::new();
     let mut b = SharedDoc::new();
     for (i, word) in ["one ", "two ", "three "].iter().enumerate() {
@@ -378,12 +377,57 @@ fn a_newcomer_gets_the_kept_snapshot_and_the_updates_after_it() {
         // A refused update is not among what newcomers get.
         assert!(room.import_limited(b"junk", 1 << 20).is_err());
     }
-    assert!(room.newcomer_is_cheap());
-    let (base, tail) = room.for_newcomer().unwrap();
+    let (base, tail) = room.for_newcomer();
     assert_eq!(tail.len(), 3, "what came after the compaction");
     let mut newcomer = SharedDoc::from_snapshot(&base).unwrap();
     for u in &tail {
         newcomer.import(u).unwrap();
     }
     assert_eq!(newcomer.text(), room.text());
+}
+
+/// A compaction job runs with nothing of the room's: updates merged while
+/// it ran stay as the newcomers' tail, and are in the live document that
+/// replaces the old one.
+#[test]
+fn a_compaction_job_runs_beside_imports_and_swaps_in() {
+    let log = interleaved(40);
+    let mut room = RoomDoc::new();
+    for u in &log[..50] {
+        room.import_limited(u, 1 << 20).unwrap();
+    }
+    let job = room.compaction_job(Vec::new()).expect("no job is out");
+    assert!(
+        room.compaction_job(Vec::new()).is_none(),
+        "one job at a time"
+    );
+    assert_eq!(job.updates(), 50);
+    // Updates go on while the job runs (here: before it runs at all).
+    for u in &log[50..60] {
+        assert_eq!(room.import_limited(u, 1 << 20), Ok(true));
+    }
+    let done = job.run().unwrap();
+    let swapped = room.finish_compaction(done);
+    assert!(swapped.snapshot.is_some());
+    assert_eq!(swapped.after.len(), 10, "what arrived meanwhile");
+    assert!(swapped.live_replaced);
+    for u in &log[60..] {
+        assert_eq!(room.import_limited(u, 1 << 20), Ok(true));
+    }
+    let reference = replica_of(&log);
+    assert_eq!(room.text(), reference.text());
+    assert_same_version(&room.version(), &reference.version());
+    let (base, tail) = room.for_newcomer();
+    assert_eq!(tail.len(), log.len() - 50);
+    let mut newcomer = SharedDoc::from_snapshot(&base).unwrap();
+    for u in &tail {
+        newcomer.import(u).unwrap();
+    }
+    assert_eq!(newcomer.text(), reference.text());
+    // A job whose base was replaced meanwhile changes nothing.
+    let stale = room.compaction_job(Vec::new()).unwrap();
+    room.compact().unwrap();
+    let swapped = room.finish_compaction(stale.run().unwrap());
+    assert!(swapped.snapshot.is_none());
+    assert_eq!(room.text(), reference.text());
 }

@@ -116,6 +116,11 @@ error_codes! {
     /// The update would make the document larger than the server allows.
     DocTooLarge = "doc_too_large", Stays,
         "The document would exceed the server's size limit; the edit was not applied.";
+    /// The update builds on history the room trimmed to bound its size
+    /// (docs/protocol.md, "Trimmed history"): it was not applied, and the
+    /// edits it carries cannot be; the client loads the room again.
+    HistoryTrimmed = "history_trimmed", Stays,
+        "The edit builds on history the room no longer keeps (you were away too long); it was not applied: reload the room.";
     /// This connection may read but not edit.
     ReadOnly = "read_only", Stays,
         "You joined read-only: edits are not accepted.";

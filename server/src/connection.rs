@@ -36,7 +36,7 @@ use tracing::{debug, info, warn};
 
 use crate::Shared;
 use crate::rate_limit::{RateLimiter, Verdict};
-use crate::room::{Control, JoinRequest, KickReason, Link, Out, Room};
+use crate::room::{Control, DocSettings, JoinRequest, KickReason, Link, Out, Room};
 use crate::shutdown::Shutdown;
 use crate::socket::{
     COALESCE_BYTES, FRAGMENT_BYTES, Ws, close_and_wait, close_frame, drain, fragments,
@@ -525,18 +525,11 @@ impl Connection {
                 let started = std::time::Instant::now();
                 // What the update claims, read before the room is locked or
                 // its document touched (see `collab_doc::UpdateInfo`).
-                let (max_doc_bytes, compact_every) = (config.max_doc_bytes, config.compact_every);
+                let settings = DocSettings::of(config);
                 let result = match UpdateInfo::read(data.as_slice()) {
                     Ok(info) => {
-                        room.update_stored(
-                            id,
-                            conn,
-                            data.into_inner(),
-                            info,
-                            max_doc_bytes,
-                            compact_every,
-                        )
-                        .await
+                        room.update_stored(id, conn, data.into_inner(), info, settings)
+                            .await
                     }
                     Err(e) => Err(e),
                 };
@@ -557,6 +550,7 @@ impl Connection {
                     Err(e) => {
                         let code = match e {
                             DocError::TooLarge { .. } => ErrorCode::DocTooLarge,
+                            DocError::HistoryTrimmed => ErrorCode::HistoryTrimmed,
                             _ => ErrorCode::BadUpdate,
                         };
                         let msg = format!("{} ({e}).", code.sentence().trim_end_matches('.'));

@@ -53,7 +53,7 @@ pub use config::{Config, Secret};
 #[cfg(feature = "cluster")]
 pub use cluster::{ClusterConfig, NodeId, RedisUrl};
 
-pub use probe::{Hold, StoreEvent, StoreProbe};
+pub use probe::{CompactionHold, Hold, StoreEvent, StoreProbe, hold_compaction};
 pub use store::{DB_FILE, Storage, StoreFault};
 
 use listener::Listener;
@@ -170,10 +170,7 @@ pub async fn run_with_ready(
     #[cfg(feature = "cluster")]
     let node = match &config.cluster {
         Some(c) => {
-            let settings = cluster::Settings {
-                max_doc_bytes: config.max_doc_bytes,
-                compact_every: config.compact_every,
-            };
+            let settings = room::DocSettings::of(&config);
             Some(cluster::Node::start(c.clone(), settings).await?)
         }
         None => None,

@@ -5,9 +5,9 @@
 //! Tests await these events instead of sleeping or reading the file,
 //! which redb keeps locked.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -94,5 +94,111 @@ impl StoreProbe {
         while held.contains(room) {
             self.0.released.wait(&mut held);
         }
+    }
+}
+
+/// Compaction holds by room (a test hook: see [`hold_compaction`]).
+#[derive(Default)]
+struct Compactions {
+    /// Rooms whose next compaction waits, with what the test awaits.
+    held: HashMap<String, Arc<CompactionGate>>,
+}
+
+#[derive(Default)]
+struct CompactionGate {
+    started: tokio::sync::Notify,
+    finished: tokio::sync::Notify,
+    released: Mutex<bool>,
+    release: Condvar,
+}
+
+fn compactions() -> &'static Mutex<Compactions> {
+    static HELD: OnceLock<Mutex<Compactions>> = OnceLock::new();
+    HELD.get_or_init(Mutex::default)
+}
+
+/// A test hook: the next compactions of a room (by id) wait, on the
+/// blocking pool where they run, until [`CompactionHold::release`] or the
+/// drop of the hold, standing in for a compaction of seconds. Rooms of
+/// other tests (other ids) are not affected.
+#[doc(hidden)]
+pub fn hold_compaction(room: &str) -> CompactionHold {
+    let gate = Arc::new(CompactionGate::default());
+    compactions()
+        .lock()
+        .held
+        .insert(room.to_owned(), Arc::clone(&gate));
+    CompactionHold {
+        room: room.to_owned(),
+        gate,
+    }
+}
+
+/// See [`hold_compaction`].
+#[doc(hidden)]
+pub struct CompactionHold {
+    room: String,
+    gate: Arc<CompactionGate>,
+}
+
+impl std::fmt::Debug for CompactionHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompactionHold")
+            .field("room", &self.room)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompactionHold {
+    /// Waits until a compaction of the room is running (and held).
+    pub async fn started(&self) {
+        self.gate.started.notified().await;
+    }
+
+    /// Lets the held compaction (and later ones) go on.
+    pub fn release(&self) {
+        *self.gate.released.lock() = true;
+        self.gate.release.notify_all();
+    }
+
+    /// Waits until a compaction of the room has been swapped in (or
+    /// abandoned), after [`Self::release`].
+    pub async fn finished(&self) {
+        self.gate.finished.notified().await;
+    }
+}
+
+impl Drop for CompactionHold {
+    fn drop(&mut self) {
+        self.release();
+        let mut all = compactions().lock();
+        if all
+            .held
+            .get(&self.room)
+            .is_some_and(|g| Arc::ptr_eq(g, &self.gate))
+        {
+            all.held.remove(&self.room);
+        }
+    }
+}
+
+/// Called on the blocking thread where a compaction of `room` starts:
+/// blocks while a test holds it.
+pub(crate) fn compaction_starts(room: &str) {
+    let gate = compactions().lock().held.get(room).cloned();
+    if let Some(gate) = gate {
+        gate.started.notify_one();
+        let mut released = gate.released.lock();
+        while !*released {
+            gate.release.wait(&mut released);
+        }
+    }
+}
+
+/// Called once a compaction of `room` is swapped in or abandoned.
+pub(crate) fn compaction_finished(room: &str) {
+    let gate = compactions().lock().held.get(room).cloned();
+    if let Some(gate) = gate {
+        gate.finished.notify_one();
     }
 }

@@ -21,10 +21,11 @@ mod shared;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use collab_doc::{DocError, LazyRoomDoc, PeerId, UpdateInfo};
+use collab_doc::{CompactionJob, DocError, LazyRoomDoc, Need, PeerId, UpdateInfo, VersionVector};
 use collab_protocol::{
     Base64Bytes, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef, PROTOCOL_VERSION,
     Presence, ProtocolError, RoomId, ServerMsg, UserId, UserName, Welcome,
@@ -34,7 +35,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::access::same_secret;
 use crate::clock::now_ms;
 use crate::store::{Loaded, StoreHandle, StoreLink};
-use document::{DocLock, DocPart, Runs, SERVER_OWNER, run};
+use document::{DocLock, DocPart, Runs, SERVER_OWNER, run, spawn_compaction};
 #[cfg_attr(not(feature = "cluster"), allow(unused_imports))]
 pub(crate) use link::{LogKind, Op, Remote, RoomLink, reason_of, reason_str};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -139,6 +140,23 @@ struct Entry {
     /// The peer id its edits are authored under (`Welcome::peer`).
     peer: PeerId,
     link: Link,
+    /// What the member is known to have, so a trimmed history keeps what
+    /// its edits build on (`collab_doc::Need`): the room's version at its
+    /// welcome, and when that was.
+    seen: VersionVector,
+    seen_at: Instant,
+    /// The last changes of the room's that it sent (their ids).
+    last: Vec<(u64, i32)>,
+}
+
+impl Entry {
+    /// What the member is known to have (`collab_doc::Need`).
+    fn need(&self) -> Need {
+        Need {
+            seen: self.seen.clone(),
+            last: self.last.clone(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -218,6 +236,31 @@ pub struct Room {
     /// With `--redis`: where accepted updates and events go, for the other
     /// nodes hosting the room.
     link: Option<RoomLink>,
+}
+
+/// A member connected for this long after the room was at some version is
+/// taken to have it, when trimmed history must keep what members build on
+/// (issue 13: history is bounded even with members that never type): the
+/// relay reaches a connected member within milliseconds, and one whose
+/// socket stalls this long has its queue filled and is removed, or is
+/// dropped by its ping. An edit it makes on an older version after that is
+/// refused (`history_trimmed`) and it loads the room again.
+const NEED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What the document side of an update needs from the server's config.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DocSettings {
+    pub max_doc_bytes: usize,
+    pub compact_every: usize,
+}
+
+impl DocSettings {
+    pub(crate) fn of(config: &crate::Config) -> Self {
+        Self {
+            max_doc_bytes: config.max_doc_bytes,
+            compact_every: config.compact_every,
+        }
+    }
 }
 
 /// A peer id for a new session: random, below 2^53 (exact in every JSON
@@ -401,18 +444,18 @@ impl Room {
         // A newcomer's welcome from the kept snapshot and tail is a copy of
         // bytes; a fresh snapshot or a rejoiner's missing updates are CRDT
         // work.
-        let runs = if version.is_none() && part.doc.newcomer_is_cheap() {
+        let runs = if version.is_none() {
             Runs::Inline
         } else {
             Runs::Blocking
         };
         let (mut part, taken) = run(part, runs, move |p| {
-            let vv = p.doc.version();
+            let vv = p.doc.version_vector();
             welcome_doc(&mut p.doc, version.as_deref()).map(|d| (d, vv))
         })
         .await;
-        let (doc_kind, doc, tail, version) = match taken.and_then(|r| r) {
-            Ok(((kind, doc, tail), version)) => (kind, doc, tail, version),
+        let (doc_kind, doc, tail, seen) = match taken.and_then(|r| r) {
+            Ok(((kind, doc, tail), seen)) => (kind, doc, tail, seen),
             Err(e) => {
                 tracing::error!(room = %self.id, error = %e, "exporting the room for a newcomer failed");
                 return Err(JoinError::Refused(ProtocolError::new(
@@ -468,6 +511,9 @@ impl Room {
                     session,
                     peer,
                     link: req.link.clone(),
+                    seen: seen.clone(),
+                    seen_at: Instant::now(),
+                    last: Vec::new(),
                 });
                 (st.members.len() - 1, resumed)
             }
@@ -480,6 +526,8 @@ impl Room {
             let peer = fresh_peer(&part.owners);
             part.owners.insert(peer, st.members[index].session.clone());
             st.members[index].peer = peer;
+            st.members[index].seen = seen.clone();
+            st.members[index].seen_at = Instant::now();
             // What this connection may do follows the token it presented now.
             let was = std::mem::replace(&mut st.members[index].member.read_only, req.read_only);
             role_changed = was != req.read_only;
@@ -514,7 +562,7 @@ impl Room {
             doc: Base64Bytes(doc),
             doc_parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
             doc_updates: u32::try_from(tail.len()).unwrap_or(u32::MAX),
-            version: Base64Bytes(version),
+            version: Base64Bytes(seen.encode()),
             limits: req.limits,
         };
         let joined = Joined {
@@ -649,9 +697,9 @@ impl Room {
     /// gave out are history: a member that brings a restarted room its text
     /// carries everyone's changes.)
     ///
-    /// A keystroke is imported on this task; a paste, or an import that
-    /// compacts or snapshots for the store, on the blocking pool with this
-    /// room's document lock held (see `document.rs`).
+    /// A keystroke is imported on this task; a paste on the blocking pool
+    /// with this room's document lock held (see `document.rs`). A
+    /// compaction it makes due runs afterwards, with no lock held.
     #[cfg(test)]
     pub(crate) async fn update(
         self: &Arc<Self>,
@@ -659,10 +707,9 @@ impl Room {
         conn: u64,
         data: Vec<u8>,
         info: UpdateInfo,
-        max_doc_bytes: usize,
-        compact_every: usize,
+        settings: DocSettings,
     ) -> Result<bool, DocError> {
-        self.update_stored(from, conn, data, info, max_doc_bytes, compact_every)
+        self.update_stored(from, conn, data, info, settings)
             .await
             .map(|stored| stored.unwrap_or(true))
     }
@@ -684,13 +731,13 @@ impl Room {
         conn: u64,
         data: Vec<u8>,
         info: UpdateInfo,
-        max_doc_bytes: usize,
-        compact_every: usize,
+        settings: DocSettings,
     ) -> Result<Option<bool>, DocError> {
+        let max_doc_bytes = settings.max_doc_bytes;
         // Serialize before locking: the base64 of a big update is the
         // costly part and needs nothing from the room.
         let relay = Utf8Bytes::from(ServerMsg::update_json(from, &data));
-        let part = Arc::clone(&self.doc).lock_owned().await;
+        let part = self.doc_with_room_for(data.len()).await;
         let session = {
             let st = self.lock();
             let Some(entry) = st.member_on(from, conn) else {
@@ -701,7 +748,7 @@ impl Room {
             entry.session.clone()
         };
         part.check_authors(&info, &session)?;
-        let runs = part.import_runs(data.len(), max_doc_bytes, compact_every);
+        let runs = part.import_runs(data.len(), max_doc_bytes);
         let room = Arc::clone(self);
         let (part, result) = run(part, runs, move |p| {
             #[cfg(test)]
@@ -712,25 +759,95 @@ impl Room {
                 link.publish(LogKind::Update, from, data.clone(), Some(done));
                 stored
             });
+            let mut job = None;
             if new {
-                room.relay(&relay, from);
-                p.after_import(&room.id, data, compact_every);
+                let last = info.spans().iter().map(|s| (s.peer, s.end - 1)).collect();
+                room.relay(&relay, from, last);
+                p.after_import(&room.id, data);
+                job = room.take_compaction(p, settings);
             }
-            Ok((new, published))
+            Ok((new, job, published))
         })
         .await;
         drop(part);
-        let (new, published) = result.and_then(|r| r)?;
+        let (new, job, published) = result.and_then(|r| r)?;
+        if let Some(job) = job {
+            spawn_compaction(Arc::clone(self), job);
+        }
         match published {
             None => Ok(Some(new)),
             Some(stored) => Ok(stored.await.unwrap_or(false).then_some(new)),
         }
     }
 
-    /// An update to every member but its author.
-    fn relay(&self, relay: &Utf8Bytes, from: UserId) {
+    /// The document lock, once the room may take `len` more update bytes
+    /// after its kept snapshot: past two history windows
+    /// (`collab_doc::HISTORY_WINDOW`) an update waits for the compaction
+    /// under way, so a member who pastes and deletes megabytes as fast as
+    /// it can waits for its own room's compaction instead of growing the
+    /// room's welcome and store past their bound. Keystrokes never get
+    /// near it.
+    async fn doc_with_room_for(&self, len: usize) -> tokio::sync::OwnedMutexGuard<DocPart> {
+        loop {
+            let part = Arc::clone(&self.doc).lock_owned().await;
+            if !part.doc.is_compacting()
+                || part.doc.tail_bytes().saturating_add(len) <= 2 * collab_doc::HISTORY_WINDOW
+            {
+                return part;
+            }
+            let compacted = Arc::clone(&part.compacted);
+            let notified = compacted.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            drop(part);
+            notified.await;
+        }
+    }
+
+    /// An update to every member but its author, whose last changes it
+    /// carries (`last`: their ids).
+    fn relay(&self, relay: &Utf8Bytes, from: UserId, last: Vec<(u64, i32)>) {
         let mut st = self.lock();
+        if let Some(e) = st.members.iter_mut().find(|e| e.member.id == from) {
+            e.last = last;
+        }
         broadcast(&mut st, relay, Some(from));
+    }
+
+    /// A compaction job when one is due, with what each editing member is
+    /// known to have (see [`NEED_GRACE`]).
+    fn take_compaction(&self, p: &mut DocPart, settings: DocSettings) -> Option<CompactionJob> {
+        if !p.compaction_wanted(settings.compact_every) {
+            return None;
+        }
+        let now = Instant::now();
+        p.checkpoint(now);
+        let st = self.lock();
+        let needs: Vec<Need> = st
+            .members
+            .iter()
+            .filter(|e| !e.member.read_only)
+            .map(|e| {
+                let mut need = e.need();
+                if let Some(vv) = p.checkpoint_before(now, e.seen_at, NEED_GRACE) {
+                    need.seen.merge(vv);
+                }
+                need
+            })
+            .collect();
+        // Members on other nodes (`--redis`) build on versions this node
+        // does not know: keep the whole history while there are any
+        // (an update of theirs on trimmed history would be refused here
+        // and accepted there).
+        let mut needs = needs;
+        if !st.remote.is_empty() {
+            needs.push(Need {
+                seen: VersionVector::default(),
+                last: Vec::new(),
+            });
+        }
+        drop(st);
+        p.doc.compaction_job(needs)
     }
 
     /// Puts `text` in the document if it has no history, and sends the
@@ -748,7 +865,7 @@ impl Room {
             };
             p.owners
                 .insert(collab_doc::seed_peer(&text), SERVER_OWNER.to_owned());
-            p.persist(&room.id, Some(update.clone()));
+            p.persist(&room.id, update.clone());
             if let Some(link) = &room.link {
                 link.publish(LogKind::Update, from, update.clone(), None);
             }
@@ -823,7 +940,7 @@ fn welcome_doc(doc: &mut LazyRoomDoc, version: Option<&[u8]>) -> Result<WelcomeD
     match version.map(|v| doc.updates_since(v)) {
         Some(Ok(updates)) => Ok((DocKind::Updates, updates, Vec::new())),
         _ => {
-            let (base, tail) = doc.for_newcomer()?;
+            let (base, tail) = doc.for_newcomer();
             Ok((DocKind::Snapshot, base.as_ref().clone(), tail))
         }
     }
@@ -941,6 +1058,14 @@ pub(crate) mod tests {
         }
     }
 
+    /// The document settings of a test room: `max_doc_bytes`, defaults.
+    pub(crate) fn settings(max_doc_bytes: usize) -> DocSettings {
+        DocSettings {
+            max_doc_bytes,
+            compact_every: 1000,
+        }
+    }
+
     /// A join request for `name` on connection `conn` (rooms of 2, small
     /// limits), and the connection's queue.
     pub(crate) fn request(name: &str, conn: u64) -> (JoinRequest, mpsc::Receiver<Out>) {
@@ -1012,7 +1137,7 @@ pub(crate) mod tests {
 
         let (u, info) = update(&mut SharedDoc::new(), "late");
         assert_eq!(
-            room.update(alice.id, 1, u, info, 1 << 20, 1000).await,
+            room.update(alice.id, 1, u, info, settings(1 << 20)).await,
             Ok(false)
         );
         assert!(!room.send_to_member(alice.id, 1, &ServerMsg::Ack { seq: 5 }));
@@ -1022,7 +1147,7 @@ pub(crate) mod tests {
         // What the new connection sends is answered there.
         let (u, info) = update(&mut SharedDoc::new(), "mine");
         assert_eq!(
-            room.update(alice.id, 3, u, info, 1 << 20, 1000).await,
+            room.update(alice.id, 3, u, info, settings(1 << 20)).await,
             Ok(true)
         );
         assert!(room.send_to_member(alice.id, 3, &ServerMsg::Ack { seq: 6 }));
@@ -1042,7 +1167,7 @@ pub(crate) mod tests {
         assert!(!room.doc.lock().await.doc.is_live());
         let (u, info) = update(&mut SharedDoc::new(), "hi");
         assert_eq!(
-            room.update(alice.id, 1, u, info, 1 << 20, 1000).await,
+            room.update(alice.id, 1, u, info, settings(1 << 20)).await,
             Ok(true)
         );
         assert!(next_text(&mut bob_rx).await.contains("\"update\""));
@@ -1067,7 +1192,10 @@ pub(crate) mod tests {
         let (paste, info) = update(&mut SharedDoc::new(), &"pasted line\n".repeat(2000));
         let pasting = {
             let busy = Arc::clone(&busy);
-            tokio::spawn(async move { busy.update(alice.id, 1, paste, info, 1 << 22, 1000).await })
+            tokio::spawn(async move {
+                busy.update(alice.id, 1, paste, info, settings(1 << 22))
+                    .await
+            })
         };
         tokio::task::yield_now().await;
         assert!(!pasting.is_finished(), "the paste waits at the gate");
@@ -1076,7 +1204,7 @@ pub(crate) mod tests {
         for key in ["a", "b", "c"] {
             let (u, info) = update(&mut typing, key);
             assert_eq!(
-                quiet.update(carol.id, 3, u, info, 1 << 20, 1000).await,
+                quiet.update(carol.id, 3, u, info, settings(1 << 20)).await,
                 Ok(true)
             );
             assert!(next_text(&mut dave_rx).await.contains("\"update\""));

@@ -551,6 +551,104 @@ fn a_resent_catch_up_carries_the_history_it_carried_and_nothing_newer() {
     assert_eq!(server.text(), r.text());
 }
 
+/// `len` bytes of text that does not compress.
+fn noise(len: usize, seed: u64) -> String {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b' ' + (x % 94) as u8)
+        })
+        .collect()
+}
+
+/// A replica away while the room trimmed the history its offline edit
+/// builds on comes back: the room's snapshot does not merge into its
+/// document, so the document is replaced by the room's (the editor's
+/// mirror follows), and it is told it diverged (its edit is lost); its
+/// next edit merges.
+#[test]
+fn replica_diverged_on_unmergeable_welcome() {
+    use collab_doc::RoomDoc;
+    const MAX: usize = 8 << 20;
+    let mut room = RoomDoc::new();
+    let mut typist = SharedDoc::new();
+    typist.splice(0, 0, "start\n").unwrap();
+    room.import_limited(&typist.take_local_update().unwrap(), MAX)
+        .unwrap();
+    let room_welcome = |room: &RoomDoc, version: Vec<u8>| -> Vec<ServerMsg> {
+        let (base, tail) = room.for_newcomer();
+        let mut w = match welcome_with_frame(&SharedDoc::new(), DocKind::Snapshot, None, 1 << 20) {
+            ServerMsg::Welcome(w) => w,
+            _ => unreachable!(),
+        };
+        w.doc = Base64Bytes(base.to_vec());
+        w.doc_updates = tail.len() as u32;
+        w.version = Base64Bytes(version);
+        let mut msgs = vec![ServerMsg::Welcome(w)];
+        msgs.extend(tail.iter().map(|u| ServerMsg::Update {
+            from: 0,
+            data: Base64Bytes(u.to_vec()),
+        }));
+        msgs
+    };
+    let mut r = Replica::new();
+    let mut shown = Vec::new();
+    r.join_msg("room", "alice", None);
+    for m in room_welcome(&room, room.version()) {
+        r.handle(m);
+    }
+    mirror(&r, &mut shown);
+    assert_eq!(r.text(), "start\n");
+
+    r.on_disconnect();
+    r.edit(0, 0, "offline ").unwrap();
+    let chunk = noise(700 * 1024, 3);
+    for _ in 0..4 {
+        typist.splice(0, 0, &chunk).unwrap();
+        room.import_limited(&typist.take_local_update().unwrap(), MAX)
+            .unwrap();
+        typist.splice(0, chunk.len(), "").unwrap();
+        room.import_limited(&typist.take_local_update().unwrap(), MAX)
+            .unwrap();
+    }
+    typist.splice(6, 0, "end\n").unwrap();
+    room.import_limited(&typist.take_local_update().unwrap(), MAX)
+        .unwrap();
+    room.compact_if_due(1).unwrap();
+    assert!(room.is_trimmed());
+
+    // The rejoin: the room cannot send what it lacks (trimmed), so the
+    // welcome is its whole document.
+    let ClientMsg::Join(join) = r.join_msg("room", "alice", None) else {
+        panic!()
+    };
+    let version = join.version.unwrap();
+    assert!(room.updates_since(version.as_slice()).is_err());
+    let mut effects = Vec::new();
+    for m in room_welcome(&room, room.version()) {
+        effects.extend(r.handle(m));
+    }
+    assert!(r.diverged(), "{effects:?}");
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Event(ClientEvent::Error {
+            code: ErrorCode::HistoryTrimmed,
+            ..
+        })
+    )));
+    assert!(sends(&effects).is_empty(), "nothing to send: {effects:?}");
+    assert_eq!(r.text(), room.text());
+    mirror(&r, &mut shown);
+    assert_eq!(shown.iter().collect::<String>(), room.text());
+
+    let (_, d) = update_data(&r.edit(0, 0, "back ").unwrap().unwrap());
+    assert_eq!(room.import_limited(&d, MAX), Ok(true));
+    assert_eq!(room.text(), "back start\nend\n");
+}
+
 /// The convergence suite's flake (issue 12: about one schedule in 2,000
 /// with a tight rate limit, an honest member got `bad_update`). The rate
 /// limit drops update 1 and its resend; update 3 builds on them and goes

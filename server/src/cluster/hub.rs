@@ -36,7 +36,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Batch, Claim, Cluster, ClusterError, ClusterResult, Entry, EntryId, Kind, Outgoing};
-use crate::room::{LogKind, Op, Remote, Room, RoomLink, reason_of, reason_str};
+use crate::room::{
+    DocSettings as Settings, LogKind, Op, Remote, Room, RoomLink, reason_of, reason_str,
+};
 
 /// Ops waiting for the publisher; past this a room's entry is refused (an
 /// update then goes unacked and is sent again).
@@ -51,13 +53,6 @@ const READ_BLOCK: Duration = Duration::from_secs(1);
 const ROOM_QUEUE: usize = 4;
 /// A log page when loading a room.
 const PAGE: usize = 1024;
-
-/// What a room's document needs from the config, for remote updates.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Settings {
-    pub max_doc_bytes: usize,
-    pub compact_every: usize,
-}
 
 /// A room as loaded from Redis.
 pub(crate) struct Loaded {
@@ -655,8 +650,7 @@ async fn apply(
 ) {
     while let Some(d) = rx.recv().await {
         let Some(room) = room.upgrade() else { return };
-        room.apply_remote(d.entries, settings.max_doc_bytes, settings.compact_every)
-            .await;
+        room.apply_remote(d.entries, settings).await;
         since.entries += d.read.entries;
         since.bytes += d.read.bytes;
         let config = cluster.config();

@@ -31,8 +31,9 @@ use collab_protocol::RoomId;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Value};
 
+pub(crate) use crate::room::DocSettings as Settings;
 pub use entry::{Entry, EntryId, Kind};
-pub(crate) use hub::{ClaimOutcome, Hub, Settings};
+pub(crate) use hub::{ClaimOutcome, Hub};
 pub(crate) use node::Node;
 
 /// The longest a read blocks waiting for entries.

@@ -13,15 +13,29 @@
 //!
 //! A keystroke stays on the worker: a small update into a detached
 //! document is 2 to 3 µs, less than the hand-off to another thread.
+//!
+//! Compaction and the store's periodic snapshot do not hold the lock at
+//! all (`collab_doc::CompactionJob`): the job is taken under the lock as
+//! references to the bytes the room keeps for newcomers, runs on the
+//! blocking pool with nothing held, and its result is swapped in under the
+//! lock again (microseconds). The store's snapshot is the compaction's,
+//! handed over with the updates that arrived while it ran. So relaying in
+//! a room never waits for its compaction or its store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use collab_doc::{DocError, LazyRoomDoc, PeerId, UpdateInfo};
+use collab_doc::{CompactionJob, DocError, LazyRoomDoc, PeerId, UpdateInfo, VersionVector};
 use collab_protocol::RoomId;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::Room;
 use crate::store::StoreLink;
+
+/// Checkpoints older than this are dropped once a newer one is as old
+/// (`NEED_GRACE` in `room.rs` is less).
+const CHECKPOINT_KEPT: Duration = Duration::from_secs(120);
 
 /// The owner of the peer ids the server authors (seeds).
 pub(super) const SERVER_OWNER: &str = "";
@@ -38,6 +52,11 @@ pub(super) struct DocPart {
     /// With storage: where accepted changes go, and when a snapshot is
     /// due (`store/persist.rs`).
     pub store: Option<StoreLink>,
+    /// Told when a compaction is swapped in or abandoned.
+    pub compacted: Arc<tokio::sync::Notify>,
+    /// The room's version at recent compactions, oldest first (see
+    /// `Room::take_compaction`).
+    pub checkpoints: VecDeque<(Instant, VersionVector)>,
     /// The Loro peer ids this room gave out, and the session token each
     /// belongs to ([`SERVER_OWNER`] for seeds): only that session may add
     /// changes under it. Kept after the member leaves, so nobody else
@@ -63,19 +82,16 @@ impl DocPart {
         Arc::new(Mutex::new(Self {
             doc,
             store,
+            compacted: Arc::default(),
+            checkpoints: VecDeque::new(),
             owners: HashMap::new(),
         }))
     }
 
-    /// Where importing an update of `len` bytes (and what follows it:
-    /// persisting, compacting) runs.
-    pub fn import_runs(&self, len: usize, max_doc_bytes: usize, compact_every: usize) -> Runs {
-        let store_snapshot_due = self.store.as_ref().is_some_and(|l| l.snapshot_due(len));
-        if len <= INLINE_IMPORT_MAX_BYTES
-            && self.doc.import_is_light(len, max_doc_bytes)
-            && !self.doc.compaction_due(compact_every)
-            && !store_snapshot_due
-        {
+    /// Where importing an update of `len` bytes runs (what follows it,
+    /// queueing for the store and taking a compaction job, is short).
+    pub fn import_runs(&self, len: usize, max_doc_bytes: usize) -> Runs {
+        if len <= INLINE_IMPORT_MAX_BYTES && self.doc.import_is_light(len, max_doc_bytes) {
             Runs::Inline
         } else {
             Runs::Blocking
@@ -121,29 +137,68 @@ impl DocPart {
         Ok(())
     }
 
-    /// After an accepted import: store the bytes as received and compact
-    /// when due.
-    pub fn after_import(&mut self, room: &RoomId, data: Vec<u8>, compact_every: usize) {
+    /// After an accepted import: store the bytes as received.
+    pub fn after_import(&mut self, room: &RoomId, data: Vec<u8>) {
         if self.store.is_some() {
             // The bytes as received: they imported without pending parts,
             // so everything they depend on is stored before them, and a part
             // the room already had is ignored on reload. (Exporting "what
             // this import added" instead costs time that grows with the
             // document, on every keystroke.)
-            self.persist(room, Some(data));
-        }
-        // At least every `compact_every` imports, less often for a big
-        // document (see `collab_doc::next_compaction_after`).
-        if let Err(e) = self.doc.compact_if_due(compact_every) {
-            tracing::warn!(room = %room, error = %e, "compacting the document failed");
+            self.persist(room, data);
         }
     }
 
-    /// Hands a change (None: could not be exported) to the store, as the
-    /// policy in `store/persist.rs` says. Never blocks.
-    pub fn persist(&mut self, room: &RoomId, change: Option<Vec<u8>>) {
+    /// Whether a compaction is due: at least every `compact_every`
+    /// imports, less often for a big document (see
+    /// `collab_doc::next_compaction_after`), at a tail of
+    /// `collab_doc::TAIL_COMPACT_BYTES`, or when the store wants a
+    /// snapshot. Never while one is out.
+    pub fn compaction_wanted(&self, compact_every: usize) -> bool {
+        let store_wants = self.store.as_ref().is_some_and(StoreLink::wants_snapshot);
+        (store_wants && !self.doc.is_compacting()) || self.doc.compaction_due(compact_every)
+    }
+
+    /// Notes the room's version now, for members connected long enough to
+    /// have it; keeps the last one at least `NEED_GRACE` old and those
+    /// since, at most one a second.
+    pub fn checkpoint(&mut self, now: Instant) {
+        if self
+            .checkpoints
+            .back()
+            .is_none_or(|(t, _)| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.checkpoints.push_back((now, self.doc.version_vector()));
+        }
+        while self
+            .checkpoints
+            .get(1)
+            .is_some_and(|(t, _)| now.duration_since(*t) >= CHECKPOINT_KEPT)
+        {
+            self.checkpoints.pop_front();
+        }
+    }
+
+    /// The room's version at the latest checkpoint taken at least `grace`
+    /// before `now` and not before `since`.
+    pub fn checkpoint_before(
+        &self,
+        now: Instant,
+        since: Instant,
+        grace: Duration,
+    ) -> Option<&VersionVector> {
+        self.checkpoints
+            .iter()
+            .rev()
+            .find(|(t, _)| *t >= since && now.duration_since(*t) >= grace)
+            .map(|(_, vv)| vv)
+    }
+
+    /// Hands a change to the store, as the policy in `store/persist.rs`
+    /// says. Never blocks and never exports.
+    pub fn persist(&mut self, room: &RoomId, change: Vec<u8>) {
         if let Some(link) = self.store.as_mut() {
-            link.persist(&mut self.doc, room, change);
+            link.persist(room, change);
         }
     }
 
@@ -153,6 +208,55 @@ impl DocPart {
             link.close(&mut self.doc, room);
         }
     }
+}
+
+/// Runs a compaction job on the blocking pool, with no lock held, then
+/// swaps its result in under the room's document lock (see
+/// `collab_doc::RoomDoc::finish_compaction`) and hands the store its
+/// snapshot when it wants one.
+pub(super) fn spawn_compaction(room: Arc<Room>, job: CompactionJob) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        if let Ok(mut part) = room.doc.try_lock() {
+            part.doc.compaction_abandoned();
+        }
+        return;
+    };
+    rt.spawn(async move {
+        let id = room.id.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            crate::priority::background();
+            crate::probe::compaction_starts(id.as_str());
+            job.run()
+        })
+        .await;
+        let mut part = room.doc.lock().await;
+        match ran {
+            Ok(Ok(done)) => {
+                let swapped = part.doc.finish_compaction(done);
+                // Checked with the members' lock held: a room that emptied
+                // (and may be loaded again from the store) hands nothing
+                // more to the store, and one that has not cannot empty
+                // before its snapshot is queued.
+                let st = room.lock();
+                if !st.dead
+                    && let Some(link) = part.store.as_mut()
+                {
+                    link.store_compacted(&room.id, &swapped);
+                }
+            }
+            Ok(Err(e)) => {
+                part.doc.compaction_abandoned();
+                tracing::warn!(room = %room.id, error = %e, "compacting the document failed");
+            }
+            Err(e) => {
+                part.doc.compaction_abandoned();
+                tracing::error!(room = %room.id, error = %e, "compacting the document failed");
+            }
+        }
+        part.compacted.notify_waiters();
+        drop(part);
+        crate::probe::compaction_finished(room.id.as_str());
+    });
 }
 
 /// Runs `work` on the document, where `runs` says, and gives the lock back

@@ -16,10 +16,10 @@ use collab_doc::UpdateInfo;
 use collab_protocol::{Member, ServerMsg, UserId};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::document::run;
+use super::document::{run, spawn_compaction};
 use super::{
-    KickReason, Remote, Room, RoomLink, State, broadcast, free_color, new_session_token,
-    returning_session, send_to,
+    DocSettings, KickReason, Remote, Room, RoomLink, State, broadcast, free_color,
+    new_session_token, returning_session, send_to,
 };
 
 #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
@@ -74,27 +74,20 @@ impl Room {
     pub(crate) async fn apply_remote(
         self: &Arc<Self>,
         entries: Vec<Remote>,
-        max_doc_bytes: usize,
-        compact_every: usize,
+        settings: DocSettings,
     ) {
         for entry in entries {
             match entry {
                 Remote::Update { from, data } => {
-                    self.import_remote(from, data, max_doc_bytes, compact_every)
-                        .await;
+                    self.import_remote(from, data, settings).await;
                 }
                 event => self.remote_event(event),
             }
         }
     }
 
-    async fn import_remote(
-        self: &Arc<Self>,
-        from: UserId,
-        data: Vec<u8>,
-        max_doc_bytes: usize,
-        compact_every: usize,
-    ) {
+    async fn import_remote(self: &Arc<Self>, from: UserId, data: Vec<u8>, settings: DocSettings) {
+        let max_doc_bytes = settings.max_doc_bytes;
         let info = match UpdateInfo::read(&data) {
             Ok(info) => info,
             Err(e) => {
@@ -103,22 +96,29 @@ impl Room {
             }
         };
         let relay = Utf8Bytes::from(ServerMsg::update_json(from, &data));
-        let part = Arc::clone(&self.doc).lock_owned().await;
-        let runs = part.import_runs(data.len(), max_doc_bytes, compact_every);
+        let part = self.doc_with_room_for(data.len()).await;
+        let runs = part.import_runs(data.len(), max_doc_bytes);
         let room = Arc::clone(self);
-        let (_part, result) = run(part, runs, move |p| {
+        let (part, result) = run(part, runs, move |p| {
             let new = p.doc.import_checked(&data, &info, max_doc_bytes)?;
+            let mut job = None;
             if new {
                 let mut st = room.lock();
                 broadcast(&mut st, &relay, None);
                 drop(st);
-                p.after_import(&room.id, data, compact_every);
+                p.after_import(&room.id, data);
+                job = room.take_compaction(p, settings);
             }
-            Ok(new)
+            Ok(job)
         })
         .await;
-        if let Err(e) = result.and_then(|r| r) {
-            tracing::warn!(room = %self.id, user = from, error = %e, "another node's update was not imported");
+        drop(part);
+        match result.and_then(|r| r) {
+            Ok(Some(job)) => spawn_compaction(Arc::clone(self), job),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(room = %self.id, user = from, error = %e, "another node's update was not imported");
+            }
         }
     }
 

@@ -239,9 +239,32 @@ impl StoreHandle {
         self.queue(Op::Append(room.clone(), data))
     }
 
-    /// Queues the room's whole state, replacing its stored updates.
-    pub(crate) fn snapshot(&self, room: &RoomId, data: Vec<u8>) -> Queued {
-        self.queue(Op::Snapshot(room.clone(), data))
+    /// Queues a snapshot of the room that does not cover its latest
+    /// updates (a compaction's, made off the room's lock while updates went
+    /// on), then those updates: taken in together, so one commit replaces
+    /// the room's stored updates by them.
+    pub(crate) fn snapshot_then(
+        &self,
+        room: &RoomId,
+        data: Vec<u8>,
+        after: Vec<Vec<u8>>,
+    ) -> Queued {
+        let mut st = self.inbox.state.lock();
+        if st.closed {
+            return Queued::Closed;
+        }
+        let before = st.ops.len();
+        if before + 1 + after.len() > self.inbox.capacity {
+            return Queued::Full;
+        }
+        st.ops.push(Op::Snapshot(room.clone(), data));
+        st.ops
+            .extend(after.into_iter().map(|u| Op::Append(room.clone(), u)));
+        let half = self.inbox.half();
+        let wake =
+            (before == 0 && st.closing.is_empty()) || (before < half && st.ops.len() >= half);
+        drop(st);
+        if wake { self.wake() } else { Queued::Yes }
     }
 
     /// The whole state of a room that is closing with changes the full

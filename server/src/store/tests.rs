@@ -17,14 +17,14 @@ use crate::probe::{StoreEvent, StoreProbe};
 use crate::room::{Control, JoinRequest, Link, Room};
 
 /// A stored room with alice in it, whose changes go to `handle`.
-async fn room_with_alice(handle: StoreHandle) -> (Arc<Room>, crate::room::Joined) {
+async fn room_with_alice(handle: StoreHandle, name: &str) -> (Arc<Room>, crate::room::Joined) {
     let loaded = Loaded {
         doc: RoomDoc::new(),
         updates: 0,
         bytes: 0,
     };
     let room = Arc::new(Room::restored(
-        RoomId::parse("q").unwrap(),
+        RoomId::parse(name).unwrap(),
         1 << 20,
         loaded,
         handle,
@@ -70,8 +70,6 @@ fn take(handle: &StoreHandle) -> Vec<Op> {
     handle.inbox.take().ops
 }
 
-/// A full store queue never blocks the room and loses nothing: the
-/// next change that fits carries the whole snapshot.
 /// Alice types `text` at the end of `doc`, and the room takes it.
 async fn type_into(
     room: &Arc<Room>,
@@ -84,30 +82,55 @@ async fn type_into(
     let u = doc.take_local_update().unwrap();
     let info = collab_doc::UpdateInfo::read(&u).unwrap();
     // Connection 1: hers (`room_with_alice`).
-    room.update(alice, 1, u, info, 1 << 20, 1000).await.unwrap();
+    room.update(alice, 1, u, info, crate::room::tests::settings(1 << 20))
+        .await
+        .unwrap();
 }
 
+/// A full store queue never blocks the room and loses nothing: the next
+/// change starts a compaction, whose snapshot and the updates merged after
+/// it replace what the store has, taken in together.
 #[tokio::test]
-async fn a_full_queue_makes_the_next_change_a_snapshot() {
-    let (handle, _rx) = handle(1);
-    let (room, alice) = room_with_alice(handle.clone()).await;
+async fn a_full_queue_makes_the_next_compaction_a_snapshot() {
+    // Not held: watched, to know when a compaction is swapped in.
+    let watch = crate::probe::hold_compaction("full");
+    watch.release();
+    let (handle, _rx) = handle(2);
+    let (room, alice) = room_with_alice(handle.clone(), "full").await;
     let mut doc = SharedDoc::new();
     type_into(&room, alice.id, &mut doc, "one ").await;
-    // The queue (1) is full: dropped, room dirty.
     type_into(&room, alice.id, &mut doc, "two ").await;
-    let [Op::Append(_, data)] = &take(&handle)[..] else {
-        panic!("the first change is an append, and the second did not fit")
+    // The inbox (2) is full: dropped, room dirty, a compaction taken.
+    type_into(&room, alice.id, &mut doc, "three ").await;
+    let appended: Vec<Vec<u8>> = take(&handle)
+        .into_iter()
+        .map(|op| match op {
+            Op::Append(_, data) => data,
+            Op::Snapshot(..) => panic!("the first changes are appends"),
+        })
+        .collect();
+    assert_eq!(appended.len(), 2, "the third did not fit");
+    // Arrives while the compaction is out (the runtime has one thread and
+    // the test has not yielded): it is the update after the snapshot.
+    type_into(&room, alice.id, &mut doc, "four").await;
+    tokio::time::timeout(Duration::from_secs(20), watch.finished())
+        .await
+        .unwrap();
+    let ops = take(&handle);
+    let [Op::Snapshot(_, snap), Op::Append(_, after)] = &ops[..] else {
+        panic!(
+            "after an overflow the next compaction stores a snapshot, then the update after it: {ops:?}"
+        )
     };
-    let data = data.clone();
-    type_into(&room, alice.id, &mut doc, "three").await;
-    let [Op::Snapshot(_, snap)] = &take(&handle)[..] else {
-        panic!("after an overflow the next change is a snapshot")
-    };
-    let restored = SharedDoc::from_snapshot(snap).unwrap();
-    assert_eq!(restored.text(), "one two three");
+    let mut restored = SharedDoc::from_snapshot(snap).unwrap();
+    assert_eq!(restored.text(), "one two three ");
+    restored.import(after).unwrap();
+    assert_eq!(restored.text(), "one two three four");
     let mut first = SharedDoc::new();
-    first.import(&data).unwrap();
-    assert_eq!(first.text(), "one ");
+    for u in &appended {
+        first.import(u).unwrap();
+    }
+    assert_eq!(first.text(), "one two ");
     // Back to appends.
     type_into(&room, alice.id, &mut doc, "!").await;
     assert!(matches!(&take(&handle)[..], [Op::Append(..)]));
@@ -119,7 +142,10 @@ async fn a_full_queue_makes_the_next_change_a_snapshot() {
 #[tokio::test]
 async fn a_room_closing_with_refused_changes_leaves_its_snapshot() {
     let (handle, _rx) = handle(1);
-    let (room, alice) = room_with_alice(handle.clone()).await;
+    // Its compactions wait: none hands the store a snapshot before the
+    // room closes.
+    let _held = crate::probe::hold_compaction("closing");
+    let (room, alice) = room_with_alice(handle.clone(), "closing").await;
     let mut doc = SharedDoc::new();
     for text in ["one ", "two "] {
         type_into(&room, alice.id, &mut doc, text).await;

@@ -18,6 +18,7 @@ use crate::common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use collab_protocol::Base64Bytes;
 use collab_protocol::ErrorCode;
 use common::{Client, Frame, Server, WAIT, edit, test_config};
 use futures::SinkExt;
@@ -321,6 +322,7 @@ async fn provoke(code: &str) -> Provoked {
             (server, c, None, 0, true)
         }
         "slow_consumer" => return slow_consumer().await,
+        "history_trimmed" => return history_trimmed().await,
         other => panic!("no scenario provokes {other}: add one to conformance.rs"),
     };
     let error = next_error(&mut client).await;
@@ -403,6 +405,86 @@ async fn slow_consumer() -> Provoked {
         _others: vec![typist],
         _dir: None,
     }
+}
+
+/// `len` bytes of text that does not compress.
+fn noise(len: usize, seed: u64) -> String {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b' ' + (x % 94) as u8)
+        })
+        .collect()
+}
+
+/// Skips other events until the `ack` of `seq`.
+async fn acked(c: &mut Client, seq: u64) {
+    loop {
+        let v = event(c).await;
+        if v == json!({"type":"ack","seq":seq}) {
+            return;
+        }
+        assert_ne!(v["type"], "error", "{v}");
+    }
+}
+
+/// A member away while the room trims the history its offline edit builds
+/// on: alice inserts and deletes 600 KiB that does not compress until a
+/// rejoin with the away member's version is sent the whole document (the
+/// room trimmed history it lacks); its offline edit is then refused.
+async fn history_trimmed() -> Provoked {
+    let server = Server::start(test_config()).await;
+    let (mut alice, wa) = joined(&server, "r", "alice").await;
+    let mut da = collab_doc::SharedDoc::from_snapshot(&b64_decode(&wa["doc"])).unwrap();
+    da.author_as(wa["peer"].as_u64().unwrap()).unwrap();
+    let data = edit(&mut da, 0, "start\n");
+    alice
+        .send_raw(&json!({"type":"update","seq":1,"data":data}).to_string())
+        .await;
+    acked(&mut alice, 1).await;
+    let (away_conn, w) = joined(&server, "r", "away").await;
+    let mut away = collab_doc::SharedDoc::from_snapshot(&b64_decode(&w["doc"])).unwrap();
+    away_conn.close().await;
+    away.author_fresh();
+    let offline = edit(&mut away, 0, "offline ");
+    let chunk = noise(600 * 1024, 5);
+    let mut seq = 1;
+    // Bounded: trimming needs about 3 MB of history, 3 rounds.
+    for _ in 0..12 {
+        for (at, del, ins) in [(0, 0, chunk.as_str()), (0, chunk.len(), "")] {
+            da.splice(at, del, ins).unwrap();
+            let data = Base64Bytes(da.take_local_update().unwrap());
+            seq += 1;
+            alice
+                .send_raw(&json!({"type":"update","seq":seq,"data":data}).to_string())
+                .await;
+            acked(&mut alice, seq).await;
+        }
+        let mut j = join("r", "away");
+        j["version"] = json!(b64(&away.version()));
+        let (mut c, w) = joined_with(&server, j).await;
+        if w["doc_kind"] == "snapshot" {
+            c.send_raw(&json!({"type":"update","seq":7,"data":offline}).to_string())
+                .await;
+            let error = next_error(&mut c).await;
+            return Provoked {
+                _server: server,
+                client: c,
+                error,
+                seq: Some(7),
+                close: 0,
+                joined: true,
+                settle: Duration::ZERO,
+                _others: vec![alice],
+                _dir: None,
+            };
+        }
+        c.close().await;
+    }
+    panic!("the room never trimmed its history");
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ mod document;
 mod documented;
 mod fuzz_updates;
 mod half_open;
+mod history;
 mod lifecycle;
 mod logs;
 mod memory;
