@@ -171,7 +171,7 @@ pub async fn run_with_ready(
     let node = match &config.cluster {
         Some(c) => {
             let settings = room::DocSettings::of(&config);
-            Some(cluster::Node::start(c.clone(), settings).await?)
+            Some(cluster::Node::start(c.clone(), settings, config.max_users_per_room).await?)
         }
         None => None,
     };

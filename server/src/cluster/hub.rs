@@ -93,6 +93,10 @@ pub(crate) struct Hub {
     node: String,
     ops: mpsc::Sender<Op>,
     settings: Settings,
+    /// `--max-users-per-room`, for members claiming their name again.
+    max_users: usize,
+    /// Members whose name another node held at the last tick.
+    contested: Mutex<std::collections::HashSet<(RoomId, collab_protocol::UserId)>>,
     hosted: Mutex<HashMap<RoomId, Hosted>>,
     /// A room was added since the reader last took the cursors.
     dirty: AtomicBool,
@@ -117,13 +121,20 @@ impl std::fmt::Debug for Hub {
 
 impl Hub {
     /// Starts the publisher, the reader and the tick.
-    pub fn start(cluster: Arc<Cluster>, settings: Settings, every: Duration) -> Arc<Hub> {
+    pub fn start(
+        cluster: Arc<Cluster>,
+        settings: Settings,
+        max_users: usize,
+        every: Duration,
+    ) -> Arc<Hub> {
         let (ops, rx) = mpsc::channel(QUEUE);
         let hub = Arc::new(Hub {
             node: cluster.node().as_str().to_owned(),
             cluster,
             ops,
             settings,
+            max_users,
+            contested: Mutex::default(),
             hosted: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(false),
             wake: Notify::new(),
@@ -355,6 +366,41 @@ impl Hub {
             Claim::BadSession => ClaimOutcome::BadSession,
             Claim::Full => ClaimOutcome::Full,
         })
+    }
+
+    /// A member of this node whose entry Redis no longer has as this
+    /// node's (swept while Redis or this node's heartbeat was away, or lost
+    /// by a Redis that came back empty) claims its name again with its own
+    /// session: the other nodes, which saw it leave, see it join again.
+    ///
+    /// It claims as a new member would (presenting no session), so it never
+    /// takes back a session that resumed on another node: that node's
+    /// `member` entry is on its way, and ends the connection here. A name
+    /// still held elsewhere at the next tick is someone else's: the
+    /// member's connection ends (its client joins again).
+    async fn reclaim(&self, room: &Arc<Room>, name: &str) {
+        let Some((member, session)) = room.local_member(name) else {
+            return;
+        };
+        let key = (room.id().clone(), member.id);
+        match self
+            .claim(room.id(), &member, None, &session, self.max_users)
+            .await
+        {
+            Ok(ClaimOutcome::Ok(..)) => {
+                self.contested.lock().remove(&key);
+                tracing::info!(room = %room.id(), user = member.id, "a member's entry was lost in Redis; claimed again");
+            }
+            Ok(ClaimOutcome::Taken) if self.contested.lock().insert(key.clone()) => {}
+            Ok(_) => {
+                self.contested.lock().remove(&key);
+                tracing::warn!(room = %room.id(), user = member.id, "a member's name is held on another node; ending its connection here");
+                room.drop_member(member.id);
+            }
+            Err(e) => {
+                tracing::warn!(room = %room.id(), error = %e, "could not claim a lost member's name again");
+            }
+        }
     }
 
     /// The rooms to read now and their cursors: live rooms whose queue has
@@ -774,10 +820,18 @@ async fn tick(hub: Weak<Hub>, every: Duration) {
         for room in rooms {
             let names = room.local_names();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            let refreshed = h.cluster.refresh_members(room.id(), &names).await;
-            let swept = h.cluster.sweep_members(room.id()).await;
-            if let (Err(e), _) | (_, Err(e)) = (refreshed, swept) {
-                tracing::warn!(room = %room.id(), error = %e, "could not refresh the room's members");
+            let lost = match h.cluster.refresh_members(room.id(), &names).await {
+                Ok(lost) => lost,
+                Err(e) => {
+                    tracing::warn!(room = %room.id(), error = %e, "could not refresh the room's members");
+                    continue;
+                }
+            };
+            for name in lost {
+                h.reclaim(&room, &name).await;
+            }
+            if let Err(e) = h.cluster.sweep_members(room.id()).await {
+                tracing::warn!(room = %room.id(), error = %e, "could not sweep the room's members");
             }
         }
     }

@@ -661,10 +661,14 @@ impl Cluster {
     }
 
     /// Pushes back the expiry of this node's members `names` in the room;
-    /// returns how many of them were still this node's.
-    pub async fn refresh_members(&self, room: &RoomId, names: &[&str]) -> ClusterResult<usize> {
+    /// returns those that are no longer this node's.
+    pub async fn refresh_members(
+        &self,
+        room: &RoomId,
+        names: &[&str],
+    ) -> ClusterResult<Vec<String>> {
         if names.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let k = Keys::of(room);
         let mut inv = self.scripts.refresh.key(&k.who);
@@ -674,8 +678,7 @@ impl Cluster {
         for name in names {
             inv.arg(*name);
         }
-        let n: usize = inv.invoke_async(&mut self.conn()).await?;
-        Ok(n)
+        Ok(inv.invoke_async(&mut self.conn()).await?)
     }
 
     /// Removes the room's expired members (each with `left` in the log,

@@ -93,7 +93,11 @@ pub(crate) struct Node {
 impl Node {
     /// Connects and claims the node id, or says in one sentence why not;
     /// then beats every third of the member ttl.
-    pub async fn start(config: ClusterConfig, settings: Settings) -> std::io::Result<Node> {
+    pub async fn start(
+        config: ClusterConfig,
+        settings: Settings,
+        max_users: usize,
+    ) -> std::io::Result<Node> {
         let url = config.redis.clone();
         let every = (config.member_ttl / 3).max(Duration::from_millis(10));
         let cluster = Cluster::connect(config).await.map_err(|e| {
@@ -103,7 +107,7 @@ impl Node {
         let health = Arc::new(Health::default());
         health.up.store(true, Ordering::Relaxed);
         let heartbeat = tokio::spawn(beat(Arc::clone(&cluster), Arc::clone(&health), every));
-        let hub = Hub::start(Arc::clone(&cluster), settings, every);
+        let hub = Hub::start(Arc::clone(&cluster), settings, max_users, every);
         tracing::info!(node = %cluster.node(), redis = %url, "joined the nodes sharing this Redis");
         Ok(Node {
             cluster,

@@ -122,6 +122,25 @@ impl Room {
         }
     }
 
+    /// This node's member called `name`, and its session.
+    pub(crate) fn local_member(&self, name: &str) -> Option<(Member, String)> {
+        self.lock()
+            .members
+            .iter()
+            .find(|e| e.member.name == name)
+            .map(|e| (e.member.clone(), e.session.clone()))
+    }
+
+    /// Ends this node's member `id` whose name another node holds now: its
+    /// connection closes, and this node's other members see it leave.
+    pub(crate) fn drop_member(&self, id: UserId) {
+        let mut st = self.lock();
+        if let Some(i) = st.members.iter().position(|e| e.member.id == id) {
+            st.members[i].link.control.kick(KickReason::Replaced);
+            super::remove(&mut st, i, collab_protocol::LeftReason::Disconnected);
+        }
+    }
+
     /// A snapshot of the room's document (on the blocking pool, with the
     /// document lock held: every update imported so far is in it).
     pub(crate) async fn export_snapshot(&self) -> Result<Vec<u8>, collab_doc::DocError> {

@@ -467,3 +467,168 @@ async fn the_log_is_trimmed_behind_snapshots() {
     b.stop().await;
     c.stop().await;
 }
+
+/// Redis restarts (with `appendonly yes`) while members type: what was
+/// acked survives, an update Redis did not take is not acked and its
+/// author is told `storage_failed` once; once Redis is back the resent
+/// update is acked and reaches the other node, without restarting either.
+#[tokio::test]
+async fn a_redis_restart_loses_no_acked_edit_and_the_nodes_recover() {
+    let mut redis = RedisServer::start_persistent().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut alice, wa) = a.join("restart", "alice").await;
+    let (mut bob, wb) = b.join("restart", "bob").await;
+    let mut da = replica(&wa);
+    let mut db = replica(&wb);
+
+    alice
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: edit(&mut da, 0, "acked. "),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    db.import(next_update(&mut bob).await.as_slice()).unwrap();
+
+    redis.kill().await;
+    let lost = edit(&mut da, 7, "resent.");
+    alice
+        .send(&ClientMsg::Update {
+            seq: 2,
+            data: lost.clone(),
+        })
+        .await;
+    match alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { .. } | ServerMsg::Error { .. }))
+        .await
+    {
+        ServerMsg::Error { code, seq, .. } => {
+            assert_eq!((code, seq), (ErrorCode::StorageFailed, None));
+        }
+        other => panic!("acked while Redis was away: {other:?}"),
+    }
+
+    redis.restart().await;
+    // The client sends it again (as collab-client does after its ack
+    // timeout) until Redis takes it.
+    timeout(WAIT, async {
+        for seq in 3.. {
+            alice
+                .send(&ClientMsg::Update {
+                    seq,
+                    data: lost.clone(),
+                })
+                .await;
+            let acked = timeout(
+                Duration::from_millis(300),
+                alice.recv_until(|m| matches!(m, ServerMsg::Ack { seq: s } if *s == seq)),
+            )
+            .await;
+            if acked.is_ok() {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("acked once Redis is back");
+    db.import(next_update(&mut bob).await.as_slice()).unwrap();
+    assert_eq!(db.text(), "acked. resent.");
+    assert_eq!(da.text(), db.text());
+    // And the way back works too.
+    bob.send(&ClientMsg::Chat {
+        text: "back".into(),
+    })
+    .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if text == "back"))
+        .await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A member whose entry was swept while its node lived (Redis or the
+/// node's heartbeat away past the member ttl): the other nodes see it
+/// leave; its node claims the name again, and they see it join again, the
+/// same member, whose connection never noticed.
+#[tokio::test]
+async fn a_member_swept_while_its_node_lives_joins_again() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut alice, wa) = a.join("swept", "alice").await;
+    let (mut bob, _) = b.join("swept", "bob").await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await;
+
+    // What the sweep script does to a member whose time is up.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("HDEL")
+        .arg("collab:{swept}:who")
+        .arg("alice")
+        .ignore()
+        .cmd("HDEL")
+        .arg("collab:{swept}:members")
+        .arg("alice")
+        .ignore()
+        .cmd("ZREM")
+        .arg("collab:{swept}:alive")
+        .arg("alice")
+        .ignore()
+        .cmd("XADD")
+        .arg("collab:{swept}:log")
+        .arg("*")
+        .arg(&["k", "l", "n", "node-a", "f"])
+        .arg(wa.you.id)
+        .arg(&["d", "disconnected"])
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    match bob
+        .recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+        .await
+    {
+        ServerMsg::Left { id, .. } => assert_eq!(id, wa.you.id),
+        _ => unreachable!(),
+    }
+    match bob
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await
+    {
+        ServerMsg::Joined { member } => assert_eq!(member, wa.you),
+        _ => unreachable!(),
+    }
+    alice
+        .send(&ClientMsg::Chat {
+            text: "still here".into(),
+        })
+        .await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if text == "still here"))
+        .await;
+    // The name is hers again, on every node.
+    let mut twin = b.client().await;
+    twin.send(&ClientMsg::Join(join_msg("swept", "alice")))
+        .await;
+    twin.expect_error(ErrorCode::NameTaken).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The data of the next `update` event.
+async fn next_update(c: &mut Client) -> collab_protocol::Base64Bytes {
+    match c
+        .recv_until(|m| matches!(m, ServerMsg::Update { .. }))
+        .await
+    {
+        ServerMsg::Update { data, .. } => data,
+        _ => unreachable!(),
+    }
+}
