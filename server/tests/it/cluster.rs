@@ -213,6 +213,18 @@ async fn members_on_two_nodes_share_a_room() {
     // And the name is free again on any node.
     let (_bob2, w) = a.join("shared", "bob").await;
     assert_eq!(names(&w), vec!["alice", "bob", "carol"]);
+    // Node a hosts one room, wrote its entries and read the others'.
+    let (_, _, metrics) = http(a.addr, "GET", "/metrics").await;
+    let value = |name: &str| -> u64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("collab_cluster_rooms"), 1);
+    assert!(value("collab_cluster_published_total") >= 2, "{metrics}");
+    assert!(value("collab_cluster_received_total") >= 3, "{metrics}");
     a.stop().await;
     b.stop().await;
     c.stop().await;
