@@ -237,10 +237,11 @@ impl Cli {
         if self.memory {
             return Ok(Storage::Memory);
         }
-        // A node keeps its rooms in Redis (docs/scale-out.md); an explicit
-        // --data-dir is refused by `run`.
+        // A node keeps its rooms in Redis (docs/scale-out.md), never in a
+        // data directory: one set by the environment (the container image
+        // sets COLLAB_DATA_DIR) is not used.
         #[cfg(feature = "cluster")]
-        if self.redis.is_some() && self.data_dir.is_none() {
+        if self.redis.is_some() {
             return Ok(Storage::Memory);
         }
         match self.data_dir.clone().or_else(Storage::default_dir) {
@@ -568,6 +569,26 @@ mod tests {
         let config = cli.config();
         let cluster = config.cluster.as_ref().unwrap();
         assert_eq!(cluster.node_id.as_str(), "node-a");
+        assert_eq!(cluster.member_ttl, Duration::from_secs(15));
+        // Rooms live in Redis: a data dir (the container image sets one)
+        // is not used.
+        let with_dir = Cli::try_parse_from([
+            "collab-server",
+            "--redis",
+            "redis://h/0",
+            "--node-id",
+            "a",
+            "--data-dir",
+            "/var/lib/collab",
+            "--member-ttl",
+            "2s",
+        ])
+        .unwrap();
+        assert!(matches!(with_dir.storage(), Ok(Storage::Memory)));
+        assert_eq!(
+            with_dir.config().cluster.unwrap().member_ttl,
+            Duration::from_secs(2)
+        );
         assert_eq!(cluster.redis.to_string(), "redis://:***@10.1.2.3:6379/0");
         let shown = format!("{cli:?} {config:?}");
         assert!(!shown.contains("pa55word"), "{shown}");

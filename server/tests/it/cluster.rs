@@ -644,3 +644,108 @@ async fn next_update(c: &mut Client) -> collab_protocol::Base64Bytes {
         _ => unreachable!(),
     }
 }
+
+/// A load balancer of the simplest kind: each TCP connection goes to the
+/// first of `backends` that accepts it, byte for byte.
+async fn balancer(backends: Vec<std::net::SocketAddr>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let backends = backends.clone();
+            tokio::spawn(async move {
+                for b in backends {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(b).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Issue 18's node failure: a node is SIGKILLed while its members type.
+/// They reconnect through the balancer to another node and resend what was
+/// not acked; every replica, and a newcomer on a third node, end with the
+/// same text, in which every edit is present exactly once.
+#[tokio::test]
+async fn a_killed_node_loses_no_edit_of_its_typing_members() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let (mut doomed, doomed_addr) = spawn_binary(&[
+        "--redis",
+        &url,
+        "--node-id",
+        "doomed",
+        "--member-ttl",
+        "500ms",
+    ])
+    .await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let lb = balancer(vec![doomed_addr, b.addr]).await;
+    let join = |addr: std::net::SocketAddr, user: &'static str| async move {
+        collab_client::Client::builder(&format!("ws://{addr}"), "kill", user)
+            .timeout(Duration::from_secs(30))
+            .join()
+            .await
+            .unwrap()
+    };
+    // Two members on the doomed node (through the balancer), one on b.
+    let names = ["ann", "amos", "bea"];
+    let members = [
+        join(lb, names[0]).await,
+        join(lb, names[1]).await,
+        join(b.addr, names[2]).await,
+    ];
+
+    const EDITS: usize = 40;
+    let (halfway, mut at_halfway) = tokio::sync::mpsc::channel::<()>(3);
+    let typing: Vec<_> = members
+        .iter()
+        .zip(names)
+        .map(|(m, name)| {
+            let halfway = halfway.clone();
+            async move {
+                for i in 0..EDITS {
+                    if i == EDITS / 2 {
+                        let _ = halfway.send(()).await;
+                    }
+                    let at = m.text().chars().count();
+                    let token = format!("[{name}.{i}]");
+                    m.edit(at, 0, &token).unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        })
+        .collect();
+    drop(halfway);
+    let kill = async {
+        for _ in 0..3 {
+            at_halfway.recv().await;
+        }
+        doomed.kill().unwrap();
+        doomed.wait().unwrap();
+    };
+    tokio::join!(futures::future::join_all(typing), kill);
+
+    for m in &members {
+        m.wait_synced().await.unwrap();
+    }
+    let text = members[2].text();
+    for m in &members {
+        m.wait_text(&text).await.unwrap();
+    }
+    for name in names {
+        for i in 0..EDITS {
+            let token = format!("[{name}.{i}]");
+            assert_eq!(text.matches(&token).count(), 1, "{token} in {text}");
+        }
+    }
+    let c = Server::start(node_config(&redis, "node-c")).await;
+    let newcomer = join(c.addr, "cy").await;
+    newcomer.wait_text(&text).await.unwrap();
+    b.stop().await;
+    c.stop().await;
+}
