@@ -158,6 +158,7 @@ impl Registry {
                             self.max_queue_bytes,
                             loaded.doc,
                             loaded.members,
+                            loaded.peers,
                             hub.link(id),
                         )
                     })?;

@@ -37,7 +37,7 @@ use crate::clock::now_ms;
 use crate::store::{Loaded, StoreHandle, StoreLink};
 use document::{DocLock, DocPart, Runs, SERVER_OWNER, run, spawn_compaction};
 #[cfg_attr(not(feature = "cluster"), allow(unused_imports))]
-pub(crate) use link::{LogKind, Op, Remote, RoomLink, reason_of, reason_str};
+pub(crate) use link::{LogKind, Op, Remote, RoomLink, peer_of, reason_of, reason_str};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Member colours, `#rrggbb`, readable on dark and light terminals.
@@ -533,6 +533,12 @@ impl Room {
             role_changed = was != req.read_only;
         }
         drop(part);
+        // The other nodes bind the new peer id to its session too, before
+        // any update under it reaches them (it is queued first).
+        if let Some(link) = &self.link {
+            let e = &st.members[index];
+            link.publish_peer(e.member.id, e.peer, &e.session);
+        }
 
         // A document too big for one message goes in parts, each of which
         // fits the frame limit once in base64 inside its event.
@@ -863,10 +869,11 @@ impl Room {
             let Some(update) = p.doc.seed_if_empty(&text) else {
                 return false;
             };
-            p.owners
-                .insert(collab_doc::seed_peer(&text), SERVER_OWNER.to_owned());
+            let seed = collab_doc::seed_peer(&text);
+            p.owners.insert(seed, SERVER_OWNER.to_owned());
             p.persist(&room.id, update.clone());
             if let Some(link) = &room.link {
+                link.publish_peer(from, seed, SERVER_OWNER);
                 link.publish(LogKind::Update, from, update.clone(), None);
             }
             let msg = ServerMsg::Update {

@@ -67,16 +67,19 @@ pub enum Kind {
     Chat,
     /// A direct message (the `direct` event as JSON).
     Direct,
+    /// A Loro peer id given out, and its owner (`PEER SESSION`).
+    Peer,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::Update,
         Kind::Joined,
         Kind::Left,
         Kind::Member,
         Kind::Chat,
         Kind::Direct,
+        Kind::Peer,
     ];
 
     fn code(self) -> &'static str {
@@ -87,6 +90,7 @@ impl Kind {
             Kind::Member => "m",
             Kind::Chat => "c",
             Kind::Direct => "d",
+            Kind::Peer => "p",
         }
     }
 

@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 
 use super::{Batch, Claim, Cluster, ClusterError, ClusterResult, Entry, EntryId, Kind, Outgoing};
 use crate::room::{
-    DocSettings as Settings, LogKind, Op, Remote, Room, RoomLink, reason_of, reason_str,
+    DocSettings as Settings, LogKind, Op, Remote, Room, RoomLink, peer_of, reason_of, reason_str,
 };
 
 /// Ops waiting for the publisher; past this a room's entry is refused (an
@@ -63,6 +63,8 @@ pub(crate) struct Loaded {
     pub since: Since,
     /// Its members, on whatever node.
     pub members: Vec<Member>,
+    /// The peer ids given out in it, and their owners.
+    pub peers: Vec<(u64, String)>,
 }
 
 /// How much of a room's log lies past its snapshot.
@@ -246,6 +248,7 @@ impl Hub {
                 "the room's snapshot kept changing while it loaded".into(),
             ));
         };
+        let peers = self.cluster.peers(room).await?;
         let members = self
             .cluster
             .members(room)
@@ -276,6 +279,7 @@ impl Hub {
             cursor,
             since,
             members,
+            peers,
         })
     }
 
@@ -509,6 +513,10 @@ fn remote(e: &Entry) -> Option<Remote> {
             id: e.from,
             reason: reason_of(&e.data),
         },
+        Kind::Peer => {
+            let (peer, session) = peer_of(&e.data)?;
+            Remote::Peer { peer, session }
+        }
         Kind::Chat => {
             let text = json()?;
             match ServerMsg::from_json(text).ok()? {
@@ -557,6 +565,7 @@ async fn publish(hub: Arc<Hub>, mut rx: mpsc::Receiver<Op>) {
                         LogKind::Member => Kind::Member,
                         LogKind::Chat => Kind::Chat,
                         LogKind::Direct => Kind::Direct,
+                        LogKind::Peer => Kind::Peer,
                         LogKind::Presence => {
                             let mut payload = Vec::with_capacity(hub.node.len() + 1 + data.len());
                             payload.extend_from_slice(hub.node.as_bytes());

@@ -221,6 +221,7 @@ struct Keys {
     alive: String,
     presence: String,
     compacting: String,
+    peers: String,
 }
 
 impl Keys {
@@ -234,6 +235,7 @@ impl Keys {
             alive: format!("collab:{{{r}}}:alive"),
             presence: format!("collab:{{{r}}}:presence"),
             compacting: format!("collab:{{{r}}}:compacting"),
+            peers: format!("collab:{{{r}}}:peers"),
         }
     }
 }
@@ -414,8 +416,16 @@ impl Cluster {
         for (room, out) in entries {
             let fits = match out {
                 Outgoing::Entry(entry) if entry.data.len() <= self.config.max_entry_bytes => {
+                    let keys = Keys::of(room);
+                    if entry.kind == Kind::Peer
+                        && let Some((peer, session)) = crate::room::peer_of(&entry.data)
+                    {
+                        let mut cmd = redis::cmd("HSET");
+                        cmd.arg(&keys.peers).arg(peer).arg(session);
+                        pipe.add_command(cmd).ignore();
+                    }
                     let mut cmd = redis::cmd("XADD");
-                    cmd.arg(Keys::of(room).log).arg("*");
+                    cmd.arg(keys.log).arg("*");
                     entry.write_fields(&mut cmd);
                     pipe.add_command(cmd);
                     true
@@ -694,6 +704,19 @@ impl Cluster {
             .key(&k.log)
             .invoke_async(&mut self.conn())
             .await?)
+    }
+
+    /// The Loro peer ids the nodes gave out in the room, and their owners
+    /// (skipping any that do not decode).
+    pub async fn peers(&self, room: &RoomId) -> ClusterResult<Vec<(u64, String)>> {
+        let all: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(Keys::of(room).peers)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(peer, session)| Some((peer.parse().ok()?, session)))
+            .collect())
     }
 
     /// The room's members and their records, in no particular order.

@@ -26,6 +26,10 @@ pub(crate) enum LogKind {
     /// A `presence` event, as JSON: not in the log but on the room's
     /// Pub/Sub channel (latest wins, never stored).
     Presence,
+    /// `PEER SESSION`: this node gave a session a Loro peer id (or, with no
+    /// session, authored a seed under it). Also kept in the room's `peers`
+    /// hash, for nodes that load the room later.
+    Peer,
 }
 
 /// One thing for the node's publisher, in the order the rooms push them
@@ -83,6 +87,11 @@ pub(crate) enum Remote {
     },
     /// A `presence` event's JSON, relayed as it is.
     Presence(String),
+    /// A peer id another node gave out, and its owner.
+    Peer {
+        peer: u64,
+        session: String,
+    },
 }
 
 impl RoomLink {
@@ -106,6 +115,11 @@ impl RoomLink {
             .is_ok()
     }
 
+    /// Queues the binding of `peer` to `session`.
+    pub fn publish_peer(&self, from: UserId, peer: u64, session: &str) {
+        self.publish(LogKind::Peer, from, peer_record(peer, session), None);
+    }
+
     /// Queues the release of `name`; when the queue is full its entry
     /// expires within the member ttl instead (nobody refreshes it).
     pub fn release(&self, name: String, reason: LeftReason) {
@@ -115,6 +129,18 @@ impl RoomLink {
             reason,
         });
     }
+}
+
+/// A peer binding as the log and the `peers` hash hold it.
+pub(crate) fn peer_record(peer: u64, session: &str) -> Vec<u8> {
+    format!("{peer} {session}").into_bytes()
+}
+
+/// The peer id and session of a binding, if it is one.
+pub(crate) fn peer_of(record: &[u8]) -> Option<(u64, String)> {
+    let text = std::str::from_utf8(record).ok()?;
+    let (peer, session) = text.split_once(' ')?;
+    Some((peer.parse().ok()?, session.to_owned()))
 }
 
 /// The name a reason has on the wire (`left`'s `reason`), which is also

@@ -32,9 +32,14 @@ impl Room {
         max_queue_bytes: usize,
         doc: collab_doc::RoomDoc,
         remote: Vec<Member>,
+        peers: Vec<(u64, String)>,
         link: RoomLink,
     ) -> Self {
         let mut room = Self::with_doc(id, max_queue_bytes, doc.into(), None);
+        // Not shared yet: the lock is free.
+        if let Ok(mut part) = room.doc.try_lock() {
+            part.owners.extend(peers);
+        }
         let st = room.state.get_mut();
         st.remote = remote;
         st.link = Some(link.clone());
@@ -80,6 +85,9 @@ impl Room {
             match entry {
                 Remote::Update { from, data } => {
                     self.import_remote(from, data, settings).await;
+                }
+                Remote::Peer { peer, session } => {
+                    self.doc.lock().await.owners.insert(peer, session);
                 }
                 event => self.remote_event(event),
             }
@@ -161,7 +169,7 @@ impl Room {
             st.members.iter().any(|e| e.member.id == id) || st.remote.iter().any(|m| m.id == id)
         };
         let msg = match event {
-            Remote::Update { .. } => return,
+            Remote::Update { .. } | Remote::Peer { .. } => return,
             Remote::Joined(member) => {
                 // Loaded with the room already, or this node's own.
                 if known(&st, member.id) {

@@ -749,3 +749,71 @@ async fn a_killed_node_loses_no_edit_of_its_typing_members() {
     b.stop().await;
     c.stop().await;
 }
+
+/// An update that writes `text` at 0 under `peer`, on top of `base`.
+fn forge_on(base: &collab_doc::SharedDoc, peer: u64, text: &str) -> collab_protocol::Base64Bytes {
+    let doc = loro::LoroDoc::new();
+    doc.import(&base.snapshot().unwrap()).unwrap();
+    let before = doc.oplog_vv();
+    doc.set_peer_id(peer).unwrap();
+    doc.get_text(collab_doc::TEXT_CONTAINER)
+        .insert(0, text)
+        .unwrap();
+    doc.commit();
+    collab_protocol::Base64Bytes(doc.export(loro::ExportMode::updates(&before)).unwrap())
+}
+
+/// A peer id is its session's on every node: a member on another node
+/// (one that hosted the room already, and one that loads it later) cannot
+/// write under it.
+#[tokio::test]
+async fn nobody_writes_under_a_peer_id_given_out_on_another_node() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut mallory, wm) = b.join("peers", "mallory").await;
+    let (mut bob, wb) = a.join("peers", "bob").await;
+    let mut db = replica(&wb);
+    bob.send(&ClientMsg::Update {
+        seq: 1,
+        data: edit(&mut db, 0, "victim text. "),
+    })
+    .await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    // Bob's update reached node b after his peer id's binding.
+    let mut dm = replica(&wm);
+    dm.import(next_update(&mut mallory).await.as_slice())
+        .unwrap();
+    mallory
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: forge_on(&dm, wb.peer, "EVIL"),
+        })
+        .await;
+    let (msg, seq) = mallory.expect_error(ErrorCode::BadUpdate).await;
+    assert_eq!(seq, Some(1));
+    assert!(msg.contains("another member"), "{msg}");
+
+    // A node new to the room learns the bindings from Redis.
+    let c = Server::start(node_config(&redis, "node-c")).await;
+    let (mut eve, we) = c.join("peers", "eve").await;
+    eve.send(&ClientMsg::Update {
+        seq: 1,
+        data: forge_on(&replica(&we), wb.peer, "EVIL"),
+    })
+    .await;
+    eve.expect_error(ErrorCode::BadUpdate).await;
+    // Her own peer id is hers.
+    let mut de = replica(&we);
+    eve.send(&ClientMsg::Update {
+        seq: 2,
+        data: edit(&mut de, 0, "eve. "),
+    })
+    .await;
+    eve.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 2 }))
+        .await;
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
