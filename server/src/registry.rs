@@ -170,7 +170,16 @@ impl Registry {
                     room
                 }
             };
-            let (color, session) = room.proposal(req.session.as_deref()).await;
+            // A session that owns peer ids here keeps its token, also when
+            // they were given out on another node whose binding this node
+            // has not read yet.
+            let owns = match req.session.as_deref() {
+                Some(s) if !s.is_empty() => {
+                    hub.cluster.owns_peers(id, s).await.map_err(unavailable)?
+                }
+                _ => false,
+            };
+            let (color, session) = room.proposal(req.session.as_deref(), owns).await;
             let member_id = hub.cluster.next_member_id().await.map_err(unavailable)?;
             let proposed = Member {
                 id: member_id,

@@ -743,17 +743,29 @@ impl Room {
         // Serialize before locking: the base64 of a big update is the
         // costly part and needs nothing from the room.
         let relay = Utf8Bytes::from(ServerMsg::update_json(from, &data));
-        let part = self.doc_with_room_for(data.len()).await;
-        let session = {
-            let st = self.lock();
-            let Some(entry) = st.member_on(from, conn) else {
-                // Removed meanwhile (slow consumer), or taken over: its
-                // edits no longer count.
+        let mut part = self.doc_with_room_for(data.len()).await;
+        let Some(session) = self.session_of(from, conn) else {
+            // Removed meanwhile (slow consumer), or taken over: its edits
+            // no longer count.
+            return Ok(Some(false));
+        };
+        if let Err(refused) = part.check_authors(&info, &session) {
+            // With `--redis`, a member back from another node brings what
+            // it saw there, which may not have reached this node yet: once
+            // this node has read the log as far as it goes now, the
+            // changes it has are let through (new ones under another's id
+            // still are not).
+            let Some(link) = &self.link else {
+                return Err(refused);
+            };
+            drop(part);
+            link.catch_up(std::time::Duration::from_secs(2)).await;
+            part = self.doc_with_room_for(data.len()).await;
+            let Some(session) = self.session_of(from, conn) else {
                 return Ok(Some(false));
             };
-            entry.session.clone()
-        };
-        part.check_authors(&info, &session)?;
+            part.check_authors_with(&info, &session, true)?;
+        }
         let runs = part.import_runs(data.len(), max_doc_bytes);
         let room = Arc::clone(self);
         let (part, result) = run(part, runs, move |p| {
@@ -784,6 +796,11 @@ impl Room {
             None => Ok(Some(new)),
             Some(stored) => Ok(stored.await.unwrap_or(false).then_some(new)),
         }
+    }
+
+    /// The session of member `id` if `conn` is its connection now.
+    fn session_of(&self, id: UserId, conn: u64) -> Option<String> {
+        self.lock().member_on(id, conn).map(|e| e.session.clone())
     }
 
     /// The document lock, once the room may take `len` more update bytes

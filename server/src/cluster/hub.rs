@@ -85,6 +85,8 @@ struct Delivery {
 /// A hosted room: where the reader is in its log, and its task's queue.
 struct Hosted {
     room: Weak<Room>,
+    /// The room instance's id: its own entries are skipped.
+    instance: u64,
     cursor: EntryId,
     tx: mpsc::Sender<Delivery>,
 }
@@ -156,6 +158,18 @@ impl Hub {
         hub
     }
 
+    /// Waits (at most `within`) until the publisher has written everything
+    /// queued: at shutdown, the departures of the node's members.
+    pub async fn drain(&self, within: Duration) {
+        let (done, drained) = oneshot::channel();
+        let _ = tokio::time::timeout(within, async {
+            if self.ops.send(Op::Barrier(done)).await.is_ok() {
+                let _ = drained.await;
+            }
+        })
+        .await;
+    }
+
     /// Stops its tasks (at shutdown).
     pub fn stop(&self) {
         for t in self.tasks.lock().drain(..) {
@@ -168,6 +182,8 @@ impl Hub {
         RoomLink {
             ops: self.ops.clone(),
             room: room.clone(),
+            instance: rand::random::<u64>().max(1),
+            progress: Arc::default(),
         }
     }
 
@@ -304,6 +320,7 @@ impl Hub {
                 room.id().clone(),
                 Hosted {
                     room: Arc::downgrade(room),
+                    instance: room.instance(),
                     cursor,
                     tx,
                 },
@@ -447,7 +464,14 @@ impl Hub {
         let entries: Vec<Remote> = batch
             .entries
             .into_iter()
-            .filter(|(_, e)| e.node != self.node)
+            // This instance's own entries, and the `joined` of this node's
+            // members (the join adds them here itself: read before it
+            // did, it would be announced twice).
+            .filter(|(_, e)| {
+                let own = e.instance != 0 && e.instance == h.instance;
+                let joined_here = e.kind == Kind::Joined && e.node == self.node;
+                !own && !joined_here
+            })
             .filter_map(|(id, e)| {
                 let r = remote(&e);
                 if r.is_none() {
@@ -555,6 +579,7 @@ async fn publish(hub: Arc<Hub>, mut rx: mpsc::Receiver<Op>) {
             match op {
                 Op::Publish {
                     room,
+                    instance,
                     kind,
                     from,
                     data,
@@ -580,6 +605,7 @@ async fn publish(hub: Arc<Hub>, mut rx: mpsc::Receiver<Op>) {
                         node: hub.node.clone(),
                         from,
                         data,
+                        instance,
                     };
                     run.push((room, Item::Entry(entry), done));
                 }
@@ -596,6 +622,15 @@ async fn publish(hub: Arc<Hub>, mut rx: mpsc::Receiver<Op>) {
                 Op::Barrier(done) => {
                     flush(&hub, &mut run).await;
                     let _ = done.send(());
+                }
+                Op::Tip { room, reply } => {
+                    flush(&hub, &mut run).await;
+                    let tip = hub.cluster.last_entry(&room).await;
+                    let _ = reply.send(match tip {
+                        Ok(Some(id)) => Some((id.ms, id.seq)),
+                        Ok(None) => Some((0, 0)),
+                        Err(_) => None,
+                    });
                 }
             }
         }
@@ -705,7 +740,21 @@ async fn apply(
 ) {
     while let Some(d) = rx.recv().await {
         let Some(room) = room.upgrade() else { return };
-        room.apply_remote(d.entries, settings).await;
+        let mut entries = d.entries;
+        // A `member` entry says its session moved to the writer's node; by
+        // the time it is read it may have moved back here (a client that
+        // reconnects twice in a row): Redis says who holds it now, and a
+        // stale one must not end the member's new connection here.
+        for i in (0..entries.len()).rev() {
+            if let Remote::Member(m) = &entries[i]
+                && let Ok(Some(node)) = cluster.holder(room.id(), &m.name).await
+                && node == cluster.node().as_str()
+            {
+                entries.remove(i);
+            }
+        }
+        room.apply_remote(entries, settings).await;
+        room.applied_to(d.last.ms, d.last.seq);
         since.entries += d.read.entries;
         since.bytes += d.read.bytes;
         let config = cluster.config();

@@ -222,6 +222,7 @@ struct Keys {
     presence: String,
     compacting: String,
     peers: String,
+    sessions: String,
 }
 
 impl Keys {
@@ -236,6 +237,7 @@ impl Keys {
             presence: format!("collab:{{{r}}}:presence"),
             compacting: format!("collab:{{{r}}}:compacting"),
             peers: format!("collab:{{{r}}}:peers"),
+            sessions: format!("collab:{{{r}}}:sessions"),
         }
     }
 }
@@ -421,8 +423,13 @@ impl Cluster {
                         && let Some((peer, session)) = crate::room::peer_of(&entry.data)
                     {
                         let mut cmd = redis::cmd("HSET");
-                        cmd.arg(&keys.peers).arg(peer).arg(session);
+                        cmd.arg(&keys.peers).arg(peer).arg(&session);
                         pipe.add_command(cmd).ignore();
+                        if !session.is_empty() {
+                            let mut cmd = redis::cmd("SADD");
+                            cmd.arg(&keys.sessions).arg(&session);
+                            pipe.add_command(cmd).ignore();
+                        }
                     }
                     let mut cmd = redis::cmd("XADD");
                     cmd.arg(keys.log).arg("*");
@@ -496,6 +503,29 @@ impl Cluster {
                 None => Err(ClusterError::Reply("an entry without an id".into())),
             },
             Some(other) => Err(ClusterError::Reply(format!("XRANGE entry: {other:?}"))),
+        }
+    }
+
+    /// The id of the newest entry of the room's log, if any.
+    pub async fn last_entry(&self, room: &RoomId) -> ClusterResult<Option<EntryId>> {
+        let reply: Value = redis::cmd("XREVRANGE")
+            .arg(Keys::of(room).log)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn())
+            .await?;
+        let Value::Array(list) = reply else {
+            return Err(ClusterError::Reply(format!("XREVRANGE: {reply:?}")));
+        };
+        match list.into_iter().next() {
+            None => Ok(None),
+            Some(Value::Array(pair)) => match pair.into_iter().next().and_then(entry::entry_id) {
+                Some(id) => Ok(Some(id)),
+                None => Err(ClusterError::Reply("an entry without an id".into())),
+            },
+            Some(other) => Err(ClusterError::Reply(format!("XREVRANGE entry: {other:?}"))),
         }
     }
 
@@ -717,6 +747,27 @@ impl Cluster {
             .into_iter()
             .filter_map(|(peer, session)| Some((peer.parse().ok()?, session)))
             .collect())
+    }
+
+    /// Whether `session` owns peer ids in the room (on any node): a member
+    /// coming back with it keeps it, and so its ids.
+    pub async fn owns_peers(&self, room: &RoomId, session: &str) -> ClusterResult<bool> {
+        let n: i64 = redis::cmd("SISMEMBER")
+            .arg(Keys::of(room).sessions)
+            .arg(session)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The node holding `name` in the room now, if anyone does.
+    pub async fn holder(&self, room: &RoomId, name: &str) -> ClusterResult<Option<String>> {
+        let who: Option<String> = redis::cmd("HGET")
+            .arg(Keys::of(room).who)
+            .arg(name)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(who.and_then(|w| w.rsplit(' ').next().map(str::to_owned)))
     }
 
     /// The room's members and their records, in no particular order.

@@ -121,6 +121,9 @@ impl Node {
     /// is away does not hold up the shutdown).
     pub async fn stop(&self) {
         self.heartbeat.abort();
+        // The members that just left are released (the others see them
+        // leave now, not after the member ttl).
+        self.hub.drain(Duration::from_secs(1)).await;
         self.hub.stop();
         let released =
             tokio::time::timeout(Duration::from_secs(1), self.cluster.release_node()).await;

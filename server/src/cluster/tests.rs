@@ -35,6 +35,7 @@ fn update(node: &str, from: u64, data: &[u8]) -> Entry {
         node: node.into(),
         from,
         data: data.to_vec(),
+        instance: 7,
     }
 }
 

@@ -41,6 +41,8 @@ pub(crate) enum Op {
     /// it (the ack point of an update).
     Publish {
         room: RoomId,
+        /// The room instance that publishes (see `RoomLink::instance`).
+        instance: u64,
         kind: LogKind,
         from: UserId,
         data: Vec<u8>,
@@ -56,6 +58,44 @@ pub(crate) enum Op {
     /// Answered once every op before it is done (before a room is loaded
     /// from Redis again, so what this node wrote is in what it reads).
     Barrier(oneshot::Sender<()>),
+    /// The id of the room's last log entry now (after every op before it),
+    /// `None` when Redis cannot say.
+    Tip {
+        room: RoomId,
+        reply: oneshot::Sender<Option<(u64, u64)>>,
+    },
+}
+
+/// How far a room instance has applied its log (an entry id, `(ms, seq)`).
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    applied: parking_lot::Mutex<(u64, u64)>,
+    moved: tokio::sync::Notify,
+}
+
+impl Progress {
+    /// Everything up to `at` is applied.
+    pub fn set(&self, at: (u64, u64)) {
+        let mut applied = self.applied.lock();
+        if at > *applied {
+            *applied = at;
+            drop(applied);
+            self.moved.notify_waiters();
+        }
+    }
+
+    /// Waits until everything up to `at` is applied.
+    pub async fn reached(&self, at: (u64, u64)) {
+        loop {
+            let moved = self.moved.notified();
+            let mut moved = std::pin::pin!(moved);
+            moved.as_mut().enable();
+            if *self.applied.lock() >= at {
+                return;
+            }
+            moved.await;
+        }
+    }
 }
 
 /// The node's publisher queue, as one room holds it.
@@ -63,6 +103,12 @@ pub(crate) enum Op {
 pub(crate) struct RoomLink {
     pub ops: mpsc::Sender<Op>,
     pub room: RoomId,
+    /// This room's life on this node, random and not 0: the reader skips
+    /// the entries this instance wrote (it applied them already), not those
+    /// of an earlier instance of the room on this node.
+    pub instance: u64,
+    /// How far this instance has applied the room's log.
+    pub progress: std::sync::Arc<Progress>,
 }
 
 /// An entry another node wrote, decoded, for the room to apply.
@@ -107,12 +153,33 @@ impl RoomLink {
         self.ops
             .try_send(Op::Publish {
                 room: self.room.clone(),
+                instance: self.instance,
                 kind,
                 from,
                 data,
                 done,
             })
             .is_ok()
+    }
+
+    /// Waits (at most `within`) until this node has applied the room's log
+    /// up to its last entry now: it then has every update that any node
+    /// had written when this was called.
+    pub async fn catch_up(&self, within: std::time::Duration) {
+        let _ = tokio::time::timeout(within, async {
+            let (reply, tip) = oneshot::channel();
+            let op = Op::Tip {
+                room: self.room.clone(),
+                reply,
+            };
+            if self.ops.send(op).await.is_err() {
+                return;
+            }
+            if let Ok(Some(tip)) = tip.await {
+                self.progress.reached(tip).await;
+            }
+        })
+        .await;
     }
 
     /// Queues the binding of `peer` to `session`.

@@ -17,6 +17,8 @@ use collab_protocol::{Member, ServerMsg, UserId};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::document::{run, spawn_compaction};
+use crate::access::same_secret;
+
 use super::{
     DocSettings, KickReason, Remote, Room, RoomLink, State, broadcast, free_color,
     new_session_token, returning_session, send_to,
@@ -51,12 +53,20 @@ impl Room {
     /// (`--redis`, before the join script): a colour no member has, and
     /// its session token (the one it presents when that owns peer ids in
     /// this room, so it keeps them; else a new one).
-    pub(crate) async fn proposal(&self, presented: Option<&str>) -> (String, String) {
+    ///
+    /// `owns`: Redis says the presented session owns peer ids in the room
+    /// (given out on any node).
+    pub(crate) async fn proposal(&self, presented: Option<&str>, owns: bool) -> (String, String) {
         let part = self.doc.lock().await;
         let st = self.lock();
         let color = free_color(&st, rand::random::<u64>());
-        let session =
-            returning_session(&st, &part.owners, presented).unwrap_or_else(new_session_token);
+        let elsewhere = presented
+            .filter(|t| owns && !t.is_empty())
+            .filter(|t| !st.members.iter().any(|e| same_secret(&e.session, t)))
+            .map(str::to_owned);
+        let session = returning_session(&st, &part.owners, presented)
+            .or(elsewhere)
+            .unwrap_or_else(new_session_token);
         (color, session)
     }
 
@@ -127,6 +137,19 @@ impl Room {
             Err(e) => {
                 tracing::warn!(room = %self.id, user = from, error = %e, "another node's update was not imported");
             }
+        }
+    }
+
+    /// This room instance's id among the room's lives on all nodes (0 for
+    /// a room that is not shared).
+    pub(crate) fn instance(&self) -> u64 {
+        self.link.as_ref().map_or(0, |l| l.instance)
+    }
+
+    /// Everything of the room's log up to `(ms, seq)` is applied here.
+    pub(crate) fn applied_to(&self, ms: u64, seq: u64) {
+        if let Some(link) = &self.link {
+            link.progress.set((ms, seq));
         }
     }
 
