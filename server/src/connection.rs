@@ -116,6 +116,9 @@ struct Connection {
     /// The protocol the join asked for: 1, or 2 (workspaces, which read
     /// frames with `workspace::ClientEvent` and address answers).
     protocol: u32,
+    /// Told `storage_failed` for an update Redis did not take, and no
+    /// update was stored since.
+    unstored: bool,
 }
 
 /// What may cut a write short besides a stalled peer.
@@ -162,6 +165,7 @@ impl Connection {
             rx: None,
             partial: false,
             protocol: PROTOCOL_VERSION,
+            unstored: false,
             shared,
         }
     }
@@ -596,15 +600,15 @@ impl Connection {
                     Ok(_) if doc.is_main() && room.is_workspace() => Err(no_such_doc(doc)),
                     Ok(info) => match (doc, node_of(doc)) {
                         (DocId::Main, _) => room
-                            .update(id, conn, data.into_inner(), info, settings)
+                            .update_stored(id, conn, data.into_inner(), info, settings)
                             .await
                             .map_err(|e| doc_refusal(&e)),
-                        (DocId::Tree, _) => {
-                            room.tree_update(id, conn, data.into_inner(), info, limits)
-                                .await
-                        }
-                        (_, Some(node)) => {
-                            room.file_update(
+                        (DocId::Tree, _) => room
+                            .tree_update(id, conn, data.into_inner(), info, limits)
+                            .await
+                            .map(Some),
+                        (_, Some(node)) => room
+                            .file_update(
                                 id,
                                 conn,
                                 node,
@@ -615,13 +619,25 @@ impl Connection {
                                 compact_every,
                             )
                             .await
-                        }
+                            .map(Some),
                         (_, None) => Err(no_such_doc(doc)),
                     },
                 };
                 self.shared.metrics.update_applied(started.elapsed());
                 match result {
-                    Ok(_) => self.reply_on(doc, ServerMsg::Ack { seq }).await,
+                    Ok(Some(_)) => {
+                        self.unstored = false;
+                        self.reply_on(doc, ServerMsg::Ack { seq }).await
+                    }
+                    // Shared here, not held by Redis (`--redis`): no ack,
+                    // so its author sends it again; the member hears why
+                    // once (docs/scale-out.md, "When Redis is away").
+                    Ok(None) if self.unstored => Ok(()),
+                    Ok(None) => {
+                        self.unstored = true;
+                        self.reply_on(doc, ServerMsg::error(ErrorCode::StorageFailed))
+                            .await
+                    }
                     Err(e) => self.refuse_on(doc, e, Some(seq)).await,
                 }
             }

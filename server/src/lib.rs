@@ -21,9 +21,10 @@
 
 mod access;
 mod clock;
-// The rooms do not use most of it yet: docs/scale-out.md, "What is left".
+// Snapshots and trimming (docs/scale-out.md, "What is left", item 4) do
+// not use their part of it yet.
 #[cfg(feature = "cluster")]
-#[allow(dead_code, unused_imports)]
+#[allow(dead_code)]
 mod cluster;
 mod config;
 mod connection;
@@ -104,6 +105,7 @@ impl Shared {
         #[cfg(feature = "cluster")]
         if let Some(node) = &self.node {
             node.health.render(&mut out);
+            node.hub.render(&mut out);
         }
         out
     }
@@ -138,6 +140,15 @@ pub async fn run_with_ready(
     if config.read_only_token.is_some() && config.access_token.is_none() {
         warn!("a read-only token without an access token: anyone can still edit");
     }
+    #[cfg(feature = "cluster")]
+    if config.cluster.is_some()
+        && let Storage::Dir(dir) = &config.storage
+    {
+        return Err(std::io::Error::other(format!(
+            "--redis keeps rooms in Redis, not in a data directory: drop --data-dir {} (or run without --redis)",
+            dir.display()
+        )));
+    }
     let grace = config.shutdown_grace;
     let (notify_shutdown, _) = broadcast::channel(1);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -158,13 +169,19 @@ pub async fn run_with_ready(
     // sentence.
     #[cfg(feature = "cluster")]
     let node = match &config.cluster {
-        Some(c) => Some(cluster::Node::start(c.clone()).await?),
+        Some(c) => {
+            let settings = room::DocSettings::of(&config);
+            Some(cluster::Node::start(c.clone(), settings, config.max_users_per_room).await?)
+        }
         None => None,
     };
     let mut shared = Shared::new(config);
     shared.tls = tls;
     #[cfg(feature = "cluster")]
     {
+        if let Some(node) = &node {
+            shared.registry.set_hub(Arc::clone(&node.hub));
+        }
         shared.node = node;
     }
     if let Some(s) = &store {

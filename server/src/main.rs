@@ -202,6 +202,13 @@ struct Cli {
     #[arg(long, env = "COLLAB_NODE_ID", requires = "redis", value_name = "NAME")]
     node_id: Option<collab_server::NodeId>,
 
+    /// With --redis: a member of a node that stopped answering leaves the
+    /// room's list this long after its node last refreshed it (so does
+    /// the node's claim on its id).
+    #[cfg(feature = "cluster")]
+    #[arg(long, env = "COLLAB_MEMBER_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
+    member_ttl: Duration,
+
     /// Log format: human (default) or json. Filter with RUST_LOG (default
     /// "warn,collab_server=info,collab_doc=info,collab_protocol=info");
     /// WebSocket payloads are never logged, even at trace.
@@ -244,6 +251,13 @@ impl Cli {
     /// Where rooms go: --memory, --data-dir, or the platform default.
     fn storage(&self) -> Result<Storage, String> {
         if self.memory {
+            return Ok(Storage::Memory);
+        }
+        // A node keeps its rooms in Redis (docs/scale-out.md), never in a
+        // data directory: one set by the environment (the container image
+        // sets COLLAB_DATA_DIR) is not used.
+        #[cfg(feature = "cluster")]
+        if self.redis.is_some() {
             return Ok(Storage::Memory);
         }
         match self.data_dir.clone().or_else(Storage::default_dir) {
@@ -296,10 +310,11 @@ impl Cli {
     #[cfg(feature = "cluster")]
     fn cluster(&self) -> Option<collab_server::ClusterConfig> {
         match (&self.redis, &self.node_id) {
-            (Some(redis), Some(node)) => Some(collab_server::ClusterConfig::new(
-                redis.clone(),
-                node.clone(),
-            )),
+            (Some(redis), Some(node)) => {
+                let mut c = collab_server::ClusterConfig::new(redis.clone(), node.clone());
+                c.member_ttl = self.member_ttl.max(Duration::from_millis(30));
+                Some(c)
+            }
             _ => None,
         }
     }
@@ -573,6 +588,26 @@ mod tests {
         let config = cli.config();
         let cluster = config.cluster.as_ref().unwrap();
         assert_eq!(cluster.node_id.as_str(), "node-a");
+        assert_eq!(cluster.member_ttl, Duration::from_secs(15));
+        // Rooms live in Redis: a data dir (the container image sets one)
+        // is not used.
+        let with_dir = Cli::try_parse_from([
+            "collab-server",
+            "--redis",
+            "redis://h/0",
+            "--node-id",
+            "a",
+            "--data-dir",
+            "/var/lib/collab",
+            "--member-ttl",
+            "2s",
+        ])
+        .unwrap();
+        assert!(matches!(with_dir.storage(), Ok(Storage::Memory)));
+        assert_eq!(
+            with_dir.config().cluster.unwrap().member_ttl,
+            Duration::from_secs(2)
+        );
         assert_eq!(cluster.redis.to_string(), "redis://:***@10.1.2.3:6379/0");
         let shown = format!("{cli:?} {config:?}");
         assert!(!shown.contains("pa55word"), "{shown}");

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 
+#[cfg(feature = "cluster")]
+use collab_protocol::Member;
 use collab_protocol::{ErrorCode, LeftReason, ProtocolError, RoomId, UserId};
 
 use crate::room::{JoinError, JoinRequest, Joined, Room};
@@ -27,6 +29,10 @@ pub struct Registry {
     /// With storage: rooms are loaded from it on first join, never
     /// created empty over stored history.
     store: Option<StoreHandle>,
+    /// With `--redis`: rooms are loaded from Redis and shared with the
+    /// other nodes, and the nodes agree on every member.
+    #[cfg(feature = "cluster")]
+    hub: Option<Arc<crate::cluster::Hub>>,
 }
 
 impl Registry {
@@ -37,7 +43,15 @@ impl Registry {
             max_queue_bytes,
             next_user: AtomicU64::new(1),
             store: None,
+            #[cfg(feature = "cluster")]
+            hub: None,
         }
+    }
+
+    /// Shares rooms with the other nodes from now on.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn set_hub(&mut self, hub: Arc<crate::cluster::Hub>) {
+        self.hub = Some(hub);
     }
 
     /// Keeps rooms in `store` from now on.
@@ -81,6 +95,10 @@ impl Registry {
         id: &RoomId,
         req: JoinRequest,
     ) -> Result<(Arc<Room>, Joined), ProtocolError> {
+        #[cfg(feature = "cluster")]
+        if let Some(hub) = &self.hub {
+            return self.enter_shared(hub, id, req).await;
+        }
         // A round repeats only when the room emptied between the lookup
         // and the join: bounded, as each retry needs another departure.
         for _ in 0..64 {
@@ -109,6 +127,140 @@ impl Registry {
                 Err(JoinError::Dead) => self.remove_if_dead(&room),
                 Err(JoinError::Refused(e)) => {
                     // A room created for this join stays empty: drop it.
+                    if room.retire_if_empty() {
+                        self.remove_if_dead(&room);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Err(ProtocolError::from_code(ErrorCode::Internal))
+    }
+
+    /// [`Self::enter`] for a node sharing rooms (docs/scale-out.md,
+    /// "Members across nodes"): the room is loaded from Redis when this
+    /// node does not host it yet, and the join script decides whether the
+    /// name is free, taken, or a session that resumes, for every node at
+    /// once; its member id comes from Redis too.
+    #[cfg(feature = "cluster")]
+    async fn enter_shared(
+        &self,
+        hub: &Arc<crate::cluster::Hub>,
+        id: &RoomId,
+        mut req: JoinRequest,
+    ) -> Result<(Arc<Room>, Joined), ProtocolError> {
+        use crate::cluster::ClaimOutcome;
+        use crate::room::Claimed;
+        let unavailable = |e: crate::cluster::ClusterError| {
+            tracing::error!(room = %id, error = %e, "a join needed Redis, which failed");
+            ProtocolError::new(
+                ErrorCode::Internal,
+                "The server cannot reach its shared store (Redis) now; try again in a moment.",
+            )
+        };
+        // Set once this join holds the name: a retry (the room emptied
+        // meanwhile) claims it again as its own session.
+        let mut held: Option<bool> = None;
+        for _ in 0..64 {
+            let room = match self.lookup(id) {
+                Some(r) => r,
+                None => {
+                    let loaded = hub.load(id).await.map_err(unavailable)?;
+                    let (cursor, since) = (loaded.cursor, loaded.since);
+                    let mut inserted = false;
+                    let room = self.get_or_insert_with(id, || {
+                        inserted = true;
+                        Room::clustered(
+                            id.clone(),
+                            self.max_queue_bytes,
+                            loaded.doc,
+                            loaded.members,
+                            loaded.peers,
+                            hub.link(id),
+                        )
+                    })?;
+                    // Read on from where this document ends; a room another
+                    // joiner loaded meanwhile is read from where its ends.
+                    if inserted {
+                        hub.host(&room, cursor, since);
+                    }
+                    room
+                }
+            };
+            // A session that owns peer ids here keeps its token, also when
+            // they were given out on another node whose binding this node
+            // has not read yet.
+            let owns = match req.session.as_deref() {
+                Some(s) if !s.is_empty() => {
+                    hub.cluster.owns_peers(id, s).await.map_err(unavailable)?
+                }
+                _ => false,
+            };
+            let (color, session) = room.proposal(req.session.as_deref(), owns).await;
+            let member_id = hub.cluster.next_member_id().await.map_err(unavailable)?;
+            let proposed = Member {
+                id: member_id,
+                name: req.name.as_str().to_owned(),
+                color,
+                read_only: req.read_only,
+            };
+            let outcome = hub
+                .claim(
+                    id,
+                    &proposed,
+                    req.session.as_deref(),
+                    &session,
+                    req.max_users,
+                )
+                .await
+                .map_err(unavailable)?;
+            let (member, resumed) = match outcome {
+                ClaimOutcome::Ok(member, resumed) => (member, resumed),
+                ClaimOutcome::Taken => {
+                    return Err(ProtocolError::new(
+                        ErrorCode::NameTaken,
+                        format!(
+                            "Someone called {:?} is already in room {:?}: pick another name with --user.",
+                            req.name.as_str(),
+                            id.as_str()
+                        ),
+                    ));
+                }
+                ClaimOutcome::BadSession => {
+                    return Err(ProtocolError::from_code(ErrorCode::BadSession));
+                }
+                ClaimOutcome::Full => {
+                    return Err(ProtocolError::new(
+                        ErrorCode::RoomFull,
+                        format!(
+                            "Room {:?} is full ({} members).",
+                            id.as_str(),
+                            req.max_users
+                        ),
+                    ));
+                }
+            };
+            // A resumed session keeps the token it presented.
+            let session = if resumed {
+                req.session.clone().unwrap_or(session)
+            } else {
+                session
+            };
+            let resumed = *held.get_or_insert(resumed);
+            let claimed = Claimed {
+                member,
+                session: session.clone(),
+                resumed,
+            };
+            match room.join_claimed(req.clone(), claimed).await {
+                Ok(joined) => return Ok((room, joined)),
+                Err(JoinError::Dead) => {
+                    self.remove_if_dead(&room);
+                    req.session = Some(session);
+                }
+                Err(JoinError::Refused(e)) => {
+                    hub.link(id)
+                        .release(req.name.as_str().to_owned(), LeftReason::Left);
                     if room.retire_if_empty() {
                         self.remove_if_dead(&room);
                     }

@@ -14,6 +14,10 @@
 
 mod document;
 mod workspace;
+// Without the `cluster` feature nothing reads what a room would publish.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+mod link;
+mod shared;
 
 pub(crate) use workspace::{doc_refusal, no_such_doc, node_of};
 
@@ -37,6 +41,8 @@ use crate::access::same_secret;
 use crate::clock::now_ms;
 use crate::store::{Loaded, LoadedTree, StoreHandle, StoreLink};
 use document::{DocLock, DocPart, Runs, SERVER_OWNER, run, spawn_compaction};
+#[cfg_attr(not(feature = "cluster"), allow(unused_imports))]
+pub(crate) use link::{LogKind, Op, Remote, RoomLink, peer_of, reason_of, reason_str};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Member colours, `#rrggbb`, readable on dark and light terminals.
@@ -179,6 +185,11 @@ struct State {
     /// Set when the last member leaves: the registry drops the room and a
     /// joiner that still holds it must look it up again.
     dead: bool,
+    /// With `--redis`: the room's members on other nodes, in the welcome's
+    /// list and reachable by direct messages (docs/scale-out.md).
+    remote: Vec<Member>,
+    /// With `--redis`: where a member leaving goes (its name's release).
+    link: Option<RoomLink>,
 }
 
 impl State {
@@ -205,6 +216,18 @@ pub(crate) struct JoinRequest {
     pub protocol: u32,
     /// Announced in a workspace room's welcome, and enforced there.
     pub workspace: WorkspaceLimits,
+}
+
+/// A member the nodes agreed on (`--redis`): the join script gave the name
+/// to this node, as a new member or as a session that resumes here.
+#[derive(Debug, Clone)]
+pub(crate) struct Claimed {
+    /// As stored (its id and colour stand; the role follows this join).
+    pub member: Member,
+    pub session: String,
+    /// The session was in the room already (here or on another node): no
+    /// `joined`.
+    pub resumed: bool,
 }
 
 /// A successful join.
@@ -234,6 +257,9 @@ pub struct Room {
     /// A workspace's tree and files (protocol 2, `room/workspace.rs`).
     /// Lock order: `doc`, then the tree, then a file, then `state`.
     ws: workspace::Workspace,
+    /// With `--redis`: where accepted updates and events go, for the other
+    /// nodes hosting the room.
+    link: Option<RoomLink>,
 }
 
 /// A member connected for this long after the room was at some version is
@@ -293,9 +319,12 @@ impl Room {
                 members: Vec::new(),
                 max_queue_bytes,
                 dead: false,
+                remote: Vec::new(),
+                link: None,
             }),
             doc: DocPart::new(doc, store),
             ws: workspace::Workspace::default(),
+            link: None,
         }
     }
 
@@ -364,9 +393,13 @@ impl Room {
     /// Why `req` cannot join now, if it cannot: checked before any
     /// document work (a refused join costs none) and again with the locks
     /// held.
-    fn refusal(&self, st: &State, req: &JoinRequest) -> Option<JoinError> {
+    fn refusal(&self, st: &State, req: &JoinRequest, claimed: bool) -> Option<JoinError> {
         if st.dead {
             return Some(JoinError::Dead);
+        }
+        if claimed {
+            // The nodes' join script decided, for every node at once.
+            return None;
         }
         let refused = |e| Some(JoinError::Refused(e));
         match st
@@ -411,7 +444,27 @@ impl Room {
         req: JoinRequest,
         next_id: impl FnOnce() -> UserId,
     ) -> Result<Joined, JoinError> {
-        if let Some(refused) = self.refusal(&self.lock(), &req) {
+        self.join_as(req, next_id, None).await
+    }
+
+    /// [`Self::join`] for a member the nodes agreed on (`--redis`).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) async fn join_claimed(
+        &self,
+        req: JoinRequest,
+        claimed: Claimed,
+    ) -> Result<Joined, JoinError> {
+        let id = claimed.member.id;
+        self.join_as(req, || id, Some(claimed)).await
+    }
+
+    async fn join_as(
+        &self,
+        req: JoinRequest,
+        next_id: impl FnOnce() -> UserId,
+        claimed: Option<Claimed>,
+    ) -> Result<Joined, JoinError> {
+        if let Some(refused) = self.refusal(&self.lock(), &req, claimed.is_some()) {
             return Err(refused);
         }
         let part = Arc::clone(&self.doc).lock_owned().await;
@@ -464,42 +517,46 @@ impl Room {
         };
 
         let mut st = self.lock();
-        if let Some(refused) = self.refusal(&st, &req) {
+        if let Some(refused) = self.refusal(&st, &req, claimed.is_some()) {
             return Err(refused);
         }
         let live = st
             .members
             .iter()
             .position(|e| e.member.name == req.name.as_str());
+        // A session that moved here from another node: its member leaves
+        // the remote list, with its role as the others knew it.
+        let mut moved_from = None;
         let (index, resumed) = match live {
             Some(i) => (i, true),
             None => {
-                let used: Vec<&str> = st.members.iter().map(|e| e.member.color.as_str()).collect();
-                let id = next_id();
-                let color = PALETTE
-                    .iter()
-                    .find(|c| !used.contains(c))
-                    .copied()
-                    .unwrap_or(PALETTE[(id as usize) % PALETTE.len()]);
-                // A session that left (or was dropped) and comes back with
-                // its token keeps the peer id it owns.
-                let owners = &part.owners;
-                let session = req
-                    .session
-                    .as_deref()
-                    .filter(|t| !t.is_empty() && owners.values().any(|o| same_secret(o, t)))
-                    .filter(|t| !st.members.iter().any(|e| same_secret(&e.session, t)))
-                    .map_or_else(new_session_token, str::to_owned);
+                let (id, color, session, resumed) = match claimed {
+                    Some(c) => {
+                        if let Some(r) = st.remote.iter().position(|m| m.id == c.member.id) {
+                            moved_from = Some(st.remote.remove(r).read_only);
+                        }
+                        (c.member.id, c.member.color, c.session, c.resumed)
+                    }
+                    None => {
+                        let id = next_id();
+                        let color = free_color(&st, id);
+                        // A session that left (or was dropped) and comes
+                        // back with its token keeps the peer id it owns.
+                        let session = returning_session(&st, &part.owners, req.session.as_deref())
+                            .unwrap_or_else(new_session_token);
+                        (id, color, session, false)
+                    }
+                };
                 // A fresh id every welcome, even for a returning session:
                 // Loro expects a peer's changes to follow each other, so a
                 // client never goes back to an id it left.
-                let peer = fresh_peer(owners);
+                let peer = fresh_peer(&part.owners);
                 part.owners.insert(peer, session.clone());
                 st.members.push(Entry {
                     member: Member {
                         id,
                         name: req.name.as_str().to_owned(),
-                        color: color.to_owned(),
+                        color,
                         read_only: req.read_only,
                     },
                     session,
@@ -511,12 +568,12 @@ impl Room {
                     seen_at: Instant::now(),
                     last: Vec::new(),
                 });
-                (st.members.len() - 1, false)
+                (st.members.len() - 1, resumed)
             }
         };
 
-        let mut role_changed = false;
-        if resumed {
+        let mut role_changed = moved_from.is_some_and(|was| was != req.read_only);
+        if live.is_some() {
             let old = std::mem::replace(&mut st.members[index].link, req.link.clone());
             old.control.kick(KickReason::Replaced);
             let peer = fresh_peer(&part.owners);
@@ -532,6 +589,12 @@ impl Room {
             role_changed = was != req.read_only;
         }
         drop(part);
+        // The other nodes bind the new peer id to its session too, before
+        // any update under it reaches them (it is queued first).
+        if let Some(link) = &self.link {
+            let e = &st.members[index];
+            link.publish_peer(e.member.id, e.peer, &e.session);
+        }
 
         // A document too big for one message goes in parts, each of which
         // fits the frame limit once in base64 inside its event.
@@ -548,7 +611,12 @@ impl Room {
         let welcome = Welcome {
             protocol: req.protocol.max(PROTOCOL_VERSION),
             you: entry.member.clone(),
-            members: st.members.iter().map(|e| e.member.clone()).collect(),
+            members: st
+                .members
+                .iter()
+                .map(|e| e.member.clone())
+                .chain(st.remote.iter().cloned())
+                .collect(),
             session: entry.session.clone(),
             peer: entry.peer,
             resumed,
@@ -573,6 +641,18 @@ impl Room {
             workspace: workspace.then_some(req.workspace),
         })));
         let member = st.members[index].member.clone();
+        // The other nodes learn of a role change, and the node the session
+        // moved from ends its stale connection (`joined` and `left` are
+        // the join script's and the release's).
+        if let Some(link) = &self.link
+            && (role_changed || moved_from.is_some())
+        {
+            let json = ServerMsg::Member {
+                member: member.clone(),
+            }
+            .to_json();
+            link.publish(LogKind::Member, member.id, json.into_bytes(), None);
+        }
         // The others learn of a newcomer, or of a resumed member's new role
         // (their lists show who may edit).
         let news = match (resumed, role_changed) {
@@ -614,7 +694,11 @@ impl Room {
             text,
             time: now_ms(),
         };
-        broadcast(&mut st, &Utf8Bytes::from(msg.to_json()), None);
+        let json = Utf8Bytes::from(msg.to_json());
+        broadcast(&mut st, &json, None);
+        if let Some(link) = &self.link {
+            link.publish(LogKind::Chat, from, json.as_bytes().to_vec(), None);
+        }
     }
 
     /// A direct message to `to`, echoed to the sender.
@@ -623,13 +707,19 @@ impl Room {
         let Some(me) = member_ref(&st, from) else {
             return Ok(());
         };
-        let Some(target) = st.members.iter().position(|e| e.member.name == to) else {
-            return Err(ProtocolError::new(
-                ErrorCode::NoSuchUser,
-                format!("Nobody called {to:?} is in the room."),
-            ));
+        let target_id = match st.members.iter().position(|e| e.member.name == to) {
+            Some(target) => st.members[target].member.id,
+            // On another node: that node delivers it.
+            None => match st.remote.iter().find(|m| m.name == to) {
+                Some(m) => m.id,
+                None => {
+                    return Err(ProtocolError::new(
+                        ErrorCode::NoSuchUser,
+                        format!("Nobody called {to:?} is in the room."),
+                    ));
+                }
+            },
         };
-        let target_id = st.members[target].member.id;
         let msg = ServerMsg::Direct {
             from: me,
             to: to.to_owned(),
@@ -637,7 +727,11 @@ impl Room {
             time: now_ms(),
         };
         let text = Utf8Bytes::from(msg.to_json());
+        let remote = !st.members.iter().any(|e| e.member.id == target_id);
         send_to(&mut st, &text, |id| id == target_id || id == from);
+        if remote && let Some(link) = &self.link {
+            link.publish(LogKind::Direct, from, text.as_bytes().to_vec(), None);
+        }
         Ok(())
     }
 
@@ -647,6 +741,10 @@ impl Room {
         let text = Utf8Bytes::from(msg.to_json());
         let mut st = self.lock();
         broadcast(&mut st, &text, Some(from));
+        drop(st);
+        if let Some(link) = &self.link {
+            link.publish(LogKind::Presence, from, text.as_bytes().to_vec(), None);
+        }
     }
 
     /// Imports an update that member `from` sent on connection `conn`; when
@@ -666,6 +764,7 @@ impl Room {
     /// A keystroke is imported on this task; a paste on the blocking pool
     /// with this room's document lock held (see `document.rs`). A
     /// compaction it makes due runs afterwards, with no lock held.
+    #[cfg(test)]
     pub(crate) async fn update(
         self: &Arc<Self>,
         from: UserId,
@@ -674,33 +773,74 @@ impl Room {
         info: UpdateInfo,
         settings: DocSettings,
     ) -> Result<bool, DocError> {
+        self.update_stored(from, conn, data, info, settings)
+            .await
+            .map(|stored| stored.unwrap_or(true))
+    }
+
+    /// [`Self::update`], saying whether the room's store of record holds
+    /// the update: `None` when it was accepted here (imported, relayed to
+    /// this node's members) but Redis did not take it (`--redis`: it is
+    /// not acked, and its author sends it again).
+    ///
+    /// With `--redis` the update is queued for the node's publisher under
+    /// the document lock (so the room's log is in its import order), and
+    /// awaited after the lock is released: the ack waits for Redis, the
+    /// room does not. An update the room had already is published too: it
+    /// is a resend whose first copy may not have reached Redis, and its
+    /// answer comes after every earlier entry of this node's.
+    pub(crate) async fn update_stored(
+        self: &Arc<Self>,
+        from: UserId,
+        conn: u64,
+        data: Vec<u8>,
+        info: UpdateInfo,
+        settings: DocSettings,
+    ) -> Result<Option<bool>, DocError> {
         let max_doc_bytes = settings.max_doc_bytes;
         // Serialize before locking: the base64 of a big update is the
         // costly part and needs nothing from the room.
         let relay = Utf8Bytes::from(ServerMsg::update_json(from, &data));
-        let part = self.doc_with_room_for(data.len()).await;
+        let mut part = self.doc_with_room_for(data.len()).await;
         if self.ws.is_workspace() {
             // Raced with `seed_tree`: a workspace has no main text.
             return Err(DocError::ForeignContainer(
                 "the main text of a workspace".into(),
             ));
         }
-        let session = {
-            let st = self.lock();
-            let Some(entry) = st.member_on(from, conn) else {
-                // Removed meanwhile (slow consumer), or taken over: its
-                // edits no longer count.
-                return Ok(false);
-            };
-            entry.session.clone()
+        let Some(session) = self.session_of(from, conn) else {
+            // Removed meanwhile (slow consumer), or taken over: its edits
+            // no longer count.
+            return Ok(Some(false));
         };
-        part.check_authors(&info, &session)?;
+        if let Err(refused) = part.check_authors(&info, &session) {
+            // With `--redis`, a member back from another node brings what
+            // it saw there, which may not have reached this node yet: once
+            // this node has read the log as far as it goes now, the
+            // changes it has are let through (new ones under another's id
+            // still are not).
+            let Some(link) = &self.link else {
+                return Err(refused);
+            };
+            drop(part);
+            link.catch_up(std::time::Duration::from_secs(2)).await;
+            part = self.doc_with_room_for(data.len()).await;
+            let Some(session) = self.session_of(from, conn) else {
+                return Ok(Some(false));
+            };
+            part.check_authors_with(&info, &session, true)?;
+        }
         let runs = part.import_runs(data.len(), max_doc_bytes);
         let room = Arc::clone(self);
         let (part, result) = run(part, runs, move |p| {
             #[cfg(test)]
             tests::gate::wait(&room.id);
             let new = p.doc.import_checked(&data, &info, max_doc_bytes)?;
+            let published = room.link.as_ref().map(|link| {
+                let (done, stored) = tokio::sync::oneshot::channel();
+                link.publish(LogKind::Update, from, data.clone(), Some(done));
+                stored
+            });
             let mut job = None;
             if new {
                 let last = info.spans().iter().map(|s| (s.peer, s.end - 1)).collect();
@@ -708,15 +848,23 @@ impl Room {
                 p.after_import(&room.id, data);
                 job = room.take_compaction(p, settings);
             }
-            Ok((new, job))
+            Ok((new, job, published))
         })
         .await;
         drop(part);
-        let (new, job) = result.and_then(|r| r)?;
+        let (new, job, published) = result.and_then(|r| r)?;
         if let Some(job) = job {
             spawn_compaction(Arc::clone(self), job);
         }
-        Ok(new)
+        match published {
+            None => Ok(Some(new)),
+            Some(stored) => Ok(stored.await.unwrap_or(false).then_some(new)),
+        }
+    }
+
+    /// The session of member `id` if `conn` is its connection now.
+    fn session_of(&self, id: UserId, conn: u64) -> Option<String> {
+        self.lock().member_on(id, conn).map(|e| e.session.clone())
     }
 
     /// The document lock, once the room may take `len` more update bytes
@@ -774,6 +922,17 @@ impl Room {
                 need
             })
             .collect();
+        // Members on other nodes (`--redis`) build on versions this node
+        // does not know: keep the whole history while there are any
+        // (an update of theirs on trimmed history would be refused here
+        // and accepted there).
+        let mut needs = needs;
+        if !st.remote.is_empty() {
+            needs.push(Need {
+                seen: VersionVector::default(),
+                last: Vec::new(),
+            });
+        }
         drop(st);
         p.doc.compaction_job(needs)
     }
@@ -792,9 +951,13 @@ impl Room {
             let Some(update) = p.doc.seed_if_empty(&text) else {
                 return false;
             };
-            p.owners
-                .insert(collab_doc::seed_peer(&text), SERVER_OWNER.to_owned());
+            let seed = collab_doc::seed_peer(&text);
+            p.owners.insert(seed, SERVER_OWNER.to_owned());
             p.persist(&room.id, update.clone());
+            if let Some(link) = &room.link {
+                link.publish_peer(from, seed, SERVER_OWNER);
+                link.publish(LogKind::Update, from, update.clone(), None);
+            }
             let msg = ServerMsg::Update {
                 from,
                 data: Base64Bytes(update),
@@ -828,6 +991,36 @@ impl Room {
         send_to(&mut st, &text, |m| m == id);
         st.member_on(id, conn).is_some()
     }
+}
+
+/// The first colour of the palette no member has (here or on another
+/// node), or one picked by `id`.
+fn free_color(st: &State, id: u64) -> String {
+    let used: Vec<&str> = st
+        .members
+        .iter()
+        .map(|e| e.member.color.as_str())
+        .chain(st.remote.iter().map(|m| m.color.as_str()))
+        .collect();
+    PALETTE
+        .iter()
+        .find(|c| !used.contains(c))
+        .copied()
+        .unwrap_or(PALETTE[(id as usize) % PALETTE.len()])
+        .to_owned()
+}
+
+/// The presented session token when it owns peer ids in this room and no
+/// live member holds it (a session coming back keeps its ids).
+fn returning_session(
+    st: &State,
+    owners: &HashMap<PeerId, String>,
+    presented: Option<&str>,
+) -> Option<String> {
+    presented
+        .filter(|t| !t.is_empty() && owners.values().any(|o| same_secret(o, t)))
+        .filter(|t| !st.members.iter().any(|e| same_secret(&e.session, t)))
+        .map(str::to_owned)
 }
 
 /// The document, and the updates to send after it.
@@ -908,6 +1101,11 @@ fn send_to_entries(st: &mut State, text: &Utf8Bytes, to: impl Fn(&Entry) -> bool
 fn remove(st: &mut State, index: usize, reason: LeftReason) {
     let gone = st.members.remove(index);
     tracing::info!(user = gone.member.id, name = %gone.member.name, ?reason, "left");
+    if let Some(link) = &st.link {
+        // The other nodes hear it from the log (once: only the release
+        // that removes the name writes `left`).
+        link.release(gone.member.name.clone(), reason);
+    }
     let msg = ServerMsg::Left {
         id: gone.member.id,
         name: gone.member.name,

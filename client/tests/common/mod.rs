@@ -2,6 +2,9 @@
 //! Every wait is bounded; nothing sleeps to synchronise.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../../server/tests/common/redis.rs"]
+pub mod redis;
+
 use std::time::Duration;
 
 use collab_client::{Backoff, Client, ConnectOptions};
@@ -86,4 +89,105 @@ impl Server {
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.handle).await;
     }
+}
+
+/// Three nodes sharing rooms through a real redis-server
+/// (docs/scale-out.md), behind a balancer that hands each new connection
+/// to the next node (skipping one that is down): a member that reconnects
+/// lands on another node.
+pub struct Nodes {
+    pub url: String,
+    pub redis: redis::RedisServer,
+    pub nodes: Vec<Option<Server>>,
+    addrs: Vec<String>,
+    config: Config,
+}
+
+impl Nodes {
+    pub async fn start(count: usize, config: Config) -> Nodes {
+        let redis = redis::RedisServer::start().await;
+        let mut nodes = Vec::new();
+        let mut addrs = Vec::new();
+        for i in 0..count {
+            let s = Server::start_with(Self::node_config(&redis, i, &config)).await;
+            addrs.push(
+                s.url
+                    .trim_start_matches("ws://")
+                    .trim_end_matches("/ws")
+                    .to_owned(),
+            );
+            nodes.push(Some(s));
+        }
+        let url = balancer(addrs.clone()).await;
+        Nodes {
+            url,
+            redis,
+            nodes,
+            addrs,
+            config,
+        }
+    }
+
+    fn node_config(redis: &redis::RedisServer, i: usize, config: &Config) -> Config {
+        let mut cluster = collab_server::ClusterConfig::new(
+            redis.url().parse().unwrap(),
+            format!("node-{i}").parse().unwrap(),
+        );
+        cluster.member_ttl = Duration::from_secs(1);
+        Config {
+            cluster: Some(cluster),
+            ..config.clone()
+        }
+    }
+
+    /// Stops node `i` (its members get `shutdown` and reconnect through
+    /// the balancer to the others), then starts it again on its address.
+    pub async fn restart(&mut self, i: usize) {
+        let i = i % self.nodes.len();
+        if let Some(s) = self.nodes[i].take() {
+            s.stop().await;
+        }
+        let config = Self::node_config(&self.redis, i, &self.config);
+        let url = format!("ws://{}/ws", self.addrs[i]);
+        self.nodes[i] = Some(Server::start_on_with(&url, config).await);
+    }
+
+    /// The room's text as a newcomer on node `i` loads it.
+    pub async fn room_text(&self, i: usize, room: &str) -> String {
+        match &self.nodes[i % self.nodes.len()] {
+            Some(s) => s.room_text(room).await,
+            None => String::new(),
+        }
+    }
+
+    pub async fn stop(self) {
+        for s in self.nodes.into_iter().flatten() {
+            s.stop().await;
+        }
+    }
+}
+
+/// A TCP balancer over `backends`: connection n goes to backend n (mod
+/// their number), or the next that accepts. Returns its `ws://` URL.
+async fn balancer(backends: Vec<String>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut next = 0usize;
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let backends = backends.clone();
+            let first = next;
+            next = next.wrapping_add(1);
+            tokio::spawn(async move {
+                for k in 0..backends.len() {
+                    let b = &backends[(first + k) % backends.len()];
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(b).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("ws://{addr}/ws")
 }

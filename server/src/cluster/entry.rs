@@ -67,16 +67,19 @@ pub enum Kind {
     Chat,
     /// A direct message (the `direct` event as JSON).
     Direct,
+    /// A Loro peer id given out, and its owner (`PEER SESSION`).
+    Peer,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::Update,
         Kind::Joined,
         Kind::Left,
         Kind::Member,
         Kind::Chat,
         Kind::Direct,
+        Kind::Peer,
     ];
 
     fn code(self) -> &'static str {
@@ -87,6 +90,7 @@ impl Kind {
             Kind::Member => "m",
             Kind::Chat => "c",
             Kind::Direct => "d",
+            Kind::Peer => "p",
         }
     }
 
@@ -104,6 +108,12 @@ pub struct Entry {
     /// The member it is from (0: the room itself).
     pub from: u64,
     pub data: Vec<u8>,
+    /// The room instance (one room's life on one node) that wrote it; 0
+    /// for what the Lua scripts write. A node skips the entries of the
+    /// instance reading, not of the node: a room that closed on a node and
+    /// opened again there, or a node restarted under the same id, must
+    /// still import what the earlier instance wrote after it loaded.
+    pub instance: u64,
 }
 
 /// Field names in the stream entry.
@@ -111,6 +121,7 @@ const KIND: &str = "k";
 const NODE: &str = "n";
 const FROM: &str = "f";
 const DATA: &str = "d";
+const INSTANCE: &str = "i";
 
 impl Entry {
     /// The field list `XADD key * ...` takes.
@@ -123,12 +134,16 @@ impl Entry {
             .arg(self.from)
             .arg(DATA)
             .arg(&self.data);
+        if self.instance != 0 {
+            cmd.arg(INSTANCE).arg(self.instance);
+        }
     }
 
     /// Decodes an entry's field list (`[k, v, k, v, ...]` as Redis sends
     /// it), refusing one whose payload is over `max_data`.
     pub(super) fn read_fields(fields: Vec<Value>, max_data: usize) -> Result<Entry, String> {
         let (mut kind, mut node, mut from, mut data) = (None, None, None, None);
+        let mut instance = 0;
         let mut it = fields.into_iter();
         while let (Some(name), Some(value)) = (it.next(), it.next()) {
             let name = bytes(name).ok_or("a field name that is not a string")?;
@@ -145,6 +160,12 @@ impl Entry {
                         text.parse::<u64>()
                             .map_err(|_| "a member id that is not a number")?,
                     );
+                }
+                b"i" => {
+                    instance = std::str::from_utf8(&value)
+                        .ok()
+                        .and_then(|t| t.parse().ok())
+                        .ok_or("an instance that is not a number")?;
                 }
                 b"d" => {
                     if value.len() > max_data {
@@ -165,6 +186,7 @@ impl Entry {
                 node,
                 from,
                 data,
+                instance,
             }),
             _ => Err(format!(
                 "a missing field (it needs {KIND}, {NODE}, {FROM} and {DATA})"
@@ -237,7 +259,8 @@ mod tests {
                 kind: Kind::Update,
                 node: "a".into(),
                 from: 7,
-                data: b"xyz".to_vec()
+                data: b"xyz".to_vec(),
+                instance: 0,
             })
         );
         let big = field_list(&[("k", b"u"), ("n", b"a"), ("f", b"7"), ("d", b"xyz")]);

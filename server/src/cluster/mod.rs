@@ -17,6 +17,7 @@
 //! and blocks at most [`MAX_BLOCK`], and every command times out.
 
 mod entry;
+mod hub;
 mod node;
 mod scripts;
 #[cfg(test)]
@@ -30,8 +31,10 @@ use collab_protocol::RoomId;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Value};
 
+pub(crate) use crate::room::DocSettings as Settings;
 pub use entry::{Entry, EntryId, Kind};
-pub(crate) use node::{Health, Node};
+pub(crate) use hub::{ClaimOutcome, Hub};
+pub(crate) use node::Node;
 
 /// The longest a read blocks waiting for entries.
 pub const MAX_BLOCK: Duration = Duration::from_secs(5);
@@ -145,6 +148,15 @@ pub struct ClusterConfig {
     /// Largest payload of one log entry. Default 2 MiB (an update is at
     /// most one frame, 1 MiB by default).
     pub max_entry_bytes: usize,
+    /// A node snapshots a room into Redis (and trims its log) once the log
+    /// holds this many entries past the snapshot (default 1,000)...
+    pub snapshot_every: usize,
+    /// ...or this many bytes of payload (default 1 MiB).
+    pub snapshot_every_bytes: usize,
+    /// Entries older than the snapshot by more than this are trimmed
+    /// (default 60 s): a reader a little behind reads on instead of
+    /// loading the room again.
+    pub trim_grace: Duration,
 }
 
 impl ClusterConfig {
@@ -154,6 +166,9 @@ impl ClusterConfig {
             node_id,
             member_ttl: Duration::from_secs(15),
             max_entry_bytes: 2 * 1024 * 1024,
+            snapshot_every: 1000,
+            snapshot_every_bytes: 1024 * 1024,
+            trim_grace: Duration::from_secs(60),
         }
     }
 }
@@ -204,6 +219,10 @@ struct Keys {
     who: String,
     members: String,
     alive: String,
+    presence: String,
+    compacting: String,
+    peers: String,
+    sessions: String,
 }
 
 impl Keys {
@@ -215,8 +234,28 @@ impl Keys {
             who: format!("collab:{{{r}}}:who"),
             members: format!("collab:{{{r}}}:members"),
             alive: format!("collab:{{{r}}}:alive"),
+            presence: format!("collab:{{{r}}}:presence"),
+            compacting: format!("collab:{{{r}}}:compacting"),
+            peers: format!("collab:{{{r}}}:peers"),
+            sessions: format!("collab:{{{r}}}:sessions"),
         }
     }
+}
+
+/// The room whose presence channel is `channel`, if it is one.
+fn presence_room(channel: &str) -> Option<RoomId> {
+    let r = channel
+        .strip_prefix("collab:{")?
+        .strip_suffix("}:presence")?;
+    RoomId::parse(r).ok()
+}
+
+/// What the publisher sends: a log entry, or a presence message for the
+/// room's channel.
+#[derive(Debug, Clone, Copy)]
+pub enum Outgoing<'a> {
+    Entry(&'a Entry),
+    Presence(&'a [u8]),
 }
 
 fn node_key(node: &NodeId) -> String {
@@ -366,6 +405,65 @@ impl Cluster {
         entry::entry_id(id).ok_or_else(|| ClusterError::Reply("XADD gave no entry id".into()))
     }
 
+    /// Appends entries to their rooms' logs in one pipeline, in order: one
+    /// round trip for many rooms' updates. Each answer is its entry's id,
+    /// or `None` for an entry over the bound (not written) or one Redis
+    /// refused.
+    pub async fn publish_many(
+        &self,
+        entries: &[(&RoomId, Outgoing<'_>)],
+    ) -> ClusterResult<Vec<Option<EntryId>>> {
+        let mut pipe = redis::pipe();
+        let mut sent = Vec::with_capacity(entries.len());
+        for (room, out) in entries {
+            let fits = match out {
+                Outgoing::Entry(entry) if entry.data.len() <= self.config.max_entry_bytes => {
+                    let keys = Keys::of(room);
+                    if entry.kind == Kind::Peer
+                        && let Some((peer, session)) = crate::room::peer_of(&entry.data)
+                    {
+                        let mut cmd = redis::cmd("HSET");
+                        cmd.arg(&keys.peers).arg(peer).arg(&session);
+                        pipe.add_command(cmd).ignore();
+                        if !session.is_empty() {
+                            let mut cmd = redis::cmd("SADD");
+                            cmd.arg(&keys.sessions).arg(&session);
+                            pipe.add_command(cmd).ignore();
+                        }
+                    }
+                    let mut cmd = redis::cmd("XADD");
+                    cmd.arg(keys.log).arg("*");
+                    entry.write_fields(&mut cmd);
+                    pipe.add_command(cmd);
+                    true
+                }
+                Outgoing::Presence(data) if data.len() <= self.config.max_entry_bytes => {
+                    let mut cmd = redis::cmd("PUBLISH");
+                    cmd.arg(Keys::of(room).presence).arg(*data);
+                    pipe.add_command(cmd).ignore();
+                    false
+                }
+                _ => false,
+            };
+            sent.push(fits);
+        }
+        if sent.is_empty() {
+            return Ok(Vec::new());
+        }
+        let replies: Vec<Value> = pipe.query_async(&mut self.conn()).await?;
+        let mut replies = replies.into_iter();
+        Ok(sent
+            .into_iter()
+            .map(|fits| {
+                if fits {
+                    replies.next().and_then(entry::entry_id)
+                } else {
+                    None
+                }
+            })
+            .collect())
+    }
+
     /// Up to `count` entries of the room's log after `after` (a newcomer's
     /// catch-up after the snapshot, in pages).
     pub async fn range(&self, room: &RoomId, after: EntryId, count: usize) -> ClusterResult<Batch> {
@@ -408,6 +506,29 @@ impl Cluster {
         }
     }
 
+    /// The id of the newest entry of the room's log, if any.
+    pub async fn last_entry(&self, room: &RoomId) -> ClusterResult<Option<EntryId>> {
+        let reply: Value = redis::cmd("XREVRANGE")
+            .arg(Keys::of(room).log)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn())
+            .await?;
+        let Value::Array(list) = reply else {
+            return Err(ClusterError::Reply(format!("XREVRANGE: {reply:?}")));
+        };
+        match list.into_iter().next() {
+            None => Ok(None),
+            Some(Value::Array(pair)) => match pair.into_iter().next().and_then(entry::entry_id) {
+                Some(id) => Ok(Some(id)),
+                None => Err(ClusterError::Reply("an entry without an id".into())),
+            },
+            Some(other) => Err(ClusterError::Reply(format!("XREVRANGE entry: {other:?}"))),
+        }
+    }
+
     /// Drops the log's entries older than `min` (`XTRIM MINID`); returns
     /// how many went.
     pub async fn trim(&self, room: &RoomId, min: EntryId) -> ClusterResult<u64> {
@@ -417,6 +538,37 @@ impl Cluster {
             .arg(min.to_string())
             .query_async(&mut self.conn())
             .await?)
+    }
+
+    /// Takes the room's compaction lease for `ttl` if nobody holds it, so
+    /// one node at a time snapshots the room.
+    pub async fn take_lease(&self, room: &RoomId, ttl: Duration) -> ClusterResult<bool> {
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(Keys::of(room).compacting)
+            .arg(self.node().as_str())
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms(ttl))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(taken.is_some())
+    }
+
+    /// Gives the room's compaction lease back, if this node still holds it.
+    pub async fn release_lease(&self, room: &RoomId) -> ClusterResult<()> {
+        let _: i64 = self
+            .scripts
+            .node_release
+            .key(Keys::of(room).compacting)
+            .arg(self.node().as_str())
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The config this cluster runs with.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
     }
 
     /// Stores the room's snapshot, which contains every log entry up to
@@ -436,6 +588,17 @@ impl Cluster {
             .invoke_async(&mut self.conn())
             .await?;
         Ok(stored == 1)
+    }
+
+    /// The last log id the room's snapshot contains, if it has one.
+    pub async fn snapshot_at(&self, room: &RoomId) -> ClusterResult<Option<EntryId>> {
+        let at: Option<String> = redis::cmd("HGET")
+            .arg(Keys::of(room).snap)
+            .arg("at")
+            .query_async(&mut self.conn())
+            .await?;
+        at.map(|a| a.parse().map_err(ClusterError::Reply))
+            .transpose()
     }
 
     /// The room's snapshot and the last log id it contains, if any.
@@ -538,10 +701,14 @@ impl Cluster {
     }
 
     /// Pushes back the expiry of this node's members `names` in the room;
-    /// returns how many of them were still this node's.
-    pub async fn refresh_members(&self, room: &RoomId, names: &[&str]) -> ClusterResult<usize> {
+    /// returns those that are no longer this node's.
+    pub async fn refresh_members(
+        &self,
+        room: &RoomId,
+        names: &[&str],
+    ) -> ClusterResult<Vec<String>> {
         if names.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let k = Keys::of(room);
         let mut inv = self.scripts.refresh.key(&k.who);
@@ -551,8 +718,7 @@ impl Cluster {
         for name in names {
             inv.arg(*name);
         }
-        let n: usize = inv.invoke_async(&mut self.conn()).await?;
-        Ok(n)
+        Ok(inv.invoke_async(&mut self.conn()).await?)
     }
 
     /// Removes the room's expired members (each with `left` in the log,
@@ -570,6 +736,40 @@ impl Cluster {
             .await?)
     }
 
+    /// The Loro peer ids the nodes gave out in the room, and their owners
+    /// (skipping any that do not decode).
+    pub async fn peers(&self, room: &RoomId) -> ClusterResult<Vec<(u64, String)>> {
+        let all: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(Keys::of(room).peers)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(peer, session)| Some((peer.parse().ok()?, session)))
+            .collect())
+    }
+
+    /// Whether `session` owns peer ids in the room (on any node): a member
+    /// coming back with it keeps it, and so its ids.
+    pub async fn owns_peers(&self, room: &RoomId, session: &str) -> ClusterResult<bool> {
+        let n: i64 = redis::cmd("SISMEMBER")
+            .arg(Keys::of(room).sessions)
+            .arg(session)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The node holding `name` in the room now, if anyone does.
+    pub async fn holder(&self, room: &RoomId, name: &str) -> ClusterResult<Option<String>> {
+        let who: Option<String> = redis::cmd("HGET")
+            .arg(Keys::of(room).who)
+            .arg(name)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(who.and_then(|w| w.rsplit(' ').next().map(str::to_owned)))
+    }
+
     /// The room's members and their records, in no particular order.
     pub async fn members(&self, room: &RoomId) -> ClusterResult<Vec<(String, Vec<u8>)>> {
         let k = Keys::of(room);
@@ -577,6 +777,28 @@ impl Cluster {
             .arg(&k.members)
             .query_async(&mut self.conn())
             .await?)
+    }
+
+    /// A Pub/Sub connection for the rooms' presence channels: its sink
+    /// (subscribe, unsubscribe) and its stream of `(room, payload)`.
+    pub async fn presence(
+        &self,
+    ) -> ClusterResult<(
+        redis::aio::PubSubSink,
+        impl futures::Stream<Item = (RoomId, Vec<u8>)> + use<>,
+    )> {
+        use futures::StreamExt as _;
+        let (sink, stream) = self.client.get_async_pubsub().await?.split();
+        let stream = stream.filter_map(|msg| {
+            let room = presence_room(msg.get_channel_name());
+            std::future::ready(room.map(|r| (r, msg.get_payload_bytes().to_vec())))
+        });
+        Ok((sink, stream))
+    }
+
+    /// The name of a room's presence channel.
+    pub fn presence_channel(room: &RoomId) -> String {
+        Keys::of(room).presence
     }
 
     /// A reader with a connection of its own.

@@ -2,9 +2,8 @@
 //! heartbeat that keeps the node's id claimed and measures Redis's round
 //! trip, and the health `/healthz` and `/metrics` report from it.
 //!
-//! The heartbeat is the node's one periodic Redis command now; with the
-//! rooms wired (docs/scale-out.md, "What is left") it also refreshes the
-//! node's members. While it fails, the node is unhealthy (503 on
+//! The rooms' side (publisher, reader, the members' refresh) is the
+//! node's [`Hub`]. While the heartbeat fails, the node is unhealthy (503 on
 //! `/healthz`, so a load balancer sends newcomers elsewhere) and keeps
 //! trying: the connection reconnects by itself when Redis returns.
 
@@ -14,7 +13,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use super::{Cluster, ClusterConfig, ClusterError};
+use super::{Cluster, ClusterConfig, ClusterError, Hub, Settings};
 
 /// What `/healthz` and `/metrics` say about Redis. Atomics: read by every
 /// HTTP request without a lock.
@@ -87,13 +86,18 @@ impl Health {
 pub(crate) struct Node {
     pub cluster: Arc<Cluster>,
     pub health: Arc<Health>,
+    pub hub: Arc<Hub>,
     heartbeat: JoinHandle<()>,
 }
 
 impl Node {
     /// Connects and claims the node id, or says in one sentence why not;
     /// then beats every third of the member ttl.
-    pub async fn start(config: ClusterConfig) -> std::io::Result<Node> {
+    pub async fn start(
+        config: ClusterConfig,
+        settings: Settings,
+        max_users: usize,
+    ) -> std::io::Result<Node> {
         let url = config.redis.clone();
         let every = (config.member_ttl / 3).max(Duration::from_millis(10));
         let cluster = Cluster::connect(config).await.map_err(|e| {
@@ -103,10 +107,12 @@ impl Node {
         let health = Arc::new(Health::default());
         health.up.store(true, Ordering::Relaxed);
         let heartbeat = tokio::spawn(beat(Arc::clone(&cluster), Arc::clone(&health), every));
+        let hub = Hub::start(Arc::clone(&cluster), settings, max_users, every);
         tracing::info!(node = %cluster.node(), redis = %url, "joined the nodes sharing this Redis");
         Ok(Node {
             cluster,
             health,
+            hub,
             heartbeat,
         })
     }
@@ -115,6 +121,10 @@ impl Node {
     /// is away does not hold up the shutdown).
     pub async fn stop(&self) {
         self.heartbeat.abort();
+        // The members that just left are released (the others see them
+        // leave now, not after the member ttl).
+        self.hub.drain(Duration::from_secs(1)).await;
+        self.hub.stop();
         let released =
             tokio::time::timeout(Duration::from_secs(1), self.cluster.release_node()).await;
         if !matches!(released, Ok(Ok(()))) {

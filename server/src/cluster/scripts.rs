@@ -117,21 +117,23 @@ return 1
 }
 
 /// Pushes back the expiry of this node's members. KEYS: who, alive. ARGV:
-/// node, ttl ms, then names. Returns how many were this node's.
+/// node, ttl ms, then names. Returns the names that are not this node's
+/// (swept, or moved to another node).
 fn refresh() -> Script {
     Script::new(
         r"
 local t = redis.call('TIME')
 local deadline = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
-local n = 0
+local lost = {}
 for i = 3, #ARGV do
   local who = redis.call('HGET', KEYS[1], ARGV[i])
   if who and string.match(who, ' (%S+)$') == ARGV[1] then
     redis.call('ZADD', KEYS[2], 'XX', deadline, ARGV[i])
-    n = n + 1
+  else
+    table.insert(lost, ARGV[i])
   end
 end
-return n
+return lost
 ",
     )
 }

@@ -35,6 +35,7 @@ fn update(node: &str, from: u64, data: &[u8]) -> Entry {
         node: node.into(),
         from,
         data: data.to_vec(),
+        instance: 7,
     }
 }
 
@@ -293,7 +294,10 @@ async fn members_are_claimed_across_nodes() {
     assert_eq!(a.members(&r).await.unwrap().len(), 2);
     // Node a no longer holds alice: it cannot release her; b can, once.
     assert!(!a.release_member(&r, "alice", "left").await.unwrap());
-    assert_eq!(a.refresh_members(&r, &["alice", "bob"]).await.unwrap(), 1);
+    assert_eq!(
+        a.refresh_members(&r, &["alice", "bob"]).await.unwrap(),
+        vec!["alice".to_owned()]
+    );
     assert!(b.release_member(&r, "alice", "left").await.unwrap());
     assert!(!b.release_member(&r, "alice", "left").await.unwrap());
 

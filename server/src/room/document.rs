@@ -118,6 +118,21 @@ impl DocPart {
     /// seeded the room again from the same file meanwhile (the copy changes
     /// nothing either way).
     pub fn check_authors(&self, info: &UpdateInfo, session: &str) -> Result<(), DocError> {
+        self.check_authors_with(info, session, false)
+    }
+
+    /// [`Self::check_authors`]; with `known_ok`, changes under another
+    /// session's peer id that the room has already are let through (Loro
+    /// ignores them): on a node sharing the room (`--redis`), a member back
+    /// from another node brings what it saw there, which this node has once
+    /// it has read the log that far (`Room::update_stored`). New changes
+    /// under another's id are refused either way.
+    pub fn check_authors_with(
+        &self,
+        info: &UpdateInfo,
+        session: &str,
+        known_ok: bool,
+    ) -> Result<(), DocError> {
         let mut vv = None;
         for span in info.spans() {
             let Some(owner) = self.owners.get(&span.peer) else {
@@ -126,7 +141,7 @@ impl DocPart {
             if crate::access::same_secret(owner, session) {
                 continue;
             }
-            if owner == SERVER_OWNER {
+            if owner == SERVER_OWNER || known_ok {
                 let vv = vv.get_or_insert_with(|| self.doc.version_vector());
                 if vv.get(&span.peer).copied().unwrap_or(0) >= span.end {
                     continue;

@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
+use collab_protocol::{ClientMsg, ErrorCode, LeftReason, ServerMsg};
 use collab_server::{ClusterConfig, Config};
 use tokio::time::timeout;
 
 use super::metrics::http;
 use crate::common::redis::RedisServer;
-use crate::common::{Server, WAIT, test_config};
+use crate::common::{Client, Server, WAIT, edit, join_msg, replica, spawn_binary, test_config};
 
 /// A node of `redis` called `node`, beating every 100 ms.
 fn node_config(redis: &RedisServer, node: &str) -> Config {
@@ -91,4 +92,728 @@ async fn a_server_on_its_own_has_no_cluster_metrics() {
     let (_, _, metrics) = http(server.addr, "GET", "/metrics").await;
     assert!(!metrics.contains("collab_cluster_"), "{metrics}");
     server.stop().await;
+}
+
+/// Two members on different nodes share one room: each sees the other in
+/// the welcome's list or join, their edits reach each other from the
+/// right member (acked only once Redis holds them), a name taken on one
+/// node is taken on the other, and leaving is seen once, on the other
+/// node too.
+#[tokio::test]
+async fn members_on_two_nodes_share_a_room() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+
+    let (mut alice, wa) = a.join("shared", "alice").await;
+    let (mut bob, wb) = b.join("shared", "bob").await;
+    let names = |w: &collab_protocol::Welcome| {
+        let mut n: Vec<String> = w.members.iter().map(|m| m.name.clone()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&wa), vec!["alice"]);
+    assert_eq!(
+        names(&wb),
+        vec!["alice", "bob"],
+        "alice, on node a, is listed"
+    );
+    assert_ne!(wa.you.id, wb.you.id, "one id space for all nodes");
+    assert_ne!(wa.you.color, wb.you.color);
+    match alice
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await
+    {
+        ServerMsg::Joined { member } => assert_eq!(member, wb.you),
+        _ => unreachable!(),
+    }
+
+    // The name is taken on every node.
+    let mut twin = b.client().await;
+    twin.send(&ClientMsg::Join(join_msg("shared", "alice")))
+        .await;
+    twin.expect_error(ErrorCode::NameTaken).await;
+
+    // Edits both ways.
+    let mut da = replica(&wa);
+    alice
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: edit(&mut da, 0, "from a. "),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    let mut db = replica(&wb);
+    match bob
+        .recv_until(|m| matches!(m, ServerMsg::Update { .. }))
+        .await
+    {
+        ServerMsg::Update { from, data } => {
+            assert_eq!(from, wa.you.id);
+            db.import(data.as_slice()).unwrap();
+        }
+        _ => unreachable!(),
+    }
+    let at = db.len_chars();
+    bob.send(&ClientMsg::Update {
+        seq: 1,
+        data: edit(&mut db, at, "from b."),
+    })
+    .await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    match alice
+        .recv_until(|m| matches!(m, ServerMsg::Update { .. }))
+        .await
+    {
+        ServerMsg::Update { from, data } => {
+            assert_eq!(from, wb.you.id);
+            da.import(data.as_slice()).unwrap();
+        }
+        _ => unreachable!(),
+    }
+    assert_eq!(da.text(), "from a. from b.");
+    assert_eq!(db.text(), da.text());
+
+    // A newcomer on a third node loads the room from Redis.
+    let c = Server::start(node_config(&redis, "node-c")).await;
+    let (mut carol, wc) = c.join("shared", "carol").await;
+    assert_eq!(names(&wc), vec!["alice", "bob", "carol"]);
+    assert_eq!(replica(&wc).text(), "from a. from b.");
+
+    // Bob leaves: alice (node a) and carol (node c) hear it once.
+    bob.send(&ClientMsg::Leave).await;
+    for (who, client) in [("alice", &mut alice), ("carol", &mut carol)] {
+        match client
+            .recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+            .await
+        {
+            ServerMsg::Left { id, reason, .. } => {
+                assert_eq!((id, reason), (wb.you.id, LeftReason::Left), "{who}");
+            }
+            _ => unreachable!(),
+        }
+    }
+    // Once: a chat round trip comes back with no second `left` before it.
+    alice
+        .send(&ClientMsg::Chat {
+            text: "anyone?".into(),
+        })
+        .await;
+    let seen = loop {
+        let m = alice.recv().await;
+        if matches!(&m, ServerMsg::Chat { .. }) {
+            break m;
+        }
+        assert!(!matches!(m, ServerMsg::Left { .. }), "a second left");
+    };
+    drop(seen);
+    // And the name is free again on any node.
+    let (_bob2, w) = a.join("shared", "bob").await;
+    assert_eq!(names(&w), vec!["alice", "bob", "carol"]);
+    // Node a hosts one room, wrote its entries and read the others'.
+    let (_, _, metrics) = http(a.addr, "GET", "/metrics").await;
+    let value = |name: &str| -> u64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("collab_cluster_rooms"), 1);
+    assert!(value("collab_cluster_published_total") >= 2, "{metrics}");
+    assert!(value("collab_cluster_received_total") >= 3, "{metrics}");
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
+
+/// Chat reaches every node hosting the room; a direct message reaches its
+/// member on another node only (and is echoed to its sender); presence
+/// crosses nodes too; a direct message to nobody is refused as on one
+/// node.
+#[tokio::test]
+async fn chat_direct_messages_and_presence_cross_nodes() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut alice, wa) = a.join("talk", "alice").await;
+    let (mut amy, _) = a.join("talk", "amy").await;
+    let (mut bob, wb) = b.join("talk", "bob").await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Joined { member } if member.name == "bob"))
+        .await;
+    amy.recv_until(|m| matches!(m, ServerMsg::Joined { member } if member.name == "bob"))
+        .await;
+
+    bob.send(&ClientMsg::Chat {
+        text: "hello from b".into(),
+    })
+    .await;
+    for client in [&mut alice, &mut amy] {
+        match client
+            .recv_until(|m| matches!(m, ServerMsg::Chat { .. }))
+            .await
+        {
+            ServerMsg::Chat { from, text, .. } => {
+                assert_eq!((from.id, text.as_str()), (wb.you.id, "hello from b"));
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    alice
+        .send(&ClientMsg::Direct {
+            to: "bob".into(),
+            text: "psst".into(),
+        })
+        .await;
+    let is_direct = |m: &ServerMsg| matches!(m, ServerMsg::Direct { .. });
+    for client in [&mut bob, &mut alice] {
+        match client.recv_until(is_direct).await {
+            ServerMsg::Direct { from, to, text, .. } => {
+                assert_eq!(
+                    (from.id, to.as_str(), text.as_str()),
+                    (wa.you.id, "bob", "psst")
+                );
+            }
+            _ => unreachable!(),
+        }
+    }
+    alice
+        .send(&ClientMsg::Direct {
+            to: "nobody".into(),
+            text: "?".into(),
+        })
+        .await;
+    alice.expect_error(ErrorCode::NoSuchUser).await;
+
+    let caret = collab_protocol::Presence {
+        cursor: Some(collab_protocol::Base64Bytes(vec![1, 2, 3])),
+        anchor: None,
+    };
+    bob.send(&ClientMsg::Presence(caret.clone())).await;
+    match alice
+        .recv_until(|m| matches!(m, ServerMsg::Presence { .. }))
+        .await
+    {
+        ServerMsg::Presence { id, presence } => assert_eq!((id, presence), (wb.you.id, caret)),
+        _ => unreachable!(),
+    }
+    // Amy saw no direct message meant for bob: her next events are the
+    // presence and then her own chat.
+    amy.send(&ClientMsg::Chat { text: "me".into() }).await;
+    loop {
+        match amy.recv().await {
+            ServerMsg::Chat { text, .. } if text == "me" => break,
+            ServerMsg::Direct { .. } => panic!("amy got bob's direct message"),
+            _ => {}
+        }
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A node killed with its members in the room: within the member ttl the
+/// other nodes sweep them, and their members see each leave once, as
+/// `disconnected`; the name is free again.
+#[tokio::test]
+async fn members_of_a_killed_node_leave_within_the_member_ttl() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let (mut doomed, addr) = spawn_binary(&[
+        "--redis",
+        &url,
+        "--node-id",
+        "doomed",
+        "--member-ttl",
+        "300ms",
+    ])
+    .await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let (mut alice, _) = a.join("r", "alice").await;
+    let mut dora = Client::connect(addr).await;
+    let wd = dora.join("r", "dora").await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await;
+
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    match alice
+        .recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+        .await
+    {
+        ServerMsg::Left { id, reason, .. } => {
+            assert_eq!((id, reason), (wd.you.id, LeftReason::Disconnected));
+        }
+        _ => unreachable!(),
+    }
+    // Her name is free on the living node.
+    let (_dora, w) = a.join("r", "dora").await;
+    assert!(!w.resumed);
+    let mut names: Vec<String> = w.members.iter().map(|m| m.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, vec!["alice", "dora"]);
+    a.stop().await;
+}
+
+/// A session taken over on another node (its client reconnected through
+/// the load balancer while its old connection still looked alive): the
+/// old node closes the stale connection silently, the member keeps its id
+/// and colour, nobody sees it leave or join, and its edits count from the
+/// new node.
+#[tokio::test]
+async fn a_session_moves_to_another_node_without_flicker() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut carol, _) = a.join("move", "carol").await;
+    let (mut old, wa) = a.join("move", "alice").await;
+    carol
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await;
+
+    let mut new = b.client().await;
+    let w = new
+        .join_with(collab_protocol::Join {
+            session: Some(wa.session.clone()),
+            ..join_msg("move", "alice")
+        })
+        .await;
+    assert!(w.resumed);
+    assert_eq!((w.you.id, &w.you.color), (wa.you.id, &wa.you.color));
+    assert_eq!(w.members.len(), 2, "{:?}", w.members);
+    assert!(old.expect_closed().await.is_empty(), "closed silently");
+
+    new.send(&ClientMsg::Chat {
+        text: "moved".into(),
+    })
+    .await;
+    match carol.recv().await {
+        ServerMsg::Chat { from, text, .. } => {
+            assert_eq!((from.id, text.as_str()), (wa.you.id, "moved"));
+        }
+        other => panic!("carol saw {other:?} before the chat"),
+    }
+    // Leaving from the new node is seen once.
+    new.close().await;
+    match carol.recv().await {
+        ServerMsg::Left { id, reason, .. } => {
+            assert_eq!((id, reason), (wa.you.id, LeftReason::Left));
+        }
+        other => panic!("expected left, got {other:?}"),
+    }
+    carol.expect_silence(Duration::from_millis(300)).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The log is cut behind snapshots: once it holds `snapshot_every`
+/// entries past the snapshot, a node hosting the room stores a newer one
+/// and trims the log behind it, so Redis holds the document and a short
+/// log, not the room's history; a newcomer on a node new to the room
+/// loads the snapshot and the log after it, and has every edit.
+#[tokio::test]
+async fn the_log_is_trimmed_behind_snapshots() {
+    let redis = RedisServer::start().await;
+    let compacting = |node: &str| {
+        let mut c = node_config(&redis, node);
+        let cluster = c.cluster.as_mut().unwrap();
+        cluster.snapshot_every = 10;
+        cluster.trim_grace = Duration::ZERO;
+        c
+    };
+    let a = Server::start(compacting("node-a")).await;
+    let b = Server::start(compacting("node-b")).await;
+    let (mut alice, wa) = a.join("long", "alice").await;
+    let (_bob, _) = b.join("long", "bob").await;
+    let mut doc = replica(&wa);
+    let mut text = String::new();
+    for seq in 1..=60u64 {
+        let key = char::from(b'a' + (seq % 26) as u8);
+        text.push(key);
+        let at = doc.len_chars();
+        alice
+            .send(&ClientMsg::Update {
+                seq,
+                data: edit(&mut doc, at, &key.to_string()),
+            })
+            .await;
+        alice
+            .recv_until(|m| matches!(m, ServerMsg::Ack { seq: s } if *s == seq))
+            .await;
+    }
+
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    timeout(WAIT, async {
+        loop {
+            let len: usize = redis::cmd("XLEN")
+                .arg("collab:{long}:log")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let at: Option<String> = redis::cmd("HGET")
+                .arg("collab:{long}:snap")
+                .arg("at")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            // 62 entries were written (2 joins, 60 updates).
+            if at.is_some() && len <= 20 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a snapshot is stored and the log trimmed behind it");
+
+    let c = Server::start(compacting("node-c")).await;
+    let (_carol, wc) = c.join("long", "carol").await;
+    assert_eq!(replica(&wc).text(), text);
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
+
+/// Redis restarts (with `appendonly yes`) while members type: what was
+/// acked survives, an update Redis did not take is not acked and its
+/// author is told `storage_failed` once; once Redis is back the resent
+/// update is acked and reaches the other node, without restarting either.
+#[tokio::test]
+async fn a_redis_restart_loses_no_acked_edit_and_the_nodes_recover() {
+    let mut redis = RedisServer::start_persistent().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut alice, wa) = a.join("restart", "alice").await;
+    let (mut bob, wb) = b.join("restart", "bob").await;
+    let mut da = replica(&wa);
+    let mut db = replica(&wb);
+
+    alice
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: edit(&mut da, 0, "acked. "),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    db.import(next_update(&mut bob).await.as_slice()).unwrap();
+
+    redis.kill().await;
+    let lost = edit(&mut da, 7, "resent.");
+    alice
+        .send(&ClientMsg::Update {
+            seq: 2,
+            data: lost.clone(),
+        })
+        .await;
+    match alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { .. } | ServerMsg::Error { .. }))
+        .await
+    {
+        ServerMsg::Error { code, seq, .. } => {
+            assert_eq!((code, seq), (ErrorCode::StorageFailed, None));
+        }
+        other => panic!("acked while Redis was away: {other:?}"),
+    }
+
+    redis.restart().await;
+    // The client sends it again (as collab-client does after its ack
+    // timeout) until Redis takes it.
+    timeout(WAIT, async {
+        for seq in 3.. {
+            alice
+                .send(&ClientMsg::Update {
+                    seq,
+                    data: lost.clone(),
+                })
+                .await;
+            let acked = timeout(
+                Duration::from_millis(300),
+                alice.recv_until(|m| matches!(m, ServerMsg::Ack { seq: s } if *s == seq)),
+            )
+            .await;
+            if acked.is_ok() {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("acked once Redis is back");
+    db.import(next_update(&mut bob).await.as_slice()).unwrap();
+    assert_eq!(db.text(), "acked. resent.");
+    assert_eq!(da.text(), db.text());
+    // And the way back works too.
+    bob.send(&ClientMsg::Chat {
+        text: "back".into(),
+    })
+    .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if text == "back"))
+        .await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A member whose entry was swept while its node lived (Redis or the
+/// node's heartbeat away past the member ttl): the other nodes see it
+/// leave; its node claims the name again, and they see it join again, the
+/// same member, whose connection never noticed.
+#[tokio::test]
+async fn a_member_swept_while_its_node_lives_joins_again() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut alice, wa) = a.join("swept", "alice").await;
+    let (mut bob, _) = b.join("swept", "bob").await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await;
+
+    // What the sweep script does to a member whose time is up.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("HDEL")
+        .arg("collab:{swept}:who")
+        .arg("alice")
+        .ignore()
+        .cmd("HDEL")
+        .arg("collab:{swept}:members")
+        .arg("alice")
+        .ignore()
+        .cmd("ZREM")
+        .arg("collab:{swept}:alive")
+        .arg("alice")
+        .ignore()
+        .cmd("XADD")
+        .arg("collab:{swept}:log")
+        .arg("*")
+        .arg(&["k", "l", "n", "node-a", "f"])
+        .arg(wa.you.id)
+        .arg(&["d", "disconnected"])
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    match bob
+        .recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+        .await
+    {
+        ServerMsg::Left { id, .. } => assert_eq!(id, wa.you.id),
+        _ => unreachable!(),
+    }
+    match bob
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await
+    {
+        ServerMsg::Joined { member } => assert_eq!(member, wa.you),
+        _ => unreachable!(),
+    }
+    alice
+        .send(&ClientMsg::Chat {
+            text: "still here".into(),
+        })
+        .await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if text == "still here"))
+        .await;
+    // The name is hers again, on every node.
+    let mut twin = b.client().await;
+    twin.send(&ClientMsg::Join(join_msg("swept", "alice")))
+        .await;
+    twin.expect_error(ErrorCode::NameTaken).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The data of the next `update` event.
+async fn next_update(c: &mut Client) -> collab_protocol::Base64Bytes {
+    match c
+        .recv_until(|m| matches!(m, ServerMsg::Update { .. }))
+        .await
+    {
+        ServerMsg::Update { data, .. } => data,
+        _ => unreachable!(),
+    }
+}
+
+/// A load balancer of the simplest kind: each TCP connection goes to the
+/// first of `backends` that accepts it, byte for byte.
+async fn balancer(backends: Vec<std::net::SocketAddr>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let backends = backends.clone();
+            tokio::spawn(async move {
+                for b in backends {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(b).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Issue 18's node failure: a node is SIGKILLed while its members type.
+/// They reconnect through the balancer to another node and resend what was
+/// not acked; every replica, and a newcomer on a third node, end with the
+/// same text, in which every edit is present exactly once.
+#[tokio::test]
+async fn a_killed_node_loses_no_edit_of_its_typing_members() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let (mut doomed, doomed_addr) = spawn_binary(&[
+        "--redis",
+        &url,
+        "--node-id",
+        "doomed",
+        "--member-ttl",
+        "500ms",
+    ])
+    .await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let lb = balancer(vec![doomed_addr, b.addr]).await;
+    let join = |addr: std::net::SocketAddr, user: &'static str| async move {
+        collab_client::Client::builder(&format!("ws://{addr}"), "kill", user)
+            .timeout(Duration::from_secs(30))
+            .join()
+            .await
+            .unwrap()
+    };
+    // Two members on the doomed node (through the balancer), one on b.
+    let names = ["ann", "amos", "bea"];
+    let members = [
+        join(lb, names[0]).await,
+        join(lb, names[1]).await,
+        join(b.addr, names[2]).await,
+    ];
+
+    const EDITS: usize = 40;
+    let (halfway, mut at_halfway) = tokio::sync::mpsc::channel::<()>(3);
+    let typing: Vec<_> = members
+        .iter()
+        .zip(names)
+        .map(|(m, name)| {
+            let halfway = halfway.clone();
+            async move {
+                for i in 0..EDITS {
+                    if i == EDITS / 2 {
+                        let _ = halfway.send(()).await;
+                    }
+                    let at = m.text().chars().count();
+                    let token = format!("[{name}.{i}]");
+                    m.edit(at, 0, &token).unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        })
+        .collect();
+    drop(halfway);
+    let kill = async {
+        for _ in 0..3 {
+            at_halfway.recv().await;
+        }
+        doomed.kill().unwrap();
+        doomed.wait().unwrap();
+    };
+    tokio::join!(futures::future::join_all(typing), kill);
+
+    for m in &members {
+        m.wait_synced().await.unwrap();
+    }
+    let text = members[2].text();
+    for m in &members {
+        m.wait_text(&text).await.unwrap();
+    }
+    for name in names {
+        for i in 0..EDITS {
+            let token = format!("[{name}.{i}]");
+            assert_eq!(text.matches(&token).count(), 1, "{token} in {text}");
+        }
+    }
+    let c = Server::start(node_config(&redis, "node-c")).await;
+    let newcomer = join(c.addr, "cy").await;
+    newcomer.wait_text(&text).await.unwrap();
+    b.stop().await;
+    c.stop().await;
+}
+
+/// An update that writes `text` at 0 under `peer`, on top of `base`.
+fn forge_on(base: &collab_doc::SharedDoc, peer: u64, text: &str) -> collab_protocol::Base64Bytes {
+    let doc = loro::LoroDoc::new();
+    doc.import(&base.snapshot().unwrap()).unwrap();
+    let before = doc.oplog_vv();
+    doc.set_peer_id(peer).unwrap();
+    doc.get_text(collab_doc::TEXT_CONTAINER)
+        .insert(0, text)
+        .unwrap();
+    doc.commit();
+    collab_protocol::Base64Bytes(doc.export(loro::ExportMode::updates(&before)).unwrap())
+}
+
+/// A peer id is its session's on every node: a member on another node
+/// (one that hosted the room already, and one that loads it later) cannot
+/// write under it.
+#[tokio::test]
+async fn nobody_writes_under_a_peer_id_given_out_on_another_node() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut mallory, wm) = b.join("peers", "mallory").await;
+    let (mut bob, wb) = a.join("peers", "bob").await;
+    let mut db = replica(&wb);
+    bob.send(&ClientMsg::Update {
+        seq: 1,
+        data: edit(&mut db, 0, "victim text. "),
+    })
+    .await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    // Bob's update reached node b after his peer id's binding.
+    let mut dm = replica(&wm);
+    dm.import(next_update(&mut mallory).await.as_slice())
+        .unwrap();
+    mallory
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: forge_on(&dm, wb.peer, "EVIL"),
+        })
+        .await;
+    let (msg, seq) = mallory.expect_error(ErrorCode::BadUpdate).await;
+    assert_eq!(seq, Some(1));
+    assert!(msg.contains("another member"), "{msg}");
+
+    // A node new to the room learns the bindings from Redis.
+    let c = Server::start(node_config(&redis, "node-c")).await;
+    let (mut eve, we) = c.join("peers", "eve").await;
+    eve.send(&ClientMsg::Update {
+        seq: 1,
+        data: forge_on(&replica(&we), wb.peer, "EVIL"),
+    })
+    .await;
+    eve.expect_error(ErrorCode::BadUpdate).await;
+    // Her own peer id is hers.
+    let mut de = replica(&we);
+    eve.send(&ClientMsg::Update {
+        seq: 2,
+        data: edit(&mut de, 0, "eve. "),
+    })
+    .await;
+    eve.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 2 }))
+        .await;
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
 }

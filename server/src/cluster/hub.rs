@@ -1,0 +1,896 @@
+//! The rooms' side of a node (docs/scale-out.md): the publisher that
+//! writes what this node's rooms accept to their logs, the reader that
+//! hands every hosted room what the other nodes wrote, the tick that keeps
+//! this node's members alive and sweeps the dead nodes' ones, and the
+//! loading of a room this node does not host yet.
+//!
+//! Three tasks per node, whatever the number of rooms:
+//!
+//! - **publisher**: one queue ([`Op`]) fed by the rooms, in the order they
+//!   push (a room pushes an update under its document lock, so its log is
+//!   in its import order). Runs of entries go out as one pipeline on the
+//!   node's command connection; a release runs its script in turn. An
+//!   update's ack waits for its `XADD`'s answer, nothing else does.
+//! - **reader**: `XREAD BLOCK` over every hosted room's log from its
+//!   cursor, on a connection of its own. Each room's entries go, in order,
+//!   to a task of that room (a bounded queue: a room whose queue is full
+//!   is left out of the next read, so one slow room stalls nobody else).
+//!   Entries this node wrote are skipped: the room applied them already. A
+//!   room added while the reader waits wakes it with `CLIENT UNBLOCK`.
+//! - **tick**: every third of the member ttl, per hosted room, refreshes
+//!   the entries of this node's members and sweeps expired ones (whose
+//!   `left` the reader then relays).
+//! - **presence**: a Pub/Sub connection subscribed to the hosted rooms'
+//!   presence channels (presence goes out with the publisher's pipeline,
+//!   `PUBLISH`, never stored: the next one repairs a lost one).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use collab_doc::RoomDoc;
+use collab_protocol::{Member, RoomId, ServerMsg};
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{Batch, Claim, Cluster, ClusterError, ClusterResult, Entry, EntryId, Kind, Outgoing};
+use crate::room::{
+    DocSettings as Settings, LogKind, Op, Remote, Room, RoomLink, peer_of, reason_of, reason_str,
+};
+
+/// Ops waiting for the publisher; past this a room's entry is refused (an
+/// update then goes unacked and is sent again).
+const QUEUE: usize = 4096;
+/// Most entries in one pipeline.
+const PIPELINE: usize = 256;
+/// Most entries per room in one read.
+const READ_COUNT: usize = 256;
+/// Longest a read waits for entries.
+const READ_BLOCK: Duration = Duration::from_secs(1);
+/// Batches waiting for one room's task.
+const ROOM_QUEUE: usize = 4;
+/// A log page when loading a room.
+const PAGE: usize = 1024;
+
+/// A room as loaded from Redis.
+pub(crate) struct Loaded {
+    pub doc: RoomDoc,
+    /// The last log entry the document contains.
+    pub cursor: EntryId,
+    /// The log past the snapshot: entries and payload bytes.
+    pub since: Since,
+    /// Its members, on whatever node.
+    pub members: Vec<Member>,
+    /// The peer ids given out in it, and their owners.
+    pub peers: Vec<(u64, String)>,
+}
+
+/// How much of a room's log lies past its snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Since {
+    pub entries: usize,
+    pub bytes: usize,
+}
+
+/// What the reader hands a room's task: the other nodes' entries of one
+/// read, and how far the read went (every entry, this node's included).
+struct Delivery {
+    entries: Vec<Remote>,
+    last: EntryId,
+    read: Since,
+}
+
+/// A hosted room: where the reader is in its log, and its task's queue.
+struct Hosted {
+    room: Weak<Room>,
+    /// The room instance's id: its own entries are skipped.
+    instance: u64,
+    cursor: EntryId,
+    tx: mpsc::Sender<Delivery>,
+}
+
+/// A node's rooms as seen from Redis.
+pub(crate) struct Hub {
+    pub cluster: Arc<Cluster>,
+    node: String,
+    ops: mpsc::Sender<Op>,
+    settings: Settings,
+    /// `--max-users-per-room`, for members claiming their name again.
+    max_users: usize,
+    /// Members whose name another node held at the last tick.
+    contested: Mutex<std::collections::HashSet<(RoomId, collab_protocol::UserId)>>,
+    hosted: Mutex<HashMap<RoomId, Hosted>>,
+    /// A room was added since the reader last took the cursors.
+    dirty: AtomicBool,
+    /// Wakes a reader with no rooms to read.
+    wake: Notify,
+    /// The reader's connection id, for `CLIENT UNBLOCK` (0: none yet).
+    reader_id: AtomicI64,
+    /// The presence connection's subscriptions, while it is connected.
+    sink: Mutex<Option<redis::aio::PubSubSink>>,
+    published: AtomicU64,
+    received: AtomicU64,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// Starts the publisher, the reader and the tick.
+    pub fn start(
+        cluster: Arc<Cluster>,
+        settings: Settings,
+        max_users: usize,
+        every: Duration,
+    ) -> Arc<Hub> {
+        let (ops, rx) = mpsc::channel(QUEUE);
+        let hub = Arc::new(Hub {
+            node: cluster.node().as_str().to_owned(),
+            cluster,
+            ops,
+            settings,
+            max_users,
+            contested: Mutex::default(),
+            hosted: Mutex::new(HashMap::new()),
+            dirty: AtomicBool::new(false),
+            wake: Notify::new(),
+            reader_id: AtomicI64::new(0),
+            sink: Mutex::new(None),
+            published: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let tasks = vec![
+            tokio::spawn(publish(Arc::clone(&hub), rx)),
+            tokio::spawn(read(Arc::downgrade(&hub))),
+            tokio::spawn(tick(Arc::downgrade(&hub), every)),
+            tokio::spawn(presence(Arc::downgrade(&hub))),
+        ];
+        *hub.tasks.lock() = tasks;
+        hub
+    }
+
+    /// Waits (at most `within`) until the publisher has written everything
+    /// queued: at shutdown, the departures of the node's members.
+    pub async fn drain(&self, within: Duration) {
+        let (done, drained) = oneshot::channel();
+        let _ = tokio::time::timeout(within, async {
+            if self.ops.send(Op::Barrier(done)).await.is_ok() {
+                let _ = drained.await;
+            }
+        })
+        .await;
+    }
+
+    /// Stops its tasks (at shutdown).
+    pub fn stop(&self) {
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+    }
+
+    /// A room's way to the publisher.
+    pub fn link(&self, room: &RoomId) -> RoomLink {
+        RoomLink {
+            ops: self.ops.clone(),
+            room: room.clone(),
+            instance: rand::random::<u64>().max(1),
+            progress: Arc::default(),
+        }
+    }
+
+    /// The `/metrics` lines of the rooms' side.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let rooms = self.hosted.lock().len();
+        for (name, kind, help, value) in [
+            (
+                "collab_cluster_rooms",
+                "gauge",
+                "Rooms this node reads from Redis.",
+                rooms as u64,
+            ),
+            (
+                "collab_cluster_published_total",
+                "counter",
+                "Log entries this node wrote to Redis.",
+                self.published.load(Ordering::Relaxed),
+            ),
+            (
+                "collab_cluster_received_total",
+                "counter",
+                "Log entries of other nodes this node read from Redis.",
+                self.received.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
+
+    /// Loads a room this node does not host: the snapshot, the log after
+    /// it, and its members. Everything this node published before is in
+    /// it (the publisher's queue is drained first: a room that closed
+    /// here a moment ago may still have entries in it, which the reader
+    /// would skip as this node's own).
+    pub async fn load(&self, room: &RoomId) -> ClusterResult<Loaded> {
+        let (done, drained) = oneshot::channel();
+        if self.ops.send(Op::Barrier(done)).await.is_ok() {
+            let _ = drained.await;
+        }
+        // Entries past a snapshot are trimmed only once a newer snapshot
+        // is stored (with a grace behind that one): when the snapshot is
+        // the same after the log was read, nothing read was missing. A
+        // newer one means starting again, from it (bounded: each round
+        // needs another node's snapshot).
+        let (snapshot, cursor, since, updates) = 'load: {
+            for _ in 0..8 {
+                let snapshot = self.cluster.snapshot(room).await?;
+                let (snapshot, at) = match snapshot {
+                    Some((doc, at)) => (Some(doc), at),
+                    None => (None, EntryId::ZERO),
+                };
+                let (mut cursor, mut since, mut updates) = (at, Since::default(), Vec::new());
+                loop {
+                    let page = self.cluster.range(room, cursor, PAGE).await?;
+                    let n = page.entries.len();
+                    for (_, e) in page.entries {
+                        since.entries += 1;
+                        since.bytes += e.data.len();
+                        if e.kind == Kind::Update {
+                            updates.push(e.data);
+                        }
+                    }
+                    cursor = page.last;
+                    if n < PAGE {
+                        break;
+                    }
+                }
+                let now = self.cluster.snapshot_at(room).await?;
+                if now.unwrap_or(EntryId::ZERO) == at {
+                    break 'load (snapshot, cursor, since, updates);
+                }
+            }
+            return Err(ClusterError::Reply(
+                "the room's snapshot kept changing while it loaded".into(),
+            ));
+        };
+        let peers = self.cluster.peers(room).await?;
+        let members = self
+            .cluster
+            .members(room)
+            .await?
+            .into_iter()
+            .filter_map(|(name, record)| {
+                let m = member_of(&record);
+                if m.is_none() {
+                    tracing::warn!(%room, name, "skipping a member record that does not decode");
+                }
+                m
+            })
+            .collect();
+        let id = room.clone();
+        let doc = tokio::task::spawn_blocking(move || {
+            crate::priority::background();
+            RoomDoc::load(snapshot.as_deref(), &updates)
+        })
+        .await
+        .map_err(|e| ClusterError::Reply(format!("loading the room failed: {e}")))?
+        .map_err(|e| ClusterError::Reply(format!("the room's snapshot does not load: {e}")))?;
+        let (doc, failed) = doc;
+        for (i, e) in failed {
+            tracing::warn!(room = %id, update = i, error = %e, "an update of the room's log does not merge; skipped");
+        }
+        Ok(Loaded {
+            doc,
+            cursor,
+            since,
+            members,
+            peers,
+        })
+    }
+
+    /// Reads the room's log from `cursor` on, until the room dies.
+    pub fn host(self: &Arc<Self>, room: &Arc<Room>, cursor: EntryId, since: Since) {
+        {
+            let mut hosted = self.hosted.lock();
+            if let Some(h) = hosted.get(room.id())
+                && h.room.upgrade().is_some_and(|r| !r.is_dead())
+            {
+                return;
+            }
+            let (tx, rx) = mpsc::channel(ROOM_QUEUE);
+            tokio::spawn(apply(
+                Arc::downgrade(room),
+                rx,
+                Arc::clone(&self.cluster),
+                self.settings,
+                since,
+            ));
+            hosted.insert(
+                room.id().clone(),
+                Hosted {
+                    room: Arc::downgrade(room),
+                    instance: room.instance(),
+                    cursor,
+                    tx,
+                },
+            );
+        }
+        self.dirty.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        // (A presence connection that subscribes after this, on connecting,
+        // takes every hosted room: it sets `sink` before it reads them.)
+        if let Some(mut sink) = self.sink.lock().clone() {
+            let channel = Cluster::presence_channel(room.id());
+            tokio::spawn(async move {
+                let _ = sink.subscribe(channel).await;
+            });
+        }
+        // A reader blocked on the other rooms reads this one only once its
+        // wait ends: end it now. It clears `dirty` when it takes the
+        // cursors, after which the room is in its read.
+        let hub = Arc::clone(self);
+        tokio::spawn(async move {
+            for _ in 0..400 {
+                if !hub.dirty.load(Ordering::SeqCst) {
+                    return;
+                }
+                let id = hub.reader_id.load(Ordering::SeqCst);
+                if id > 0 {
+                    let _ = hub.cluster.unblock(id).await;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+    }
+
+    /// Asks the nodes for `name` in `room` (the join script). `record` is
+    /// the member as this node would add it.
+    pub async fn claim(
+        &self,
+        room: &RoomId,
+        member: &Member,
+        presented: Option<&str>,
+        session: &str,
+        max_members: usize,
+    ) -> ClusterResult<ClaimOutcome> {
+        let record = ServerMsg::Joined {
+            member: member.clone(),
+        }
+        .to_json();
+        let claim = self
+            .cluster
+            .claim_member(
+                room,
+                &member.name,
+                presented,
+                session,
+                record.as_bytes(),
+                member.id,
+                max_members,
+            )
+            .await?;
+        Ok(match claim {
+            Claim::Joined(r) => ClaimOutcome::Ok(stored(&r)?, false),
+            Claim::Resumed(r) => ClaimOutcome::Ok(stored(&r)?, true),
+            Claim::Taken => ClaimOutcome::Taken,
+            Claim::BadSession => ClaimOutcome::BadSession,
+            Claim::Full => ClaimOutcome::Full,
+        })
+    }
+
+    /// A member of this node whose entry Redis no longer has as this
+    /// node's (swept while Redis or this node's heartbeat was away, or lost
+    /// by a Redis that came back empty) claims its name again with its own
+    /// session: the other nodes, which saw it leave, see it join again.
+    ///
+    /// It claims as a new member would (presenting no session), so it never
+    /// takes back a session that resumed on another node: that node's
+    /// `member` entry is on its way, and ends the connection here. A name
+    /// still held elsewhere at the next tick is someone else's: the
+    /// member's connection ends (its client joins again).
+    async fn reclaim(&self, room: &Arc<Room>, name: &str) {
+        let Some((member, session)) = room.local_member(name) else {
+            return;
+        };
+        let key = (room.id().clone(), member.id);
+        match self
+            .claim(room.id(), &member, None, &session, self.max_users)
+            .await
+        {
+            Ok(ClaimOutcome::Ok(..)) => {
+                self.contested.lock().remove(&key);
+                tracing::info!(room = %room.id(), user = member.id, "a member's entry was lost in Redis; claimed again");
+            }
+            Ok(ClaimOutcome::Taken) if self.contested.lock().insert(key.clone()) => {}
+            Ok(_) => {
+                self.contested.lock().remove(&key);
+                tracing::warn!(room = %room.id(), user = member.id, "a member's name is held on another node; ending its connection here");
+                room.drop_member(member.id);
+            }
+            Err(e) => {
+                tracing::warn!(room = %room.id(), error = %e, "could not claim a lost member's name again");
+            }
+        }
+    }
+
+    /// The rooms to read now and their cursors: live rooms whose queue has
+    /// room for a batch. Dead rooms are dropped here.
+    fn cursors(&self) -> Vec<(RoomId, EntryId)> {
+        let mut hosted = self.hosted.lock();
+        let mut gone = Vec::new();
+        hosted.retain(|id, h| {
+            let live = h.room.upgrade().is_some_and(|r| !r.is_dead());
+            if !live {
+                gone.push(Cluster::presence_channel(id));
+            }
+            live
+        });
+        if !gone.is_empty()
+            && let Some(mut sink) = self.sink.lock().clone()
+        {
+            tokio::spawn(async move {
+                let _ = sink.unsubscribe(gone).await;
+            });
+        }
+        hosted
+            .iter()
+            .filter(|(_, h)| h.tx.capacity() > 0)
+            .map(|(id, h)| (id.clone(), h.cursor))
+            .collect()
+    }
+
+    /// Hands a read's entries to their room, moving its cursor.
+    fn dispatch(&self, batch: Batch) {
+        let mut hosted = self.hosted.lock();
+        let Some(h) = hosted.get_mut(&batch.room) else {
+            return;
+        };
+        h.cursor = batch.last;
+        let read = Since {
+            entries: batch.entries.len(),
+            bytes: batch.entries.iter().map(|(_, e)| e.data.len()).sum(),
+        };
+        let entries: Vec<Remote> = batch
+            .entries
+            .into_iter()
+            // This instance's own entries, and the `joined` of this node's
+            // members (the join adds them here itself: read before it
+            // did, it would be announced twice).
+            .filter(|(_, e)| {
+                let own = e.instance != 0 && e.instance == h.instance;
+                let joined_here = e.kind == Kind::Joined && e.node == self.node;
+                !own && !joined_here
+            })
+            .filter_map(|(id, e)| {
+                let r = remote(&e);
+                if r.is_none() {
+                    tracing::warn!(room = %batch.room, entry = %id, "skipping a log entry whose payload does not decode");
+                }
+                r
+            })
+            .collect();
+        if read.entries == 0 {
+            return;
+        }
+        self.received
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        // Only the reader sends, and it read only rooms with room in
+        // their queue. (This node's own entries go too, without their
+        // payload: they count towards the room's next snapshot.)
+        let delivery = Delivery {
+            entries,
+            last: batch.last,
+            read,
+        };
+        if h.tx.try_send(delivery).is_err() {
+            tracing::warn!(room = %batch.room, "a room's queue of log entries was full; entries skipped");
+        }
+    }
+}
+
+/// How the join script answered.
+pub(crate) enum ClaimOutcome {
+    /// In: the member as stored, and whether it resumed.
+    Ok(Member, bool),
+    Taken,
+    BadSession,
+    Full,
+}
+
+/// The member a `joined` record holds.
+fn member_of(record: &[u8]) -> Option<Member> {
+    let text = std::str::from_utf8(record).ok()?;
+    match ServerMsg::from_json(text).ok()? {
+        ServerMsg::Joined { member } | ServerMsg::Member { member } => Some(member),
+        _ => None,
+    }
+}
+
+fn stored(record: &[u8]) -> ClusterResult<Member> {
+    member_of(record)
+        .ok_or_else(|| ClusterError::Reply("a member record that does not decode".into()))
+}
+
+/// An entry as the room applies it; `None` when its payload does not
+/// decode.
+fn remote(e: &Entry) -> Option<Remote> {
+    let json = || std::str::from_utf8(&e.data).ok();
+    Some(match e.kind {
+        Kind::Update => Remote::Update {
+            from: e.from,
+            data: e.data.clone(),
+        },
+        Kind::Joined => Remote::Joined(member_of(&e.data)?),
+        Kind::Member => Remote::Member(member_of(&e.data)?),
+        Kind::Left => Remote::Left {
+            id: e.from,
+            reason: reason_of(&e.data),
+        },
+        Kind::Peer => {
+            let (peer, session) = peer_of(&e.data)?;
+            Remote::Peer { peer, session }
+        }
+        Kind::Chat => {
+            let text = json()?;
+            match ServerMsg::from_json(text).ok()? {
+                ServerMsg::Chat { .. } => Remote::Chat(text.to_owned()),
+                _ => return None,
+            }
+        }
+        Kind::Direct => {
+            let text = json()?;
+            match ServerMsg::from_json(text).ok()? {
+                ServerMsg::Direct { to, .. } => Remote::Direct {
+                    to,
+                    json: text.to_owned(),
+                },
+                _ => return None,
+            }
+        }
+    })
+}
+
+/// What the publisher sends for a room.
+enum Item {
+    Entry(Entry),
+    /// `NODE\nJSON`: receivers skip their own node's.
+    Presence(Vec<u8>),
+}
+
+type Run = Vec<(RoomId, Item, Option<oneshot::Sender<bool>>)>;
+
+/// The publisher: ops in order; consecutive entries as one pipeline.
+async fn publish(hub: Arc<Hub>, mut rx: mpsc::Receiver<Op>) {
+    let mut ops = Vec::with_capacity(PIPELINE);
+    let mut run: Run = Vec::new();
+    while rx.recv_many(&mut ops, PIPELINE).await > 0 {
+        for op in ops.drain(..) {
+            match op {
+                Op::Publish {
+                    room,
+                    instance,
+                    kind,
+                    from,
+                    data,
+                    done,
+                } => {
+                    let kind = match kind {
+                        LogKind::Update => Kind::Update,
+                        LogKind::Member => Kind::Member,
+                        LogKind::Chat => Kind::Chat,
+                        LogKind::Direct => Kind::Direct,
+                        LogKind::Peer => Kind::Peer,
+                        LogKind::Presence => {
+                            let mut payload = Vec::with_capacity(hub.node.len() + 1 + data.len());
+                            payload.extend_from_slice(hub.node.as_bytes());
+                            payload.push(b'\n');
+                            payload.extend_from_slice(&data);
+                            run.push((room, Item::Presence(payload), done));
+                            continue;
+                        }
+                    };
+                    let entry = Entry {
+                        kind,
+                        node: hub.node.clone(),
+                        from,
+                        data,
+                        instance,
+                    };
+                    run.push((room, Item::Entry(entry), done));
+                }
+                Op::Release { room, name, reason } => {
+                    flush(&hub, &mut run).await;
+                    if let Err(e) = hub
+                        .cluster
+                        .release_member(&room, &name, reason_str(reason))
+                        .await
+                    {
+                        tracing::warn!(%room, name, error = %e, "could not release a member; its entry expires within the member ttl");
+                    }
+                }
+                Op::Barrier(done) => {
+                    flush(&hub, &mut run).await;
+                    let _ = done.send(());
+                }
+                Op::Tip { room, reply } => {
+                    flush(&hub, &mut run).await;
+                    let tip = hub.cluster.last_entry(&room).await;
+                    let _ = reply.send(match tip {
+                        Ok(Some(id)) => Some((id.ms, id.seq)),
+                        Ok(None) => Some((0, 0)),
+                        Err(_) => None,
+                    });
+                }
+            }
+        }
+        flush(&hub, &mut run).await;
+    }
+}
+
+/// Writes a run of entries in one pipeline and answers each.
+async fn flush(hub: &Hub, run: &mut Run) {
+    if run.is_empty() {
+        return;
+    }
+    let entries: Vec<(&RoomId, Outgoing<'_>)> = run
+        .iter()
+        .map(|(r, item, _)| {
+            let out = match item {
+                Item::Entry(e) => Outgoing::Entry(e),
+                Item::Presence(p) => Outgoing::Presence(p),
+            };
+            (r, out)
+        })
+        .collect();
+    let result = hub.cluster.publish_many(&entries).await;
+    drop(entries);
+    match result {
+        Ok(ids) => {
+            hub.published.fetch_add(
+                ids.iter().filter(|id| id.is_some()).count() as u64,
+                Ordering::Relaxed,
+            );
+            for ((room, item, done), id) in run.drain(..).zip(ids) {
+                if id.is_none() && matches!(item, Item::Entry(_)) {
+                    tracing::warn!(%room, "Redis refused a log entry");
+                }
+                if let Some(done) = done {
+                    let _ = done.send(id.is_some());
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, entries = run.len(), "could not write to the rooms' logs");
+            for (_, _, done) in run.drain(..) {
+                if let Some(done) = done {
+                    let _ = done.send(false);
+                }
+            }
+        }
+    }
+}
+
+/// The reader: one blocking read over every hosted room at a time.
+async fn read(hub: Weak<Hub>) {
+    let mut reader = None;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let Some(h) = hub.upgrade() else { return };
+        let r = match reader.as_mut() {
+            Some(r) => r,
+            None => match h.cluster.reader().await {
+                Ok(r) => {
+                    h.reader_id.store(r.id(), Ordering::SeqCst);
+                    reader.insert(r)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the log reader cannot connect to Redis; retrying");
+                    drop(h);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            },
+        };
+        h.dirty.store(false, Ordering::SeqCst);
+        let cursors = h.cursors();
+        if cursors.is_empty() {
+            // Nothing to read: wait for a room (or a room's queue to drain).
+            let _ = tokio::time::timeout(READ_BLOCK, h.wake.notified()).await;
+            continue;
+        }
+        match r.read(&cursors, READ_BLOCK, READ_COUNT).await {
+            Ok(batches) => {
+                backoff = Duration::from_millis(50);
+                for b in batches {
+                    h.dispatch(b);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the rooms' logs failed; reconnecting");
+                reader = None;
+                h.reader_id.store(0, Ordering::SeqCst);
+                drop(h);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// One room's task: applies its deliveries in order and, when the log
+/// past the room's snapshot has grown past the bound, snapshots the room.
+async fn apply(
+    room: Weak<Room>,
+    mut rx: mpsc::Receiver<Delivery>,
+    cluster: Arc<Cluster>,
+    settings: Settings,
+    mut since: Since,
+) {
+    while let Some(d) = rx.recv().await {
+        let Some(room) = room.upgrade() else { return };
+        let mut entries = d.entries;
+        // A `member` entry says its session moved to the writer's node; by
+        // the time it is read it may have moved back here (a client that
+        // reconnects twice in a row): Redis says who holds it now, and a
+        // stale one must not end the member's new connection here.
+        for i in (0..entries.len()).rev() {
+            if let Remote::Member(m) = &entries[i]
+                && let Ok(Some(node)) = cluster.holder(room.id(), &m.name).await
+                && node == cluster.node().as_str()
+            {
+                entries.remove(i);
+            }
+        }
+        room.apply_remote(entries, settings).await;
+        room.applied_to(d.last.ms, d.last.seq);
+        since.entries += d.read.entries;
+        since.bytes += d.read.bytes;
+        let config = cluster.config();
+        if since.entries >= config.snapshot_every || since.bytes >= config.snapshot_every_bytes {
+            // Whoever takes the snapshot, this node counts afresh: another
+            // node holding the lease is snapshotting it now.
+            since = Since::default();
+            if let Err(e) = snapshot(&room, &cluster, d.last).await {
+                tracing::warn!(room = %room.id(), error = %e, "could not snapshot the room into Redis");
+            }
+        }
+    }
+}
+
+/// How long a node may take to snapshot a room before another may.
+const LEASE: Duration = Duration::from_secs(30);
+
+/// Snapshots the room into Redis and trims its log behind the snapshot
+/// (docs/scale-out.md, "Snapshots and trimming"). `at` is the last entry
+/// the room's document contains: every entry up to it was applied (this
+/// node's own before they were written).
+async fn snapshot(room: &Arc<Room>, cluster: &Cluster, at: EntryId) -> ClusterResult<()> {
+    if !cluster.take_lease(room.id(), LEASE).await? {
+        return Ok(());
+    }
+    let result = async {
+        let doc = room
+            .export_snapshot()
+            .await
+            .map_err(|e| ClusterError::Reply(format!("exporting the room failed: {e}")))?;
+        if cluster.put_snapshot(room.id(), &doc, at).await? {
+            let grace = u64::try_from(cluster.config().trim_grace.as_millis()).unwrap_or(u64::MAX);
+            let trimmed = cluster.trim(room.id(), at.minus_ms(grace)).await?;
+            tracing::debug!(room = %room.id(), %at, bytes = doc.len(), trimmed, "snapshotted the room into Redis");
+        }
+        Ok(())
+    }
+    .await;
+    // The next snapshot may be anyone's (a lease this node no longer holds,
+    // expired and taken, is left alone).
+    let released = cluster.release_lease(room.id()).await;
+    result.and(released)
+}
+
+/// Relays the other nodes' presence to the hosted rooms, reconnecting
+/// (and subscribing to every hosted room again) when the connection ends.
+async fn presence(hub: Weak<Hub>) {
+    use futures::StreamExt as _;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let Some(h) = hub.upgrade() else { return };
+        let (mut sink, stream) = match h.cluster.presence().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "the presence connection cannot reach Redis; retrying");
+                drop(h);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        *h.sink.lock() = Some(sink.clone());
+        let channels: Vec<String> = h
+            .hosted
+            .lock()
+            .keys()
+            .map(Cluster::presence_channel)
+            .collect();
+        let node = h.node.clone();
+        drop(h);
+        if !channels.is_empty() && sink.subscribe(channels).await.is_err() {
+            continue;
+        }
+        backoff = Duration::from_millis(50);
+        let mut stream = std::pin::pin!(stream);
+        while let Some((room, payload)) = stream.next().await {
+            let Some(h) = hub.upgrade() else { return };
+            let Some(json) = presence_json(&node, &payload) else {
+                continue;
+            };
+            let room = h.hosted.lock().get(&room).and_then(|r| r.room.upgrade());
+            if let Some(room) = room {
+                room.remote_presence(json);
+            }
+        }
+        // Redis went away: connect again.
+        if let Some(h) = hub.upgrade() {
+            *h.sink.lock() = None;
+        }
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// The `presence` event in another node's `NODE\nJSON` message; `None`
+/// for this node's own and for one that does not decode.
+fn presence_json(node: &str, payload: &[u8]) -> Option<String> {
+    let at = payload.iter().position(|b| *b == b'\n')?;
+    if &payload[..at] == node.as_bytes() {
+        return None;
+    }
+    let json = std::str::from_utf8(&payload[at + 1..]).ok()?;
+    match ServerMsg::from_json(json).ok()? {
+        ServerMsg::Presence { .. } => Some(json.to_owned()),
+        _ => None,
+    }
+}
+
+/// Keeps this node's members alive and sweeps the expired ones.
+async fn tick(hub: Weak<Hub>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(h) = hub.upgrade() else { return };
+        let rooms: Vec<Arc<Room>> = h
+            .hosted
+            .lock()
+            .values()
+            .filter_map(|h| h.room.upgrade())
+            .collect();
+        for room in rooms {
+            let names = room.local_names();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let lost = match h.cluster.refresh_members(room.id(), &names).await {
+                Ok(lost) => lost,
+                Err(e) => {
+                    tracing::warn!(room = %room.id(), error = %e, "could not refresh the room's members");
+                    continue;
+                }
+            };
+            for name in lost {
+                h.reclaim(&room, &name).await;
+            }
+            if let Err(e) = h.cluster.sweep_members(room.id()).await {
+                tracing::warn!(room = %room.id(), error = %e, "could not sweep the room's members");
+            }
+        }
+    }
+}
