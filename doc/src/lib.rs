@@ -526,7 +526,7 @@ impl SharedDoc {
     /// made only of known ids changes nothing either way.
     ///
     /// A snapshot into an empty document (a newcomer's welcome) is loaded
-    /// as [`load_snapshot`] says, in time linear in the document.
+    /// as `load_snapshot` says, in time linear in the document.
     pub fn import(&mut self, bytes: &[u8]) -> Result<bool, DocError> {
         let before = self.doc.oplog_vv();
         let status = if before.is_empty() {
