@@ -24,6 +24,8 @@ mod compaction;
 mod lazy;
 mod room;
 mod runs;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod tree;
 mod update;
 

@@ -4,6 +4,7 @@
 //! wrongly.
 #![allow(clippy::unwrap_used)]
 
+use collab_doc::testing::noise;
 use collab_doc::{DocError, Need, RoomDoc, SharedDoc, UpdateInfo, history_bound};
 
 const MAX: usize = 8 << 20;
@@ -12,20 +13,6 @@ const MAX: usize = 8 << 20;
 fn kept_bytes(room: &RoomDoc) -> usize {
     let (base, tail) = room.for_newcomer();
     base.len() + tail.iter().map(|u| u.len()).sum::<usize>()
-}
-
-/// `len` bytes of text that does not compress (Loro compresses its
-/// snapshots: a repeated pattern would hide the history's growth).
-fn noise(len: usize, seed: u64) -> String {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b' ' + (x % 94) as u8)
-        })
-        .collect()
 }
 
 fn take(doc: &mut SharedDoc) -> Vec<u8> {

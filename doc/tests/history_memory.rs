@@ -7,6 +7,7 @@
 //! global allocator, and nothing else runs beside it.
 #![allow(clippy::unwrap_used)]
 
+use collab_doc::testing::noise;
 use std::alloc::System;
 
 use cap::Cap;
@@ -20,19 +21,6 @@ static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
 /// state: a few times their encoded bytes) beside their bytes: at most
 /// this many times the bound of the encoded history.
 const HEAP_PER_BOUND: usize = 4;
-
-/// `len` bytes of text that does not compress (see `history.rs`).
-fn noise(len: usize, seed: u64) -> String {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b' ' + (x % 94) as u8)
-        })
-        .collect()
-}
 
 #[test]
 fn churn_keeps_the_rooms_heap_within_a_multiple_of_the_history_bound() {

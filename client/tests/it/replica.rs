@@ -3,6 +3,7 @@
 
 use collab_client::{ClientEvent, Effect, Replica, SyncState, apply_delta};
 use collab_doc::SharedDoc;
+use collab_doc::testing::noise;
 use collab_protocol::{
     Base64Bytes, ClientMsg, DocKind, ErrorCode, Limits, Member, ServerMsg, Welcome,
 };
@@ -549,19 +550,6 @@ fn a_resent_catch_up_carries_the_history_it_carried_and_nothing_newer() {
     server.import(&data).unwrap();
     server.import(&carol_update).unwrap();
     assert_eq!(server.text(), r.text());
-}
-
-/// `len` bytes of text that does not compress.
-fn noise(len: usize, seed: u64) -> String {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b' ' + (x % 94) as u8)
-        })
-        .collect()
 }
 
 /// A replica away while the room trimmed the history its offline edit

@@ -2,6 +2,7 @@
 //! what this slice of issue 18 does with `--redis`. A real redis-server on
 //! a free loopback port, real servers on 127.0.0.1:0.
 
+use crate::document::forge_on;
 use std::time::Duration;
 
 use collab_protocol::{ClientMsg, ErrorCode, LeftReason, ServerMsg};
@@ -748,19 +749,6 @@ async fn a_killed_node_loses_no_edit_of_its_typing_members() {
     newcomer.wait_text(&text).await.unwrap();
     b.stop().await;
     c.stop().await;
-}
-
-/// An update that writes `text` at 0 under `peer`, on top of `base`.
-fn forge_on(base: &collab_doc::SharedDoc, peer: u64, text: &str) -> collab_protocol::Base64Bytes {
-    let doc = loro::LoroDoc::new();
-    doc.import(&base.snapshot().unwrap()).unwrap();
-    let before = doc.oplog_vv();
-    doc.set_peer_id(peer).unwrap();
-    doc.get_text(collab_doc::TEXT_CONTAINER)
-        .insert(0, text)
-        .unwrap();
-    doc.commit();
-    collab_protocol::Base64Bytes(doc.export(loro::ExportMode::updates(&before)).unwrap())
 }
 
 /// A peer id is its session's on every node: a member on another node

@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
+use collab_doc::testing::noise;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -437,19 +438,6 @@ async fn slow_consumer() -> Provoked {
         _others: vec![typist],
         _dir: None,
     }
-}
-
-/// `len` bytes of text that does not compress.
-fn noise(len: usize, seed: u64) -> String {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b' ' + (x % 94) as u8)
-        })
-        .collect()
 }
 
 /// Skips other events until the `ack` of `seq`.

@@ -250,7 +250,7 @@ async fn compaction_keeps_the_document() {
 }
 
 /// An update that writes `text` at 0 under `peer`, on top of `base`.
-fn forge_on(base: &SharedDoc, peer: u64, text: &str) -> Base64Bytes {
+pub(crate) fn forge_on(base: &SharedDoc, peer: u64, text: &str) -> Base64Bytes {
     let doc = loro::LoroDoc::new();
     doc.import(&base.snapshot().unwrap()).unwrap();
     let before = doc.oplog_vv();

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
+use collab_doc::testing::noise;
 
 use collab_doc::SharedDoc;
 use collab_protocol::{ClientMsg, ServerMsg, Welcome};
@@ -108,20 +109,6 @@ async fn updates_are_relayed_while_the_room_compacts() {
     );
     assert_eq!(doc.text(), "bob: one two three ");
     server.stop().await;
-}
-
-/// `len` bytes of text that does not compress (Loro compresses snapshots:
-/// a repeated pattern would hide the history's growth).
-fn noise(len: usize, seed: u64) -> String {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b' ' + (x % 94) as u8)
-        })
-        .collect()
 }
 
 /// The room's bytes in the store: its snapshot and the updates after it.
