@@ -49,7 +49,7 @@
 //! Inserting the text as runs left to right (`insert(p, run1)`,
 //! `insert(p + |run1|, run2)`, ...) does not help (measured): the runs
 //! merge back into one operation and one rope leaf. Right to left they stay
-//! apart, which is collab's workaround (`doc/src/runs.rs`).
+//! apart, which is collab's workaround (`crdt/src/runs.rs`).
 
 #![allow(clippy::unwrap_used)]
 

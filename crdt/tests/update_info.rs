@@ -1,4 +1,4 @@
-//! The fast reader of update metadata (`doc/src/update/fast.rs`) against
+//! The fast reader of update metadata (`crdt/src/update/fast.rs`) against
 //! Loro's own decoder, on updates of random histories: several peers typing
 //! and deleting concurrently, syncing now and then, exported from random
 //! earlier versions. Both must name the same peers, counters, outside
