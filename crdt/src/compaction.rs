@@ -195,8 +195,7 @@ impl CompactionJob {
         }
         let doc = recoded(doc)?;
         let text_bytes = doc.get_text(TEXT_CONTAINER).len_utf8();
-        let mut snapshot = doc
-            .export(ExportMode::Snapshot)
+        let mut snapshot = crate::export::export(&doc, ExportMode::Snapshot)
             .map_err(|e| DocError::Export(e.to_string()))?;
         let mut trimmed = false;
         // Loro moves a root back to a version every later change descends

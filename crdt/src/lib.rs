@@ -21,10 +21,11 @@
 //! is needed.
 
 mod compaction;
+mod export;
 mod lazy;
 mod room;
 mod runs;
-#[cfg(feature = "test-support")]
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod tree;
 mod update;
@@ -285,7 +286,7 @@ impl SharedDoc {
         }
         // Marked as sent only once exported: a failed export is retried by
         // the next call instead of losing the edits it should have carried.
-        let bytes = self.doc.export(ExportMode::updates(&self.sent)).ok()?;
+        let bytes = export::export(&self.doc, ExportMode::updates(&self.sent)).ok()?;
         self.sent = now;
         Some(bytes)
     }

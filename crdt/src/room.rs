@@ -299,9 +299,7 @@ impl RoomDoc {
     /// would replace the room's history with it.
     pub fn snapshot(&mut self) -> Result<Vec<u8>, DocError> {
         self.attach();
-        let bytes = self
-            .doc
-            .export(ExportMode::Snapshot)
+        let bytes = crate::export::export(&self.doc, ExportMode::Snapshot)
             .map_err(|e| DocError::Export(e.to_string()));
         self.detach();
         bytes

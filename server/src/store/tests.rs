@@ -185,6 +185,36 @@ async fn a_room_closing_with_refused_changes_leaves_its_snapshot() {
     drop(running);
 }
 
+/// A closing room whose export fails hands the store nothing (issue 12,
+/// item 5): the store keeps what it had instead of a snapshot that could
+/// replace the room's history with less, and the room stays dirty.
+#[tokio::test]
+async fn a_room_whose_closing_export_fails_leaves_the_store_as_it_was() {
+    let (handle, _rx) = handle(1);
+    let _held = crate::probe::hold_compaction("closing-fails");
+    let (room, alice) = room_with_alice(handle.clone(), "closing-fails").await;
+    let mut doc = SharedDoc::new();
+    for text in ["one ", "two "] {
+        type_into(&room, alice.id, &mut doc, text).await;
+    }
+    // "one " is queued, "two " refused: the room is dirty.
+    assert!(matches!(&take(&handle)[..], [Op::Append(..)]));
+    assert_eq!(handle.append(room.id(), b"filler".to_vec()), Queued::Yes);
+    {
+        // The document is free, so the room exports on this thread.
+        let _failing = collab_doc::testing::failing_exports();
+        assert!(room.leave(alice.id, 1, collab_protocol::LeftReason::Left));
+    }
+    assert!(
+        handle.inbox.closing_of(room.id()).is_none(),
+        "no snapshot replaces what the store has"
+    );
+    assert!(
+        matches!(&take(&handle)[..], [Op::Append(_, filler)] if filler == b"filler"),
+        "the inbox holds what it held"
+    );
+}
+
 /// Changes do not wake the store thread one by one: the first change of a
 /// window wakes it, the rest wait in the inbox (relaying a keystroke never
 /// pays for the store, and the thread does not compete with the runtime's
