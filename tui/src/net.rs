@@ -111,11 +111,11 @@ pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<
         if let Some(fatal) = app.fatal() {
             return Err(fatal);
         }
-        if *app.conn() == Link::Live && !app.seeding() {
+        if *app.conn() == Link::Live && !app.session.seeding() {
             return Ok(());
         }
         if let Link::Reconnecting { reason, .. } = app.conn()
-            && app.replica.welcomes() == 0
+            && app.session.welcomes() == 0
         {
             return Err(unreachable(&app.config.server, reason));
         }

@@ -65,7 +65,7 @@ impl App {
         text: String,
         time: u64,
     ) {
-        let mine = self.replica.you().is_some_and(|me| me.name == from.name);
+        let mine = self.session.you().is_some_and(|me| me.name == from.name);
         if mine && to.is_some() {
             self.chat_box.unechoed_direct = None;
         }

@@ -13,7 +13,7 @@ use crate::app::{App, OnDisk};
 
 /// The connection, in words.
 pub fn connection_text(app: &App) -> String {
-    let unsent = app.replica.unsent_edits();
+    let unsent = app.session.unsent_edits();
     let edits = |n: usize| {
         if n == 1 {
             "1 unsent edit".to_owned()
@@ -98,7 +98,7 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
         OnDisk::ReadOnly => " [read-only]",
     };
     let user = app
-        .replica
+        .session
         .you()
         .map_or(app.config.user.as_str(), |m| m.name.as_str());
 
