@@ -58,18 +58,13 @@ fn now() -> std::time::Instant {
 }
 
 /// What a [`Client`] and its driver task share.
+#[derive(Debug)]
 struct Shared {
     state: Mutex<ClientState>,
     /// Sent after every change of the state: the waits look again, and so
     /// does the driver at its timer (an update sent from outside it starts
     /// a wait for its ack).
     changed: watch::Sender<()>,
-}
-
-impl Shared {
-    fn bump(&self) {
-        self.changed.send_replace(());
-    }
 }
 
 /// Options for [`Client`]; start with [`Client::builder`].
@@ -126,7 +121,7 @@ impl ClientBuilder {
         if let Some(seed) = &self.seed {
             let _ = replica.seed(seed);
         }
-        let (room, user) = (self.join.room.clone(), self.join.user.clone());
+        let user = self.join.user.clone();
         let shared = Arc::new(Shared {
             state: Mutex::new(ClientState {
                 session: Session::new(replica, self.join).resend_after(self.resend_after),
@@ -140,7 +135,6 @@ impl ClientBuilder {
             shared,
             conn,
             timeout: self.timeout,
-            room,
             user,
         };
         client
@@ -169,21 +163,12 @@ impl ClientBuilder {
 ///
 /// Every wait is bounded by the builder's timeout. Dropping the client
 /// closes its connection.
+#[derive(Debug)]
 pub struct Client {
     shared: Arc<Shared>,
     conn: Connection,
     timeout: Duration,
-    room: String,
     user: String,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("user", &self.user)
-            .field("room", &self.room)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Drop for Client {
@@ -199,12 +184,6 @@ async fn drive(shared: Arc<Shared>, conn: Connection, mut events: TransportEvent
     loop {
         changed.borrow_and_update();
         let due = shared.state.lock().session.poll_timeout(now());
-        let timer = async {
-            match due {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             event = events.recv() => {
                 let Some(event) = event else { break };
@@ -212,14 +191,14 @@ async fn drive(shared: Arc<Shared>, conn: Connection, mut events: TransportEvent
                 let effects = st.session.handle(event, now());
                 st.carry_out(effects, &conn);
             }
-            () = timer => {
+            () = tokio::time::sleep_until(due.unwrap_or_else(now).into()), if due.is_some() => {
                 let mut st = shared.state.lock();
                 let effects = st.session.handle_timeout(now());
                 st.carry_out(effects, &conn);
             }
             Ok(()) = changed.changed() => continue,
         }
-        shared.bump();
+        shared.changed.send_replace(());
     }
     let mut st = shared.state.lock();
     if st.closed().is_none() {
@@ -229,7 +208,7 @@ async fn drive(shared: Arc<Shared>, conn: Connection, mut events: TransportEvent
         st.carry_out(effects, &conn);
     }
     drop(st);
-    shared.bump();
+    shared.changed.send_replace(());
 }
 
 impl Client {
@@ -271,7 +250,7 @@ impl Client {
         drop(st);
         // The driver asks for the session's timer again: an update sent
         // now waits for its ack from now.
-        self.shared.bump();
+        self.shared.changed.send_replace(());
         r
     }
 

@@ -137,7 +137,7 @@ impl App {
             self.chat_box.chat.input.take();
             return self.follow_named(name.as_deref());
         }
-        if *self.conn() != Link::Live {
+        if *self.session.link() != Link::Live {
             return self.warn("Offline: the message was not sent; it is still in the box.");
         }
         match parsed {

@@ -304,7 +304,7 @@ impl App {
     /// Ctrl-Q: asks first when there are unsaved changes, or edits that
     /// have not reached the server while offline; a second Ctrl-Q quits.
     pub(super) fn quit(&mut self) {
-        let unsent = match self.conn() {
+        let unsent = match self.session.link() {
             Link::Live => 0,
             _ => self.session.unsent_edits(),
         };

@@ -30,15 +30,10 @@ pub(super) struct InRoom {
 }
 
 impl App {
-    /// The connection as the status bar tells it.
-    pub fn conn(&self) -> &Link {
-        self.session.link()
-    }
-
     /// Closed for good before the first welcome (refused, or the server
     /// went away): the sentence to print on exit.
     pub fn fatal(&self) -> Option<String> {
-        let Link::Closed { error } = self.conn() else {
+        let Link::Closed { error } = self.session.link() else {
             return None;
         };
         if self.session.welcomes() > 0 || self.quitting() {
@@ -68,7 +63,7 @@ impl App {
     /// A connection event, through the session (which joins on connect
     /// and keeps the acks' clock).
     pub(super) fn transport(&mut self, ev: TransportEvent) {
-        if matches!(ev, TransportEvent::Disconnected { .. }) && *self.conn() == Link::Live {
+        if matches!(ev, TransportEvent::Disconnected { .. }) && *self.session.link() == Link::Live {
             self.warn("Connection lost: editing goes on offline.");
             let here = self.peers.iter().filter(|p| !p.me);
             self.in_room.returning = (here.map(|p| p.name.clone()).collect(), None);
@@ -103,7 +98,7 @@ impl App {
             self.session.poll_timeout(self.now);
         }
         let sel = self.editor.selection();
-        if *self.conn() == Link::Live {
+        if *self.session.link() == Link::Live {
             let due = match self.in_room.last_presence {
                 None => true,
                 Some((last, at)) => last != sel && self.now.duration_since(at) >= PRESENCE_EVERY,
@@ -232,7 +227,7 @@ impl App {
                     ));
                 }
             }
-            ClientEvent::Error { code, message, seq } => {
+            ClientEvent::Error { code, message, .. } => {
                 // A fatal one before the first welcome closes the
                 // connection: said on exit (see `fatal`).
                 let refused = self.session.welcomes() == 0 && code.is_fatal();
