@@ -262,16 +262,6 @@ impl Client {
         })
     }
 
-    /// A local edit that is not sent until [`Self::flush`].
-    pub fn edit_local(&self, pos: usize, delete: usize, insert: &str) -> Result<(), DocError> {
-        self.with_replica(|r| (r.edit_local(pos, delete, insert), Vec::new()))
-    }
-
-    /// Sends the edits made with [`Self::edit_local`] as one update.
-    pub fn flush(&self) {
-        self.with_replica(|r| ((), r.flush().into_iter().collect()));
-    }
-
     /// Undoes my last edit; false when there was nothing to undo.
     pub fn undo(&self) -> bool {
         self.with_replica(|r| (r.can_undo(), r.undo().into_iter().collect()))
