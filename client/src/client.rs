@@ -68,11 +68,12 @@ struct Shared {
 }
 
 /// Options for [`Client`]; start with [`Client::builder`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ClientBuilder {
     url: String,
     join: JoinAs,
-    seed: Option<String>,
+    /// Holds the seed until the first welcome.
+    replica: Replica,
     options: ConnectOptions,
     timeout: Duration,
     #[cfg(feature = "test-harness")]
@@ -88,7 +89,7 @@ impl ClientBuilder {
     }
     /// Seed the room with this text if it is empty at the first welcome.
     pub fn seed(mut self, text: impl Into<String>) -> Self {
-        self.seed = Some(text.into());
+        let _ = self.replica.seed(&text.into());
         self
     }
     pub fn options(mut self, options: ConnectOptions) -> Self {
@@ -117,14 +118,10 @@ impl ClientBuilder {
     /// taken...) is [`ClientError::Refused`].
     pub async fn join(self) -> Result<Client, ClientError> {
         let (conn, events) = Connection::open(&self.url, self.options)?;
-        let mut replica = Replica::new();
-        if let Some(seed) = &self.seed {
-            let _ = replica.seed(seed);
-        }
         let user = self.join.user.clone();
         let shared = Arc::new(Shared {
             state: Mutex::new(ClientState {
-                session: Session::new(replica, self.join).resend_after(self.resend_after),
+                session: Session::new(self.replica, self.join).resend_after(self.resend_after),
                 #[cfg(feature = "test-harness")]
                 harness: crate::harness::Harness::new(self.mirror),
             }),
@@ -225,7 +222,7 @@ impl Client {
                 user: user.to_owned(),
                 token: None,
             },
-            seed: None,
+            replica: Replica::new(),
             options: ConnectOptions::default(),
             timeout: Duration::from_secs(30),
             #[cfg(feature = "test-harness")]
