@@ -58,6 +58,7 @@ fn now() -> std::time::Instant {
 }
 
 /// What a [`Client`] and its driver task share.
+#[derive(Debug)]
 struct Shared {
     state: Mutex<ClientState>,
     /// Sent after every change of the state: the waits look again, and so
@@ -66,18 +67,13 @@ struct Shared {
     changed: watch::Sender<()>,
 }
 
-impl Shared {
-    fn bump(&self) {
-        self.changed.send_replace(());
-    }
-}
-
 /// Options for [`Client`]; start with [`Client::builder`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ClientBuilder {
     url: String,
     join: JoinAs,
-    seed: Option<String>,
+    /// Holds the seed until the first welcome.
+    replica: Replica,
     options: ConnectOptions,
     timeout: Duration,
     #[cfg(feature = "test-harness")]
@@ -93,7 +89,7 @@ impl ClientBuilder {
     }
     /// Seed the room with this text if it is empty at the first welcome.
     pub fn seed(mut self, text: impl Into<String>) -> Self {
-        self.seed = Some(text.into());
+        let _ = self.replica.seed(&text.into());
         self
     }
     pub fn options(mut self, options: ConnectOptions) -> Self {
@@ -122,14 +118,10 @@ impl ClientBuilder {
     /// taken...) is [`ClientError::Refused`].
     pub async fn join(self) -> Result<Client, ClientError> {
         let (conn, events) = Connection::open(&self.url, self.options)?;
-        let mut replica = Replica::new();
-        if let Some(seed) = &self.seed {
-            let _ = replica.seed(seed);
-        }
-        let (room, user) = (self.join.room.clone(), self.join.user.clone());
+        let user = self.join.user.clone();
         let shared = Arc::new(Shared {
             state: Mutex::new(ClientState {
-                session: Session::new(replica, self.join).resend_after(self.resend_after),
+                session: Session::new(self.replica, self.join).resend_after(self.resend_after),
                 #[cfg(feature = "test-harness")]
                 harness: crate::harness::Harness::new(self.mirror),
             }),
@@ -140,7 +132,6 @@ impl ClientBuilder {
             shared,
             conn,
             timeout: self.timeout,
-            room,
             user,
         };
         client
@@ -169,21 +160,12 @@ impl ClientBuilder {
 ///
 /// Every wait is bounded by the builder's timeout. Dropping the client
 /// closes its connection.
+#[derive(Debug)]
 pub struct Client {
     shared: Arc<Shared>,
     conn: Connection,
     timeout: Duration,
-    room: String,
     user: String,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("user", &self.user)
-            .field("room", &self.room)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Drop for Client {
@@ -199,12 +181,6 @@ async fn drive(shared: Arc<Shared>, conn: Connection, mut events: TransportEvent
     loop {
         changed.borrow_and_update();
         let due = shared.state.lock().session.poll_timeout(now());
-        let timer = async {
-            match due {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             event = events.recv() => {
                 let Some(event) = event else { break };
@@ -212,14 +188,14 @@ async fn drive(shared: Arc<Shared>, conn: Connection, mut events: TransportEvent
                 let effects = st.session.handle(event, now());
                 st.carry_out(effects, &conn);
             }
-            () = timer => {
+            () = tokio::time::sleep_until(due.unwrap_or_else(now).into()), if due.is_some() => {
                 let mut st = shared.state.lock();
                 let effects = st.session.handle_timeout(now());
                 st.carry_out(effects, &conn);
             }
             Ok(()) = changed.changed() => continue,
         }
-        shared.bump();
+        shared.changed.send_replace(());
     }
     let mut st = shared.state.lock();
     if st.closed().is_none() {
@@ -229,7 +205,7 @@ async fn drive(shared: Arc<Shared>, conn: Connection, mut events: TransportEvent
         st.carry_out(effects, &conn);
     }
     drop(st);
-    shared.bump();
+    shared.changed.send_replace(());
 }
 
 impl Client {
@@ -246,7 +222,7 @@ impl Client {
                 user: user.to_owned(),
                 token: None,
             },
-            seed: None,
+            replica: Replica::new(),
             options: ConnectOptions::default(),
             timeout: Duration::from_secs(30),
             #[cfg(feature = "test-harness")]
@@ -271,7 +247,7 @@ impl Client {
         drop(st);
         // The driver asks for the session's timer again: an update sent
         // now waits for its ack from now.
-        self.shared.bump();
+        self.shared.changed.send_replace(());
         r
     }
 
@@ -281,16 +257,6 @@ impl Client {
             Ok(m) => (Ok(()), m.into_iter().collect()),
             Err(e) => (Err(e), Vec::new()),
         })
-    }
-
-    /// A local edit that is not sent until [`Self::flush`].
-    pub fn edit_local(&self, pos: usize, delete: usize, insert: &str) -> Result<(), DocError> {
-        self.with_replica(|r| (r.edit_local(pos, delete, insert), Vec::new()))
-    }
-
-    /// Sends the edits made with [`Self::edit_local`] as one update.
-    pub fn flush(&self) {
-        self.with_replica(|r| ((), r.flush().into_iter().collect()));
     }
 
     /// Undoes my last edit; false when there was nothing to undo.

@@ -82,6 +82,12 @@ pub enum ClientEvent {
     Seeded {
         applied: bool,
     },
+    /// My seed did not go into the empty room: it is larger than the
+    /// welcome's limits allow (`too_large`, its bytes: it was not sent), or
+    /// the server refused it (its `Error` follows).
+    SeedRefused {
+        too_large: Option<usize>,
+    },
     /// The server refused something I sent (`seq` names a refused update),
     /// or the connection is about to close (fatal codes).
     Error {
@@ -438,6 +444,13 @@ impl Replica {
                         }
                     }
                 }
+                if seq.is_none()
+                    && matches!(code, ErrorCode::DocTooLarge | ErrorCode::ReadOnly)
+                    && self.pending_seed.take().is_some()
+                {
+                    let too_large = None;
+                    out.push(Effect::Event(ClientEvent::SeedRefused { too_large }));
+                }
                 if !stale {
                     out.push(Effect::Event(ClientEvent::Error { code, message, seq }));
                 }
@@ -579,12 +592,17 @@ impl Replica {
             Err(e) => out.push(bad_data("welcome version", &e)),
         }
         self.doc.mark_all_sent();
-        if self.doc.is_empty() {
-            if let Some(text) = &self.pending_seed {
-                out.push(Effect::Send(ClientMsg::Seed { text: text.clone() }));
-            }
+        let Some(text) = self.pending_seed.take().filter(|_| self.doc.is_empty()) else {
+            return;
+        };
+        // JSON escaping can double the size; leave room for it.
+        let (bytes, frame) = (text.len(), w.limits.max_frame_bytes.saturating_sub(64) / 2);
+        if bytes > w.limits.max_doc_bytes || bytes > frame {
+            let too_large = Some(bytes);
+            out.push(Effect::Event(ClientEvent::SeedRefused { too_large }));
         } else {
-            self.pending_seed = None;
+            out.push(Effect::Send(ClientMsg::Seed { text: text.clone() }));
+            self.pending_seed = Some(text);
         }
     }
 
@@ -857,8 +875,9 @@ impl Replica {
     /// if, it is empty (opening a file in a new room). Two clients seeding
     /// at once get the text once. Returns the `seed` to send when live and
     /// the document is empty; before the welcome the seed is kept and sent
-    /// after it if the room turns out empty. The text arrives as an update
-    /// from the server like any remote edit.
+    /// after it if the room turns out empty and the welcome's limits take
+    /// it ([`ClientEvent::SeedRefused`] if not). The text arrives as an
+    /// update from the server like any remote edit.
     pub fn seed(&mut self, text: &str) -> Option<ClientMsg> {
         if text.is_empty() || !self.doc.is_empty() {
             return None;
@@ -867,6 +886,11 @@ impl Replica {
         (self.state == SyncState::Live).then(|| ClientMsg::Seed {
             text: text.to_owned(),
         })
+    }
+
+    /// A seed waits for the welcome or for its answer.
+    pub fn seeding(&self) -> bool {
+        self.pending_seed.is_some()
     }
 
     // ----- presence ----------------------------------------------------------

@@ -72,7 +72,6 @@ pub struct Session {
     /// Since when the oldest unacked update has waited without progress
     /// (an ack, a welcome, a part of one): `None` while nothing waits.
     waiting_since: Option<Instant>,
-    resends: u64,
     disconnects: u64,
 }
 
@@ -86,7 +85,6 @@ impl Session {
             link: Link::Connecting,
             resend_after: RESEND_AFTER,
             waiting_since: None,
-            resends: 0,
             disconnects: 0,
         }
     }
@@ -165,13 +163,11 @@ impl Session {
             return Vec::new();
         }
         self.waiting_since = Some(now);
-        match self.replica.resend_unacked() {
-            Some(m) => {
-                self.resends += 1;
-                vec![Effect::Send(m)]
-            }
-            None => Vec::new(),
-        }
+        self.replica
+            .resend_unacked()
+            .map(Effect::Send)
+            .into_iter()
+            .collect()
     }
 
     /// Starts the wait of a newly sent update, ends it when nothing waits.
@@ -211,11 +207,6 @@ impl Session {
             Link::Closed { error } => Some(error),
             _ => None,
         }
-    }
-
-    /// How many times unacked updates were resent after acks stalled.
-    pub fn resends(&self) -> u64 {
-        self.resends
     }
 
     /// How many times the transport reported a drop.

@@ -15,7 +15,7 @@
 //! 256 KiB 0.27 s, and every other member as much; a room of ten 280 KiB
 //! pastes took 3.8 s to load. Loro's open pull request #1082 coalesces
 //! those updates; `crdt/tests/loro_paste_checkout.rs` is the reproduction for
-//! an upstream report, `crdt/tests/paste_cost.rs` measures collab's case.
+//! an upstream report, `bench/benches/paste_cost.rs` measures collab's case.
 //!
 //! An operation of at most [`INSERT_RUN_CHARS`] characters spans at most two
 //! fragments, so cutting a paste into such runs makes the cost linear in

@@ -28,7 +28,7 @@
 //!
 //! Four times the length costs 14 to 18 times the time for `Concurrent` and
 //! `AfterA` (quadratic), 4 times for the other two. In collab's own
-//! scenario (`paste_cost.rs`: the server's room importing a 740 KiB paste)
+//! scenario (`bench/benches/paste_cost.rs`: the server's room importing a 740 KiB paste)
 //! the peak RSS of that import is 237 MiB against under 1 MiB as runs.
 //!
 //! Expected: time linear in `len` in every case, as for `AContinues`

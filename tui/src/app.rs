@@ -1,9 +1,10 @@
 //! The editor's whole state and its one way of changing: [`App::update`].
 //!
-//! The app owns the [`Replica`] (the room's document, my undo history and
-//! the sync state, all sans-IO) and the `Editor` (the rope the screen
-//! shows). A keystroke becomes an edit on the replica, local-first; the
-//! replica's deltas, mine and remote alike, are mirrored into the rope.
+//! The app owns the [`Session`] (its [`Replica`]: the room's document, my
+//! undo history and the sync state; the connection's state and the acks'
+//! clock; all sans-IO) and the `Editor` (the rope the screen shows). A
+//! keystroke becomes an edit on the replica, local-first; the replica's
+//! deltas, mine and remote alike, are mirrored into the rope.
 //! What must leave the app (messages for the server, a file to write, the
 //! clipboard, quitting) is queued as an [`Order`] for the event loop, so
 //! `update` itself does no IO and tests drive it with plain actions.
@@ -190,8 +191,9 @@ pub struct App {
     pub editor: Editor,
     /// The room's document and its connection (a [`Session`] derefs to its
     /// [`Replica`], so edits and reads go straight to the replica).
-    pub replica: Session,
-    /// The seed, a refusal, the caret last sent (see `session`).
+    pub session: Session,
+    /// The local server's check, the caret last sent, who is coming back
+    /// (see `session`).
     in_room: session::InRoom,
     pub peers: Vec<Peer>,
     /// The chat and a direct message awaiting its echo (see `chat_box`).
@@ -229,14 +231,16 @@ impl App {
         let mut replica = Replica::new();
         // Undo steps are where `undo_group` starts them, not by time.
         replica.set_undo_merge_interval(0);
+        // FILE seeds an empty room: the session sends it after the welcome.
+        if let Some(text) = config.file_text.as_ref().filter(|t| t.len_chars() > 0) {
+            let _ = replica.seed(&text.to_string());
+        }
         let join = JoinAs {
             room: config.room.clone(),
             user: config.user.clone(),
             token: config.token.clone(),
         };
-        let replica = Session::new(replica, join);
-        let in_room =
-            session::InRoom::new(config.file_text.as_ref().is_some_and(|t| t.len_chars() > 0));
+        let session = Session::new(replica, join);
         let first_line = config
             .file_text
             .as_ref()
@@ -250,8 +254,8 @@ impl App {
         let mut app = Self {
             config,
             editor: Editor::default(),
-            replica,
-            in_room,
+            session,
+            in_room: session::InRoom::default(),
             peers: Vec::new(),
             chat_box: chat_box::ChatBox::default(),
             notices: Notices::default(),
@@ -282,7 +286,7 @@ impl App {
 
     /// Joined read-only: the server refuses my edits, so none are made.
     pub fn read_only(&self) -> bool {
-        self.replica.read_only()
+        self.session.read_only()
     }
 
     pub fn file_name(&self) -> Option<String> {

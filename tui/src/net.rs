@@ -111,11 +111,11 @@ pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<
         if let Some(fatal) = app.fatal() {
             return Err(fatal);
         }
-        if *app.conn() == Link::Live && !app.seeding() {
+        if *app.session.link() == Link::Live && !app.session.seeding() {
             return Ok(());
         }
-        if let Link::Reconnecting { reason, .. } = app.conn()
-            && app.replica.welcomes() == 0
+        if let Link::Reconnecting { reason, .. } = app.session.link()
+            && app.session.welcomes() == 0
         {
             return Err(unreachable(&app.config.server, reason));
         }
@@ -127,7 +127,7 @@ pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<
                     app.config.server
                 ));
             }
-            Err(_) if *app.conn() == Link::Live => return Ok(()),
+            Err(_) if *app.session.link() == Link::Live => return Ok(()),
             Err(_) => {
                 return Err(format!(
                     "The collab server at {} did not answer within {}s: check that it is a collab server.",

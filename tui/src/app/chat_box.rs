@@ -65,7 +65,7 @@ impl App {
         text: String,
         time: u64,
     ) {
-        let mine = self.replica.you().is_some_and(|me| me.name == from.name);
+        let mine = self.session.you().is_some_and(|me| me.name == from.name);
         if mine && to.is_some() {
             self.chat_box.unechoed_direct = None;
         }
@@ -137,7 +137,7 @@ impl App {
             self.chat_box.chat.input.take();
             return self.follow_named(name.as_deref());
         }
-        if *self.conn() != Link::Live {
+        if *self.session.link() != Link::Live {
             return self.warn("Offline: the message was not sent; it is still in the box.");
         }
         match parsed {

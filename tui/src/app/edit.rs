@@ -83,7 +83,7 @@ impl App {
             _ => false,
         };
         if moved {
-            self.replica.undo_checkpoint();
+            self.session.undo_checkpoint();
             self.undo_group.end();
             self.follow_cursor();
             return;
@@ -182,10 +182,10 @@ impl App {
             return self.warn(READ_ONLY_NOTICE);
         }
         if self.undo_group.starts_step(EditKind::of(&change), self.now) {
-            self.replica.undo_step();
+            self.session.undo_step();
         }
         for e in &change.edits {
-            if let Err(err) = self.replica.edit_local(e.pos, e.del, &e.ins) {
+            if let Err(err) = self.session.edit_local(e.pos, e.del, &e.ins) {
                 self.pull_changes(true);
                 return self.warn(format!("Edit not applied: {err}."));
             }
@@ -200,15 +200,15 @@ impl App {
             return self.warn(READ_ONLY_NOTICE);
         }
         self.undo_group.end();
-        self.replica.undo_checkpoint();
+        self.session.undo_checkpoint();
         let msg = match way {
-            History::Undo => self.replica.undo(),
-            History::Redo => self.replica.redo(),
+            History::Undo => self.session.undo(),
+            History::Redo => self.session.redo(),
         };
         if let Some(m) = msg {
             self.orders.push(Order::Send(m));
         }
-        let changes = self.replica.take_changes();
+        let changes = self.session.take_changes();
         if changes.is_empty() {
             let what = match way {
                 History::Undo => "undo",

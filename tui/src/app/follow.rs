@@ -133,7 +133,7 @@ impl App {
         match head {
             Some(pos) => {
                 self.editor.set_cursor(pos, false);
-                self.replica.undo_checkpoint();
+                self.session.undo_checkpoint();
                 self.undo_group.end();
                 self.center_cursor();
                 self.notice(format!("At {name}'s caret."));

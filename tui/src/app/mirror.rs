@@ -9,7 +9,7 @@ use crate::theme::parse_hex;
 impl App {
     /// Mirrors the replica's pending deltas into the rope.
     pub(super) fn pull_changes(&mut self, mine: bool) {
-        let changes = self.replica.take_changes();
+        let changes = self.session.take_changes();
         if changes.is_empty() {
             return;
         }
@@ -57,11 +57,11 @@ impl App {
 
     /// Resolves every member's stable cursors against the text now.
     pub(super) fn refresh_peers(&mut self) {
-        let my_id = self.replica.you().map(|m| m.id);
+        let my_id = self.session.you().map(|m| m.id);
         let rope = self.editor.rope();
         let len = rope.len_chars();
         self.peers = self
-            .replica
+            .session
             .members()
             .iter()
             .map(|m| {
@@ -70,7 +70,7 @@ impl App {
                     let s = self.editor.selection();
                     (Some(s.head), Some(s.anchor))
                 } else {
-                    self.replica.member_cursor(m.id).unwrap_or((None, None))
+                    self.session.member_cursor(m.id).unwrap_or((None, None))
                 };
                 let head = head.map(|h| h.min(len));
                 let anchor = anchor.map(|a| a.min(len));

@@ -137,7 +137,7 @@ impl App {
                             self.notice(format!("The file has {lines} lines: at the last one."));
                         }
                         self.editor.goto_line(n - 1);
-                        self.replica.undo_checkpoint();
+                        self.session.undo_checkpoint();
                         self.undo_group.end();
                         self.center_cursor();
                     }
@@ -187,7 +187,7 @@ impl App {
         match found {
             Some(r) => {
                 self.editor.set_selection(Selection::new(r.start, r.end));
-                self.replica.undo_checkpoint();
+                self.session.undo_checkpoint();
                 self.undo_group.end();
                 self.follow_cursor();
             }

@@ -168,7 +168,7 @@ impl App {
     /// already had other text says so.
     pub(super) fn first_welcome_with_file(&mut self) {
         if self.config.file.is_none() {
-            self.saving.saved = Rope::from_str(&self.replica.text());
+            self.saving.saved = Rope::from_str(&self.session.text());
         } else {
             self.compare_with_file();
         }
@@ -181,7 +181,7 @@ impl App {
         let Some(file) = &self.config.file_text else {
             return;
         };
-        let room = self.replica.doc();
+        let room = self.session.doc();
         if room.is_empty() {
             return;
         }
@@ -304,9 +304,9 @@ impl App {
     /// Ctrl-Q: asks first when there are unsaved changes, or edits that
     /// have not reached the server while offline; a second Ctrl-Q quits.
     pub(super) fn quit(&mut self) {
-        let unsent = match self.conn() {
+        let unsent = match self.session.link() {
             Link::Live => 0,
-            _ => self.replica.unsent_edits(),
+            _ => self.session.unsent_edits(),
         };
         let modified = self.saving.modified;
         if (modified || unsent > 0) && self.asked != Some(Armed::Quit) {
@@ -323,7 +323,7 @@ impl App {
         }
         self.saving.quitting = true;
         // Edits typed in this same frame go out before the leave.
-        if let Some(m) = self.replica.flush() {
+        if let Some(m) = self.session.flush() {
             self.orders.push(Order::Send(m));
         }
         self.orders.push(Order::Send(ClientMsg::Leave));

@@ -1,9 +1,9 @@
 //! The editor's side of the session: transport events (connected, a server
 //! message, dropped, closed) and the clock fed to the `collab_client::Session`,
 //! the client events it returns shown, my edits and caret sent after each
-//! frame, and an empty room seeded from FILE after the first welcome. The
-//! session itself (joining on connect, the acks' clock) is the client
-//! library's, shared with `collab_client::Client`.
+//! frame, and what FILE's seed came to. The session itself (joining on
+//! connect, the acks' clock, the seed sent after a welcome to an empty
+//! room) is the client library's, shared with `collab_client::Client`.
 
 use std::time::Instant;
 
@@ -15,13 +15,10 @@ use crate::autostart::Local;
 use crate::editor::Selection;
 
 /// This editor's part in the room beyond what the session knows (the
-/// connection, me, my edits): this module's state, changed only here.
+/// connection, me, my edits, FILE's seed): this module's state, changed
+/// only here.
 #[derive(Debug, Default)]
 pub(super) struct InRoom {
-    /// FILE is to seed an empty room (sent after the first welcome, once
-    /// the room is known to be empty and the server's limits are known),
-    /// or its seed was sent and not answered yet.
-    seeding: bool,
     /// A check (or start) of the local server is under way.
     starting_server: bool,
     /// My caret as last sent, and when.
@@ -32,28 +29,14 @@ pub(super) struct InRoom {
     returning: (Vec<String>, Option<Instant>),
 }
 
-impl InRoom {
-    pub(super) fn new(seeding: bool) -> Self {
-        Self {
-            seeding,
-            ..Self::default()
-        }
-    }
-}
-
 impl App {
-    /// The connection as the status bar tells it.
-    pub fn conn(&self) -> &Link {
-        self.replica.link()
-    }
-
     /// Closed for good before the first welcome (refused, or the server
     /// went away): the sentence to print on exit.
     pub fn fatal(&self) -> Option<String> {
-        let Link::Closed { error } = self.conn() else {
+        let Link::Closed { error } = self.session.link() else {
             return None;
         };
-        if self.replica.welcomes() > 0 || self.quitting() {
+        if self.session.welcomes() > 0 || self.quitting() {
             return None;
         }
         Some(match error {
@@ -63,39 +46,6 @@ impl App {
                 self.config.server
             ),
         })
-    }
-
-    /// FILE's seed was sent and not answered yet.
-    pub fn seeding(&self) -> bool {
-        self.in_room.seeding
-    }
-
-    /// FILE's text into an empty room, if the server takes that much.
-    pub(super) fn seed(&mut self) {
-        let Some(text) = self.config.file_text.clone() else {
-            return;
-        };
-        if !self.replica.doc().is_empty() || text.len_chars() == 0 {
-            self.in_room.seeding = false;
-            return;
-        }
-        let bytes = text.len_bytes();
-        if let Some(limits) = self.replica.limits() {
-            // JSON escaping can double the size; leave room for it.
-            let frame_room = limits.max_frame_bytes.saturating_sub(64) / 2;
-            if bytes > limits.max_doc_bytes || bytes > frame_room {
-                self.in_room.seeding = false;
-                self.seed_refused();
-                let name = self.file_name().unwrap_or_default();
-                return self.warn(format!(
-                    "{name} ({bytes} bytes) is larger than this server accepts; the room stays empty and {name} is left as it is."
-                ));
-            }
-        }
-        match self.replica.seed(&text.to_string()) {
-            Some(m) => self.orders.push(Order::Send(m)),
-            None => self.in_room.seeding = false,
-        }
     }
 
     /// The sentence for a refused join: the server's own, except that a
@@ -113,12 +63,12 @@ impl App {
     /// A connection event, through the session (which joins on connect
     /// and keeps the acks' clock).
     pub(super) fn transport(&mut self, ev: TransportEvent) {
-        if matches!(ev, TransportEvent::Disconnected { .. }) && *self.conn() == Link::Live {
+        if matches!(ev, TransportEvent::Disconnected { .. }) && *self.session.link() == Link::Live {
             self.warn("Connection lost: editing goes on offline.");
             let here = self.peers.iter().filter(|p| !p.me);
             self.in_room.returning = (here.map(|p| p.name.clone()).collect(), None);
         }
-        let effects = self.replica.handle(ev, self.now);
+        let effects = self.session.handle(ev, self.now);
         self.session_effects(effects);
         self.pull_changes(false);
     }
@@ -126,7 +76,7 @@ impl App {
     /// The session's clock (on every `Action::Clock`): my unacked updates
     /// go again when no ack came for `collab_client::RESEND_AFTER`.
     pub(super) fn resend_stalled(&mut self) {
-        let effects = self.replica.handle_timeout(self.now);
+        let effects = self.session.handle_timeout(self.now);
         self.session_effects(effects);
     }
 
@@ -142,13 +92,13 @@ impl App {
 
     /// After a frame is on screen: my batched edits and my caret go out.
     pub(super) fn sync(&mut self) {
-        if let Some(m) = self.replica.flush() {
+        if let Some(m) = self.session.flush() {
             self.orders.push(Order::Send(m));
             // Its wait for the ack starts now.
-            self.replica.poll_timeout(self.now);
+            self.session.poll_timeout(self.now);
         }
         let sel = self.editor.selection();
-        if *self.conn() == Link::Live {
+        if *self.session.link() == Link::Live {
             let due = match self.in_room.last_presence {
                 None => true,
                 Some((last, at)) => last != sel && self.now.duration_since(at) >= PRESENCE_EVERY,
@@ -156,7 +106,7 @@ impl App {
             if due {
                 let anchor = (!sel.is_empty()).then_some(sel.anchor);
                 self.orders
-                    .push(Order::Send(self.replica.presence(sel.head, anchor)));
+                    .push(Order::Send(self.session.presence(sel.head, anchor)));
                 self.in_room.last_presence = Some((sel, self.now));
             }
         }
@@ -213,7 +163,6 @@ impl App {
                 }
                 if first {
                     self.first_welcome_with_file();
-                    self.seed();
                     self.say_file_state();
                 } else {
                     let merged = if resumed { "" } else { ": edits merged" };
@@ -262,7 +211,6 @@ impl App {
             } => self.chat_received(from, Some(to), text, time),
             ClientEvent::Presence { .. } => self.refresh_peers(),
             ClientEvent::Seeded { applied } => {
-                self.in_room.seeding = false;
                 if applied && let Some(name) = self.file_name() {
                     self.notice(format!("The room starts from {name}."));
                 } else if !applied {
@@ -270,17 +218,19 @@ impl App {
                     self.compare_with_file();
                 }
             }
-            ClientEvent::Error { code, message, seq } => {
-                if self.in_room.seeding
-                    && seq.is_none()
-                    && matches!(code, ErrorCode::DocTooLarge | ErrorCode::ReadOnly)
-                {
-                    self.in_room.seeding = false;
-                    self.seed_refused();
+            ClientEvent::SeedRefused { too_large } => {
+                self.seed_refused();
+                if let Some(bytes) = too_large {
+                    let name = self.file_name().unwrap_or_default();
+                    self.warn(format!(
+                        "{name} ({bytes} bytes) is larger than this server accepts; the room stays empty and {name} is left as it is."
+                    ));
                 }
+            }
+            ClientEvent::Error { code, message, .. } => {
                 // A fatal one before the first welcome closes the
                 // connection: said on exit (see `fatal`).
-                let refused = self.replica.welcomes() == 0 && code.is_fatal();
+                let refused = self.session.welcomes() == 0 && code.is_fatal();
                 if !refused && (code != ErrorCode::NoSuchUser || !self.direct_refused(&message)) {
                     self.warn(message);
                 }

@@ -185,7 +185,7 @@ impl App {
             text::pos_at_col(rope, line, col, self.editor.tab_width)
         };
         self.editor.set_cursor(pos, extend);
-        self.replica.undo_checkpoint();
+        self.session.undo_checkpoint();
         self.undo_group.end();
         self.follow_cursor();
     }

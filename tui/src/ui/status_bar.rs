@@ -13,7 +13,7 @@ use crate::app::{App, OnDisk};
 
 /// The connection, in words.
 pub fn connection_text(app: &App) -> String {
-    let unsent = app.replica.unsent_edits();
+    let unsent = app.session.unsent_edits();
     let edits = |n: usize| {
         if n == 1 {
             "1 unsent edit".to_owned()
@@ -21,7 +21,7 @@ pub fn connection_text(app: &App) -> String {
             format!("{n} unsent edits")
         }
     };
-    match app.conn() {
+    match app.session.link() {
         Link::Connecting => "connecting".into(),
         Link::Joining => "joining".into(),
         Link::Live if unsent > 0 => format!("connected, sending {}", edits(unsent)),
@@ -82,7 +82,7 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
     buf.set_style(area, bar);
     let (line, col) = app.editor.line_col();
     let conn = connection_text(app);
-    let conn_style = match app.conn() {
+    let conn_style = match app.session.link() {
         Link::Live => bar,
         _ => bar.patch(p.warn()),
     };
@@ -98,7 +98,7 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
         OnDisk::ReadOnly => " [read-only]",
     };
     let user = app
-        .replica
+        .session
         .you()
         .map_or(app.config.user.as_str(), |m| m.name.as_str());
 

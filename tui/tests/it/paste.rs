@@ -38,13 +38,13 @@ fn a_long_paste_is_the_same_text_everywhere_and_one_undo_step() {
     app.update(Action::Paste(paste.clone()));
     let after = format!("{before}{paste}");
     assert_eq!(app.editor.rope().to_string(), after);
-    assert_eq!(app.replica.text(), after);
+    assert_eq!(app.session.text(), after);
     deliver(&mut app, &mut room);
     assert_eq!(room.doc.text(), after);
 
     app.update(Action::Command(Command::Undo));
     assert_eq!(app.editor.rope().to_string(), before, "one undo step");
-    assert_eq!(app.replica.text(), before);
+    assert_eq!(app.session.text(), before);
     deliver(&mut app, &mut room);
     assert_eq!(room.doc.text(), before);
     app.update(Action::Command(Command::Redo));

@@ -104,7 +104,7 @@ fn a_file_too_large_for_the_room_is_not_emptied_by_ctrl_s() {
 fn a_seed_the_server_refuses_leaves_the_buffer_unmodified() {
     // The welcome's limit lets the seed go; the server refuses it anyway.
     let mut app = open("notes.txt", "my notes\n", &Room::new(""), 1 << 20);
-    assert!(app.seeding());
+    assert!(app.session.seeding());
     msg(
         &mut app,
         ServerMsg::Error {
@@ -113,7 +113,7 @@ fn a_seed_the_server_refuses_leaves_the_buffer_unmodified() {
             seq: None,
         },
     );
-    assert!(!app.seeding());
+    assert!(!app.session.seeding());
     assert!(!app.modified());
     assert_eq!(app.file_state(), FileState::NotLoaded);
     let _ = app.take_orders();
@@ -269,7 +269,7 @@ fn quitting_offline_with_unsent_edits_warns_with_their_count() {
     let _ = app.take_orders();
     cmd(&mut app, Command::Quit);
     assert!(!quits(&mut app), "quit at once with unsent edits");
-    let unsent = app.replica.unsent_edits();
+    let unsent = app.session.unsent_edits();
     assert!(unsent > 0);
     let screen = render(&mut app);
     let word = if unsent == 1 {

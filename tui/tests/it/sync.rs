@@ -53,7 +53,7 @@ fn updates_without_an_ack_are_resent_after_a_while() {
     assert!(resent[0] > sent[0]);
     // Acked: nothing more goes out, however long it stays quiet.
     msg(&mut app, ServerMsg::Ack { seq: resent[0] });
-    assert!(app.replica.is_synced());
+    assert!(app.session.is_synced());
     app.update(Action::Clock(t0 + RESEND_AFTER * 5));
     assert!(updates(&mut app).is_empty());
     // The clock starts again with the next update.
@@ -92,7 +92,7 @@ fn a_read_only_member_types_nothing_into_the_text() {
     app.update(Action::Command(Command::Undo));
     app.update(Action::Sync);
     assert_eq!(app.editor.rope().to_string(), "shared text\n");
-    assert_eq!(app.replica.text(), "shared text\n");
+    assert_eq!(app.session.text(), "shared text\n");
     assert!(updates(&mut app).is_empty());
     assert_eq!(
         app.notices

@@ -1,9 +1,12 @@
-//! Measurement, not a check CI needs: a paste concurrent with one keystroke
+//! A paste concurrent with one keystroke
 //! (issue 13), as the server, the typist and the paster merge it, with the
 //! paste as one insert (what `SharedDoc::splice` made before it cut long
 //! inserts into runs) and as `SharedDoc::splice` makes it now. Each case
-//! runs in a child process of its own, so its peak RSS is its own. Run:
-//! `cargo test --release -p collab-doc --test paste_cost -- --ignored --nocapture`
+//! runs in a child process of its own, so its peak RSS is its own. Figures
+//! printed (BENCHMARKS.md); until issue 19 `#[ignore]`d tests in
+//! `crdt/tests/paste_cost.rs`. Run (a filter picks one part: `keystroke`
+//! or `ten`):
+//! `cargo bench -p collab-bench --bench paste_cost [-- keystroke|ten]`
 //!
 //! The scenario: a room holds a 780-char file; Alice types one key, which
 //! the room has; Bob, who has not seen it, pastes `kib` KiB of code at the
@@ -13,7 +16,7 @@
 //! importing the key. A last row has Bob paste after seeing the key: no
 //! concurrency at all, and (as one insert) the same cost, since Loro's
 //! quadratic path is taken for any long insert of another peer (see
-//! `loro_paste_checkout.rs`).
+//! `crdt/tests/loro_paste_checkout.rs`).
 //!
 //! `a_room_of_ten_pastes_live_and_loaded` is the issue's heavy stored room:
 //! ten pastes of 280 KiB, imported as they arrive and loaded from the store.
@@ -132,14 +135,29 @@ fn scenario(kib: usize, shape: Shape, order: Order) -> Figures {
     }
 }
 
-/// One case, in the child process `paste_concurrent_with_a_keystroke`
-/// starts (does nothing without `PASTE_COST=kib,shape`).
-#[test]
-#[ignore = "run by paste_concurrent_with_a_keystroke"]
-fn one_case() {
-    let Ok(case) = std::env::var("PASTE_COST") else {
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not: only
+    // the former measures.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "--bench") {
         return;
-    };
+    }
+    if let Ok(case) = std::env::var("PASTE_COST") {
+        return one_case(&case);
+    }
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    if wanted("paste_concurrent_with_a_keystroke") {
+        paste_concurrent_with_a_keystroke();
+    }
+    if wanted("a_room_of_ten_pastes_live_and_loaded") {
+        a_room_of_ten_pastes_live_and_loaded();
+    }
+}
+
+/// One case, in the child process `paste_concurrent_with_a_keystroke`
+/// starts with `PASTE_COST=kib,shape,order`.
+fn one_case(case: &str) {
     let mut fields = case.split(',');
     let kib = fields.next().unwrap().parse().unwrap();
     let shape = match fields.next() {
@@ -170,7 +188,7 @@ fn run_case(kib: usize, shape: Shape, order: Order) -> [u64; 4] {
         "concurrent"
     };
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "one_case", "--nocapture"])
+        .arg("--bench")
         .env("PASTE_COST", format!("{kib},{name},{when}"))
         .output()
         .unwrap();
@@ -192,8 +210,6 @@ fn ms(us: u64) -> String {
     format!("{:.1} ms", us as f64 / 1000.0)
 }
 
-#[test]
-#[ignore = "measurement; run by hand in release"]
 fn paste_concurrent_with_a_keystroke() {
     println!(
         "median of {RUNS} runs; each: one insert -> runs (ratio)\n\
@@ -270,8 +286,6 @@ fn ten_pastes(shape: Shape) -> Vec<Vec<u8>> {
     out
 }
 
-#[test]
-#[ignore = "measurement; run by hand in release"]
 fn a_room_of_ten_pastes_live_and_loaded() {
     println!("median of {RUNS} runs; one insert -> runs (ratio)");
     let mut figures = Vec::new();
