@@ -279,8 +279,8 @@ impl Hub {
             })
             .collect();
         let id = room.clone();
+        // At normal priority: a joiner waits for it (`priority.rs`).
         let doc = tokio::task::spawn_blocking(move || {
-            crate::priority::background();
             RoomDoc::load(snapshot.as_deref(), &updates)
         })
         .await
