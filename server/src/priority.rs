@@ -1,106 +1,139 @@
-//! Document work runs below the runtime's workers, as the CPU sees it.
+//! Background document work runs below the runtime's workers, as the CPU
+//! sees it; work that anyone waits for does not.
 //!
-//! A paste's import, a compaction, a snapshot for the store and a stored
-//! room's decoding run on tokio's blocking pool (`room/document.rs`,
-//! `store/`), so they never hold a worker. But on a small machine (two
-//! cores, or a server pinned to one) the thread doing them shares a core
-//! with the workers, and a worker woken by another room's keystroke waits
-//! for that thread's time slice: about 5 ms under Linux's scheduler, 15
-//! times a quiet room's p99 (BENCHMARKS.md, "Interference"). So a thread
-//! lowers its own priority the first time it does document work: a woken
-//! worker then runs at once, and the document work gets what the workers
-//! leave (all of an idle core). One room's paste waits for the relay of
-//! every other room, never the other way round.
+//! A compaction has nobody waiting for it and holds no lock: the relay and
+//! joins go on while it runs (`collab_doc::CompactionJob`). On a small
+//! machine (two cores, or a server pinned to one) the thread doing it
+//! shares a core with the workers, and a worker woken by a keystroke would
+//! wait for that thread's time slice: about 5 ms under Linux's scheduler,
+//! 15 times a quiet room's p99 (BENCHMARKS.md, "Interference"). So it runs
+//! in the lowest class, `SCHED_IDLE` (and nice 19 where that is refused):
+//! a woken worker preempts it at once.
 //!
-//! Lowest is `SCHED_IDLE`: the thread runs only when nothing of normal
-//! priority on its core wants to, and a normal thread that wakes preempts
-//! it at once. Nice 19 alone is still a normal thread, one with a small
-//! share: a woken worker may wait for the scheduler's next tick. Both are
-//! set: `SCHED_IDLE` where the kernel allows it (any user may lower its
-//! own threads), nice 19 in any case (a system without `SCHED_IDLE`, and
-//! the same order of threads either way). Idle-class work is not starved
-//! for good: the kernel still gives it a minimal share.
+//! Idle class is starvation by design: the thread gets about 0.3% of a
+//! core that any normal thread keeps busy (weight 3 against 1024). So it
+//! is only for work nothing waits on. Work under a lock the relay takes (a
+//! paste's import, a rejoiner's catch-up, a seed), a stored room's load
+//! and the store thread (which reads a room for every joiner) run at
+//! normal priority: in idle class, on a server whose core was busy with
+//! other processes, rooms stopped relaying (their document lock held by a
+//! starved thread: 1% of a core used, p99 of seconds) and joins to stored
+//! rooms timed out (BENCHMARKS.md, "Issue 16", item 5).
 //!
-//! Linux sets both per thread (on the thread's id); other systems apply a
-//! nice value to the whole process, so there nothing is done.
+//! Linux cannot raise a thread's priority back without privileges, so a
+//! lowered thread is never one of tokio's blocking pool, which every other
+//! piece of blocking work reuses: [`background`] gives each job a thread
+//! of its own. Other systems apply a nice value to the whole process, so
+//! there nothing is lowered.
 
-/// The nice value of threads that do document work (the lowest priority).
+/// The nice value of threads that do background work (the lowest priority).
 const BACKGROUND_NICE: i32 = 19;
 
-/// Lowers the calling thread's priority once (a blocking-pool thread about
-/// to do document work, the store's thread). Never fails: without it,
-/// work only competes with the workers as before.
-pub(crate) fn background() {
-    #[cfg(target_os = "linux")]
-    {
-        use std::cell::Cell;
-        thread_local! {
-            static LOWERED: Cell<bool> = const { Cell::new(false) };
-        }
-        LOWERED.with(|lowered| {
-            if lowered.replace(true) {
-                return;
-            }
-            // First: setting the policy also sets the nice value to its
-            // default, which the line after lowers again.
-            use thread_priority::{
-                NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
-                set_thread_priority_and_policy, thread_native_id,
-            };
-            if let Err(e) = set_thread_priority_and_policy(
-                thread_native_id(),
-                ThreadPriority::Min,
-                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
-            ) {
-                tracing::debug!(error = ?e, "could not put a document thread in SCHED_IDLE");
-            }
-            let me = rustix::thread::gettid();
-            if let Err(e) = rustix::process::setpriority_process(Some(me), BACKGROUND_NICE) {
-                tracing::debug!(error = %e, "could not lower a document thread's priority");
+/// The background work was lost (its thread panicked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lost;
+
+/// Runs `work` on a thread of its own at the lowest priority and returns
+/// its result. Only for work nothing waits on and that holds no lock the
+/// relay or a join takes (see the module documentation). When no thread
+/// can be started it runs on tokio's blocking pool at normal priority.
+pub(crate) async fn background<R: Send + 'static>(
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, Lost> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let work = std::sync::Arc::new(parking_lot::Mutex::new(Some((work, tx))));
+    let job = std::sync::Arc::clone(&work);
+    let spawned = std::thread::Builder::new()
+        .name("collab-background".into())
+        .spawn(move || {
+            lower_this_thread();
+            if let Some((work, tx)) = job.lock().take() {
+                let _ = tx.send(work());
             }
         });
+    if spawned.is_err() {
+        tracing::debug!("no thread for background work: it runs on the blocking pool");
+        if let Some((work, tx)) = work.lock().take() {
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(work());
+            });
+        }
+    }
+    rx.await.map_err(|_| Lost)
+}
+
+/// Lowers the calling thread's priority for good: `SCHED_IDLE` where the
+/// kernel allows it (any user may lower its own threads), nice 19 in any
+/// case. Never fails: without it, work only competes with the workers.
+fn lower_this_thread() {
+    #[cfg(target_os = "linux")]
+    {
+        // First: setting the policy also sets the nice value to its
+        // default, which the line after lowers again.
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        if let Err(e) = set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        ) {
+            tracing::debug!(error = ?e, "could not put a background thread in SCHED_IDLE");
+        }
+        let me = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(me), BACKGROUND_NICE) {
+            tracing::debug!(error = %e, "could not lower a background thread's priority");
+        }
     }
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
 
-    /// The calling thread, and only it, runs in SCHED_IDLE at nice 19
-    /// afterwards.
+    fn idle() -> ThreadSchedulePolicy {
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
+    }
+
+    fn policy() -> Option<ThreadSchedulePolicy> {
+        thread_priority::unix::thread_schedule_policy().ok()
+    }
+
+    fn nice() -> Option<i32> {
+        rustix::process::getpriority_process(Some(rustix::thread::gettid())).ok()
+    }
+
+    /// Background work runs in SCHED_IDLE at nice 19; the caller, and the
+    /// blocking pool's thread after it, keep their priority (one thread
+    /// in the pool: before, the work lowered a pool thread for good, and
+    /// the next piece of blocking work, a paste under the room's lock or
+    /// a joiner's load, ran starved on it).
     #[test]
-    fn lowers_the_calling_thread_only() {
-        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-        let policy = || thread_priority::unix::thread_schedule_policy().ok();
-        let policy_before = policy();
-        assert_ne!(policy_before, Some(idle), "the test thread starts idle");
-        let lowered = std::thread::spawn(move || {
-            super::background();
-            super::background();
-            policy()
-        })
-        .join()
-        .ok()
-        .flatten();
-        assert_eq!(lowered, Some(idle));
-        assert_eq!(policy(), policy_before);
-        let me = rustix::thread::gettid();
-        let before = rustix::process::getpriority_process(Some(me)).unwrap_or(0);
-        if before >= super::BACKGROUND_NICE {
+    fn background_work_lowers_only_a_thread_of_its_own() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let before = (policy(), nice());
+        assert_ne!(before.0, Some(idle()), "the test thread starts idle");
+        let (lowered, pool) = rt.block_on(async {
+            let lowered = super::background(|| (policy(), nice())).await.unwrap();
+            let pool = tokio::task::spawn_blocking(|| (policy(), nice()))
+                .await
+                .unwrap();
+            (lowered, pool)
+        });
+        assert_eq!(lowered.0, Some(idle()));
+        assert_eq!(pool.0, before.0, "the blocking pool's thread was lowered");
+        assert_eq!((policy(), nice()), before);
+        if before.1.unwrap_or(0) >= super::BACKGROUND_NICE {
             // Tests run under `nice -n 19`: nothing lower to observe.
-            eprintln!("already at nice {before}: the test cannot tell");
+            eprintln!("already at nice {:?}: the test cannot tell", before.1);
             return;
         }
-        let nice = std::thread::spawn(|| {
-            super::background();
-            super::background();
-            rustix::process::getpriority_process(Some(rustix::thread::gettid()))
-        })
-        .join()
-        .ok()
-        .and_then(Result::ok);
-        assert_eq!(nice, Some(super::BACKGROUND_NICE));
-        let after = rustix::process::getpriority_process(Some(me));
-        assert_eq!(after.ok(), Some(before));
+        assert_eq!(lowered.1, Some(super::BACKGROUND_NICE));
+        assert_eq!(pool.1, before.1);
     }
 }

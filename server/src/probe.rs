@@ -118,7 +118,7 @@ fn compactions() -> &'static Mutex<Compactions> {
 }
 
 /// A test hook: the next compactions of a room (by id) wait, on the
-/// blocking pool where they run, until [`CompactionHold::release`] or the
+/// thread where they run, until [`CompactionHold::release`] or the
 /// drop of the hold, standing in for a compaction of seconds. Rooms of
 /// other tests (other ids) are not affected.
 #[doc(hidden)]

@@ -279,13 +279,11 @@ impl Hub {
             })
             .collect();
         let id = room.clone();
-        let doc = tokio::task::spawn_blocking(move || {
-            crate::priority::background();
-            RoomDoc::load(snapshot.as_deref(), &updates)
-        })
-        .await
-        .map_err(|e| ClusterError::Reply(format!("loading the room failed: {e}")))?
-        .map_err(|e| ClusterError::Reply(format!("the room's snapshot does not load: {e}")))?;
+        // At normal priority: a joiner waits for it (`priority.rs`).
+        let doc = tokio::task::spawn_blocking(move || RoomDoc::load(snapshot.as_deref(), &updates))
+            .await
+            .map_err(|e| ClusterError::Reply(format!("loading the room failed: {e}")))?
+            .map_err(|e| ClusterError::Reply(format!("the room's snapshot does not load: {e}")))?;
         let (doc, failed) = doc;
         for (i, e) in failed {
             tracing::warn!(room = %id, update = i, error = %e, "an update of the room's log does not merge; skipped");

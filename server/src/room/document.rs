@@ -16,8 +16,8 @@
 //!
 //! Compaction and the store's periodic snapshot do not hold the lock at
 //! all (`collab_doc::CompactionJob`): the job is taken under the lock as
-//! references to the bytes the room keeps for newcomers, runs on the
-//! blocking pool with nothing held, and its result is swapped in under the
+//! references to the bytes the room keeps for newcomers, runs on a
+//! thread of its own in the idle class (`priority.rs`) with nothing held, and its result is swapped in under the
 //! lock again (microseconds). The store's snapshot is the compaction's,
 //! handed over with the updates that arrived while it ran. So relaying in
 //! a room never waits for its compaction or its store.
@@ -225,10 +225,10 @@ impl DocPart {
     }
 }
 
-/// Runs a compaction job on the blocking pool, with no lock held, then
-/// swaps its result in under the room's document lock (see
-/// `collab_doc::RoomDoc::finish_compaction`) and hands the store its
-/// snapshot when it wants one.
+/// Runs a compaction job on a thread in the idle class (`priority.rs`),
+/// with no lock held, then swaps its result in under the room's document
+/// lock (see `collab_doc::RoomDoc::finish_compaction`) and hands the store
+/// its snapshot when it wants one.
 pub(super) fn spawn_compaction(room: Arc<Room>, job: CompactionJob) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         if let Ok(mut part) = room.doc.try_lock() {
@@ -238,8 +238,8 @@ pub(super) fn spawn_compaction(room: Arc<Room>, job: CompactionJob) {
     };
     rt.spawn(async move {
         let id = room.id.clone();
-        let ran = tokio::task::spawn_blocking(move || {
-            crate::priority::background();
+        // Nobody waits for it and it holds no lock: in the idle class.
+        let ran = crate::priority::background(move || {
             crate::probe::compaction_starts(id.as_str());
             job.run()
         })
@@ -263,9 +263,9 @@ pub(super) fn spawn_compaction(room: Arc<Room>, job: CompactionJob) {
                 part.doc.compaction_abandoned();
                 tracing::warn!(room = %room.id, error = %e, "compacting the document failed");
             }
-            Err(e) => {
+            Err(crate::priority::Lost) => {
                 part.doc.compaction_abandoned();
-                tracing::error!(room = %room.id, error = %e, "compacting the document failed");
+                tracing::error!(room = %room.id, "compacting the document failed: its thread panicked");
             }
         }
         part.compacted.notify_waiters();
@@ -291,8 +291,9 @@ pub(super) async fn run<R: Send + 'static>(
             // blocking task is lost (a panic in Loro, the runtime shutting
             // down) so is the guard, and the lock is released by its drop.
             let lock = Arc::clone(OwnedMutexGuard::mutex(&part));
+            // At normal priority: the room's relay and joins wait for
+            // this lock (`priority.rs`).
             match tokio::task::spawn_blocking(move || {
-                crate::priority::background();
                 let r = work(&mut part);
                 (part, r)
             })

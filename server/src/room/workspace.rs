@@ -340,8 +340,7 @@ fn tree_refusal(e: &TreeError) -> ProtocolError {
 }
 
 /// Runs `work` on the locked value: here when `inline`, else on the
-/// blocking pool at low priority (CRDT work that may be long), the lock
-/// travelling with it.
+/// blocking pool (CRDT work that may be long), the lock travelling with it.
 async fn run_on<T: Send + 'static, R: Send + 'static>(
     mut guard: OwnedMutexGuard<T>,
     inline: bool,
@@ -351,8 +350,8 @@ async fn run_on<T: Send + 'static, R: Send + 'static>(
         let r = work(&mut guard);
         return Ok((guard, r));
     }
+    // At normal priority: the lock's waiters wait for it (`priority.rs`).
     tokio::task::spawn_blocking(move || {
-        crate::priority::background();
         let r = work(&mut guard);
         (guard, r)
     })
@@ -895,11 +894,7 @@ impl Room {
 /// file's lock.
 fn compact_file(room: Arc<Room>, id: NodeId, file: FileLock, job: CompactionJob) {
     tokio::spawn(async move {
-        let done = tokio::task::spawn_blocking(move || {
-            crate::priority::background();
-            job.run()
-        })
-        .await;
+        let done = crate::priority::background(move || job.run()).await;
         let mut part = file.lock().await;
         match done {
             Ok(Ok(done)) => {

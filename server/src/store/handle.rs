@@ -442,8 +442,8 @@ impl StoreHandle {
         let stored = rx.await.map_err(|_| stopped())?.map_err(fail)?;
         let name = room.clone();
         let probe = self.probe.clone();
+        // At normal priority: a joiner waits for it (`priority.rs`).
         tokio::task::spawn_blocking(move || {
-            crate::priority::background();
             if let Some(p) = probe {
                 p.decoding(name.as_str());
             }

@@ -205,12 +205,10 @@ impl Store {
         let worker = Worker::new(opened, rx, Arc::clone(&self.handle.inbox), opts, shared);
         let thread = std::thread::Builder::new()
             .name("collab-store".into())
-            .spawn(move || {
-                // Its commits (a few ms of CPU per window on a busy server)
-                // give the core up the moment a worker that relays wakes.
-                crate::priority::background();
-                worker.run()
-            })?;
+            // At normal priority: every joiner of a stored room waits for
+            // it to read the room (`priority.rs`); its commits yield to
+            // the workers every few inserts instead (`worker/commit.rs`).
+            .spawn(move || worker.run())?;
         Ok(Running {
             handle: self.handle,
             thread: Some(thread),

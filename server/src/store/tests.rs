@@ -313,3 +313,71 @@ fn a_rooms_documents_go_with_it_and_no_others() {
     let updates = read.open_table(UPDATES).unwrap().len().unwrap();
     assert_eq!(updates, 10);
 }
+
+/// The threads of this process in the idle class (`SCHED_IDLE`), by name.
+#[cfg(target_os = "linux")]
+fn idle_threads() -> Vec<String> {
+    const SCHED_IDLE: &str = "5";
+    let mut idle = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // ended meanwhile
+        };
+        // "tid (comm) state ...": the policy is field 41, the 39th after
+        // the name (which may hold spaces and parentheses).
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = &stat[open + 1..close];
+        if stat[close + 1..].split_whitespace().nth(38) == Some(SCHED_IDLE) {
+            idle.push(name.to_owned());
+        }
+    }
+    idle
+}
+
+/// A joiner of a stored room waits for the store thread (which reads the
+/// room) and for the decoding of what it read, so neither runs in the idle
+/// class: there a core kept busy by other processes starved them and 37 to
+/// 173 of 200 joins timed out (issue 16, item 3). Caught in the decoding
+/// (held by the probe), only background threads (compactions, named
+/// `collab-background`) are in the idle class.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_joiners_load_runs_at_normal_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = StoreProbe::default();
+    let store = Store::open(
+        dir.path(),
+        Duration::from_millis(10),
+        None,
+        None,
+        Some(probe.clone()),
+    )
+    .unwrap();
+    let h = store.handle();
+    let running = store.start(Weak::new()).unwrap();
+    let room = RoomId::parse("prio").unwrap();
+    let mut doc = SharedDoc::new();
+    doc.splice(0, 0, "stored").unwrap();
+    assert_eq!(
+        h.append(&room, doc.take_local_update().unwrap()),
+        Queued::Yes
+    );
+    assert!(running.flush().await);
+    let mut events = probe.subscribe();
+    let hold = probe.hold_decoding("prio");
+    let loading = tokio::spawn({
+        let (h, room) = (h.clone(), room.clone());
+        async move { h.load(&room).await.map(|mut l| l.doc.text()) }
+    });
+    while events.recv().await.unwrap() != StoreEvent::Decoding("prio".into()) {}
+    let idle = idle_threads();
+    drop(hold);
+    assert!(
+        idle.iter().all(|name| name == "collab-backgrou"),
+        "threads in SCHED_IDLE during a joiner's load: {idle:?}"
+    );
+    assert_eq!(loading.await.unwrap().unwrap(), "stored");
+    let _ = running.shutdown().await;
+}

@@ -94,10 +94,10 @@ impl Worker {
             let mut active = txn.open_table(ACTIVE)?;
             let mut sizes = txn.open_table(SIZES)?;
             for (i, op) in self.pending.iter().enumerate() {
-                // Under SCHED_IDLE a woken worker preempts this thread at
-                // once; where the thread only got nice 19, the worker waits
-                // for its time slice (about 1.5 ms): give the core up
-                // between small runs of inserts (BENCHMARKS.md, issue 16).
+                // A worker woken meanwhile waits for this thread's time
+                // slice (about 1.5 ms): give the core up between small
+                // runs of inserts (BENCHMARKS.md, issue 16). The thread is
+                // not in the idle class: joiners wait for its loads.
                 if i % YIELD_EVERY_OPS == YIELD_EVERY_OPS - 1 {
                     std::thread::yield_now();
                 }
