@@ -20,10 +20,14 @@
 //!
 //! Every update is imported detached first, which only adds its changes to
 //! the history. Loro merges one long inserted run into the text in time
-//! quadratic in its length (`crate::runs`), so before a big update's text is
-//! brought up to date its inserts' cost is measured against
-//! [`REPLAY_BUDGET`]; over it, or over the size limit once caught up, the
-//! update is rolled back and refused.
+//! quadratic in its length (`crate::runs`), so a big update's inserts are
+//! read from the history: their cost against [`REPLAY_BUDGET`] (over it,
+//! the update is rolled back and refused), and their bytes, which bound
+//! the text's growth exactly. Only an update that could cross the size
+//! limit by that bound has the text brought up to date (and is refused
+//! over it); a paste far from the limit is never merged into the live
+//! text (the compaction it makes due merges it, on a document of its
+//! own).
 //!
 //! Compaction (see `crate::compaction`) never runs on this document: the
 //! room keeps the snapshot of its last compaction and every update merged
@@ -67,6 +71,26 @@ pub struct RoomDoc {
     /// The history trimmed away (Loro's shallow root), empty when none:
     /// a replica must have all of it to be sent only what it lacks.
     trimmed: VersionVector,
+    /// The whole history as one update, what a newcomer is sent (see
+    /// [`Self::newcomer_doc`]): made when the first newcomer after a
+    /// change asks (or by the compaction that made the base), dropped at
+    /// the next change.
+    whole: Option<Arc<Vec<u8>>>,
+}
+
+/// What a newcomer loads (`welcome.doc_kind` and what follows it).
+#[derive(Debug, Clone)]
+pub enum NewcomerDoc {
+    /// The room's whole history as one update (`doc_kind: "updates"`,
+    /// imported into an empty document): no text state, and the updates
+    /// after the kept snapshot merged into it, so it is what the snapshot
+    /// and its tail are in well under half the bytes (automerge-paper:
+    /// see BENCHMARKS.md, "The welcome as one update").
+    Updates(Arc<Vec<u8>>),
+    /// The kept snapshot and the updates merged after it, to import in
+    /// order (`doc_kind: "snapshot"` and its `doc_updates`): a room that
+    /// trimmed history, whose updates cannot start from nothing.
+    Snapshot(Newcomer),
 }
 
 /// What a newcomer loads: a snapshot, then the updates merged after it.
@@ -162,17 +186,20 @@ impl RoomDoc {
             generation: 0,
             compacting: false,
             trimmed,
+            whole: None,
         }
     }
 
     /// A merged update joins the tail kept for newcomers.
     fn remember(&mut self, update: &[u8]) {
+        self.whole = None;
         self.tail_bytes += update.len();
         self.tail.push(Arc::new(update.to_vec()));
     }
 
     /// The kept snapshot is replaced: the tail starts again.
     fn rebase(&mut self, base: Arc<Vec<u8>>) {
+        self.whole = None;
         self.base = base;
         self.tail = Vec::new();
         self.tail_bytes = 0;
@@ -183,6 +210,35 @@ impl RoomDoc {
     /// after it, to import in order. No CRDT work: a copy of references.
     pub fn for_newcomer(&self) -> Newcomer {
         (Arc::clone(&self.base), self.tail.clone())
+    }
+
+    /// What a newcomer loads: the whole history as one update, made at
+    /// most once per change of the room (a newcomer after the first costs a
+    /// reference count; the first, an export of the history: see
+    /// [`Self::newcomer_doc_ready`]); a room that trimmed history sends its
+    /// kept snapshot and tail instead ([`Self::for_newcomer`]), as does one
+    /// whose export fails.
+    pub fn newcomer_doc(&mut self) -> NewcomerDoc {
+        if self.is_trimmed() {
+            return NewcomerDoc::Snapshot(self.for_newcomer());
+        }
+        if let Some(whole) = &self.whole {
+            return NewcomerDoc::Updates(Arc::clone(whole));
+        }
+        match self.doc.export(ExportMode::all_updates()) {
+            Ok(bytes) => {
+                let whole = Arc::new(bytes);
+                self.whole = Some(Arc::clone(&whole));
+                NewcomerDoc::Updates(whole)
+            }
+            Err(_) => NewcomerDoc::Snapshot(self.for_newcomer()),
+        }
+    }
+
+    /// Whether [`Self::newcomer_doc`] is a copy of references (no export
+    /// to make): the caller may run it where only short work may run.
+    pub fn newcomer_doc_ready(&self) -> bool {
+        self.whole.is_some() || self.is_trimmed()
     }
 
     /// Update bytes kept after the snapshot for newcomers.
@@ -354,18 +410,29 @@ impl RoomDoc {
             self.roll_back_to(&before)?;
             return Err(DocError::ForeignContainer(foreign));
         }
-        if bytes.len() >= REPLAY_CHECK_MIN_BYTES {
-            let cost = crate::runs::insert_replay_cost(&self.doc, &new);
-            if cost > REPLAY_BUDGET {
-                self.roll_back_to(&before)?;
-                return Err(DocError::TooCostly {
-                    cost,
-                    budget: REPLAY_BUDGET,
-                });
-            }
-        }
         if light {
             self.growth_bound = self.growth_bound.saturating_add(growth);
+            self.remember(bytes);
+            return Ok(true);
+        }
+        // A big update, or one near the limit. What its inserts cost to
+        // merge into the text and how much they can grow it, read from the
+        // history (a 1 MiB paste: well under a millisecond).
+        let inserts = crate::runs::inserts_of(&self.doc, &new);
+        if bytes.len() >= REPLAY_CHECK_MIN_BYTES && inserts.replay_cost > REPLAY_BUDGET {
+            self.roll_back_to(&before)?;
+            return Err(DocError::TooCostly {
+                cost: inserts.replay_cost,
+                budget: REPLAY_BUDGET,
+            });
+        }
+        // Within the limit even if nothing it inserts is ever deleted: the
+        // text need not be brought up to date. (A paste used to be merged
+        // into the text here, then again by the compaction it made due:
+        // the text's catch-up was a fifth of what a 1 MiB paste cost the
+        // server, issue 13.)
+        if self.len_bytes_at_most().saturating_add(inserts.bytes) <= max_bytes {
+            self.growth_bound = self.growth_bound.saturating_add(inserts.bytes);
             self.remember(bytes);
             return Ok(true);
         }
@@ -426,6 +493,7 @@ impl RoomDoc {
         self.growth_bound = 0;
         doc.detach();
         self.doc = doc;
+        self.whole = None;
         Ok(())
     }
 
@@ -606,6 +674,10 @@ impl RoomDoc {
             return Swapped::default();
         }
         self.rebase(Arc::clone(&done.snapshot));
+        if after.is_empty() && !done.trimmed {
+            // The job's history is the room's: its update is a newcomer's.
+            self.whole = done.updates;
+        }
         self.tail = after.clone();
         self.tail_bytes = after_bytes;
         Swapped {

@@ -29,7 +29,9 @@ use std::time::Instant;
 use parking_lot::{Mutex, MutexGuard};
 
 use collab_doc::tree::NodeId;
-use collab_doc::{CompactionJob, DocError, LazyRoomDoc, Need, PeerId, UpdateInfo, VersionVector};
+use collab_doc::{
+    CompactionJob, DocError, LazyRoomDoc, Need, NewcomerDoc, PeerId, UpdateInfo, VersionVector,
+};
 use collab_protocol::workspace::{DocId, WORKSPACE_PROTOCOL_VERSION, WorkspaceLimits};
 use collab_protocol::{
     Base64Bytes, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef, PROTOCOL_VERSION,
@@ -487,10 +489,11 @@ impl Room {
                 Err(e) => (part, None, Err(e)),
             }
         } else {
-            // A newcomer's welcome from the kept snapshot and tail is a
-            // copy of bytes; a fresh snapshot or a rejoiner's missing
-            // updates are CRDT work.
-            let runs = if version.is_none() {
+            // A newcomer's welcome made already (or the kept snapshot and
+            // tail of a trimmed room) is a copy of bytes; the first
+            // newcomer after a change exports the history, and a
+            // rejoiner's missing updates are CRDT work.
+            let runs = if version.is_none() && part.doc.newcomer_doc_ready() {
                 Runs::Inline
             } else {
                 Runs::Blocking
@@ -1028,14 +1031,17 @@ type WelcomeDoc = (DocKind, Vec<u8>, Vec<Arc<Vec<u8>>>);
 
 /// What a joiner's welcome carries: the updates its `version` lacks, or
 /// the whole document when it has none (or one that does not decode): the
-/// kept snapshot and the updates merged after it.
+/// whole history as one update, or in a room that trimmed history the kept
+/// snapshot and the updates merged after it (`collab_doc::NewcomerDoc`).
 fn welcome_doc(doc: &mut LazyRoomDoc, version: Option<&[u8]>) -> Result<WelcomeDoc, DocError> {
     match version.map(|v| doc.updates_since(v)) {
         Some(Ok(updates)) => Ok((DocKind::Updates, updates, Vec::new())),
-        _ => {
-            let (base, tail) = doc.for_newcomer();
-            Ok((DocKind::Snapshot, base.as_ref().clone(), tail))
-        }
+        _ => Ok(match doc.newcomer_doc() {
+            NewcomerDoc::Updates(whole) => (DocKind::Updates, whole.as_ref().clone(), Vec::new()),
+            NewcomerDoc::Snapshot((base, tail)) => {
+                (DocKind::Snapshot, base.as_ref().clone(), tail)
+            }
+        }),
     }
 }
 

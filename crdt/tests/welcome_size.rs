@@ -1,0 +1,114 @@
+//! Measurement, not a check CI needs: what a newcomer to the automerge-paper
+//! room is sent and loads, as the kept snapshot and the updates after it
+//! against the whole history as one update (issue 16: at most 250 KB on the
+//! wire). Run:
+//! `cargo test --release -p collab-doc --test welcome_size -- --ignored --nocapture`
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use collab_doc::{NewcomerDoc, RoomDoc, SharedDoc};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Base64 of `n` bytes.
+fn b64(n: usize) -> usize {
+    n.div_ceil(3) * 4
+}
+
+#[test]
+#[ignore = "measurement; run by hand in release"]
+fn automerge_paper_newcomer() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/editing-traces/automerge-paper.json.gz"
+    );
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut json)
+        .unwrap();
+    let trace: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut typist = SharedDoc::new();
+    let mut updates = Vec::new();
+    for txn in trace["txns"].as_array().unwrap() {
+        for p in txn["patches"].as_array().unwrap() {
+            let pos = usize::try_from(p[0].as_u64().unwrap()).unwrap();
+            let del = usize::try_from(p[1].as_u64().unwrap()).unwrap();
+            typist.splice(pos, del, p[2].as_str().unwrap()).unwrap();
+        }
+        updates.push(typist.take_local_update().unwrap());
+    }
+    let end = trace["endContent"].as_str().unwrap().to_owned();
+    drop((trace, json, typist));
+
+    // As the server builds it: compaction jobs as they fall due. The last
+    // 21 keystrokes each followed by a newcomer: the export's cost.
+    let mut room = RoomDoc::new();
+    let (head, last) = updates.split_at(updates.len() - 21);
+    for u in head {
+        room.import_limited(u, collab_doc::DEFAULT_MAX_DOC_BYTES)
+            .unwrap();
+        room.compact_if_due(1000).unwrap();
+    }
+    let mut exports = Vec::new();
+    for u in last {
+        room.import_limited(u, collab_doc::DEFAULT_MAX_DOC_BYTES)
+            .unwrap();
+        let started = Instant::now();
+        let _ = room.newcomer_doc();
+        exports.push(started.elapsed());
+    }
+    let started = Instant::now();
+    let NewcomerDoc::Updates(whole) = room.newcomer_doc() else {
+        panic!("an untrimmed room sends its history as one update")
+    };
+    let cached = started.elapsed();
+    let (base, tail) = room.for_newcomer();
+    let tail_bytes: usize = tail.iter().map(|u| u.len()).sum();
+    println!(
+        "kept snapshot {} bytes + {} updates {} bytes = {} bytes ({} in base64 JSON payloads)",
+        base.len(),
+        tail.len(),
+        tail_bytes,
+        base.len() + tail_bytes,
+        b64(base.len()) + tail.iter().map(|u| b64(u.len())).sum::<usize>()
+    );
+    println!(
+        "whole history as one update {} bytes ({} in base64); made in {:?} (median of {}), {:?} once made",
+        whole.len(),
+        b64(whole.len()),
+        median(exports),
+        last.len(),
+        cached
+    );
+
+    let mut old = Vec::new();
+    let mut new = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut doc = SharedDoc::new();
+        doc.track_changes();
+        doc.import(&base).unwrap();
+        for u in &tail {
+            doc.import(u).unwrap();
+        }
+        old.push(started.elapsed());
+        assert_eq!(doc.text(), end);
+        let started = Instant::now();
+        let mut doc = SharedDoc::new();
+        doc.track_changes();
+        doc.import(&whole).unwrap();
+        new.push(started.elapsed());
+        assert_eq!(doc.text(), end);
+    }
+    println!(
+        "newcomer load (a replica tracking changes, as a client's): snapshot + updates {:?}, one update {:?} (medians of 5)",
+        median(old),
+        median(new)
+    );
+}
