@@ -23,14 +23,16 @@
 //!   server runs them now (also due once the updates after the kept
 //!   snapshot are as big as it). For each, sent two ways in the same run
 //!   (`SnapshotAndUpdates`: the kept snapshot, then the updates after it,
-//!   one `update` event each, as before; `OneUpdate`: the whole history
-//!   as one update, `RoomDoc::newcomer_doc`, as now): the welcome's bytes
+//!   one `update` event each, as before; `OneUpdate`: the history up to
+//!   the kept snapshot as one update and the changes since merged into
+//!   another, `RoomDoc::newcomer_doc`, as now): the welcome's bytes
 //!   on the wire (printed), the server's work for a newcomer (serialized
 //!   as the welcome and its `update` events), the newcomer's load (a
 //!   replica tracking changes, as a client's), and a remote keystroke into
 //!   the loaded document (issue 16: 17 to 19 ms into a big document loaded
 //!   from a snapshot); and what the first newcomer after a keystroke costs
-//!   the server (the export of the history, made once per change).
+//!   the server (the merge of the changes since the snapshot, made once
+//!   per change).
 //!
 //! Slow by nature (seconds per iteration): run it alone with
 //! `cargo bench -p collab-bench --bench trace`.
@@ -85,7 +87,8 @@ enum Sent {
     /// The kept snapshot, then the updates after it, one `update` each
     /// (every newcomer's welcome before `NewcomerDoc`).
     SnapshotAndUpdates,
-    /// The whole history as one update (`RoomDoc::newcomer_doc`).
+    /// The history up to the kept snapshot as one update, the changes
+    /// since merged into another (`RoomDoc::newcomer_doc`).
     OneUpdate,
 }
 
@@ -98,7 +101,11 @@ fn newcomer_doc(room: &mut RoomDoc, sent: Sent) -> (DocKind, Vec<u8>, Vec<Arc<Ve
             (DocKind::Snapshot, base.as_ref().clone(), tail)
         }
         Sent::OneUpdate => match room.newcomer_doc() {
-            NewcomerDoc::Updates(whole) => (DocKind::Updates, whole.as_ref().clone(), Vec::new()),
+            NewcomerDoc::Updates(whole, after) => (
+                DocKind::Updates,
+                whole.as_ref().clone(),
+                after.into_iter().collect(),
+            ),
             NewcomerDoc::Snapshot((base, tail)) => {
                 (DocKind::Snapshot, base.as_ref().clone(), tail)
             }
@@ -278,12 +285,13 @@ fn trace_benches(c: &mut Criterion) {
                 },
             );
         }
-        // The first newcomer after a change makes the one update (every
-        // later one is sent it as made): a keystroke of another member
-        // arrives, then a newcomer (the keystroke's import is 2 to 3 µs).
+        // The first newcomer after a change merges the changes since the
+        // snapshot (every later one is sent them as merged): a keystroke
+        // of another member arrives, then a newcomer (the keystroke's
+        // import is 2 to 3 µs).
         let mut other = SharedDoc::from_snapshot(&snapshot).unwrap();
         g.bench_function(
-            format!("keystroke, then the first newcomer's export ({how:?})"),
+            format!("keystroke, then the first newcomer's merge ({how:?})"),
             |b| {
                 b.iter(|| {
                     other.splice(0, 0, "y").unwrap();

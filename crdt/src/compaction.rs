@@ -127,6 +127,8 @@ pub struct Compacted {
     /// The same history as one update (made on the way, by [`recoded`]),
     /// what a newcomer is sent; none for a shallow document.
     pub(crate) updates: Option<Arc<Vec<u8>>>,
+    /// The version of the snapshot (and of `updates`).
+    pub(crate) version: VersionVector,
 }
 
 impl std::fmt::Debug for Compacted {
@@ -198,6 +200,7 @@ impl CompactionJob {
         }
         let (doc, updates) = recoded(doc)?;
         let text_bytes = doc.get_text(TEXT_CONTAINER).len_utf8();
+        let version = doc.oplog_vv();
         let mut snapshot = doc
             .export(ExportMode::Snapshot)
             .map_err(|e| DocError::Export(e.to_string()))?;
@@ -234,6 +237,7 @@ impl CompactionJob {
             cost: started.elapsed(),
             updates: updates.filter(|_| !trimmed).map(Arc::new),
             trimmed,
+            version,
         })
     }
 }
@@ -258,13 +262,9 @@ fn recoded(doc: LoroDoc) -> Result<(LoroDoc, Option<Vec<u8>>), DocError> {
 }
 
 /// A fresh document with `doc`'s history (not shallow), replayed from one
-/// update: see [`recoded`]. Reads the history only, not the text.
-pub(crate) fn replayed(doc: &LoroDoc) -> Result<LoroDoc, DocError> {
-    replayed_with_update(doc).map(|(fresh, _)| fresh)
-}
-
-/// [`replayed`], and the update it was replayed from.
-fn replayed_with_update(doc: &LoroDoc) -> Result<(LoroDoc, Vec<u8>), DocError> {
+/// update (see [`recoded`]), and that update. Reads the history only, not
+/// the text.
+pub(crate) fn replayed_with_update(doc: &LoroDoc) -> Result<(LoroDoc, Vec<u8>), DocError> {
     let all = doc
         .export(ExportMode::all_updates())
         .map_err(|e| DocError::Export(e.to_string()))?;

@@ -71,22 +71,27 @@ pub struct RoomDoc {
     /// The history trimmed away (Loro's shallow root), empty when none:
     /// a replica must have all of it to be sent only what it lacks.
     trimmed: VersionVector,
-    /// The whole history as one update, what a newcomer is sent (see
-    /// [`Self::newcomer_doc`]): made when the first newcomer after a
-    /// change asks (or by the compaction that made the base), dropped at
-    /// the next change.
-    whole: Option<Arc<Vec<u8>>>,
+    /// The history up to a version as one update, and that version: what
+    /// a newcomer is sent first (see [`Self::newcomer_doc`]). Made on the
+    /// way by the compaction or load that made the kept snapshot, else by
+    /// the first newcomer after it; kept until the snapshot is replaced.
+    whole: Option<(Arc<Vec<u8>>, VersionVector)>,
+    /// The changes after `whole`, merged into one update: made by the
+    /// first newcomer after a change, dropped at the next.
+    whole_after: Option<Arc<Vec<u8>>>,
 }
 
 /// What a newcomer loads (`welcome.doc_kind` and what follows it).
 #[derive(Debug, Clone)]
 pub enum NewcomerDoc {
-    /// The room's whole history as one update (`doc_kind: "updates"`,
-    /// imported into an empty document): no text state, and the updates
-    /// after the kept snapshot merged into it, so it is what the snapshot
-    /// and its tail are in well under half the bytes (automerge-paper:
-    /// see BENCHMARKS.md, "The welcome as one update").
-    Updates(Arc<Vec<u8>>),
+    /// The room's whole history as updates (`doc_kind: "updates"`,
+    /// imported into an empty document, then the second if any): the
+    /// history up to the kept snapshot's version as one update, and the
+    /// changes since merged into one. No text state and no per-keystroke
+    /// headers: automerge-paper's newcomer loads it in a fifth of the time
+    /// the kept snapshot and its 2,557 updates took, in two thirds of the
+    /// bytes (BENCHMARKS.md, "The welcome as one update").
+    Updates(Arc<Vec<u8>>, Option<Arc<Vec<u8>>>),
     /// The kept snapshot and the updates merged after it, to import in
     /// order (`doc_kind: "snapshot"` and its `doc_updates`): a room that
     /// trimmed history, whose updates cannot start from nothing.
@@ -187,12 +192,13 @@ impl RoomDoc {
             compacting: false,
             trimmed,
             whole: None,
+            whole_after: None,
         }
     }
 
     /// A merged update joins the tail kept for newcomers.
     fn remember(&mut self, update: &[u8]) {
-        self.whole = None;
+        self.whole_after = None;
         self.tail_bytes += update.len();
         self.tail.push(Arc::new(update.to_vec()));
     }
@@ -200,6 +206,7 @@ impl RoomDoc {
     /// The kept snapshot is replaced: the tail starts again.
     fn rebase(&mut self, base: Arc<Vec<u8>>) {
         self.whole = None;
+        self.whole_after = None;
         self.base = base;
         self.tail = Vec::new();
         self.tail_bytes = 0;
@@ -212,33 +219,54 @@ impl RoomDoc {
         (Arc::clone(&self.base), self.tail.clone())
     }
 
-    /// What a newcomer loads: the whole history as one update, made at
-    /// most once per change of the room (a newcomer after the first costs a
-    /// reference count; the first, an export of the history: see
-    /// [`Self::newcomer_doc_ready`]); a room that trimmed history sends its
-    /// kept snapshot and tail instead ([`Self::for_newcomer`]), as does one
-    /// whose export fails.
+    /// What a newcomer loads: the history up to the kept snapshot's version
+    /// as one update (made by the compaction or load that made the
+    /// snapshot; else by the first newcomer after it, an export of the
+    /// history: automerge-paper 3.4 ms), and the changes since merged into
+    /// one (made by the first newcomer after a change: automerge-paper's
+    /// 2,557 keystrokes, 0.16 ms), so a newcomer usually costs a reference
+    /// count (see [`Self::newcomer_doc_ready`]). A room that trimmed
+    /// history sends its kept snapshot and tail ([`Self::for_newcomer`]),
+    /// as does one whose export fails.
     pub fn newcomer_doc(&mut self) -> NewcomerDoc {
         if self.is_trimmed() {
             return NewcomerDoc::Snapshot(self.for_newcomer());
         }
-        if let Some(whole) = &self.whole {
-            return NewcomerDoc::Updates(Arc::clone(whole));
+        let (whole, at) = match &self.whole {
+            Some(w) => w.clone(),
+            None => match self.doc.export(ExportMode::all_updates()) {
+                Ok(bytes) => {
+                    let w = (Arc::new(bytes), self.doc.oplog_vv());
+                    self.whole = Some(w.clone());
+                    self.whole_after = None;
+                    w
+                }
+                Err(_) => return NewcomerDoc::Snapshot(self.for_newcomer()),
+            },
+        };
+        if at == self.doc.oplog_vv() {
+            return NewcomerDoc::Updates(whole, None);
         }
-        match self.doc.export(ExportMode::all_updates()) {
+        if let Some(after) = &self.whole_after {
+            return NewcomerDoc::Updates(whole, Some(Arc::clone(after)));
+        }
+        match self.doc.export(ExportMode::updates(&at)) {
             Ok(bytes) => {
-                let whole = Arc::new(bytes);
-                self.whole = Some(Arc::clone(&whole));
-                NewcomerDoc::Updates(whole)
+                let after = Arc::new(bytes);
+                self.whole_after = Some(Arc::clone(&after));
+                NewcomerDoc::Updates(whole, Some(after))
             }
             Err(_) => NewcomerDoc::Snapshot(self.for_newcomer()),
         }
     }
 
-    /// Whether [`Self::newcomer_doc`] is a copy of references (no export
-    /// to make): the caller may run it where only short work may run.
+    /// Whether [`Self::newcomer_doc`] is short work (references, or the
+    /// merge of a tail of at most 64 KiB): the caller may run it where only
+    /// short work may run.
     pub fn newcomer_doc_ready(&self) -> bool {
-        self.whole.is_some() || self.is_trimmed()
+        self.is_trimmed()
+            || (self.whole.is_some()
+                && (self.whole_after.is_some() || self.tail_bytes <= 64 * 1024))
     }
 
     /// Update bytes kept after the snapshot for newcomers.
@@ -493,7 +521,7 @@ impl RoomDoc {
         self.growth_bound = 0;
         doc.detach();
         self.doc = doc;
-        self.whole = None;
+        self.whole_after = None;
         Ok(())
     }
 
@@ -567,11 +595,13 @@ impl RoomDoc {
     pub fn compact(&mut self) -> Result<(), DocError> {
         let started = Instant::now();
         // Encoded anew (see `crate::compaction::replayed`), unless shallow.
+        let mut whole = None;
         let snapshot = if self.doc.is_shallow() {
             self.snapshot()?
         } else {
-            crate::compaction::replayed(&self.doc)?
-                .export(ExportMode::Snapshot)
+            let (doc, all) = crate::compaction::replayed_with_update(&self.doc)?;
+            whole = Some((Arc::new(all), doc.oplog_vv()));
+            doc.export(ExportMode::Snapshot)
                 .map_err(|e| DocError::Export(e.to_string()))?
         };
         let doc = LoroDoc::new();
@@ -583,6 +613,9 @@ impl RoomDoc {
         doc.detach();
         self.doc = doc;
         self.rebase(Arc::new(snapshot));
+        if !self.is_trimmed() {
+            self.whole = whole;
+        }
         self.imports_since_compact = 0;
         self.compact_after = next_compaction_after(started.elapsed());
         Ok(())
@@ -674,9 +707,9 @@ impl RoomDoc {
             return Swapped::default();
         }
         self.rebase(Arc::clone(&done.snapshot));
-        if after.is_empty() && !done.trimmed {
-            // The job's history is the room's: its update is a newcomer's.
-            self.whole = done.updates;
+        if !done.trimmed {
+            // The job's history is the snapshot's: a newcomer's first update.
+            self.whole = done.updates.map(|u| (u, done.version));
         }
         self.tail = after.clone();
         self.tail_bytes = after_bytes;

@@ -434,60 +434,71 @@ fn a_compaction_job_runs_beside_imports_and_swaps_in() {
     assert_eq!(room.text(), reference.text());
 }
 
-/// A newcomer is sent the room's whole history as one update, made once
-/// per change of the room (by the compaction that made the kept snapshot,
-/// or by the first newcomer after a change), never a refused update, and it
-/// loads into an empty replica as the snapshot and its tail did.
+/// A newcomer is sent the room's whole history as updates: the history up
+/// to the kept snapshot as one (made by the compaction that made the
+/// snapshot), the changes since merged into another (made by the first
+/// newcomer after a change), never a refused update; they load into an
+/// empty replica as the snapshot and its tail did, in under half the bytes.
 #[test]
-fn a_newcomer_gets_the_whole_history_as_one_update_made_once_per_change() {
+fn a_newcomer_gets_the_history_as_two_updates_made_once_per_change() {
     let log = interleaved(300);
     let mut room = RoomDoc::new();
     for u in &log[..600] {
         room.import_limited(u, 1 << 20).unwrap();
     }
     room.compact().unwrap();
+    assert!(room.newcomer_doc_ready(), "made by the compaction");
+    let NewcomerDoc::Updates(_, None) = room.newcomer_doc() else {
+        panic!("nothing after the snapshot yet");
+    };
     for u in &log[600..] {
         room.import_limited(u, 1 << 20).unwrap();
     }
     assert!(room.import_limited(b"junk", 1 << 20).is_err());
-    assert!(!room.newcomer_doc_ready(), "the room changed since");
-    let NewcomerDoc::Updates(whole) = room.newcomer_doc() else {
-        panic!("an untrimmed room sends its history as one update");
+    let NewcomerDoc::Updates(whole, Some(after)) = room.newcomer_doc() else {
+        panic!("an untrimmed room sends its history as updates");
     };
-    assert!(room.newcomer_doc_ready(), "made once, kept");
-    let NewcomerDoc::Updates(again) = room.newcomer_doc() else {
-        panic!("still one update");
+    let NewcomerDoc::Updates(whole2, Some(after2)) = room.newcomer_doc() else {
+        panic!("still updates");
     };
-    assert!(Arc::ptr_eq(&whole, &again), "the second newcomer's is the first's");
+    assert!(Arc::ptr_eq(&whole, &whole2) && Arc::ptr_eq(&after, &after2), "made once");
     let reference = replica_of(&log);
     let mut newcomer = SharedDoc::new();
     newcomer.track_changes();
     assert_eq!(newcomer.import(&whole), Ok(true));
+    assert_eq!(newcomer.import(&after), Ok(true));
     assert_eq!(newcomer.text(), reference.text());
     assert_same_version(&newcomer.version(), &room.version());
     // Smaller than what it replaces: the kept snapshot and the updates
     // after it (each keystroke's update carries its own header and ids).
     let (base, tail) = room.for_newcomer();
     let replaced = base.len() + tail.iter().map(|u| u.len()).sum::<usize>();
-    assert!(
-        whole.len() * 2 < replaced,
-        "{} bytes against {replaced}",
-        whole.len()
-    );
-    // A change makes it anew; a compaction with nothing after it makes it
-    // on the way.
+    let sent = whole.len() + after.len();
+    assert!(sent * 2 < replaced, "{sent} bytes against {replaced}");
+    // A resent update changes nothing; a new one is merged anew.
     room.import_limited(&log[0], 1 << 20).unwrap();
-    assert!(room.newcomer_doc_ready(), "a resent update changes nothing");
+    let NewcomerDoc::Updates(_, Some(same)) = room.newcomer_doc() else {
+        panic!("updates");
+    };
+    assert!(Arc::ptr_eq(&after, &same));
     let mut more = replica_of(&log);
     more.splice(0, 0, "z").unwrap();
     room.import_limited(&more.take_local_update().unwrap(), 1 << 20)
         .unwrap();
-    assert!(!room.newcomer_doc_ready());
+    let NewcomerDoc::Updates(whole3, Some(after3)) = room.newcomer_doc() else {
+        panic!("updates");
+    };
+    assert!(Arc::ptr_eq(&whole, &whole3), "the snapshot's part is kept");
+    let mut newcomer = SharedDoc::new();
+    newcomer.import(&whole3).unwrap();
+    newcomer.import(&after3).unwrap();
+    assert_eq!(newcomer.text(), more.text());
+    // A compaction job makes the first part anew, with nothing after it.
     let job = room.compaction_job(Vec::new()).unwrap();
     let swapped = room.finish_compaction(job.run().unwrap());
     assert!(swapped.after.is_empty());
-    assert!(room.newcomer_doc_ready(), "made by the compaction");
-    let NewcomerDoc::Updates(whole) = room.newcomer_doc() else {
+    assert!(room.newcomer_doc_ready());
+    let NewcomerDoc::Updates(whole, None) = room.newcomer_doc() else {
         panic!("one update");
     };
     let mut newcomer = SharedDoc::new();

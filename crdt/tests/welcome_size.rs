@@ -64,7 +64,7 @@ fn automerge_paper_newcomer() {
         exports.push(started.elapsed());
     }
     let started = Instant::now();
-    let NewcomerDoc::Updates(whole) = room.newcomer_doc() else {
+    let NewcomerDoc::Updates(whole, after) = room.newcomer_doc() else {
         panic!("an untrimmed room sends its history as one update")
     };
     let cached = started.elapsed();
@@ -78,13 +78,56 @@ fn automerge_paper_newcomer() {
         base.len() + tail_bytes,
         b64(base.len()) + tail.iter().map(|u| b64(u.len())).sum::<usize>()
     );
+    let after_len = after.as_ref().map_or(0, |a| a.len());
     println!(
-        "whole history as one update {} bytes ({} in base64); made in {:?} (median of {}), {:?} once made",
+        "newcomer_doc: history to the snapshot {} bytes + the changes since {after_len} bytes ({} in base64); made in {:?} (median of {}), {:?} once made",
         whole.len(),
-        b64(whole.len()),
+        b64(whole.len()) + b64(after_len),
         median(exports),
         last.len(),
         cached
+    );
+
+    // The updates after the kept snapshot merged into one, exported per
+    // newcomer from the version of the snapshot.
+    let base_version = SharedDoc::from_snapshot(&base).unwrap().version();
+    let mut merges = Vec::new();
+    let mut merged = Vec::new();
+    for _ in 0..21 {
+        let started = Instant::now();
+        merged = room.updates_since(&base_version).unwrap();
+        merges.push(started.elapsed());
+    }
+    println!(
+        "the tail merged into one update {} bytes, exported in {:?} (median of 21)",
+        merged.len(),
+        median(merges)
+    );
+    let deflated = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap().len()
+    };
+    println!(
+        "deflated (level 9): whole history {} bytes, snapshot {} bytes, merged tail {} bytes",
+        deflated(&whole),
+        deflated(&base),
+        deflated(&merged)
+    );
+    let mut mid = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut doc = SharedDoc::new();
+        doc.track_changes();
+        doc.import(&base).unwrap();
+        doc.import(&merged).unwrap();
+        mid.push(started.elapsed());
+        assert_eq!(doc.text(), end);
+    }
+    println!(
+        "newcomer load: snapshot + the merged tail {:?} (median of 5)",
+        median(mid)
     );
 
     let mut old = Vec::new();
@@ -103,11 +146,14 @@ fn automerge_paper_newcomer() {
         let mut doc = SharedDoc::new();
         doc.track_changes();
         doc.import(&whole).unwrap();
+        if let Some(a) = &after {
+            doc.import(a).unwrap();
+        }
         new.push(started.elapsed());
         assert_eq!(doc.text(), end);
     }
     println!(
-        "newcomer load (a replica tracking changes, as a client's): snapshot + updates {:?}, one update {:?} (medians of 5)",
+        "newcomer load (a replica tracking changes, as a client's): snapshot + updates {:?}, newcomer_doc {:?} (medians of 5)",
         median(old),
         median(new)
     );

@@ -490,9 +490,10 @@ impl Room {
             }
         } else {
             // A newcomer's welcome made already (or the kept snapshot and
-            // tail of a trimmed room) is a copy of bytes; the first
-            // newcomer after a change exports the history, and a
-            // rejoiner's missing updates are CRDT work.
+            // tail of a trimmed room) is a copy of bytes, and merging a
+            // short tail is short; the first newcomer after a long tail
+            // or a new snapshot exports history, and a rejoiner's missing
+            // updates are CRDT work.
             let runs = if version.is_none() && part.doc.newcomer_doc_ready() {
                 Runs::Inline
             } else {
@@ -1031,13 +1032,16 @@ type WelcomeDoc = (DocKind, Vec<u8>, Vec<Arc<Vec<u8>>>);
 
 /// What a joiner's welcome carries: the updates its `version` lacks, or
 /// the whole document when it has none (or one that does not decode): the
-/// whole history as one update, or in a room that trimmed history the kept
-/// snapshot and the updates merged after it (`collab_doc::NewcomerDoc`).
+/// whole history as one update and the changes since merged into one, or
+/// in a room that trimmed history the kept snapshot and the updates merged
+/// after it (`collab_doc::NewcomerDoc`).
 fn welcome_doc(doc: &mut LazyRoomDoc, version: Option<&[u8]>) -> Result<WelcomeDoc, DocError> {
     match version.map(|v| doc.updates_since(v)) {
         Some(Ok(updates)) => Ok((DocKind::Updates, updates, Vec::new())),
         _ => Ok(match doc.newcomer_doc() {
-            NewcomerDoc::Updates(whole) => (DocKind::Updates, whole.as_ref().clone(), Vec::new()),
+            NewcomerDoc::Updates(whole, after) => {
+                (DocKind::Updates, whole.as_ref().clone(), after.into_iter().collect())
+            }
             NewcomerDoc::Snapshot((base, tail)) => {
                 (DocKind::Snapshot, base.as_ref().clone(), tail)
             }
