@@ -106,9 +106,7 @@ fn newcomer_doc(room: &mut RoomDoc, sent: Sent) -> (DocKind, Vec<u8>, Vec<Arc<Ve
                 whole.as_ref().clone(),
                 after.into_iter().collect(),
             ),
-            NewcomerDoc::Snapshot((base, tail)) => {
-                (DocKind::Snapshot, base.as_ref().clone(), tail)
-            }
+            NewcomerDoc::Snapshot((base, tail)) => (DocKind::Snapshot, base.as_ref().clone(), tail),
         },
     }
 }

@@ -461,7 +461,10 @@ fn a_newcomer_gets_the_history_as_two_updates_made_once_per_change() {
     let NewcomerDoc::Updates(whole2, Some(after2)) = room.newcomer_doc() else {
         panic!("still updates");
     };
-    assert!(Arc::ptr_eq(&whole, &whole2) && Arc::ptr_eq(&after, &after2), "made once");
+    assert!(
+        Arc::ptr_eq(&whole, &whole2) && Arc::ptr_eq(&after, &after2),
+        "made once"
+    );
     let reference = replica_of(&log);
     let mut newcomer = SharedDoc::new();
     newcomer.track_changes();

@@ -1039,12 +1039,12 @@ fn welcome_doc(doc: &mut LazyRoomDoc, version: Option<&[u8]>) -> Result<WelcomeD
     match version.map(|v| doc.updates_since(v)) {
         Some(Ok(updates)) => Ok((DocKind::Updates, updates, Vec::new())),
         _ => Ok(match doc.newcomer_doc() {
-            NewcomerDoc::Updates(whole, after) => {
-                (DocKind::Updates, whole.as_ref().clone(), after.into_iter().collect())
-            }
-            NewcomerDoc::Snapshot((base, tail)) => {
-                (DocKind::Snapshot, base.as_ref().clone(), tail)
-            }
+            NewcomerDoc::Updates(whole, after) => (
+                DocKind::Updates,
+                whole.as_ref().clone(),
+                after.into_iter().collect(),
+            ),
+            NewcomerDoc::Snapshot((base, tail)) => (DocKind::Snapshot, base.as_ref().clone(), tail),
         }),
     }
 }
