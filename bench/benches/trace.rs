@@ -100,7 +100,7 @@ fn newcomer_doc(room: &mut RoomDoc, sent: Sent) -> (DocKind, Vec<u8>, Vec<Arc<Ve
             let (base, tail) = room.for_newcomer();
             (DocKind::Snapshot, base.as_ref().clone(), tail)
         }
-        Sent::OneUpdate => match room.newcomer_doc() {
+        Sent::OneUpdate => match room.newcomer_doc(usize::MAX) {
             NewcomerDoc::Updates(whole, after) => (
                 DocKind::Updates,
                 whole.as_ref().clone(),

@@ -96,9 +96,9 @@ impl LazyRoomDoc {
 
     /// What a newcomer loads ([`RoomDoc::newcomer_doc`]); for an empty
     /// room, the empty snapshot, without building anything.
-    pub fn newcomer_doc(&mut self) -> NewcomerDoc {
+    pub fn newcomer_doc(&mut self, max_update_bytes: usize) -> NewcomerDoc {
         match self.live.get_mut() {
-            Some(doc) => doc.newcomer_doc(),
+            Some(doc) => doc.newcomer_doc(max_update_bytes),
             None => NewcomerDoc::Snapshot((empty_snapshot(), Vec::new())),
         }
     }

@@ -227,8 +227,10 @@ impl RoomDoc {
     /// 2,557 keystrokes, 0.16 ms), so a newcomer usually costs a reference
     /// count (see [`Self::newcomer_doc_ready`]). A room that trimmed
     /// history sends its kept snapshot and tail ([`Self::for_newcomer`]),
-    /// as does one whose export fails.
-    pub fn newcomer_doc(&mut self) -> NewcomerDoc {
+    /// as does one whose export fails, or whose merged changes would be
+    /// over `max_update_bytes` (an update cannot be cut into parts: the
+    /// updates it merges each fit, as each was accepted).
+    pub fn newcomer_doc(&mut self, max_update_bytes: usize) -> NewcomerDoc {
         if self.is_trimmed() {
             return NewcomerDoc::Snapshot(self.for_newcomer());
         }
@@ -247,17 +249,21 @@ impl RoomDoc {
         if at == self.doc.oplog_vv() {
             return NewcomerDoc::Updates(whole, None);
         }
-        if let Some(after) = &self.whole_after {
-            return NewcomerDoc::Updates(whole, Some(Arc::clone(after)));
+        let after = match &self.whole_after {
+            Some(after) => Arc::clone(after),
+            None => match self.doc.export(ExportMode::updates(&at)) {
+                Ok(bytes) => {
+                    let after = Arc::new(bytes);
+                    self.whole_after = Some(Arc::clone(&after));
+                    after
+                }
+                Err(_) => return NewcomerDoc::Snapshot(self.for_newcomer()),
+            },
+        };
+        if after.len() > max_update_bytes {
+            return NewcomerDoc::Snapshot(self.for_newcomer());
         }
-        match self.doc.export(ExportMode::updates(&at)) {
-            Ok(bytes) => {
-                let after = Arc::new(bytes);
-                self.whole_after = Some(Arc::clone(&after));
-                NewcomerDoc::Updates(whole, Some(after))
-            }
-            Err(_) => NewcomerDoc::Snapshot(self.for_newcomer()),
-        }
+        NewcomerDoc::Updates(whole, Some(after))
     }
 
     /// Whether [`Self::newcomer_doc`] is short work (references, or the

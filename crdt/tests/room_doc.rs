@@ -448,17 +448,17 @@ fn a_newcomer_gets_the_history_as_two_updates_made_once_per_change() {
     }
     room.compact().unwrap();
     assert!(room.newcomer_doc_ready(), "made by the compaction");
-    let NewcomerDoc::Updates(_, None) = room.newcomer_doc() else {
+    let NewcomerDoc::Updates(_, None) = room.newcomer_doc(usize::MAX) else {
         panic!("nothing after the snapshot yet");
     };
     for u in &log[600..] {
         room.import_limited(u, 1 << 20).unwrap();
     }
     assert!(room.import_limited(b"junk", 1 << 20).is_err());
-    let NewcomerDoc::Updates(whole, Some(after)) = room.newcomer_doc() else {
+    let NewcomerDoc::Updates(whole, Some(after)) = room.newcomer_doc(usize::MAX) else {
         panic!("an untrimmed room sends its history as updates");
     };
-    let NewcomerDoc::Updates(whole2, Some(after2)) = room.newcomer_doc() else {
+    let NewcomerDoc::Updates(whole2, Some(after2)) = room.newcomer_doc(usize::MAX) else {
         panic!("still updates");
     };
     assert!(
@@ -480,7 +480,7 @@ fn a_newcomer_gets_the_history_as_two_updates_made_once_per_change() {
     assert!(sent * 2 < replaced, "{sent} bytes against {replaced}");
     // A resent update changes nothing; a new one is merged anew.
     room.import_limited(&log[0], 1 << 20).unwrap();
-    let NewcomerDoc::Updates(_, Some(same)) = room.newcomer_doc() else {
+    let NewcomerDoc::Updates(_, Some(same)) = room.newcomer_doc(usize::MAX) else {
         panic!("updates");
     };
     assert!(Arc::ptr_eq(&after, &same));
@@ -488,10 +488,21 @@ fn a_newcomer_gets_the_history_as_two_updates_made_once_per_change() {
     more.splice(0, 0, "z").unwrap();
     room.import_limited(&more.take_local_update().unwrap(), 1 << 20)
         .unwrap();
-    let NewcomerDoc::Updates(whole3, Some(after3)) = room.newcomer_doc() else {
+    let NewcomerDoc::Updates(whole3, Some(after3)) = room.newcomer_doc(usize::MAX) else {
         panic!("updates");
     };
     assert!(Arc::ptr_eq(&whole, &whole3), "the snapshot's part is kept");
+    // Merged changes over what one `update` event may carry (each merged
+    // update fit, their merge may not): the kept snapshot and its tail.
+    let NewcomerDoc::Snapshot((base, tail)) = room.newcomer_doc(after3.len() - 1) else {
+        panic!("the merge does not fit");
+    };
+    let mut newcomer = SharedDoc::new();
+    newcomer.import(&base).unwrap();
+    for u in &tail {
+        newcomer.import(u).unwrap();
+    }
+    assert_eq!(newcomer.text(), more.text());
     let mut newcomer = SharedDoc::new();
     newcomer.import(&whole3).unwrap();
     newcomer.import(&after3).unwrap();
@@ -501,7 +512,7 @@ fn a_newcomer_gets_the_history_as_two_updates_made_once_per_change() {
     let swapped = room.finish_compaction(job.run().unwrap());
     assert!(swapped.after.is_empty());
     assert!(room.newcomer_doc_ready());
-    let NewcomerDoc::Updates(whole, None) = room.newcomer_doc() else {
+    let NewcomerDoc::Updates(whole, None) = room.newcomer_doc(usize::MAX) else {
         panic!("one update");
     };
     let mut newcomer = SharedDoc::new();

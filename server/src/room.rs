@@ -499,9 +499,12 @@ impl Room {
             } else {
                 Runs::Blocking
             };
+            // The changes merged for a newcomer go in one `update` event,
+            // which must fit the frame limit in base64.
+            let max_update_bytes = req.limits.max_frame_bytes.saturating_sub(256) / 4 * 3;
             let (part, taken) = run(part, runs, move |p| {
                 let vv = p.doc.version_vector();
-                welcome_doc(&mut p.doc, version.as_deref()).map(|d| {
+                welcome_doc(&mut p.doc, version.as_deref(), max_update_bytes).map(|d| {
                     let encoded = vv.encode();
                     (d, (vv, encoded))
                 })
@@ -1035,10 +1038,14 @@ type WelcomeDoc = (DocKind, Vec<u8>, Vec<Arc<Vec<u8>>>);
 /// whole history as one update and the changes since merged into one, or
 /// in a room that trimmed history the kept snapshot and the updates merged
 /// after it (`collab_doc::NewcomerDoc`).
-fn welcome_doc(doc: &mut LazyRoomDoc, version: Option<&[u8]>) -> Result<WelcomeDoc, DocError> {
+fn welcome_doc(
+    doc: &mut LazyRoomDoc,
+    version: Option<&[u8]>,
+    max_update_bytes: usize,
+) -> Result<WelcomeDoc, DocError> {
     match version.map(|v| doc.updates_since(v)) {
         Some(Ok(updates)) => Ok((DocKind::Updates, updates, Vec::new())),
-        _ => Ok(match doc.newcomer_doc() {
+        _ => Ok(match doc.newcomer_doc(max_update_bytes) {
             NewcomerDoc::Updates(whole, after) => (
                 DocKind::Updates,
                 whole.as_ref().clone(),
