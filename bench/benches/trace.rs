@@ -21,20 +21,30 @@
 //!   (main's schedule before compaction left the room's lock; the
 //!   compaction itself is this branch's); `Jobs`, compaction jobs as the
 //!   server runs them now (also due once the updates after the kept
-//!   snapshot are as big as it). For each: the welcome's bytes on the wire
-//!   (printed), the server's work for a newcomer (the kept snapshot and
-//!   updates serialized as the welcome and its `update` events), the
-//!   newcomer's load, and a remote keystroke into the loaded document
-//!   (issue 16: 17 to 19 ms into a big document loaded from a snapshot).
+//!   snapshot are as big as it). For each, sent two ways in the same run
+//!   (`SnapshotAndUpdates`: the kept snapshot, then the updates after it,
+//!   one `update` event each, as before; `OneUpdate`: the history up to
+//!   the kept snapshot as one update and the changes since merged into
+//!   another, `RoomDoc::newcomer_doc`, as now): the welcome's bytes
+//!   on the wire (printed), the server's work for a newcomer (serialized
+//!   as the welcome and its `update` events), the newcomer's load (a
+//!   replica tracking changes, as a client's), and a remote keystroke into
+//!   the loaded document (issue 16: 17 to 19 ms into a big document loaded
+//!   from a snapshot); and what the first newcomer after a keystroke costs
+//!   the server (the merge of the changes since the snapshot, made once
+//!   per change).
 //!
 //! Slow by nature (seconds per iteration): run it alone with
 //! `cargo bench -p collab-bench --bench trace`.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use collab_bench::trace;
-use collab_doc::{DEFAULT_MAX_DOC_BYTES, RoomDoc, SharedDoc, UpdateInfo, next_compaction_after};
+use collab_doc::{
+    DEFAULT_MAX_DOC_BYTES, NewcomerDoc, RoomDoc, SharedDoc, UpdateInfo, next_compaction_after,
+};
 use collab_protocol::{Base64Bytes, DocKind, Limits, Member, PROTOCOL_VERSION, ServerMsg, Welcome};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
@@ -71,10 +81,40 @@ fn room_of(updates: &[Vec<u8>], typist: &SharedDoc, how: Compaction) -> RoomDoc 
     room
 }
 
+/// How a newcomer's document is sent.
+#[derive(Clone, Copy, Debug)]
+enum Sent {
+    /// The kept snapshot, then the updates after it, one `update` each
+    /// (every newcomer's welcome before `NewcomerDoc`).
+    SnapshotAndUpdates,
+    /// The history up to the kept snapshot as one update, the changes
+    /// since merged into another (`RoomDoc::newcomer_doc`).
+    OneUpdate,
+}
+
+/// What a newcomer is sent, the `sent` way: the welcome's kind and
+/// document, and the updates after it.
+fn newcomer_doc(room: &mut RoomDoc, sent: Sent) -> (DocKind, Vec<u8>, Vec<Arc<Vec<u8>>>) {
+    match sent {
+        Sent::SnapshotAndUpdates => {
+            let (base, tail) = room.for_newcomer();
+            (DocKind::Snapshot, base.as_ref().clone(), tail)
+        }
+        Sent::OneUpdate => match room.newcomer_doc(usize::MAX) {
+            NewcomerDoc::Updates(whole, after) => (
+                DocKind::Updates,
+                whole.as_ref().clone(),
+                after.into_iter().collect(),
+            ),
+            NewcomerDoc::Snapshot((base, tail)) => (DocKind::Snapshot, base.as_ref().clone(), tail),
+        },
+    }
+}
+
 /// What the server writes for a newcomer: the welcome, then the updates
-/// after its snapshot.
-fn welcome_frames(room: &RoomDoc) -> Vec<String> {
-    let (base, tail) = room.for_newcomer();
+/// after its document.
+fn welcome_frames(room: &mut RoomDoc, sent: Sent) -> Vec<String> {
+    let (doc_kind, doc, tail) = newcomer_doc(room, sent);
     let welcome = Welcome {
         protocol: PROTOCOL_VERSION,
         you: Member {
@@ -87,8 +127,8 @@ fn welcome_frames(room: &RoomDoc) -> Vec<String> {
         session: "0".repeat(32),
         peer: 1 << 40,
         resumed: false,
-        doc_kind: DocKind::Snapshot,
-        doc: Base64Bytes(base.as_ref().clone()),
+        doc_kind,
+        doc: Base64Bytes(doc),
         doc_parts: 0,
         doc_updates: u32::try_from(tail.len()).unwrap(),
         version: Base64Bytes(room.version()),
@@ -104,14 +144,17 @@ fn welcome_frames(room: &RoomDoc) -> Vec<String> {
     frames
 }
 
-/// The newcomer's document, from the room's welcome.
-fn newcomer_of(room: &RoomDoc) -> SharedDoc {
-    let (base, tail) = room.for_newcomer();
-    let mut doc = SharedDoc::from_snapshot(&base).unwrap();
+/// The newcomer's document, from the room's welcome, loaded as a client
+/// loads it (a replica that tracks its changes for the editor).
+fn newcomer_of(room: &mut RoomDoc, sent: Sent) -> SharedDoc {
+    let (_, doc, tail) = newcomer_doc(room, sent);
+    let mut replica = SharedDoc::new();
+    replica.track_changes();
+    replica.import(&doc).unwrap();
     for u in &tail {
-        doc.import(u).unwrap();
+        replica.import(u).unwrap();
     }
-    doc
+    replica
 }
 
 fn trace_benches(c: &mut Criterion) {
@@ -203,38 +246,57 @@ fn trace_benches(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5));
     for how in [Compaction::CostScheduled, Compaction::Jobs] {
         let started = std::time::Instant::now();
-        let room = room_of(&updates, &replica, how);
+        let mut room = room_of(&updates, &replica, how);
         eprintln!(
             "room built ({how:?}): {:?} for the trace's imports and compactions",
             started.elapsed()
         );
-        let frames = welcome_frames(&room);
-        let (base, tail) = room.for_newcomer();
-        eprintln!(
-            "welcome ({how:?}): {} bytes on the wire in {} messages (snapshot {} bytes, {} updates after it, {} bytes)",
-            frames.iter().map(String::len).sum::<usize>(),
-            frames.len(),
-            base.len(),
-            tail.len(),
-            tail.iter().map(|u| u.len()).sum::<usize>()
-        );
-        g.bench_function(format!("server work for a newcomer ({how:?})"), |b| {
-            b.iter(|| welcome_frames(&room))
-        });
-        g.bench_function(format!("newcomer load ({how:?})"), |b| {
-            b.iter(|| newcomer_of(&room))
-        });
+        for sent in [Sent::SnapshotAndUpdates, Sent::OneUpdate] {
+            let frames = welcome_frames(&mut room, sent);
+            let (kind, doc, tail) = newcomer_doc(&mut room, sent);
+            eprintln!(
+                "welcome ({how:?}, {sent:?}): {} bytes on the wire in {} messages ({kind:?} {} bytes, {} updates after it, {} bytes)",
+                frames.iter().map(String::len).sum::<usize>(),
+                frames.len(),
+                doc.len(),
+                tail.len(),
+                tail.iter().map(|u| u.len()).sum::<usize>()
+            );
+            g.bench_function(
+                format!("server work for a newcomer ({how:?}, {sent:?})"),
+                |b| b.iter(|| welcome_frames(&mut room, sent)),
+            );
+            g.bench_function(format!("newcomer load ({how:?}, {sent:?})"), |b| {
+                b.iter(|| newcomer_of(&mut room, sent))
+            });
+            g.bench_function(
+                format!("first remote keystroke after load ({how:?}, {sent:?})"),
+                |b| {
+                    b.iter_batched(
+                        || newcomer_of(&mut room, sent),
+                        |mut doc| {
+                            doc.import(&keystroke).unwrap();
+                            doc
+                        },
+                        BatchSize::PerIteration,
+                    )
+                },
+            );
+        }
+        // The first newcomer after a change merges the changes since the
+        // snapshot (every later one is sent them as merged): a keystroke
+        // of another member arrives, then a newcomer (the keystroke's
+        // import is 2 to 3 µs).
+        let mut other = SharedDoc::from_snapshot(&snapshot).unwrap();
         g.bench_function(
-            format!("first remote keystroke after load ({how:?})"),
+            format!("keystroke, then the first newcomer's merge ({how:?})"),
             |b| {
-                b.iter_batched(
-                    || newcomer_of(&room),
-                    |mut doc| {
-                        doc.import(&keystroke).unwrap();
-                        doc
-                    },
-                    BatchSize::PerIteration,
-                )
+                b.iter(|| {
+                    other.splice(0, 0, "y").unwrap();
+                    let u = other.take_local_update().unwrap();
+                    room.import_limited(&u, DEFAULT_MAX_DOC_BYTES).unwrap();
+                    newcomer_doc(&mut room, Sent::OneUpdate)
+                })
             },
         );
     }

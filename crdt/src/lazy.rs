@@ -29,7 +29,7 @@ use std::sync::Arc;
 use loro::VersionVector;
 
 use crate::room::empty_snapshot;
-use crate::{DocError, RoomDoc};
+use crate::{DocError, NewcomerDoc, RoomDoc};
 
 /// What a newcomer loads: a snapshot, then the updates merged after it.
 pub type Newcomer = (Arc<Vec<u8>>, Vec<Arc<Vec<u8>>>);
@@ -92,6 +92,21 @@ impl LazyRoomDoc {
             Some(doc) => doc.for_newcomer(),
             None => (empty_snapshot(), Vec::new()),
         }
+    }
+
+    /// What a newcomer loads ([`RoomDoc::newcomer_doc`]); for an empty
+    /// room, the empty snapshot, without building anything.
+    pub fn newcomer_doc(&mut self, max_update_bytes: usize) -> NewcomerDoc {
+        match self.live.get_mut() {
+            Some(doc) => doc.newcomer_doc(max_update_bytes),
+            None => NewcomerDoc::Snapshot((empty_snapshot(), Vec::new())),
+        }
+    }
+
+    /// Whether [`Self::newcomer_doc`] is a copy of references
+    /// ([`RoomDoc::newcomer_doc_ready`]): always in an empty room.
+    pub fn newcomer_doc_ready(&self) -> bool {
+        self.live.get().is_none_or(RoomDoc::newcomer_doc_ready)
     }
 
     /// Update bytes kept after the snapshot ([`RoomDoc::tail_bytes`]):

@@ -32,7 +32,7 @@ mod update;
 
 pub use compaction::{Compacted, CompactionJob, HISTORY_WINDOW, Need, Swapped, history_bound};
 pub use lazy::LazyRoomDoc;
-pub use room::{RoomDoc, TAIL_COMPACT_BYTES, next_compaction_after, seed_peer};
+pub use room::{NewcomerDoc, RoomDoc, TAIL_COMPACT_BYTES, next_compaction_after, seed_peer};
 pub use runs::INSERT_RUN_CHARS;
 pub use update::{PeerId, PeerSpan, UpdateInfo, forge_for_tests};
 

@@ -20,10 +20,14 @@
 //!
 //! Every update is imported detached first, which only adds its changes to
 //! the history. Loro merges one long inserted run into the text in time
-//! quadratic in its length (`crate::runs`), so before a big update's text is
-//! brought up to date its inserts' cost is measured against
-//! [`REPLAY_BUDGET`]; over it, or over the size limit once caught up, the
-//! update is rolled back and refused.
+//! quadratic in its length (`crate::runs`), so a big update's inserts are
+//! read from the history: their cost against [`REPLAY_BUDGET`] (over it,
+//! the update is rolled back and refused), and their bytes, which bound
+//! the text's growth exactly. Only an update that could cross the size
+//! limit by that bound has the text brought up to date (and is refused
+//! over it); a paste far from the limit is never merged into the live
+//! text (the compaction it makes due merges it, on a document of its
+//! own).
 //!
 //! Compaction (see `crate::compaction`) never runs on this document: the
 //! room keeps the snapshot of its last compaction and every update merged
@@ -67,6 +71,31 @@ pub struct RoomDoc {
     /// The history trimmed away (Loro's shallow root), empty when none:
     /// a replica must have all of it to be sent only what it lacks.
     trimmed: VersionVector,
+    /// The history up to a version as one update, and that version: what
+    /// a newcomer is sent first (see [`Self::newcomer_doc`]). Made on the
+    /// way by the compaction or load that made the kept snapshot, else by
+    /// the first newcomer after it; kept until the snapshot is replaced.
+    whole: Option<(Arc<Vec<u8>>, VersionVector)>,
+    /// The changes after `whole`, merged into one update: made by the
+    /// first newcomer after a change, dropped at the next.
+    whole_after: Option<Arc<Vec<u8>>>,
+}
+
+/// What a newcomer loads (`welcome.doc_kind` and what follows it).
+#[derive(Debug, Clone)]
+pub enum NewcomerDoc {
+    /// The room's whole history as updates (`doc_kind: "updates"`,
+    /// imported into an empty document, then the second if any): the
+    /// history up to the kept snapshot's version as one update, and the
+    /// changes since merged into one. No text state and no per-keystroke
+    /// headers: automerge-paper's newcomer loads it in a fifth of the time
+    /// the kept snapshot and its 2,557 updates took, in two thirds of the
+    /// bytes (BENCHMARKS.md, "The welcome as one update").
+    Updates(Arc<Vec<u8>>, Option<Arc<Vec<u8>>>),
+    /// The kept snapshot and the updates merged after it, to import in
+    /// order (`doc_kind: "snapshot"` and its `doc_updates`): a room that
+    /// trimmed history, whose updates cannot start from nothing.
+    Snapshot(Newcomer),
 }
 
 /// What a newcomer loads: a snapshot, then the updates merged after it.
@@ -162,17 +191,22 @@ impl RoomDoc {
             generation: 0,
             compacting: false,
             trimmed,
+            whole: None,
+            whole_after: None,
         }
     }
 
     /// A merged update joins the tail kept for newcomers.
     fn remember(&mut self, update: &[u8]) {
+        self.whole_after = None;
         self.tail_bytes += update.len();
         self.tail.push(Arc::new(update.to_vec()));
     }
 
     /// The kept snapshot is replaced: the tail starts again.
     fn rebase(&mut self, base: Arc<Vec<u8>>) {
+        self.whole = None;
+        self.whole_after = None;
         self.base = base;
         self.tail = Vec::new();
         self.tail_bytes = 0;
@@ -183,6 +217,62 @@ impl RoomDoc {
     /// after it, to import in order. No CRDT work: a copy of references.
     pub fn for_newcomer(&self) -> Newcomer {
         (Arc::clone(&self.base), self.tail.clone())
+    }
+
+    /// What a newcomer loads: the history up to the kept snapshot's version
+    /// as one update (made by the compaction or load that made the
+    /// snapshot; else by the first newcomer after it, an export of the
+    /// history: automerge-paper 3.4 ms), and the changes since merged into
+    /// one (made by the first newcomer after a change: automerge-paper's
+    /// 2,557 keystrokes, 0.16 ms), so a newcomer usually costs a reference
+    /// count (see [`Self::newcomer_doc_ready`]). A room that trimmed
+    /// history sends its kept snapshot and tail ([`Self::for_newcomer`]),
+    /// as does one whose export fails, or whose merged changes would be
+    /// over `max_update_bytes` (an update cannot be cut into parts: the
+    /// updates it merges each fit, as each was accepted).
+    pub fn newcomer_doc(&mut self, max_update_bytes: usize) -> NewcomerDoc {
+        if self.is_trimmed() {
+            return NewcomerDoc::Snapshot(self.for_newcomer());
+        }
+        let (whole, at) = match &self.whole {
+            Some(w) => w.clone(),
+            None => match self.doc.export(ExportMode::all_updates()) {
+                Ok(bytes) => {
+                    let w = (Arc::new(bytes), self.doc.oplog_vv());
+                    self.whole = Some(w.clone());
+                    self.whole_after = None;
+                    w
+                }
+                Err(_) => return NewcomerDoc::Snapshot(self.for_newcomer()),
+            },
+        };
+        if at == self.doc.oplog_vv() {
+            return NewcomerDoc::Updates(whole, None);
+        }
+        let after = match &self.whole_after {
+            Some(after) => Arc::clone(after),
+            None => match self.doc.export(ExportMode::updates(&at)) {
+                Ok(bytes) => {
+                    let after = Arc::new(bytes);
+                    self.whole_after = Some(Arc::clone(&after));
+                    after
+                }
+                Err(_) => return NewcomerDoc::Snapshot(self.for_newcomer()),
+            },
+        };
+        if after.len() > max_update_bytes {
+            return NewcomerDoc::Snapshot(self.for_newcomer());
+        }
+        NewcomerDoc::Updates(whole, Some(after))
+    }
+
+    /// Whether [`Self::newcomer_doc`] is short work (references, or the
+    /// merge of a tail of at most 64 KiB): the caller may run it where only
+    /// short work may run.
+    pub fn newcomer_doc_ready(&self) -> bool {
+        self.is_trimmed()
+            || (self.whole.is_some()
+                && (self.whole_after.is_some() || self.tail_bytes <= 64 * 1024))
     }
 
     /// Update bytes kept after the snapshot for newcomers.
@@ -352,18 +442,29 @@ impl RoomDoc {
             self.roll_back_to(&before)?;
             return Err(DocError::ForeignContainer(foreign));
         }
-        if bytes.len() >= REPLAY_CHECK_MIN_BYTES {
-            let cost = crate::runs::insert_replay_cost(&self.doc, &new);
-            if cost > REPLAY_BUDGET {
-                self.roll_back_to(&before)?;
-                return Err(DocError::TooCostly {
-                    cost,
-                    budget: REPLAY_BUDGET,
-                });
-            }
-        }
         if light {
             self.growth_bound = self.growth_bound.saturating_add(growth);
+            self.remember(bytes);
+            return Ok(true);
+        }
+        // A big update, or one near the limit. What its inserts cost to
+        // merge into the text and how much they can grow it, read from the
+        // history (a 1 MiB paste: well under a millisecond).
+        let inserts = crate::runs::inserts_of(&self.doc, &new);
+        if bytes.len() >= REPLAY_CHECK_MIN_BYTES && inserts.replay_cost > REPLAY_BUDGET {
+            self.roll_back_to(&before)?;
+            return Err(DocError::TooCostly {
+                cost: inserts.replay_cost,
+                budget: REPLAY_BUDGET,
+            });
+        }
+        // Within the limit even if nothing it inserts is ever deleted: the
+        // text need not be brought up to date. (A paste used to be merged
+        // into the text here, then again by the compaction it made due:
+        // the text's catch-up was a fifth of what a 1 MiB paste cost the
+        // server, issue 13.)
+        if self.len_bytes_at_most().saturating_add(inserts.bytes) <= max_bytes {
+            self.growth_bound = self.growth_bound.saturating_add(inserts.bytes);
             self.remember(bytes);
             return Ok(true);
         }
@@ -424,6 +525,7 @@ impl RoomDoc {
         self.growth_bound = 0;
         doc.detach();
         self.doc = doc;
+        self.whole_after = None;
         Ok(())
     }
 
@@ -497,11 +599,13 @@ impl RoomDoc {
     pub fn compact(&mut self) -> Result<(), DocError> {
         let started = Instant::now();
         // Encoded anew (see `crate::compaction::replayed`), unless shallow.
+        let mut whole = None;
         let snapshot = if self.doc.is_shallow() {
             self.snapshot()?
         } else {
-            crate::compaction::replayed(&self.doc)?
-                .export(ExportMode::Snapshot)
+            let (doc, all) = crate::compaction::replayed_with_update(&self.doc)?;
+            whole = Some((Arc::new(all), doc.oplog_vv()));
+            doc.export(ExportMode::Snapshot)
                 .map_err(|e| DocError::Export(e.to_string()))?
         };
         let doc = LoroDoc::new();
@@ -513,6 +617,9 @@ impl RoomDoc {
         doc.detach();
         self.doc = doc;
         self.rebase(Arc::new(snapshot));
+        if !self.is_trimmed() {
+            self.whole = whole;
+        }
         self.imports_since_compact = 0;
         self.compact_after = next_compaction_after(started.elapsed());
         Ok(())
@@ -604,6 +711,10 @@ impl RoomDoc {
             return Swapped::default();
         }
         self.rebase(Arc::clone(&done.snapshot));
+        if !done.trimmed {
+            // The job's history is the snapshot's: a newcomer's first update.
+            self.whole = done.updates.map(|u| (u, done.version));
+        }
         self.tail = after.clone();
         self.tail_bytes = after_bytes;
         Swapped {

@@ -83,7 +83,25 @@ pub(crate) fn insert_in_runs(text: &LoroText, pos: usize, s: &str) -> LoroResult
 /// 65,536-char insert costs 65,536 (about 20 ms to replay, release); the
 /// editor's runs cost 4 per 512 chars (a full 1 MiB frame: about 6,000);
 /// one 740 KiB insert costs 8.8 million (2.4 s).
+#[cfg(test)]
 pub(crate) fn insert_replay_cost(doc: &LoroDoc, spans: &[PeerSpan]) -> u64 {
+    inserts_of(doc, spans).replay_cost
+}
+
+/// What the text inserts among some changes amount to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Inserts {
+    /// [`insert_replay_cost`]'s figure.
+    pub replay_cost: u64,
+    /// Their UTF-8 bytes: the most those changes can grow the text by
+    /// (deletions only shrink it; the room takes changes to its text only).
+    pub bytes: usize,
+}
+
+/// The text inserts among the changes `spans` of `doc`: what they cost to
+/// replay ([`insert_replay_cost`]) and how many bytes they insert, read
+/// from the history alone in one pass.
+pub(crate) fn inserts_of(doc: &LoroDoc, spans: &[PeerSpan]) -> Inserts {
     spans
         .iter()
         .filter(|s| s.end > s.start)
@@ -92,11 +110,14 @@ pub(crate) fn insert_replay_cost(doc: &LoroDoc, spans: &[PeerSpan]) -> u64 {
         .filter_map(|op| match op.content {
             JsonOpContent::Text(JsonTextOp::Insert { text, .. }) => {
                 let fragments = (text.chars().count() as u64).div_ceil(FRAGMENT_CHARS);
-                Some(fragments * fragments)
+                Some((fragments * fragments, text.len()))
             }
             _ => None,
         })
-        .fold(0, u64::saturating_add)
+        .fold(Inserts::default(), |acc, (cost, bytes)| Inserts {
+            replay_cost: acc.replay_cost.saturating_add(cost),
+            bytes: acc.bytes.saturating_add(bytes),
+        })
 }
 
 #[cfg(test)]

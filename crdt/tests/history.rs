@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use collab_doc::testing::noise;
-use collab_doc::{DocError, Need, RoomDoc, SharedDoc, UpdateInfo, history_bound};
+use collab_doc::{DocError, Need, NewcomerDoc, RoomDoc, SharedDoc, UpdateInfo, history_bound};
 
 const MAX: usize = 8 << 20;
 
@@ -50,6 +50,12 @@ fn churn_stays_within_the_history_bound() {
     }
     assert!(room.is_trimmed());
     assert_eq!(room.text(), "kept line\n");
+    // A trimmed history does not start from nothing: a newcomer is sent
+    // the kept snapshot and the updates after it, not one update.
+    assert!(matches!(
+        room.newcomer_doc(usize::MAX),
+        NewcomerDoc::Snapshot(_)
+    ));
     let (base, tail) = room.for_newcomer();
     let mut newcomer = SharedDoc::from_snapshot(&base).unwrap();
     for u in &tail {

@@ -4,7 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use collab_doc::{DocError, RoomDoc, SharedDoc};
+use std::sync::Arc;
+
+use collab_doc::{DocError, NewcomerDoc, RoomDoc, SharedDoc};
 
 /// Four replicas typing in rounds without hearing from each other first: a
 /// concurrent history, as a busy room's is. Returns the updates in the order
@@ -430,4 +432,131 @@ fn a_compaction_job_runs_beside_imports_and_swaps_in() {
     let swapped = room.finish_compaction(stale.run().unwrap());
     assert!(swapped.snapshot.is_none());
     assert_eq!(room.text(), reference.text());
+}
+
+/// A newcomer is sent the room's whole history as updates: the history up
+/// to the kept snapshot as one (made by the compaction that made the
+/// snapshot), the changes since merged into another (made by the first
+/// newcomer after a change), never a refused update; they load into an
+/// empty replica as the snapshot and its tail did, in under half the bytes.
+#[test]
+fn a_newcomer_gets_the_history_as_two_updates_made_once_per_change() {
+    let log = interleaved(300);
+    let mut room = RoomDoc::new();
+    for u in &log[..600] {
+        room.import_limited(u, 1 << 20).unwrap();
+    }
+    room.compact().unwrap();
+    assert!(room.newcomer_doc_ready(), "made by the compaction");
+    let NewcomerDoc::Updates(_, None) = room.newcomer_doc(usize::MAX) else {
+        panic!("nothing after the snapshot yet");
+    };
+    for u in &log[600..] {
+        room.import_limited(u, 1 << 20).unwrap();
+    }
+    assert!(room.import_limited(b"junk", 1 << 20).is_err());
+    let NewcomerDoc::Updates(whole, Some(after)) = room.newcomer_doc(usize::MAX) else {
+        panic!("an untrimmed room sends its history as updates");
+    };
+    let NewcomerDoc::Updates(whole2, Some(after2)) = room.newcomer_doc(usize::MAX) else {
+        panic!("still updates");
+    };
+    assert!(
+        Arc::ptr_eq(&whole, &whole2) && Arc::ptr_eq(&after, &after2),
+        "made once"
+    );
+    let reference = replica_of(&log);
+    let mut newcomer = SharedDoc::new();
+    newcomer.track_changes();
+    assert_eq!(newcomer.import(&whole), Ok(true));
+    assert_eq!(newcomer.import(&after), Ok(true));
+    assert_eq!(newcomer.text(), reference.text());
+    assert_same_version(&newcomer.version(), &room.version());
+    // Smaller than what it replaces: the kept snapshot and the updates
+    // after it (each keystroke's update carries its own header and ids).
+    let (base, tail) = room.for_newcomer();
+    let replaced = base.len() + tail.iter().map(|u| u.len()).sum::<usize>();
+    let sent = whole.len() + after.len();
+    assert!(sent * 2 < replaced, "{sent} bytes against {replaced}");
+    // A resent update changes nothing; a new one is merged anew.
+    room.import_limited(&log[0], 1 << 20).unwrap();
+    let NewcomerDoc::Updates(_, Some(same)) = room.newcomer_doc(usize::MAX) else {
+        panic!("updates");
+    };
+    assert!(Arc::ptr_eq(&after, &same));
+    let mut more = replica_of(&log);
+    more.splice(0, 0, "z").unwrap();
+    room.import_limited(&more.take_local_update().unwrap(), 1 << 20)
+        .unwrap();
+    let NewcomerDoc::Updates(whole3, Some(after3)) = room.newcomer_doc(usize::MAX) else {
+        panic!("updates");
+    };
+    assert!(Arc::ptr_eq(&whole, &whole3), "the snapshot's part is kept");
+    // Merged changes over what one `update` event may carry (each merged
+    // update fit, their merge may not): the kept snapshot and its tail.
+    let NewcomerDoc::Snapshot((base, tail)) = room.newcomer_doc(after3.len() - 1) else {
+        panic!("the merge does not fit");
+    };
+    let mut newcomer = SharedDoc::new();
+    newcomer.import(&base).unwrap();
+    for u in &tail {
+        newcomer.import(u).unwrap();
+    }
+    assert_eq!(newcomer.text(), more.text());
+    let mut newcomer = SharedDoc::new();
+    newcomer.import(&whole3).unwrap();
+    newcomer.import(&after3).unwrap();
+    assert_eq!(newcomer.text(), more.text());
+    // A compaction job makes the first part anew, with nothing after it.
+    let job = room.compaction_job(Vec::new()).unwrap();
+    let swapped = room.finish_compaction(job.run().unwrap());
+    assert!(swapped.after.is_empty());
+    assert!(room.newcomer_doc_ready());
+    let NewcomerDoc::Updates(whole, None) = room.newcomer_doc(usize::MAX) else {
+        panic!("one update");
+    };
+    let mut newcomer = SharedDoc::new();
+    newcomer.import(&whole).unwrap();
+    assert_eq!(newcomer.text(), more.text());
+}
+
+/// A paste far from the size limit is not merged into the room's live text
+/// (the compaction it makes due merges it, elsewhere): the limit is kept by
+/// the bytes its inserts add, read from the history. Near the limit the
+/// text is brought up to date and the limit holds exactly.
+#[test]
+fn a_paste_far_from_the_limit_is_counted_by_its_inserts_not_merged() {
+    let mut room = RoomDoc::new();
+    let mut a = SharedDoc::new();
+    a.splice(0, 0, "hello world").unwrap();
+    room.import_limited(&a.take_local_update().unwrap(), 1 << 24)
+        .unwrap();
+    assert_eq!(room.len_bytes(), 11);
+    // "world" replaced by a paste of 300 KB, in one update.
+    let paste = "fn main() {}\n".repeat(25_000);
+    a.splice(6, 5, &paste).unwrap();
+    let update = a.take_local_update().unwrap();
+    assert_eq!(room.import_limited(&update, 1 << 24), Ok(true));
+    assert_eq!(
+        room.len_bytes_at_most(),
+        11 + paste.len(),
+        "the text was not caught up: its bound grew by the inserted bytes"
+    );
+    assert_eq!(room.len_bytes(), 6 + paste.len());
+    // Against a limit the bound could cross, the exact length decides.
+    let mut near = RoomDoc::new();
+    let mut b = SharedDoc::new();
+    b.splice(0, 0, "hello world").unwrap();
+    near.import_limited(&b.take_local_update().unwrap(), 6 + paste.len())
+        .unwrap();
+    b.splice(6, 5, &paste).unwrap();
+    assert_eq!(
+        near.import_limited(&b.take_local_update().unwrap(), 6 + paste.len()),
+        Ok(true)
+    );
+    b.splice(0, 0, "!").unwrap();
+    assert!(matches!(
+        near.import_limited(&b.take_local_update().unwrap(), 6 + paste.len()),
+        Err(DocError::TooLarge { .. })
+    ));
 }

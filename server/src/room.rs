@@ -29,7 +29,9 @@ use std::time::Instant;
 use parking_lot::{Mutex, MutexGuard};
 
 use collab_doc::tree::NodeId;
-use collab_doc::{CompactionJob, DocError, LazyRoomDoc, Need, PeerId, UpdateInfo, VersionVector};
+use collab_doc::{
+    CompactionJob, DocError, LazyRoomDoc, Need, NewcomerDoc, PeerId, UpdateInfo, VersionVector,
+};
 use collab_protocol::workspace::{DocId, WORKSPACE_PROTOCOL_VERSION, WorkspaceLimits};
 use collab_protocol::{
     Base64Bytes, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef, PROTOCOL_VERSION,
@@ -487,17 +489,22 @@ impl Room {
                 Err(e) => (part, None, Err(e)),
             }
         } else {
-            // A newcomer's welcome from the kept snapshot and tail is a
-            // copy of bytes; a fresh snapshot or a rejoiner's missing
+            // A newcomer's welcome made already (or the kept snapshot and
+            // tail of a trimmed room) is a copy of bytes, and merging a
+            // short tail is short; the first newcomer after a long tail
+            // or a new snapshot exports history, and a rejoiner's missing
             // updates are CRDT work.
-            let runs = if version.is_none() {
+            let runs = if version.is_none() && part.doc.newcomer_doc_ready() {
                 Runs::Inline
             } else {
                 Runs::Blocking
             };
+            // The changes merged for a newcomer go in one `update` event,
+            // which must fit the frame limit in base64.
+            let max_update_bytes = req.limits.max_frame_bytes.saturating_sub(256) / 4 * 3;
             let (part, taken) = run(part, runs, move |p| {
                 let vv = p.doc.version_vector();
-                welcome_doc(&mut p.doc, version.as_deref()).map(|d| {
+                welcome_doc(&mut p.doc, version.as_deref(), max_update_bytes).map(|d| {
                     let encoded = vv.encode();
                     (d, (vv, encoded))
                 })
@@ -1028,14 +1035,24 @@ type WelcomeDoc = (DocKind, Vec<u8>, Vec<Arc<Vec<u8>>>);
 
 /// What a joiner's welcome carries: the updates its `version` lacks, or
 /// the whole document when it has none (or one that does not decode): the
-/// kept snapshot and the updates merged after it.
-fn welcome_doc(doc: &mut LazyRoomDoc, version: Option<&[u8]>) -> Result<WelcomeDoc, DocError> {
+/// whole history as one update and the changes since merged into one, or
+/// in a room that trimmed history the kept snapshot and the updates merged
+/// after it (`collab_doc::NewcomerDoc`).
+fn welcome_doc(
+    doc: &mut LazyRoomDoc,
+    version: Option<&[u8]>,
+    max_update_bytes: usize,
+) -> Result<WelcomeDoc, DocError> {
     match version.map(|v| doc.updates_since(v)) {
         Some(Ok(updates)) => Ok((DocKind::Updates, updates, Vec::new())),
-        _ => {
-            let (base, tail) = doc.for_newcomer();
-            Ok((DocKind::Snapshot, base.as_ref().clone(), tail))
-        }
+        _ => Ok(match doc.newcomer_doc(max_update_bytes) {
+            NewcomerDoc::Updates(whole, after) => (
+                DocKind::Updates,
+                whole.as_ref().clone(),
+                after.into_iter().collect(),
+            ),
+            NewcomerDoc::Snapshot((base, tail)) => (DocKind::Snapshot, base.as_ref().clone(), tail),
+        }),
     }
 }
 

@@ -705,11 +705,14 @@ impl Room {
                 }
                 guard.loaded = true;
             }
-            let inline = version.is_none();
+            // As a newcomer's welcome (`Room::join`): short unless history
+            // is to be exported.
+            let inline = version.is_none() && guard.doc.newcomer_doc_ready();
             let v = version.clone();
+            let max_update_bytes = max_frame_bytes.saturating_sub(256) / 4 * 3;
             let (guard, taken) = run_on(guard, inline, move |p| {
                 let vv = p.doc.version();
-                super::welcome_doc(&mut p.doc, v.as_deref()).map(|d| (d, vv))
+                super::welcome_doc(&mut p.doc, v.as_deref(), max_update_bytes).map(|d| (d, vv))
             })
             .await
             .map_err(|e| doc_refusal(&e))?;

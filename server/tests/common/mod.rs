@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use collab_doc::SharedDoc;
 use collab_protocol::{
-    Base64Bytes, ClientMsg, DocKind, ErrorCode, Join, PROTOCOL_VERSION, ServerMsg, WS_PATH, Welcome,
+    Base64Bytes, ClientMsg, ErrorCode, Join, PROTOCOL_VERSION, ServerMsg, WS_PATH, Welcome,
 };
 use collab_server::Config;
 use futures::{SinkExt, StreamExt};
@@ -154,9 +154,9 @@ impl Client {
             }
             w.doc_parts -= 1;
         }
-        // The updates after the snapshot: folded into it, so the welcome a
+        // The updates after the document (a snapshot, or updates): folded into it, so the welcome a
         // test sees is the whole room, as a client sees it once assembled.
-        if w.doc_updates > 0 && w.doc_kind == DocKind::Snapshot {
+        if w.doc_updates > 0 {
             let mut doc = SharedDoc::from_snapshot(w.doc.as_slice()).expect("welcome snapshot");
             while w.doc_updates > 0 {
                 match self.recv().await {

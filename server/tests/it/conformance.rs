@@ -675,8 +675,24 @@ async fn every_documented_event_is_seen_on_the_wire() {
     seeder
         .send_raw(&json!({"type":"seed","text":text}).to_string())
         .await;
-    assert_eq!(event(&mut seeder).await["type"], "update");
+    let seeded = event(&mut seeder).await;
+    assert_eq!(seeded["type"], "update");
     assert_eq!(event(&mut seeder).await["type"], "seeded");
+    // More text, in updates that fit the frame: the room's history, which
+    // a newcomer is sent as updates, is over 1 KiB too.
+    let mut typist = collab_doc::SharedDoc::from_snapshot(&b64_decode(&seeded["data"])).unwrap();
+    let mut text = text;
+    for seq in 1..=3u64 {
+        let more: String = text.chars().rev().take(300).collect();
+        let at = typist.len_chars();
+        typist.splice(at, 0, &more).unwrap();
+        text.push_str(&more);
+        let data = b64(&typist.take_local_update().unwrap());
+        seeder
+            .send_raw(&json!({"type":"update","seq":seq,"data":data}).to_string())
+            .await;
+        acked(&mut seeder, seq).await;
+    }
     let (mut newcomer, w) = joined(&small, "big", "newcomer").await;
     let parts = w["doc_parts"].as_u64().unwrap();
     assert!(parts > 0, "{w}");

@@ -168,7 +168,7 @@ async fn seed_applies_once_even_when_two_race() {
 }
 
 #[tokio::test]
-async fn a_newcomer_gets_a_snapshot_and_a_rejoiner_only_what_it_lacks() {
+async fn a_newcomer_gets_the_history_as_one_update_and_a_rejoiner_only_what_it_lacks() {
     let server = Server::start(test_config()).await;
     let (mut alice, wa) = server.join("doc", "alice").await;
     let (mut bob, wb) = server.join("doc", "bob").await;
@@ -191,9 +191,15 @@ async fn a_newcomer_gets_a_snapshot_and_a_rejoiner_only_what_it_lacks() {
     alice.send(&ClientMsg::Update { seq: 2, data: u }).await;
     assert_eq!(alice.recv().await, ServerMsg::Ack { seq: 2 });
 
-    // A newcomer gets the snapshot with the text.
+    // A newcomer gets the room's whole history as one update (no text
+    // state, no updates after it), which loads into an empty replica.
     let (_carol, wc) = server.join("doc", "carol").await;
-    assert_eq!(wc.doc_kind, DocKind::Snapshot);
+    assert_eq!(wc.doc_kind, DocKind::Updates);
+    assert_eq!(wc.doc_updates, 0);
+    let mut fresh = SharedDoc::new();
+    assert_eq!(fresh.import(wc.doc.as_slice()), Ok(true));
+    assert_eq!(fresh.text(), format!("hello{long}"));
+    assert!(fresh.is_covered_by(wc.version.as_slice()).unwrap());
     assert_eq!(replica(&wc).text(), format!("hello{long}"));
 
     // Bob rejoins with his version and gets only the missing updates.

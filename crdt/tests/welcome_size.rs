@@ -1,0 +1,160 @@
+//! Measurement, not a check CI needs: what a newcomer to the automerge-paper
+//! room is sent and loads, as the kept snapshot and the updates after it
+//! against the whole history as one update (issue 16: at most 250 KB on the
+//! wire). Run:
+//! `cargo test --release -p collab-doc --test welcome_size -- --ignored --nocapture`
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use collab_doc::{NewcomerDoc, RoomDoc, SharedDoc};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Base64 of `n` bytes.
+fn b64(n: usize) -> usize {
+    n.div_ceil(3) * 4
+}
+
+#[test]
+#[ignore = "measurement; run by hand in release"]
+fn automerge_paper_newcomer() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/editing-traces/automerge-paper.json.gz"
+    );
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut json)
+        .unwrap();
+    let trace: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut typist = SharedDoc::new();
+    let mut updates = Vec::new();
+    for txn in trace["txns"].as_array().unwrap() {
+        for p in txn["patches"].as_array().unwrap() {
+            let pos = usize::try_from(p[0].as_u64().unwrap()).unwrap();
+            let del = usize::try_from(p[1].as_u64().unwrap()).unwrap();
+            typist.splice(pos, del, p[2].as_str().unwrap()).unwrap();
+        }
+        updates.push(typist.take_local_update().unwrap());
+    }
+    let end = trace["endContent"].as_str().unwrap().to_owned();
+    drop((trace, json, typist));
+
+    // As the server builds it: compaction jobs as they fall due. The last
+    // 21 keystrokes each followed by a newcomer: the export's cost.
+    let mut room = RoomDoc::new();
+    let (head, last) = updates.split_at(updates.len() - 21);
+    for u in head {
+        room.import_limited(u, collab_doc::DEFAULT_MAX_DOC_BYTES)
+            .unwrap();
+        room.compact_if_due(1000).unwrap();
+    }
+    let mut exports = Vec::new();
+    for u in last {
+        room.import_limited(u, collab_doc::DEFAULT_MAX_DOC_BYTES)
+            .unwrap();
+        let started = Instant::now();
+        let _ = room.newcomer_doc(usize::MAX);
+        exports.push(started.elapsed());
+    }
+    let started = Instant::now();
+    let NewcomerDoc::Updates(whole, after) = room.newcomer_doc(usize::MAX) else {
+        panic!("an untrimmed room sends its history as one update")
+    };
+    let cached = started.elapsed();
+    let (base, tail) = room.for_newcomer();
+    let tail_bytes: usize = tail.iter().map(|u| u.len()).sum();
+    println!(
+        "kept snapshot {} bytes + {} updates {} bytes = {} bytes ({} in base64 JSON payloads)",
+        base.len(),
+        tail.len(),
+        tail_bytes,
+        base.len() + tail_bytes,
+        b64(base.len()) + tail.iter().map(|u| b64(u.len())).sum::<usize>()
+    );
+    let after_len = after.as_ref().map_or(0, |a| a.len());
+    println!(
+        "newcomer_doc: history to the snapshot {} bytes + the changes since {after_len} bytes ({} in base64); made in {:?} (median of {}), {:?} once made",
+        whole.len(),
+        b64(whole.len()) + b64(after_len),
+        median(exports),
+        last.len(),
+        cached
+    );
+
+    // The updates after the kept snapshot merged into one, exported per
+    // newcomer from the version of the snapshot.
+    let base_version = SharedDoc::from_snapshot(&base).unwrap().version();
+    let mut merges = Vec::new();
+    let mut merged = Vec::new();
+    for _ in 0..21 {
+        let started = Instant::now();
+        merged = room.updates_since(&base_version).unwrap();
+        merges.push(started.elapsed());
+    }
+    println!(
+        "the tail merged into one update {} bytes, exported in {:?} (median of 21)",
+        merged.len(),
+        median(merges)
+    );
+    let deflated = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap().len()
+    };
+    println!(
+        "deflated (level 9): whole history {} bytes, snapshot {} bytes, merged tail {} bytes",
+        deflated(&whole),
+        deflated(&base),
+        deflated(&merged)
+    );
+    let mut mid = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut doc = SharedDoc::new();
+        doc.track_changes();
+        doc.import(&base).unwrap();
+        doc.import(&merged).unwrap();
+        mid.push(started.elapsed());
+        assert_eq!(doc.text(), end);
+    }
+    println!(
+        "newcomer load: snapshot + the merged tail {:?} (median of 5)",
+        median(mid)
+    );
+
+    let mut old = Vec::new();
+    let mut new = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut doc = SharedDoc::new();
+        doc.track_changes();
+        doc.import(&base).unwrap();
+        for u in &tail {
+            doc.import(u).unwrap();
+        }
+        old.push(started.elapsed());
+        assert_eq!(doc.text(), end);
+        let started = Instant::now();
+        let mut doc = SharedDoc::new();
+        doc.track_changes();
+        doc.import(&whole).unwrap();
+        if let Some(a) = &after {
+            doc.import(a).unwrap();
+        }
+        new.push(started.elapsed());
+        assert_eq!(doc.text(), end);
+    }
+    println!(
+        "newcomer load (a replica tracking changes, as a client's): snapshot + updates {:?}, newcomer_doc {:?} (medians of 5)",
+        median(old),
+        median(new)
+    );
+}
