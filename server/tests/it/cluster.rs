@@ -805,3 +805,109 @@ async fn nobody_writes_under_a_peer_id_given_out_on_another_node() {
     b.stop().await;
     c.stop().await;
 }
+
+/// A node whose reader falls further behind than the trim grace (here its
+/// Redis user may not `XREAD` for a while) finds, when it reads again,
+/// that the log was trimmed past its cursor behind a newer snapshot: it
+/// merges that snapshot, and its member gets every edit it missed, not
+/// only those still in the log.
+#[tokio::test]
+async fn a_reader_behind_the_trim_merges_the_snapshot() {
+    let redis = RedisServer::start().await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let acl = |args: &[&str]| {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER").arg("lagging").arg(args);
+        cmd
+    };
+    let _: () = acl(&["on", "nopass", "~*", "&*", "+@all"])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let compacting = |node: &str, url: String| {
+        let mut c = node_config(&redis, node);
+        let cluster = c.cluster.as_mut().unwrap();
+        cluster.redis = url.parse().unwrap();
+        cluster.snapshot_every = 10;
+        cluster.trim_grace = Duration::ZERO;
+        c
+    };
+    let a = Server::start(compacting("node-a", redis.url())).await;
+    let lagging = format!("redis://lagging:x@127.0.0.1:{}/0", redis.port);
+    let b = Server::start(compacting("node-b", lagging)).await;
+    let (mut alice, wa) = a.join("behind", "alice").await;
+    let (mut bob, wb) = b.join("behind", "bob").await;
+    let mut doc = replica(&wa);
+    let mut bobs = replica(&wb);
+    let mut text = String::new();
+    let mut seq = 0u64;
+    let mut type_some = async |alice: &mut Client, doc: &mut collab_doc::SharedDoc, n: usize| {
+        let mut typed = String::new();
+        for _ in 0..n {
+            seq += 1;
+            let key = char::from(b'a' + (seq % 26) as u8);
+            typed.push(key);
+            let at = doc.len_chars();
+            alice
+                .send(&ClientMsg::Update {
+                    seq,
+                    data: edit(doc, at, &key.to_string()),
+                })
+                .await;
+            alice
+                .recv_until(|m| matches!(m, ServerMsg::Ack { seq: s } if *s == seq))
+                .await;
+        }
+        typed
+    };
+    text += &type_some(&mut alice, &mut doc, 3).await;
+    // Bob has those: node b reads the log.
+    timeout(WAIT, async {
+        while bobs.text() != text {
+            bobs.import(next_update(&mut bob).await.as_slice()).unwrap();
+        }
+    })
+    .await
+    .expect("bob gets alice's first edits");
+
+    // Node b's reader stops reading: its user may no longer XREAD, and its
+    // connections are cut (the blocked read ends).
+    let _: () = acl(&["-xread"]).query_async(&mut admin).await.unwrap();
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("USER")
+        .arg("lagging")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    text += &type_some(&mut alice, &mut doc, 40).await;
+    // Node a snapshots the room and trims the log behind it: the first
+    // edits after bob's are gone from the log.
+    timeout(WAIT, async {
+        loop {
+            let len: usize = redis::cmd("XLEN")
+                .arg("collab:{behind}:log")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            if len < 20 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the log is trimmed");
+
+    let _: () = acl(&["+xread"]).query_async(&mut admin).await.unwrap();
+    timeout(Duration::from_secs(10), async {
+        while bobs.text() != text {
+            bobs.import(next_update(&mut bob).await.as_slice()).unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("bob has {:?}, not {text:?}", bobs.text()));
+    a.stop().await;
+    b.stop().await;
+}
