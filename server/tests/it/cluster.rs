@@ -911,3 +911,150 @@ async fn a_reader_behind_the_trim_merges_the_snapshot() {
     a.stop().await;
     b.stop().await;
 }
+
+/// `--room-ttl` with `--redis`: every write sets the room's keys to expire
+/// after the ttl, the node hosting members pushes that back while they are
+/// there (a live room never expires), and once they have gone the room
+/// leaves Redis by itself. `/metrics` has the round trip of the node's
+/// commands as a histogram.
+#[tokio::test]
+async fn room_keys_expire_a_room_ttl_after_its_members_left() {
+    let redis = RedisServer::start().await;
+    let ttl = Duration::from_millis(600);
+    let a = Server::start(Config {
+        room_ttl: Some(ttl),
+        ..node_config(&redis, "node-a")
+    })
+    .await;
+    let (mut alice, wa) = a.join("fleeting", "alice").await;
+    let mut doc = replica(&wa);
+    alice
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: edit(&mut doc, 0, "here a while"),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys = [
+        "collab:{fleeting}:log",
+        "collab:{fleeting}:who",
+        "collab:{fleeting}:members",
+        "collab:{fleeting}:alive",
+        "collab:{fleeting}:peers",
+        "collab:{fleeting}:sessions",
+    ];
+    for key in keys {
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(pttl > 0 && pttl <= 600, "{key} expires in {pttl} ms");
+    }
+    // Alice stays past two ttls: the room stays.
+    let until = tokio::time::Instant::now() + 2 * ttl;
+    while tokio::time::Instant::now() < until {
+        let n: u64 = redis::cmd("EXISTS")
+            .arg("collab:{fleeting}:log")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "a room with a member expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, _, metrics) = http(a.addr, "GET", "/metrics").await;
+    let count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("collab_cluster_command_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("the command histogram on /metrics");
+    assert!(count > 0, "{metrics}");
+    assert!(metrics.contains("collab_cluster_command_seconds_bucket{le=\"+Inf\"}"));
+
+    alice.close().await;
+    timeout(WAIT, async {
+        loop {
+            let n: u64 = redis::cmd("EXISTS")
+                .arg(&keys[..])
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if n == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the room's keys expire once its members left");
+    a.stop().await;
+}
+
+/// Redis restarts without persistence and comes back empty: the nodes
+/// hosting the room write it back (its peer bindings, a snapshot, its
+/// history in the log), so a newcomer on a third node loads every edit.
+#[tokio::test]
+async fn a_room_redis_lost_is_written_back_by_its_nodes() {
+    let mut redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut alice, wa) = a.join("lost", "alice").await;
+    let (mut bob, wb) = b.join("lost", "bob").await;
+    let mut da = replica(&wa);
+    let mut db = replica(&wb);
+    alice
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: edit(&mut da, 0, "from a. "),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    db.import(next_update(&mut bob).await.as_slice()).unwrap();
+    bob.send(&ClientMsg::Update {
+        seq: 1,
+        data: edit(&mut db, 8, "from b."),
+    })
+    .await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    da.import(next_update(&mut alice).await.as_slice()).unwrap();
+    assert_eq!(da.text(), "from a. from b.");
+
+    redis.kill().await;
+    redis.restart().await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    timeout(Duration::from_secs(10), async {
+        loop {
+            let at: Option<String> = redis::cmd("HGET")
+                .arg("collab:{lost}:snap")
+                .arg("at")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let peers: u64 = redis::cmd("HLEN")
+                .arg("collab:{lost}:peers")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if at.is_some() && peers >= 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the nodes write the room back");
+    let c = Server::start(node_config(&redis, "node-c")).await;
+    let (_carol, wc) = c.join("lost", "carol").await;
+    assert_eq!(replica(&wc).text(), "from a. from b.");
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
