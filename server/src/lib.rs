@@ -105,6 +105,7 @@ impl Shared {
         #[cfg(feature = "cluster")]
         if let Some(node) = &self.node {
             node.health.render(&mut out);
+            node.cluster.render(&mut out);
             node.hub.render(&mut out);
         }
         out
@@ -171,7 +172,11 @@ pub async fn run_with_ready(
     let node = match &config.cluster {
         Some(c) => {
             let settings = room::DocSettings::of(&config);
-            Some(cluster::Node::start(c.clone(), settings, config.max_users_per_room).await?)
+            let c = cluster::ClusterConfig {
+                room_ttl: config.room_ttl,
+                ..c.clone()
+            };
+            Some(cluster::Node::start(c, settings, config.max_users_per_room).await?)
         }
         None => None,
     };

@@ -51,14 +51,14 @@ impl Refusal {
 
 /// A histogram of durations with fixed buckets, all atomics.
 #[derive(Debug, Default)]
-struct Histogram {
+pub(crate) struct Histogram {
     /// Per bucket (not cumulative); the last one is +Inf.
     buckets: [AtomicU64; APPLY_BUCKETS.len() + 1],
     sum_nanos: AtomicU64,
 }
 
 impl Histogram {
-    fn observe(&self, d: Duration) {
+    pub(crate) fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
         let i = APPLY_BUCKETS
             .iter()
@@ -69,7 +69,7 @@ impl Histogram {
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
+    pub(crate) fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} histogram");
         let mut cumulative = 0u64;

@@ -196,7 +196,9 @@ impl Registry {
                 }
                 _ => false,
             };
-            let (color, session) = room.proposal(req.session.as_deref(), owns).await;
+            let (color, session) = room
+                .proposal(req.name.as_str(), req.session.as_deref(), owns)
+                .await;
             let member_id = hub.cluster.next_member_id().await.map_err(unavailable)?;
             let proposed = Member {
                 id: member_id,

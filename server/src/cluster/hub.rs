@@ -78,6 +78,8 @@ pub(crate) struct Since {
 /// read, and how far the read went (every entry, this node's included).
 struct Delivery {
     entries: Vec<Remote>,
+    /// The cursor the read started from.
+    from: EntryId,
     last: EntryId,
     read: Since,
 }
@@ -422,6 +424,44 @@ impl Hub {
         }
     }
 
+    /// Writes a room Redis lost (it came back empty, without persistence)
+    /// back from this node: its peer bindings, a snapshot as of this node's
+    /// cursor, and its whole history as an update in the log, which every
+    /// node hosting the room merges (each node that noticed writes its own:
+    /// together they hold what any of them had).
+    async fn republish(&self, room: &Arc<Room>) {
+        let Some(cursor) = self.hosted.lock().get(room.id()).map(|h| h.cursor) else {
+            return;
+        };
+        let exported = match room.export_for_redis().await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(room = %room.id(), error = %e, "could not export the room for a Redis that lost it");
+                return;
+            }
+        };
+        let result = async {
+            self.cluster
+                .restore_peers(room.id(), &exported.peers)
+                .await?;
+            self.cluster
+                .put_snapshot(room.id(), &exported.snapshot, cursor)
+                .await
+        }
+        .await;
+        if let Some(whole) = exported.whole {
+            room.publish_update(whole);
+        }
+        match result {
+            Ok(_) => {
+                tracing::warn!(room = %room.id(), "Redis had lost the room (it came back empty?); this node wrote it back");
+            }
+            Err(e) => {
+                tracing::warn!(room = %room.id(), error = %e, "could not write the room back to Redis");
+            }
+        }
+    }
+
     /// The rooms to read now and their cursors: live rooms whose queue has
     /// room for a batch. Dead rooms are dropped here.
     fn cursors(&self) -> Vec<(RoomId, EntryId)> {
@@ -454,7 +494,7 @@ impl Hub {
         let Some(h) = hosted.get_mut(&batch.room) else {
             return;
         };
-        h.cursor = batch.last;
+        let from = std::mem::replace(&mut h.cursor, batch.last);
         let read = Since {
             entries: batch.entries.len(),
             bytes: batch.entries.iter().map(|(_, e)| e.data.len()).sum(),
@@ -488,6 +528,7 @@ impl Hub {
         // payload: they count towards the room's next snapshot.)
         let delivery = Delivery {
             entries,
+            from,
             last: batch.last,
             read,
         };
@@ -738,6 +779,20 @@ async fn apply(
 ) {
     while let Some(d) = rx.recv().await {
         let Some(room) = room.upgrade() else { return };
+        // Read from a cursor older than the trim behind the room's
+        // snapshot: entries it never read may be gone. The snapshot has
+        // them (docs/scale-out.md, "Snapshots and trimming").
+        if may_be_trimmed(&cluster, d.from) {
+            match fill_from_snapshot(&room, &cluster, d.from, settings).await {
+                Ok(true) => {
+                    tracing::info!(room = %room.id(), from = %d.from, "this node's read of the room's log fell behind its trimming; merged the room's snapshot");
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(room = %room.id(), error = %e, "could not check the room's log for trimmed entries");
+                }
+            }
+        }
         let mut entries = d.entries;
         // A `member` entry says its session moved to the writer's node; by
         // the time it is read it may have moved back here (a client that
@@ -765,6 +820,63 @@ async fn apply(
             }
         }
     }
+}
+
+/// How far the clocks of Redis and this node may disagree when judging
+/// whether a cursor is old enough to have been trimmed past.
+const CLOCK_SKEW_MS: u64 = 5_000;
+
+/// Whether entries after `from` may have been trimmed: the log is trimmed
+/// to its snapshot's id less the grace, and the snapshot's id is no later
+/// than now, so a cursor younger than the grace (by this node's clock, with
+/// a margin for Redis's) needs no look.
+fn may_be_trimmed(cluster: &Cluster, from: EntryId) -> bool {
+    let grace = u64::try_from(cluster.config().trim_grace.as_millis()).unwrap_or(u64::MAX);
+    crate::clock::now_ms().saturating_add(CLOCK_SKEW_MS) > from.ms.saturating_add(grace)
+}
+
+/// When the room's log was trimmed past `from` (entries between `from` and
+/// the trim point are gone, possibly unread here), merges the room's
+/// snapshot, which holds every entry up to its id, into the room: what it
+/// brings is imported and relayed to this node's members like another
+/// node's update. Returns whether it looked at the snapshot.
+async fn fill_from_snapshot(
+    room: &Arc<Room>,
+    cluster: &Cluster,
+    from: EntryId,
+    settings: Settings,
+) -> ClusterResult<bool> {
+    let grace = u64::try_from(cluster.config().trim_grace.as_millis()).unwrap_or(u64::MAX);
+    let trimmed_to = |at: EntryId| at.minus_ms(grace);
+    match cluster.snapshot_at(room.id()).await? {
+        Some(at) if trimmed_to(at) > from => {}
+        _ => return Ok(false),
+    }
+    let Some((snapshot, at)) = cluster.snapshot(room.id()).await? else {
+        return Ok(false);
+    };
+    if trimmed_to(at) <= from {
+        return Ok(false);
+    }
+    let have = room.doc_version().await;
+    let missing = tokio::task::spawn_blocking(move || {
+        crate::priority::background();
+        let (doc, _) = RoomDoc::load(Some(&snapshot), &[])?;
+        let had = collab_doc::VersionVector::decode(&have)
+            .map_err(|e| collab_doc::DocError::BadVersion(e.to_string()))?;
+        if had.includes_vv(&doc.version_vector()) {
+            return Ok(None);
+        }
+        doc.updates_since(&have).map(Some)
+    })
+    .await
+    .map_err(|e| ClusterError::Reply(format!("loading the room's snapshot failed: {e}")))?
+    .map_err(|e| ClusterError::Reply(format!("the room's snapshot does not load: {e}")))?;
+    if let Some(data) = missing {
+        room.apply_remote(vec![Remote::Update { from: 0, data }], settings)
+            .await;
+    }
+    Ok(true)
 }
 
 /// How long a node may take to snapshot a room before another may.
@@ -875,6 +987,19 @@ async fn tick(hub: Weak<Hub>, every: Duration) {
             .collect();
         for room in rooms {
             let names = room.local_names();
+            // Redis holds the room still (with a room ttl, its keys live on
+            // while it has members here); one that came back empty gets it
+            // back from this node, before its members claim their names
+            // again (their `joined` would make the log exist again).
+            match h.cluster.touch_room(room.id()).await {
+                Ok(true) => {}
+                Ok(false) if !names.is_empty() => h.republish(&room).await,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(room = %room.id(), error = %e, "could not refresh the room's keys");
+                    continue;
+                }
+            }
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             let lost = match h.cluster.refresh_members(room.id(), &names).await {
                 Ok(lost) => lost,

@@ -155,8 +155,13 @@ pub struct ClusterConfig {
     pub snapshot_every_bytes: usize,
     /// Entries older than the snapshot by more than this are trimmed
     /// (default 60 s): a reader a little behind reads on instead of
-    /// loading the room again.
+    /// reading the room's snapshot again.
     pub trim_grace: Duration,
+    /// `--room-ttl`: a room's keys expire this long after its last write,
+    /// unless a node hosting members of it refreshes them (every third of
+    /// the member ttl). Default `None` (kept forever). `collab_server::run`
+    /// sets it from `Config::room_ttl`.
+    pub room_ttl: Option<Duration>,
 }
 
 impl ClusterConfig {
@@ -169,6 +174,7 @@ impl ClusterConfig {
             snapshot_every: 1000,
             snapshot_every_bytes: 1024 * 1024,
             trim_grace: Duration::from_secs(60),
+            room_ttl: None,
         }
     }
 }
@@ -240,6 +246,20 @@ impl Keys {
             sessions: format!("collab:{{{r}}}:sessions"),
         }
     }
+
+    /// The keys that hold the room (not its lease or its channel): those
+    /// `--room-ttl` expires.
+    fn stored(&self) -> [&str; 7] {
+        [
+            &self.log,
+            &self.snap,
+            &self.who,
+            &self.members,
+            &self.alive,
+            &self.peers,
+            &self.sessions,
+        ]
+    }
 }
 
 /// The room whose presence channel is `channel`, if it is one.
@@ -299,6 +319,8 @@ pub struct Cluster {
     /// node's key).
     token: String,
     scripts: scripts::Scripts,
+    /// The round trip of every command and pipeline (`/metrics`).
+    rtt: crate::metrics::Histogram,
 }
 
 impl fmt::Debug for Cluster {
@@ -339,6 +361,7 @@ impl Cluster {
             conn,
             token,
             scripts: scripts::Scripts::new(),
+            rtt: crate::metrics::Histogram::default(),
         })
     }
 
@@ -348,8 +371,21 @@ impl Cluster {
 
     /// A command connection: the manager is a handle, cloned per call so
     /// commands from many tasks share one pipelined socket.
-    fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+    /// Each command's round trip goes to the histogram on `/metrics`.
+    fn conn(&self) -> Timed<'_> {
+        Timed {
+            conn: self.conn.clone(),
+            rtt: &self.rtt,
+        }
+    }
+
+    /// The `/metrics` histogram of the command round trips.
+    pub fn render(&self, out: &mut String) {
+        self.rtt.render(
+            out,
+            "collab_cluster_command_seconds",
+            "Round trip of each command, pipeline or script this node sent to Redis (blocking reads excepted).",
+        );
     }
 
     /// One round trip, timed (`/healthz`, the RTT metric).
@@ -449,6 +485,18 @@ impl Cluster {
         }
         if sent.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(ttl) = self.config.room_ttl {
+            let mut rooms: Vec<&RoomId> = entries
+                .iter()
+                .filter(|(_, out)| matches!(out, Outgoing::Entry(_)))
+                .map(|(r, _)| *r)
+                .collect();
+            rooms.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+            rooms.dedup();
+            for room in rooms {
+                expire(&mut pipe, &Keys::of(room), ttl);
+            }
         }
         let replies: Vec<Value> = pipe.query_async(&mut self.conn()).await?;
         let mut replies = replies.into_iter();
@@ -587,7 +635,51 @@ impl Cluster {
             .arg(at.to_string())
             .invoke_async(&mut self.conn())
             .await?;
+        if let Some(ttl) = self.config.room_ttl {
+            let mut pipe = redis::pipe();
+            expire(&mut pipe, &Keys::of(room), ttl);
+            let () = pipe.query_async(&mut self.conn()).await?;
+        }
         Ok(stored == 1)
+    }
+
+    /// Whether Redis holds the room's document (its log or its snapshot);
+    /// with a room ttl, also pushes back the expiry of the room's keys (a
+    /// room with members never expires).
+    pub async fn touch_room(&self, room: &RoomId) -> ClusterResult<bool> {
+        let keys = Keys::of(room);
+        let mut pipe = redis::pipe();
+        pipe.cmd("EXISTS").arg(&keys.log).arg(&keys.snap);
+        if let Some(ttl) = self.config.room_ttl {
+            expire(&mut pipe, &keys, ttl);
+        }
+        let (exists,): (u64,) = pipe.query_async(&mut self.conn()).await?;
+        Ok(exists > 0)
+    }
+
+    /// Writes the room's peer bindings again (`peers`, `sessions`): for a
+    /// Redis that came back without them.
+    pub async fn restore_peers(&self, room: &RoomId, peers: &[(u64, String)]) -> ClusterResult<()> {
+        if peers.is_empty() {
+            return Ok(());
+        }
+        let keys = Keys::of(room);
+        let mut pipe = redis::pipe();
+        for (peer, session) in peers {
+            pipe.cmd("HSET")
+                .arg(&keys.peers)
+                .arg(*peer)
+                .arg(session)
+                .ignore();
+            if !session.is_empty() {
+                pipe.cmd("SADD").arg(&keys.sessions).arg(session).ignore();
+            }
+        }
+        if let Some(ttl) = self.config.room_ttl {
+            expire(&mut pipe, &keys, ttl);
+        }
+        let () = pipe.query_async(&mut self.conn()).await?;
+        Ok(())
     }
 
     /// The last log id the room's snapshot contains, if it has one.
@@ -834,6 +926,42 @@ impl Cluster {
     }
 }
 
+/// The command connection, counting each round trip (a command, a
+/// pipeline, a script's `EVALSHA`) in a histogram.
+struct Timed<'a> {
+    conn: ConnectionManager,
+    rtt: &'a crate::metrics::Histogram,
+}
+
+impl redis::aio::ConnectionLike for Timed<'_> {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let reply = self.conn.req_packed_command(cmd).await;
+            self.rtt.observe(started.elapsed());
+            reply
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let replies = self.conn.req_packed_commands(pipeline, offset, count).await;
+            self.rtt.observe(started.elapsed());
+            replies
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
+    }
+}
+
 /// A node's reader: `XREAD BLOCK` over the logs of the rooms it hosts, on
 /// a connection that nothing else waits behind.
 pub struct Reader {
@@ -980,6 +1108,13 @@ fn read_entries(
         }
     }
     Ok(batch)
+}
+
+/// `--room-ttl`: the room's keys expire `ttl` from now (replies ignored).
+fn expire(pipe: &mut redis::Pipeline, keys: &Keys, ttl: Duration) {
+    for key in keys.stored() {
+        pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms(ttl)).ignore();
+    }
 }
 
 fn ttl_ms(d: Duration) -> u64 {

@@ -24,6 +24,14 @@ use super::{
     new_session_token, returning_session, send_to,
 };
 
+/// A room as this node writes it back to a Redis that lost it.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+pub(crate) struct ForRedis {
+    pub snapshot: Vec<u8>,
+    pub whole: Option<Vec<u8>>,
+    pub peers: Vec<(u64, String)>,
+}
+
 #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
 impl Room {
     /// A room shared with other nodes through Redis: its document as
@@ -56,15 +64,36 @@ impl Room {
     ///
     /// `owns`: Redis says the presented session owns peer ids in the room
     /// (given out on any node).
-    pub(crate) async fn proposal(&self, presented: Option<&str>, owns: bool) -> (String, String) {
+    ///
+    /// A joiner presenting the session of this node's live member of its
+    /// own name is that member back on a new connection (its old one not
+    /// closed yet): it keeps its session even when the join script makes it
+    /// a new member (its entry was released meanwhile), else its unacked
+    /// edits, under the peer ids of that session, would be refused as
+    /// another's and lost (the randomized suite over three nodes found it).
+    pub(crate) async fn proposal(
+        &self,
+        name: &str,
+        presented: Option<&str>,
+        owns: bool,
+    ) -> (String, String) {
         let part = self.doc.lock().await;
         let st = self.lock();
         let color = free_color(&st, rand::random::<u64>());
+        let own = presented
+            .filter(|t| !t.is_empty())
+            .filter(|t| {
+                st.members
+                    .iter()
+                    .any(|e| e.member.name == name && same_secret(&e.session, t))
+            })
+            .map(str::to_owned);
         let elsewhere = presented
             .filter(|t| owns && !t.is_empty())
             .filter(|t| !st.members.iter().any(|e| same_secret(&e.session, t)))
             .map(str::to_owned);
-        let session = returning_session(&st, &part.owners, presented)
+        let session = own
+            .or_else(|| returning_session(&st, &part.owners, presented))
             .or(elsewhere)
             .unwrap_or_else(new_session_token);
         (color, session)
@@ -138,6 +167,41 @@ impl Room {
                 tracing::warn!(room = %self.id, user = from, error = %e, "another node's update was not imported");
             }
         }
+    }
+
+    /// What a Redis that lost the room (it came back empty) gets back from
+    /// this node: a snapshot of the room's document, its whole history as
+    /// one update (`None` when it was trimmed here), and the peer ids given
+    /// out in it with their owners.
+    pub(crate) async fn export_for_redis(&self) -> Result<ForRedis, collab_doc::DocError> {
+        let part = Arc::clone(&self.doc).lock_owned().await;
+        let (part, exported) = run(part, super::Runs::Blocking, |p| {
+            let snapshot = p.doc.snapshot()?;
+            let empty = collab_doc::VersionVector::default().encode();
+            Ok((snapshot, p.doc.updates_since(&empty).ok()))
+        })
+        .await;
+        let peers = part.owners.iter().map(|(p, s)| (*p, s.clone())).collect();
+        drop(part);
+        let (snapshot, whole) = exported.and_then(|r| r)?;
+        Ok(ForRedis {
+            snapshot,
+            whole,
+            peers,
+        })
+    }
+
+    /// Queues `data` for the room's log as an update of the node's own (a
+    /// republished history: every other node imports it).
+    pub(crate) fn publish_update(&self, data: Vec<u8>) {
+        if let Some(link) = &self.link {
+            link.publish(super::LogKind::Update, 0, data, None);
+        }
+    }
+
+    /// The room document's version (encoded).
+    pub(crate) async fn doc_version(&self) -> Vec<u8> {
+        self.doc.lock().await.doc.version()
     }
 
     /// This room instance's id among the room's lives on all nodes (0 for

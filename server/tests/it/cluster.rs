@@ -805,3 +805,256 @@ async fn nobody_writes_under_a_peer_id_given_out_on_another_node() {
     b.stop().await;
     c.stop().await;
 }
+
+/// A node whose reader falls further behind than the trim grace (here its
+/// Redis user may not `XREAD` for a while) finds, when it reads again,
+/// that the log was trimmed past its cursor behind a newer snapshot: it
+/// merges that snapshot, and its member gets every edit it missed, not
+/// only those still in the log.
+#[tokio::test]
+async fn a_reader_behind_the_trim_merges_the_snapshot() {
+    let redis = RedisServer::start().await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let acl = |args: &[&str]| {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER").arg("lagging").arg(args);
+        cmd
+    };
+    let _: () = acl(&["on", "nopass", "~*", "&*", "+@all"])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let compacting = |node: &str, url: String| {
+        let mut c = node_config(&redis, node);
+        let cluster = c.cluster.as_mut().unwrap();
+        cluster.redis = url.parse().unwrap();
+        cluster.snapshot_every = 10;
+        cluster.trim_grace = Duration::ZERO;
+        c
+    };
+    let a = Server::start(compacting("node-a", redis.url())).await;
+    let lagging = format!("redis://lagging:x@127.0.0.1:{}/0", redis.port);
+    let b = Server::start(compacting("node-b", lagging)).await;
+    let (mut alice, wa) = a.join("behind", "alice").await;
+    let (mut bob, wb) = b.join("behind", "bob").await;
+    let mut doc = replica(&wa);
+    let mut bobs = replica(&wb);
+    let mut text = String::new();
+    let mut seq = 0u64;
+    let mut type_some = async |alice: &mut Client, doc: &mut collab_doc::SharedDoc, n: usize| {
+        let mut typed = String::new();
+        for _ in 0..n {
+            seq += 1;
+            let key = char::from(b'a' + (seq % 26) as u8);
+            typed.push(key);
+            let at = doc.len_chars();
+            alice
+                .send(&ClientMsg::Update {
+                    seq,
+                    data: edit(doc, at, &key.to_string()),
+                })
+                .await;
+            alice
+                .recv_until(|m| matches!(m, ServerMsg::Ack { seq: s } if *s == seq))
+                .await;
+        }
+        typed
+    };
+    text += &type_some(&mut alice, &mut doc, 3).await;
+    // Bob has those: node b reads the log.
+    timeout(WAIT, async {
+        while bobs.text() != text {
+            bobs.import(next_update(&mut bob).await.as_slice()).unwrap();
+        }
+    })
+    .await
+    .expect("bob gets alice's first edits");
+
+    // Node b's reader stops reading: its user may no longer XREAD, and its
+    // connections are cut (the blocked read ends).
+    let _: () = acl(&["-xread"]).query_async(&mut admin).await.unwrap();
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("USER")
+        .arg("lagging")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    text += &type_some(&mut alice, &mut doc, 40).await;
+    // Node a snapshots the room and trims the log behind it: the first
+    // edits after bob's are gone from the log.
+    timeout(WAIT, async {
+        loop {
+            let len: usize = redis::cmd("XLEN")
+                .arg("collab:{behind}:log")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            if len < 20 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the log is trimmed");
+
+    let _: () = acl(&["+xread"]).query_async(&mut admin).await.unwrap();
+    timeout(Duration::from_secs(10), async {
+        while bobs.text() != text {
+            bobs.import(next_update(&mut bob).await.as_slice()).unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("bob has {:?}, not {text:?}", bobs.text()));
+    a.stop().await;
+    b.stop().await;
+}
+
+/// `--room-ttl` with `--redis`: every write sets the room's keys to expire
+/// after the ttl, the node hosting members pushes that back while they are
+/// there (a live room never expires), and once they have gone the room
+/// leaves Redis by itself. `/metrics` has the round trip of the node's
+/// commands as a histogram.
+#[tokio::test]
+async fn room_keys_expire_a_room_ttl_after_its_members_left() {
+    let redis = RedisServer::start().await;
+    let ttl = Duration::from_millis(600);
+    let a = Server::start(Config {
+        room_ttl: Some(ttl),
+        ..node_config(&redis, "node-a")
+    })
+    .await;
+    let (mut alice, wa) = a.join("fleeting", "alice").await;
+    let mut doc = replica(&wa);
+    alice
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: edit(&mut doc, 0, "here a while"),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys = [
+        "collab:{fleeting}:log",
+        "collab:{fleeting}:who",
+        "collab:{fleeting}:members",
+        "collab:{fleeting}:alive",
+        "collab:{fleeting}:peers",
+        "collab:{fleeting}:sessions",
+    ];
+    for key in keys {
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(pttl > 0 && pttl <= 600, "{key} expires in {pttl} ms");
+    }
+    // Alice stays past two ttls: the room stays.
+    let until = tokio::time::Instant::now() + 2 * ttl;
+    while tokio::time::Instant::now() < until {
+        let n: u64 = redis::cmd("EXISTS")
+            .arg("collab:{fleeting}:log")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "a room with a member expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, _, metrics) = http(a.addr, "GET", "/metrics").await;
+    let count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("collab_cluster_command_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("the command histogram on /metrics");
+    assert!(count > 0, "{metrics}");
+    assert!(metrics.contains("collab_cluster_command_seconds_bucket{le=\"+Inf\"}"));
+
+    alice.close().await;
+    timeout(WAIT, async {
+        loop {
+            let n: u64 = redis::cmd("EXISTS")
+                .arg(&keys[..])
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if n == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the room's keys expire once its members left");
+    a.stop().await;
+}
+
+/// Redis restarts without persistence and comes back empty: the nodes
+/// hosting the room write it back (its peer bindings, a snapshot, its
+/// history in the log), so a newcomer on a third node loads every edit.
+#[tokio::test]
+async fn a_room_redis_lost_is_written_back_by_its_nodes() {
+    let mut redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let (mut alice, wa) = a.join("lost", "alice").await;
+    let (mut bob, wb) = b.join("lost", "bob").await;
+    let mut da = replica(&wa);
+    let mut db = replica(&wb);
+    alice
+        .send(&ClientMsg::Update {
+            seq: 1,
+            data: edit(&mut da, 0, "from a. "),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    db.import(next_update(&mut bob).await.as_slice()).unwrap();
+    bob.send(&ClientMsg::Update {
+        seq: 1,
+        data: edit(&mut db, 8, "from b."),
+    })
+    .await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    da.import(next_update(&mut alice).await.as_slice()).unwrap();
+    assert_eq!(da.text(), "from a. from b.");
+
+    redis.kill().await;
+    redis.restart().await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    timeout(Duration::from_secs(10), async {
+        loop {
+            let at: Option<String> = redis::cmd("HGET")
+                .arg("collab:{lost}:snap")
+                .arg("at")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let peers: u64 = redis::cmd("HLEN")
+                .arg("collab:{lost}:peers")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if at.is_some() && peers >= 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the nodes write the room back");
+    let c = Server::start(node_config(&redis, "node-c")).await;
+    let (_carol, wc) = c.join("lost", "carol").await;
+    assert_eq!(replica(&wc).text(), "from a. from b.");
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
