@@ -795,13 +795,11 @@ impl Workspace {
                 code,
                 message,
             } => out.push(WsEffect::Event(WsEvent::TreeError { code, message })),
-            ServerMsg::Seeded { applied } => {
-                if self.seed.as_ref().is_some_and(|s| s.sent) {
-                    if applied {
-                        self.seed_applied(out);
-                    } else {
-                        self.seed_refused(out);
-                    }
+            ServerMsg::Seeded { applied } if self.seed.as_ref().is_some_and(|s| s.sent) => {
+                if applied {
+                    self.seed_applied(out);
+                } else {
+                    self.seed_refused(out);
                 }
             }
             // Stale answers, presence in the tree (meaningless).
