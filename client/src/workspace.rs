@@ -143,6 +143,8 @@ pub enum WorkspaceError {
     NotAWorkspace,
     #[error("the room already holds text or a tree")]
     NotEmpty,
+    #[error("{0}")]
+    TooBig(String),
     #[error(transparent)]
     Tree(#[from] TreeError),
     #[error(transparent)]
@@ -559,16 +561,36 @@ impl Workspace {
             return;
         }
         self.link = Link::Live;
-        if let Some(seed) = &mut self.seed {
-            if self.room.doc().is_empty() {
-                seed.sent = true;
-                out.push(WsEffect::Send(WireOut::SeedTree {
-                    data: Base64Bytes(seed.data.clone()),
-                }));
-            } else {
-                self.seed_refused(out);
-            }
+        let Some(seed) = &self.seed else {
+            return;
+        };
+        if !self.room.doc().is_empty() {
+            self.seed_refused(out);
+        } else if let Some(too_big) = self.seed_too_big(seed.data.len()) {
+            self.seed_refused(out);
+            out.push(WsEffect::Event(too_big));
+        } else if let Some(seed) = &mut self.seed {
+            seed.sent = true;
+            out.push(WsEffect::Send(WireOut::SeedTree {
+                data: Base64Bytes(seed.data.clone()),
+            }));
         }
+    }
+
+    /// A `seed_tree` of `bytes` would not fit the server's frame limit
+    /// once in base64 (the server would close the connection, and every
+    /// reconnect would send it again): the error to show instead. A seed
+    /// is one event; sharing a folder whose tree is bigger would take a
+    /// seed in parts, which the protocol does not have yet.
+    fn seed_too_big(&self, bytes: usize) -> Option<WsEvent> {
+        let max = self.room.limits()?.max_frame_bytes;
+        let budget = max.saturating_sub(512) / 4 * 3;
+        (bytes > budget).then(|| WsEvent::TreeError {
+            code: ErrorCode::FrameTooLarge,
+            message: format!(
+                "The folder's tree is {bytes} bytes, more than one event to this server may carry ({max} bytes in base64): share a smaller folder."
+            ),
+        })
     }
 
     fn seed_refused(&mut self, out: &mut Vec<WsEffect>) {
@@ -1000,6 +1022,15 @@ impl Workspace {
             return Ok(Vec::new());
         };
         let now = self.kind == RoomKind::OneFile && self.link == Link::Live;
+        if let Some(WsEvent::TreeError { message, .. }) =
+            self.seed_too_big(data.len()).filter(|_| now)
+        {
+            self.tree = TreeSync::new();
+            if let Some(w) = &self.identity {
+                self.tree.welcomed(w.peer);
+            }
+            return Err(WorkspaceError::TooBig(message));
+        }
         self.seed = Some(Seed {
             data: data.clone(),
             texts,

@@ -315,3 +315,81 @@ async fn a_folder_shared_into_a_room_with_text_is_refused() {
     drop(dave);
     server.stop().await;
 }
+
+/// A tree and a file too big for one frame come in `doc_part`s: the
+/// tree's to the tree, an opened file's to that file, and the updates the
+/// seeder sends are cut to fit too. A seed too big for one frame is
+/// refused here, without a word to the server (which would close the
+/// connection, again at every reconnect).
+#[tokio::test]
+#[ignore = "unfinished: ran over 60 s on the loaded machine at the end of the sitting; not yet known to pass"]
+async fn a_big_tree_and_a_big_file_arrive_in_parts() {
+    let config = collab_server::Config {
+        max_frame_bytes: 4096,
+        ..collab_server::Config::default()
+    };
+    let server = Server::start_with(config).await;
+    let names: Vec<String> = (0..300).map(|i| format!("f{i:03}.txt")).collect();
+    let huge: Vec<(&str, Kind, &str)> =
+        names.iter().map(|n| (n.as_str(), Kind::File, "")).collect();
+    let carol = WorkspaceClient::start(&server.url, "parts", "carol", Server::options(), |w| {
+        w.seed_tree(|t| {
+            let items: Vec<(&str, Kind)> = huge.iter().map(|(p, k, _)| (*p, *k)).collect();
+            t.create_paths(&items).map(|_| Vec::new())
+        })
+        .unwrap();
+    })
+    .unwrap();
+    carol
+        .wait_for(|s| {
+            s.events().any(|e| {
+                matches!(
+                    e,
+                    WsEvent::TreeError {
+                        code: collab_protocol::ErrorCode::FrameTooLarge,
+                        ..
+                    }
+                )
+            })
+        })
+        .await
+        .unwrap();
+    assert!(
+        carol
+            .state()
+            .events()
+            .any(|e| matches!(e, WsEvent::TreeSeeded { applied: false }))
+    );
+    assert_eq!(
+        (carol.state().disconnects(), carol.state().kind()),
+        (0, RoomKind::OneFile)
+    );
+    drop(carol);
+
+    let big: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    let folder = [
+        ("big.txt", Kind::File, big.as_str()),
+        ("a.txt", Kind::File, "a"),
+    ];
+    let alice = share(&server.url, "parts", "alice", &folder).await;
+    // The tree grows past a frame one file at a time.
+    for name in &names {
+        alice.act(|w| w.create(None, name, Kind::File)).unwrap();
+    }
+    alice.wait_synced().await.unwrap();
+    let bob = join(&server.url, "parts", "bob").await;
+    assert_eq!(bob.state().entries().len(), 302);
+    let id = id_of(&bob, "big.txt");
+    open(&bob, id).await;
+    assert_eq!(text_of(&bob, id), big);
+    // And a file opened after it, while nothing is in parts.
+    let small = id_of(&bob, "f007.txt");
+    open(&bob, small).await;
+    edit(&bob, small, 0, "seven");
+    alice.run(|w| Ok::<_, ()>(w.open(small))).unwrap();
+    alice
+        .wait_for(|s| s.file(small).is_some_and(|r| r.text() == "seven"))
+        .await
+        .unwrap();
+    server.stop().await;
+}
