@@ -13,16 +13,73 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::ClientError;
 
-/// What the transport reports, in order.
+/// What a [`Connection`] carries each way, and how it reads the server's
+/// events: version 1's [`ClientMsg`] and [`ServerMsg`] ([`V1`]), or a
+/// workspace connection's (`crate::workspace::WorkspaceWire`). The
+/// reconnecting transport is the same for both.
+pub trait Wire: Send + Sync + 'static {
+    /// What the owner sends.
+    type Out: Send + 'static;
+    /// What the server sends, parsed.
+    type In: Send + std::fmt::Debug + 'static;
+    /// The JSON text of an event to send.
+    fn encode(msg: &Self::Out) -> String;
+    /// Whether the event is a `join` (the first event of a connection).
+    fn is_join(msg: &Self::Out) -> bool;
+    /// Reads a server event; `Err` names what is wrong.
+    fn decode(text: &str) -> Result<Self::In, String>;
+    /// What the transport itself looks at in a server event.
+    fn peek(msg: &Self::In) -> Peek<'_>;
+}
+
+/// What the transport itself reads from a server event: a welcome resets
+/// the backoff, and some errors stop the reconnecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peek<'a> {
+    Welcome,
+    Error { code: ErrorCode, message: &'a str },
+    Other,
+}
+
+/// The version 1 wire: [`ClientMsg`] out, [`ServerMsg`] in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct V1;
+
+impl Wire for V1 {
+    type Out = ClientMsg;
+    type In = ServerMsg;
+    fn encode(msg: &ClientMsg) -> String {
+        msg.to_json()
+    }
+    fn is_join(msg: &ClientMsg) -> bool {
+        matches!(msg, ClientMsg::Join(_))
+    }
+    fn decode(text: &str) -> Result<ServerMsg, String> {
+        ServerMsg::from_json(text).map_err(|e| e.to_string())
+    }
+    fn peek(msg: &ServerMsg) -> Peek<'_> {
+        match msg {
+            ServerMsg::Welcome(_) => Peek::Welcome,
+            ServerMsg::Error { code, message, .. } => Peek::Error {
+                code: *code,
+                message,
+            },
+            _ => Peek::Other,
+        }
+    }
+}
+
+/// What the transport reports, in order (`M`: the server's events, as the
+/// [`Wire`] reads them).
 #[derive(Debug, Clone, PartialEq)]
-pub enum TransportEvent {
+pub enum TransportEvent<M = ServerMsg> {
     /// A WebSocket is open: send `join` now ([`crate::Replica::join_msg`]).
     /// Anything else sent before that `join` on this connection is dropped,
     /// and so is any later `join` (so answering a stale `Connected` late
     /// is harmless).
     Connected,
     /// An event from the server.
-    Message(ServerMsg),
+    Message(M),
     /// The connection dropped or could not be made. `retry_in` is when the
     /// next attempt starts; `None` while suspended (see
     /// [`Connection::suspend`]). Messages sent meanwhile are dropped: the
@@ -151,15 +208,15 @@ pub fn stops_reconnecting(code: ErrorCode) -> bool {
         )
 }
 
-enum Command {
-    Send(ClientMsg),
+enum Command<O> {
+    Send(O),
     Suspend,
     Resume,
     Close,
 }
 
 /// The receiving end of a [`Connection`]'s events.
-pub type TransportEvents = mpsc::Receiver<TransportEvent>;
+pub type TransportEvents<M = ServerMsg> = mpsc::Receiver<TransportEvent<M>>;
 
 /// A handle on the WebSocket transport: cheap to clone, usable from sync
 /// code (nothing here blocks or awaits).
@@ -168,12 +225,19 @@ pub type TransportEvents = mpsc::Receiver<TransportEvent>;
 /// [`TransportEvent`]s and reconnects with [`Backoff`] after every drop,
 /// until [`Connection::close`], a fatal server error, or until every handle
 /// and the event receiver are dropped.
-#[derive(Clone)]
-pub struct Connection {
-    commands: mpsc::UnboundedSender<Command>,
+pub struct Connection<W: Wire = V1> {
+    commands: mpsc::UnboundedSender<Command<W::Out>>,
 }
 
-impl std::fmt::Debug for Connection {
+impl<W: Wire> Clone for Connection<W> {
+    fn clone(&self) -> Self {
+        Self {
+            commands: self.commands.clone(),
+        }
+    }
+}
+
+impl<W: Wire> std::fmt::Debug for Connection<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("open", &!self.commands.is_closed())
@@ -188,6 +252,17 @@ impl Connection {
         url: &str,
         options: ConnectOptions,
     ) -> Result<(Connection, TransportEvents), ClientError> {
+        Self::open_wire(url, options)
+    }
+}
+
+impl<W: Wire> Connection<W> {
+    /// [`Connection::open`] for any [`Wire`] (a workspace connection:
+    /// `crate::WorkspaceConnection`).
+    pub fn open_wire(
+        url: &str,
+        options: ConnectOptions,
+    ) -> Result<(Connection<W>, TransportEvents<W::In>), ClientError> {
         let url = ws_url(url)?;
         let tls = if url.starts_with("wss://") {
             Some(tls_connector(options.extra_ca.as_deref())?)
@@ -196,7 +271,7 @@ impl Connection {
         };
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::channel(options.event_buffer.max(1));
-        tokio::spawn(run(url, tls, options, command_rx, events));
+        tokio::spawn(run::<W>(url, tls, options, command_rx, events));
         Ok((Connection { commands }, event_rx))
     }
 
@@ -204,7 +279,7 @@ impl Connection {
     /// stopped. While disconnected (or before the `join` of a new
     /// connection) non-join events are dropped, which is safe for a
     /// [`crate::Replica`]: it resends what the server lacks on the welcome.
-    pub fn send(&self, msg: ClientMsg) -> bool {
+    pub fn send(&self, msg: W::Out) -> bool {
         self.commands.send(Command::Send(msg)).is_ok()
     }
 
@@ -370,12 +445,12 @@ impl tokio_rustls::rustls::client::danger::ServerCertVerifier for PinnedOrRoots 
     }
 }
 
-async fn run(
+async fn run<W: Wire>(
     url: String,
     tls: Option<Connector>,
     options: ConnectOptions,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::Sender<TransportEvent>,
+    mut commands: mpsc::UnboundedReceiver<Command<W::Out>>,
+    events: mpsc::Sender<TransportEvent<W::In>>,
 ) {
     let mut attempt: u32 = 0;
     let mut welcomed = false;
@@ -406,7 +481,7 @@ async fn run(
                 if events.send(TransportEvent::Connected).await.is_err() {
                     return;
                 }
-                session(
+                session::<W>(
                     ws,
                     &options,
                     &mut commands,
@@ -481,11 +556,11 @@ async fn run(
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn session(
+async fn session<W: Wire>(
     ws: Ws,
     options: &ConnectOptions,
-    commands: &mut mpsc::UnboundedReceiver<Command>,
-    events: &mpsc::Sender<TransportEvent>,
+    commands: &mut mpsc::UnboundedReceiver<Command<W::Out>>,
+    events: &mpsc::Sender<TransportEvent<W::In>>,
     attempt: &mut u32,
     welcomed: &mut bool,
 ) -> End {
@@ -499,7 +574,7 @@ async fn session(
         tokio::select! {
             cmd = commands.recv() => match cmd {
                 Some(Command::Send(msg)) => {
-                    let is_join = matches!(msg, ClientMsg::Join(_));
+                    let is_join = W::is_join(&msg);
                     if awaiting_join != is_join {
                         // Before the join: stale, meant for the previous
                         // connection. A second join: the owner answered
@@ -508,7 +583,7 @@ async fn session(
                         continue;
                     }
                     awaiting_join = false;
-                    if let Err(e) = sink.send(Message::text(msg.to_json())).await {
+                    if let Err(e) = sink.send(Message::text(W::encode(&msg))).await {
                         return End::Dropped(format!("send failed: {e}"));
                     }
                 }
@@ -527,15 +602,15 @@ async fn session(
                 last_heard = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        let msg = match ServerMsg::from_json(text.as_str()) {
+                        let msg = match W::decode(text.as_str()) {
                             Ok(m) => m,
                             Err(e) => {
                                 tracing::warn!("ignoring a server event that does not parse: {e}");
                                 continue;
                             }
                         };
-                        match &msg {
-                            ServerMsg::Welcome(_) => {
+                        match W::peek(&msg) {
+                            Peek::Welcome => {
                                 *attempt = 0;
                                 *welcomed = true;
                             }
@@ -546,12 +621,12 @@ async fn session(
                             // read, our dropped connection holds the name
                             // with a token we do not know. The replica
                             // forgets its token; join again after a backoff.
-                            ServerMsg::Error {
+                            Peek::Error {
                                 code: ErrorCode::BadSession,
                                 ..
                             } if *welcomed => {}
-                            ServerMsg::Error { code, message, .. } if stops_reconnecting(*code) => {
-                                fatal = Some(ProtocolError::new(*code, message.clone()));
+                            Peek::Error { code, message } if stops_reconnecting(code) => {
+                                fatal = Some(ProtocolError::new(code, message));
                             }
                             _ => {}
                         }

@@ -12,6 +12,10 @@
 //! - [`Connection`]: the async WebSocket transport. It reports
 //!   [`TransportEvent`]s and reconnects with exponential [`Backoff`] until
 //!   closed or refused for good.
+//! - [`Workspace`]: a session in a room of protocol 2, a workspace of
+//!   files (`docs/workspace.md`): the tree, one [`Replica`] per open file,
+//!   rejoin reopening each file with its version. Sans-IO as `Session`;
+//!   [`WorkspaceClient`] drives one for tests and bots.
 //! - [`Client`]: a session and a connection glued together in a background
 //!   task, with waits (`wait_for`, `wait_synced`) that make tests pleasant.
 //!   The `test-harness` feature adds what only tests read: the event log,
@@ -63,17 +67,23 @@ mod connection;
 mod harness;
 mod replica;
 mod session;
+pub mod workspace;
+mod workspace_client;
 
 pub use client::{Client, ClientBuilder, ClientState};
 pub use collab_doc::{DocError, TextChange};
 pub use connection::{
-    Backoff, ConnectOptions, Connection, TransportEvent, TransportEvents, stops_reconnecting,
-    ws_url,
+    Backoff, ConnectOptions, Connection, Peek, TransportEvent, TransportEvents, V1, Wire,
+    stops_reconnecting, ws_url,
 };
 #[cfg(feature = "test-harness")]
 pub use harness::{EVENT_LOG_LEN, apply_delta};
 pub use replica::{ClientEvent, Effect, Replica, SyncState};
 pub use session::{JoinAs, Link, RESEND_AFTER, Session};
+pub use workspace::{
+    RoomKind, Workspace, WorkspaceConnection, WorkspaceError, WorkspaceWire, WsEffect, WsEvent,
+};
+pub use workspace_client::{WorkspaceClient, WorkspaceState};
 
 use collab_protocol::ProtocolError;
 

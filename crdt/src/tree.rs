@@ -289,6 +289,28 @@ impl Tree {
         self.doc.oplog_vv().encode()
     }
 
+    /// Authors the next operations under a fresh random peer id: a client
+    /// offline, whose next welcome gives it the session's id again (as
+    /// `SharedDoc::author_fresh`).
+    pub fn author_fresh(&mut self) {
+        self.doc.commit();
+        let _ = self.doc.set_peer_id(LoroDoc::new().peer_id());
+    }
+
+    /// Whether a replica at `version` has everything this one has (nothing
+    /// to send to it).
+    pub fn is_covered_by(&self, version: &[u8]) -> Result<bool, DocError> {
+        let vv = VersionVector::decode(version).map_err(|e| DocError::BadVersion(e.to_string()))?;
+        Ok(self.doc.oplog_vv() <= vv)
+    }
+
+    /// Counts everything this replica holds as sent: the next
+    /// [`Self::take_local_update`] carries only what is done after this.
+    pub fn mark_all_sent(&mut self) {
+        self.doc.commit();
+        self.sent = self.doc.oplog_vv();
+    }
+
     /// The whole document, history included.
     pub fn snapshot(&self) -> Result<Vec<u8>, DocError> {
         self.doc

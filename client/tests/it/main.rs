@@ -17,3 +17,4 @@ mod replica;
 mod session;
 mod sync;
 mod traces;
+mod workspace;

@@ -30,6 +30,7 @@
 
 mod edits;
 mod forger;
+mod workspace;
 
 use crate::common;
 
