@@ -860,7 +860,8 @@ async fn fill_from_snapshot(
     }
     let have = room.doc_version().await;
     let missing = tokio::task::spawn_blocking(move || {
-        crate::priority::background();
+        // Normal priority: the room waits on this catch-up, and a
+        // starved idle-class thread would hold it up (server/src/priority.rs).
         let (doc, _) = RoomDoc::load(Some(&snapshot), &[])?;
         let had = collab_doc::VersionVector::decode(&have)
             .map_err(|e| collab_doc::DocError::BadVersion(e.to_string()))?;
