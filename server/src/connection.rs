@@ -823,6 +823,9 @@ impl Connection {
                 self.protocol = join_protocol;
                 Ok(())
             }
+            // Refused because the node is stopping: the client hears
+            // `shutdown` and joins again elsewhere.
+            Err(_) if self.shared.registry.closing() => Err(End::Shutdown),
             Err(e) => self.refuse(e, None).await,
         }
     }

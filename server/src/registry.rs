@@ -54,6 +54,16 @@ impl Registry {
         self.hub = Some(hub);
     }
 
+    /// Whether the server is stopping and admits no joins (a node sharing
+    /// rooms, once its stop began).
+    pub(crate) fn closing(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        if let Some(hub) = &self.hub {
+            return hub.closing();
+        }
+        false
+    }
+
     /// Keeps rooms in `store` from now on.
     pub(crate) fn set_store(&mut self, store: StoreHandle) {
         self.store = Some(store);
@@ -157,6 +167,15 @@ impl Registry {
                 ErrorCode::Internal,
                 "The server cannot reach its shared store (Redis) now; try again in a moment.",
             )
+        };
+        // A node that is stopping claims no name: one claimed after its
+        // stop released its members would be held by nobody (a ghost that
+        // locks its owner out until it expires).
+        let Some(_admitted) = hub.admit().await else {
+            return Err(ProtocolError::new(
+                ErrorCode::Internal,
+                "The server is shutting down; join again.",
+            ));
         };
         // Set once this join holds the name: a retry (the room emptied
         // meanwhile) claims it again as its own session.

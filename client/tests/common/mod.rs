@@ -40,6 +40,10 @@ impl Server {
 
     async fn start_at(addr: &str, config: Config) -> Server {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        Self::serve(listener, config)
+    }
+
+    fn serve(listener: tokio::net::TcpListener, config: Config) -> Server {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(collab_server::run(listener, config, async move {
@@ -99,9 +103,13 @@ pub struct Nodes {
     pub url: String,
     pub redis: redis::RedisServer,
     pub nodes: Vec<Option<Server>>,
-    addrs: Vec<String>,
+    /// The nodes' addresses, shared with the balancer.
+    addrs: Backends,
     config: Config,
 }
+
+/// The balancer's backends: a restarted node may come back on another port.
+type Backends = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 impl Nodes {
     pub async fn start(count: usize, config: Config) -> Nodes {
@@ -118,6 +126,7 @@ impl Nodes {
             );
             nodes.push(Some(s));
         }
+        let addrs: Backends = std::sync::Arc::new(std::sync::Mutex::new(addrs));
         let url = balancer(addrs.clone()).await;
         Nodes {
             url,
@@ -141,15 +150,23 @@ impl Nodes {
     }
 
     /// Stops node `i` (its members get `shutdown` and reconnect through
-    /// the balancer to the others), then starts it again on its address.
+    /// the balancer to the others), then starts it again on its address,
+    /// or on a new one when an outgoing connection took that port as its
+    /// own meanwhile (the kernel reuses a freed port for `connect`: about
+    /// one run of 1,000 schedules in two hit it).
     pub async fn restart(&mut self, i: usize) {
         let i = i % self.nodes.len();
         if let Some(s) = self.nodes[i].take() {
             s.stop().await;
         }
         let config = Self::node_config(&self.redis, i, &self.config);
-        let url = format!("ws://{}/ws", self.addrs[i]);
-        self.nodes[i] = Some(Server::start_on_with(&url, config).await);
+        let addr = self.addrs.lock().unwrap()[i].clone();
+        let listener = match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
+        self.addrs.lock().unwrap()[i] = listener.local_addr().unwrap().to_string();
+        self.nodes[i] = Some(Server::serve(listener, config));
     }
 
     /// The room's text as a newcomer on node `i` loads it.
@@ -169,13 +186,13 @@ impl Nodes {
 
 /// A TCP balancer over `backends`: connection n goes to backend n (mod
 /// their number), or the next that accepts. Returns its `ws://` URL.
-async fn balancer(backends: Vec<String>) -> String {
+async fn balancer(backends: Backends) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let mut next = 0usize;
         while let Ok((mut inbound, _)) = listener.accept().await {
-            let backends = backends.clone();
+            let backends = backends.lock().unwrap().clone();
             let first = next;
             next = next.wrapping_add(1);
             tokio::spawn(async move {

@@ -115,6 +115,10 @@ pub(crate) struct Hub {
     published: AtomicU64,
     received: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Open (`true`) until the node stops: a join holds it shared from
+    /// before its claim until it is a member of the room (or refused), so
+    /// closing it waits for the joins under way and admits no more.
+    gate: tokio::sync::RwLock<bool>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -149,6 +153,7 @@ impl Hub {
             published: AtomicU64::new(0),
             received: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
+            gate: tokio::sync::RwLock::new(true),
         });
         let tasks = vec![
             tokio::spawn(publish(Arc::clone(&hub), rx)),
@@ -158,6 +163,63 @@ impl Hub {
         ];
         *hub.tasks.lock() = tasks;
         hub
+    }
+
+    /// Admits a join, or `None` once the node is stopping. The join holds
+    /// the guard until the joiner is a member of the room or refused.
+    pub async fn admit(&self) -> Option<tokio::sync::RwLockReadGuard<'_, bool>> {
+        let open = self.gate.read().await;
+        (*open).then_some(open)
+    }
+
+    /// Whether the node is stopping (joins are no longer admitted).
+    pub fn closing(&self) -> bool {
+        self.gate.try_read().map_or(true, |open| !*open)
+    }
+
+    /// Admits no more joins, after waiting (at most `within`) for those
+    /// under way: each is then a member of its room, whose release the
+    /// stop makes sure of, or refused.
+    pub async fn close(&self, within: Duration) {
+        match tokio::time::timeout(within, self.gate.write()).await {
+            Ok(mut open) => *open = false,
+            Err(_) => tracing::warn!("joins under way did not finish in time at the node's stop"),
+        }
+    }
+
+    /// Releases every name this node still holds in the rooms it hosts (at
+    /// its stop, after [`Self::drain`]): a member whose connection was
+    /// still closing, or whose join was claimed but never answered, does
+    /// not hold its name after the node is gone (a client whose welcome was
+    /// lost joins again without a session, and would get `name_taken`
+    /// from its own entry until it expired).
+    pub async fn release_all(&self, within: Duration) {
+        let rooms: Vec<RoomId> = self.hosted.lock().keys().cloned().collect();
+        let release = async {
+            for room in &rooms {
+                match self
+                    .cluster
+                    .release_node_members(
+                        room,
+                        reason_str(collab_protocol::LeftReason::Disconnected),
+                    )
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(%room, members = n, "released members still held at the node's stop")
+                    }
+                    Err(e) => {
+                        tracing::warn!(%room, error = %e, "could not release the node's members; they expire within the member ttl");
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(within, release).await.is_err() {
+            tracing::warn!(
+                "releasing the node's members at its stop timed out; they expire within the member ttl"
+            );
+        }
     }
 
     /// Waits (at most `within`) until the publisher has written everything

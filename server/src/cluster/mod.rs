@@ -792,6 +792,24 @@ impl Cluster {
         Ok(removed == 1)
     }
 
+    /// Removes every member this node holds in the room, each with a
+    /// `left` entry carrying `reason` (at the node's stop). Returns how
+    /// many.
+    pub async fn release_node_members(&self, room: &RoomId, reason: &str) -> ClusterResult<u64> {
+        let k = Keys::of(room);
+        Ok(self
+            .scripts
+            .release_node
+            .key(&k.who)
+            .key(&k.members)
+            .key(&k.alive)
+            .key(&k.log)
+            .arg(self.node().as_str())
+            .arg(reason)
+            .invoke_async(&mut self.conn())
+            .await?)
+    }
+
     /// Pushes back the expiry of this node's members `names` in the room;
     /// returns those that are no longer this node's.
     pub async fn refresh_members(

@@ -121,9 +121,13 @@ impl Node {
     /// is away does not hold up the shutdown).
     pub async fn stop(&self) {
         self.heartbeat.abort();
+        // No join is claimed from now on; those under way end first.
+        self.hub.close(Duration::from_secs(1)).await;
         // The members that just left are released (the others see them
-        // leave now, not after the member ttl).
+        // leave now, not after the member ttl), then those still held:
+        // connections still closing, and joins whose welcome never went.
         self.hub.drain(Duration::from_secs(1)).await;
+        self.hub.release_all(Duration::from_secs(1)).await;
         self.hub.stop();
         let released =
             tokio::time::timeout(Duration::from_secs(1), self.cluster.release_node()).await;

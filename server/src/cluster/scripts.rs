@@ -15,6 +15,7 @@ use redis::Script;
 pub(super) struct Scripts {
     pub claim: Script,
     pub release: Script,
+    pub release_node: Script,
     pub refresh: Script,
     pub sweep: Script,
     pub put_snapshot: Script,
@@ -27,6 +28,7 @@ impl Scripts {
         Self {
             claim: claim(),
             release: release(),
+            release_node: release_node(),
             refresh: refresh(),
             sweep: sweep(),
             put_snapshot: put_snapshot(),
@@ -112,6 +114,32 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('XADD', KEYS[4], '*', 'k', 'l', 'n', ARGV[2], 'f', id, 'd', ARGV[3])
 return 1
+",
+    )
+}
+
+/// Releases every member this node holds in a room (at its stop): those
+/// whose connection was still closing, or whose join the node claimed but
+/// never answered, would otherwise hold their names until they expire.
+/// KEYS: who, members, alive, log. ARGV: node, reason. Returns how many it
+/// removed (each with `left` in the log).
+fn release_node() -> Script {
+    Script::new(
+        r"
+local all = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #all, 2 do
+  local name, who = all[i], all[i + 1]
+  local id, owner = string.match(who, '^(%d+) %S+ (%S+)$')
+  if owner == ARGV[1] then
+    redis.call('HDEL', KEYS[1], name)
+    redis.call('HDEL', KEYS[2], name)
+    redis.call('ZREM', KEYS[3], name)
+    redis.call('XADD', KEYS[4], '*', 'k', 'l', 'n', owner, 'f', id, 'd', ARGV[2])
+    n = n + 1
+  end
+end
+return n
 ",
     )
 }
