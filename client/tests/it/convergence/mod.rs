@@ -412,10 +412,11 @@ async fn run_schedule(seed: u64, nodes: usize) -> Result<Tally, String> {
     }
     let versions: Vec<Vec<u8>> = clients.iter().map(Client::version).collect();
     for (c, name) in clients.iter().zip(&names) {
-        for v in &versions {
-            c.wait_includes(v)
-                .await
-                .map_err(|e| format!("{name} lacks a version: {e}"))?;
+        for (v, of) in versions.iter().zip(&names) {
+            c.wait_includes(v).await.map_err(|e| {
+                let texts: Vec<String> = clients.iter().map(Client::text).collect();
+                format!("{name} lacks {of}'s version: {e}\n  texts: {texts:#?}")
+            })?;
         }
     }
     if let Some(f) = clients.last().filter(|_| plan.forger) {
