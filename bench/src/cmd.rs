@@ -40,7 +40,7 @@ fn start_collab(common: &Common, sizing: &Sizing) -> Result<Server, String> {
     let max_connections = (sizing.connections + 64).max(1024);
     let max_rooms = (sizing.rooms + 16).max(256);
     let max_users = sizing.users.max(32);
-    if let Some(url) = &common.url {
+    if let Some(url) = common.url.first() {
         let addr = target::loopback_addr(url)?;
         return Ok(Server::Attached {
             addr,
@@ -105,8 +105,17 @@ fn start_relay(common: &Common) -> Result<ChildServer, String> {
 }
 
 fn collab_endpoint(server: &Server, common: &Common) -> Endpoint {
+    let urls = match common.url.len() {
+        0 | 1 => vec![format!(
+            "ws://{}{}",
+            server.addr(),
+            collab_protocol::WS_PATH
+        )],
+        _ => common.url.clone(),
+    };
     Endpoint::Collab {
-        url: format!("ws://{}{}", server.addr(), collab_protocol::WS_PATH),
+        urls,
+        spread: common.spread.max(1),
         token: common.token.clone(),
     }
 }

@@ -336,7 +336,7 @@ pub async fn run_phase(
     let gate = Arc::new(Semaphore::new(spec.connect_concurrency.max(1)));
     let mut joins = tokio::task::JoinSet::new();
     for i in 0..n_users {
-        let endpoint = endpoint.clone();
+        let endpoint = endpoint.placed(i / spec.users, i % spec.users);
         let room = format!("{}-{}", spec.tag, i / spec.users);
         let user = format!("u{}", i % spec.users);
         let gate = Arc::clone(&gate);

@@ -92,9 +92,17 @@ struct Common {
     server_bin: Option<PathBuf>,
 
     /// Load a collab-server that is already running instead of starting
-    /// one (loopback only), e.g. ws://127.0.0.1:7878/ws.
+    /// one (loopback only), e.g. ws://127.0.0.1:7878/ws. Given several
+    /// times (nodes sharing rooms through Redis), `load` spreads each
+    /// room's members over `--spread` of them.
     #[arg(long, value_name = "URL", conflicts_with_all = ["server_bin", "in_process"])]
-    url: Option<String>,
+    url: Vec<String>,
+
+    /// With several `--url`s: how many nodes each room's members are
+    /// spread over (room r's member u joins node (r + u mod SPREAD) mod
+    /// the nodes), so a room lives on SPREAD nodes.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "url")]
+    spread: usize,
 
     /// The pid of the server at --url, to read its CPU time and RSS.
     #[arg(long, value_name = "PID", requires = "url")]

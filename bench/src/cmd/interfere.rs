@@ -105,7 +105,7 @@ pub(crate) async fn interfere(args: InterfereArgs) -> Result<(), String> {
         progress: !common.quiet,
         typing: Typing::Turns,
     };
-    let external = common.url.is_some() || common.in_process;
+    let external = !common.url.is_empty() || common.in_process;
     // Declared before the server, so dropped after it stopped.
     let mut _data_dir = None;
     match args.disturb {

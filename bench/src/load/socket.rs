@@ -21,8 +21,14 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Which server speaks to the bench.
 #[derive(Debug, Clone)]
 pub enum Endpoint {
-    /// collab-server at `ws://ADDR/ws`.
-    Collab { url: String, token: Option<String> },
+    /// collab-server at `ws://ADDR/ws`; with several URLs, nodes sharing
+    /// rooms through Redis, each room's members spread over `spread` of
+    /// them ([`Endpoint::placed`]).
+    Collab {
+        urls: Vec<String>,
+        spread: usize,
+        token: Option<String>,
+    },
     /// The bare relay at `ws://ADDR/relay/ROOM`: senders send frames
     /// already shaped like collab's `update` event (`from` = sender index),
     /// so readers parse the same JSON either way.
@@ -32,6 +38,27 @@ pub enum Endpoint {
 impl Endpoint {
     pub fn is_relay(&self) -> bool {
         matches!(self, Endpoint::Relay { .. })
+    }
+
+    /// Where member `user` of room `room` connects: node `(room + user mod
+    /// spread) mod nodes`, so every room lives on `spread` nodes (one
+    /// node's worth of rooms starting on each). The relay has one address.
+    pub fn placed(&self, room: usize, user: usize) -> Endpoint {
+        match self {
+            Endpoint::Collab {
+                urls,
+                spread,
+                token,
+            } if urls.len() > 1 => {
+                let node = (room + user % (*spread).max(1)) % urls.len();
+                Endpoint::Collab {
+                    urls: vec![urls[node].clone()],
+                    spread: 1,
+                    token: token.clone(),
+                }
+            }
+            other => other.clone(),
+        }
     }
 }
 
@@ -72,7 +99,10 @@ pub async fn join_until(
     welcome_by: Instant,
 ) -> Result<(Ws, u64), String> {
     match endpoint {
-        Endpoint::Collab { url, token } => {
+        Endpoint::Collab { urls, token, .. } => {
+            let url = urls
+                .first()
+                .ok_or_else(|| "join: no server URL".to_string())?;
             let mut ws = connect(url).await?;
             let join = ClientMsg::Join(Join {
                 protocol: PROTOCOL_VERSION,
