@@ -1117,3 +1117,76 @@ async fn a_join_under_way_at_its_nodes_stop_leaves_no_ghost() {
     assert_eq!(names, vec!["newbie"], "nobody of node-a is left");
     b.stop().await;
 }
+
+/// The value of a counter or gauge in a node's `/metrics`.
+async fn metric(server: &Server, name: &str) -> u64 {
+    let (_, _, metrics) = http(server.addr, "GET", "/metrics").await;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A room's traffic reaches only the nodes that host its members (issue
+/// 18, "Capacity grows with nodes"): node c, whose only room is another,
+/// reads none of the busy room's entries, while node b reads every one.
+#[tokio::test]
+async fn a_rooms_traffic_reaches_only_its_nodes() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let b = Server::start(node_config(&redis, "node-b")).await;
+    let c = Server::start(node_config(&redis, "node-c")).await;
+    let (mut alice, _) = a.join("busy", "alice").await;
+    let (mut bob, _) = b.join("busy", "bob").await;
+    let (mut carol, _) = c.join("quiet", "carol").await;
+    let (mut dave, _) = a.join("quiet", "dave").await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await;
+    // Node c has read the quiet room's log so far (dave's peer binding
+    // follows his `joined`; his chat follows both).
+    dave.send(&ClientMsg::Chat {
+        text: "ready".into(),
+    })
+    .await;
+    carol
+        .recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if text == "ready"))
+        .await;
+    let (b0, c0) = (
+        metric(&b, "collab_cluster_received_total").await,
+        metric(&c, "collab_cluster_received_total").await,
+    );
+
+    const CHATS: u64 = 20;
+    for i in 0..CHATS {
+        alice
+            .send(&ClientMsg::Chat {
+                text: format!("busy {i}"),
+            })
+            .await;
+    }
+    let last = format!("busy {}", CHATS - 1);
+    bob.recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if *text == last))
+        .await;
+    // A chat in the quiet room, read by node c after everything above was
+    // written: had c read the busy room, it would have read it by now.
+    dave.send(&ClientMsg::Chat {
+        text: "quiet".into(),
+    })
+    .await;
+    carol
+        .recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if text == "quiet"))
+        .await;
+
+    let b_read = metric(&b, "collab_cluster_received_total").await - b0;
+    let c_read = metric(&c, "collab_cluster_received_total").await - c0;
+    assert!(b_read >= CHATS, "node b read {b_read} entries");
+    assert_eq!(c_read, 1, "node c read only the quiet room's chat");
+    assert_eq!(metric(&c, "collab_cluster_rooms").await, 1);
+    assert_eq!(metric(&a, "collab_cluster_rooms").await, 2);
+    drop((alice, bob, carol, dave));
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
