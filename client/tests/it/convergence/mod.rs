@@ -605,7 +605,7 @@ async fn random_schedules_converge() {
 /// CI runs 30 schedules (a few seconds); a longer run:
 /// `COLLAB_NODE_SCHEDULES=1000 cargo test -p collab-client --test it
 /// convergence::random_schedules_converge_across_nodes -- --nocapture`.
-/// One schedule in 6,000 failed over three release runs of 2,000
+/// One schedule in 8,000 failed over four release runs of 2,000
 /// (2026-12-06; docs/scale-out.md, "What is left"); it was 2 in 1,000
 /// before a node's stop released every name it held, and 3 in 100 before a
 /// member back on its node kept its session.
