@@ -78,7 +78,10 @@ async fn cost_of_joining_and_opening() {
         cold.push(ms(t0));
         if i > 0 {
             let t0 = Instant::now();
-            assert_eq!(m.open(files[i - 1], peer).await.len_chars(), line.len() * 50);
+            assert_eq!(
+                m.open(files[i - 1], peer).await.len_chars(),
+                line.len() * 50
+            );
             warm.push(ms(t0));
         }
         members.push(m);

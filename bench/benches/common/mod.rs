@@ -233,7 +233,10 @@ impl Member {
     /// Leaves and waits for the server to close the connection.
     pub async fn leave(mut self) {
         self.send_json(json!({"type":"leave"}).to_string()).await;
-        let _ = timeout(WAIT, async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
+        let _ = timeout(WAIT, async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
     }
 }
 
