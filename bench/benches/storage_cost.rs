@@ -2,9 +2,8 @@
 //! updates into a stored room, then the store's size and how long a restart
 //! takes until the first joiner has the room; and 5,000 single-character
 //! updates, pipelined, until the last ack, in memory and stored. A real
-//! server in this process over loopback. Figures printed (docs/storage.md,
-//! BENCHMARKS.md); until issue 19 `#[ignore]`d tests in
-//! `server/tests/storage.rs`. Run:
+//! server in this process over loopback. Figures printed; until issue 19
+//! `#[ignore]`d tests in `server/tests/storage.rs`. Run:
 //! `cargo bench -p collab-bench --bench storage_cost`
 #![allow(clippy::unwrap_used)]
 
