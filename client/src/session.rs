@@ -7,13 +7,7 @@
 //! lives here once: the editor and [`crate::Client`] both drive a
 //! `Session`. It does no IO and reads no clock: the owner passes `now`, so
 //! tests step time with plain [`Instant`]s, without a runtime or sleeps.
-//!
-//! The owner feeds every [`TransportEvent`] to [`Session::handle`], calls
-//! [`Session::handle_timeout`] once [`Session::poll_timeout`]'s instant has
-//! passed (asking again after sending an update), carries out the
-//! [`Effect`]s in order, and edits through the replica (a `Session` derefs
-//! to it), sending what its editing methods return. The crate's docs show
-//! the loop.
+//! The crate's docs show the loop that drives one.
 //!
 //! Welcome assembly and rate-limited updates stay in the [`Replica`]: they
 //! are about the document, not the connection. The session adds the clock:
@@ -155,11 +149,7 @@ impl Session {
     /// The clock at `now`: when no ack came for the resend interval, every
     /// unacked update goes again as one (and the wait starts over).
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Effect> {
-        self.observe(now);
-        let Some(since) = self.waiting_since else {
-            return Vec::new();
-        };
-        if now.saturating_duration_since(since) < self.resend_after {
+        if self.poll_timeout(now).is_none_or(|due| now < due) {
             return Vec::new();
         }
         self.waiting_since = Some(now);

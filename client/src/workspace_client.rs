@@ -9,17 +9,19 @@ use collab_protocol::workspace::ClientEvent as WireOut;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::workspace::{Workspace, WorkspaceConnection, WsEffect, WsEvent};
+use crate::workspace::{Workspace, WorkspaceConnection, WsEffect};
 use crate::{ClientError, ConnectOptions, JoinAs, TransportEvent, TransportEvents};
 
 /// Events kept for tests to read (the newest; older ones go).
+#[cfg(feature = "test-harness")]
 const EVENTS_KEPT: usize = 4096;
 
 /// Everything a [`WorkspaceClient`] knows, as its predicates see it.
 #[derive(Debug)]
 pub struct WorkspaceState {
     workspace: Workspace,
-    events: std::collections::VecDeque<WsEvent>,
+    #[cfg(feature = "test-harness")]
+    events: std::collections::VecDeque<crate::WsEvent>,
 }
 
 /// Predicates read the workspace directly: `s.kind()`, `s.file(id)`...
@@ -31,8 +33,10 @@ impl std::ops::Deref for WorkspaceState {
 }
 
 impl WorkspaceState {
-    /// The events seen so far (the last few thousand), oldest first.
-    pub fn events(&self) -> impl Iterator<Item = &WsEvent> {
+    /// The events seen so far (the last few thousand), oldest first
+    /// (the `test-harness` feature).
+    #[cfg(feature = "test-harness")]
+    pub fn events(&self) -> impl Iterator<Item = &crate::WsEvent> {
         self.events.iter()
     }
 
@@ -40,11 +44,14 @@ impl WorkspaceState {
         for effect in effects {
             match effect {
                 WsEffect::Send(m) => _ = conn.send(m),
-                WsEffect::Event(e) => {
-                    if self.events.len() == EVENTS_KEPT {
-                        self.events.pop_front();
+                WsEffect::Event(_e) => {
+                    #[cfg(feature = "test-harness")]
+                    {
+                        if self.events.len() == EVENTS_KEPT {
+                            self.events.pop_front();
+                        }
+                        self.events.push_back(_e);
                     }
-                    self.events.push_back(e);
                 }
             }
         }
@@ -152,6 +159,7 @@ impl WorkspaceClient {
         let shared = Arc::new(Shared {
             state: Mutex::new(WorkspaceState {
                 workspace,
+                #[cfg(feature = "test-harness")]
                 events: std::collections::VecDeque::new(),
             }),
             changed: watch::Sender::new(()),
@@ -177,7 +185,9 @@ impl WorkspaceClient {
         &self.user
     }
 
-    /// The state, locked: read it, don't hold it across an await.
+    /// The state, locked: read it, don't hold it across an await (the
+    /// `test-harness` feature: programs read it in `wait_for`'s predicates).
+    #[cfg(feature = "test-harness")]
     pub fn state(&self) -> parking_lot::MutexGuard<'_, WorkspaceState> {
         self.shared.state.lock()
     }

@@ -513,83 +513,6 @@ async fn memory_storage_keeps_nothing() {
     server.stop().await;
 }
 
-/// Figures for the report: the automerge-paper trace (259,778 edits) sent
-/// as ~1000 updates into a stored room, then the store size and how long a
-/// restart takes until the first joiner has the room.
-/// `cargo test -p collab-server --test storage -- --ignored --nocapture`
-#[tokio::test]
-#[ignore = "measurement; prints figures"]
-async fn automerge_paper_restart_figures() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../testdata/editing-traces/automerge-paper.json.gz"
-    );
-    let out = std::process::Command::new("gzip")
-        .args(["-dc", path])
-        .output()
-        .unwrap();
-    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let end = trace["endContent"].as_str().unwrap().to_owned();
-    let mut doc = collab_doc::SharedDoc::new();
-    let mut updates = Vec::new();
-    let mut edits = 0usize;
-    let mut batch = 0;
-    for txn in trace["txns"].as_array().unwrap() {
-        for p in txn["patches"].as_array().unwrap() {
-            let pos = p[0].as_u64().unwrap() as usize;
-            let del = p[1].as_u64().unwrap() as usize;
-            doc.splice(pos, del, p[2].as_str().unwrap()).unwrap();
-            edits += 1;
-            batch += 1;
-            if batch == 260 {
-                batch = 0;
-                updates.push(doc.take_local_update().unwrap());
-            }
-        }
-    }
-    updates.extend(doc.take_local_update());
-    assert_eq!(doc.text(), end);
-    let snapshot = doc.snapshot().unwrap().len();
-
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(stored(dir.path())).await;
-    let (mut c, _) = server.join("paper", "alice").await;
-    let t = std::time::Instant::now();
-    let n = updates.len() as u64;
-    for (i, u) in updates.into_iter().enumerate() {
-        c.send(&collab_protocol::ClientMsg::Update {
-            seq: i as u64 + 1,
-            data: collab_protocol::Base64Bytes(u),
-        })
-        .await;
-    }
-    c.recv_until(|m| matches!(m, ServerMsg::Ack { seq } if *seq == n))
-        .await;
-    let sent = t.elapsed();
-    c.close().await;
-    let t = std::time::Instant::now();
-    server.stop().await;
-    let stop = t.elapsed();
-    let size = std::fs::metadata(dir.path().join("rooms.redb"))
-        .unwrap()
-        .len();
-
-    let t = std::time::Instant::now();
-    let server = Server::start(stored(dir.path())).await;
-    let (c, w) = server.join("paper", "bob").await;
-    let restart = t.elapsed();
-    assert_eq!(replica(&w).text(), end);
-    c.close().await;
-    server.stop().await;
-    println!(
-        "automerge-paper: {edits} edits in {n} updates stored in {sent:?}; stop (flush) {stop:?}; \
-         rooms.redb {:.1} MiB (the room's snapshot: {} KiB); restart to first welcome {restart:?} ({} chars)",
-        size as f64 / (1024.0 * 1024.0),
-        snapshot / 1024,
-        end.chars().count()
-    );
-}
-
 /// Joiners and leavers race on one stored room, so it empties, leaves
 /// memory and is loaded again over and over, sometimes while its last
 /// edits are still queued for the store: no edit is lost.
@@ -627,50 +550,6 @@ async fn churn_on_a_stored_room_loses_no_edit() {
     let server = Server::start(stored(dir.path())).await;
     check(&text_of(&server.url(), "churn").await);
     server.stop().await;
-}
-
-/// Figures for the report: what storing costs the update path. 5000
-/// single-character updates, pipelined, until the last ack; memory vs
-/// stored. `cargo test -p collab-server --test storage -- --ignored --nocapture`
-#[tokio::test]
-#[ignore = "measurement; prints figures"]
-async fn update_path_cost_of_storage() {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, config) in [
-        (
-            "memory",
-            Config {
-                messages_per_second: 100_000,
-                burst: 100_000,
-                ..test_config()
-            },
-        ),
-        ("stored", stored(dir.path())),
-    ] {
-        let server = Server::start(config).await;
-        let (mut c, w) = server.join("typing", "alice").await;
-        let mut doc = replica(&w);
-        let updates: Vec<_> = (0..5000)
-            .map(|i| edit(&mut doc, i, "x"))
-            .collect::<Vec<_>>();
-        let t = std::time::Instant::now();
-        for (i, data) in updates.into_iter().enumerate() {
-            c.send(&collab_protocol::ClientMsg::Update {
-                seq: i as u64 + 1,
-                data,
-            })
-            .await;
-        }
-        c.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 5000 }))
-            .await;
-        let took = t.elapsed();
-        c.close().await;
-        server.stop().await;
-        println!(
-            "{name}: 5000 single-char updates acked in {took:?} ({:.1} µs/update)",
-            took.as_secs_f64() * 1e6 / 5000.0
-        );
-    }
 }
 
 /// Issue 12: a SIGKILL while the store loaded a heavy room lost most of

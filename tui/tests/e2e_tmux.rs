@@ -1,5 +1,5 @@
-//! End to end: a real server (collab-tui's own `serve` subcommand on a free
-//! loopback port) and two real collab-tui processes in tmux, driven by
+//! End to end: a real server (collab-tui's own `serve` subcommand on a
+//! loopback port it chose and reported) and two real collab-tui processes in tmux, driven by
 //! send-keys and read by capture-pane, as two people would use them.
 //!
 //! Every wait polls the screen for something observable, with a deadline;
@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -53,18 +53,23 @@ impl Drop for Session {
 
 impl Session {
     /// A private tmux server, a scratch directory holding `files`, and a
-    /// collab server on a free loopback port.
+    /// collab server (keeping nothing) on a loopback port it chose.
     fn new(files: &[(&str, &str)]) -> Session {
-        let mut s = Session::without_server(files);
-        let (server, addr) = start_server("127.0.0.1:0");
-        s.server = Some(server);
-        s.addr = addr;
-        s
+        Session::with(files, Keeps::Nothing)
     }
 
-    /// As [`Session::new`], with no server: the editors start their own on
-    /// the session's address ([`Session::start_local`]).
-    fn without_server(files: &[(&str, &str)]) -> Session {
+    /// As [`Session::new`], with the server an editor would start: rooms on
+    /// disk under the session's data directory, and its address the local
+    /// one of the editors started with [`Session::start_local`], so when it
+    /// dies they start the next there. The first is started here, on a port
+    /// it chose, since every editor must know the address before any server
+    /// runs; an editor's own start is what follows a death (carol's, after
+    /// a crash, at her editor's start).
+    fn local(files: &[(&str, &str)]) -> Session {
+        Session::with(files, Keeps::Rooms)
+    }
+
+    fn with(files: &[(&str, &str)], keeps: Keeps) -> Session {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -76,13 +81,23 @@ impl Session {
         for (name, text) in files {
             std::fs::write(dir.join(name), text).unwrap();
         }
+        let data = match keeps {
+            Keeps::Nothing => None,
+            Keeps::Rooms => Some(dir.join("data/collab/local")),
+        };
+        let (server, addr) = start_server("127.0.0.1:0", data.as_deref());
         Session {
             socket: unique,
-            addr: free_addr(),
-            server: None,
+            addr,
+            server: Some(server),
             dir,
             _turn: turn,
         }
+    }
+
+    /// The pid of the server this session started.
+    fn server_pid(&self) -> u32 {
+        self.server.as_ref().unwrap().id()
     }
 
     /// Stops the server (as a crash would: no goodbye to anyone).
@@ -94,7 +109,7 @@ impl Session {
 
     /// A new, empty server on the same address.
     fn restart_server(&mut self) {
-        let (server, addr) = start_server(&self.addr.to_string());
+        let (server, addr) = start_server(&self.addr.to_string(), None);
         assert_eq!(addr, self.addr);
         self.server = Some(server);
     }
@@ -216,16 +231,17 @@ fn require_tmux() {
     );
 }
 
-/// A port for editors that start their own server there (they must all be
-/// told it before any server runs): bound, then freed for them. A test's own
-/// server ([`start_server`]) binds port 0 and reports its address instead.
-fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// What a session's server keeps.
+#[derive(Clone, Copy)]
+enum Keeps {
+    /// Nothing (`--memory`).
+    Nothing,
+    /// Rooms on disk, as an editor's local server does.
+    Rooms,
 }
 
 /// The pids of the servers editors started on `addr` (the session's own
-/// free port, so no one else's).
+/// port, so no one else's).
 fn local_server_pids(addr: SocketAddr) -> Vec<u32> {
     let Ok(out) = Command::new("pgrep")
         .args(["-f", &format!("serve --bind {addr} --idle-shutdown")])
@@ -265,18 +281,17 @@ fn kill9(pid: u32) {
     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
 }
 
-/// `collab-tui serve` on `bind`, and the address it reports listening on
-/// (its stdout's one line, printed once it listens).
-fn start_server(bind: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--bind",
-            bind,
-            "--idle-shutdown",
-            "300",
-            "--memory",
-        ])
+/// `collab-tui serve` on `bind`, keeping rooms in `data` (else nothing),
+/// and the address it reports listening on (its stdout's one line, printed
+/// once it listens).
+fn start_server(bind: &str, data: Option<&Path>) -> (Child, SocketAddr) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--bind", bind, "--idle-shutdown", "300"]);
+    match data {
+        Some(dir) => cmd.arg("--data-dir").arg(dir),
+        None => cmd.arg("--memory"),
+    };
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -602,8 +617,8 @@ fn dragging_the_window_smaller_never_crashes_the_editor() {
 fn a_dead_local_server_is_started_again_and_the_text_comes_back_once() {
     require_tmux();
     let text: String = (1..=81).map(|i| format!("bg line {i}\n")).collect();
-    let s = Session::without_server(&[("bg.txt", &text)]);
-    // alice's editor starts the local server; bob's joins it.
+    let mut s = Session::local(&[("bg.txt", &text)]);
+    // alice and bob use the local server.
     s.start_local("alice", "bg.txt");
     s.wait_for("alice", "alice connected", |t| {
         t.contains("bg line 1") && t.contains("connected")
@@ -612,11 +627,11 @@ fn a_dead_local_server_is_started_again_and_the_text_comes_back_once() {
     s.wait_for("bob", "bob connected", |t| {
         t.contains("bg line 1") && t.contains("connected")
     });
-    let first = local_server_pid(s.addr).expect("the editor started a server");
+    let first = s.server_pid();
 
     // The server is killed. Both go on typing; an editor notices, starts a
     // new server, and both reconnect by themselves.
-    kill9(first);
+    s.kill_server();
     s.keys("alice", &["C-Home"]);
     s.type_text("alice", "alice-after ");
     s.keys("bob", &["C-End"]);
@@ -670,7 +685,7 @@ fn a_dead_local_server_is_started_again_and_the_text_comes_back_once() {
 #[test]
 fn the_autostarted_server_keeps_the_room_on_disk_across_a_crash() {
     require_tmux();
-    let s = Session::without_server(&[("kept.txt", "kept line\n")]);
+    let mut s = Session::local(&[("kept.txt", "kept line\n")]);
     s.start_local("alice", "kept.txt");
     s.wait_for("alice", "alice connected", |t| {
         t.contains("kept line") && t.contains("connected")
@@ -713,8 +728,8 @@ fn the_autostarted_server_keeps_the_room_on_disk_across_a_crash() {
     for who in ["alice", "bob"] {
         kill9(s.editor_pid(who));
     }
-    let server = local_server_pid(s.addr).expect("alice's editor started a server");
-    kill9(server);
+    let server = s.server_pid();
+    s.kill_server();
 
     s.start_local("carol", "kept.txt");
     s.wait_for("carol", "the room from disk", |t| {

@@ -5,17 +5,18 @@
 
 use crate::common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Server;
 
-/// Alice types; Bob, who has her line, pastes 740 KiB (one 1 MiB frame).
-/// As one insert the paste reached Alice after 2.6 s (a `cargo test`
-/// build); as runs after 0.3 s, most of it moving a 1 MiB frame through
-/// JSON and base64 in a debug build. The bound leaves room for a loaded
-/// machine.
+/// Alice types; Bob, who has her line, pastes 740 KiB (one 1 MiB frame):
+/// it reaches Alice whole, and the room has the same text. The wait is the
+/// client's timeout, a guard against a hang only. How fast (as one insert,
+/// Loro's quadratic merge took 2.6 s here in a debug build; as runs 0.3 s)
+/// is a bench's: `cargo bench -p collab-bench --bench paste_cost` times the
+/// server's and each member's merge of such a paste both ways.
 #[tokio::test]
-async fn a_big_paste_reaches_the_other_member_quickly() {
+async fn a_big_paste_reaches_the_other_member() {
     let server = Server::start().await;
     let alice = server.join("paste", "alice").await;
     let bob = server.join("paste", "bob").await;
@@ -28,14 +29,8 @@ async fn a_big_paste_reaches_the_other_member_quickly() {
         .take(740 * 1024)
         .collect();
     let expected = format!("fn main() {{}}\n{paste}");
-    let started = Instant::now();
     bob.edit(13, 0, &paste).unwrap();
     alice.wait_text(&expected).await.unwrap();
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_millis(1500),
-        "the paste took {took:?}"
-    );
     bob.wait_synced().await.unwrap();
     assert_eq!(server.room_text("paste").await, expected);
     server.stop().await;

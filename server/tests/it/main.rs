@@ -25,7 +25,6 @@ mod half_open;
 mod history;
 mod lifecycle;
 mod logs;
-mod memory;
 mod metrics;
 mod rooms;
 mod store_damage;
