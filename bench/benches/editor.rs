@@ -51,6 +51,7 @@ fn welcome(room: &SharedDoc) -> ServerMsg {
         resumed: false,
         doc_kind: DocKind::Snapshot,
         doc: Base64Bytes(room.snapshot().unwrap()),
+        doc_encoding: None,
         doc_parts: 0,
         doc_updates: 0,
         version: Base64Bytes(room.version()),

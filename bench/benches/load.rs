@@ -52,6 +52,7 @@ fn welcome(snapshot: &[u8], version: Vec<u8>) -> ServerMsg {
         resumed: false,
         doc_kind: DocKind::Snapshot,
         doc: Base64Bytes(snapshot.to_vec()),
+        doc_encoding: None,
         doc_parts: 0,
         doc_updates: 0,
         version: Base64Bytes(version),

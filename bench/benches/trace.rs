@@ -25,7 +25,9 @@
 //!   (`SnapshotAndUpdates`: the kept snapshot, then the updates after it,
 //!   one `update` event each, as before; `OneUpdate`: the history up to
 //!   the kept snapshot as one update and the changes since merged into
-//!   another, `RoomDoc::newcomer_doc`, as now): the welcome's bytes
+//!   another, `RoomDoc::newcomer_doc`; `Zlib`: that with its first update
+//!   compressed, `newcomer_doc_as`, as a newcomer that reads zlib gets it
+//!   now): the welcome's bytes
 //!   on the wire (printed), the server's work for a newcomer (serialized
 //!   as the welcome and its `update` events), the newcomer's load (a
 //!   replica tracking changes, as a client's), and a remote keystroke into
@@ -43,7 +45,8 @@ use std::time::Duration;
 
 use collab_bench::trace;
 use collab_doc::{
-    DEFAULT_MAX_DOC_BYTES, NewcomerDoc, RoomDoc, SharedDoc, UpdateInfo, next_compaction_after,
+    DEFAULT_MAX_DOC_BYTES, DocEncoding, NewcomerDoc, RoomDoc, SharedDoc, UpdateInfo,
+    next_compaction_after,
 };
 use collab_protocol::{Base64Bytes, DocKind, Limits, Member, PROTOCOL_VERSION, ServerMsg, Welcome};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -90,24 +93,30 @@ enum Sent {
     /// The history up to the kept snapshot as one update, the changes
     /// since merged into another (`RoomDoc::newcomer_doc`).
     OneUpdate,
+    /// The same with the first update compressed (`doc_encoding: "zlib"`,
+    /// `RoomDoc::newcomer_doc_as`), as a newcomer that reads zlib gets it:
+    /// the newcomer's load includes the inflate.
+    Zlib,
 }
 
 /// What a newcomer is sent, the `sent` way: the welcome's kind and
 /// document, and the updates after it.
 fn newcomer_doc(room: &mut RoomDoc, sent: Sent) -> (DocKind, Vec<u8>, Vec<Arc<Vec<u8>>>) {
-    match sent {
+    let encoding = match sent {
         Sent::SnapshotAndUpdates => {
             let (base, tail) = room.for_newcomer();
-            (DocKind::Snapshot, base.as_ref().clone(), tail)
+            return (DocKind::Snapshot, base.as_ref().clone(), tail);
         }
-        Sent::OneUpdate => match room.newcomer_doc(usize::MAX) {
-            NewcomerDoc::Updates(whole, after) => (
-                DocKind::Updates,
-                whole.as_ref().clone(),
-                after.into_iter().collect(),
-            ),
-            NewcomerDoc::Snapshot((base, tail)) => (DocKind::Snapshot, base.as_ref().clone(), tail),
-        },
+        Sent::OneUpdate => DocEncoding::Raw,
+        Sent::Zlib => DocEncoding::Zlib,
+    };
+    match room.newcomer_doc_as(usize::MAX, encoding) {
+        NewcomerDoc::Updates(whole, after) | NewcomerDoc::ZlibUpdates(whole, after) => (
+            DocKind::Updates,
+            whole.as_ref().clone(),
+            after.into_iter().collect(),
+        ),
+        NewcomerDoc::Snapshot((base, tail)) => (DocKind::Snapshot, base.as_ref().clone(), tail),
     }
 }
 
@@ -129,6 +138,7 @@ fn welcome_frames(room: &mut RoomDoc, sent: Sent) -> Vec<String> {
         resumed: false,
         doc_kind,
         doc: Base64Bytes(doc),
+        doc_encoding: matches!(sent, Sent::Zlib).then_some(collab_protocol::DocEncoding::Zlib),
         doc_parts: 0,
         doc_updates: u32::try_from(tail.len()).unwrap(),
         version: Base64Bytes(room.version()),
@@ -147,7 +157,10 @@ fn welcome_frames(room: &mut RoomDoc, sent: Sent) -> Vec<String> {
 /// The newcomer's document, from the room's welcome, loaded as a client
 /// loads it (a replica that tracks its changes for the editor).
 fn newcomer_of(room: &mut RoomDoc, sent: Sent) -> SharedDoc {
-    let (_, doc, tail) = newcomer_doc(room, sent);
+    let (_, mut doc, tail) = newcomer_doc(room, sent);
+    if matches!(sent, Sent::Zlib) {
+        doc = collab_doc::zlib::inflate(&doc, usize::MAX).unwrap();
+    }
     let mut replica = SharedDoc::new();
     replica.track_changes();
     replica.import(&doc).unwrap();
@@ -251,7 +264,7 @@ fn trace_benches(c: &mut Criterion) {
             "room built ({how:?}): {:?} for the trace's imports and compactions",
             started.elapsed()
         );
-        for sent in [Sent::SnapshotAndUpdates, Sent::OneUpdate] {
+        for sent in [Sent::SnapshotAndUpdates, Sent::OneUpdate, Sent::Zlib] {
             let frames = welcome_frames(&mut room, sent);
             let (kind, doc, tail) = newcomer_doc(&mut room, sent);
             eprintln!(

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use collab_doc::{DocError, SharedDoc, TextChange, Undo};
 use collab_protocol::{
-    Base64Bytes, ClientMsg, DocKind, ErrorCode, Join, LeftReason, Limits, Member, MemberRef,
-    PROTOCOL_VERSION, Presence, ProtocolError, ServerMsg, UserId, Welcome,
+    Base64Bytes, ClientMsg, DocEncoding, DocKind, ErrorCode, Join, LeftReason, Limits, Member,
+    MemberRef, PROTOCOL_VERSION, Presence, ProtocolError, ServerMsg, UserId, Welcome,
 };
 
 /// What the owner of a [`Replica`] must do after [`Replica::handle`].
@@ -266,6 +266,9 @@ impl Replica {
             session: self.session.clone(),
             token: token.map(str::to_owned),
             version: has_history.then(|| Base64Bytes(self.doc.version())),
+            // A newcomer's history compressed: automerge-paper's welcome
+            // 345 KB of base64 -> about 150 KB (docs/protocol.md 5.1).
+            doc_encodings: vec![DocEncoding::Zlib.as_str().to_owned()],
         })
     }
 
@@ -492,7 +495,19 @@ impl Replica {
     }
 
     /// `updates` are the welcome's `doc_updates`, imported after its `doc`.
-    fn on_welcome(&mut self, w: Welcome, updates: Vec<Vec<u8>>, out: &mut Vec<Effect>) {
+    fn on_welcome(&mut self, mut w: Welcome, updates: Vec<Vec<u8>>, out: &mut Vec<Effect>) {
+        if w.doc_encoding == Some(DocEncoding::Zlib) {
+            // Capped at the most a room keeps for the largest text it
+            // allows: a server cannot make this replica allocate more.
+            let cap = collab_doc::history_bound(w.limits.max_doc_bytes);
+            match collab_doc::zlib::inflate(w.doc.as_slice(), cap) {
+                Ok(doc) => w.doc = Base64Bytes(doc),
+                Err(e) => {
+                    out.push(bad_data("welcome document", &e));
+                    w.doc = Base64Bytes(Vec::new());
+                }
+            }
+        }
         let first = self.welcomes == 0;
         self.welcomes += 1;
         self.session = Some(w.session);

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use loro::VersionVector;
 
 use crate::room::empty_snapshot;
-use crate::{DocError, NewcomerDoc, RoomDoc};
+use crate::{DocEncoding, DocError, NewcomerDoc, RoomDoc};
 
 /// What a newcomer loads: a snapshot, then the updates merged after it.
 pub type Newcomer = (Arc<Vec<u8>>, Vec<Arc<Vec<u8>>>);
@@ -107,6 +107,25 @@ impl LazyRoomDoc {
     /// ([`RoomDoc::newcomer_doc_ready`]): always in an empty room.
     pub fn newcomer_doc_ready(&self) -> bool {
         self.live.get().is_none_or(RoomDoc::newcomer_doc_ready)
+    }
+
+    /// [`RoomDoc::newcomer_doc_as`]; for an empty room, the empty snapshot.
+    pub fn newcomer_doc_as(
+        &mut self,
+        max_update_bytes: usize,
+        encoding: DocEncoding,
+    ) -> NewcomerDoc {
+        match self.live.get_mut() {
+            Some(doc) => doc.newcomer_doc_as(max_update_bytes, encoding),
+            None => NewcomerDoc::Snapshot((empty_snapshot(), Vec::new())),
+        }
+    }
+
+    /// [`RoomDoc::newcomer_doc_ready_as`]: always in an empty room.
+    pub fn newcomer_doc_ready_as(&self, encoding: DocEncoding) -> bool {
+        self.live
+            .get()
+            .is_none_or(|d| d.newcomer_doc_ready_as(encoding))
     }
 
     /// Update bytes kept after the snapshot ([`RoomDoc::tail_bytes`]):

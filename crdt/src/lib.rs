@@ -29,12 +29,14 @@ mod runs;
 pub mod testing;
 pub mod tree;
 mod update;
+pub mod zlib;
 
 pub use compaction::{Compacted, CompactionJob, HISTORY_WINDOW, Need, Swapped, history_bound};
 pub use lazy::LazyRoomDoc;
 pub use room::{NewcomerDoc, RoomDoc, TAIL_COMPACT_BYTES, next_compaction_after, seed_peer};
 pub use runs::INSERT_RUN_CHARS;
 pub use update::{PeerId, PeerSpan, UpdateInfo, forge_for_tests};
+pub use zlib::DocEncoding;
 
 /// Loro's version vector, as [`RoomDoc::version_vector`] and [`Need`] use it.
 pub use loro::VersionVector;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use collab_doc::{DocError, NewcomerDoc, RoomDoc, SharedDoc};
+use collab_doc::{DocEncoding, DocError, NewcomerDoc, RoomDoc, SharedDoc};
 
 /// Four replicas typing in rounds without hearing from each other first: a
 /// concurrent history, as a busy room's is. Returns the updates in the order
@@ -518,6 +518,71 @@ fn a_newcomer_gets_the_history_as_two_updates_made_once_per_change() {
     let mut newcomer = SharedDoc::new();
     newcomer.import(&whole).unwrap();
     assert_eq!(newcomer.text(), more.text());
+}
+
+/// A newcomer that reads zlib is sent the same history compressed: made by
+/// the first such newcomer after the snapshot (so that newcomer's welcome is
+/// not short work), copied for the next, made anew with the next snapshot;
+/// it inflates to the bytes a newcomer that reads only Loro's gets.
+#[test]
+fn a_zlib_newcomer_gets_the_same_history_compressed_once_per_snapshot() {
+    let log = interleaved(300);
+    let mut room = RoomDoc::new();
+    for u in &log[..600] {
+        room.import_limited(u, 1 << 20).unwrap();
+    }
+    room.compact().unwrap();
+    assert!(room.newcomer_doc_ready_as(DocEncoding::Raw));
+    assert!(
+        !room.newcomer_doc_ready_as(DocEncoding::Zlib),
+        "compressing is work: not under the room's lock"
+    );
+    for u in &log[600..] {
+        room.import_limited(u, 1 << 20).unwrap();
+    }
+    let NewcomerDoc::ZlibUpdates(z, Some(after)) =
+        room.newcomer_doc_as(usize::MAX, DocEncoding::Zlib)
+    else {
+        panic!("an untrimmed room sends its history as updates");
+    };
+    assert!(room.newcomer_doc_ready_as(DocEncoding::Zlib));
+    let NewcomerDoc::ZlibUpdates(z2, Some(after2)) =
+        room.newcomer_doc_as(usize::MAX, DocEncoding::Zlib)
+    else {
+        panic!("still zlib");
+    };
+    assert!(
+        Arc::ptr_eq(&z, &z2) && Arc::ptr_eq(&after, &after2),
+        "made once"
+    );
+    let NewcomerDoc::Updates(whole, Some(raw_after)) = room.newcomer_doc(usize::MAX) else {
+        panic!("raw");
+    };
+    assert!(
+        Arc::ptr_eq(&after, &raw_after),
+        "the changes since are not compressed"
+    );
+    let inflated = collab_doc::zlib::inflate(&z, whole.len()).unwrap();
+    assert_eq!(&inflated, whole.as_ref());
+    assert!(z.len() < whole.len(), "{} against {}", z.len(), whole.len());
+    let mut newcomer = SharedDoc::new();
+    newcomer.import(&inflated).unwrap();
+    newcomer.import(&after).unwrap();
+    assert_eq!(newcomer.text(), replica_of(&log).text());
+    // The next snapshot's history is compressed anew.
+    let job = room.compaction_job(Vec::new()).unwrap();
+    room.finish_compaction(job.run().unwrap());
+    assert!(!room.newcomer_doc_ready_as(DocEncoding::Zlib));
+    let NewcomerDoc::ZlibUpdates(z3, None) = room.newcomer_doc_as(usize::MAX, DocEncoding::Zlib)
+    else {
+        panic!("one update");
+    };
+    assert!(!Arc::ptr_eq(&z, &z3));
+    let mut newcomer = SharedDoc::new();
+    newcomer
+        .import(&collab_doc::zlib::inflate(&z3, 1 << 24).unwrap())
+        .unwrap();
+    assert_eq!(newcomer.text(), replica_of(&log).text());
 }
 
 /// A paste far from the size limit is not merged into the room's live text

@@ -20,8 +20,8 @@ pub use ids::{
     IdError, MAX_ROOM_ID_CHARS, MAX_USER_NAME_CHARS, RoomId, UserName, validate_chat_text,
 };
 pub use message::{
-    CLIENT_TYPES, ClientMsg, DocKind, Join, LeftReason, Limits, Member, MemberRef, Presence,
-    SERVER_TYPES, ServerMsg, UserId, Welcome,
+    CLIENT_TYPES, ClientMsg, DocEncoding, DocKind, Join, LeftReason, Limits, Member, MemberRef,
+    Presence, SERVER_TYPES, ServerMsg, UserId, Welcome,
 };
 
 /// The protocol version this crate speaks. A `join` that carries another

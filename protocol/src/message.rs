@@ -31,6 +31,18 @@ pub struct Join {
     /// only what this version lacks. Absent: the welcome carries a snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<Base64Bytes>,
+    /// Encodings this client reads in `welcome.doc` besides Loro's bytes
+    /// as they are (section 5.1): `"zlib"`. Names the server does not know
+    /// are ignored, so a client may list more than one server reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub doc_encodings: Vec<String>,
+}
+
+impl Join {
+    /// Whether this join said it reads `encoding` in `welcome.doc`.
+    pub fn reads(&self, encoding: DocEncoding) -> bool {
+        self.doc_encodings.iter().any(|e| e == encoding.as_str())
+    }
 }
 
 /// Where a member's cursor and selection are, as Loro stable cursors
@@ -284,6 +296,25 @@ pub enum DocKind {
     Updates,
 }
 
+/// How `welcome.doc` (its `doc_part`s joined) is encoded, when it is not
+/// Loro's bytes as they are: only ever one the join listed in
+/// `doc_encodings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocEncoding {
+    /// One zlib stream (RFC 1950) of the Loro bytes.
+    Zlib,
+}
+
+impl DocEncoding {
+    /// Its name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocEncoding::Zlib => "zlib",
+        }
+    }
+}
+
 /// The answer to a successful `join`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Welcome {
@@ -305,6 +336,10 @@ pub struct Welcome {
     pub doc_kind: DocKind,
     /// See [`DocKind`]. Empty when the document comes in `doc_parts`.
     pub doc: Base64Bytes,
+    /// Absent: `doc` (its parts joined) is Loro's bytes. `"zlib"`: one
+    /// zlib stream of them, sent only to a join that listed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_encoding: Option<DocEncoding>,
     /// How many `doc_part` events follow the welcome, at once and before
     /// any other event: a document too big for one message is cut into
     /// parts; their bytes, joined in order, are the document.
@@ -471,8 +506,27 @@ mod tests {
                 session: None,
                 token: None,
                 version: None,
+                doc_encodings: Vec::new(),
             })
         );
+    }
+
+    #[test]
+    fn a_join_lists_the_encodings_it_reads_and_unknown_names_pass() {
+        let m = ClientMsg::from_json(
+            r#"{"type":"join","protocol":1,"room":"abc","user":"alice","doc_encodings":["zstd","zlib"]}"#,
+        )
+        .unwrap();
+        let ClientMsg::Join(j) = m else {
+            panic!("{m:?}")
+        };
+        assert!(j.reads(DocEncoding::Zlib));
+        let m = ClientMsg::from_json(r#"{"type":"join","protocol":1,"room":"abc","user":"alice"}"#)
+            .unwrap();
+        let ClientMsg::Join(j) = m else {
+            panic!("{m:?}")
+        };
+        assert!(!j.reads(DocEncoding::Zlib));
     }
 
     #[test]

@@ -792,6 +792,11 @@ impl Connection {
         let config = &self.shared.config;
         let join_protocol = join.protocol;
         let (tx, rx) = mpsc::channel(config.outbound_queue);
+        let doc_encoding = if join.reads(collab_protocol::DocEncoding::Zlib) {
+            collab_doc::DocEncoding::Zlib
+        } else {
+            collab_doc::DocEncoding::Raw
+        };
         let req = JoinRequest {
             name,
             session: join.session,
@@ -806,6 +811,7 @@ impl Connection {
             read_only,
             protocol: join.protocol,
             workspace: config.workspace_limits(),
+            doc_encoding,
         };
         match self.shared.registry.enter(&room_id, req).await {
             Ok((room, joined)) => {

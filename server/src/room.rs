@@ -30,12 +30,13 @@ use parking_lot::{Mutex, MutexGuard};
 
 use collab_doc::tree::NodeId;
 use collab_doc::{
-    CompactionJob, DocError, LazyRoomDoc, Need, NewcomerDoc, PeerId, UpdateInfo, VersionVector,
+    CompactionJob, DocEncoding as Encoding, DocError, LazyRoomDoc, Need, NewcomerDoc, PeerId,
+    UpdateInfo, VersionVector,
 };
 use collab_protocol::workspace::{DocId, WORKSPACE_PROTOCOL_VERSION, WorkspaceLimits};
 use collab_protocol::{
-    Base64Bytes, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef, PROTOCOL_VERSION,
-    Presence, ProtocolError, RoomId, ServerMsg, UserId, UserName, Welcome,
+    Base64Bytes, DocEncoding, DocKind, ErrorCode, LeftReason, Limits, Member, MemberRef,
+    PROTOCOL_VERSION, Presence, ProtocolError, RoomId, ServerMsg, UserId, UserName, Welcome,
 };
 use tokio::sync::{Notify, mpsc};
 
@@ -218,6 +219,8 @@ pub(crate) struct JoinRequest {
     pub protocol: u32,
     /// Announced in a workspace room's welcome, and enforced there.
     pub workspace: WorkspaceLimits,
+    /// How a newcomer's document may travel (`join.doc_encodings`).
+    pub doc_encoding: Encoding,
 }
 
 /// A member the nodes agreed on (`--redis`): the join script gave the name
@@ -484,7 +487,7 @@ impl Room {
             let seen = part.doc.version_vector();
             match self.ws.welcome_doc(version).await {
                 Ok((tree, (doc, tree_version))) => {
-                    (part, Some(tree), Ok((doc, (seen, tree_version))))
+                    (part, Some(tree), Ok((doc, (seen, tree_version, None))))
                 }
                 Err(e) => (part, None, Err(e)),
             }
@@ -494,7 +497,8 @@ impl Room {
             // short tail is short; the first newcomer after a long tail
             // or a new snapshot exports history, and a rejoiner's missing
             // updates are CRDT work.
-            let runs = if version.is_none() && part.doc.newcomer_doc_ready() {
+            let encoding = req.doc_encoding;
+            let runs = if version.is_none() && part.doc.newcomer_doc_ready_as(encoding) {
                 Runs::Inline
             } else {
                 Runs::Blocking
@@ -504,16 +508,20 @@ impl Room {
             let max_update_bytes = req.limits.max_frame_bytes.saturating_sub(256) / 4 * 3;
             let (part, taken) = run(part, runs, move |p| {
                 let vv = p.doc.version_vector();
-                welcome_doc(&mut p.doc, version.as_deref(), max_update_bytes).map(|d| {
-                    let encoded = vv.encode();
-                    (d, (vv, encoded))
-                })
+                welcome_doc_as(&mut p.doc, version.as_deref(), max_update_bytes, encoding).map(
+                    |(d, encoding)| {
+                        let encoded = vv.encode();
+                        (d, (vv, encoded, encoding))
+                    },
+                )
             })
             .await;
             (part, None, taken.and_then(|r| r))
         };
-        let (doc_kind, doc, tail, seen, welcome_version) = match taken {
-            Ok(((kind, doc, tail), (seen, version))) => (kind, doc, tail, seen, version),
+        let (doc_kind, doc, tail, seen, welcome_version, doc_encoding) = match taken {
+            Ok(((kind, doc, tail), (seen, version, encoding))) => {
+                (kind, doc, tail, seen, version, encoding)
+            }
             Err(e) => {
                 tracing::error!(room = %self.id, error = %e, "exporting the room for a newcomer failed");
                 return Err(JoinError::Refused(ProtocolError::new(
@@ -629,6 +637,7 @@ impl Room {
             resumed,
             doc_kind,
             doc: Base64Bytes(doc),
+            doc_encoding,
             doc_parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
             doc_updates: u32::try_from(tail.len()).unwrap_or(u32::MAX),
             version: Base64Bytes(welcome_version),
@@ -1043,15 +1052,41 @@ fn welcome_doc(
     version: Option<&[u8]>,
     max_update_bytes: usize,
 ) -> Result<WelcomeDoc, DocError> {
+    welcome_doc_as(doc, version, max_update_bytes, Encoding::Raw).map(|(d, _)| d)
+}
+
+/// [`welcome_doc`] for a joiner that reads `encoding`, and how `doc` is
+/// encoded (`welcome.doc_encoding`): a newcomer that reads zlib gets the
+/// history compressed (docs/protocol.md 5.1); a rejoiner's missing updates
+/// and a trimmed room's snapshot go as Loro's bytes.
+fn welcome_doc_as(
+    doc: &mut LazyRoomDoc,
+    version: Option<&[u8]>,
+    max_update_bytes: usize,
+    encoding: Encoding,
+) -> Result<(WelcomeDoc, Option<DocEncoding>), DocError> {
     match version.map(|v| doc.updates_since(v)) {
-        Some(Ok(updates)) => Ok((DocKind::Updates, updates, Vec::new())),
-        _ => Ok(match doc.newcomer_doc(max_update_bytes) {
+        Some(Ok(updates)) => Ok(((DocKind::Updates, updates, Vec::new()), None)),
+        _ => Ok(match doc.newcomer_doc_as(max_update_bytes, encoding) {
             NewcomerDoc::Updates(whole, after) => (
-                DocKind::Updates,
-                whole.as_ref().clone(),
-                after.into_iter().collect(),
+                (
+                    DocKind::Updates,
+                    whole.as_ref().clone(),
+                    after.into_iter().collect(),
+                ),
+                None,
             ),
-            NewcomerDoc::Snapshot((base, tail)) => (DocKind::Snapshot, base.as_ref().clone(), tail),
+            NewcomerDoc::ZlibUpdates(whole, after) => (
+                (
+                    DocKind::Updates,
+                    whole.as_ref().clone(),
+                    after.into_iter().collect(),
+                ),
+                Some(DocEncoding::Zlib),
+            ),
+            NewcomerDoc::Snapshot((base, tail)) => {
+                ((DocKind::Snapshot, base.as_ref().clone(), tail), None)
+            }
         }),
     }
 }
@@ -1204,6 +1239,7 @@ pub(crate) mod tests {
             read_only: false,
             protocol: PROTOCOL_VERSION,
             workspace: crate::Config::default().workspace_limits(),
+            doc_encoding: Default::default(),
         };
         (req, rx)
     }

@@ -111,6 +111,7 @@ pub async fn join_until(
                 session: None,
                 token: token.clone(),
                 version: None,
+                doc_encodings: Vec::new(),
             });
             timeout(IO_TIMEOUT, ws.send(Message::text(join.to_json())))
                 .await

@@ -5,7 +5,7 @@ use collab_client::{ClientEvent, Effect, Replica, SyncState, apply_delta};
 use collab_doc::SharedDoc;
 use collab_doc::testing::noise;
 use collab_protocol::{
-    Base64Bytes, ClientMsg, DocKind, ErrorCode, Limits, Member, ServerMsg, Welcome,
+    Base64Bytes, ClientMsg, DocEncoding, DocKind, ErrorCode, Limits, Member, ServerMsg, Welcome,
 };
 
 fn member(id: u64, name: &str) -> Member {
@@ -40,6 +40,7 @@ fn welcome_with_frame(
         resumed: false,
         doc_kind: kind,
         doc: Base64Bytes(doc),
+        doc_encoding: None,
         doc_parts: 0,
         doc_updates: 0,
         version: Base64Bytes(server.version()),
@@ -231,6 +232,60 @@ fn garbage_from_the_server_changes_nothing() {
         [Effect::Event(ClientEvent::BadServerData { .. })]
     ));
     assert_eq!(r.text(), "keep");
+}
+
+/// The join says it reads zlib; a zlib welcome (cut into parts, as the
+/// server cuts a big one) loads as Loro's bytes would; a stream that does
+/// not inflate, or inflates past the room's history bound, is bad server
+/// data and loads nothing.
+#[test]
+fn a_zlib_welcome_inflates_within_the_rooms_history_bound() {
+    let mut server = SharedDoc::new();
+    server.splice(0, 0, &"line of text\n".repeat(2000)).unwrap();
+    let mut r = Replica::new();
+    let ClientMsg::Join(j) = r.join_msg("room", "alice", None) else {
+        panic!("a join");
+    };
+    assert!(j.reads(DocEncoding::Zlib));
+    let zlib_welcome = |doc: Vec<u8>, max_doc_bytes: usize| {
+        let ServerMsg::Welcome(mut w) = welcome(&server, DocKind::Snapshot, None) else {
+            unreachable!()
+        };
+        w.doc_encoding = Some(DocEncoding::Zlib);
+        w.limits.max_doc_bytes = max_doc_bytes;
+        let parts: Vec<Vec<u8>> = doc.chunks(1000).map(<[u8]>::to_vec).collect();
+        w.doc = Base64Bytes(Vec::new());
+        w.doc_parts = u32::try_from(parts.len()).unwrap();
+        let mut msgs = vec![ServerMsg::Welcome(w)];
+        msgs.extend(parts.into_iter().map(|p| ServerMsg::DocPart {
+            data: Base64Bytes(p),
+        }));
+        msgs
+    };
+    let z = collab_doc::zlib::deflate(&server.snapshot().unwrap());
+    for m in zlib_welcome(z.clone(), 1 << 23) {
+        r.handle(m);
+    }
+    assert_eq!(r.text(), server.text());
+
+    for bad in [
+        b"not zlib".to_vec(),
+        collab_doc::zlib::deflate(&vec![7u8; 4 << 20]),
+    ] {
+        let mut r = Replica::new();
+        r.join_msg("room", "alice", None);
+        let effects: Vec<Effect> = zlib_welcome(bad, 1000)
+            .into_iter()
+            .flat_map(|m| r.handle(m))
+            .collect();
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::Event(ClientEvent::BadServerData { .. }))),
+            "{effects:?}"
+        );
+        assert_eq!(r.text(), "");
+    }
 }
 
 #[test]

@@ -39,6 +39,7 @@ fn welcome(server: &SharedDoc) -> TransportEvent {
         resumed: false,
         doc_kind: DocKind::Snapshot,
         doc: Base64Bytes(server.snapshot().unwrap()),
+        doc_encoding: None,
         doc_parts: 0,
         doc_updates: 0,
         version: Base64Bytes(server.version()),

@@ -110,6 +110,7 @@ pub fn join_msg(room: &str, user: &str) -> Join {
         session: None,
         token: None,
         version: None,
+        doc_encodings: Vec::new(),
     }
 }
 

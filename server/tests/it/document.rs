@@ -7,7 +7,7 @@ use crate::common;
 use std::time::Duration;
 
 use collab_doc::SharedDoc;
-use collab_protocol::{Base64Bytes, ClientMsg, DocKind, ErrorCode, Join, ServerMsg};
+use collab_protocol::{Base64Bytes, ClientMsg, DocEncoding, DocKind, ErrorCode, Join, ServerMsg};
 use common::{Server, edit, join_msg, replica, test_config};
 
 #[tokio::test]
@@ -231,6 +231,58 @@ async fn a_newcomer_gets_the_history_as_one_update_and_a_rejoiner_only_what_it_l
     assert_eq!(w2.doc_kind, DocKind::Updates);
     let mut copy = SharedDoc::from_snapshot(&db.snapshot().unwrap()).unwrap();
     assert!(!copy.import(w2.doc.as_slice()).unwrap_or(false));
+    server.stop().await;
+}
+
+/// A newcomer that lists `"zlib"` in `doc_encodings` gets the history as
+/// one zlib stream (`doc_encoding: "zlib"`) that inflates to the bytes a
+/// newcomer without it gets; a rejoiner's missing updates and a joiner that
+/// did not list it get Loro's bytes, with no `doc_encoding`.
+#[tokio::test]
+async fn a_newcomer_that_reads_zlib_gets_the_history_compressed() {
+    let server = Server::start(test_config()).await;
+    let (mut alice, wa) = server.join("doc", "alice").await;
+    let mut da = replica(&wa);
+    let text = "fn main() { println!(\"hello\"); }\n".repeat(300);
+    let u = edit(&mut da, 0, &text);
+    alice.send(&ClientMsg::Update { seq: 1, data: u }).await;
+    assert_eq!(alice.recv().await, ServerMsg::Ack { seq: 1 });
+
+    let zlib = || Join {
+        doc_encodings: vec!["brotli".into(), "zlib".into()],
+        ..join_msg("doc", "carol")
+    };
+    let mut carol = server.client().await;
+    let wz = carol.join_with(zlib()).await;
+    assert_eq!(wz.doc_encoding, Some(DocEncoding::Zlib));
+    assert_eq!(wz.doc_kind, DocKind::Updates);
+    let (_dave, wr) = server.join("doc", "dave").await;
+    assert_eq!(wr.doc_encoding, None, "dave did not list zlib");
+    let inflated = collab_doc::zlib::inflate(wz.doc.as_slice(), 1 << 24).unwrap();
+    assert_eq!(inflated, wr.doc.as_slice());
+    assert!(
+        wz.doc.len() * 4 < wr.doc.len(),
+        "{} bytes compressed against {}",
+        wz.doc.len(),
+        wr.doc.len()
+    );
+    let mut fresh = SharedDoc::new();
+    fresh.import(&inflated).unwrap();
+    assert_eq!(fresh.text(), text);
+
+    // A rejoiner with a version gets what it lacks as Loro's bytes.
+    let mut erin = server.client().await;
+    let we = erin
+        .join_with(Join {
+            version: Some(Base64Bytes(SharedDoc::new().version())),
+            doc_encodings: vec!["zlib".into()],
+            ..join_msg("doc", "erin")
+        })
+        .await;
+    assert_eq!(we.doc_encoding, None);
+    let mut fresh = SharedDoc::new();
+    fresh.import(we.doc.as_slice()).unwrap();
+    assert_eq!(fresh.text(), text);
     server.stop().await;
 }
 

@@ -67,6 +67,7 @@ impl Room {
             resumed: false,
             doc_kind: DocKind::Snapshot,
             doc: Base64Bytes(self.doc.snapshot().unwrap()),
+            doc_encoding: None,
             doc_parts: 0,
             doc_updates: 0,
             version: Base64Bytes(self.doc.version()),
