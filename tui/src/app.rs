@@ -22,16 +22,19 @@ mod edit;
 mod follow;
 mod mirror;
 mod prompt;
+mod room;
 mod saving;
 mod session;
 mod undo_group;
 mod view;
+mod workspace;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use collab_client::{JoinAs, Replica, Session};
+use collab_protocol::workspace::ClientEvent as WireOut;
 use collab_protocol::{ClientMsg, UserId};
 use ropey::Rope;
 
@@ -44,7 +47,9 @@ use crate::notices::{Level, Notices};
 use crate::save::{Expect, Stamp};
 use crate::theme::{ColorMode, Palette};
 
+pub use room::{Current, Out, RoomSession};
 pub use undo_group::UNDO_PAUSE;
+pub use workspace::FolderStart;
 
 /// After a reconnect, members who were here before and join again within
 /// this long are back, not new: no "joined" notice.
@@ -53,6 +58,8 @@ const RETURN_WITHIN: Duration = Duration::from_secs(60);
 const PRESENCE_EVERY: Duration = Duration::from_millis(50);
 /// What typing says when I joined read-only.
 pub const READ_ONLY_NOTICE: &str = "read-only: edits are not shared";
+/// What typing says in a workspace before a file is open.
+pub const NO_FILE_NOTICE: &str = "No file is open: pick one in the tree (F7) or with Ctrl-P.";
 
 /// A question the last command asked ("Ctrl-Q again quits"): the same
 /// command next answers yes.
@@ -111,6 +118,8 @@ pub enum OnDisk {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Order {
     Send(ClientMsg),
+    /// The same on a workspace's connection (protocol 2).
+    SendWs(WireOut),
     /// Write `text` to `path` if the file there is as `expect`ed, then
     /// report with `Action::Saved` (see [`crate::save::save`]).
     Save {
@@ -135,6 +144,8 @@ pub enum Focus {
     Text,
     Prompt,
     Chat,
+    /// The workspace's tree panel.
+    Tree,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +188,8 @@ pub struct Peer {
     pub anchor: Option<usize>,
     /// The line (from 0) their caret is on.
     pub line: Option<usize>,
+    /// The file they are in, in a workspace.
+    pub file: Option<collab_doc::tree::NodeId>,
 }
 
 /// The first visible line and column of the text.
@@ -189,9 +202,12 @@ pub struct View {
 pub struct App {
     pub config: Startup,
     pub editor: Editor,
-    /// The room's document and its connection (a [`Session`] derefs to its
-    /// [`Replica`], so edits and reads go straight to the replica).
-    pub session: Session,
+    /// The room and its connection: a one-file [`Session`] or a workspace
+    /// (see [`RoomSession`]); it derefs to the [`Replica`] of the document
+    /// on screen, so edits and reads go straight to that replica.
+    pub session: RoomSession,
+    /// The workspace's tree panel and share (see `workspace`).
+    ws_view: workspace::WsView,
     /// The local server's check, the caret last sent, who is coming back
     /// (see `session`).
     in_room: session::InRoom,
@@ -254,7 +270,8 @@ impl App {
         let mut app = Self {
             config,
             editor: Editor::default(),
-            session,
+            session: RoomSession::OneFile(Box::new(session)),
+            ws_view: workspace::WsView::default(),
             in_room: session::InRoom::default(),
             peers: Vec::new(),
             chat_box: chat_box::ChatBox::default(),
@@ -304,6 +321,8 @@ impl App {
             KeyContext::Help
         } else if self.focus == Focus::Text {
             KeyContext::Text
+        } else if self.focus == Focus::Tree {
+            KeyContext::Tree
         } else {
             KeyContext::Input
         }
@@ -335,6 +354,7 @@ impl App {
             Action::Terminate => self.quit_now(),
             Action::Sync => self.sync(),
             Action::Transport(ev) => self.transport(ev),
+            Action::WsTransport(ev) => self.ws_transport(ev),
             Action::Saved(result) => {
                 if result.is_ok() {
                     // It exists now, and could be written.
@@ -372,11 +392,14 @@ impl App {
             Follow => return self.follow_next(),
             JumpToMember => return self.jump_to_member(),
             Members => return self.toggle_members(),
+            Tree => return self.toggle_tree(),
             Cancel => {
                 if self.help().is_some() {
                     self.toggle_help();
                 } else if self.prompt().is_some() {
                     self.close_prompt();
+                } else if self.focus == Focus::Tree {
+                    self.focus = Focus::Text;
                 } else if self.focus == Focus::Chat {
                     self.close_chat(None);
                     self.follow_cursor();
@@ -394,6 +417,7 @@ impl App {
             Focus::Text => self.text_command(c),
             Focus::Prompt => self.prompt_command(c),
             Focus::Chat => self.chat_command(c),
+            Focus::Tree => self.tree_command(c),
         }
     }
 }

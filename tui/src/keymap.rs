@@ -70,6 +70,8 @@ pub enum Command {
     InputUp,
     /// Down in a prompt or the chat box.
     InputDown,
+    /// Show the workspace's file tree and give it the keyboard; hide it.
+    Tree,
 }
 
 impl Command {
@@ -134,6 +136,7 @@ impl Command {
             HelpPageDown => "scroll help down a page",
             InputUp => "previous match, or older chat (empty box)",
             InputDown => "next match, or newer chat (empty box)",
+            Tree => "files of the room: show the tree (again: hide it)",
         }
     }
 }
@@ -149,6 +152,8 @@ pub enum Scope {
     Input,
     /// While the help overlay is open.
     Help,
+    /// In a workspace's file tree.
+    Tree,
 }
 
 impl Scope {
@@ -158,6 +163,7 @@ impl Scope {
             Scope::Text => "Editing",
             Scope::Input => "Prompts and chat box",
             Scope::Help => "Help",
+            Scope::Tree => "File tree (a shared folder)",
         }
     }
 }
@@ -188,7 +194,7 @@ const CS: KeyModifiers = KeyModifiers::CONTROL.union(KeyModifiers::SHIFT);
 
 use Command as K;
 use KeyCode::*;
-use Scope::{Global as G, Help as H, Input as I, Text as T};
+use Scope::{Global as G, Help as H, Input as I, Text as T, Tree as R};
 
 /// Every key binding. Order is the order of the help overlay.
 pub const KEYMAP: &[Binding] = &[
@@ -201,6 +207,7 @@ pub const KEYMAP: &[Binding] = &[
     b(G, F(4), N, K::Members),
     b(G, F(5), N, K::Follow),
     b(G, F(6), N, K::JumpToMember),
+    b(G, F(7), N, K::Tree),
     b(G, Esc, N, K::Cancel),
     b(T, Left, N, K::MoveLeft),
     b(T, Right, N, K::MoveRight),
@@ -259,6 +266,13 @@ pub const KEYMAP: &[Binding] = &[
     b(I, Backspace, N, K::Backspace),
     b(I, Delete, N, K::Delete),
     b(I, Char('v'), C, K::Paste),
+    b(R, Up, N, K::MoveUp),
+    b(R, Down, N, K::MoveDown),
+    b(R, PageUp, N, K::PageUp),
+    b(R, PageDown, N, K::PageDown),
+    b(R, Home, N, K::DocStart),
+    b(R, End, N, K::DocEnd),
+    b(R, Enter, N, K::Submit),
     b(H, Up, N, K::HelpUp),
     b(H, Down, N, K::HelpDown),
     b(H, PageUp, N, K::HelpPageUp),
@@ -271,6 +285,7 @@ pub enum KeyContext {
     Text,
     Input,
     Help,
+    Tree,
 }
 
 /// The action for a key in a context, if any.
@@ -289,6 +304,7 @@ pub fn action_for(ctx: KeyContext, key: KeyEvent) -> Option<Action> {
         KeyContext::Text => T,
         KeyContext::Input => I,
         KeyContext::Help => H,
+        KeyContext::Tree => R,
     };
     let found = KEYMAP
         .iter()
@@ -357,7 +373,7 @@ pub const UNDO_RULE: &str = "a word, a deletion or a paste; a move or a 2 s paus
 /// `key  what it does`; then the mouse.
 pub fn help_lines() -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for scope in [G, T, I, H] {
+    for scope in [G, T, I, R, H] {
         out.push((scope.title().to_owned(), String::new()));
         for b in KEYMAP.iter().filter(|b| b.scope == scope) {
             out.push((key_label(b.code, b.mods), b.command.describe().to_owned()));
@@ -392,7 +408,11 @@ mod tests {
     fn no_key_is_bound_twice_in_a_scope() {
         let mut seen = HashSet::new();
         for b in KEYMAP {
-            let scopes: &[Scope] = if b.scope == G { &[T, I, H] } else { &[b.scope] };
+            let scopes: &[Scope] = if b.scope == G {
+                &[T, I, R, H]
+            } else {
+                &[b.scope]
+            };
             for s in scopes {
                 assert!(
                     seen.insert((*s, b.code, b.mods)),
@@ -434,7 +454,7 @@ mod tests {
     #[test]
     fn help_lists_every_binding() {
         let lines = help_lines();
-        assert_eq!(lines.len(), KEYMAP.len() + 4 + 1 + MOUSE.len() + 2);
+        assert_eq!(lines.len(), KEYMAP.len() + 5 + 1 + MOUSE.len() + 2);
         assert!(lines.contains(&("Shift+drag".into(), MOUSE[3].1.into())));
         assert!(lines.contains(&(
             "Ctrl+S".into(),

@@ -17,6 +17,8 @@ pub struct Areas {
     pub chat: Option<Rect>,
     pub prompt: Option<Rect>,
     pub status: Rect,
+    /// A workspace's file tree, at the left (see [`with_tree`]).
+    pub tree: Option<Rect>,
 }
 
 /// What the layout depends on besides the size.
@@ -62,7 +64,26 @@ pub fn areas(size: Rect, open: Open) -> Areas {
         chat,
         prompt,
         status,
+        tree: None,
     }
+}
+
+/// The tree panel is dropped below this width, so the text keeps room.
+pub const MIN_WIDTH_FOR_TREE: u16 = 50;
+
+/// `areas` with a file tree panel taken from the left of the gutter and
+/// text (a third of the width, 16 to 32 columns).
+pub fn with_tree(mut areas: Areas) -> Areas {
+    let full = areas.gutter.union(areas.text);
+    if full.width < MIN_WIDTH_FOR_TREE {
+        return areas;
+    }
+    let w = (full.width / 3).clamp(16, 32);
+    areas.tree = Some(Rect::new(full.x, full.y, w, full.height));
+    let g = areas.gutter.width;
+    areas.gutter = Rect::new(full.x + w, full.y, g, full.height);
+    areas.text = Rect::new(full.x + w + g, full.y, full.width - w - g, full.height);
+    areas
 }
 
 /// Gutter width for a text of `lines` lines: the digits plus a space.

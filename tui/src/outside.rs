@@ -63,7 +63,8 @@ impl Outside {
         let mut flow = Flow::Continue;
         for e in app.take_orders() {
             match e {
-                Order::Send(m) => _ = self.net.conn.send(m),
+                Order::Send(m) => self.net.send(m),
+                Order::SendWs(m) => self.net.send_ws(m),
                 Order::StartLocalServer(addr) => {
                     // Off the loop: starting waits up to seconds.
                     let tx = self.done_tx.clone();
@@ -72,7 +73,7 @@ impl Outside {
                     });
                 }
                 // Connects now, skipping what is left of the backoff.
-                Order::Reconnect => self.net.conn.resume(),
+                Order::Reconnect => self.net.resume(),
                 Order::Save { path, text, expect } => {
                     let tx = self.done_tx.clone();
                     let before = self.last_save.take();

@@ -323,10 +323,11 @@ impl App {
         }
         self.saving.quitting = true;
         // Edits typed in this same frame go out before the leave.
-        if let Some(m) = self.session.flush() {
-            self.orders.push(Order::Send(m));
+        for m in self.session.flush_all() {
+            self.send(m);
         }
-        self.orders.push(Order::Send(ClientMsg::Leave));
+        let leave = self.session.room_msg(ClientMsg::Leave);
+        self.send(leave);
         self.orders.push(Order::Quit);
     }
 }

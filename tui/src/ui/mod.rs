@@ -19,6 +19,7 @@ pub mod help;
 pub mod members;
 pub mod notices;
 pub mod status_bar;
+pub mod tree_panel;
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -59,6 +60,9 @@ pub fn draw(app: &App, frame: &mut Frame<'_>) {
 /// Everything but the terminal's caret, into `buf` of `size` (the app's).
 fn draw_screen(app: &App, buf: &mut Buffer, size: Rect) {
     editor_view::draw(app, buf);
+    if let Some(area) = app.areas().tree {
+        tree_panel::draw(app, buf, area);
+    }
     if let Some(area) = app.areas().members {
         members::draw(app, buf, area);
     }
@@ -131,5 +135,6 @@ fn cursor(app: &App) -> Option<Position> {
             ))
         }
         Focus::Chat => chat_panel::cursor(app, app.areas().chat?),
+        Focus::Tree => None,
     }
 }

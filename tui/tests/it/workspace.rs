@@ -1,0 +1,281 @@
+//! The editor in workspace rooms (issue 17), against a real server over
+//! real WebSockets: sharing a folder, joining without a path (the tree),
+//! opening files, and a bare join into a one-file room.
+#![allow(clippy::unwrap_used)]
+
+use crate::support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use collab_tui::action::Action;
+use collab_tui::app::{App, Focus, FolderStart, Order};
+use collab_tui::keymap::Command;
+use collab_tui::net::{self, Net};
+use collab_tui::outside::Outside;
+use collab_tui::share::{self, ShareLimits};
+use support::{config, render};
+use tokio::net::TcpListener;
+use tokio::time::timeout_at;
+
+/// Longer than any answer should take.
+const WITHIN: Duration = Duration::from_secs(10);
+
+/// A real server on 127.0.0.1:0, keeping rooms in memory; its URL.
+pub async fn server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = collab_server::Config {
+        storage: collab_server::Storage::Memory,
+        ..collab_server::Config::default()
+    };
+    tokio::spawn(collab_server::run(
+        listener,
+        config,
+        std::future::pending::<()>(),
+    ));
+    format!("ws://127.0.0.1:{port}")
+}
+
+/// An editor and its connection, as the event loop holds them.
+pub struct Editor {
+    pub app: App,
+    pub out: Outside,
+}
+
+impl Editor {
+    /// `user` joins `room` at `url` with `dir` shared (or no path), and is
+    /// welcomed.
+    pub async fn join(url: &str, room: &str, user: &str, dir: Option<&Path>) -> Self {
+        let start = FolderStart {
+            dir: dir.map(Path::to_path_buf),
+            share: dir.map(|d| share::scan(d, &ShareLimits::default()).unwrap()),
+        };
+        let mut app = App::new_folder(
+            collab_tui::app::Startup {
+                server: url.into(),
+                room: room.into(),
+                user: user.into(),
+                ..config("", None)
+            },
+            start,
+            Instant::now(),
+        );
+        app.update(Action::Resize {
+            width: 100,
+            height: 30,
+        });
+        let mut out = Outside::new(Net::open_workspace(url, None).unwrap());
+        net::join(&mut app, &mut out, WITHIN).await.unwrap();
+        Self { app, out }
+    }
+
+    /// Runs the event loop's turns (orders out, the frame's sync, events
+    /// in) until `done` holds; panics after [`WITHIN`].
+    pub async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            self.turn();
+            if done(&self.app) {
+                return;
+            }
+            match timeout_at(deadline, self.out.net.recv()).await {
+                Ok(Some(a)) => self.app.update(a),
+                Ok(None) => panic!("the connection stopped while waiting for {what}"),
+                Err(_) => panic!("no {what} within {WITHIN:?}: {}", self.notices()),
+            }
+        }
+    }
+
+    /// One turn without waiting: the frame's sync, orders carried out.
+    pub fn turn(&mut self) {
+        self.app.update(Action::Clock(Instant::now()));
+        self.app.update(Action::Sync);
+        let _ = self.out.carry_out(&mut self.app);
+    }
+
+    pub fn cmd(&mut self, c: Command) {
+        self.app.update(Action::Command(c));
+        self.turn();
+    }
+
+    pub fn type_str(&mut self, s: &str) {
+        for c in s.chars() {
+            self.app.update(Action::Type(c));
+        }
+        self.turn();
+    }
+
+    pub fn text(&self) -> String {
+        self.app.editor.rope().to_string()
+    }
+
+    pub fn notices(&self) -> String {
+        let all: Vec<&str> = self.app.notices.iter().map(|n| n.text.as_str()).collect();
+        all.join(" | ")
+    }
+
+    /// Selects `path` in the tree panel (opening it) and presses Enter.
+    pub fn open_in_tree(&mut self, path: &str) {
+        if self.app.focus != Focus::Tree {
+            self.cmd(Command::Tree);
+        }
+        let i = self
+            .app
+            .entries()
+            .iter()
+            .position(|e| e.path == path)
+            .unwrap_or_else(|| panic!("{path} is not in the tree"));
+        self.cmd(Command::DocStart);
+        for _ in 0..i {
+            self.cmd(Command::MoveDown);
+        }
+        self.cmd(Command::Submit);
+    }
+}
+
+/// A folder of three files and a subfolder, and a binary file that is not
+/// shared.
+pub fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("README.md"), "# Project\n").unwrap();
+    std::fs::write(p.join("main.rs"), "fn main() {}\n").unwrap();
+    std::fs::create_dir(p.join("src")).unwrap();
+    std::fs::write(p.join("src/lib.rs"), "pub fn lib() {}\n").unwrap();
+    std::fs::write(p.join("logo.png"), [0x89, b'P', b'N', b'G', 0, 0, 1]).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_shared_folder_opens_its_first_file_and_says_what_it_skipped() {
+    let url = server().await;
+    let dir = project();
+    let mut alice = Editor::join(&url, "proj", "alice", Some(dir.path())).await;
+    alice
+        .until("the first file", |a| a.current_file().is_some())
+        .await;
+    let notices = alice.notices();
+    assert!(notices.contains("Shared the folder: 3 files."), "{notices}");
+    assert!(notices.contains("Not shared: 1 binary file."), "{notices}");
+    // Folders before files at each level is not promised: by path.
+    let paths: Vec<&str> = alice
+        .app
+        .entries()
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect();
+    assert_eq!(paths, ["README.md", "main.rs", "src", "src/lib.rs"]);
+    assert_eq!(alice.text(), "# Project\n");
+    assert!(!alice.app.modified(), "the shared text is the file's");
+    assert_eq!(
+        alice.app.config.file.as_deref(),
+        Some(dir.path().join("README.md").as_path())
+    );
+    alice.cmd(Command::DocEnd);
+    alice.type_str("more\n");
+    assert_eq!(alice.text(), "# Project\nmore\n");
+    assert!(alice.app.modified());
+    alice
+        .until("the edit acked", |a| a.session.is_synced())
+        .await;
+}
+
+#[tokio::test]
+async fn a_member_without_a_path_sees_the_tree_and_opens_a_file_from_it() {
+    let url = server().await;
+    let dir = project();
+    let mut alice = Editor::join(&url, "proj", "alice", Some(dir.path())).await;
+    alice
+        .until("the share synced", |a| {
+            a.current_file().is_some() && a.session.is_synced()
+        })
+        .await;
+
+    let mut bob = Editor::join(&url, "proj", "bob", None).await;
+    bob.until("the tree", |a| a.entries().len() == 4).await;
+    assert_eq!(bob.app.focus, Focus::Tree, "the tree has the keyboard");
+    assert!(bob.app.current_file().is_none());
+    let screen = render(&mut bob.app);
+    assert!(screen.contains("Files"), "{screen}");
+    assert!(screen.contains("src/"), "{screen}");
+    assert!(screen.contains("  lib.rs"), "{screen}");
+    // Typing with no file open edits nothing.
+    bob.app.focus = Focus::Text;
+    bob.type_str("x");
+    assert!(
+        bob.notices().contains("No file is open"),
+        "{}",
+        bob.notices()
+    );
+
+    bob.open_in_tree("src/lib.rs");
+    bob.until("lib.rs loaded", |a| a.editor.rope().len_chars() > 0)
+        .await;
+    assert_eq!(bob.text(), "pub fn lib() {}\n");
+    assert_eq!(bob.app.focus, Focus::Text);
+    assert!(!bob.app.modified());
+    assert!(bob.app.config.file.is_none(), "no folder yet to save in");
+
+    // Alice opens the same file; their edits meet.
+    alice.open_in_tree("src/lib.rs");
+    assert_eq!(alice.text(), "pub fn lib() {}\n");
+    alice.cmd(Command::DocEnd);
+    alice.type_str("// alice\n");
+    bob.cmd(Command::DocStart);
+    bob.type_str("// bob\n");
+    let both = "// bob\npub fn lib() {}\n// alice\n";
+    alice.until("bob's line", |a| a.editor.rope() == both).await;
+    bob.until("alice's line", |a| a.editor.rope() == both).await;
+    // Each one's orders went on the workspace wire.
+    assert!(
+        !alice
+            .app
+            .take_orders()
+            .iter()
+            .any(|o| matches!(o, Order::Send(_)))
+    );
+}
+
+#[tokio::test]
+async fn a_bare_join_into_a_one_file_room_edits_its_text() {
+    let url = server().await;
+    // Carol shares one file over protocol 1, as before workspaces.
+    let mut carol_app = App::new(
+        collab_tui::app::Startup {
+            server: url.clone(),
+            room: "notes".into(),
+            user: "carol".into(),
+            ..config("notes.txt", Some("shared notes\n"))
+        },
+        Instant::now(),
+    );
+    carol_app.update(Action::Resize {
+        width: 80,
+        height: 24,
+    });
+    let mut carol = Editor {
+        out: Outside::new(Net::open(&url, None).unwrap()),
+        app: carol_app,
+    };
+    net::join(&mut carol.app, &mut carol.out, WITHIN)
+        .await
+        .unwrap();
+    carol
+        .until("the seed", |a| a.editor.rope() == "shared notes\n")
+        .await;
+
+    let mut dan = Editor::join(&url, "notes", "dan", None).await;
+    dan.until("the room's text", |a| a.editor.rope() == "shared notes\n")
+        .await;
+    assert!(
+        dan.notices().contains("holds one file's text"),
+        "{}",
+        dan.notices()
+    );
+    dan.cmd(Command::DocEnd);
+    dan.type_str("dan\n");
+    carol
+        .until("dan's line", |a| a.editor.rope() == "shared notes\ndan\n")
+        .await;
+}
