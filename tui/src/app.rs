@@ -17,10 +17,12 @@
 //! `follow`, and `session` (the client library's `Session` driven: transport
 //! events and the clock in, messages and client events out).
 
+mod buffers;
 mod chat_box;
 mod edit;
 mod follow;
 mod mirror;
+mod picker;
 mod prompt;
 mod room;
 mod saving;
@@ -153,6 +155,8 @@ pub enum PromptKind {
     Find,
     GotoLine,
     SaveAs,
+    /// Ctrl-P: a file of the workspace by name.
+    OpenFile,
 }
 
 impl PromptKind {
@@ -161,6 +165,7 @@ impl PromptKind {
             PromptKind::Find => "Find: ",
             PromptKind::GotoLine => "Go to line: ",
             PromptKind::SaveAs => "Save as: ",
+            PromptKind::OpenFile => "Open file: ",
         }
     }
 }
@@ -208,6 +213,8 @@ pub struct App {
     pub session: RoomSession,
     /// The workspace's tree panel and share (see `workspace`).
     ws_view: workspace::WsView,
+    /// The open files not on screen (see `buffers`).
+    buffers: buffers::Buffers,
     /// The local server's check, the caret last sent, who is coming back
     /// (see `session`).
     in_room: session::InRoom,
@@ -272,6 +279,7 @@ impl App {
             editor: Editor::default(),
             session: RoomSession::OneFile(Box::new(session)),
             ws_view: workspace::WsView::default(),
+            buffers: buffers::Buffers::default(),
             in_room: session::InRoom::default(),
             peers: Vec::new(),
             chat_box: chat_box::ChatBox::default(),
@@ -393,6 +401,9 @@ impl App {
             JumpToMember => return self.jump_to_member(),
             Members => return self.toggle_members(),
             Tree => return self.toggle_tree(),
+            NextFile => return self.cycle_buffers(true),
+            PrevFile => return self.cycle_buffers(false),
+            Picker => return self.open_picker(),
             Cancel => {
                 if self.help().is_some() {
                     self.toggle_help();

@@ -72,6 +72,12 @@ pub enum Command {
     InputDown,
     /// Show the workspace's file tree and give it the keyboard; hide it.
     Tree,
+    /// The next open file of a workspace.
+    NextFile,
+    /// The previous open file.
+    PrevFile,
+    /// Find a file of the workspace by name and open it.
+    Picker,
 }
 
 impl Command {
@@ -137,6 +143,9 @@ impl Command {
             InputUp => "previous match, or older chat (empty box)",
             InputDown => "next match, or newer chat (empty box)",
             Tree => "files of the room: show the tree (again: hide it)",
+            NextFile => "next open file",
+            PrevFile => "previous open file",
+            Picker => "open a file of the room by name (fuzzy)",
         }
     }
 }
@@ -208,6 +217,9 @@ pub const KEYMAP: &[Binding] = &[
     b(G, F(5), N, K::Follow),
     b(G, F(6), N, K::JumpToMember),
     b(G, F(7), N, K::Tree),
+    b(G, Char('p'), C, K::Picker),
+    b(G, F(8), N, K::NextFile),
+    b(G, F(8), S, K::PrevFile),
     b(G, Esc, N, K::Cancel),
     b(T, Left, N, K::MoveLeft),
     b(T, Right, N, K::MoveRight),

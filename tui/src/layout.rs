@@ -19,6 +19,8 @@ pub struct Areas {
     pub status: Rect,
     /// A workspace's file tree, at the left (see [`with_tree`]).
     pub tree: Option<Rect>,
+    /// A workspace's buffer list, above the text (see [`with_tabs`]).
+    pub tabs: Option<Rect>,
 }
 
 /// What the layout depends on besides the size.
@@ -65,7 +67,23 @@ pub fn areas(size: Rect, open: Open) -> Areas {
         prompt,
         status,
         tree: None,
+        tabs: None,
     }
+}
+
+/// `areas` with a line for the buffer list taken from the top of the
+/// gutter and text.
+pub fn with_tabs(mut areas: Areas) -> Areas {
+    let full = areas.gutter.union(areas.text);
+    if full.height < 4 {
+        return areas;
+    }
+    areas.tabs = Some(Rect::new(full.x, full.y, full.width, 1));
+    areas.gutter.y += 1;
+    areas.gutter.height -= 1;
+    areas.text.y += 1;
+    areas.text.height -= 1;
+    areas
 }
 
 /// The tree panel is dropped below this width, so the text keeps room.

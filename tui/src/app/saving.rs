@@ -64,6 +64,13 @@ impl Saving {
     }
 }
 
+impl Saving {
+    /// The text differs from the file as loaded or last saved.
+    pub(super) fn is_modified(&self) -> bool {
+        self.modified
+    }
+}
+
 /// A save on its way to the event loop and back.
 #[derive(Debug, Clone)]
 pub(super) struct PendingSave {

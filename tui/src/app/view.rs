@@ -105,6 +105,9 @@ impl App {
         if self.tree_open() {
             self.screen.areas = layout::with_tree(self.screen.areas);
         }
+        if !self.buffers().is_empty() {
+            self.screen.areas = layout::with_tabs(self.screen.areas);
+        }
     }
 
     /// Never leaves the keyboard with a chat box or prompt the terminal is

@@ -36,6 +36,8 @@ pub(super) struct WsView {
     pub(super) tree_open: bool,
     /// The row selected in the tree panel.
     pub(super) tree_sel: usize,
+    /// The picker's chosen match.
+    pub(super) picker_sel: usize,
     /// What sharing DIR left out, said once the share is applied.
     skipped: Option<String>,
     /// Files shared from DIR.
@@ -219,34 +221,46 @@ impl App {
             .find(|e| e.kind == Kind::File)
             .map(|e| e.id);
         match first {
-            Some(id) => self.open_file(id),
+            Some(id) => self.switch_to(id),
             None => self.show_tree(),
         }
     }
 
     /// Lists the tree again, keeping the panel's selection in range and
-    /// saying what happened to the file on screen.
+    /// saying what happened to the open files (a rename moves where each
+    /// saves; a delete leaves an unsaved copy).
     fn relist(&mut self) {
+        let open: Vec<NodeId> = self.buffers().to_vec();
         let Some(f) = self.session.folder_mut() else {
             return;
         };
-        let before = match f.current {
-            Current::File(id) => f.path_of(id).map(str::to_owned).map(|p| (id, p)),
-            _ => None,
-        };
+        let before: Vec<(NodeId, Option<String>)> = open
+            .iter()
+            .map(|id| (*id, f.path_of(*id).map(str::to_owned)))
+            .collect();
         f.list();
         sort_entries(&mut f.entries);
         let len = f.entries.len();
-        if let Some((id, old)) = before {
-            match f.path_of(id).map(str::to_owned) {
+        let dir = f.dir.clone();
+        let after: Vec<Option<String>> = open
+            .iter()
+            .map(|id| f.path_of(*id).map(str::to_owned))
+            .collect();
+        for ((id, old), new) in before.into_iter().zip(after) {
+            let Some(old) = old else { continue };
+            match new {
                 Some(new) if new != old => {
-                    let dir = f.dir.clone();
                     self.notice(format!("{old} was renamed {new}."));
-                    self.config.file = dir.map(|d| d.join(&new));
+                    let file = dir.as_ref().map(|d| d.join(&new));
+                    if self.current_file() == Some(id) {
+                        self.config.file = file;
+                    } else {
+                        self.repath_parked(id, file);
+                    }
                 }
                 Some(_) => {}
                 None => self.warn(format!(
-                    "{old} was deleted from the room: what you see is an unsaved copy."
+                    "{old} was deleted from the room: what you have open is an unsaved copy."
                 )),
             }
         }
@@ -259,8 +273,8 @@ impl App {
         self.session.folder()?.path_of(id).map(str::to_owned)
     }
 
-    /// Puts file `id` on screen, opening it (its text arrives with
-    /// `opened`) if it is not open yet.
+    /// Puts file `id`, not open or parked, on screen, opening it (its
+    /// text arrives with `opened`); see `buffers::switch_to`.
     pub(super) fn open_file(&mut self, id: NodeId) {
         let Some(f) = self.session.folder_mut() else {
             return;
@@ -306,7 +320,7 @@ impl App {
             Submit | Newline => {
                 let picked = self.entries().get(self.ws_view.tree_sel).cloned();
                 match picked {
-                    Some(e) if e.kind == Kind::File => self.open_file(e.id),
+                    Some(e) if e.kind == Kind::File => self.switch_to(e.id),
                     Some(_) => self.notice("A folder: pick a file in it."),
                     None => {}
                 }

@@ -279,3 +279,81 @@ async fn a_bare_join_into_a_one_file_room_edits_its_text() {
         .until("dan's line", |a| a.editor.rope() == "shared notes\ndan\n")
         .await;
 }
+
+#[tokio::test]
+async fn several_files_open_with_a_buffer_list_a_picker_and_undo_per_file() {
+    let url = server().await;
+    let dir = project();
+    let mut alice = Editor::join(&url, "proj", "alice", Some(dir.path())).await;
+    alice
+        .until("the share synced", |a| {
+            a.current_file().is_some() && a.session.is_synced()
+        })
+        .await;
+    let mut bob = Editor::join(&url, "proj", "bob", None).await;
+    bob.until("the tree", |a| a.entries().len() == 4).await;
+
+    // One from the tree, one from the picker.
+    bob.open_in_tree("README.md");
+    bob.until("README.md", |a| a.editor.rope() == "# Project\n")
+        .await;
+    bob.cmd(Command::Picker);
+    bob.type_str("mai");
+    let screen = render(&mut bob.app);
+    assert!(screen.contains("Open file: mai"), "{screen}");
+    assert!(screen.contains("main.rs"), "{screen}");
+    assert!(
+        screen.contains(" 1 files "),
+        "only matches are listed: {screen}"
+    );
+    let (matches, _) = bob.app.picker_matches();
+    assert_eq!(matches.len(), 1);
+    bob.cmd(Command::Submit);
+    bob.until("main.rs", |a| a.editor.rope() == "fn main() {}\n")
+        .await;
+    assert_eq!(bob.app.buffers().len(), 2);
+    let screen = render(&mut bob.app);
+    assert!(
+        screen.contains(" README.md ") && screen.contains(" main.rs "),
+        "the buffer list: {screen}"
+    );
+
+    // Bob edits main.rs, switches to README.md and edits it: undo there
+    // undoes only README.md's edit, and main.rs keeps its own.
+    bob.cmd(Command::DocEnd);
+    bob.type_str("// m\n");
+    bob.cmd(Command::NextFile);
+    assert_eq!(bob.text(), "# Project\n");
+    bob.cmd(Command::DocEnd);
+    bob.type_str("r");
+    assert!(bob.app.modified());
+    bob.cmd(Command::Undo);
+    assert_eq!(bob.text(), "# Project\n");
+    bob.cmd(Command::PrevFile);
+    assert_eq!(bob.text(), "fn main() {}\n// m\n");
+    assert!(bob.app.modified());
+
+    // Alice types in README.md while it is parked at bob's: it is there
+    // when bob comes back to it.
+    alice.open_in_tree("README.md");
+    alice.cmd(Command::DocStart);
+    alice.type_str("! ");
+    alice.until("acked", |a| a.session.is_synced()).await;
+    bob.until("alice's edit arrived", |a| {
+        let id = a.buffers()[0];
+        a.session
+            .folder()
+            .and_then(|f| f.ws.file(id))
+            .is_some_and(|r| r.text() == "! # Project\n")
+    })
+    .await;
+    assert_eq!(bob.text(), "fn main() {}\n// m\n", "main.rs on screen");
+    bob.cmd(Command::NextFile);
+    assert_eq!(bob.text(), "! # Project\n");
+    bob.cmd(Command::Undo);
+    assert!(
+        bob.notices().contains("Nothing to undo"),
+        "alice's edit is not bob's to undo: {}",
+        bob.notices()
+    );
+}
