@@ -25,6 +25,7 @@ mod mirror;
 mod picker;
 mod prompt;
 mod room;
+mod save_all;
 mod saving;
 mod session;
 mod undo_group;
@@ -128,6 +129,9 @@ pub enum Order {
         path: PathBuf,
         text: Rope,
         expect: Expect,
+        /// A workspace's folder: the folders between it and `path` are
+        /// created first (`None`: none are, as for FILE).
+        folders_under: Option<PathBuf>,
     },
     /// Put this on the terminal's clipboard (OSC 52).
     Clipboard(String),
@@ -157,6 +161,8 @@ pub enum PromptKind {
     SaveAs,
     /// Ctrl-P: a file of the workspace by name.
     OpenFile,
+    /// The folder a workspace's files are saved under (joined without DIR).
+    SaveDir,
 }
 
 impl PromptKind {
@@ -166,6 +172,7 @@ impl PromptKind {
             PromptKind::GotoLine => "Go to line: ",
             PromptKind::SaveAs => "Save as: ",
             PromptKind::OpenFile => "Open file: ",
+            PromptKind::SaveDir => "Save the room's files under folder: ",
         }
     }
 }
@@ -215,6 +222,8 @@ pub struct App {
     ws_view: workspace::WsView,
     /// The open files not on screen (see `buffers`).
     buffers: buffers::Buffers,
+    /// A workspace's save all under way (see `save_all`).
+    save_all_run: save_all::SaveAllRun,
     /// The local server's check, the caret last sent, who is coming back
     /// (see `session`).
     in_room: session::InRoom,
@@ -280,6 +289,7 @@ impl App {
             session: RoomSession::OneFile(Box::new(session)),
             ws_view: workspace::WsView::default(),
             buffers: buffers::Buffers::default(),
+            save_all_run: save_all::SaveAllRun::default(),
             in_room: session::InRoom::default(),
             peers: Vec::new(),
             chat_box: chat_box::ChatBox::default(),
@@ -364,11 +374,13 @@ impl App {
             Action::Transport(ev) => self.transport(ev),
             Action::WsTransport(ev) => self.ws_transport(ev),
             Action::Saved(result) => {
-                if result.is_ok() {
+                let ok = result.is_ok();
+                if ok {
                     // It exists now, and could be written.
                     self.config.file_on_disk = OnDisk::Writable;
                 }
                 self.saved_file(result);
+                self.save_all_went_on(ok);
             }
             Action::LocalServer(result) => self.local_server(result),
             Action::FileOnDisk(found) => self.file_on_disk(found),
@@ -394,7 +406,8 @@ impl App {
             Help => return self.toggle_help(),
             HelpUp | HelpDown | HelpPageUp | HelpPageDown => return self.scroll_help(c),
             Quit => return self.quit(),
-            Save => return self.save(),
+            Save => return self.save_in_folder(),
+            SaveAll => return self.save_all(),
             SaveAs => return self.open_prompt(PromptKind::SaveAs),
             Chat => return self.toggle_chat(),
             Follow => return self.follow_next(),

@@ -78,6 +78,8 @@ pub enum Command {
     PrevFile,
     /// Find a file of the workspace by name and open it.
     Picker,
+    /// Save every modified open file of a workspace.
+    SaveAll,
 }
 
 impl Command {
@@ -146,6 +148,7 @@ impl Command {
             NextFile => "next open file",
             PrevFile => "previous open file",
             Picker => "open a file of the room by name (fuzzy)",
+            SaveAll => "save every modified open file (a shared folder)",
         }
     }
 }
@@ -211,6 +214,7 @@ pub const KEYMAP: &[Binding] = &[
     b(G, Char('q'), C, K::Quit),
     b(G, Char('s'), C, K::Save),
     b(G, Char('s'), A, K::SaveAs),
+    b(G, Char('a'), A, K::SaveAll),
     b(G, F(2), N, K::Chat),
     b(G, Char('t'), C, K::Chat),
     b(G, F(4), N, K::Members),

@@ -74,7 +74,12 @@ impl Outside {
                 }
                 // Connects now, skipping what is left of the backoff.
                 Order::Reconnect => self.net.resume(),
-                Order::Save { path, text, expect } => {
+                Order::Save {
+                    path,
+                    text,
+                    expect,
+                    folders_under,
+                } => {
                     let tx = self.done_tx.clone();
                     let before = self.last_save.take();
                     self.saves += 1;
@@ -82,8 +87,11 @@ impl Outside {
                         if let Some(before) = before {
                             let _ = before.await;
                         }
-                        let written =
-                            tokio::task::spawn_blocking(move || save(&path, &text, expect)).await;
+                        let written = tokio::task::spawn_blocking(move || {
+                            make_folders(&path, folders_under.as_deref())?;
+                            save(&path, &text, expect)
+                        })
+                        .await;
                         let result = written.unwrap_or_else(|e| {
                             Err(SaveError::Io(format!("the save stopped: {e}")))
                         });
@@ -98,6 +106,8 @@ impl Outside {
     }
 
     /// A save is being written: its result has not been applied yet.
+    ///
+    /// (See [`make_folders`] for a workspace file's folders.)
     pub fn saving(&self) -> bool {
         self.saves > 0
     }
@@ -117,4 +127,18 @@ impl Outside {
             let _ = tokio::time::timeout(within, last).await;
         }
     }
+}
+
+/// A workspace file's folders, between the workspace's folder `root` and
+/// `path`, created before its save (the tree's names are safe, so `path`
+/// is under `root`; one that is not gets nothing created).
+fn make_folders(path: &std::path::Path, root: Option<&std::path::Path>) -> Result<(), SaveError> {
+    let (Some(root), Some(parent)) = (root, path.parent()) else {
+        return Ok(());
+    };
+    if !parent.starts_with(root) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(parent)
+        .map_err(|e| SaveError::Io(format!("cannot create {}: {e}", parent.display())))
 }

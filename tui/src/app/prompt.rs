@@ -159,6 +159,7 @@ impl App {
             }
             PromptKind::SaveAs => self.save_as(&text),
             PromptKind::OpenFile => self.pick(),
+            PromptKind::SaveDir => self.save_dir_typed(&text),
         }
     }
 

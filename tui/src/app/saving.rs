@@ -136,7 +136,13 @@ impl App {
             text: text.clone(),
             kind,
         });
-        self.orders.push(Order::Save { path, text, expect });
+        let folders_under = self.session.folder().and_then(|f| f.dir.clone());
+        self.orders.push(Order::Save {
+            path,
+            text,
+            expect,
+            folders_under,
+        });
     }
 
     /// FILE's stamp as this session last loaded or saved it.
@@ -359,7 +365,7 @@ fn quit_question(modified: bool, unsent: usize) -> String {
 
 /// `~/notes.txt` with `home`: the file in the home directory (as a shell
 /// would; `~user` is left as typed).
-fn expand_home(typed: &str, home: Option<PathBuf>) -> PathBuf {
+pub(super) fn expand_home(typed: &str, home: Option<PathBuf>) -> PathBuf {
     match (typed.strip_prefix('~'), home) {
         (Some(""), Some(home)) => home,
         (Some(rest), Some(home)) if rest.starts_with('/') => home.join(&rest[1..]),

@@ -94,6 +94,7 @@ fn draw_prompt(app: &App, buf: &mut Buffer, area: Rect) {
         PromptKind::GotoLine => "  Enter go · Esc cancel",
         PromptKind::SaveAs => "  Enter save · Esc cancel",
         PromptKind::OpenFile => "  ↑↓ choose · Enter open · Esc cancel",
+        PromptKind::SaveDir => "  Enter save · Esc cancel",
     };
     let mut spans = vec![
         Span::styled(

@@ -79,8 +79,16 @@ impl Editor {
             if done(&self.app) {
                 return;
             }
-            match timeout_at(deadline, self.out.net.recv()).await {
-                Ok(Some(a)) => self.app.update(a),
+            let next = timeout_at(deadline, async {
+                tokio::select! {
+                    a = self.out.net.recv() => a.map(|a| (a, false)),
+                    Some(a) = self.out.done.recv() => Some((a, true)),
+                }
+            })
+            .await;
+            match next {
+                Ok(Some((a, false))) => self.app.update(a),
+                Ok(Some((a, true))) => self.out.apply(&mut self.app, a),
                 Ok(None) => panic!("the connection stopped while waiting for {what}"),
                 Err(_) => panic!("no {what} within {WITHIN:?}: {}", self.notices()),
             }
@@ -356,4 +364,67 @@ async fn several_files_open_with_a_buffer_list_a_picker_and_undo_per_file() {
         "alice's edit is not bob's to undo: {}",
         bob.notices()
     );
+}
+
+#[tokio::test]
+async fn save_all_asks_a_member_without_a_folder_for_one_and_writes_every_file() {
+    let url = server().await;
+    let dir = project();
+    let mut alice = Editor::join(&url, "proj", "alice", Some(dir.path())).await;
+    alice
+        .until("the share synced", |a| {
+            a.current_file().is_some() && a.session.is_synced()
+        })
+        .await;
+    let mut bob = Editor::join(&url, "proj", "bob", None).await;
+    bob.until("the tree", |a| a.entries().len() == 4).await;
+    bob.open_in_tree("src/lib.rs");
+    bob.until("lib.rs", |a| a.editor.rope().len_chars() > 0)
+        .await;
+    bob.type_str("// b\n");
+    bob.open_in_tree("main.rs");
+    bob.until("main.rs", |a| a.editor.rope().len_chars() > 0)
+        .await;
+    bob.type_str("// b\n");
+    bob.open_in_tree("README.md");
+    bob.until("README.md", |a| a.editor.rope().len_chars() > 0)
+        .await;
+
+    // No folder yet: asked, then every modified file is written, its
+    // folders created, and README.md (unmodified) is not.
+    let mine = tempfile::tempdir().unwrap();
+    let target = mine.path().join("copy");
+    bob.cmd(Command::SaveAll);
+    assert!(bob.app.prompt().is_some(), "asked for a folder");
+    bob.type_str(target.to_str().unwrap());
+    bob.cmd(Command::Submit);
+    bob.until("saved all", |a| {
+        a.notices.iter().any(|n| n.text.starts_with("Saved all"))
+    })
+    .await;
+    assert!(
+        bob.notices().contains("Saved all: 2 files."),
+        "{}",
+        bob.notices()
+    );
+    let read = |p: &str| std::fs::read_to_string(target.join(p)).unwrap();
+    assert_eq!(read("src/lib.rs"), "// b\npub fn lib() {}\n");
+    assert_eq!(read("main.rs"), "// b\nfn main() {}\n");
+    assert!(!target.join("README.md").exists());
+    assert_eq!(bob.text(), "# Project\n", "back on the file it started on");
+    for id in bob.app.buffers().to_vec() {
+        assert!(!bob.app.buffer_modified(id));
+    }
+
+    // Ctrl-S on a file whose copy on disk differs asks first.
+    std::fs::write(target.join("README.md"), "other\n").unwrap();
+    bob.type_str("x");
+    bob.cmd(Command::Save);
+    bob.until("the save's answer", |a| !a.save_pending()).await;
+    assert!(bob.notices().contains("Not saved"), "{}", bob.notices());
+    assert_eq!(read("README.md"), "other\n");
+    bob.cmd(Command::Save);
+    bob.until("the second save", |a| !a.save_pending() && !a.modified())
+        .await;
+    assert_eq!(read("README.md"), "x# Project\n");
 }
