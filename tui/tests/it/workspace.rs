@@ -428,3 +428,58 @@ async fn save_all_asks_a_member_without_a_folder_for_one_and_writes_every_file()
         .await;
     assert_eq!(read("README.md"), "x# Project\n");
 }
+
+#[tokio::test]
+async fn the_members_panel_shows_each_members_file_and_follow_crosses_files() {
+    let url = server().await;
+    let dir = project();
+    let mut alice = Editor::join(&url, "proj", "alice", Some(dir.path())).await;
+    alice
+        .until("the share synced", |a| {
+            a.current_file().is_some() && a.session.is_synced()
+        })
+        .await;
+    let mut bob = Editor::join(&url, "proj", "bob", None).await;
+    bob.until("the tree", |a| a.entries().len() == 4).await;
+    // Alice sees bob come and sends her caret again, naming her file.
+    alice.until("bob", |a| a.peers.len() == 2).await;
+    alice.turn();
+    bob.open_in_tree("main.rs");
+    bob.until("main.rs and alice's file", |a| {
+        a.editor.rope().len_chars() > 0
+            && a.peers
+                .iter()
+                .any(|p| p.name == "alice" && p.file.is_some())
+    })
+    .await;
+    let screen = render(&mut bob.app);
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("● alice") && l.contains("README.md│")),
+        "alice's file in the members panel: {screen}"
+    );
+    assert!(
+        screen.contains("│README.md             ●│"),
+        "and in the tree: {screen}"
+    );
+
+    bob.cmd(Command::Follow);
+    assert_eq!(bob.app.following(), Some("alice"));
+    bob.until("README.md on screen", |a| a.editor.rope() == "# Project\n")
+        .await;
+    // Alice goes to another file and types there: bob's screen follows.
+    alice.open_in_tree("src/lib.rs");
+    alice.cmd(Command::DocEnd);
+    alice.type_str("// here\n");
+    bob.until("lib.rs with alice's line", |a| {
+        a.editor.rope() == "pub fn lib() {}\n// here\n"
+    })
+    .await;
+    assert_eq!(bob.app.following(), Some("alice"));
+    let lib = bob.app.current_file().unwrap();
+    assert_eq!(
+        bob.app.entries().iter().find(|e| e.id == lib).unwrap().path,
+        "src/lib.rs"
+    );
+}
