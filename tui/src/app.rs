@@ -28,6 +28,7 @@ mod room;
 mod save_all;
 mod saving;
 mod session;
+mod tree_ops;
 mod undo_group;
 mod view;
 mod workspace;
@@ -72,6 +73,8 @@ pub enum Armed {
     Save,
     /// Save As onto this existing file.
     SaveAs(PathBuf),
+    /// Delete this file or folder of the workspace for everyone.
+    Delete(collab_doc::tree::NodeId),
 }
 
 pub use saving::FileState;
@@ -163,6 +166,10 @@ pub enum PromptKind {
     OpenFile,
     /// The folder a workspace's files are saved under (joined without DIR).
     SaveDir,
+    /// A new file (or `name/`: folder) in the tree.
+    NewFile,
+    /// A new name for the selected file or folder.
+    Rename,
 }
 
 impl PromptKind {
@@ -173,6 +180,8 @@ impl PromptKind {
             PromptKind::SaveAs => "Save as: ",
             PromptKind::OpenFile => "Open file: ",
             PromptKind::SaveDir => "Save the room's files under folder: ",
+            PromptKind::NewFile => "New file (name/ for a folder): ",
+            PromptKind::Rename => "Rename to: ",
         }
     }
 }

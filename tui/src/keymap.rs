@@ -80,6 +80,12 @@ pub enum Command {
     Picker,
     /// Save every modified open file of a workspace.
     SaveAll,
+    /// A new file or folder in the tree.
+    NewEntry,
+    /// Rename the selected file or folder.
+    RenameEntry,
+    /// Delete the selected file or folder (asks first).
+    DeleteEntry,
 }
 
 impl Command {
@@ -149,6 +155,9 @@ impl Command {
             PrevFile => "previous open file",
             Picker => "open a file of the room by name (fuzzy)",
             SaveAll => "save every modified open file (a shared folder)",
+            NewEntry => "new file here (name/ makes a folder)",
+            RenameEntry => "rename the selected file or folder",
+            DeleteEntry => "delete the selected file or folder (asks first)",
         }
     }
 }
@@ -289,6 +298,9 @@ pub const KEYMAP: &[Binding] = &[
     b(R, Home, N, K::DocStart),
     b(R, End, N, K::DocEnd),
     b(R, Enter, N, K::Submit),
+    b(R, Char('n'), N, K::NewEntry),
+    b(R, Char('r'), N, K::RenameEntry),
+    b(R, Delete, N, K::DeleteEntry),
     b(H, Up, N, K::HelpUp),
     b(H, Down, N, K::HelpDown),
     b(H, PageUp, N, K::HelpPageUp),

@@ -160,6 +160,8 @@ impl App {
             PromptKind::SaveAs => self.save_as(&text),
             PromptKind::OpenFile => self.pick(),
             PromptKind::SaveDir => self.save_dir_typed(&text),
+            PromptKind::NewFile => self.create_typed(&text),
+            PromptKind::Rename => self.rename_typed(&text),
         }
     }
 

@@ -38,6 +38,10 @@ pub(super) struct WsView {
     pub(super) tree_sel: usize,
     /// The picker's chosen match.
     pub(super) picker_sel: usize,
+    /// The folder a new entry goes in (`None`: the top).
+    pub(super) new_in: Option<NodeId>,
+    /// The entry being renamed.
+    pub(super) renaming: Option<NodeId>,
     /// What sharing DIR left out, said once the share is applied.
     skipped: Option<String>,
     /// Files shared from DIR.
@@ -229,7 +233,7 @@ impl App {
     /// Lists the tree again, keeping the panel's selection in range and
     /// saying what happened to the open files (a rename moves where each
     /// saves; a delete leaves an unsaved copy).
-    fn relist(&mut self) {
+    pub(super) fn relist(&mut self) {
         let open: Vec<NodeId> = self.buffers().to_vec();
         let Some(f) = self.session.folder_mut() else {
             return;
@@ -317,6 +321,9 @@ impl App {
             PageDown => *sel = (*sel + page).min(len.saturating_sub(1)),
             DocStart | LineStart => *sel = 0,
             DocEnd | LineEnd => *sel = len.saturating_sub(1),
+            NewEntry => self.ask_new_entry(),
+            RenameEntry => self.ask_rename(),
+            DeleteEntry => self.delete_selected(),
             Submit | Newline => {
                 let picked = self.entries().get(self.ws_view.tree_sel).cloned();
                 match picked {

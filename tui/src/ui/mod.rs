@@ -95,6 +95,8 @@ fn draw_prompt(app: &App, buf: &mut Buffer, area: Rect) {
         PromptKind::SaveAs => "  Enter save · Esc cancel",
         PromptKind::OpenFile => "  ↑↓ choose · Enter open · Esc cancel",
         PromptKind::SaveDir => "  Enter save · Esc cancel",
+        PromptKind::NewFile => "  Enter create · Esc cancel",
+        PromptKind::Rename => "  Enter rename · Esc cancel",
     };
     let mut spans = vec![
         Span::styled(

@@ -483,3 +483,100 @@ async fn the_members_panel_shows_each_members_file_and_follow_crosses_files() {
         "src/lib.rs"
     );
 }
+
+#[tokio::test]
+async fn create_rename_and_delete_from_the_tree_reach_a_member_with_the_file_open() {
+    let url = server().await;
+    let dir = project();
+    let mut alice = Editor::join(&url, "proj", "alice", Some(dir.path())).await;
+    alice
+        .until("the share synced", |a| {
+            a.current_file().is_some() && a.session.is_synced()
+        })
+        .await;
+    let mut bob = Editor::join(&url, "proj", "bob", None).await;
+    bob.until("the tree", |a| a.entries().len() == 4).await;
+    bob.open_in_tree("main.rs");
+    bob.until("main.rs", |a| a.editor.rope().len_chars() > 0)
+        .await;
+
+    // Alice renames main.rs; bob is told and keeps typing in it.
+    alice.open_in_tree("main.rs");
+    alice.cmd(Command::Tree);
+    alice.cmd(Command::RenameEntry);
+    for _ in 0.."main.rs".len() {
+        alice.cmd(Command::Backspace);
+    }
+    alice.type_str("app.rs");
+    alice.cmd(Command::Submit);
+    assert!(alice.app.entries().iter().any(|e| e.path == "app.rs"));
+    assert_eq!(
+        alice.app.config.file.as_deref(),
+        Some(dir.path().join("app.rs").as_path())
+    );
+    bob.until("the rename", |a| {
+        a.entries().iter().any(|e| e.path == "app.rs")
+    })
+    .await;
+    assert!(
+        bob.notices().contains("main.rs was renamed app.rs."),
+        "{}",
+        bob.notices()
+    );
+    bob.cmd(Command::DocEnd);
+    bob.type_str("// still here\n");
+    alice
+        .until("bob's line in app.rs", |a| {
+            a.editor.rope() == "fn main() {}\n// still here\n"
+        })
+        .await;
+
+    // Bob creates a file in src/: it opens, alice sees it.
+    bob.cmd(Command::Tree);
+    bob.open_in_tree("src");
+    bob.cmd(Command::NewEntry);
+    bob.type_str("new.rs");
+    bob.cmd(Command::Submit);
+    assert_eq!(bob.text(), "");
+    bob.type_str("new\n");
+    alice
+        .until("src/new.rs", |a| {
+            a.entries().iter().any(|e| e.path == "src/new.rs")
+        })
+        .await;
+
+    // Alice deletes app.rs: asked first; bob keeps an unsaved copy.
+    alice.cmd(Command::Tree);
+    let i = alice
+        .app
+        .entries()
+        .iter()
+        .position(|e| e.path == "app.rs")
+        .unwrap();
+    alice.cmd(Command::DocStart);
+    for _ in 0..i {
+        alice.cmd(Command::MoveDown);
+    }
+    alice.cmd(Command::DeleteEntry);
+    assert!(
+        alice.notices().contains("for everyone?"),
+        "{}",
+        alice.notices()
+    );
+    assert!(alice.app.entries().iter().any(|e| e.path == "app.rs"));
+    alice.cmd(Command::DeleteEntry);
+    assert!(!alice.app.entries().iter().any(|e| e.path == "app.rs"));
+    bob.until("the delete", |a| {
+        !a.entries().iter().any(|e| e.path == "app.rs")
+    })
+    .await;
+    bob.cmd(Command::PrevFile);
+    assert_eq!(bob.text(), "fn main() {}\n// still here\n");
+    assert!(bob.notices().contains("unsaved copy"), "{}", bob.notices());
+    bob.type_str("x");
+    assert_eq!(
+        bob.text(),
+        "fn main() {}\n// still here\nx",
+        "still editable"
+    );
+}
