@@ -189,12 +189,17 @@ async fn edit(mut cli: Cli, utc_offset: i32) -> Result<(), String> {
     })?;
     // DIR, or no path at all: a workspace session (protocol 2).
     let folder = match cli.file.take() {
-        Some(p) if p.is_dir() => Some(FolderStart {
-            share: Some(
-                share::scan(&p, &share::ShareLimits::default()).map_err(|e| format!("{e}."))?,
-            ),
-            dir: Some(p),
-        }),
+        Some(p) if p.is_dir() => {
+            let mut start = FolderStart {
+                share: Some(
+                    share::scan(&p, &share::ShareLimits::default()).map_err(|e| format!("{e}."))?,
+                ),
+                dir: Some(p),
+                ..FolderStart::default()
+            };
+            start.stamp_share();
+            Some(start)
+        }
         Some(p) => {
             cli.file = Some(p);
             None

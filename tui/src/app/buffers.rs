@@ -146,6 +146,7 @@ impl App {
     pub(super) fn repath_parked(&mut self, id: NodeId, file: Option<PathBuf>) {
         if let Some(p) = self.buffers.parked.get_mut(&id) {
             p.file = file;
+            p.saving.moved();
         }
     }
 }

@@ -69,6 +69,12 @@ impl Saving {
     pub(super) fn is_modified(&self) -> bool {
         self.modified
     }
+
+    /// The file now saves to another path (a rename in the workspace): no
+    /// file there is known, so a save there asks before replacing one.
+    pub(super) fn moved(&mut self) {
+        self.disk_stamp = None;
+    }
 }
 
 /// A save on its way to the event loop and back.

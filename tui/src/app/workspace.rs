@@ -7,6 +7,7 @@
 //! is what the editor does with it. A one-file room (FILE) never comes
 //! here.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ use ropey::Rope;
 use super::room::{Current, Folder, Out, RoomSession};
 use super::{App, Focus, Order, Startup};
 use crate::keymap::Command;
+use crate::save::Stamp;
 use crate::share::{Share, ShareLimits};
 
 /// How a workspace session starts: the folder shared (DIR), or none.
@@ -27,6 +29,25 @@ pub struct FolderStart {
     pub dir: Option<PathBuf>,
     /// DIR's files, to share into an empty room.
     pub share: Option<Share>,
+    /// Each shared file's stamp on disk (by path) as it was read, so that
+    /// the sharer's Ctrl-S replaces it without asking while nobody else
+    /// changed it (see [`FolderStart::stamp_share`]).
+    pub stamps: HashMap<String, Stamp>,
+}
+
+impl FolderStart {
+    /// Stamps the shared files under `dir` as they are now (just after
+    /// the scan read them).
+    pub fn stamp_share(&mut self) {
+        let (Some(dir), Some(share)) = (&self.dir, &self.share) else {
+            return;
+        };
+        for f in &share.files {
+            if let Ok(meta) = std::fs::symlink_metadata(dir.join(&f.path)) {
+                self.stamps.insert(f.path.clone(), Stamp::of(&meta));
+            }
+        }
+    }
 }
 
 /// The workspace's part of the screen and keys: this module's state.
@@ -46,6 +67,10 @@ pub(super) struct WsView {
     skipped: Option<String>,
     /// Files shared from DIR.
     shared_files: usize,
+    /// The shared files' stamps, until the share is applied...
+    share_stamps: HashMap<String, Stamp>,
+    /// ...and once it is: the disk stamp of each file as shared.
+    disk_stamps: HashMap<String, Stamp>,
 }
 
 impl App {
@@ -62,6 +87,7 @@ impl App {
         if let Some(share) = &start.share {
             app.ws_view.skipped = share.skipped.notice(&ShareLimits::default());
             app.ws_view.shared_files = share.files.len();
+            app.ws_view.share_stamps = start.stamps.clone();
             let built = ws.seed_tree(|tree| {
                 Ok(share
                     .to_tree(tree)?
@@ -213,6 +239,7 @@ impl App {
             self.after_room_welcome();
             return;
         }
+        self.ws_view.disk_stamps = std::mem::take(&mut self.ws_view.share_stamps);
         let n = self.ws_view.shared_files;
         let files = if n == 1 { "file" } else { "files" };
         self.notice(format!("Shared the folder: {n} {files}."));
@@ -258,6 +285,7 @@ impl App {
                     let file = dir.as_ref().map(|d| d.join(&new));
                     if self.current_file() == Some(id) {
                         self.config.file = file;
+                        self.saving.moved();
                     } else {
                         self.repath_parked(id, file);
                     }
@@ -299,7 +327,8 @@ impl App {
         for m in sends {
             self.orders.push(Order::SendWs(m));
         }
-        self.show_text(&path, file, &text);
+        let stamp = self.ws_view.disk_stamps.get(&path).copied();
+        self.show_text(&path, file, &text, stamp);
         if loaded {
             self.set_saved_baseline();
         }
@@ -373,13 +402,19 @@ fn sort_entries(entries: &mut [Entry]) {
 impl App {
     /// A new document on screen: its text, a fresh view, highlight, save
     /// state and undo grouping; `file` is where Ctrl-S writes it.
-    pub(super) fn show_text(&mut self, path: &str, file: Option<PathBuf>, text: &str) {
+    pub(super) fn show_text(
+        &mut self,
+        path: &str,
+        file: Option<PathBuf>,
+        text: &str,
+        stamp: Option<Stamp>,
+    ) {
         self.editor = crate::editor::Editor::with_text(text);
         self.view = super::View::default();
         let first_line = text.lines().next().unwrap_or_default();
         self.highlight =
             crate::highlight::Highlight::for_file(Some(std::path::Path::new(path)), first_line);
-        self.saving = super::saving::Saving::new(Rope::new(), None);
+        self.saving = super::saving::Saving::new(Rope::new(), stamp);
         self.config.file = file;
         self.config.file_on_disk = super::OnDisk::Writable;
         self.indent_known = false;

@@ -47,10 +47,12 @@ impl Editor {
     /// `user` joins `room` at `url` with `dir` shared (or no path), and is
     /// welcomed.
     pub async fn join(url: &str, room: &str, user: &str, dir: Option<&Path>) -> Self {
-        let start = FolderStart {
+        let mut start = FolderStart {
             dir: dir.map(Path::to_path_buf),
             share: dir.map(|d| share::scan(d, &ShareLimits::default()).unwrap()),
+            ..FolderStart::default()
         };
+        start.stamp_share();
         let mut app = App::new_folder(
             collab_tui::app::Startup {
                 server: url.into(),
@@ -187,6 +189,15 @@ async fn a_shared_folder_opens_its_first_file_and_says_what_it_skipped() {
     alice
         .until("the edit acked", |a| a.session.is_synced())
         .await;
+    // The file is as shared: Ctrl-S replaces it without asking.
+    alice.cmd(Command::Save);
+    alice
+        .until("saved", |a| !a.save_pending() && !a.modified())
+        .await;
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("README.md")).unwrap(),
+        "# Project\nmore\n"
+    );
 }
 
 #[tokio::test]
