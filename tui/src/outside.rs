@@ -106,8 +106,6 @@ impl Outside {
     }
 
     /// A save is being written: its result has not been applied yet.
-    ///
-    /// (See [`make_folders`] for a workspace file's folders.)
     pub fn saving(&self) -> bool {
         self.saves > 0
     }
