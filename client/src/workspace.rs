@@ -896,6 +896,14 @@ impl Workspace {
         self.files.get(&id)
     }
 
+    /// The open file `id`'s replica, to edit it in place (what its
+    /// methods return is addressed with [`addressed`]`(`[`file_doc`]`(id), ..)`):
+    /// for an editor that keeps a current file, as [`Self::with_file`] for one
+    /// call.
+    pub fn file_mut(&mut self, id: NodeId) -> Option<&mut Replica> {
+        self.files.get_mut(&id)
+    }
+
     /// The open files, by id.
     pub fn open_files(&self) -> impl Iterator<Item = (NodeId, &Replica)> {
         self.files.iter().map(|(id, r)| (*id, r))
@@ -1043,6 +1051,11 @@ impl Workspace {
         } else {
             Vec::new()
         })
+    }
+
+    /// A folder shared with [`Self::seed_tree`] waits for its answer.
+    pub fn seeding_tree(&self) -> bool {
+        self.seed.is_some()
     }
 
     /// Every shown file and folder (see [`Tree::entries`]): compute once

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use collab_client::TransportEvent;
+use collab_client::workspace::WorkspaceTransportEvent;
 
 use crate::autostart::Local;
 use crate::file_watch::Found;
@@ -41,6 +42,8 @@ pub enum Action {
     Sync,
     /// Something from the connection.
     Transport(TransportEvent),
+    /// Something from a workspace connection (protocol 2).
+    WsTransport(WorkspaceTransportEvent),
     /// The local server was found or started again after the connection
     /// to it dropped.
     LocalServer(Result<Local, String>),

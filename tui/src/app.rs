@@ -17,21 +17,28 @@
 //! `follow`, and `session` (the client library's `Session` driven: transport
 //! events and the clock in, messages and client events out).
 
+mod buffers;
 mod chat_box;
 mod edit;
 mod follow;
 mod mirror;
+mod picker;
 mod prompt;
+mod room;
+mod save_all;
 mod saving;
 mod session;
+mod tree_ops;
 mod undo_group;
 mod view;
+mod workspace;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use collab_client::{JoinAs, Replica, Session};
+use collab_protocol::workspace::ClientEvent as WireOut;
 use collab_protocol::{ClientMsg, UserId};
 use ropey::Rope;
 
@@ -44,7 +51,9 @@ use crate::notices::{Level, Notices};
 use crate::save::{Expect, Stamp};
 use crate::theme::{ColorMode, Palette};
 
+pub use room::{Current, Out, RoomSession};
 pub use undo_group::UNDO_PAUSE;
+pub use workspace::FolderStart;
 
 /// After a reconnect, members who were here before and join again within
 /// this long are back, not new: no "joined" notice.
@@ -53,6 +62,8 @@ const RETURN_WITHIN: Duration = Duration::from_secs(60);
 const PRESENCE_EVERY: Duration = Duration::from_millis(50);
 /// What typing says when I joined read-only.
 pub const READ_ONLY_NOTICE: &str = "read-only: edits are not shared";
+/// What typing says in a workspace before a file is open.
+pub const NO_FILE_NOTICE: &str = "No file is open: pick one in the tree (F7) or with Ctrl-P.";
 
 /// A question the last command asked ("Ctrl-Q again quits"): the same
 /// command next answers yes.
@@ -62,6 +73,8 @@ pub enum Armed {
     Save,
     /// Save As onto this existing file.
     SaveAs(PathBuf),
+    /// Delete this file or folder of the workspace for everyone.
+    Delete(collab_doc::tree::NodeId),
 }
 
 pub use saving::FileState;
@@ -111,12 +124,17 @@ pub enum OnDisk {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Order {
     Send(ClientMsg),
+    /// The same on a workspace's connection (protocol 2).
+    SendWs(WireOut),
     /// Write `text` to `path` if the file there is as `expect`ed, then
     /// report with `Action::Saved` (see [`crate::save::save`]).
     Save {
         path: PathBuf,
         text: Rope,
         expect: Expect,
+        /// A workspace's folder: the folders between it and `path` are
+        /// created first (`None`: none are, as for FILE).
+        folders_under: Option<PathBuf>,
     },
     /// Put this on the terminal's clipboard (OSC 52).
     Clipboard(String),
@@ -135,6 +153,8 @@ pub enum Focus {
     Text,
     Prompt,
     Chat,
+    /// The workspace's tree panel.
+    Tree,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +162,14 @@ pub enum PromptKind {
     Find,
     GotoLine,
     SaveAs,
+    /// Ctrl-P: a file of the workspace by name.
+    OpenFile,
+    /// The folder a workspace's files are saved under (joined without DIR).
+    SaveDir,
+    /// A new file (or `name/`: folder) in the tree.
+    NewFile,
+    /// A new name for the selected file or folder.
+    Rename,
 }
 
 impl PromptKind {
@@ -150,6 +178,10 @@ impl PromptKind {
             PromptKind::Find => "Find: ",
             PromptKind::GotoLine => "Go to line: ",
             PromptKind::SaveAs => "Save as: ",
+            PromptKind::OpenFile => "Open file: ",
+            PromptKind::SaveDir => "Save the room's files under folder: ",
+            PromptKind::NewFile => "New file (name/ for a folder): ",
+            PromptKind::Rename => "Rename to: ",
         }
     }
 }
@@ -177,6 +209,8 @@ pub struct Peer {
     pub anchor: Option<usize>,
     /// The line (from 0) their caret is on.
     pub line: Option<usize>,
+    /// The file they are in, in a workspace.
+    pub file: Option<collab_doc::tree::NodeId>,
 }
 
 /// The first visible line and column of the text.
@@ -189,9 +223,16 @@ pub struct View {
 pub struct App {
     pub config: Startup,
     pub editor: Editor,
-    /// The room's document and its connection (a [`Session`] derefs to its
-    /// [`Replica`], so edits and reads go straight to the replica).
-    pub session: Session,
+    /// The room and its connection: a one-file [`Session`] or a workspace
+    /// (see [`RoomSession`]); it derefs to the [`Replica`] of the document
+    /// on screen, so edits and reads go straight to that replica.
+    pub session: RoomSession,
+    /// The workspace's tree panel and share (see `workspace`).
+    ws_view: workspace::WsView,
+    /// The open files not on screen (see `buffers`).
+    buffers: buffers::Buffers,
+    /// A workspace's save all under way (see `save_all`).
+    save_all_run: save_all::SaveAllRun,
     /// The local server's check, the caret last sent, who is coming back
     /// (see `session`).
     in_room: session::InRoom,
@@ -254,7 +295,10 @@ impl App {
         let mut app = Self {
             config,
             editor: Editor::default(),
-            session,
+            session: RoomSession::OneFile(Box::new(session)),
+            ws_view: workspace::WsView::default(),
+            buffers: buffers::Buffers::default(),
+            save_all_run: save_all::SaveAllRun::default(),
             in_room: session::InRoom::default(),
             peers: Vec::new(),
             chat_box: chat_box::ChatBox::default(),
@@ -304,6 +348,8 @@ impl App {
             KeyContext::Help
         } else if self.focus == Focus::Text {
             KeyContext::Text
+        } else if self.focus == Focus::Tree {
+            KeyContext::Tree
         } else {
             KeyContext::Input
         }
@@ -335,12 +381,15 @@ impl App {
             Action::Terminate => self.quit_now(),
             Action::Sync => self.sync(),
             Action::Transport(ev) => self.transport(ev),
+            Action::WsTransport(ev) => self.ws_transport(ev),
             Action::Saved(result) => {
-                if result.is_ok() {
+                let ok = result.is_ok();
+                if ok {
                     // It exists now, and could be written.
                     self.config.file_on_disk = OnDisk::Writable;
                 }
                 self.saved_file(result);
+                self.save_all_went_on(ok);
             }
             Action::LocalServer(result) => self.local_server(result),
             Action::FileOnDisk(found) => self.file_on_disk(found),
@@ -366,17 +415,24 @@ impl App {
             Help => return self.toggle_help(),
             HelpUp | HelpDown | HelpPageUp | HelpPageDown => return self.scroll_help(c),
             Quit => return self.quit(),
-            Save => return self.save(),
+            Save => return self.save_in_folder(),
+            SaveAll => return self.save_all(),
             SaveAs => return self.open_prompt(PromptKind::SaveAs),
             Chat => return self.toggle_chat(),
             Follow => return self.follow_next(),
             JumpToMember => return self.jump_to_member(),
             Members => return self.toggle_members(),
+            Tree => return self.toggle_tree(),
+            NextFile => return self.cycle_buffers(true),
+            PrevFile => return self.cycle_buffers(false),
+            Picker => return self.open_picker(),
             Cancel => {
                 if self.help().is_some() {
                     self.toggle_help();
                 } else if self.prompt().is_some() {
                     self.close_prompt();
+                } else if self.focus == Focus::Tree {
+                    self.focus = Focus::Text;
                 } else if self.focus == Focus::Chat {
                     self.close_chat(None);
                     self.follow_cursor();
@@ -394,6 +450,7 @@ impl App {
             Focus::Text => self.text_command(c),
             Focus::Prompt => self.prompt_command(c),
             Focus::Chat => self.chat_command(c),
+            Focus::Tree => self.tree_command(c),
         }
     }
 }

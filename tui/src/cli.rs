@@ -23,7 +23,10 @@ the editors start a new one and bring their text back). Someone else on the
 same machine joins with the same command.
 
 FILE seeds the room if the room is empty; otherwise the room's text is
-shown and FILE is where Ctrl-S saves. Press F1 in the editor for every key.";
+shown and FILE is where Ctrl-S saves. A folder (DIR) in place of FILE shares
+its text files as a workspace room (a tree of files: F7 shows it); with no
+path at all, collab-tui joins whatever the room holds. Press F1 in the
+editor for every key.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,7 +62,8 @@ pub struct Cli {
     #[arg(long, env = "COLLAB_CA", value_name = "FILE")]
     pub ca: Option<PathBuf>,
 
-    /// The file: seeds an empty room, and Ctrl-S saves to it
+    /// The file: seeds an empty room, and Ctrl-S saves to it. A folder:
+    /// shared as a workspace room. None: join what the room holds
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
 

@@ -70,6 +70,22 @@ pub enum Command {
     InputUp,
     /// Down in a prompt or the chat box.
     InputDown,
+    /// Show the workspace's file tree and give it the keyboard; hide it.
+    Tree,
+    /// The next open file of a workspace.
+    NextFile,
+    /// The previous open file.
+    PrevFile,
+    /// Find a file of the workspace by name and open it.
+    Picker,
+    /// Save every modified open file of a workspace.
+    SaveAll,
+    /// A new file or folder in the tree.
+    NewEntry,
+    /// Rename the selected file or folder.
+    RenameEntry,
+    /// Delete the selected file or folder (asks first).
+    DeleteEntry,
 }
 
 impl Command {
@@ -134,6 +150,14 @@ impl Command {
             HelpPageDown => "scroll help down a page",
             InputUp => "previous match, or older chat (empty box)",
             InputDown => "next match, or newer chat (empty box)",
+            Tree => "files of the room: show the tree (again: hide it)",
+            NextFile => "next open file",
+            PrevFile => "previous open file",
+            Picker => "open a file of the room by name (fuzzy)",
+            SaveAll => "save every modified open file (a shared folder)",
+            NewEntry => "new file here (name/ makes a folder)",
+            RenameEntry => "rename the selected file or folder",
+            DeleteEntry => "delete the selected file or folder (asks first)",
         }
     }
 }
@@ -149,6 +173,8 @@ pub enum Scope {
     Input,
     /// While the help overlay is open.
     Help,
+    /// In a workspace's file tree.
+    Tree,
 }
 
 impl Scope {
@@ -158,6 +184,7 @@ impl Scope {
             Scope::Text => "Editing",
             Scope::Input => "Prompts and chat box",
             Scope::Help => "Help",
+            Scope::Tree => "File tree (a shared folder)",
         }
     }
 }
@@ -188,7 +215,7 @@ const CS: KeyModifiers = KeyModifiers::CONTROL.union(KeyModifiers::SHIFT);
 
 use Command as K;
 use KeyCode::*;
-use Scope::{Global as G, Help as H, Input as I, Text as T};
+use Scope::{Global as G, Help as H, Input as I, Text as T, Tree as R};
 
 /// Every key binding. Order is the order of the help overlay.
 pub const KEYMAP: &[Binding] = &[
@@ -196,11 +223,16 @@ pub const KEYMAP: &[Binding] = &[
     b(G, Char('q'), C, K::Quit),
     b(G, Char('s'), C, K::Save),
     b(G, Char('s'), A, K::SaveAs),
+    b(G, Char('a'), A, K::SaveAll),
     b(G, F(2), N, K::Chat),
     b(G, Char('t'), C, K::Chat),
     b(G, F(4), N, K::Members),
     b(G, F(5), N, K::Follow),
     b(G, F(6), N, K::JumpToMember),
+    b(G, F(7), N, K::Tree),
+    b(G, Char('p'), C, K::Picker),
+    b(G, F(8), N, K::NextFile),
+    b(G, F(8), S, K::PrevFile),
     b(G, Esc, N, K::Cancel),
     b(T, Left, N, K::MoveLeft),
     b(T, Right, N, K::MoveRight),
@@ -259,6 +291,16 @@ pub const KEYMAP: &[Binding] = &[
     b(I, Backspace, N, K::Backspace),
     b(I, Delete, N, K::Delete),
     b(I, Char('v'), C, K::Paste),
+    b(R, Up, N, K::MoveUp),
+    b(R, Down, N, K::MoveDown),
+    b(R, PageUp, N, K::PageUp),
+    b(R, PageDown, N, K::PageDown),
+    b(R, Home, N, K::DocStart),
+    b(R, End, N, K::DocEnd),
+    b(R, Enter, N, K::Submit),
+    b(R, Char('n'), N, K::NewEntry),
+    b(R, Char('r'), N, K::RenameEntry),
+    b(R, Delete, N, K::DeleteEntry),
     b(H, Up, N, K::HelpUp),
     b(H, Down, N, K::HelpDown),
     b(H, PageUp, N, K::HelpPageUp),
@@ -271,6 +313,7 @@ pub enum KeyContext {
     Text,
     Input,
     Help,
+    Tree,
 }
 
 /// The action for a key in a context, if any.
@@ -289,6 +332,7 @@ pub fn action_for(ctx: KeyContext, key: KeyEvent) -> Option<Action> {
         KeyContext::Text => T,
         KeyContext::Input => I,
         KeyContext::Help => H,
+        KeyContext::Tree => R,
     };
     let found = KEYMAP
         .iter()
@@ -357,7 +401,7 @@ pub const UNDO_RULE: &str = "a word, a deletion or a paste; a move or a 2 s paus
 /// `key  what it does`; then the mouse.
 pub fn help_lines() -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for scope in [G, T, I, H] {
+    for scope in [G, T, I, R, H] {
         out.push((scope.title().to_owned(), String::new()));
         for b in KEYMAP.iter().filter(|b| b.scope == scope) {
             out.push((key_label(b.code, b.mods), b.command.describe().to_owned()));
@@ -392,7 +436,11 @@ mod tests {
     fn no_key_is_bound_twice_in_a_scope() {
         let mut seen = HashSet::new();
         for b in KEYMAP {
-            let scopes: &[Scope] = if b.scope == G { &[T, I, H] } else { &[b.scope] };
+            let scopes: &[Scope] = if b.scope == G {
+                &[T, I, R, H]
+            } else {
+                &[b.scope]
+            };
             for s in scopes {
                 assert!(
                     seen.insert((*s, b.code, b.mods)),
@@ -434,7 +482,7 @@ mod tests {
     #[test]
     fn help_lists_every_binding() {
         let lines = help_lines();
-        assert_eq!(lines.len(), KEYMAP.len() + 4 + 1 + MOUSE.len() + 2);
+        assert_eq!(lines.len(), KEYMAP.len() + 5 + 1 + MOUSE.len() + 2);
         assert!(lines.contains(&("Shift+drag".into(), MOUSE[3].1.into())));
         assert!(lines.contains(&(
             "Ctrl+S".into(),

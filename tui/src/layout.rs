@@ -17,6 +17,10 @@ pub struct Areas {
     pub chat: Option<Rect>,
     pub prompt: Option<Rect>,
     pub status: Rect,
+    /// A workspace's file tree, at the left (see [`with_tree`]).
+    pub tree: Option<Rect>,
+    /// A workspace's buffer list, above the text (see [`with_tabs`]).
+    pub tabs: Option<Rect>,
 }
 
 /// What the layout depends on besides the size.
@@ -62,7 +66,42 @@ pub fn areas(size: Rect, open: Open) -> Areas {
         chat,
         prompt,
         status,
+        tree: None,
+        tabs: None,
     }
+}
+
+/// `areas` with a line for the buffer list taken from the top of the
+/// gutter and text.
+pub fn with_tabs(mut areas: Areas) -> Areas {
+    let full = areas.gutter.union(areas.text);
+    if full.height < 4 {
+        return areas;
+    }
+    areas.tabs = Some(Rect::new(full.x, full.y, full.width, 1));
+    areas.gutter.y += 1;
+    areas.gutter.height -= 1;
+    areas.text.y += 1;
+    areas.text.height -= 1;
+    areas
+}
+
+/// The tree panel is dropped below this width, so the text keeps room.
+pub const MIN_WIDTH_FOR_TREE: u16 = 50;
+
+/// `areas` with a file tree panel taken from the left of the gutter and
+/// text (a third of the width, 16 to 32 columns).
+pub fn with_tree(mut areas: Areas) -> Areas {
+    let full = areas.gutter.union(areas.text);
+    if full.width < MIN_WIDTH_FOR_TREE {
+        return areas;
+    }
+    let w = (full.width / 3).clamp(16, 32);
+    areas.tree = Some(Rect::new(full.x, full.y, w, full.height));
+    let g = areas.gutter.width;
+    areas.gutter = Rect::new(full.x + w, full.y, g, full.height);
+    areas.text = Rect::new(full.x + w + g, full.y, full.width - w - g, full.height);
+    areas
 }
 
 /// Gutter width for a text of `lines` lines: the digits plus a space.

@@ -28,6 +28,7 @@ pub(crate) mod layout;
 pub mod net;
 pub(crate) mod notices;
 pub mod outside;
+pub mod picker;
 pub(crate) mod row_backend;
 pub mod run;
 pub mod save;

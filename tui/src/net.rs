@@ -7,46 +7,124 @@
 
 use std::time::Duration;
 
-use collab_client::{ConnectOptions, Connection, Link, TransportEvent, TransportEvents};
+use collab_client::{
+    ConnectOptions, Connection, Link, TransportEvent, TransportEvents, WorkspaceConnection,
+};
+use collab_protocol::ClientMsg;
+use collab_protocol::workspace::{ClientEvent as WireOut, ServerEvent};
 use tokio::time::{Instant, timeout_at};
 
 use crate::action::Action;
 use crate::app::App;
 use crate::outside::Outside;
 
-/// The connection and its events, as the editor holds them.
+/// The connection and its events, as the editor holds them: protocol 1
+/// for a one-file room (FILE), protocol 2 for a workspace session.
 pub struct Net {
-    pub conn: Connection,
-    pub events: TransportEvents,
+    wire: NetWire,
+}
+
+enum NetWire {
+    V1 {
+        conn: Connection,
+        events: TransportEvents,
+    },
+    V2 {
+        conn: WorkspaceConnection,
+        events: TransportEvents<ServerEvent>,
+    },
 }
 
 impl Net {
     /// Starts connecting to `url` (`host:port`, `ws://host:port[/ws]` or
     /// `wss://…`, trusting the system's roots plus `ca` when given).
     pub fn open(url: &str, ca: Option<std::path::PathBuf>) -> Result<Self, String> {
-        let options = ConnectOptions {
-            extra_ca: ca,
-            ..ConnectOptions::default()
-        };
-        let (conn, events) = Connection::open(url, options).map_err(|e| {
-            format!(
-                "Cannot connect to {url}: {e}. Check --server (ws://HOST:PORT or wss://HOST:PORT) and --ca."
-            )
-        })?;
-        Ok(Self { conn, events })
+        let (conn, events) = Connection::open(url, options(ca)).map_err(|e| cannot(url, &e))?;
+        Ok(Self {
+            wire: NetWire::V1 { conn, events },
+        })
+    }
+
+    /// [`Self::open`] speaking protocol 2 (a workspace session).
+    pub fn open_workspace(url: &str, ca: Option<std::path::PathBuf>) -> Result<Self, String> {
+        let (conn, events) =
+            WorkspaceConnection::open_wire(url, options(ca)).map_err(|e| cannot(url, &e))?;
+        Ok(Self {
+            wire: NetWire::V2 { conn, events },
+        })
+    }
+
+    /// Queues an event for the server; one of the other wire is dropped
+    /// (the app makes only its own session's).
+    pub fn send(&self, m: ClientMsg) {
+        if let NetWire::V1 { conn, .. } = &self.wire {
+            conn.send(m);
+        }
+    }
+
+    /// Queues a protocol 2 event.
+    pub fn send_ws(&self, m: WireOut) {
+        if let NetWire::V2 { conn, .. } = &self.wire {
+            conn.send(m);
+        }
+    }
+
+    /// Connects again now, skipping what is left of the backoff.
+    pub fn resume(&self) {
+        match &self.wire {
+            NetWire::V1 { conn, .. } => conn.resume(),
+            NetWire::V2 { conn, .. } => conn.resume(),
+        }
+    }
+
+    /// The next connection event, as the app's action (`None`: the
+    /// transport is gone).
+    pub async fn recv(&mut self) -> Option<Action> {
+        match &mut self.wire {
+            NetWire::V1 { events, .. } => events.recv().await.map(Action::Transport),
+            NetWire::V2 { events, .. } => events.recv().await.map(Action::WsTransport),
+        }
+    }
+
+    /// A connection event already waiting.
+    pub fn try_recv(&mut self) -> Option<Action> {
+        match &mut self.wire {
+            NetWire::V1 { events, .. } => events.try_recv().ok().map(Action::Transport),
+            NetWire::V2 { events, .. } => events.try_recv().ok().map(Action::WsTransport),
+        }
     }
 
     /// Sends what is queued, closes, and waits (briefly) for the transport
     /// to finish, so a `leave` reaches the server before the process ends.
     pub async fn close(mut self, wait: Duration) {
-        self.conn.close();
+        match &self.wire {
+            NetWire::V1 { conn, .. } => conn.close(),
+            NetWire::V2 { conn, .. } => conn.close(),
+        }
         let deadline = Instant::now() + wait;
-        while let Ok(Some(ev)) = timeout_at(deadline, self.events.recv()).await {
-            if matches!(ev, TransportEvent::Closed { .. }) {
+        while let Ok(Some(a)) = timeout_at(deadline, self.recv()).await {
+            if matches!(
+                a,
+                Action::Transport(TransportEvent::Closed { .. })
+                    | Action::WsTransport(TransportEvent::Closed { .. })
+            ) {
                 break;
             }
         }
     }
+}
+
+fn options(ca: Option<std::path::PathBuf>) -> ConnectOptions {
+    ConnectOptions {
+        extra_ca: ca,
+        ..ConnectOptions::default()
+    }
+}
+
+fn cannot(url: &str, e: &dyn std::fmt::Display) -> String {
+    format!(
+        "Cannot connect to {url}: {e}. Check --server (ws://HOST:PORT or wss://HOST:PORT) and --ca."
+    )
 }
 
 /// The sentence for a server that could not be joined, from the
@@ -119,8 +197,8 @@ pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<
         {
             return Err(unreachable(&app.config.server, reason));
         }
-        match timeout_at(deadline, out.net.events.recv()).await {
-            Ok(Some(ev)) => app.update(Action::Transport(ev)),
+        match timeout_at(deadline, out.net.recv()).await {
+            Ok(Some(action)) => app.update(action),
             Ok(None) => {
                 return Err(format!(
                     "The connection to {} stopped before joining: try again.",

@@ -63,7 +63,8 @@ impl Outside {
         let mut flow = Flow::Continue;
         for e in app.take_orders() {
             match e {
-                Order::Send(m) => _ = self.net.conn.send(m),
+                Order::Send(m) => self.net.send(m),
+                Order::SendWs(m) => self.net.send_ws(m),
                 Order::StartLocalServer(addr) => {
                     // Off the loop: starting waits up to seconds.
                     let tx = self.done_tx.clone();
@@ -72,8 +73,13 @@ impl Outside {
                     });
                 }
                 // Connects now, skipping what is left of the backoff.
-                Order::Reconnect => self.net.conn.resume(),
-                Order::Save { path, text, expect } => {
+                Order::Reconnect => self.net.resume(),
+                Order::Save {
+                    path,
+                    text,
+                    expect,
+                    folders_under,
+                } => {
                     let tx = self.done_tx.clone();
                     let before = self.last_save.take();
                     self.saves += 1;
@@ -81,8 +87,11 @@ impl Outside {
                         if let Some(before) = before {
                             let _ = before.await;
                         }
-                        let written =
-                            tokio::task::spawn_blocking(move || save(&path, &text, expect)).await;
+                        let written = tokio::task::spawn_blocking(move || {
+                            make_folders(&path, folders_under.as_deref())?;
+                            save(&path, &text, expect)
+                        })
+                        .await;
                         let result = written.unwrap_or_else(|e| {
                             Err(SaveError::Io(format!("the save stopped: {e}")))
                         });
@@ -116,4 +125,18 @@ impl Outside {
             let _ = tokio::time::timeout(within, last).await;
         }
     }
+}
+
+/// A workspace file's folders, between the workspace's folder `root` and
+/// `path`, created before its save (the tree's names are safe, so `path`
+/// is under `root`; one that is not gets nothing created).
+fn make_folders(path: &std::path::Path, root: Option<&std::path::Path>) -> Result<(), SaveError> {
+    let (Some(root), Some(parent)) = (root, path.parent()) else {
+        return Ok(());
+    };
+    if !parent.starts_with(root) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(parent)
+        .map_err(|e| SaveError::Io(format!("cannot create {}: {e}", parent.display())))
 }

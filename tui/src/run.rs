@@ -21,7 +21,7 @@ use ropey::Rope;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::action::Action;
-use crate::app::{App, Focus, OnDisk, Startup};
+use crate::app::{App, Focus, FolderStart, OnDisk, Startup};
 use crate::autostart::{ensure_local_server, local_addr};
 use crate::cli::{Cli, Sub};
 use crate::file_watch::FileWatch;
@@ -29,6 +29,7 @@ use crate::keymap::{KeyContext, action_for};
 use crate::net::{self, Net};
 use crate::outside::{Flow, Outside};
 use crate::save::Stamp;
+use crate::share;
 use crate::terminal::TerminalGuard;
 use crate::theme::ColorMode;
 use crate::tty_input::{PASTE_GAP, ends_in_paste, paste_run, spawn_reader};
@@ -177,7 +178,7 @@ fn read_file(path: &Path) -> Result<Option<(Rope, Stamp)>, String> {
     }
 }
 
-async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
+async fn edit(mut cli: Cli, utc_offset: i32) -> Result<(), String> {
     let room = cli.room.unwrap_or_default();
     RoomId::parse(&room).map_err(|e| format!("the room name {room:?} is not valid: {e}."))?;
     let user = cli
@@ -186,6 +187,25 @@ async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
     UserName::parse(&user).map_err(|e| {
         format!("the user name {user:?} is not valid: {e}; pass another with --user.")
     })?;
+    // DIR, or no path at all: a workspace session (protocol 2).
+    let folder = match cli.file.take() {
+        Some(p) if p.is_dir() => {
+            let mut start = FolderStart {
+                share: Some(
+                    share::scan(&p, &share::ShareLimits::default()).map_err(|e| format!("{e}."))?,
+                ),
+                dir: Some(p),
+                ..FolderStart::default()
+            };
+            start.stamp_share();
+            Some(start)
+        }
+        Some(p) => {
+            cli.file = Some(p);
+            None
+        }
+        None => Some(FolderStart::default()),
+    };
     let (file_text, file_stamp) = match &cli.file {
         Some(p) => read_file(p)?.unzip(),
         None => (None, None),
@@ -222,8 +242,17 @@ async fn edit(cli: Cli, utc_offset: i32) -> Result<(), String> {
         colors: ColorMode::from_env(),
         utc_offset,
     };
-    let mut app = App::new(config, Instant::now());
-    let mut out = Outside::new(Net::open(&server, cli_ca)?);
+    let (mut app, net) = match folder {
+        None => (
+            App::new(config, Instant::now()),
+            Net::open(&server, cli_ca)?,
+        ),
+        Some(start) => (
+            App::new_folder(config, start, Instant::now()),
+            Net::open_workspace(&server, cli_ca)?,
+        ),
+    };
+    let mut out = Outside::new(net);
     net::join(&mut app, &mut out, JOIN_WITHIN).await?;
 
     let result = {
@@ -359,11 +388,11 @@ async fn event_loop(
                 Some(Err(e)) => return Err(format!("cannot read the terminal: {e}.")),
                 None => return Ok(()),
             },
-            ev = out.net.events.recv() => {
+            ev = out.net.recv() => {
                 if let Some(ev) = ev {
-                    app.update(Action::Transport(ev));
-                    while let Ok(ev) = out.net.events.try_recv() {
-                        app.update(Action::Transport(ev));
+                    app.update(ev);
+                    while let Some(ev) = out.net.try_recv() {
+                        app.update(ev);
                     }
                 }
             }

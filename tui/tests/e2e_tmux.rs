@@ -1048,3 +1048,113 @@ fn shift_f3_as_tmux_sends_it_finds_backwards() {
     s.keys("alice", &["S-F3"]);
     s.wait_for("alice", "the match on line 1", |t| t.contains(" 1:7 "));
 }
+
+/// Issue 17 end to end: alice shares a folder of three files and a
+/// subfolder; bob joins without a path and opens a file from the tree and
+/// one from the picker; they edit different files and the same file; bob
+/// follows alice across files; alice renames the file bob has open; both
+/// save all, and the room's files are byte-identical in the two folders.
+#[test]
+fn a_shared_folder_in_tmux() {
+    require_tmux();
+    let s = Session::new(&[]);
+    let dir = s.dir.clone();
+    let proj = dir.join("proj");
+    std::fs::create_dir_all(proj.join("sub")).unwrap();
+    std::fs::write(proj.join("a.txt"), "alpha\n").unwrap();
+    std::fs::write(proj.join("b.txt"), "bravo\n").unwrap();
+    std::fs::write(proj.join("sub/c.txt"), "charlie\n").unwrap();
+
+    s.start("alice", "proj");
+    s.wait_for("alice", "the share", |t| {
+        t.contains("Shared the folder: 3 files.") && t.contains("alpha")
+    });
+    s.start("bob", "");
+    s.wait_for("bob", "the tree", |t| {
+        t.contains("Files") && t.contains("sub/") && t.contains("c.txt")
+    });
+    // From the tree (a.txt, b.txt, sub/, c.txt): b.txt.
+    s.keys("bob", &["Down", "Enter"]);
+    s.wait_for("bob", "b.txt", |t| t.contains("bravo"));
+    // From the picker: c.txt.
+    s.keys("bob", &["C-p"]);
+    s.type_text("bob", "c.txt");
+    s.wait_for("bob", "the picker", |t| t.contains("Open file: c.txt"));
+    s.keys("bob", &["Enter"]);
+    s.wait_for("bob", "c.txt", |t| t.contains("charlie"));
+
+    // Different files at once.
+    s.type_text("alice", "A1 ");
+    s.type_text("bob", "B1 ");
+    s.wait_for("alice", "alice's edit", |t| t.contains("A1 alpha"));
+    s.wait_for("bob", "bob's edit", |t| t.contains("B1 charlie"));
+
+    // Bob follows alice: her file (a.txt) comes on his screen.
+    s.wait_for("bob", "alice in the members", |t| t.contains("● alice"));
+    s.keys("bob", &["F5"]);
+    s.wait_for("bob", "a.txt, following", |t| {
+        t.contains("A1 alpha") && t.contains("following alice")
+    });
+    s.type_text("bob", "B0 ");
+    s.wait_for("alice", "bob's edit in a.txt", |t| {
+        t.contains("B0 A1 alpha")
+    });
+
+    // The same file at once: alice goes to b.txt, bob follows her there.
+    s.keys("bob", &["F5"]);
+    s.wait_for("bob", "following again", |t| t.contains("following alice"));
+    s.keys("alice", &["C-p"]);
+    s.type_text("alice", "b.txt");
+    s.keys("alice", &["Enter"]);
+    s.wait_for("alice", "b.txt", |t| t.contains("bravo"));
+    s.wait_for("bob", "bob follows to b.txt", |t| {
+        t.contains("bravo") && !t.contains("alpha")
+    });
+    s.keys("alice", &["End"]);
+    s.type_text("alice", " A2");
+    s.type_text("bob", "B2 ");
+    let both = |t: &str| t.contains("B2 bravo A2");
+    s.wait_for("alice", "both edits in b.txt", both);
+    s.wait_for("bob", "both edits in b.txt", both);
+
+    // Across files: alice goes to c.txt, bob's screen goes with her.
+    s.keys("bob", &["F5"]);
+    s.wait_for("bob", "following again", |t| t.contains("following alice"));
+    s.keys("alice", &["C-p"]);
+    s.type_text("alice", "c.txt");
+    s.keys("alice", &["Enter"]);
+    s.wait_for("alice", "c.txt", |t| t.contains("B1 charlie"));
+    s.wait_for("bob", "bob follows to c.txt", |t| {
+        t.contains("B1 charlie") && t.contains("following alice")
+    });
+
+    // Alice renames sub/c.txt (the file bob has open) from the tree.
+    s.keys("alice", &["F7", "Home", "Down", "Down", "Down", "r", "C-u"]);
+    s.type_text("alice", "renamed.txt");
+    s.keys("alice", &["Enter"]);
+    s.wait_for("bob", "the rename", |t| t.contains("renamed.txt"));
+    s.keys("bob", &["C-End"]);
+    s.type_text("bob", "B3");
+    s.wait_for("alice", "bob's edit in the renamed file", |t| {
+        t.contains("B3")
+    });
+
+    // Both save all; bob is asked for a folder.
+    s.keys("alice", &["M-a"]);
+    s.wait_for("alice", "saved all", |t| t.contains("Saved all: 3 files."));
+    s.keys("bob", &["M-a"]);
+    s.wait_for("bob", "the folder question", |t| {
+        t.contains("under folder:")
+    });
+    s.type_text("bob", "bobcopy");
+    s.keys("bob", &["Enter"]);
+    s.wait_for("bob", "saved all", |t| t.contains("Saved all: 3 files."));
+    for path in ["a.txt", "b.txt", "sub/renamed.txt"] {
+        let a = read(&proj, path);
+        let b = read(&dir.join("bobcopy"), path);
+        assert_eq!(a, b, "{path} differs");
+    }
+    assert_eq!(read(&proj, "a.txt"), "B0 A1 alpha\n");
+    assert_eq!(read(&proj, "b.txt"), "B2 bravo A2\n");
+    assert_eq!(read(&proj, "sub/renamed.txt"), "B1 charlie\nB3");
+}

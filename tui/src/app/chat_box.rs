@@ -6,7 +6,7 @@ use collab_protocol::{ClientMsg, MemberRef};
 
 use collab_client::Link;
 
-use super::{App, Focus, Order};
+use super::{App, Focus};
 use crate::chat::{Chat, ChatLine, Outgoing, parse_outgoing};
 use crate::input::LineInput;
 use crate::keymap::Command;
@@ -148,7 +148,8 @@ impl App {
                 if matches!(msg, ClientMsg::Direct { .. }) {
                     self.chat_box.unechoed_direct = Some(typed);
                 }
-                self.orders.push(Order::Send(msg));
+                let msg = self.session.room_msg(msg);
+                self.send(msg);
             }
             Err(why) => self.warn(why),
         }

@@ -3,7 +3,7 @@
 //! replica local-first.
 
 use super::undo_group::EditKind;
-use super::{App, Focus, Order, PromptKind, READ_ONLY_NOTICE};
+use super::{App, Focus, NO_FILE_NOTICE, Order, PromptKind, READ_ONLY_NOTICE};
 use crate::editor::{Change, Direction};
 use crate::keymap::Command;
 
@@ -159,6 +159,7 @@ impl App {
             }
             Focus::Prompt => self.prompt_insert(c.encode_utf8(&mut [0; 4])),
             Focus::Chat => self.chat_insert(c.encode_utf8(&mut [0; 4])),
+            Focus::Tree => {}
         }
     }
 
@@ -171,6 +172,7 @@ impl App {
             }
             Focus::Prompt => self.prompt_insert(text),
             Focus::Chat => self.chat_insert(text),
+            Focus::Tree => {}
         }
     }
 
@@ -178,6 +180,9 @@ impl App {
     /// the rope; the update is sent with the next frame.
     pub(super) fn edit(&mut self, change: Option<Change>) {
         let Some(change) = change else { return };
+        if !self.session.has_document() {
+            return self.warn(NO_FILE_NOTICE);
+        }
         if self.read_only() {
             return self.warn(READ_ONLY_NOTICE);
         }
@@ -206,7 +211,8 @@ impl App {
             History::Redo => self.session.redo(),
         };
         if let Some(m) = msg {
-            self.orders.push(Order::Send(m));
+            let m = self.session.doc_msg(m);
+            self.send(m);
         }
         let changes = self.session.take_changes();
         if changes.is_empty() {

@@ -2,6 +2,9 @@
 //! type, until I move or type myself, press Esc, or they leave; and a jump
 //! that puts my caret on a member's caret once. Following moves only my
 //! view, never my caret or the text, so a read-only viewer can follow too.
+//! In a workspace it crosses files: when the followed member's presence
+//! names another file, that file opens (if need be) and comes on screen,
+//! and the view moves to their caret once its text is loaded.
 
 use collab_protocol::UserId;
 
@@ -84,7 +87,7 @@ impl App {
     fn start_following(&mut self, id: UserId, name: &str) {
         self.follow.target = Some(id);
         self.notice(format!("Following {name}: Esc stops."));
-        self.follow_cursor();
+        self.track_followed();
     }
 
     pub(super) fn stop_following(&mut self) {
@@ -106,6 +109,14 @@ impl App {
         if !self.peers.iter().any(|p| p.id == id) {
             self.follow.target = None;
             return self.notice("The member you followed left: following stopped.");
+        }
+        // Across files: theirs opens (if need be) and comes on screen.
+        let theirs = self.peers.iter().find(|p| p.id == id).and_then(|p| p.file);
+        if let Some(file) = theirs
+            && self.current_file() != Some(file)
+            && !self.save_pending()
+        {
+            return self.switch_to(file);
         }
         self.follow_cursor();
     }

@@ -58,6 +58,7 @@ impl App {
     /// Resolves every member's stable cursors against the text now.
     pub(super) fn refresh_peers(&mut self) {
         let my_id = self.session.you().map(|m| m.id);
+        let my_file = self.current_file();
         let rope = self.editor.rope();
         let len = rope.len_chars();
         self.peers = self
@@ -83,6 +84,11 @@ impl App {
                     head,
                     anchor,
                     line: head.map(|h| rope.char_to_line(h)),
+                    file: if me {
+                        my_file
+                    } else {
+                        self.session.member_file(m.id)
+                    },
                 }
             })
             .collect();

@@ -26,6 +26,13 @@ impl App {
         if let Some(p) = &mut self.prompts.open {
             p.input.insert(text);
         }
+        self.prompt_changed();
+    }
+
+    /// The prompt's text changed: a find follows it, the picker's first
+    /// match is chosen again.
+    fn prompt_changed(&mut self) {
+        self.picker_typed();
         self.incremental_find();
     }
 
@@ -75,6 +82,12 @@ impl App {
             return;
         };
         let kind = p.kind;
+        if kind == PromptKind::OpenFile && self.picker_command(c) {
+            return;
+        }
+        let Some(p) = &mut self.prompts.open else {
+            return;
+        };
         let input = &mut p.input;
         match c {
             MoveLeft => input.left(),
@@ -85,24 +98,24 @@ impl App {
             WordRight => input.word_right(),
             Backspace => {
                 input.backspace();
-                self.incremental_find();
+                self.prompt_changed();
             }
             DeleteWordBefore => {
                 input.delete_word();
-                self.incremental_find();
+                self.prompt_changed();
             }
             DeleteToStart => {
                 input.delete_to_start();
-                self.incremental_find();
+                self.prompt_changed();
             }
             Delete => {
                 input.delete();
-                self.incremental_find();
+                self.prompt_changed();
             }
             Paste => {
                 let clip = self.clipboard.clone();
                 input.insert(&clip);
-                self.incremental_find();
+                self.prompt_changed();
             }
             FindNext | FindPrev | InputDown | InputUp if kind == PromptKind::Find => {
                 let needle = input.text.clone();
@@ -145,6 +158,10 @@ impl App {
                 }
             }
             PromptKind::SaveAs => self.save_as(&text),
+            PromptKind::OpenFile => self.pick(),
+            PromptKind::SaveDir => self.save_dir_typed(&text),
+            PromptKind::NewFile => self.create_typed(&text),
+            PromptKind::Rename => self.rename_typed(&text),
         }
     }
 

@@ -64,6 +64,19 @@ impl Saving {
     }
 }
 
+impl Saving {
+    /// The text differs from the file as loaded or last saved.
+    pub(super) fn is_modified(&self) -> bool {
+        self.modified
+    }
+
+    /// The file now saves to another path (a rename in the workspace): no
+    /// file there is known, so a save there asks before replacing one.
+    pub(super) fn moved(&mut self) {
+        self.disk_stamp = None;
+    }
+}
+
 /// A save on its way to the event loop and back.
 #[derive(Debug, Clone)]
 pub(super) struct PendingSave {
@@ -129,7 +142,13 @@ impl App {
             text: text.clone(),
             kind,
         });
-        self.orders.push(Order::Save { path, text, expect });
+        let folders_under = self.session.folder().and_then(|f| f.dir.clone());
+        self.orders.push(Order::Save {
+            path,
+            text,
+            expect,
+            folders_under,
+        });
     }
 
     /// FILE's stamp as this session last loaded or saved it.
@@ -323,10 +342,11 @@ impl App {
         }
         self.saving.quitting = true;
         // Edits typed in this same frame go out before the leave.
-        if let Some(m) = self.session.flush() {
-            self.orders.push(Order::Send(m));
+        for m in self.session.flush_all() {
+            self.send(m);
         }
-        self.orders.push(Order::Send(ClientMsg::Leave));
+        let leave = self.session.room_msg(ClientMsg::Leave);
+        self.send(leave);
         self.orders.push(Order::Quit);
     }
 }
@@ -351,7 +371,7 @@ fn quit_question(modified: bool, unsent: usize) -> String {
 
 /// `~/notes.txt` with `home`: the file in the home directory (as a shell
 /// would; `~user` is left as typed).
-fn expand_home(typed: &str, home: Option<PathBuf>) -> PathBuf {
+pub(super) fn expand_home(typed: &str, home: Option<PathBuf>) -> PathBuf {
     match (typed.strip_prefix('~'), home) {
         (Some(""), Some(home)) => home,
         (Some(rest), Some(home)) if rest.starts_with('/') => home.join(&rest[1..]),

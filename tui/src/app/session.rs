@@ -10,6 +10,7 @@ use std::time::Instant;
 use collab_client::{ClientEvent, Effect, Link, TransportEvent};
 use collab_protocol::{ErrorCode, LeftReason};
 
+use super::room::RoomSession;
 use super::{App, Order, PRESENCE_EVERY, RETURN_WITHIN};
 use crate::autostart::Local;
 use crate::editor::Selection;
@@ -64,20 +65,35 @@ impl App {
     /// and keeps the acks' clock).
     pub(super) fn transport(&mut self, ev: TransportEvent) {
         if matches!(ev, TransportEvent::Disconnected { .. }) && *self.session.link() == Link::Live {
-            self.warn("Connection lost: editing goes on offline.");
-            let here = self.peers.iter().filter(|p| !p.me);
-            self.in_room.returning = (here.map(|p| p.name.clone()).collect(), None);
+            self.note_connection_lost();
         }
-        let effects = self.session.handle(ev, self.now);
+        let RoomSession::OneFile(session) = &mut self.session else {
+            return;
+        };
+        let effects = session.handle(ev, self.now);
         self.session_effects(effects);
         self.pull_changes(false);
+    }
+
+    /// The live connection dropped: said, and who was here remembered.
+    pub(super) fn note_connection_lost(&mut self) {
+        self.warn("Connection lost: editing goes on offline.");
+        let here = self.peers.iter().filter(|p| !p.me);
+        self.in_room.returning = (here.map(|p| p.name.clone()).collect(), None);
+    }
+
+    /// My caret goes again with the next frame (another document is on
+    /// screen, or someone new needs it).
+    pub(super) fn in_room_presence_again(&mut self) {
+        self.in_room.last_presence = None;
     }
 
     /// The session's clock (on every `Action::Clock`): my unacked updates
     /// go again when no ack came for `collab_client::RESEND_AFTER`.
     pub(super) fn resend_stalled(&mut self) {
-        let effects = self.session.handle_timeout(self.now);
-        self.session_effects(effects);
+        for m in self.session.handle_timeout(self.now) {
+            self.send(m);
+        }
     }
 
     /// What the session returned: messages out, events shown.
@@ -92,21 +108,24 @@ impl App {
 
     /// After a frame is on screen: my batched edits and my caret go out.
     pub(super) fn sync(&mut self) {
-        if let Some(m) = self.session.flush() {
-            self.orders.push(Order::Send(m));
+        let flushed = self.session.flush_all();
+        if !flushed.is_empty() {
+            for m in flushed {
+                self.send(m);
+            }
             // Its wait for the ack starts now.
             self.session.poll_timeout(self.now);
         }
         let sel = self.editor.selection();
-        if *self.session.link() == Link::Live {
+        if *self.session.link() == Link::Live && self.session.has_document() {
             let due = match self.in_room.last_presence {
                 None => true,
                 Some((last, at)) => last != sel && self.now.duration_since(at) >= PRESENCE_EVERY,
             };
             if due {
                 let anchor = (!sel.is_empty()).then_some(sel.anchor);
-                self.orders
-                    .push(Order::Send(self.session.presence(sel.head, anchor)));
+                let m = self.session.presence_msg(sel.head, anchor);
+                self.send(m);
                 self.in_room.last_presence = Some((sel, self.now));
             }
         }
@@ -143,7 +162,7 @@ impl App {
         }
     }
 
-    fn client_event(&mut self, e: ClientEvent) {
+    pub(super) fn client_event(&mut self, e: ClientEvent) {
         match e {
             ClientEvent::Connected => {}
             ClientEvent::Disconnected { .. } => self.disconnected(),

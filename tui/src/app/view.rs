@@ -102,6 +102,12 @@ impl App {
             gutter: layout::gutter_width(self.editor.rope().len_lines()),
         };
         self.screen.areas = layout::areas(self.screen.size, open);
+        if self.tree_open() {
+            self.screen.areas = layout::with_tree(self.screen.areas);
+        }
+        if !self.buffers().is_empty() {
+            self.screen.areas = layout::with_tabs(self.screen.areas);
+        }
     }
 
     /// Never leaves the keyboard with a chat box or prompt the terminal is

@@ -1,5 +1,6 @@
 //! The members panel: everyone in the room in their colour, with the line
-//! their caret is on.
+//! their caret is on (in a workspace, the name of the file they are in
+//! when it is not the one on screen).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -22,7 +23,15 @@ pub fn draw(app: &App, buf: &mut Buffer, area: Rect) {
         .peers
         .iter()
         .map(|peer| {
-            let where_ = peer.line.map(|l| format!(" {}", l + 1)).unwrap_or_default();
+            // In a workspace, a member in another file shows its name.
+            let elsewhere = peer
+                .file
+                .filter(|f| !peer.me && Some(*f) != app.current_file())
+                .and_then(|f| app.entries().iter().find(|e| e.id == f))
+                .map(|e| format!(" {}", truncate(&e.name, w / 2)));
+            let where_ = elsewhere
+                .or_else(|| peer.line.map(|l| format!(" {}", l + 1)))
+                .unwrap_or_default();
             let mut tags = String::new();
             if peer.me {
                 tags.push_str(" (you)");

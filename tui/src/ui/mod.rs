@@ -13,12 +13,15 @@
 //! read): then the screen is drawn at the app's size into a scratch buffer
 //! and what fits is copied, so nothing is ever drawn outside the frame.
 
+pub mod buffer_bar;
 pub mod chat_panel;
 pub mod editor_view;
 pub mod help;
 pub mod members;
 pub mod notices;
+pub mod picker_list;
 pub mod status_bar;
+pub mod tree_panel;
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -59,6 +62,12 @@ pub fn draw(app: &App, frame: &mut Frame<'_>) {
 /// Everything but the terminal's caret, into `buf` of `size` (the app's).
 fn draw_screen(app: &App, buf: &mut Buffer, size: Rect) {
     editor_view::draw(app, buf);
+    if let Some(area) = app.areas().tree {
+        tree_panel::draw(app, buf, area);
+    }
+    if let Some(area) = app.areas().tabs {
+        buffer_bar::draw(app, buf, area);
+    }
     if let Some(area) = app.areas().members {
         members::draw(app, buf, area);
     }
@@ -67,6 +76,9 @@ fn draw_screen(app: &App, buf: &mut Buffer, size: Rect) {
     }
     if let Some(area) = app.areas().prompt {
         draw_prompt(app, buf, area);
+        if app.prompt().is_some_and(|p| p.kind == PromptKind::OpenFile) {
+            picker_list::draw(app, buf, area);
+        }
     }
     status_bar::draw(app, buf, app.areas().status);
     notices::draw(app, buf, app.areas().text);
@@ -81,6 +93,10 @@ fn draw_prompt(app: &App, buf: &mut Buffer, area: Rect) {
         PromptKind::Find => "  Enter/↓ next · ↑ previous · Esc close",
         PromptKind::GotoLine => "  Enter go · Esc cancel",
         PromptKind::SaveAs => "  Enter save · Esc cancel",
+        PromptKind::OpenFile => "  ↑↓ choose · Enter open · Esc cancel",
+        PromptKind::SaveDir => "  Enter save · Esc cancel",
+        PromptKind::NewFile => "  Enter create · Esc cancel",
+        PromptKind::Rename => "  Enter rename · Esc cancel",
     };
     let mut spans = vec![
         Span::styled(
@@ -131,5 +147,6 @@ fn cursor(app: &App) -> Option<Position> {
             ))
         }
         Focus::Chat => chat_panel::cursor(app, app.areas().chat?),
+        Focus::Tree => None,
     }
 }

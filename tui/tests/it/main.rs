@@ -22,3 +22,4 @@ mod saving;
 mod scheme;
 mod screen;
 mod sync;
+mod workspace;

@@ -1,0 +1,152 @@
+//! Several open files in a workspace: the file on screen lives in the
+//! app's own fields (its `Editor`, view, highlight, save state, undo
+//! grouping), as a one-file room's text does, and each other open file is
+//! *parked* here with those fields. Switching parks the one on screen and
+//! brings the other back; the deltas its replica received meanwhile are
+//! mirrored into its rope then (the replica keeps them until asked), so a
+//! parked file costs nothing per remote keystroke. Undo is per file (each
+//! file has its own replica and undo history) and per user (Loro's undo
+//! undoes only mine).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use collab_doc::tree::NodeId;
+
+use super::room::Current;
+use super::saving::Saving;
+use super::undo_group::UndoGroup;
+use super::{App, View};
+use crate::editor::Editor;
+use crate::highlight::Highlight;
+
+/// A file open but not on screen.
+struct Parked {
+    editor: Editor,
+    view: View,
+    highlight: Highlight,
+    saving: Saving,
+    file: Option<PathBuf>,
+    indent_known: bool,
+    undo_group: UndoGroup,
+}
+
+/// The open files: their order in the buffer list, and the parked ones.
+#[derive(Default)]
+pub(super) struct Buffers {
+    /// Open files in the order they were opened (the buffer list).
+    order: Vec<NodeId>,
+    parked: BTreeMap<NodeId, Parked>,
+}
+
+impl std::fmt::Debug for Buffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffers")
+            .field("order", &self.order)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// The open files in the buffer list's order.
+    pub fn buffers(&self) -> &[NodeId] {
+        &self.buffers.order
+    }
+
+    /// Whether parked file `id` differs from its file on disk (`[+]`); the
+    /// file on screen is [`App::modified`].
+    pub fn buffer_modified(&self, id: NodeId) -> bool {
+        if self.current_file() == Some(id) {
+            return self.modified();
+        }
+        self.buffers
+            .parked
+            .get(&id)
+            .is_some_and(|p| p.saving.is_modified())
+    }
+
+    /// Puts file `id` on screen: parks the one there, and brings `id`
+    /// back if it was parked (else opens it).
+    pub(super) fn switch_to(&mut self, id: NodeId) {
+        let Some(current) = self.session.folder().map(|f| f.current) else {
+            return;
+        };
+        if current == Current::File(id) {
+            self.focus = super::Focus::Text;
+            return;
+        }
+        if self.save_pending() {
+            return self.warn("Still saving: switch files in a moment.");
+        }
+        if let Current::File(on_screen) = current {
+            self.park(on_screen);
+        }
+        if !self.buffers.order.contains(&id) {
+            self.buffers.order.push(id);
+        }
+        match self.buffers.parked.remove(&id) {
+            Some(p) => self.unpark(id, p),
+            None => self.open_file(id),
+        }
+    }
+
+    /// F8 and Shift-F8: the next or previous open file.
+    pub(super) fn cycle_buffers(&mut self, forward: bool) {
+        let order = &self.buffers.order;
+        if order.len() < 2 {
+            return self.notice("One file is open: open another from the tree (F7) or Ctrl-P.");
+        }
+        let at = self
+            .current_file()
+            .and_then(|c| order.iter().position(|id| *id == c))
+            .unwrap_or(0);
+        let n = order.len();
+        let next = if forward {
+            (at + 1) % n
+        } else {
+            (at + n - 1) % n
+        };
+        let id = order[next];
+        self.switch_to(id);
+    }
+
+    fn park(&mut self, id: NodeId) {
+        let parked = Parked {
+            editor: std::mem::take(&mut self.editor),
+            view: std::mem::take(&mut self.view),
+            highlight: std::mem::replace(&mut self.highlight, Highlight::for_file(None, "")),
+            saving: std::mem::replace(&mut self.saving, Saving::new(ropey::Rope::new(), None)),
+            file: self.config.file.take(),
+            indent_known: self.indent_known,
+            undo_group: std::mem::take(&mut self.undo_group),
+        };
+        self.buffers.parked.insert(id, parked);
+    }
+
+    fn unpark(&mut self, id: NodeId, p: Parked) {
+        self.editor = p.editor;
+        self.view = p.view;
+        self.highlight = p.highlight;
+        self.saving = p.saving;
+        self.config.file = p.file;
+        self.indent_known = p.indent_known;
+        self.undo_group = p.undo_group;
+        if let Some(f) = self.session.folder_mut() {
+            f.current = Current::File(id);
+        }
+        // What arrived while parked.
+        self.pull_changes(false);
+        self.after_text_change();
+        self.focus = super::Focus::Text;
+        self.in_room_presence_again();
+        self.follow_cursor();
+    }
+
+    /// A parked file's save path, after a rename.
+    pub(super) fn repath_parked(&mut self, id: NodeId, file: Option<PathBuf>) {
+        if let Some(p) = self.buffers.parked.get_mut(&id) {
+            p.file = file;
+            p.saving.moved();
+        }
+    }
+}

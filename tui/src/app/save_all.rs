@@ -1,0 +1,152 @@
+//! Saving in a workspace: Ctrl-S writes the file on screen at its tree
+//! path under the member's folder (DIR, or the folder asked for at the
+//! first save of a member who joined without one), and save all (Alt-A)
+//! writes every modified open file, one after the other, each through the
+//! same save as Ctrl-S: atomic, its folders created, and the rules that
+//! never overwrite a file that changed or differs without asking (a file
+//! that needs the question stops the run there, on screen, with the
+//! question asked).
+
+use std::path::PathBuf;
+
+use collab_doc::tree::NodeId;
+
+use super::{App, PromptKind};
+
+/// What waits for the folder to save under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AfterDir {
+    Save,
+    SaveAll,
+}
+
+/// A save all under way: the files left, the one on screen before.
+#[derive(Debug, Default)]
+pub(super) struct SaveAllRun {
+    left: Vec<NodeId>,
+    back_to: Option<NodeId>,
+    saved: usize,
+    /// Waiting for the folder (joined without DIR).
+    after_dir: Option<AfterDir>,
+    running: bool,
+}
+
+impl App {
+    /// Ctrl-S: a one-file room's save; in a workspace the same, once there
+    /// is a folder to save under.
+    pub(super) fn save_in_folder(&mut self) {
+        if self.needs_folder(AfterDir::Save) {
+            return;
+        }
+        self.save();
+    }
+
+    /// Alt-A.
+    pub(super) fn save_all(&mut self) {
+        if self.session.folder().is_none() {
+            return self.save();
+        }
+        if self.needs_folder(AfterDir::SaveAll) {
+            return;
+        }
+        let left: Vec<NodeId> = self
+            .buffers()
+            .iter()
+            .rev()
+            .copied()
+            .filter(|id| self.buffer_modified(*id))
+            .collect();
+        if left.is_empty() {
+            return self.notice("Every open file is saved.");
+        }
+        self.save_all_run = SaveAllRun {
+            left,
+            back_to: self.current_file(),
+            saved: 0,
+            after_dir: None,
+            running: true,
+        };
+        self.save_all_next();
+    }
+
+    /// A workspace without a folder yet asks for one (and `then` goes on
+    /// after it is typed): true when it asked.
+    fn needs_folder(&mut self, then: AfterDir) -> bool {
+        let Some(f) = self.session.folder() else {
+            return false;
+        };
+        if f.dir.is_some() || self.current_file().is_none() && then == AfterDir::Save {
+            return false;
+        }
+        self.save_all_run.after_dir = Some(then);
+        self.open_prompt(PromptKind::SaveDir);
+        true
+    }
+
+    /// The folder prompt's Enter: every open file saves under it from now.
+    pub(super) fn save_dir_typed(&mut self, typed: &str) {
+        if typed.is_empty() {
+            return self.warn("Type a folder to save the room's files under.");
+        }
+        let dir = super::saving::expand_home(typed, std::env::var_os("HOME").map(PathBuf::from));
+        self.close_prompt();
+        let Some(f) = self.session.folder_mut() else {
+            return;
+        };
+        f.dir = Some(dir.clone());
+        let paths: Vec<(NodeId, Option<PathBuf>)> = self
+            .buffers()
+            .iter()
+            .map(|id| (*id, self.entry_path(*id).map(|p| dir.join(p))))
+            .collect();
+        for (id, file) in paths {
+            if self.current_file() == Some(id) {
+                self.config.file = file;
+            } else {
+                self.repath_parked(id, file);
+            }
+        }
+        self.notice(format!("The room's files save under {}.", dir.display()));
+        match self.save_all_run.after_dir.take() {
+            Some(AfterDir::Save) => self.save(),
+            Some(AfterDir::SaveAll) => self.save_all(),
+            None => {}
+        }
+    }
+
+    /// The next file of a save all, or its end.
+    fn save_all_next(&mut self) {
+        let Some(id) = self.save_all_run.left.pop() else {
+            let run = std::mem::take(&mut self.save_all_run);
+            if let Some(back) = run.back_to {
+                self.switch_to(back);
+            }
+            let files = if run.saved == 1 { "file" } else { "files" };
+            return self.notice(format!("Saved all: {} {files}.", run.saved));
+        };
+        self.switch_to(id);
+        self.save();
+        if !self.save_pending() {
+            // A question was asked (or the save refused): the run stops
+            // here, on this file.
+            let name = self.entry_path(id).unwrap_or_default();
+            self.save_all_run = SaveAllRun::default();
+            self.warn(format!(
+                "Save all stopped at {name}: answer it (Ctrl-S), then Alt-A again."
+            ));
+        }
+    }
+
+    /// A save's result came back: a save all goes on, or stops at a failure.
+    pub(super) fn save_all_went_on(&mut self, ok: bool) {
+        if !self.save_all_run.running {
+            return;
+        }
+        if ok {
+            self.save_all_run.saved += 1;
+            self.save_all_next();
+        } else {
+            self.save_all_run = SaveAllRun::default();
+        }
+    }
+}
