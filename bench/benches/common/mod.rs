@@ -149,6 +149,7 @@ impl Member {
             session: None,
             token: None,
             version: None,
+            doc_encodings: Vec::new(),
         }))
         .await;
         let welcome = m.event().await;
