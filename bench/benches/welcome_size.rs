@@ -10,7 +10,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use collab_doc::{NewcomerDoc, RoomDoc, SharedDoc};
+use collab_doc::{DocEncoding, NewcomerDoc, RoomDoc, SharedDoc};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -160,5 +160,55 @@ fn main() {
         "newcomer load (a replica tracking changes, as a client's): snapshot + updates {:?}, newcomer_doc {:?} (medians of 5)",
         median(old),
         median(new)
+    );
+
+    // As sent now to a newcomer that reads zlib (`newcomer_doc_as`,
+    // `welcome.doc_encoding: "zlib"`): the first part compressed once,
+    // copied for the next newcomer; the newcomer inflates, then loads.
+    let mut compress = Vec::new();
+    for _ in 0..5 {
+        // What the first such newcomer's `newcomer_doc_as` does.
+        let started = Instant::now();
+        let _ = collab_doc::zlib::deflate(&whole);
+        compress.push(started.elapsed());
+    }
+    let NewcomerDoc::ZlibUpdates(first, _) = room.newcomer_doc_as(usize::MAX, DocEncoding::Zlib)
+    else {
+        panic!("zlib updates");
+    };
+    let z = first.as_ref().clone();
+    let mut copies = Vec::new();
+    for _ in 0..21 {
+        let started = Instant::now();
+        let _ = room.newcomer_doc_as(usize::MAX, DocEncoding::Zlib);
+        copies.push(started.elapsed());
+    }
+    let after_len = after.as_ref().map_or(0, |a| a.len());
+    println!(
+        "zlib: history to the snapshot {} bytes ({} in base64) + the changes since {after_len} bytes ({} in base64): {} bytes of base64 in all, against {} raw; compressed by the first newcomer in {:?} (median of 5), {:?} for the next (median of 21)",
+        z.len(),
+        b64(z.len()),
+        b64(after_len),
+        b64(z.len()) + b64(after_len),
+        b64(whole.len()) + b64(after_len),
+        median(compress),
+        median(copies)
+    );
+    let mut loads = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let bytes = collab_doc::zlib::inflate(&z, usize::MAX).unwrap();
+        let mut doc = SharedDoc::new();
+        doc.track_changes();
+        doc.import(&bytes).unwrap();
+        if let Some(a) = &after {
+            doc.import(a).unwrap();
+        }
+        loads.push(started.elapsed());
+        assert_eq!(doc.text(), end);
+    }
+    println!(
+        "newcomer load with zlib (inflate, then as above) {:?} (median of 5)",
+        median(loads)
     );
 }
