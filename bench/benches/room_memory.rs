@@ -6,11 +6,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::alloc::System;
-use std::io::Read;
 use std::time::Instant;
 
 use cap::Cap;
-use collab_doc::{RoomDoc, SharedDoc};
+use collab_bench::trace;
+use collab_doc::RoomDoc;
 
 /// Counts live heap bytes, so the figure is the document's, not the
 /// allocator's cached pages.
@@ -27,27 +27,9 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../testdata/editing-traces/automerge-paper.json.gz"
-    );
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut json)
-        .unwrap();
-    let trace: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let mut typist = SharedDoc::new();
-    let mut updates = Vec::new();
-    for txn in trace["txns"].as_array().unwrap() {
-        for p in txn["patches"].as_array().unwrap() {
-            let pos = usize::try_from(p[0].as_u64().unwrap()).unwrap();
-            let del = usize::try_from(p[1].as_u64().unwrap()).unwrap();
-            typist.splice(pos, del, p[2].as_str().unwrap()).unwrap();
-            updates.push(typist.take_local_update().unwrap());
-        }
-    }
-    let end = trace["endContent"].as_str().unwrap().to_owned();
-    drop((trace, json, typist));
+    let trace = trace::load(&trace::trace_path("automerge-paper")).unwrap();
+    let (updates, _) = trace::keystroke_updates(&trace).unwrap();
+    let end = trace.end_content;
 
     let base = live_kib();
     let mut room = RoomDoc::new();

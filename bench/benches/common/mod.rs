@@ -252,27 +252,15 @@ pub fn unb64(v: &Value) -> Vec<u8> {
 /// The automerge-paper editing trace: its patches as (pos, delete, insert)
 /// and its final text.
 pub fn automerge_paper() -> (Vec<(usize, usize, String)>, String) {
-    use std::io::Read;
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../testdata/editing-traces/automerge-paper.json.gz"
-    );
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut json)
-        .unwrap();
-    let trace: Value = serde_json::from_str(&json).unwrap();
-    let mut patches = Vec::new();
-    for txn in trace["txns"].as_array().unwrap() {
-        for p in txn["patches"].as_array().unwrap() {
-            patches.push((
-                usize::try_from(p[0].as_u64().unwrap()).unwrap(),
-                usize::try_from(p[1].as_u64().unwrap()).unwrap(),
-                p[2].as_str().unwrap().to_owned(),
-            ));
-        }
-    }
-    (patches, trace["endContent"].as_str().unwrap().to_owned())
+    use collab_bench::trace;
+    let t = trace::load(&trace::trace_path("automerge-paper")).unwrap();
+    let patches = t
+        .txns
+        .into_iter()
+        .flat_map(|txn| txn.patches)
+        .map(|trace::Patch(pos, del, ins)| (pos, del, ins))
+        .collect();
+    (patches, t.end_content)
 }
 
 /// A directory of its own under the system's temporary one, removed when
