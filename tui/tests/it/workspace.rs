@@ -157,6 +157,26 @@ pub fn project() -> tempfile::TempDir {
     dir
 }
 
+/// Alice shares `project()` into room "proj" and waits until the share
+/// has synced (its first file open).
+async fn alice_shares(url: &str) -> (tempfile::TempDir, Editor) {
+    let dir = project();
+    let mut alice = Editor::join(url, "proj", "alice", Some(dir.path())).await;
+    alice
+        .until("the share synced", |a| {
+            a.current_file().is_some() && a.session.is_synced()
+        })
+        .await;
+    (dir, alice)
+}
+
+/// Bob joins "proj" without a path and waits for its tree (four entries).
+async fn bob_sees_the_tree(url: &str) -> Editor {
+    let mut bob = Editor::join(url, "proj", "bob", None).await;
+    bob.until("the tree", |a| a.entries().len() == 4).await;
+    bob
+}
+
 #[tokio::test]
 async fn a_shared_folder_opens_its_first_file_and_says_what_it_skipped() {
     let url = server().await;
@@ -203,16 +223,9 @@ async fn a_shared_folder_opens_its_first_file_and_says_what_it_skipped() {
 #[tokio::test]
 async fn a_member_without_a_path_sees_the_tree_and_opens_a_file_from_it() {
     let url = server().await;
-    let dir = project();
-    let mut alice = Editor::join(&url, "proj", "alice", Some(dir.path())).await;
-    alice
-        .until("the share synced", |a| {
-            a.current_file().is_some() && a.session.is_synced()
-        })
-        .await;
+    let (dir, mut alice) = alice_shares(&url).await;
 
-    let mut bob = Editor::join(&url, "proj", "bob", None).await;
-    bob.until("the tree", |a| a.entries().len() == 4).await;
+    let mut bob = bob_sees_the_tree(&url).await;
     assert_eq!(bob.app.focus, Focus::Tree, "the tree has the keyboard");
     assert!(bob.app.current_file().is_none());
     let screen = render(&mut bob.app);
@@ -302,15 +315,8 @@ async fn a_bare_join_into_a_one_file_room_edits_its_text() {
 #[tokio::test]
 async fn several_files_open_with_a_buffer_list_a_picker_and_undo_per_file() {
     let url = server().await;
-    let dir = project();
-    let mut alice = Editor::join(&url, "proj", "alice", Some(dir.path())).await;
-    alice
-        .until("the share synced", |a| {
-            a.current_file().is_some() && a.session.is_synced()
-        })
-        .await;
-    let mut bob = Editor::join(&url, "proj", "bob", None).await;
-    bob.until("the tree", |a| a.entries().len() == 4).await;
+    let (dir, mut alice) = alice_shares(&url).await;
+    let mut bob = bob_sees_the_tree(&url).await;
 
     // One from the tree, one from the picker.
     bob.open_in_tree("README.md");
@@ -380,15 +386,8 @@ async fn several_files_open_with_a_buffer_list_a_picker_and_undo_per_file() {
 #[tokio::test]
 async fn save_all_asks_a_member_without_a_folder_for_one_and_writes_every_file() {
     let url = server().await;
-    let dir = project();
-    let mut alice = Editor::join(&url, "proj", "alice", Some(dir.path())).await;
-    alice
-        .until("the share synced", |a| {
-            a.current_file().is_some() && a.session.is_synced()
-        })
-        .await;
-    let mut bob = Editor::join(&url, "proj", "bob", None).await;
-    bob.until("the tree", |a| a.entries().len() == 4).await;
+    let (dir, mut alice) = alice_shares(&url).await;
+    let mut bob = bob_sees_the_tree(&url).await;
     bob.open_in_tree("src/lib.rs");
     bob.until("lib.rs", |a| a.editor.rope().len_chars() > 0)
         .await;
@@ -443,15 +442,8 @@ async fn save_all_asks_a_member_without_a_folder_for_one_and_writes_every_file()
 #[tokio::test]
 async fn the_members_panel_shows_each_members_file_and_follow_crosses_files() {
     let url = server().await;
-    let dir = project();
-    let mut alice = Editor::join(&url, "proj", "alice", Some(dir.path())).await;
-    alice
-        .until("the share synced", |a| {
-            a.current_file().is_some() && a.session.is_synced()
-        })
-        .await;
-    let mut bob = Editor::join(&url, "proj", "bob", None).await;
-    bob.until("the tree", |a| a.entries().len() == 4).await;
+    let (dir, mut alice) = alice_shares(&url).await;
+    let mut bob = bob_sees_the_tree(&url).await;
     // Alice sees bob come and sends her caret again, naming her file.
     alice.until("bob", |a| a.peers.len() == 2).await;
     alice.turn();
@@ -498,15 +490,8 @@ async fn the_members_panel_shows_each_members_file_and_follow_crosses_files() {
 #[tokio::test]
 async fn create_rename_and_delete_from_the_tree_reach_a_member_with_the_file_open() {
     let url = server().await;
-    let dir = project();
-    let mut alice = Editor::join(&url, "proj", "alice", Some(dir.path())).await;
-    alice
-        .until("the share synced", |a| {
-            a.current_file().is_some() && a.session.is_synced()
-        })
-        .await;
-    let mut bob = Editor::join(&url, "proj", "bob", None).await;
-    bob.until("the tree", |a| a.entries().len() == 4).await;
+    let (dir, mut alice) = alice_shares(&url).await;
+    let mut bob = bob_sees_the_tree(&url).await;
     bob.open_in_tree("main.rs");
     bob.until("main.rs", |a| a.editor.rope().len_chars() > 0)
         .await;
