@@ -223,7 +223,7 @@ async fn a_shared_folder_opens_its_first_file_and_says_what_it_skipped() {
 #[tokio::test]
 async fn a_member_without_a_path_sees_the_tree_and_opens_a_file_from_it() {
     let url = server().await;
-    let (dir, mut alice) = alice_shares(&url).await;
+    let (_dir, mut alice) = alice_shares(&url).await;
 
     let mut bob = bob_sees_the_tree(&url).await;
     assert_eq!(bob.app.focus, Focus::Tree, "the tree has the keyboard");
@@ -315,7 +315,7 @@ async fn a_bare_join_into_a_one_file_room_edits_its_text() {
 #[tokio::test]
 async fn several_files_open_with_a_buffer_list_a_picker_and_undo_per_file() {
     let url = server().await;
-    let (dir, mut alice) = alice_shares(&url).await;
+    let (_dir, mut alice) = alice_shares(&url).await;
     let mut bob = bob_sees_the_tree(&url).await;
 
     // One from the tree, one from the picker.
@@ -386,7 +386,7 @@ async fn several_files_open_with_a_buffer_list_a_picker_and_undo_per_file() {
 #[tokio::test]
 async fn save_all_asks_a_member_without_a_folder_for_one_and_writes_every_file() {
     let url = server().await;
-    let (dir, mut alice) = alice_shares(&url).await;
+    let (_dir, _alice) = alice_shares(&url).await;
     let mut bob = bob_sees_the_tree(&url).await;
     bob.open_in_tree("src/lib.rs");
     bob.until("lib.rs", |a| a.editor.rope().len_chars() > 0)
@@ -442,7 +442,7 @@ async fn save_all_asks_a_member_without_a_folder_for_one_and_writes_every_file()
 #[tokio::test]
 async fn the_members_panel_shows_each_members_file_and_follow_crosses_files() {
     let url = server().await;
-    let (dir, mut alice) = alice_shares(&url).await;
+    let (_dir, mut alice) = alice_shares(&url).await;
     let mut bob = bob_sees_the_tree(&url).await;
     // Alice sees bob come and sends her caret again, naming her file.
     alice.until("bob", |a| a.peers.len() == 2).await;
