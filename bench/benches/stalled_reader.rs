@@ -67,15 +67,5 @@ async fn a_stalled_reader() {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not: only
-    // the former measures.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(a_stalled_reader());
+    common::bench_main(a_stalled_reader());
 }

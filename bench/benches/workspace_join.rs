@@ -97,15 +97,5 @@ async fn cost_of_joining_and_opening() {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not: only
-    // the former measures.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(cost_of_joining_and_opening());
+    common::bench_main(cost_of_joining_and_opening());
 }

@@ -287,3 +287,18 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
+
+/// Runs `measure` on a two-worker runtime when `cargo bench` runs this
+/// bench (it passes `--bench`); `cargo test --benches`, which does not,
+/// only builds it.
+pub fn bench_main(measure: impl std::future::Future<Output = ()>) {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(measure);
+}
