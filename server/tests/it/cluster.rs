@@ -1190,3 +1190,72 @@ async fn a_rooms_traffic_reaches_only_its_nodes() {
     b.stop().await;
     c.stop().await;
 }
+
+/// The value of a gauge in a node's `/metrics`, as a float.
+async fn gauge(server: &Server, name: &str) -> f64 {
+    let (_, _, metrics) = http(server.addr, "GET", "/metrics").await;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A node's heartbeat shows in `/metrics`: the count of heartbeats grows
+/// while it runs, the round trip of the last one is observed (above zero,
+/// well under the heartbeat period on loopback), and none failed.
+#[tokio::test]
+async fn a_nodes_heartbeats_and_redis_round_trip_show_in_metrics() {
+    let redis = RedisServer::start().await;
+    let a = Server::start(node_config(&redis, "node-a")).await;
+    let first = metric(&a, "collab_cluster_heartbeats_total").await;
+    timeout(WAIT, async {
+        while metric(&a, "collab_cluster_heartbeats_total").await < first + 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("heartbeats keep counting");
+    let rtt = gauge(&a, "collab_cluster_redis_rtt_seconds").await;
+    assert!(rtt > 0.0 && rtt < 1.0, "rtt {rtt}");
+    assert_eq!(
+        metric(&a, "collab_cluster_heartbeat_failures_total").await,
+        0
+    );
+    a.stop().await;
+}
+
+/// `--max-users-per-room` counts the members of every node: with a limit
+/// of 2, a third member joining on another node is refused `room_full`,
+/// and gets in once a member left.
+#[tokio::test]
+async fn the_member_limit_holds_across_nodes() {
+    let redis = RedisServer::start().await;
+    let limited = |node: &str| Config {
+        max_users_per_room: 2,
+        ..node_config(&redis, node)
+    };
+    let a = Server::start(limited("node-a")).await;
+    let b = Server::start(limited("node-b")).await;
+    let (mut alice, _) = a.join("small", "alice").await;
+    let (bob, _) = a.join("small", "bob").await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await;
+
+    let mut carol = b.client().await;
+    carol
+        .send(&ClientMsg::Join(join_msg("small", "carol")))
+        .await;
+    carol.expect_error(ErrorCode::RoomFull).await;
+
+    // A seat freed on node a is free on node b.
+    bob.close().await;
+    alice
+        .recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+        .await;
+    let (_carol, w) = b.join("small", "carol").await;
+    assert_eq!(w.members.len(), 2);
+    a.stop().await;
+    b.stop().await;
+}
