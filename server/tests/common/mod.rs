@@ -377,12 +377,23 @@ pub async fn spawn_binary_logging(
     rust_log: Option<&str>,
     log: Option<&std::path::Path>,
 ) -> (std::process::Child, SocketAddr) {
+    spawn_binary_env(args, &[], rust_log, log).await
+}
+
+/// [`spawn_binary_logging`] with the environment variables `envs` set.
+pub async fn spawn_binary_env(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    rust_log: Option<&str>,
+    log: Option<&std::path::Path>,
+) -> (std::process::Child, SocketAddr) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_collab-server"));
     cmd.args(["--bind", "127.0.0.1:0"])
         .args(args)
         .env_remove("RUST_LOG")
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped());
     if let Some(filter) = rust_log {
         cmd.env("RUST_LOG", filter);

@@ -1259,3 +1259,36 @@ async fn the_member_limit_holds_across_nodes() {
     a.stop().await;
     b.stop().await;
 }
+
+/// `COLLAB_REDIS` and `COLLAB_NODE_ID` make the real binary a node as
+/// `--redis` and `--node-id` do: it shows the cluster metrics, is healthy
+/// while Redis answers, and holds its node id against a second node of
+/// that name.
+#[tokio::test]
+async fn the_environment_configures_a_node_as_the_flags_do() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let (mut child, addr) = crate::common::spawn_binary_env(
+        &[],
+        &[("COLLAB_REDIS", &url), ("COLLAB_NODE_ID", "node-env")],
+        Some("warn"),
+        None,
+    )
+    .await;
+    let (status, _, metrics) = http(addr, "GET", "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("\ncollab_cluster_redis_up 1\n"),
+        "{metrics}"
+    );
+    assert_eq!(http(addr, "GET", "/healthz").await.0, 200);
+    let twin = Server::start(node_config(&redis, "node-env")).await;
+    let err = timeout(WAIT, twin.handle)
+        .await
+        .expect("run returns")
+        .unwrap()
+        .expect_err("node-env is taken by the binary");
+    assert!(err.to_string().contains("--node-id"), "{err}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
