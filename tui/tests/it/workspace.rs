@@ -576,3 +576,60 @@ async fn create_rename_and_delete_from_the_tree_reach_a_member_with_the_file_ope
         "still editable"
     );
 }
+
+#[tokio::test]
+async fn closing_a_buffer_asks_over_unsaved_changes_and_waits_for_acks() {
+    let url = server().await;
+    let (_dir, _alice) = alice_shares(&url).await;
+    let mut bob = bob_sees_the_tree(&url).await;
+    bob.open_in_tree("README.md");
+    bob.until("README.md", |a| a.editor.rope() == "# Project\n")
+        .await;
+    bob.open_in_tree("main.rs");
+    bob.until("main.rs", |a| a.editor.rope() == "fn main() {}\n")
+        .await;
+    let main = bob.app.current_file().unwrap();
+
+    // Typed but not yet acked: closing would drop the edit, so it is refused.
+    bob.cmd(Command::DocEnd);
+    bob.type_str("// m\n");
+    bob.cmd(Command::CloseFile);
+    assert!(bob.notices().contains("not acked"), "{}", bob.notices());
+    assert_eq!(bob.app.buffers().len(), 2);
+
+    // Acked but unsaved: asked first; another key keeps it.
+    bob.until("acked", |a| a.session.is_synced()).await;
+    bob.cmd(Command::CloseFile);
+    assert!(
+        bob.notices().contains("unsaved changes"),
+        "{}",
+        bob.notices()
+    );
+    bob.cmd(Command::DocStart);
+    bob.cmd(Command::CloseFile);
+    assert_eq!(
+        bob.app.buffers().len(),
+        2,
+        "a key between drops the question"
+    );
+    bob.cmd(Command::CloseFile);
+    assert_eq!(bob.app.buffers().len(), 1);
+    assert_eq!(bob.text(), "# Project\n", "the previous file is on screen");
+    assert!(bob.app.session.folder().unwrap().ws.file(main).is_none());
+    let screen = render(&mut bob.app);
+    assert!(!screen.contains(" main.rs "), "{screen}");
+
+    // The last one: the tree is shown.
+    bob.cmd(Command::CloseFile);
+    assert!(bob.app.buffers().is_empty());
+    assert_eq!(bob.app.current_file(), None);
+    assert!(bob.app.tree_open());
+    let ctrl_w = crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('w'),
+        crossterm::event::KeyModifiers::CONTROL,
+    );
+    assert!(matches!(
+        collab_tui::keymap::action_for(collab_tui::keymap::KeyContext::Text, ctrl_w),
+        Some(Action::Command(Command::CloseFile))
+    ));
+}
