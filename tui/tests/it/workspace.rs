@@ -23,11 +23,29 @@ const WITHIN: Duration = Duration::from_secs(10);
 
 /// A real server on 127.0.0.1:0, keeping rooms in memory; its URL.
 pub async fn server() -> String {
+    server_with(collab_server::Config::default()).await
+}
+
+/// The editing and the read-only token of [`server_with_tokens`].
+const EDIT: &str = "edit-token";
+const VIEW: &str = "view-token";
+
+/// A real server that takes [`EDIT`] and, read-only, [`VIEW`].
+async fn server_with_tokens() -> String {
+    server_with(collab_server::Config {
+        access_token: Some(EDIT.into()),
+        read_only_token: Some(VIEW.into()),
+        ..collab_server::Config::default()
+    })
+    .await
+}
+
+async fn server_with(config: collab_server::Config) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let config = collab_server::Config {
         storage: collab_server::Storage::Memory,
-        ..collab_server::Config::default()
+        ..config
     };
     tokio::spawn(collab_server::run(
         listener,
@@ -47,6 +65,17 @@ impl Editor {
     /// `user` joins `room` at `url` with `dir` shared (or no path), and is
     /// welcomed.
     pub async fn join(url: &str, room: &str, user: &str, dir: Option<&Path>) -> Self {
+        Self::join_with(url, room, user, dir, None).await
+    }
+
+    /// [`Editor::join`] carrying access token `token`.
+    pub async fn join_with(
+        url: &str,
+        room: &str,
+        user: &str,
+        dir: Option<&Path>,
+        token: Option<&str>,
+    ) -> Self {
         let mut start = FolderStart {
             dir: dir.map(Path::to_path_buf),
             share: dir.map(|d| share::scan(d, &ShareLimits::default()).unwrap()),
@@ -58,6 +87,7 @@ impl Editor {
                 server: url.into(),
                 room: room.into(),
                 user: user.into(),
+                token: token.map(str::to_owned),
                 ..config("", None)
             },
             start,
@@ -632,4 +662,63 @@ async fn closing_a_buffer_asks_over_unsaved_changes_and_waits_for_acks() {
         collab_tui::keymap::action_for(collab_tui::keymap::KeyContext::Text, ctrl_w),
         Some(Action::Command(Command::CloseFile))
     ));
+}
+
+#[tokio::test]
+async fn a_viewer_browses_opens_and_follows_but_changes_nothing() {
+    let url = server_with_tokens().await;
+    let dir = project();
+    let mut alice = Editor::join_with(&url, "proj", "alice", Some(dir.path()), Some(EDIT)).await;
+    alice
+        .until("the share synced", |a| {
+            a.current_file().is_some() && a.session.is_synced()
+        })
+        .await;
+    let mut vic = Editor::join_with(&url, "proj", "vic", None, Some(VIEW)).await;
+    vic.until("the tree", |a| a.entries().len() == 4).await;
+    assert!(vic.app.read_only());
+
+    // Browses and opens.
+    vic.open_in_tree("src/lib.rs");
+    vic.until("src/lib.rs", |a| a.editor.rope() == "pub fn lib() {}\n")
+        .await;
+
+    // Types nothing, creates, renames and deletes nothing: each is refused
+    // here, with the notice.
+    vic.type_str("x");
+    assert_eq!(vic.text(), "pub fn lib() {}\n");
+    vic.cmd(Command::Tree);
+    let before: Vec<String> = vic.app.entries().iter().map(|e| e.path.clone()).collect();
+    for c in [
+        Command::NewEntry,
+        Command::RenameEntry,
+        Command::DeleteEntry,
+        Command::DeleteEntry,
+    ] {
+        vic.cmd(c);
+        assert!(vic.app.prompt().is_none(), "{c:?} asks nothing");
+        let last = vic.app.notices.iter().last().map(|n| n.text.clone());
+        assert!(
+            last.as_deref().is_some_and(|t| t.contains("read-only")),
+            "{c:?}: {}",
+            vic.notices()
+        );
+    }
+    let after: Vec<String> = vic.app.entries().iter().map(|e| e.path.clone()).collect();
+    assert_eq!(before, after);
+    assert!(
+        vic.app.session.is_synced(),
+        "nothing was sent to be refused"
+    );
+
+    // Follows alice into another file.
+    alice.open_in_tree("main.rs");
+    alice.until("acked", |a| a.session.is_synced()).await;
+    vic.cmd(Command::Cancel);
+    vic.app.update(Action::Command(Command::Follow));
+    vic.until("following alice into main.rs", |a| {
+        a.editor.rope() == "fn main() {}\n"
+    })
+    .await;
+    assert_eq!(alice.app.entries().len(), 4);
 }
