@@ -722,3 +722,73 @@ async fn a_viewer_browses_opens_and_follows_but_changes_nothing() {
     .await;
     assert_eq!(alice.app.entries().len(), 4);
 }
+
+#[tokio::test]
+async fn names_that_differ_from_a_siblings_only_in_case_are_refused() {
+    let url = server().await;
+    let (_dir, mut alice) = alice_shares(&url).await;
+    let paths =
+        |e: &Editor| -> Vec<String> { e.app.entries().iter().map(|e| e.path.clone()).collect() };
+    let before = paths(&alice);
+
+    // A new Main.rs beside main.rs.
+    alice.open_in_tree("main.rs");
+    alice.cmd(Command::Tree);
+    alice.cmd(Command::NewEntry);
+    alice.type_str("Main.rs");
+    alice.cmd(Command::Submit);
+    assert!(
+        alice
+            .notices()
+            .contains("Not created: Main.rs differs from main.rs"),
+        "{}",
+        alice.notices()
+    );
+    assert!(alice.app.prompt().is_some(), "the name can be corrected");
+    alice.cmd(Command::Cancel);
+    assert_eq!(paths(&alice), before);
+
+    // README.md renamed MAIN.RS.
+    alice.open_in_tree("README.md");
+    alice.cmd(Command::Tree);
+    alice.cmd(Command::RenameEntry);
+    for _ in 0.."README.md".len() {
+        alice.cmd(Command::Backspace);
+    }
+    alice.type_str("MAIN.RS");
+    alice.cmd(Command::Submit);
+    assert!(
+        alice
+            .notices()
+            .contains("Not renamed: MAIN.RS differs from main.rs"),
+        "{}",
+        alice.notices()
+    );
+    alice.cmd(Command::Cancel);
+    assert_eq!(paths(&alice), before);
+
+    // A file's own name in other case is no clash, nor a name in another
+    // folder.
+    alice.open_in_tree("main.rs");
+    alice.cmd(Command::Tree);
+    alice.cmd(Command::RenameEntry);
+    for _ in 0.."main.rs".len() {
+        alice.cmd(Command::Backspace);
+    }
+    alice.type_str("Main.rs");
+    alice.cmd(Command::Submit);
+    assert!(
+        paths(&alice).contains(&"Main.rs".to_string()),
+        "{}",
+        alice.notices()
+    );
+    alice.open_in_tree("src");
+    alice.cmd(Command::NewEntry);
+    alice.type_str("main.rs");
+    alice.cmd(Command::Submit);
+    assert!(
+        paths(&alice).contains(&"src/main.rs".to_string()),
+        "{}",
+        alice.notices()
+    );
+}
