@@ -75,6 +75,8 @@ pub enum Armed {
     SaveAs(PathBuf),
     /// Delete this file or folder of the workspace for everyone.
     Delete(collab_doc::tree::NodeId),
+    /// Close this open file of the workspace, dropping unsaved changes.
+    Close(collab_doc::tree::NodeId),
 }
 
 pub use saving::FileState;
@@ -425,6 +427,7 @@ impl App {
             Tree => return self.toggle_tree(),
             NextFile => return self.cycle_buffers(true),
             PrevFile => return self.cycle_buffers(false),
+            CloseFile => return self.close_buffer(),
             Picker => return self.open_picker(),
             Cancel => {
                 if self.help().is_some() {

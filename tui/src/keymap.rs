@@ -86,6 +86,8 @@ pub enum Command {
     RenameEntry,
     /// Delete the selected file or folder (asks first).
     DeleteEntry,
+    /// Close the open file on screen (asks first over unsaved changes).
+    CloseFile,
 }
 
 impl Command {
@@ -158,6 +160,7 @@ impl Command {
             NewEntry => "new file here (name/ makes a folder)",
             RenameEntry => "rename the selected file or folder",
             DeleteEntry => "delete the selected file or folder (asks first)",
+            CloseFile => "close this file's buffer (asks first if unsaved)",
         }
     }
 }
@@ -272,6 +275,7 @@ pub const KEYMAP: &[Binding] = &[
     b(T, F(3), N, K::FindNext),
     b(T, F(3), S, K::FindPrev),
     b(T, Char('g'), C, K::GotoLine),
+    b(T, Char('w'), C, K::CloseFile),
     b(I, Enter, N, K::Submit),
     b(I, Char('j'), C, K::Submit),
     b(I, Down, N, K::InputDown),

@@ -110,6 +110,63 @@ impl App {
         self.switch_to(id);
     }
 
+    /// Ctrl-W: closes the file on screen. Unsaved changes are asked about
+    /// (Ctrl-W again drops them); edits the server has not acked refuse,
+    /// since closing the file's replica would drop them. The previous
+    /// open file comes on screen, or the tree when none is left.
+    pub(super) fn close_buffer(&mut self) {
+        let Some(id) = self.current_file() else {
+            return self.notice("No file is open to close.");
+        };
+        if self.save_pending() {
+            return self.warn("Still saving: close the file in a moment.");
+        }
+        let unsent = self
+            .session
+            .folder()
+            .and_then(|f| f.ws.file(id))
+            .map_or(0, |r| r.unsent_edits());
+        if unsent > 0 {
+            return self.warn(format!(
+                "{unsent} edits of this file are not acked yet: close it once they are sent."
+            ));
+        }
+        if self.modified() && self.asked != Some(super::Armed::Close(id)) {
+            self.armed = Some(super::Armed::Close(id));
+            return self.warn(
+                "This file has unsaved changes: Ctrl-W again closes it without saving; any other key keeps it.",
+            );
+        }
+        let at = self.buffers.order.iter().position(|b| *b == id);
+        if let Some(at) = at {
+            self.buffers.order.remove(at);
+        }
+        let Some(f) = self.session.folder_mut() else {
+            return;
+        };
+        let sends = f.ws.close(id);
+        f.current = Current::Nothing;
+        for m in sends {
+            self.orders.push(super::Order::SendWs(m));
+        }
+        let next = at
+            .and_then(|at| self.buffers.order.get(at.saturating_sub(1)))
+            .or(self.buffers.order.first())
+            .copied();
+        match next {
+            Some(next) => match self.buffers.parked.remove(&next) {
+                Some(p) => self.unpark(next, p),
+                None => self.open_file(next),
+            },
+            None => {
+                self.show_text("", None, "", None);
+                self.set_saved_baseline();
+                self.show_tree();
+            }
+        }
+        self.notice("Closed.");
+    }
+
     fn park(&mut self, id: NodeId) {
         let parked = Parked {
             editor: std::mem::take(&mut self.editor),

@@ -3,7 +3,9 @@
 //! once and offline alike; a delete asks first (Delete again). A renamed
 //! open file stays open under its new name (its id is its node's), a
 //! deleted one stays as an unsaved copy (`workspace::relist` says both).
-//! Viewers (read-only) browse, open and follow, and change nothing.
+//! Viewers (read-only) browse, open and follow, and change nothing. A name
+//! that differs from a sibling's only in case is refused here: the two
+//! would be one file on a case-insensitive disk.
 
 use collab_doc::tree::{Kind, NodeId};
 
@@ -51,6 +53,9 @@ impl App {
             None => (typed, Kind::File),
         };
         let parent = self.ws_view.new_in;
+        if let Some(clash) = self.case_clash(parent, name, None) {
+            return self.warn(case_clash_notice("created", name, &clash));
+        }
         let Some(f) = self.session.folder_mut() else {
             return;
         };
@@ -72,6 +77,14 @@ impl App {
         let Some(id) = self.ws_view.renaming else {
             return self.close_prompt();
         };
+        let parent = self
+            .entries()
+            .iter()
+            .find(|e| e.id == id)
+            .and_then(|e| e.parent);
+        if let Some(clash) = self.case_clash(parent, typed, Some(id)) {
+            return self.warn(case_clash_notice("renamed", typed, &clash));
+        }
         let Some(f) = self.session.folder_mut() else {
             return;
         };
@@ -118,9 +131,36 @@ impl App {
         }
     }
 
+    /// A sibling in `parent` (other than `except`) whose name differs from
+    /// `name` only in case: on a case-insensitive disk (macOS, Windows) the
+    /// two would be one file, and one save would overwrite the other.
+    fn case_clash(
+        &self,
+        parent: Option<NodeId>,
+        name: &str,
+        except: Option<NodeId>,
+    ) -> Option<String> {
+        let lower = name.to_lowercase();
+        self.entries()
+            .iter()
+            .find(|e| {
+                e.parent == parent
+                    && Some(e.id) != except
+                    && e.name != name
+                    && e.name.to_lowercase() == lower
+            })
+            .map(|e| e.name.clone())
+    }
+
     fn send_all(&mut self, sends: Vec<collab_protocol::workspace::ClientEvent>) {
         for m in sends {
             self.orders.push(super::Order::SendWs(m));
         }
     }
+}
+
+fn case_clash_notice(done: &str, name: &str, sibling: &str) -> String {
+    format!(
+        "Not {done}: {name} differs from {sibling} here only in case, and the two would be one file on a case-insensitive disk."
+    )
 }

@@ -23,11 +23,29 @@ const WITHIN: Duration = Duration::from_secs(10);
 
 /// A real server on 127.0.0.1:0, keeping rooms in memory; its URL.
 pub async fn server() -> String {
+    server_with(collab_server::Config::default()).await
+}
+
+/// The editing and the read-only token of [`server_with_tokens`].
+const EDIT: &str = "edit-token";
+const VIEW: &str = "view-token";
+
+/// A real server that takes [`EDIT`] and, read-only, [`VIEW`].
+async fn server_with_tokens() -> String {
+    server_with(collab_server::Config {
+        access_token: Some(EDIT.into()),
+        read_only_token: Some(VIEW.into()),
+        ..collab_server::Config::default()
+    })
+    .await
+}
+
+async fn server_with(config: collab_server::Config) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let config = collab_server::Config {
         storage: collab_server::Storage::Memory,
-        ..collab_server::Config::default()
+        ..config
     };
     tokio::spawn(collab_server::run(
         listener,
@@ -47,6 +65,17 @@ impl Editor {
     /// `user` joins `room` at `url` with `dir` shared (or no path), and is
     /// welcomed.
     pub async fn join(url: &str, room: &str, user: &str, dir: Option<&Path>) -> Self {
+        Self::join_with(url, room, user, dir, None).await
+    }
+
+    /// [`Editor::join`] carrying access token `token`.
+    pub async fn join_with(
+        url: &str,
+        room: &str,
+        user: &str,
+        dir: Option<&Path>,
+        token: Option<&str>,
+    ) -> Self {
         let mut start = FolderStart {
             dir: dir.map(Path::to_path_buf),
             share: dir.map(|d| share::scan(d, &ShareLimits::default()).unwrap()),
@@ -58,6 +87,7 @@ impl Editor {
                 server: url.into(),
                 room: room.into(),
                 user: user.into(),
+                token: token.map(str::to_owned),
                 ..config("", None)
             },
             start,
@@ -574,5 +604,191 @@ async fn create_rename_and_delete_from_the_tree_reach_a_member_with_the_file_ope
         bob.text(),
         "fn main() {}\n// still here\nx",
         "still editable"
+    );
+}
+
+#[tokio::test]
+async fn closing_a_buffer_asks_over_unsaved_changes_and_waits_for_acks() {
+    let url = server().await;
+    let (_dir, _alice) = alice_shares(&url).await;
+    let mut bob = bob_sees_the_tree(&url).await;
+    bob.open_in_tree("README.md");
+    bob.until("README.md", |a| a.editor.rope() == "# Project\n")
+        .await;
+    bob.open_in_tree("main.rs");
+    bob.until("main.rs", |a| a.editor.rope() == "fn main() {}\n")
+        .await;
+    let main = bob.app.current_file().unwrap();
+
+    // Typed but not yet acked: closing would drop the edit, so it is refused.
+    bob.cmd(Command::DocEnd);
+    bob.type_str("// m\n");
+    bob.cmd(Command::CloseFile);
+    assert!(bob.notices().contains("not acked"), "{}", bob.notices());
+    assert_eq!(bob.app.buffers().len(), 2);
+
+    // Acked but unsaved: asked first; another key keeps it.
+    bob.until("acked", |a| a.session.is_synced()).await;
+    bob.cmd(Command::CloseFile);
+    assert!(
+        bob.notices().contains("unsaved changes"),
+        "{}",
+        bob.notices()
+    );
+    bob.cmd(Command::DocStart);
+    bob.cmd(Command::CloseFile);
+    assert_eq!(
+        bob.app.buffers().len(),
+        2,
+        "a key between drops the question"
+    );
+    bob.cmd(Command::CloseFile);
+    assert_eq!(bob.app.buffers().len(), 1);
+    assert_eq!(bob.text(), "# Project\n", "the previous file is on screen");
+    assert!(bob.app.session.folder().unwrap().ws.file(main).is_none());
+    let screen = render(&mut bob.app);
+    assert!(!screen.contains(" main.rs "), "{screen}");
+
+    // The last one: the tree is shown.
+    bob.cmd(Command::CloseFile);
+    assert!(bob.app.buffers().is_empty());
+    assert_eq!(bob.app.current_file(), None);
+    assert!(bob.app.tree_open());
+    let ctrl_w = crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('w'),
+        crossterm::event::KeyModifiers::CONTROL,
+    );
+    assert!(matches!(
+        collab_tui::keymap::action_for(collab_tui::keymap::KeyContext::Text, ctrl_w),
+        Some(Action::Command(Command::CloseFile))
+    ));
+}
+
+#[tokio::test]
+async fn a_viewer_browses_opens_and_follows_but_changes_nothing() {
+    let url = server_with_tokens().await;
+    let dir = project();
+    let mut alice = Editor::join_with(&url, "proj", "alice", Some(dir.path()), Some(EDIT)).await;
+    alice
+        .until("the share synced", |a| {
+            a.current_file().is_some() && a.session.is_synced()
+        })
+        .await;
+    let mut vic = Editor::join_with(&url, "proj", "vic", None, Some(VIEW)).await;
+    vic.until("the tree", |a| a.entries().len() == 4).await;
+    assert!(vic.app.read_only());
+
+    // Browses and opens.
+    vic.open_in_tree("src/lib.rs");
+    vic.until("src/lib.rs", |a| a.editor.rope() == "pub fn lib() {}\n")
+        .await;
+
+    // Types nothing, creates, renames and deletes nothing: each is refused
+    // here, with the notice.
+    vic.type_str("x");
+    assert_eq!(vic.text(), "pub fn lib() {}\n");
+    vic.cmd(Command::Tree);
+    let before: Vec<String> = vic.app.entries().iter().map(|e| e.path.clone()).collect();
+    for c in [
+        Command::NewEntry,
+        Command::RenameEntry,
+        Command::DeleteEntry,
+        Command::DeleteEntry,
+    ] {
+        vic.cmd(c);
+        assert!(vic.app.prompt().is_none(), "{c:?} asks nothing");
+        let last = vic.app.notices.iter().last().map(|n| n.text.clone());
+        assert!(
+            last.as_deref().is_some_and(|t| t.contains("read-only")),
+            "{c:?}: {}",
+            vic.notices()
+        );
+    }
+    let after: Vec<String> = vic.app.entries().iter().map(|e| e.path.clone()).collect();
+    assert_eq!(before, after);
+    assert!(
+        vic.app.session.is_synced(),
+        "nothing was sent to be refused"
+    );
+
+    // Follows alice into another file.
+    alice.open_in_tree("main.rs");
+    alice.until("acked", |a| a.session.is_synced()).await;
+    vic.cmd(Command::Cancel);
+    vic.app.update(Action::Command(Command::Follow));
+    vic.until("following alice into main.rs", |a| {
+        a.editor.rope() == "fn main() {}\n"
+    })
+    .await;
+    assert_eq!(alice.app.entries().len(), 4);
+}
+
+#[tokio::test]
+async fn names_that_differ_from_a_siblings_only_in_case_are_refused() {
+    let url = server().await;
+    let (_dir, mut alice) = alice_shares(&url).await;
+    let paths =
+        |e: &Editor| -> Vec<String> { e.app.entries().iter().map(|e| e.path.clone()).collect() };
+    let before = paths(&alice);
+
+    // A new Main.rs beside main.rs.
+    alice.open_in_tree("main.rs");
+    alice.cmd(Command::Tree);
+    alice.cmd(Command::NewEntry);
+    alice.type_str("Main.rs");
+    alice.cmd(Command::Submit);
+    assert!(
+        alice
+            .notices()
+            .contains("Not created: Main.rs differs from main.rs"),
+        "{}",
+        alice.notices()
+    );
+    assert!(alice.app.prompt().is_some(), "the name can be corrected");
+    alice.cmd(Command::Cancel);
+    assert_eq!(paths(&alice), before);
+
+    // README.md renamed MAIN.RS.
+    alice.open_in_tree("README.md");
+    alice.cmd(Command::Tree);
+    alice.cmd(Command::RenameEntry);
+    for _ in 0.."README.md".len() {
+        alice.cmd(Command::Backspace);
+    }
+    alice.type_str("MAIN.RS");
+    alice.cmd(Command::Submit);
+    assert!(
+        alice
+            .notices()
+            .contains("Not renamed: MAIN.RS differs from main.rs"),
+        "{}",
+        alice.notices()
+    );
+    alice.cmd(Command::Cancel);
+    assert_eq!(paths(&alice), before);
+
+    // A file's own name in other case is no clash, nor a name in another
+    // folder.
+    alice.open_in_tree("main.rs");
+    alice.cmd(Command::Tree);
+    alice.cmd(Command::RenameEntry);
+    for _ in 0.."main.rs".len() {
+        alice.cmd(Command::Backspace);
+    }
+    alice.type_str("Main.rs");
+    alice.cmd(Command::Submit);
+    assert!(
+        paths(&alice).contains(&"Main.rs".to_string()),
+        "{}",
+        alice.notices()
+    );
+    alice.open_in_tree("src");
+    alice.cmd(Command::NewEntry);
+    alice.type_str("main.rs");
+    alice.cmd(Command::Submit);
+    assert!(
+        paths(&alice).contains(&"src/main.rs".to_string()),
+        "{}",
+        alice.notices()
     );
 }
