@@ -1120,6 +1120,14 @@ async fn a_join_under_way_at_its_nodes_stop_leaves_no_ghost() {
 
 /// The value of a counter or gauge in a node's `/metrics`.
 async fn metric(server: &Server, name: &str) -> u64 {
+    metric_as(server, name).await
+}
+
+/// The value of `name` in a node's `/metrics`, parsed as `T`.
+async fn metric_as<T: std::str::FromStr>(server: &Server, name: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
     let (_, _, metrics) = http(server.addr, "GET", "/metrics").await;
     let line = metrics
         .lines()
@@ -1193,12 +1201,7 @@ async fn a_rooms_traffic_reaches_only_its_nodes() {
 
 /// The value of a gauge in a node's `/metrics`, as a float.
 async fn gauge(server: &Server, name: &str) -> f64 {
-    let (_, _, metrics) = http(server.addr, "GET", "/metrics").await;
-    let line = metrics
-        .lines()
-        .find(|l| l.starts_with(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in {metrics}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
+    metric_as(server, name).await
 }
 
 /// A node's heartbeat shows in `/metrics`: the count of heartbeats grows

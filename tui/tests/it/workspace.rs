@@ -156,6 +156,19 @@ impl Editor {
     }
 
     /// Selects `path` in the tree panel (opening it) and presses Enter.
+    /// Opens `from` from the tree, then asks the tree to rename it to `to`
+    /// (the rename's prompt, `from` erased and `to` typed, submitted).
+    pub fn rename_in_tree(&mut self, from: &str, to: &str) {
+        self.open_in_tree(from);
+        self.cmd(Command::Tree);
+        self.cmd(Command::RenameEntry);
+        for _ in 0..from.chars().count() {
+            self.cmd(Command::Backspace);
+        }
+        self.type_str(to);
+        self.cmd(Command::Submit);
+    }
+
     pub fn open_in_tree(&mut self, path: &str) {
         if self.app.focus != Focus::Tree {
             self.cmd(Command::Tree);
@@ -527,14 +540,7 @@ async fn create_rename_and_delete_from_the_tree_reach_a_member_with_the_file_ope
         .await;
 
     // Alice renames main.rs; bob is told and keeps typing in it.
-    alice.open_in_tree("main.rs");
-    alice.cmd(Command::Tree);
-    alice.cmd(Command::RenameEntry);
-    for _ in 0.."main.rs".len() {
-        alice.cmd(Command::Backspace);
-    }
-    alice.type_str("app.rs");
-    alice.cmd(Command::Submit);
+    alice.rename_in_tree("main.rs", "app.rs");
     assert!(alice.app.entries().iter().any(|e| e.path == "app.rs"));
     assert_eq!(
         alice.app.config.file.as_deref(),
@@ -749,14 +755,7 @@ async fn names_that_differ_from_a_siblings_only_in_case_are_refused() {
     assert_eq!(paths(&alice), before);
 
     // README.md renamed MAIN.RS.
-    alice.open_in_tree("README.md");
-    alice.cmd(Command::Tree);
-    alice.cmd(Command::RenameEntry);
-    for _ in 0.."README.md".len() {
-        alice.cmd(Command::Backspace);
-    }
-    alice.type_str("MAIN.RS");
-    alice.cmd(Command::Submit);
+    alice.rename_in_tree("README.md", "MAIN.RS");
     assert!(
         alice
             .notices()
@@ -769,14 +768,7 @@ async fn names_that_differ_from_a_siblings_only_in_case_are_refused() {
 
     // A file's own name in other case is no clash, nor a name in another
     // folder.
-    alice.open_in_tree("main.rs");
-    alice.cmd(Command::Tree);
-    alice.cmd(Command::RenameEntry);
-    for _ in 0.."main.rs".len() {
-        alice.cmd(Command::Backspace);
-    }
-    alice.type_str("Main.rs");
-    alice.cmd(Command::Submit);
+    alice.rename_in_tree("main.rs", "Main.rs");
     assert!(
         paths(&alice).contains(&"Main.rs".to_string()),
         "{}",
