@@ -51,6 +51,18 @@ pub struct Config {
     /// A connection over its rate for this long without a pause of a second
     /// is removed. Default 5 s.
     pub flood_max_duration: Duration,
+    /// Bytes per second one connection's messages may sustain (the inbound
+    /// byte budget's refill, `byte_budget.rs`). Past its budget the server
+    /// stops reading the connection until the budget refills: nothing is
+    /// refused, the member's later messages arrive later (TCP
+    /// backpressure). Default 1 MiB/s; at least 1 KiB/s.
+    pub inbound_bytes_per_second: usize,
+    /// The inbound byte budget's burst: bytes one connection may send at
+    /// once before its reads are paced to
+    /// [`Config::inbound_bytes_per_second`]. Default 4 MiB; raised to at
+    /// least [`Config::max_frame_bytes`], so the largest frame is always
+    /// read at once.
+    pub inbound_burst_bytes: usize,
     /// Events waiting to be written to one connection; when full, the
     /// connection is a slow consumer and is removed. Default 256.
     pub outbound_queue: usize,
@@ -149,6 +161,8 @@ impl Default for Config {
             burst: 400,
             flood_max_refused: 1000,
             flood_max_duration: Duration::from_secs(5),
+            inbound_bytes_per_second: 1024 * 1024,
+            inbound_burst_bytes: 4 * 1024 * 1024,
             outbound_queue: 256,
             outbound_queue_bytes: 4 * 1024 * 1024,
             ping_interval: Duration::from_secs(15),
@@ -209,6 +223,8 @@ impl Config {
         self.messages_per_second = self.messages_per_second.max(1);
         self.burst = self.burst.max(1);
         self.flood_max_refused = self.flood_max_refused.max(1);
+        self.inbound_bytes_per_second = self.inbound_bytes_per_second.max(1024);
+        self.inbound_burst_bytes = self.inbound_burst_bytes.max(self.max_frame_bytes);
         self.outbound_queue = self.outbound_queue.max(4);
         self.outbound_queue_bytes = self
             .outbound_queue_bytes

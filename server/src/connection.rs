@@ -1,6 +1,7 @@
 //! One task per socket: WebSocket handshake, then a loop that reads and
 //! validates the client's events, writes what the room queued for it,
-//! pings it, and rate-limits it.
+//! pings it, and rate-limits it (events per second, and bytes: past its
+//! byte budget the connection is simply read later, `byte_budget.rs`).
 //!
 //! The task is the only writer of its socket, so a slow or stalled client
 //! only ever blocks itself: the room hands it events through a bounded
@@ -39,6 +40,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::{debug, info, warn};
 
 use crate::Shared;
+use crate::byte_budget::ByteBudget;
 use crate::rate_limit::{RateLimiter, Verdict};
 use crate::room::{Control, DocSettings, JoinRequest, KickReason, Link, Out, Room};
 use crate::room::{doc_refusal, no_such_doc, node_of};
@@ -108,6 +110,8 @@ struct Connection {
     conn_id: u64,
     control: Arc<Control>,
     limiter: RateLimiter,
+    /// Bytes this connection may read before its reads wait for a refill.
+    budget: ByteBudget,
     last_seen: Instant,
     member: Option<Membership>,
     rx: Option<mpsc::Receiver<Out>>,
@@ -135,6 +139,8 @@ enum Step {
     End(End),
     Out(Option<Out>),
     In(Option<Result<Message, WsError>>),
+    /// The byte budget refilled: reading resumes.
+    Refilled,
     Tick,
 }
 
@@ -154,12 +160,18 @@ impl Connection {
             c.flood_max_refused,
             c.flood_max_duration,
         );
+        let budget = ByteBudget::new(
+            c.inbound_bytes_per_second,
+            c.inbound_burst_bytes,
+            Instant::now(),
+        );
         Self {
             ws,
             shutdown,
             conn_id,
             control: Arc::default(),
             limiter,
+            budget,
             last_seen: Instant::now(),
             member: None,
             rx: None,
@@ -183,11 +195,16 @@ impl Connection {
         tokio::pin!(join_deadline);
         loop {
             let joined = self.member.is_some();
+            let now = Instant::now();
+            // Spent its byte budget: its socket is not read until the
+            // budget refills (TCP holds the rest; nothing is refused).
+            let paused = self.budget.resume_at(now);
             let step = tokio::select! {
                 r = self.control.kicked() => Step::End(End::Kicked(r)),
                 () = self.shutdown.recv() => Step::End(End::Shutdown),
                 out = recv_opt(&mut self.rx) => Step::Out(out),
-                frame = self.ws.next() => Step::In(frame),
+                frame = self.ws.next(), if paused.is_none() => Step::In(frame),
+                () = tokio::time::sleep_until(paused.unwrap_or(now)), if paused.is_some() => Step::Refilled,
                 _ = ticker.tick() => Step::Tick,
                 () = &mut join_deadline, if !joined => Step::End(End::Fatal(ProtocolError::new(
                     ErrorCode::NotJoined,
@@ -207,6 +224,12 @@ impl Connection {
                     Some(r) => Err(End::Kicked(r)),
                     None => Box::pin(self.on_frame(frame)).await,
                 },
+                Step::Refilled => {
+                    // The silence was ours: the client's pongs and frames
+                    // waited in the socket while it was not read.
+                    self.last_seen = Instant::now();
+                    Ok(())
+                }
                 Step::Tick => Box::pin(self.on_tick()).await,
             };
             if let Err(end) = result {
@@ -217,7 +240,10 @@ impl Connection {
 
     async fn on_tick(&mut self) -> Result<(), End> {
         let ping = self.shared.config.ping_interval;
-        if self.last_seen.elapsed() >= ping * 2 {
+        // Not read for its byte budget: its pongs wait unread, so the
+        // silence says nothing about the client.
+        let paused = self.budget.resume_at(Instant::now()).is_some();
+        if !paused && self.last_seen.elapsed() >= ping * 2 {
             info!("no answer to pings: dropping");
             return Err(End::Timeout);
         }
@@ -459,6 +485,7 @@ impl Connection {
             }
         };
         self.last_seen = Instant::now();
+        self.budget.charge(msg.len(), self.last_seen);
         match &msg {
             Message::Text(t) => self.shared.metrics.message_in(t.len()),
             Message::Binary(b) => self.shared.metrics.message_in(b.len()),

@@ -23,6 +23,7 @@ mod access;
 mod clock;
 // Snapshots and trimming (docs/scale-out.md, "What is left", item 4) do
 // not use their part of it yet.
+mod byte_budget;
 #[cfg(feature = "cluster")]
 #[allow(dead_code)]
 mod cluster;

@@ -95,6 +95,17 @@ struct Cli {
     #[arg(long, env = "COLLAB_FLOOD_MAX_DURATION", default_value = "5s", value_parser = parse_duration)]
     flood_max_duration: Duration,
 
+    /// Bytes per second one connection may send, sustained (its inbound
+    /// byte budget). Past its budget the server reads that connection more
+    /// slowly: nothing is refused, its acks come later.
+    #[arg(long, env = "COLLAB_INBOUND_BYTES_PER_SECOND", default_value_t = 1024 * 1024)]
+    inbound_bytes_per_second: usize,
+
+    /// Bytes one connection may send at once before its reads are paced
+    /// to --inbound-bytes-per-second. At least --max-frame-bytes.
+    #[arg(long, env = "COLLAB_INBOUND_BURST_BYTES", default_value_t = 4 * 1024 * 1024)]
+    inbound_burst_bytes: usize,
+
     /// Events queued for one connection; a client that falls this far
     /// behind is disconnected (slow_consumer) and resyncs on reconnect.
     #[arg(long, env = "COLLAB_OUTBOUND_QUEUE", default_value_t = 256)]
@@ -282,6 +293,8 @@ impl Cli {
             burst: self.burst,
             flood_max_refused: self.flood_max_refused,
             flood_max_duration: self.flood_max_duration,
+            inbound_bytes_per_second: self.inbound_bytes_per_second,
+            inbound_burst_bytes: self.inbound_burst_bytes,
             outbound_queue: self.outbound_queue,
             outbound_queue_bytes: self.outbound_queue_bytes,
             ping_interval: self.ping_interval,

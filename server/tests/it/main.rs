@@ -13,6 +13,7 @@ mod common;
 
 mod access;
 mod bad_input;
+mod budget;
 mod closing;
 #[cfg(feature = "cluster")]
 mod cluster;
