@@ -343,10 +343,13 @@ impl Hub {
             })
             .collect();
         let id = room.clone();
-        // At normal priority: a joiner waits for it (`priority.rs`).
-        let doc = tokio::task::spawn_blocking(move || RoomDoc::load(snapshot.as_deref(), &updates))
+        // At nice 10, below the workers but never starved: a joiner waits
+        // for it (`priority.rs`).
+        let doc = crate::priority::load(move || RoomDoc::load(snapshot.as_deref(), &updates))
             .await
-            .map_err(|e| ClusterError::Reply(format!("loading the room failed: {e}")))?
+            .map_err(|crate::priority::Lost| {
+                ClusterError::Reply("loading the room failed: it panicked".into())
+            })?
             .map_err(|e| ClusterError::Reply(format!("the room's snapshot does not load: {e}")))?;
         let (doc, failed) = doc;
         for (i, e) in failed {

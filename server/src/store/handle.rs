@@ -442,15 +442,16 @@ impl StoreHandle {
         let stored = rx.await.map_err(|_| stopped())?.map_err(fail)?;
         let name = room.clone();
         let probe = self.probe.clone();
-        // At normal priority: a joiner waits for it (`priority.rs`).
-        tokio::task::spawn_blocking(move || {
+        // At nice 10, below the workers but never starved: a joiner waits
+        // for it (`priority.rs`).
+        crate::priority::load(move || {
             if let Some(p) = probe {
                 p.decoding(name.as_str());
             }
             decode(&name, stored)
         })
         .await
-        .map_err(|e| LoadError::Damaged(format!("decoding panicked: {e}")))
+        .map_err(|crate::priority::Lost| LoadError::Damaged("decoding panicked".into()))
         .and_then(|r| r)
         .map_err(fail)
     }
