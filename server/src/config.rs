@@ -59,9 +59,11 @@ pub struct Config {
     pub inbound_bytes_per_second: usize,
     /// The inbound byte budget's burst: bytes one connection may send at
     /// once before its reads are paced to
-    /// [`Config::inbound_bytes_per_second`]. Default 4 MiB; raised to at
-    /// least [`Config::max_frame_bytes`], so the largest frame is always
-    /// read at once.
+    /// [`Config::inbound_bytes_per_second`]. Default 1 MiB (one frame of
+    /// the default largest size: a new connection gets a fresh burst, so a
+    /// bigger one would let a member who reconnects for each paste skip
+    /// the pacing); raised to at least [`Config::max_frame_bytes`], so the
+    /// largest frame is always read at once.
     pub inbound_burst_bytes: usize,
     /// Events waiting to be written to one connection; when full, the
     /// connection is a slow consumer and is removed. Default 256.
@@ -162,7 +164,7 @@ impl Default for Config {
             flood_max_refused: 1000,
             flood_max_duration: Duration::from_secs(5),
             inbound_bytes_per_second: 1024 * 1024,
-            inbound_burst_bytes: 4 * 1024 * 1024,
+            inbound_burst_bytes: 1024 * 1024,
             outbound_queue: 256,
             outbound_queue_bytes: 4 * 1024 * 1024,
             ping_interval: Duration::from_secs(15),

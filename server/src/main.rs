@@ -103,7 +103,7 @@ struct Cli {
 
     /// Bytes one connection may send at once before its reads are paced
     /// to --inbound-bytes-per-second. At least --max-frame-bytes.
-    #[arg(long, env = "COLLAB_INBOUND_BURST_BYTES", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, env = "COLLAB_INBOUND_BURST_BYTES", default_value_t = 1024 * 1024)]
     inbound_burst_bytes: usize,
 
     /// Events queued for one connection; a client that falls this far

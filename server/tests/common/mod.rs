@@ -27,6 +27,9 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub fn test_config() -> Config {
     Config {
         shutdown_grace: Duration::from_secs(2),
+        // Tests that send megabytes are not about pacing (`budget.rs` is):
+        // at the default 1 MiB/s the history churn alone would take a minute.
+        inbound_bytes_per_second: 1 << 40,
         ..Config::default()
     }
 }

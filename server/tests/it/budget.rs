@@ -119,7 +119,10 @@ async fn a_member_over_its_byte_budget_is_read_later_and_nothing_is_lost() {
     let (relay, relayed_at, _carol, _dave) = calm.await.unwrap();
     assert!(relay < Duration::from_millis(20), "{relay:?}");
     let last = acked[acked.len() - 1];
-    assert!(relayed_at < last, "the relay waited for alice: {relayed_at:?}");
+    assert!(
+        relayed_at < last,
+        "the relay waited for alice: {relayed_at:?}"
+    );
 
     // Frame i is read once the budget has paid for frames 0..i: the
     // burst, then 64 KiB a second (within 5 ms: the server counts the
@@ -139,7 +142,10 @@ async fn a_member_over_its_byte_budget_is_read_later_and_nothing_is_lost() {
         last.as_secs_f64() >= paid - 0.005 && last.as_secs_f64() <= paid + 0.1,
         "last ack at {last:?}, paid for at {paid:.3} s"
     );
-    assert!(paid > 1.0, "alice was paced for {paid:.3} s: 10 ping intervals");
+    assert!(
+        paid > 1.0,
+        "alice was paced for {paid:.3} s: 10 ping intervals"
+    );
 
     // Nothing lost, and alice was never taken for dead: her connection
     // still works, and a newcomer sees every byte she sent.
