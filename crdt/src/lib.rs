@@ -33,7 +33,10 @@ pub mod zlib;
 
 pub use compaction::{Compacted, CompactionJob, HISTORY_WINDOW, Need, Swapped, history_bound};
 pub use lazy::LazyRoomDoc;
-pub use room::{NewcomerDoc, RoomDoc, TAIL_COMPACT_BYTES, next_compaction_after, seed_peer};
+pub use room::{
+    NewcomerDoc, RoomDoc, TAIL_COMPACT_BYTES, TAIL_COMPACT_MIN_BYTES, next_compaction_after,
+    seed_peer,
+};
 pub use runs::INSERT_RUN_CHARS;
 pub use update::{PeerId, PeerSpan, UpdateInfo, forge_for_tests};
 pub use zlib::DocEncoding;

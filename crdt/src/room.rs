@@ -119,6 +119,14 @@ pub type Newcomer = (Arc<Vec<u8>>, Vec<Arc<Vec<u8>>>);
 /// sent on top of the snapshot.
 pub const TAIL_COMPACT_BYTES: usize = 1024 * 1024;
 
+/// A small room compacts no sooner than this many update bytes after its
+/// kept snapshot: a compaction has a fixed cost (a new Loro document, an
+/// export and an import: about 4 to 7 ms for a room of a few thousand
+/// keystrokes), and at "as big as the snapshot and 16 KiB" 50 small rooms
+/// typing at 160 updates/s each compacted 40 times a second, a third of
+/// the server's CPU (BENCHMARKS.md, "Issue 16").
+pub const TAIL_COMPACT_MIN_BYTES: usize = 64 * 1024;
+
 /// A compaction replaces the live document only when the updates that
 /// arrived while it ran are at most this many bytes: importing them into
 /// the compacted document happens under the room's lock (detached, a
@@ -683,7 +691,8 @@ impl RoomDoc {
     /// Whether a compaction is due: at least `every` new imports (more
     /// after a costly compaction) since the last one, or as many update
     /// bytes after the kept snapshot as the snapshot itself and 16 KiB, at
-    /// most [`TAIL_COMPACT_BYTES`]; never while a job is out.
+    /// least [`TAIL_COMPACT_MIN_BYTES`] and at most [`TAIL_COMPACT_BYTES`];
+    /// never while a job is out.
     ///
     /// The tail is what every newcomer is sent after the snapshot, one
     /// `update` event each (automerge-paper typed key by key, compacted on
@@ -693,7 +702,8 @@ impl RoomDoc {
     /// compaction costs per byte of document (about 60 to 110 ns) once per
     /// byte of updates: 5 to 10 µs per keystroke, off the room's lock.
     pub fn compaction_due(&self, every: usize) -> bool {
-        let tail_max = TAIL_COMPACT_BYTES.min(self.base.len() + 16 * 1024);
+        let tail_max =
+            TAIL_COMPACT_BYTES.min((self.base.len() + 16 * 1024).max(TAIL_COMPACT_MIN_BYTES));
         !self.compacting
             && (self.imports_since_compact >= self.compact_after.max(every)
                 || self.tail_bytes >= tail_max)

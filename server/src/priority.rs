@@ -31,17 +31,35 @@
 //!
 //! Linux cannot raise a thread's priority back without privileges, so a
 //! lowered thread is never one of tokio's blocking pool, which every other
-//! piece of blocking work reuses: [`background`] and [`load`] give each
-//! job a thread of its own. Other systems apply a nice value to the whole
-//! process, so there nothing is lowered.
+//! piece of blocking work reuses: [`background`] hands its job to one
+//! thread of its own, started on first use and kept, and [`load`] gives
+//! each load a thread of its own. Other systems apply a nice value to the
+//! whole process, so there nothing is lowered.
+//!
+//! One thread, not one per job: a lowered thread that holds a lock a worker
+//! needs (the allocator's arena lock, which a worker takes to free what a
+//! compaction allocated) runs only when nothing else wants the core. With a
+//! thread per job, 50 rooms compacting at once made 50 idle-class threads
+//! that shared that spare time, so the holder got a fiftieth of it and a
+//! worker waited in `__lll_lock_wait_private` for 0.2 to 0.3 s while the
+//! core was half idle (50 rooms x 4 at 40/s: keystroke p99 of 80 to 340
+//! ms; BENCHMARKS.md, "Issue 16"). With one, the holder is the only thread
+//! that wakes when a worker blocks on it. Jobs queue behind each other;
+//! nothing waits on them but the room that asked (a member pasting
+//! megabytes during a compaction, `Room::doc_with_room_for`).
+
+use std::sync::OnceLock;
+use std::thread::Thread;
+
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 /// The nice value of threads that do background work (the lowest priority).
 const BACKGROUND_NICE: i32 = 19;
 
-/// The nice value of threads that load a stored room (`Level::Load`).
+/// The nice value of threads that load a stored room.
 const LOAD_NICE: i32 = 10;
 
-/// How far below the workers a job's thread runs.
+/// How far below the workers a thread runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {
     /// Nice 10, normal class: work a joiner waits for, but that should
@@ -51,61 +69,97 @@ enum Level {
     Background,
 }
 
-impl Level {
-    fn thread_name(self) -> &'static str {
-        match self {
-            Level::Load => "collab-load",
-            Level::Background => "collab-background",
-        }
-    }
-}
-
 /// The background work was lost (its thread panicked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Lost;
 
-/// Runs `work` on a thread of its own at the lowest priority and returns
-/// its result. Only for work nothing waits on and that holds no lock the
-/// relay or a join takes (see the module documentation). When no thread
-/// can be started it runs on tokio's blocking pool at normal priority.
+/// A job for the background thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The background thread's queue and the thread to wake, `None` when it
+/// could not be started. Handing a job over takes no lock the thread
+/// holds: the queue is lock-free for its sender, and the thread sleeps in
+/// `std::thread::park`, which `unpark` wakes with an atomic and a futex
+/// wake (a channel with a blocking receiver keeps a mutex for its sleeper,
+/// and a worker once waited 59 ms on it for the lowered thread).
+static QUEUE: OnceLock<Option<(UnboundedSender<Job>, Thread)>> = OnceLock::new();
+
+/// Starts the background thread: lowered once, then runs jobs in order. A
+/// job that panics loses its own result (its sender is dropped), not the
+/// thread.
+fn start() -> Option<(UnboundedSender<Job>, Thread)> {
+    let (tx, mut rx) = unbounded_channel::<Job>();
+    let handle = std::thread::Builder::new()
+        .name("collab-background".into())
+        .spawn(move || {
+            lower_this_thread(Level::Background);
+            loop {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => std::thread::park(),
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return,
+                }
+            }
+        })
+        .ok()?;
+    Some((tx, handle.thread().clone()))
+}
+
+/// Runs `work` on the background thread, at the lowest priority, after the
+/// jobs queued before it, and returns its result. Only for work nothing
+/// waits on and that holds no lock the relay or a join takes (see the
+/// module documentation). When the thread cannot be started the work runs
+/// on tokio's blocking pool at normal priority.
 pub(crate) async fn background<R: Send + 'static>(
     work: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, Lost> {
-    on_own_thread(Level::Background, work).await
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = tx.send(work());
+    });
+    let job = match QUEUE.get_or_init(start) {
+        Some((queue, thread)) => match queue.send(job) {
+            Ok(()) => {
+                thread.unpark();
+                None
+            }
+            Err(refused) => Some(refused.0),
+        },
+        None => Some(job),
+    };
+    if let Some(job) = job {
+        tracing::debug!("no thread for background work: it runs on the blocking pool");
+        tokio::task::spawn_blocking(job);
+    }
+    rx.await.map_err(|_| Lost)
 }
 
 /// Runs `work`, a stored room's load, on a thread of its own at nice 10
 /// and returns its result: below the workers, never starved (see the
-/// module documentation). It must hold no lock the relay takes. When no
-/// thread can be started it runs on tokio's blocking pool at normal
-/// priority.
+/// module documentation). A thread per load, not the background thread:
+/// a joiner waits for it, so it queues behind nothing, and at nice 10 a
+/// lowered thread holding a lock a worker needs still gets its share of
+/// the core. It must hold no lock the relay takes. When no thread can be
+/// started it runs on tokio's blocking pool at normal priority.
 pub(crate) async fn load<R: Send + 'static>(
     work: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, Lost> {
-    on_own_thread(Level::Load, work).await
-}
-
-async fn on_own_thread<R: Send + 'static>(
-    level: Level,
-    work: impl FnOnce() -> R + Send + 'static,
-) -> Result<R, Lost> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let work = std::sync::Arc::new(parking_lot::Mutex::new(Some((work, tx))));
-    let job = std::sync::Arc::clone(&work);
+    let job = std::sync::Arc::new(parking_lot::Mutex::new(Some((work, tx))));
+    let mine = std::sync::Arc::clone(&job);
     let spawned = std::thread::Builder::new()
-        .name(level.thread_name().into())
+        .name("collab-load".into())
         .spawn(move || {
-            lower_this_thread(level);
-            if let Some((work, tx)) = job.lock().take() {
+            lower_this_thread(Level::Load);
+            if let Some((work, tx)) = mine.lock().take() {
                 let _ = tx.send(work());
             }
         });
     if spawned.is_err() {
-        tracing::debug!(
-            ?level,
-            "no thread for the work: it runs on the blocking pool"
-        );
-        if let Some((work, tx)) = work.lock().take() {
+        tracing::debug!("no thread for a load: it runs on the blocking pool");
+        if let Some((work, tx)) = job.lock().take() {
             tokio::task::spawn_blocking(move || {
                 let _ = tx.send(work());
             });
@@ -117,6 +171,7 @@ async fn on_own_thread<R: Send + 'static>(
 /// Lowers the calling thread's priority for good to `level`:
 /// `SCHED_IDLE` where the kernel allows it (any user may lower its own
 /// threads) and nice 19 for background work, nice 10 for a load. Never
+/// raises a thread already lower (a server run under `nice`). Never
 /// fails: without it, work only competes with the workers.
 fn lower_this_thread(level: Level) {
     #[cfg(target_os = "linux")]
@@ -125,7 +180,7 @@ fn lower_this_thread(level: Level) {
             Level::Load => LOAD_NICE,
             Level::Background => {
                 // First: setting the policy also sets the nice value to
-                // its default, which the line after lowers again.
+                // its default, which the lines after lower again.
                 use thread_priority::{
                     NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
                     set_thread_priority_and_policy, thread_native_id,
@@ -141,8 +196,6 @@ fn lower_this_thread(level: Level) {
             }
         };
         let me = rustix::thread::gettid();
-        // Never raised: a thread already lower (the server run under
-        // `nice`) stays where it is.
         let now = rustix::process::getpriority_process(Some(me)).unwrap_or(0);
         if now < nice
             && let Err(e) = rustix::process::setpriority_process(Some(me), nice)
@@ -201,6 +254,48 @@ mod tests {
         }
         assert_eq!(lowered.1, Some(super::BACKGROUND_NICE));
         assert_eq!(pool.1, before.1);
+    }
+
+    /// Every room's background work runs on one thread, so a lowered
+    /// thread holding a lock a worker waits for never shares the spare
+    /// time with other lowered threads (the module documentation). Jobs
+    /// from many tasks at once all land on it, and a panicking job loses
+    /// only its own result.
+    #[test]
+    fn background_jobs_share_one_thread_that_outlives_a_panic() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let threads = rt.block_on(async {
+            let jobs = (0..32).map(|_| {
+                tokio::spawn(super::background(|| {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                    std::thread::current().id()
+                }))
+            });
+            let mut ids = Vec::new();
+            for job in jobs {
+                ids.push(job.await.unwrap().unwrap());
+            }
+            let lost = super::background(|| -> u8 { panic!("a job that fails") }).await;
+            assert_eq!(lost, Err(super::Lost));
+            ids.push(
+                super::background(|| std::thread::current().id())
+                    .await
+                    .unwrap(),
+            );
+            ids
+        });
+        assert!(
+            threads.iter().all(|t| *t == threads[0]),
+            "background work ran on {} threads",
+            threads
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        );
+        assert_ne!(threads[0], std::thread::current().id());
     }
 
     /// A load runs at nice 10 in the normal class (never idle: its joiner

@@ -16,9 +16,10 @@
 //!
 //! Compaction and the store's periodic snapshot do not hold the lock at
 //! all (`collab_doc::CompactionJob`): the job is taken under the lock as
-//! references to the bytes the room keeps for newcomers, runs on a
-//! thread of its own in the idle class (`priority.rs`) with nothing held, and its result is swapped in under the
-//! lock again (microseconds). The store's snapshot is the compaction's,
+//! references to the bytes the room keeps for newcomers, runs on the
+//! server's one background thread, in the idle class (`priority.rs`), with
+//! nothing held, and its result is swapped in under the lock again
+//! (microseconds). The store's snapshot is the compaction's,
 //! handed over with the updates that arrived while it ran. So relaying in
 //! a room never waits for its compaction or its store.
 
@@ -225,7 +226,7 @@ impl DocPart {
     }
 }
 
-/// Runs a compaction job on a thread in the idle class (`priority.rs`),
+/// Runs a compaction job on the background thread (`priority.rs`),
 /// with no lock held, then swaps its result in under the room's document
 /// lock (see `collab_doc::RoomDoc::finish_compaction`) and hands the store
 /// its snapshot when it wants one.

@@ -3,9 +3,8 @@
 
 use crate::common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use collab_protocol::{ClientMsg, ServerMsg, WS_PATH};
 use common::{Client, Server, WAIT, edit, replica, test_config};
@@ -15,17 +14,11 @@ use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// A self-signed certificate for 127.0.0.1 and localhost, written as PEM
-/// files; returns (cert path, key path, cert PEM).
-fn certificate() -> (PathBuf, PathBuf, String) {
-    static N: AtomicU32 = AtomicU32::new(0);
+/// files in `dir` (a temporary directory the test keeps, removed with it);
+/// returns (cert path, key path, cert PEM).
+fn certificate(dir: &Path) -> (PathBuf, PathBuf, String) {
     let cert =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "collab-tls-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
     let pem = cert.cert.pem();
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, &pem).unwrap();
@@ -49,8 +42,8 @@ fn connector(ca_pem: &str) -> Connector {
     Connector::Rustls(Arc::new(config))
 }
 
-async fn tls_server() -> (Server, String) {
-    let (cert, key, pem) = certificate();
+async fn tls_server(dir: &Path) -> (Server, String) {
+    let (cert, key, pem) = certificate(dir);
     let server = Server::start(collab_server::Config {
         tls_cert: Some(cert),
         tls_key: Some(key),
@@ -75,7 +68,8 @@ async fn wss_client(server: &Server, pem: &str) -> Client {
 
 #[tokio::test]
 async fn wss_clients_join_and_edit_together() {
-    let (server, pem) = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, pem) = tls_server(dir.path()).await;
     let mut a = wss_client(&server, &pem).await;
     let w = a.join("r", "alice").await;
     let mut b = wss_client(&server, &pem).await;
@@ -112,7 +106,8 @@ async fn wss_clients_join_and_edit_together() {
 
 #[tokio::test]
 async fn a_tls_server_refuses_plain_clients_and_untrusted_certificates() {
-    let (server, pem) = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, pem) = tls_server(dir.path()).await;
     // Plain ws:// fails: the server expects a TLS hello.
     let url = format!("ws://{}{WS_PATH}", server.addr);
     let plain = timeout(WAIT, tokio_tungstenite::connect_async(url))
@@ -120,7 +115,8 @@ async fn a_tls_server_refuses_plain_clients_and_untrusted_certificates() {
         .expect("an answer in time");
     assert!(plain.is_err());
     // A client that does not trust this certificate refuses it.
-    let (_, _, other_pem) = certificate();
+    let other = tempfile::tempdir().unwrap();
+    let (_, _, other_pem) = certificate(other.path());
     let url = format!("wss://127.0.0.1:{}{WS_PATH}", server.addr.port());
     let r = timeout(
         WAIT,
@@ -143,7 +139,8 @@ async fn a_tls_server_refuses_plain_clients_and_untrusted_certificates() {
 
 #[tokio::test]
 async fn healthz_is_served_over_https() {
-    let (server, pem) = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, pem) = tls_server(dir.path()).await;
     let Connector::Rustls(config) = connector(&pem) else {
         unreachable!()
     };
@@ -178,7 +175,8 @@ async fn a_bad_certificate_path_stops_run_with_a_clear_error() {
         .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/cert.pem"), "{err}");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (cert, _, _) = certificate();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _, _) = certificate(dir.path());
     let config = collab_server::Config {
         tls_cert: Some(cert),
         ..test_config()
@@ -191,7 +189,8 @@ async fn a_bad_certificate_path_stops_run_with_a_clear_error() {
 
 #[tokio::test]
 async fn collab_client_connects_over_wss_with_an_extra_ca() {
-    let (cert, key, _) = certificate();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = certificate(dir.path());
     let server = Server::start(collab_server::Config {
         tls_cert: Some(cert.clone()),
         tls_key: Some(key),
@@ -234,19 +233,13 @@ async fn collab_client_connects_over_wss_with_an_extra_ca() {
 }
 
 /// A certificate as a plain `openssl req -x509` makes it: self-signed,
-/// marked `CA:TRUE`, and naming some other host. Written as PEM files.
-fn openssl_style_certificate() -> (PathBuf, PathBuf) {
-    static N: AtomicU32 = AtomicU32::new(0);
+/// marked `CA:TRUE`, and naming some other host. Written as PEM files in
+/// `dir`.
+fn openssl_style_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let mut params = rcgen::CertificateParams::new(vec!["collab.example".into()]).unwrap();
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "collab-tls-openssl-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
@@ -255,7 +248,8 @@ fn openssl_style_certificate() -> (PathBuf, PathBuf) {
 
 #[tokio::test]
 async fn a_self_signed_ca_certificate_given_with_ca_is_the_servers_own() {
-    let (cert, key) = openssl_style_certificate();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = openssl_style_certificate(dir.path());
     let server = Server::start(collab_server::Config {
         tls_cert: Some(cert.clone()),
         tls_key: Some(key),
