@@ -12,28 +12,31 @@
 //!
 //! Idle class is starvation by design: the thread gets about 0.3% of a
 //! core that any normal thread keeps busy (weight 3 against 1024). So it
-//! is only for work nothing waits on. Work under a lock the relay takes (a
-//! paste's import, a rejoiner's catch-up, a seed), a stored room's load
-//! and the store thread (which reads a room for every joiner) run at
-//! normal priority: in idle class, on a server whose core was busy with
-//! other processes, rooms stopped relaying (their document lock held by a
-//! starved thread: 1% of a core used, p99 of seconds) and joins to stored
-//! rooms timed out (BENCHMARKS.md, "Issue 16", item 5).
+//! is only for work nothing waits on. Heavy work under a lock the relay
+//! takes (a paste's import, a rejoiner's catch-up, a seed, a newcomer's
+//! welcome), a stored room's load and the store thread (which reads a
+//! room for every joiner) are never idle: in idle class, on a server whose
+//! core was busy with other processes, rooms stopped relaying (their
+//! document lock held by a starved thread: 1% of a core used, p99 of
+//! seconds) and joins to stored rooms timed out (BENCHMARKS.md, "Issue
+//! 16", item 5).
 //!
-//! A stored room's load is between the two: its joiner waits for it, but
-//! a heavy room takes a quarter of a second of CPU or more, and a member
-//! who joins it again and again kept the workers' core busy at their
-//! priority (a quiet room's keystroke p99 5.3 times its quiet value,
-//! BENCHMARKS.md, "Interference"). So it runs at nice 10 in the normal
-//! class ([`load`]): against a busy worker it gets about a tenth of the
-//! core (weight 110 against 1024), so a keystroke's worker goes first,
-//! but it is never starved the way an idle-class thread is.
+//! Heavy work someone waits for is between the two ([`heavy`]): a stored
+//! room's load takes a quarter of a second of CPU or more, and a paste's
+//! import several ms, and at the workers' priority a member who joins a
+//! heavy room again and again, or pastes in room after room, kept the
+//! workers' core busy (a quiet room's keystroke p99 3 to 5 times its quiet
+//! value, BENCHMARKS.md, "Interference"). So it runs at nice 10 in the
+//! normal class: against a busy worker it gets about a tenth of the core
+//! (weight 110 against 1024), so a keystroke's worker goes first, but it
+//! is never starved the way an idle-class thread is. Only the room whose
+//! lock it holds waits for it.
 //!
 //! Linux cannot raise a thread's priority back without privileges, so a
 //! lowered thread is never one of tokio's blocking pool, which every other
 //! piece of blocking work reuses: [`background`] hands its job to one
-//! thread of its own, started on first use and kept, and [`load`] gives
-//! each load a thread of its own. Other systems apply a nice value to the
+//! thread of its own, started on first use and kept, and [`heavy`] gives
+//! each job a thread of its own. Other systems apply a nice value to the
 //! whole process, so there nothing is lowered.
 //!
 //! One thread, not one per job: a lowered thread that holds a lock a worker
@@ -56,15 +59,15 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 /// The nice value of threads that do background work (the lowest priority).
 const BACKGROUND_NICE: i32 = 19;
 
-/// The nice value of threads that load a stored room.
-const LOAD_NICE: i32 = 10;
+/// The nice value of threads that do heavy work someone waits for.
+const HEAVY_NICE: i32 = 10;
 
 /// How far below the workers a thread runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {
-    /// Nice 10, normal class: work a joiner waits for, but that should
-    /// yield to the workers (a stored room's load).
-    Load,
+    /// Nice 10, normal class: work someone waits for, but that should
+    /// yield to the workers (a stored room's load, a paste's import).
+    Heavy,
     /// `SCHED_IDLE` and nice 19: work nothing waits on (compactions).
     Background,
 }
@@ -136,29 +139,31 @@ pub(crate) async fn background<R: Send + 'static>(
     rx.await.map_err(|_| Lost)
 }
 
-/// Runs `work`, a stored room's load, on a thread of its own at nice 10
-/// and returns its result: below the workers, never starved (see the
-/// module documentation). A thread per load, not the background thread:
-/// a joiner waits for it, so it queues behind nothing, and at nice 10 a
-/// lowered thread holding a lock a worker needs still gets its share of
-/// the core. It must hold no lock the relay takes. When no thread can be
-/// started it runs on tokio's blocking pool at normal priority.
-pub(crate) async fn load<R: Send + 'static>(
+/// Runs `work`, heavy work someone waits for (a stored room's load, or
+/// document work under one room's lock: `room::document::run`), on a
+/// thread of its own at nice 10 and returns its result: below the
+/// workers, never starved (see the module documentation). A thread per
+/// job, not the background thread: someone waits for it, so it queues
+/// behind nothing, and at nice 10 a lowered thread holding a lock a
+/// worker needs still gets its share of the core. It must hold no lock
+/// other rooms' relay takes. When no thread can be started it runs on
+/// tokio's blocking pool at normal priority.
+pub(crate) async fn heavy<R: Send + 'static>(
     work: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, Lost> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job = std::sync::Arc::new(parking_lot::Mutex::new(Some((work, tx))));
     let mine = std::sync::Arc::clone(&job);
     let spawned = std::thread::Builder::new()
-        .name("collab-load".into())
+        .name("collab-heavy".into())
         .spawn(move || {
-            lower_this_thread(Level::Load);
+            lower_this_thread(Level::Heavy);
             if let Some((work, tx)) = mine.lock().take() {
                 let _ = tx.send(work());
             }
         });
     if spawned.is_err() {
-        tracing::debug!("no thread for a load: it runs on the blocking pool");
+        tracing::debug!("no thread for heavy work: it runs on the blocking pool");
         if let Some((work, tx)) = job.lock().take() {
             tokio::task::spawn_blocking(move || {
                 let _ = tx.send(work());
@@ -177,7 +182,7 @@ fn lower_this_thread(level: Level) {
     #[cfg(target_os = "linux")]
     {
         let nice = match level {
-            Level::Load => LOAD_NICE,
+            Level::Heavy => HEAVY_NICE,
             Level::Background => {
                 // First: setting the policy also sets the nice value to
                 // its default, which the lines after lower again.
@@ -298,17 +303,18 @@ mod tests {
         assert_ne!(threads[0], std::thread::current().id());
     }
 
-    /// A load runs at nice 10 in the normal class (never idle: its joiner
-    /// waits for it), on a thread of its own; the pool keeps its priority.
+    /// Heavy work runs at nice 10 in the normal class (never idle:
+    /// someone waits for it), on a thread of its own; the pool keeps its
+    /// priority.
     #[test]
-    fn a_load_runs_at_nice_10_in_the_normal_class() {
+    fn heavy_work_runs_at_nice_10_in_the_normal_class() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .max_blocking_threads(1)
             .build()
             .unwrap();
         let before = (policy(), nice());
         let (loading, pool) = rt.block_on(async {
-            let loading = super::load(|| (policy(), nice())).await.unwrap();
+            let loading = super::heavy(|| (policy(), nice())).await.unwrap();
             let pool = tokio::task::spawn_blocking(|| (policy(), nice()))
                 .await
                 .unwrap();
@@ -317,10 +323,10 @@ mod tests {
         assert_ne!(loading.0, Some(idle()), "a load in the idle class");
         assert_eq!(loading.0, before.0);
         assert_eq!(pool, before, "the blocking pool's thread was lowered");
-        if before.1.unwrap_or(0) >= super::LOAD_NICE {
+        if before.1.unwrap_or(0) >= super::HEAVY_NICE {
             eprintln!("already at nice {:?}: the test cannot tell", before.1);
             return;
         }
-        assert_eq!(loading.1, Some(super::LOAD_NICE));
+        assert_eq!(loading.1, Some(super::HEAVY_NICE));
     }
 }

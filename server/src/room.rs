@@ -440,7 +440,7 @@ impl Room {
     /// session whose role changed) to the others.
     ///
     /// The welcome's document is taken with the room's document lock held,
-    /// on the blocking pool (a big room's snapshot takes milliseconds), and
+    /// off the workers (a big room's snapshot takes milliseconds), and
     /// the joiner enters the member list before that lock is released: no
     /// update is imported in between, so every update is either in the
     /// welcome or relayed to the joiner, never both or neither.
@@ -777,8 +777,8 @@ impl Room {
     /// gave out are history: a member that brings a restarted room its text
     /// carries everyone's changes.)
     ///
-    /// A keystroke is imported on this task; a paste on the blocking pool
-    /// with this room's document lock held (see `document.rs`). A
+    /// A keystroke is imported on this task; a paste on a thread of its
+    /// own at nice 10 with this room's document lock held (see `document.rs`). A
     /// compaction it makes due runs afterwards, with no lock held.
     #[cfg(test)]
     pub(crate) async fn update(
@@ -1200,7 +1200,28 @@ pub(crate) mod tests {
             tx
         }
 
+        type Watchers = Mutex<HashMap<String, mpsc::Sender<(String, i32)>>>;
+
+        fn watchers() -> &'static Watchers {
+            static WATCHERS: OnceLock<Watchers> = OnceLock::new();
+            WATCHERS.get_or_init(Watchers::default)
+        }
+
+        /// Tells, once, the name and nice value of the thread whose work
+        /// of `room` next reaches its gate.
+        pub fn watch(room: &RoomId) -> mpsc::Receiver<(String, i32)> {
+            let (tx, rx) = mpsc::channel();
+            watchers().lock().insert(room.as_str().to_owned(), tx);
+            rx
+        }
+
         pub fn wait(room: &RoomId) {
+            if let Some(tx) = watchers().lock().remove(room.as_str()) {
+                let me = std::thread::current();
+                let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid()))
+                    .unwrap_or(0);
+                let _ = tx.send((me.name().unwrap_or_default().to_owned(), nice));
+            }
             let rx = gates().lock().remove(room.as_str());
             if let Some(rx) = rx {
                 let _ = rx.recv();
@@ -1327,11 +1348,14 @@ pub(crate) mod tests {
         assert!(room.doc.lock().await.doc.is_live());
     }
 
-    /// A paste's import runs on the blocking pool: while it is held there,
-    /// another room relays keystrokes and this room relays chat, on a
-    /// runtime with a single thread (where work on the runtime would stop
-    /// everything: with the import inline this test hangs). Then the paste
-    /// lands, relayed once.
+    /// A paste's import runs off the runtime, below the workers: while it
+    /// is held there, another room relays keystrokes and this room relays
+    /// chat, on a runtime with a single thread (where work on the runtime
+    /// would stop everything: with the import inline this test hangs).
+    /// Then the paste lands, relayed once. It ran on a thread of its own at
+    /// nice 10 (`priority::heavy`): on the blocking pool, at the workers'
+    /// priority, pastes in room after room made a quiet room's keystrokes
+    /// wait (issue 13).
     #[tokio::test(flavor = "current_thread")]
     async fn a_held_import_stalls_neither_other_rooms_nor_chat() {
         let busy = Arc::new(Room::new(RoomId::parse("busy").unwrap(), 1 << 20));
@@ -1342,6 +1366,7 @@ pub(crate) mod tests {
         let (_dave, mut dave_rx) = joined(&quiet, "dave", 4).await;
 
         let release = gate::hold(busy.id());
+        let reached = gate::watch(busy.id());
         let (paste, info) = update(&mut SharedDoc::new(), &"pasted line\n".repeat(2000));
         let pasting = {
             let busy = Arc::clone(&busy);
@@ -1365,6 +1390,12 @@ pub(crate) mod tests {
         busy.chat(alice.id, "still here".into());
         assert!(next_text(&mut bob_rx).await.contains("still here"));
 
+        let (thread, nice) = reached
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(thread, "collab-heavy");
+        #[cfg(target_os = "linux")]
+        assert!(nice >= 10, "the import ran at nice {nice}");
         release.send(()).unwrap();
         assert_eq!(pasting.await.unwrap(), Ok(true));
         assert!(next_text(&mut bob_rx).await.contains("\"update\""));

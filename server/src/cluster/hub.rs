@@ -345,7 +345,7 @@ impl Hub {
         let id = room.clone();
         // At nice 10, below the workers but never starved: a joiner waits
         // for it (`priority.rs`).
-        let doc = crate::priority::load(move || RoomDoc::load(snapshot.as_deref(), &updates))
+        let doc = crate::priority::heavy(move || RoomDoc::load(snapshot.as_deref(), &updates))
             .await
             .map_err(|crate::priority::Lost| {
                 ClusterError::Reply("loading the room failed: it panicked".into())

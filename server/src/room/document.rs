@@ -7,8 +7,9 @@
 //! mini-redis's `db.rs` puts it plainly: such work must not run under a
 //! lock the hot path takes, nor on a runtime worker. So the document has
 //! its own async lock (waiting for it parks the task, never a thread), and
-//! work that is not known to be short runs on tokio's blocking pool while
-//! that room's lock is held: one room's heavy import delays that room's
+//! work that is not known to be short runs on a thread of its own at nice
+//! 10 (`priority::heavy`: below the workers, so other rooms' keystrokes go
+//! first) while that room's lock is held: one room's heavy import delays that room's
 //! next update alone; every other room, and chat in this one, go on.
 //!
 //! A keystroke stays on the worker: a small update into a detached
@@ -41,8 +42,8 @@ const CHECKPOINT_KEPT: Duration = Duration::from_secs(120);
 /// The owner of the peer ids the server authors (seeds).
 pub(super) const SERVER_OWNER: &str = "";
 
-/// Largest update imported on the runtime's worker; bigger ones go to the
-/// blocking pool. Keystrokes are about 90 bytes.
+/// Largest update imported on the runtime's worker; bigger ones go to a
+/// thread of their own (`Runs::Blocking`). Keystrokes are about 90 bytes.
 const INLINE_IMPORT_MAX_BYTES: usize = 4 * 1024;
 
 /// The document side of a room.
@@ -72,7 +73,8 @@ pub(super) struct DocPart {
 pub(super) enum Runs {
     /// Known to be short (a keystroke): on the caller's task.
     Inline,
-    /// Maybe long: on the blocking pool, the room's document lock held.
+    /// Maybe long: on a thread at nice 10 (`priority::heavy`), the room's
+    /// document lock held.
     Blocking,
 }
 
@@ -289,20 +291,20 @@ pub(super) async fn run<R: Send + 'static>(
         }
         Runs::Blocking => {
             // The guard travels with the work and comes back with it; if the
-            // blocking task is lost (a panic in Loro, the runtime shutting
-            // down) so is the guard, and the lock is released by its drop.
+            // work is lost (a panic in Loro, no thread) so is the guard, and
+            // the lock is released by its drop.
             let lock = Arc::clone(OwnedMutexGuard::mutex(&part));
-            // At normal priority: the room's relay and joins wait for
-            // this lock (`priority.rs`).
-            match tokio::task::spawn_blocking(move || {
+            // At nice 10, below the workers but never starved: only this
+            // room waits for it (`priority.rs`).
+            match crate::priority::heavy(move || {
                 let r = work(&mut part);
                 (part, r)
             })
             .await
             {
                 Ok((part, r)) => (part, Ok(r)),
-                Err(e) => {
-                    tracing::error!(error = %e, "document work failed");
+                Err(crate::priority::Lost) => {
+                    tracing::error!("document work failed: its thread panicked");
                     (
                         lock.lock_owned().await,
                         Err(DocError::BadUpdate("the server failed to apply it".into())),

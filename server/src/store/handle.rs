@@ -444,7 +444,7 @@ impl StoreHandle {
         let probe = self.probe.clone();
         // At nice 10, below the workers but never starved: a joiner waits
         // for it (`priority.rs`).
-        crate::priority::load(move || {
+        crate::priority::heavy(move || {
             if let Some(p) = probe {
                 p.decoding(name.as_str());
             }

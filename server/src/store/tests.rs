@@ -344,7 +344,7 @@ fn threads() -> Vec<(String, String, i32)> {
 /// room) and for the decoding of what it read, so neither runs in the idle
 /// class: there a core kept busy by other processes starved them and 37 to
 /// 173 of 200 joins timed out (issue 16, item 3). The decoding runs at nice
-/// 10 on a thread of its own (`collab-load`), below the workers: a heavy
+/// 10 on a thread of its own (`collab-heavy`), below the workers: a heavy
 /// room's load at their priority made a quiet room's keystrokes wait
 /// (issue 13). Caught in the decoding (held by the probe), only background
 /// threads (compactions, named `collab-background`) are in the idle class.
@@ -392,7 +392,7 @@ async fn a_joiners_load_runs_at_nice_10_and_never_idle() {
     );
     let loads: Vec<i32> = all
         .iter()
-        .filter(|(name, _, _)| name == "collab-load")
+        .filter(|(name, _, _)| name == "collab-heavy")
         .map(|(_, _, nice)| *nice)
         .collect();
     let mine = rustix::process::getpriority_process(None).unwrap();
