@@ -23,3 +23,4 @@ mod scheme;
 mod screen;
 mod sync;
 mod workspace;
+mod workspace_disk;
