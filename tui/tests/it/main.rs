@@ -24,3 +24,4 @@ mod screen;
 mod sync;
 mod workspace;
 mod workspace_disk;
+mod workspace_screen;
