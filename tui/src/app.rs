@@ -18,6 +18,7 @@
 //! events and the clock in, messages and client events out).
 
 mod buffers;
+mod case_clash;
 mod chat_box;
 mod edit;
 mod follow;

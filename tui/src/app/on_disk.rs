@@ -44,6 +44,11 @@ impl OnDisk {
     pub(super) fn forget(&mut self, id: NodeId) {
         self.files.remove(&id);
     }
+
+    /// Every file on disk, by id.
+    pub(super) fn files(&self) -> impl Iterator<Item = (NodeId, &DiskCopy)> {
+        self.files.iter().map(|(id, c)| (*id, c))
+    }
 }
 
 impl App {

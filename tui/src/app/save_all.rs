@@ -28,6 +28,9 @@ pub(super) struct SaveAllRun {
     left: Vec<NodeId>,
     back_to: Option<NodeId>,
     saved: usize,
+    /// Files not saved: their path differs only in case from another's
+    /// on disk.
+    refused: usize,
     /// Waiting for the folder (joined without DIR).
     after_dir: Option<AfterDir>,
     /// Waiting for the room's renames and deletes to reach the disk.
@@ -42,10 +45,13 @@ impl App {
         if self.needs_folder(AfterDir::Save) || self.still_moving() {
             return;
         }
-        if let Some(id) = self.current_file()
-            && self.move_first(Some(id), AfterDir::Save)
-        {
-            return;
+        if let Some(id) = self.current_file() {
+            if let Some(why) = self.case_refusal(id) {
+                return self.warn(why);
+            }
+            if self.move_first(Some(id), AfterDir::Save) {
+                return;
+            }
         }
         self.save();
     }
@@ -75,6 +81,7 @@ impl App {
             left,
             back_to: self.current_file(),
             saved: 0,
+            refused: 0,
             after_dir: None,
             after_moves: None,
             running: true,
@@ -170,9 +177,20 @@ impl App {
                 self.switch_to(back);
             }
             let files = if run.saved == 1 { "file" } else { "files" };
+            if run.refused > 0 {
+                return self.warn(format!(
+                    "Saved all: {} {files}, {} not saved (names differing only in case).",
+                    run.saved, run.refused
+                ));
+            }
             return self.notice(format!("Saved all: {} {files}.", run.saved));
         };
         self.switch_to(id);
+        if let Some(why) = self.case_refusal(id) {
+            self.warn(why);
+            self.save_all_run.refused += 1;
+            return self.save_all_next();
+        }
         self.save();
         if !self.save_pending() {
             // A question was asked (or the save refused): the run stops

@@ -71,6 +71,8 @@ pub(super) struct WsView {
     share_stamps: HashMap<String, Stamp>,
     /// The room's files on this member's disk (shared or saved).
     pub(super) on_disk: super::on_disk::OnDisk,
+    /// Paths differing only in case, said once.
+    pub(super) case: super::case_clash::CaseClashes,
 }
 
 impl App {
@@ -310,6 +312,7 @@ impl App {
             }
         }
         self.ws_view.tree_sel = self.ws_view.tree_sel.min(len.saturating_sub(1));
+        self.say_case_clashes();
         self.relayout();
     }
 

@@ -155,3 +155,67 @@ async fn a_file_changed_on_disk_or_an_unsaved_copy_is_never_moved_or_removed() {
         ["README.md", "logo.png", "main.rs", "src/lib.rs"]
     );
 }
+
+/// Creates `name` at the top of the tree from the panel.
+fn create_in_tree(e: &mut Editor, name: &str) {
+    e.open_in_tree("main.rs");
+    e.cmd(Command::Tree);
+    e.cmd(Command::NewEntry);
+    e.type_str(name);
+    e.cmd(Command::Submit);
+}
+
+#[tokio::test]
+async fn names_differing_only_in_case_made_at_once_are_said_and_the_second_is_not_saved() {
+    let url = server().await;
+    let (dir, mut alice) = alice_shares(&url).await;
+    let a = dir.path();
+    let mut bob = bob_sees_the_tree(&url).await;
+    // At once: neither has seen the other's file when creating its own,
+    // so neither is refused.
+    create_in_tree(&mut alice, "Notes.md");
+    create_in_tree(&mut bob, "NOTES.md");
+    let both = |e: &collab_tui::app::App| {
+        let paths: Vec<&str> = e.entries().iter().map(|x| x.path.as_str()).collect();
+        paths.contains(&"Notes.md") && paths.contains(&"NOTES.md")
+    };
+    alice.until("both files", both).await;
+    bob.until("both files", both).await;
+    for e in [&alice, &bob] {
+        let notices = e.notices();
+        assert!(
+            notices.contains("NOTES.md and Notes.md differ only in case"),
+            "{notices}"
+        );
+    }
+
+    // Alice saves hers (on screen): written. Then bob's, from the tree:
+    // refused, her file untouched, by Ctrl-S and by save all alike.
+    alice.type_str("mine\n");
+    alice.cmd(Command::Save);
+    alice
+        .until("saved", |a| !a.save_pending() && !a.modified())
+        .await;
+    assert_eq!(read(a, "Notes.md"), "mine\n");
+    alice.open_in_tree("NOTES.md");
+    alice.type_str("theirs\n");
+    alice.cmd(Command::Save);
+    assert!(!alice.app.save_pending());
+    let notices = alice.notices();
+    assert!(
+        notices.contains("Not saved: NOTES.md differs from Notes.md only in case"),
+        "{notices}"
+    );
+    alice.cmd(Command::SaveAll);
+    until_notice(&mut alice, "Saved all: 0 files, 1 not saved").await;
+    assert!(!a.join("NOTES.md").exists());
+    assert_eq!(read(a, "Notes.md"), "mine\n");
+
+    // Renamed apart, it saves.
+    alice.rename_in_tree("NOTES.md", "todo.md");
+    alice.cmd(Command::Save);
+    alice
+        .until("saved", |a| !a.save_pending() && !a.modified())
+        .await;
+    assert_eq!(read(a, "todo.md"), "theirs\n");
+}
