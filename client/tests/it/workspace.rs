@@ -361,9 +361,10 @@ async fn a_big_tree_and_a_big_file_arrive_in_parts() {
     );
     // One guard: two `state()` calls in one expression would hold the
     // first lock while taking the second (the test hung on that).
-    let st = carol.state();
-    assert_eq!((st.disconnects(), st.kind()), (0, RoomKind::OneFile));
-    drop(st);
+    {
+        let st = carol.state();
+        assert_eq!((st.disconnects(), st.kind()), (0, RoomKind::OneFile));
+    }
     drop(carol);
 
     let big: String = (0..2000).map(|i| format!("line {i}\n")).collect();
