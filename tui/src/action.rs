@@ -9,6 +9,7 @@ use collab_client::TransportEvent;
 use collab_client::workspace::WorkspaceTransportEvent;
 
 use crate::autostart::Local;
+use crate::disk_moves::{DiskMove, Outcome};
 use crate::file_watch::Found;
 use crate::keymap::Command;
 use crate::save::{SaveError, Saved};
@@ -51,6 +52,9 @@ pub enum Action {
     FileOnDisk(Found),
     /// A save finished.
     Saved(Result<Saved, SaveError>),
+    /// The room's renames and deletes were carried to disk (or not: each
+    /// says).
+    MovedOnDisk(Vec<(DiskMove, Outcome)>),
     /// The process was asked to stop (SIGTERM, SIGHUP): quit at once,
     /// without asking, the leave and my last edits going out as with
     /// Ctrl-Q.

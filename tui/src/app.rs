@@ -18,10 +18,12 @@
 //! events and the clock in, messages and client events out).
 
 mod buffers;
+mod case_clash;
 mod chat_box;
 mod edit;
 mod follow;
 mod mirror;
+mod on_disk;
 mod picker;
 mod prompt;
 mod room;
@@ -137,6 +139,13 @@ pub enum Order {
         /// A workspace's folder: the folders between it and `path` are
         /// created first (`None`: none are, as for FILE).
         folders_under: Option<PathBuf>,
+    },
+    /// Carry the room's renames and deletes to the member's folder `root`
+    /// (see [`crate::disk_moves`]), after the saves before it, then report
+    /// with `Action::MovedOnDisk`.
+    MoveOnDisk {
+        moves: Vec<crate::disk_moves::DiskMove>,
+        root: PathBuf,
     },
     /// Put this on the terminal's clipboard (OSC 52).
     Clipboard(String),
@@ -393,6 +402,7 @@ impl App {
                 self.saved_file(result);
                 self.save_all_went_on(ok);
             }
+            Action::MovedOnDisk(done) => self.moved_on_disk(done),
             Action::LocalServer(result) => self.local_server(result),
             Action::FileOnDisk(found) => self.file_on_disk(found),
         }

@@ -19,6 +19,7 @@ pub mod app;
 pub(crate) mod autostart;
 pub(crate) mod chat;
 pub(crate) mod cli;
+pub mod disk_moves;
 pub(crate) mod editor;
 pub mod file_watch;
 pub mod highlight;

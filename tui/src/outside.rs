@@ -98,6 +98,28 @@ impl Outside {
                         let _ = tx.send(Action::Saved(result));
                     }));
                 }
+                Order::MoveOnDisk { moves, root } => {
+                    let tx = self.done_tx.clone();
+                    let before = self.last_save.take();
+                    self.saves += 1;
+                    self.last_save = Some(tokio::spawn(async move {
+                        if let Some(before) = before {
+                            let _ = before.await;
+                        }
+                        let done = tokio::task::spawn_blocking(move || {
+                            moves
+                                .into_iter()
+                                .map(|m| {
+                                    let outcome = crate::disk_moves::apply(&m, &root);
+                                    (m, outcome)
+                                })
+                                .collect()
+                        })
+                        .await
+                        .unwrap_or_default();
+                        let _ = tx.send(Action::MovedOnDisk(done));
+                    }));
+                }
                 Order::Clipboard(text) => osc52(&text),
                 Order::Quit => flow = Flow::Quit,
             }
@@ -112,7 +134,7 @@ impl Outside {
 
     /// Applies an action from [`Self::done`] to the app.
     pub fn apply(&mut self, app: &mut App, action: Action) {
-        if matches!(action, Action::Saved(_)) {
+        if matches!(action, Action::Saved(_) | Action::MovedOnDisk(_)) {
             self.saves = self.saves.saturating_sub(1);
         }
         app.update(action);

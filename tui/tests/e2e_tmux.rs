@@ -322,6 +322,24 @@ fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap()
 }
 
+/// The files under `dir`, by path, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
 #[test]
 fn two_people_edit_one_file_in_tmux() {
     require_tmux();
@@ -1149,9 +1167,14 @@ fn a_shared_folder_in_tmux() {
     s.type_text("bob", "bobcopy");
     s.keys("bob", &["Enter"]);
     s.wait_for("bob", "saved all", |t| t.contains("Saved all: 3 files."));
-    for path in ["a.txt", "b.txt", "sub/renamed.txt"] {
-        let a = read(&proj, path);
-        let b = read(&dir.join("bobcopy"), path);
+    // The two folders are byte-identical: the same files, the same bytes
+    // (alice's sub/c.txt was moved to its new name by her save all).
+    let files = ["a.txt", "b.txt", "sub/renamed.txt"];
+    assert_eq!(files_under(&proj), files);
+    assert_eq!(files_under(&dir.join("bobcopy")), files);
+    for path in files {
+        let a = std::fs::read(proj.join(path)).unwrap();
+        let b = std::fs::read(dir.join("bobcopy").join(path)).unwrap();
         assert_eq!(a, b, "{path} differs");
     }
     assert_eq!(read(&proj, "a.txt"), "B0 A1 alpha\n");

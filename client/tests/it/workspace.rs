@@ -322,7 +322,6 @@ async fn a_folder_shared_into_a_room_with_text_is_refused() {
 /// refused here, without a word to the server (which would close the
 /// connection, again at every reconnect).
 #[tokio::test]
-#[ignore = "unfinished: ran over 60 s on the loaded machine at the end of the sitting; not yet known to pass"]
 async fn a_big_tree_and_a_big_file_arrive_in_parts() {
     let config = collab_server::Config {
         max_frame_bytes: 4096,
@@ -360,10 +359,12 @@ async fn a_big_tree_and_a_big_file_arrive_in_parts() {
             .events()
             .any(|e| matches!(e, WsEvent::TreeSeeded { applied: false }))
     );
-    assert_eq!(
-        (carol.state().disconnects(), carol.state().kind()),
-        (0, RoomKind::OneFile)
-    );
+    // One guard: two `state()` calls in one expression would hold the
+    // first lock while taking the second (the test hung on that).
+    {
+        let st = carol.state();
+        assert_eq!((st.disconnects(), st.kind()), (0, RoomKind::OneFile));
+    }
     drop(carol);
 
     let big: String = (0..2000).map(|i| format!("line {i}\n")).collect();

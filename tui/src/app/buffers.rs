@@ -199,6 +199,25 @@ impl App {
         self.follow_cursor();
     }
 
+    /// File `id`, saving to `path`, is on disk as `stamp` (moved there
+    /// after a rename in the room): its next save replaces it unasked.
+    pub(super) fn set_disk_stamp(
+        &mut self,
+        id: NodeId,
+        path: &std::path::Path,
+        stamp: crate::save::Stamp,
+    ) {
+        if self.current_file() == Some(id) {
+            if self.config.file.as_deref() == Some(path) {
+                self.saving.found_at(stamp);
+            }
+        } else if let Some(p) = self.buffers.parked.get_mut(&id)
+            && p.file.as_deref() == Some(path)
+        {
+            p.saving.found_at(stamp);
+        }
+    }
+
     /// A parked file's save path, after a rename.
     pub(super) fn repath_parked(&mut self, id: NodeId, file: Option<PathBuf>) {
         if let Some(p) = self.buffers.parked.get_mut(&id) {

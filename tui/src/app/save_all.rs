@@ -5,7 +5,9 @@
 //! same save as Ctrl-S: atomic, its folders created, and the rules that
 //! never overwrite a file that changed or differs without asking (a file
 //! that needs the question stops the run there, on screen, with the
-//! question asked).
+//! question asked). Before either writes, the room's renames and deletes
+//! are carried to the member's folder (`on_disk`): of the file on screen
+//! for Ctrl-S, of every file for save all.
 
 use std::path::PathBuf;
 
@@ -13,7 +15,7 @@ use collab_doc::tree::NodeId;
 
 use super::{App, PromptKind};
 
-/// What waits for the folder to save under.
+/// What waits for the folder to save under, or for the moves on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum AfterDir {
     Save,
@@ -26,8 +28,13 @@ pub(super) struct SaveAllRun {
     left: Vec<NodeId>,
     back_to: Option<NodeId>,
     saved: usize,
+    /// Files not saved: their path differs only in case from another's
+    /// on disk.
+    refused: usize,
     /// Waiting for the folder (joined without DIR).
     after_dir: Option<AfterDir>,
+    /// Waiting for the room's renames and deletes to reach the disk.
+    after_moves: Option<AfterDir>,
     running: bool,
 }
 
@@ -35,8 +42,16 @@ impl App {
     /// Ctrl-S: a one-file room's save; in a workspace the same, once there
     /// is a folder to save under.
     pub(super) fn save_in_folder(&mut self) {
-        if self.needs_folder(AfterDir::Save) {
+        if self.needs_folder(AfterDir::Save) || self.still_moving() {
             return;
+        }
+        if let Some(id) = self.current_file() {
+            if let Some(why) = self.case_refusal(id) {
+                return self.warn(why);
+            }
+            if self.move_first(Some(id), AfterDir::Save) {
+                return;
+            }
         }
         self.save();
     }
@@ -46,7 +61,10 @@ impl App {
         if self.session.folder().is_none() {
             return self.save();
         }
-        if self.needs_folder(AfterDir::SaveAll) {
+        if self.needs_folder(AfterDir::SaveAll) || self.still_moving() {
+            return;
+        }
+        if self.move_first(None, AfterDir::SaveAll) {
             return;
         }
         let left: Vec<NodeId> = self
@@ -63,10 +81,47 @@ impl App {
             left,
             back_to: self.current_file(),
             saved: 0,
+            refused: 0,
             after_dir: None,
+            after_moves: None,
             running: true,
         };
         self.save_all_next();
+    }
+
+    /// Moves on disk are under way (one batch at a time): said.
+    fn still_moving(&mut self) -> bool {
+        let moving = self.save_all_run.after_moves.is_some();
+        if moving {
+            self.warn("Still moving files on disk: save again in a moment.");
+        }
+        moving
+    }
+
+    /// Carries the room's renames and deletes (of `only`, or all) to disk
+    /// before `then`: true when there were some (`then` runs once they
+    /// are done).
+    fn move_first(&mut self, only: Option<NodeId>, then: AfterDir) -> bool {
+        let moves = self.disk_moves(only);
+        if moves.is_empty() {
+            return false;
+        }
+        self.save_all_run.after_moves = Some(then);
+        self.order_moves(moves);
+        true
+    }
+
+    /// The moves on disk came back: said, then the save goes on.
+    pub(super) fn moved_on_disk(
+        &mut self,
+        done: Vec<(crate::disk_moves::DiskMove, crate::disk_moves::Outcome)>,
+    ) {
+        self.moves_done(done);
+        match self.save_all_run.after_moves.take() {
+            Some(AfterDir::Save) => self.save(),
+            Some(AfterDir::SaveAll) => self.save_all(),
+            None => {}
+        }
     }
 
     /// A workspace without a folder yet asks for one (and `then` goes on
@@ -122,9 +177,20 @@ impl App {
                 self.switch_to(back);
             }
             let files = if run.saved == 1 { "file" } else { "files" };
+            if run.refused > 0 {
+                return self.warn(format!(
+                    "Saved all: {} {files}, {} not saved (names differing only in case).",
+                    run.saved, run.refused
+                ));
+            }
             return self.notice(format!("Saved all: {} {files}.", run.saved));
         };
         self.switch_to(id);
+        if let Some(why) = self.case_refusal(id) {
+            self.warn(why);
+            self.save_all_run.refused += 1;
+            return self.save_all_next();
+        }
         self.save();
         if !self.save_pending() {
             // A question was asked (or the save refused): the run stops

@@ -75,6 +75,11 @@ impl Saving {
     pub(super) fn moved(&mut self) {
         self.disk_stamp = None;
     }
+
+    /// The file is on disk as `stamp` (moved to its new path).
+    pub(super) fn found_at(&mut self, stamp: Stamp) {
+        self.disk_stamp = Some(stamp);
+    }
 }
 
 /// A save on its way to the event loop and back.
@@ -237,6 +242,7 @@ impl App {
                 let size = size_of(&pending.text);
                 self.saving.saved = pending.text;
                 self.saving.disk_stamp = saved.stamp;
+                self.remember_on_disk(&pending.path, saved.stamp);
                 self.saving.file_state = FileState::Ours;
                 if pending.kind == SaveKind::As {
                     self.config.file = Some(pending.path.clone());
@@ -291,10 +297,16 @@ impl App {
             self.saving.saved = found.text;
             self.saving.disk_stamp = Some(found.stamp);
             self.saving.file_state = FileState::Ours;
+            if let Some(path) = self.config.file.clone() {
+                self.remember_on_disk(&path, Some(found.stamp));
+            }
             self.after_text_change();
         } else if self.saving.file_state == FileState::Ours && same(&found.text, &self.saving.saved)
         {
             self.saving.disk_stamp = Some(found.stamp);
+            if let Some(path) = self.config.file.clone() {
+                self.remember_on_disk(&path, Some(found.stamp));
+            }
         }
     }
 

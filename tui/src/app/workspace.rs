@@ -69,8 +69,10 @@ pub(super) struct WsView {
     shared_files: usize,
     /// The shared files' stamps, until the share is applied...
     share_stamps: HashMap<String, Stamp>,
-    /// ...and once it is: the disk stamp of each file as shared.
-    disk_stamps: HashMap<String, Stamp>,
+    /// The room's files on this member's disk (shared or saved).
+    pub(super) on_disk: super::on_disk::OnDisk,
+    /// Paths differing only in case, said once.
+    pub(super) case: super::case_clash::CaseClashes,
 }
 
 impl App {
@@ -239,7 +241,20 @@ impl App {
             self.after_room_welcome();
             return;
         }
-        self.ws_view.disk_stamps = std::mem::take(&mut self.ws_view.share_stamps);
+        let stamps = std::mem::take(&mut self.ws_view.share_stamps);
+        if let Some(dir) = self.session.folder().and_then(|f| f.dir.clone()) {
+            let files: Vec<(NodeId, String)> = self
+                .entries()
+                .iter()
+                .filter(|e| e.kind == Kind::File)
+                .map(|e| (e.id, e.path.clone()))
+                .collect();
+            for (id, path) in files {
+                if let Some(stamp) = stamps.get(&path) {
+                    self.ws_view.on_disk.remember(id, dir.join(&path), *stamp);
+                }
+            }
+        }
         let n = self.ws_view.shared_files;
         let files = if n == 1 { "file" } else { "files" };
         self.notice(format!("Shared the folder: {n} {files}."));
@@ -297,6 +312,7 @@ impl App {
             }
         }
         self.ws_view.tree_sel = self.ws_view.tree_sel.min(len.saturating_sub(1));
+        self.say_case_clashes();
         self.relayout();
     }
 
@@ -327,7 +343,7 @@ impl App {
         for m in sends {
             self.orders.push(Order::SendWs(m));
         }
-        let stamp = self.ws_view.disk_stamps.get(&path).copied();
+        let stamp = self.ws_view.on_disk.stamp_at(id, file.as_deref());
         self.show_text(&path, file, &text, stamp);
         if loaded {
             self.set_saved_baseline();

@@ -23,3 +23,5 @@ mod scheme;
 mod screen;
 mod sync;
 mod workspace;
+mod workspace_disk;
+mod workspace_screen;

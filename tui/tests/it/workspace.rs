@@ -202,7 +202,7 @@ pub fn project() -> tempfile::TempDir {
 
 /// Alice shares `project()` into room "proj" and waits until the share
 /// has synced (its first file open).
-async fn alice_shares(url: &str) -> (tempfile::TempDir, Editor) {
+pub async fn alice_shares(url: &str) -> (tempfile::TempDir, Editor) {
     let dir = project();
     let mut alice = Editor::join(url, "proj", "alice", Some(dir.path())).await;
     alice
@@ -214,7 +214,7 @@ async fn alice_shares(url: &str) -> (tempfile::TempDir, Editor) {
 }
 
 /// Bob joins "proj" without a path and waits for its tree (four entries).
-async fn bob_sees_the_tree(url: &str) -> Editor {
+pub async fn bob_sees_the_tree(url: &str) -> Editor {
     let mut bob = Editor::join(url, "proj", "bob", None).await;
     bob.until("the tree", |a| a.entries().len() == 4).await;
     bob
