@@ -231,6 +231,96 @@ async fn members_on_two_nodes_share_a_room() {
     c.stop().await;
 }
 
+/// Names clash across three nodes as they do on one (issue 18): a name
+/// held on node a is refused on node b, which hosts the room, and on node
+/// c, which loads it for that join; once its member leaves, the name is
+/// free on every node; and three joins of one name at once, one per node,
+/// let exactly one in.
+#[tokio::test]
+async fn names_clash_across_three_nodes_as_on_one() {
+    let redis = RedisServer::start().await;
+    let nodes = [
+        Server::start(node_config(&redis, "node-a")).await,
+        Server::start(node_config(&redis, "node-b")).await,
+        Server::start(node_config(&redis, "node-c")).await,
+    ];
+    let [a, b, c] = &nodes;
+    let (mut alice, _) = a.join("names", "alice").await;
+    let (mut bob, _) = b.join("names", "bob").await;
+    // Node c does not host the room: it loads it for this join.
+    for (node, host) in [(b, "b"), (c, "c")] {
+        let mut twin = node.client().await;
+        twin.send(&ClientMsg::Join(join_msg("names", "alice")))
+            .await;
+        let (msg, _) = twin.expect_error(ErrorCode::NameTaken).await;
+        assert!(msg.contains("alice"), "node {host}: {msg}");
+    }
+    // Now c hosts the room (carol is there): still refused.
+    let (mut carol, _) = c.join("names", "carol").await;
+    let mut twin = c.client().await;
+    twin.send(&ClientMsg::Join(join_msg("names", "alice")))
+        .await;
+    twin.expect_error(ErrorCode::NameTaken).await;
+
+    // Alice leaves node a: b and c see it, and then the name is free on
+    // every node (held in turn on c, then b, then a, each time refused on
+    // the two others).
+    alice.send(&ClientMsg::Leave).await;
+    for who in [&mut bob, &mut carol] {
+        who.recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+            .await;
+    }
+    for (i, holder) in [(2, c), (1, b), (0, a)] {
+        let (mut again, w) = holder.join("names", "alice").await;
+        assert_eq!(w.you.name, "alice");
+        for (j, other) in nodes.iter().enumerate().filter(|(j, _)| *j != i) {
+            let mut twin = other.client().await;
+            twin.send(&ClientMsg::Join(join_msg("names", "alice")))
+                .await;
+            let (msg, _) = twin.expect_error(ErrorCode::NameTaken).await;
+            assert!(msg.contains("alice"), "node {j} while {i} holds it: {msg}");
+        }
+        again.send(&ClientMsg::Leave).await;
+        // A member on another node reads its `left` from the log, which
+        // the release wrote: the name is free in Redis by then.
+        let observer = if i == 1 { &mut carol } else { &mut bob };
+        observer
+            .recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+            .await;
+    }
+
+    // One name claimed on the three nodes at once: exactly one gets in.
+    let mut twins = Vec::new();
+    for node in &nodes {
+        twins.push(node.client().await);
+    }
+    let answers = futures::future::join_all(twins.iter_mut().map(|t| async move {
+        t.send(&ClientMsg::Join(join_msg("names", "zed"))).await;
+        t.recv().await
+    }))
+    .await;
+    let welcomed = answers
+        .iter()
+        .filter(|m| matches!(m, ServerMsg::Welcome(_)))
+        .count();
+    let taken = answers
+        .iter()
+        .filter(|m| {
+            matches!(
+                m,
+                ServerMsg::Error {
+                    code: ErrorCode::NameTaken,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!((welcomed, taken), (1, 2), "{answers:?}");
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
 /// Chat reaches every node hosting the room; a direct message reaches its
 /// member on another node only (and is echoed to its sender); presence
 /// crosses nodes too; a direct message to nobody is refused as on one
