@@ -221,6 +221,34 @@ fn seed_copies(c: &Client, file: &str) -> usize {
         .count()
 }
 
+/// Each client's version (peer: counter), member id, welcomes, errors
+/// and whether it believes it diverged: what a failed settle prints, so
+/// that the missing changes can be told apart from a refusal.
+fn describe(clients: &[Client], names: &[String]) -> String {
+    let mut out = String::new();
+    for (c, name) in clients.iter().zip(names) {
+        let st = c.state();
+        let r = st.replica();
+        let vv = loro::VersionVector::decode(&r.doc().version()).unwrap_or_default();
+        let mut vv: Vec<(u64, i32)> = vv.iter().map(|(p, n)| (*p, *n)).collect();
+        vv.sort_unstable();
+        let errors: Vec<String> = st
+            .errors()
+            .iter()
+            .map(|(code, seq)| format!("{code}/{seq:?}"))
+            .collect();
+        out.push_str(&format!(
+            "  {name}: id {:?} peer {} welcomes {} diverged {} synced {} errors {errors:?}\n    version {vv:?}\n",
+            r.you().map(|m| m.id),
+            r.doc().peer_id(),
+            r.welcomes(),
+            r.diverged(),
+            r.is_synced(),
+        ));
+    }
+    out
+}
+
 /// Where a schedule runs: one server, or three nodes sharing the room
 /// through Redis behind a balancer (a member lands on any of them, and on
 /// another one when it reconnects).
@@ -415,7 +443,8 @@ async fn run_schedule(seed: u64, nodes: usize) -> Result<Tally, String> {
         for (v, of) in versions.iter().zip(&names) {
             c.wait_includes(v).await.map_err(|e| {
                 let texts: Vec<String> = clients.iter().map(Client::text).collect();
-                format!("{name} lacks {of}'s version: {e}\n  texts: {texts:#?}")
+                let states = describe(&clients, &names);
+                format!("{name} lacks {of}'s version: {e}\n  texts: {texts:#?}\n{states}")
             })?;
         }
     }
@@ -531,6 +560,23 @@ async fn run_schedule(seed: u64, nodes: usize) -> Result<Tally, String> {
     Ok(tally)
 }
 
+/// With `COLLAB_LOG=<file>`, the servers' warnings (and `RUST_LOG`'s
+/// choice) go to that file, each naming its room (`s<seed>`): what a node
+/// skipped or refused in a failed schedule.
+fn log_to_file() {
+    let Some(path) = std::env::var_os("COLLAB_LOG") else {
+        return;
+    };
+    let file = std::fs::File::create(path).unwrap();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("collab_server=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
@@ -549,6 +595,7 @@ async fn run_many_on(default_schedules: u64, nodes: usize) {
             (base, count)
         }
     };
+    log_to_file();
     println!(
         "convergence: {count} schedules, seeds {first}..{} (replay one with COLLAB_SEED=<seed>)",
         first + count
