@@ -119,6 +119,11 @@ struct Connection {
     /// Told `storage_failed` for an update Redis did not take, and no
     /// update was stored since.
     unstored: bool,
+    /// The welcome of this connection's join went out.
+    welcomed: bool,
+    /// Whether the shutdown signal cuts a write between messages (not
+    /// while a welcome still queued goes out before `shutdown`).
+    shutdown_cuts: bool,
 }
 
 /// What may cut a write short besides a stalled peer.
@@ -166,6 +171,8 @@ impl Connection {
             partial: false,
             protocol: PROTOCOL_VERSION,
             unstored: false,
+            welcomed: false,
+            shutdown_cuts: true,
             shared,
         }
     }
@@ -195,6 +202,16 @@ impl Connection {
                 ))),
             };
             let result = match step {
+                // Joined as the server began to stop: the welcome, queued,
+                // goes out before `shutdown`. Without it the client has no
+                // session to present, and with `--redis` its name would be
+                // held by its own entry on another node until this node's
+                // release of it arrives (`name_taken`: the randomized
+                // suite over three nodes hit it).
+                Step::End(End::Shutdown) if self.rx.is_some() && !self.welcomed => {
+                    Box::pin(self.welcome_before_shutdown()).await;
+                    Err(End::Shutdown)
+                }
                 Step::End(end) => Err(end),
                 Step::Out(Some(out)) => Box::pin(self.write_out(out)).await,
                 Step::Out(None) => Err(End::Kicked(
@@ -213,6 +230,16 @@ impl Connection {
                 return end;
             }
         }
+    }
+
+    /// Writes the queued welcome (and what is coalesced with it), bounded,
+    /// with the server already stopping.
+    async fn welcome_before_shutdown(&mut self) {
+        let Some(out) = self.rx.as_mut().and_then(|rx| rx.try_recv().ok()) else {
+            return;
+        };
+        self.shutdown_cuts = false;
+        let _ = timeout(Duration::from_secs(1), self.write_out(out)).await;
     }
 
     async fn on_tick(&mut self) -> Result<(), End> {
@@ -251,7 +278,7 @@ impl Connection {
         };
         tokio::select! {
             r = self.control.kicked(), if anything => Err(End::Kicked(r)),
-            () = self.shutdown.recv(), if anything => Err(End::Shutdown),
+            () = self.shutdown.recv(), if anything && self.shutdown_cuts => Err(End::Shutdown),
             r = timeout(limit, write) => match r {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => {
@@ -308,6 +335,7 @@ impl Connection {
         // A welcome whose document comes in parts, or is followed by the
         // updates after its snapshot: the welcome, then every part, then
         // every update, each its own message, before anything else.
+        self.welcomed |= matches!(out, Out::Welcome(_));
         let out = match out {
             Out::Batch(texts) => {
                 self.control.dequeued(texts.iter().map(|t| t.len()).sum());
