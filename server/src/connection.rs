@@ -119,11 +119,10 @@ struct Connection {
     /// Told `storage_failed` for an update Redis did not take, and no
     /// update was stored since.
     unstored: bool,
-    /// The welcome of this connection's join went out.
+    /// The welcome of this connection's join went out. Until it has, the
+    /// shutdown signal cuts no write: a joined client learns its session
+    /// before `shutdown`.
     welcomed: bool,
-    /// Whether the shutdown signal cuts a write between messages (not
-    /// while a welcome still queued goes out before `shutdown`).
-    shutdown_cuts: bool,
 }
 
 /// What may cut a write short besides a stalled peer.
@@ -172,7 +171,6 @@ impl Connection {
             protocol: PROTOCOL_VERSION,
             unstored: false,
             welcomed: false,
-            shutdown_cuts: true,
             shared,
         }
     }
@@ -238,7 +236,6 @@ impl Connection {
         let Some(out) = self.rx.as_mut().and_then(|rx| rx.try_recv().ok()) else {
             return;
         };
-        self.shutdown_cuts = false;
         let _ = timeout(Duration::from_secs(1), self.write_out(out)).await;
     }
 
@@ -269,6 +266,8 @@ impl Connection {
     ) -> Result<(), End> {
         let limit = self.shared.config.ping_interval * 2;
         let anything = matches!(cut, Cut::Anything);
+        // Joined, the welcome not out yet: it goes out before `shutdown`.
+        let welcoming = self.rx.is_some() && !self.welcomed;
         let ws = &mut self.ws;
         let write = async move {
             for msg in msgs {
@@ -278,7 +277,7 @@ impl Connection {
         };
         tokio::select! {
             r = self.control.kicked(), if anything => Err(End::Kicked(r)),
-            () = self.shutdown.recv(), if anything && self.shutdown_cuts => Err(End::Shutdown),
+            () = self.shutdown.recv(), if anything && !welcoming => Err(End::Shutdown),
             r = timeout(limit, write) => match r {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => {
@@ -331,11 +330,19 @@ impl Connection {
     /// behind it, in one write: under load a member's queue holds several
     /// keystrokes of its room, and one syscall per event was a third of the
     /// server's CPU. A lone event still goes out at once.
+    /// Notes when the welcome went out.
     async fn write_out(&mut self, out: Out) -> Result<(), End> {
+        let welcome = matches!(out, Out::Welcome(_));
+        let written = Box::pin(self.write_queued(out)).await;
+        self.welcomed |= welcome && written.is_ok();
+        written
+    }
+
+    /// [`Self::write_out`]'s writing.
+    async fn write_queued(&mut self, out: Out) -> Result<(), End> {
         // A welcome whose document comes in parts, or is followed by the
         // updates after its snapshot: the welcome, then every part, then
         // every update, each its own message, before anything else.
-        self.welcomed |= matches!(out, Out::Welcome(_));
         let out = match out {
             Out::Batch(texts) => {
                 self.control.dequeued(texts.iter().map(|t| t.len()).sum());
