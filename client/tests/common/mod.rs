@@ -101,12 +101,12 @@ impl Server {
 /// lands on another node.
 ///
 /// Each node serves in a tokio runtime of its own, so that it can die as a
-/// SIGKILLed process does ([`Nodes::kill`]): shutting its runtime down
-/// drops every task of the node where it stands (no `shutdown` to its
-/// members, no drain of its publisher, no release of its names, no
-/// giving up of its node id) and closes its sockets, the listener, the
-/// members' connections and Redis's alike. What it had not written to
-/// Redis is gone with it.
+/// SIGKILLed process does ([`Nodes::restart`] with [`Down::Kill`]): the
+/// balancer cuts its members' connections at once, then its runtime is
+/// shut down, which drops every task of the node where it stands (no
+/// `shutdown` to its members, no drain of its publisher, no release of its
+/// names, no giving up of its node id) and closes its listener and its
+/// Redis connections. What it had not written to Redis is gone with it.
 pub struct Nodes {
     pub url: String,
     pub redis: redis::RedisServer,
@@ -118,6 +118,7 @@ pub struct Nodes {
     /// old one is held in Redis until the member ttl runs out, as a killed
     /// process's is).
     lives: Vec<u32>,
+    cuts: Cuts,
 }
 
 /// A node and the runtime it alone runs in.
@@ -184,6 +185,10 @@ impl Drop for Node {
 /// The balancer's backends: a restarted node may come back on another port.
 type Backends = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
+/// Per backend, a signal that ends the balancer's connections to it (the
+/// sockets of a killed process, which the kernel closes at once).
+type Cuts = std::sync::Arc<Vec<tokio::sync::watch::Sender<u64>>>;
+
 /// How a node goes down in [`Nodes::restart`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Down {
@@ -207,7 +212,12 @@ impl Nodes {
             )));
         }
         let addrs: Backends = std::sync::Arc::new(std::sync::Mutex::new(addrs));
-        let url = balancer(addrs.clone()).await;
+        let cuts: Cuts = std::sync::Arc::new(
+            (0..count)
+                .map(|_| tokio::sync::watch::channel(0).0)
+                .collect(),
+        );
+        let url = balancer(addrs.clone(), cuts.clone()).await;
         Nodes {
             url,
             redis,
@@ -215,6 +225,7 @@ impl Nodes {
             addrs,
             config,
             lives: vec![0; count],
+            cuts,
         }
     }
 
@@ -240,6 +251,11 @@ impl Nodes {
             match how {
                 Down::Stop => node.stop().await,
                 Down::Kill => {
+                    // Its members' sockets close first, as a dead process's
+                    // do: nothing the runtime's winding down does (a
+                    // cancelled document export, a dropped Redis
+                    // connection) reaches them as an answer.
+                    self.cuts[i].send_modify(|n| *n += 1);
                     node.kill();
                     self.lives[i] += 1;
                 }
@@ -289,20 +305,26 @@ impl Nodes {
 
 /// A TCP balancer over `backends`: connection n goes to backend n (mod
 /// their number), or the next that accepts. Returns its `ws://` URL.
-async fn balancer(backends: Backends) -> String {
+/// Its connections to backend `i` end when `cuts[i]` changes.
+async fn balancer(backends: Backends, cuts: Cuts) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let mut next = 0usize;
         while let Ok((mut inbound, _)) = listener.accept().await {
             let backends = backends.lock().unwrap().clone();
+            let cuts = cuts.clone();
             let first = next;
             next = next.wrapping_add(1);
             tokio::spawn(async move {
                 for k in 0..backends.len() {
-                    let b = &backends[(first + k) % backends.len()];
-                    if let Ok(mut out) = tokio::net::TcpStream::connect(b).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    let j = (first + k) % backends.len();
+                    let mut cut = cuts[j].subscribe();
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(&backends[j]).await {
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                            _ = cut.changed() => {}
+                        }
                         return;
                     }
                 }
