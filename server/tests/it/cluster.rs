@@ -1278,6 +1278,76 @@ async fn a_join_ending_as_its_node_stops_is_welcomed_before_shutdown() {
     }
 }
 
+/// A member moving from a node that died before writing what it relayed
+/// there brings what it saw of another member's edits with its own; the
+/// node it lands on waits (bounded) for that member, reconnecting too, to
+/// send its edit again, rather than refusing the honest member at once as
+/// writing under another's peer id (the suite over three nodes with
+/// kills hit it). Here nils holds mona's edit that no node has, and mona
+/// sends it while nils's update waits.
+#[tokio::test]
+async fn an_edit_brought_before_its_author_sent_it_waits_for_its_author() {
+    let redis = RedisServer::start().await;
+    let quiet = |node: &str| {
+        let mut c = node_config(&redis, node);
+        // No tick on the command connection: its last command is the
+        // waiting update's read of the log's tip.
+        if let Some(cluster) = c.cluster.as_mut() {
+            cluster.member_ttl = Duration::from_secs(60);
+        }
+        c
+    };
+    let a = Server::start(quiet("node-a")).await;
+    let b = Server::start(quiet("node-b")).await;
+    let (mut mona, wm) = a.join("unwritten", "mona").await;
+    let (mut nils, wn) = b.join("unwritten", "nils").await;
+    let mut dm = replica(&wm);
+    let hers = edit(&mut dm, 0, "mona. ");
+    let mut dn = replica(&wn);
+    let before = dn.version();
+    dn.import(hers.as_slice()).unwrap();
+    let at = dn.len_chars();
+    dn.splice(at, 0, "nils.").unwrap();
+    let both = dn.updates_since(&before).unwrap();
+    nils.send(&ClientMsg::Update {
+        seq: 1,
+        data: collab_protocol::Base64Bytes(both),
+    })
+    .await;
+    // Node b reads the log's tip for mona's changes (`XREVRANGE`).
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    timeout(WAIT, async {
+        loop {
+            let list: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if list.lines().any(|l| l.contains("cmd=xrevrange")) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("node b looks for mona's changes");
+    mona.send(&ClientMsg::Update { seq: 1, data: hers }).await;
+    mona.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    match nils
+        .recv_until(|m| matches!(m, ServerMsg::Ack { .. } | ServerMsg::Error { .. }))
+        .await
+    {
+        ServerMsg::Ack { seq } => assert_eq!(seq, 1),
+        other => panic!("nils's update was refused: {other:?}"),
+    }
+    let (_, w) = a.join("unwritten", "olga").await;
+    assert_eq!(replica(&w).text(), "mona. nils.");
+    a.stop().await;
+    b.stop().await;
+}
+
 async fn metric(server: &Server, name: &str) -> u64 {
     metric_as(server, name).await
 }
