@@ -24,7 +24,9 @@
 //!
 //! Reproducible: each schedule's plan and edit scripts come from its seed
 //! (the network interleaving is real and varies). A failure prints the
-//! seed; replay it with `COLLAB_SEED=<seed> cargo test -p collab-client
+//! seed (and, when a member lacks another's version, every member's
+//! version, errors and divergence; `COLLAB_LOG=<file>` writes the servers'
+//! log there, each line naming its room `s<seed>`); replay it with `COLLAB_SEED=<seed> cargo test -p collab-client
 //! --test it convergence::`. CI runs 1,000 schedules; the long run (10,000):
 //! `COLLAB_SCHEDULES=10000 cargo test -p collab-client --release --test it
 //! convergence:: -- --ignored --nocapture`.
@@ -701,10 +703,12 @@ async fn random_schedules_converge() {
 /// CI runs 30 schedules (a few seconds); a longer run:
 /// `COLLAB_NODE_SCHEDULES=1000 cargo test -p collab-client --test it
 /// convergence::random_schedules_converge_across_nodes -- --nocapture`.
-/// One schedule in 8,000 failed over four release runs of 2,000
-/// (2026-12-06; docs/scale-out.md, "What is left"); it was 2 in 1,000
-/// before a node's stop released every name it held, and 3 in 100 before a
-/// member back on its node kept its session.
+/// No schedule failed in 4,000 (release runs of 2,000, half the
+/// restarts kills; 2026-12-06, docs/scale-out.md, "What is left"); it was
+/// 1 in 8,000 before a node read on for changes a member brought from
+/// another node (and 3 in 2,000 once kills came in), 2 in 1,000 before a
+/// node's stop released every name it held, and 3 in 100 before a member
+/// back on its node kept its session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_schedules_converge_across_nodes() {
     let schedules = env_u64("COLLAB_NODE_SCHEDULES").unwrap_or(30);
