@@ -329,8 +329,8 @@ impl Connection {
     /// Writes a queued event, and with it the small events already waiting
     /// behind it, in one write: under load a member's queue holds several
     /// keystrokes of its room, and one syscall per event was a third of the
-    /// server's CPU. A lone event still goes out at once.
-    /// Notes when the welcome went out.
+    /// server's CPU. A lone event still goes out at once. Notes when the
+    /// welcome went out.
     async fn write_out(&mut self, out: Out) -> Result<(), End> {
         let welcome = matches!(out, Out::Welcome(_));
         let written = Box::pin(self.write_queued(out)).await;
