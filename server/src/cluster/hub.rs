@@ -932,6 +932,9 @@ async fn import_lacking(
         }
     }
     let mut lacking = room.apply_remote(lacking, settings).await;
+    if !lacking.is_empty() {
+        tracing::warn!(room = %room.id(), kept = lacking.len(), "updates of other nodes lack changes this node has not got even from the room's snapshot; kept until they arrive");
+    }
     if lacking.len() > MAX_LACKING {
         let dropped = lacking.len() - MAX_LACKING;
         lacking.drain(..dropped);

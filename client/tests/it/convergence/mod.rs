@@ -703,7 +703,7 @@ async fn random_schedules_converge() {
 /// CI runs 30 schedules (a few seconds); a longer run:
 /// `COLLAB_NODE_SCHEDULES=1000 cargo test -p collab-client --test it
 /// convergence::random_schedules_converge_across_nodes -- --nocapture`.
-/// No schedule failed in 4,000 (release runs of 2,000, half the
+/// One schedule failed in 16,000 (release runs of 2,000, half the
 /// restarts kills; 2026-12-06, docs/scale-out.md, "What is left"); it was
 /// 1 in 8,000 before a node read on for changes a member brought from
 /// another node (and 3 in 2,000 once kills came in), 2 in 1,000 before a
