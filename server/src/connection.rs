@@ -123,6 +123,10 @@ struct Connection {
     /// Told `storage_failed` for an update Redis did not take, and no
     /// update was stored since.
     unstored: bool,
+    /// The welcome of this connection's join went out. Until it has, the
+    /// shutdown signal cuts no write: a joined client learns its session
+    /// before `shutdown`.
+    welcomed: bool,
 }
 
 /// What may cut a write short besides a stalled peer.
@@ -178,6 +182,7 @@ impl Connection {
             partial: false,
             protocol: PROTOCOL_VERSION,
             unstored: false,
+            welcomed: false,
             shared,
         }
     }
@@ -212,6 +217,16 @@ impl Connection {
                 ))),
             };
             let result = match step {
+                // Joined as the server began to stop: the welcome, queued,
+                // goes out before `shutdown`. Without it the client has no
+                // session to present, and with `--redis` its name would be
+                // held by its own entry on another node until this node's
+                // release of it arrives (`name_taken`: the randomized
+                // suite over three nodes hit it).
+                Step::End(End::Shutdown) if self.rx.is_some() && !self.welcomed => {
+                    Box::pin(self.welcome_before_shutdown()).await;
+                    Err(End::Shutdown)
+                }
                 Step::End(end) => Err(end),
                 Step::Out(Some(out)) => Box::pin(self.write_out(out)).await,
                 Step::Out(None) => Err(End::Kicked(
@@ -236,6 +251,15 @@ impl Connection {
                 return end;
             }
         }
+    }
+
+    /// Writes the queued welcome (and what is coalesced with it), bounded,
+    /// with the server already stopping.
+    async fn welcome_before_shutdown(&mut self) {
+        let Some(out) = self.rx.as_mut().and_then(|rx| rx.try_recv().ok()) else {
+            return;
+        };
+        let _ = timeout(Duration::from_secs(1), self.write_out(out)).await;
     }
 
     async fn on_tick(&mut self) -> Result<(), End> {
@@ -268,6 +292,8 @@ impl Connection {
     ) -> Result<(), End> {
         let limit = self.shared.config.ping_interval * 2;
         let anything = matches!(cut, Cut::Anything);
+        // Joined, the welcome not out yet: it goes out before `shutdown`.
+        let welcoming = self.rx.is_some() && !self.welcomed;
         let ws = &mut self.ws;
         let write = async move {
             for msg in msgs {
@@ -277,7 +303,7 @@ impl Connection {
         };
         tokio::select! {
             r = self.control.kicked(), if anything => Err(End::Kicked(r)),
-            () = self.shutdown.recv(), if anything => Err(End::Shutdown),
+            () = self.shutdown.recv(), if anything && !welcoming => Err(End::Shutdown),
             r = timeout(limit, write) => match r {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => {
@@ -329,8 +355,17 @@ impl Connection {
     /// Writes a queued event, and with it the small events already waiting
     /// behind it, in one write: under load a member's queue holds several
     /// keystrokes of its room, and one syscall per event was a third of the
-    /// server's CPU. A lone event still goes out at once.
+    /// server's CPU. A lone event still goes out at once. Notes when the
+    /// welcome went out.
     async fn write_out(&mut self, out: Out) -> Result<(), End> {
+        let welcome = matches!(out, Out::Welcome(_));
+        let written = Box::pin(self.write_queued(out)).await;
+        self.welcomed |= welcome && written.is_ok();
+        written
+    }
+
+    /// [`Self::write_out`]'s writing.
+    async fn write_queued(&mut self, out: Out) -> Result<(), End> {
         // A welcome whose document comes in parts, or is followed by the
         // updates after its snapshot: the welcome, then every part, then
         // every update, each its own message, before anything else.

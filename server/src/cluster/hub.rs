@@ -597,8 +597,15 @@ impl Hub {
             last: batch.last,
             read,
         };
-        if h.tx.try_send(delivery).is_err() {
-            tracing::warn!(room = %batch.room, "a room's queue of log entries was full; entries skipped");
+        match h.tx.try_send(delivery) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(room = %batch.room, "a room's queue of log entries was full; entries skipped");
+            }
+            // The room is gone (its task ends with it): nothing to apply
+            // to. (Counted as "full" before: hundreds of false warnings in
+            // a run of the suite over three nodes.)
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 }
@@ -842,19 +849,27 @@ async fn apply(
     settings: Settings,
     mut since: Since,
 ) {
+    // The oldest cursor whose check for trimmed entries Redis did not
+    // answer: checked again with the next delivery.
+    let mut unchecked: Option<EntryId> = None;
+    // Updates that build on changes this node lacks, in log order, kept
+    // until what they build on is merged (see `import_lacking`).
+    let mut lacking: Vec<Remote> = Vec::new();
     while let Some(d) = rx.recv().await {
         let Some(room) = room.upgrade() else { return };
         // Read from a cursor older than the trim behind the room's
         // snapshot: entries it never read may be gone. The snapshot has
         // them (docs/scale-out.md, "Snapshots and trimming").
-        if may_be_trimmed(&cluster, d.from) {
-            match fill_from_snapshot(&room, &cluster, d.from, settings).await {
+        let from = unchecked.take().map_or(d.from, |u| u.min(d.from));
+        if may_be_trimmed(&cluster, from) {
+            match retried(|| fill_from_snapshot(&room, &cluster, from, settings)).await {
                 Ok(true) => {
-                    tracing::info!(room = %room.id(), from = %d.from, "this node's read of the room's log fell behind its trimming; merged the room's snapshot");
+                    tracing::info!(room = %room.id(), %from, "this node's read of the room's log fell behind its trimming; merged the room's snapshot");
                 }
                 Ok(false) => {}
                 Err(e) => {
-                    tracing::warn!(room = %room.id(), error = %e, "could not check the room's log for trimmed entries");
+                    tracing::warn!(room = %room.id(), error = %e, "could not check the room's log for trimmed entries; checking with the next read");
+                    unchecked = Some(from);
                 }
             }
         }
@@ -871,7 +886,11 @@ async fn apply(
                 entries.remove(i);
             }
         }
-        room.apply_remote(entries, settings).await;
+        let mut missed = room.apply_remote(entries, settings).await;
+        if !lacking.is_empty() || !missed.is_empty() {
+            lacking.append(&mut missed);
+            lacking = import_lacking(&room, &cluster, lacking, settings).await;
+        }
         room.applied_to(d.last.ms, d.last.seq);
         since.entries += d.read.entries;
         since.bytes += d.read.bytes;
@@ -885,6 +904,63 @@ async fn apply(
             }
         }
     }
+}
+
+/// Most updates kept waiting for what they build on (see
+/// [`import_lacking`]); past it the oldest are dropped, with a warning.
+const MAX_LACKING: usize = 1024;
+
+/// Imports again, in log order, the updates that built on changes this
+/// node lacked: as they are (what they lacked may have arrived since),
+/// then after merging the room's snapshot (their dependencies were trimmed
+/// from the log before this node read them, and a check for that failed
+/// or raced with the trim). Those still lacking something are returned,
+/// to try again with the next read. Without this they were dropped, and
+/// this node's members never had them (a test of a reader behind the trim
+/// failed one run in two).
+async fn import_lacking(
+    room: &Arc<Room>,
+    cluster: &Cluster,
+    lacking: Vec<Remote>,
+    settings: Settings,
+) -> Vec<Remote> {
+    let lacking = room.apply_remote(lacking, settings).await;
+    if lacking.is_empty() {
+        return lacking;
+    }
+    match retried(|| merge_snapshot(room, cluster, settings)).await {
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(room = %room.id(), error = %e, "could not merge the room's snapshot for updates that lack changes; trying again with the next read");
+        }
+    }
+    let mut lacking = room.apply_remote(lacking, settings).await;
+    if !lacking.is_empty() {
+        tracing::warn!(room = %room.id(), kept = lacking.len(), "updates of other nodes lack changes this node has not got even from the room's snapshot; kept until they arrive");
+    }
+    if lacking.len() > MAX_LACKING {
+        let dropped = lacking.len() - MAX_LACKING;
+        lacking.drain(..dropped);
+        tracing::warn!(room = %room.id(), dropped, "dropped updates of other nodes that lacked changes for too long");
+    }
+    lacking
+}
+
+/// `op`, tried again twice (50 then 100 ms later) when Redis failed: the
+/// node's command connection reconnects by itself after an error.
+async fn retried<T, F: std::future::Future<Output = ClusterResult<T>>>(
+    mut op: impl FnMut() -> F,
+) -> ClusterResult<T> {
+    let mut wait = Duration::from_millis(50);
+    for _ in 0..2 {
+        match op().await {
+            Ok(t) => return Ok(t),
+            Err(e) => tracing::debug!(error = %e, "a Redis command failed; trying again"),
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
+    op().await
 }
 
 /// How far the clocks of Redis and this node may disagree when judging
@@ -917,12 +993,20 @@ async fn fill_from_snapshot(
         Some(at) if trimmed_to(at) > from => {}
         _ => return Ok(false),
     }
-    let Some((snapshot, at)) = cluster.snapshot(room.id()).await? else {
+    merge_snapshot(room, cluster, settings).await
+}
+
+/// Merges the room's snapshot into the room: what it brings is imported
+/// and relayed to this node's members like another node's update.
+/// Returns whether there was a snapshot.
+async fn merge_snapshot(
+    room: &Arc<Room>,
+    cluster: &Cluster,
+    settings: Settings,
+) -> ClusterResult<bool> {
+    let Some((snapshot, _)) = cluster.snapshot(room.id()).await? else {
         return Ok(false);
     };
-    if trimmed_to(at) <= from {
-        return Ok(false);
-    }
     let have = room.doc_version().await;
     let missing = tokio::task::spawn_blocking(move || {
         // Normal priority: the room waits on this catch-up, and a
@@ -939,7 +1023,9 @@ async fn fill_from_snapshot(
     .map_err(|e| ClusterError::Reply(format!("loading the room's snapshot failed: {e}")))?
     .map_err(|e| ClusterError::Reply(format!("the room's snapshot does not load: {e}")))?;
     if let Some(data) = missing {
-        room.apply_remote(vec![Remote::Update { from: 0, data }], settings)
+        // Made from this document's version: it lacks nothing here.
+        let _ = room
+            .apply_remote(vec![Remote::Update { from: 0, data }], settings)
             .await;
     }
     Ok(true)

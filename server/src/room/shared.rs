@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use collab_doc::UpdateInfo;
+use collab_doc::{DocError, UpdateInfo};
 use collab_protocol::{Member, ServerMsg, UserId};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -115,15 +115,23 @@ impl Room {
     /// goings and messages. The entries were checked by the node that
     /// accepted them; an update is still imported checked and bounded,
     /// like a member's, on the blocking pool when it is not a keystroke.
+    ///
+    /// Returns the updates that build on changes this document lacks (its
+    /// read of the log missed entries: trimmed before it read them), in
+    /// order, for the caller to import again once it has merged what they
+    /// build on; they are not lost with the entries already read.
     pub(crate) async fn apply_remote(
         self: &Arc<Self>,
         entries: Vec<Remote>,
         settings: DocSettings,
-    ) {
+    ) -> Vec<Remote> {
+        let mut lacking = Vec::new();
         for entry in entries {
             match entry {
                 Remote::Update { from, data } => {
-                    self.import_remote(from, data, settings).await;
+                    if let Some(data) = self.import_remote(from, data, settings).await {
+                        lacking.push(Remote::Update { from, data });
+                    }
                 }
                 Remote::Peer { peer, session } => {
                     self.doc.lock().await.owners.insert(peer, session);
@@ -131,15 +139,23 @@ impl Room {
                 event => self.remote_event(event),
             }
         }
+        lacking
     }
 
-    async fn import_remote(self: &Arc<Self>, from: UserId, data: Vec<u8>, settings: DocSettings) {
+    /// Imports another node's update; gives it back when it builds on
+    /// changes the document does not have.
+    async fn import_remote(
+        self: &Arc<Self>,
+        from: UserId,
+        data: Vec<u8>,
+        settings: DocSettings,
+    ) -> Option<Vec<u8>> {
         let max_doc_bytes = settings.max_doc_bytes;
         let info = match UpdateInfo::read(&data) {
             Ok(info) => info,
             Err(e) => {
                 tracing::warn!(room = %self.id, user = from, error = %e, "skipping another node's update that does not decode");
-                return;
+                return None;
             }
         };
         let relay = Utf8Bytes::from(ServerMsg::update_json(from, &data));
@@ -147,7 +163,14 @@ impl Room {
         let runs = part.import_runs(data.len(), max_doc_bytes);
         let room = Arc::clone(self);
         let (part, result) = run(part, runs, move |p| {
-            let new = p.doc.import_checked(&data, &info, max_doc_bytes)?;
+            let new = match p.doc.import_checked(&data, &info, max_doc_bytes) {
+                Ok(new) => new,
+                Err(DocError::MissingDependencies) => return Err(Some(data)),
+                Err(e) => {
+                    tracing::warn!(room = %room.id, user = from, error = %e, "another node's update was not imported");
+                    return Err(None);
+                }
+            };
             let mut job = None;
             if new {
                 let mut st = room.lock();
@@ -160,13 +183,15 @@ impl Room {
         })
         .await;
         drop(part);
-        match result.and_then(|r| r) {
-            Ok(Some(job)) => spawn_compaction(Arc::clone(self), job),
-            Ok(None) => {}
+        match result {
+            Ok(Ok(Some(job))) => spawn_compaction(Arc::clone(self), job),
+            Ok(Ok(None)) | Ok(Err(None)) => {}
+            Ok(Err(Some(data))) => return Some(data),
             Err(e) => {
                 tracing::warn!(room = %self.id, user = from, error = %e, "another node's update was not imported");
             }
         }
+        None
     }
 
     /// What a Redis that lost the room (it came back empty) gets back from

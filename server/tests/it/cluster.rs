@@ -231,6 +231,96 @@ async fn members_on_two_nodes_share_a_room() {
     c.stop().await;
 }
 
+/// Names clash across three nodes as they do on one (issue 18): a name
+/// held on node a is refused on node b, which hosts the room, and on node
+/// c, which loads it for that join; once its member leaves, the name is
+/// free on every node; and three joins of one name at once, one per node,
+/// let exactly one in.
+#[tokio::test]
+async fn names_clash_across_three_nodes_as_on_one() {
+    let redis = RedisServer::start().await;
+    let nodes = [
+        Server::start(node_config(&redis, "node-a")).await,
+        Server::start(node_config(&redis, "node-b")).await,
+        Server::start(node_config(&redis, "node-c")).await,
+    ];
+    let [a, b, c] = &nodes;
+    let (mut alice, _) = a.join("names", "alice").await;
+    let (mut bob, _) = b.join("names", "bob").await;
+    // Node c does not host the room: it loads it for this join.
+    for (node, host) in [(b, "b"), (c, "c")] {
+        let mut twin = node.client().await;
+        twin.send(&ClientMsg::Join(join_msg("names", "alice")))
+            .await;
+        let (msg, _) = twin.expect_error(ErrorCode::NameTaken).await;
+        assert!(msg.contains("alice"), "node {host}: {msg}");
+    }
+    // Now c hosts the room (carol is there): still refused.
+    let (mut carol, _) = c.join("names", "carol").await;
+    let mut twin = c.client().await;
+    twin.send(&ClientMsg::Join(join_msg("names", "alice")))
+        .await;
+    twin.expect_error(ErrorCode::NameTaken).await;
+
+    // Alice leaves node a: b and c see it, and then the name is free on
+    // every node (held in turn on c, then b, then a, each time refused on
+    // the two others).
+    alice.send(&ClientMsg::Leave).await;
+    for who in [&mut bob, &mut carol] {
+        who.recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+            .await;
+    }
+    for (i, holder) in [(2, c), (1, b), (0, a)] {
+        let (mut again, w) = holder.join("names", "alice").await;
+        assert_eq!(w.you.name, "alice");
+        for (j, other) in nodes.iter().enumerate().filter(|(j, _)| *j != i) {
+            let mut twin = other.client().await;
+            twin.send(&ClientMsg::Join(join_msg("names", "alice")))
+                .await;
+            let (msg, _) = twin.expect_error(ErrorCode::NameTaken).await;
+            assert!(msg.contains("alice"), "node {j} while {i} holds it: {msg}");
+        }
+        again.send(&ClientMsg::Leave).await;
+        // A member on another node reads its `left` from the log, which
+        // the release wrote: the name is free in Redis by then.
+        let observer = if i == 1 { &mut carol } else { &mut bob };
+        observer
+            .recv_until(|m| matches!(m, ServerMsg::Left { .. }))
+            .await;
+    }
+
+    // One name claimed on the three nodes at once: exactly one gets in.
+    let mut twins = Vec::new();
+    for node in &nodes {
+        twins.push(node.client().await);
+    }
+    let answers = futures::future::join_all(twins.iter_mut().map(|t| async move {
+        t.send(&ClientMsg::Join(join_msg("names", "zed"))).await;
+        t.recv().await
+    }))
+    .await;
+    let welcomed = answers
+        .iter()
+        .filter(|m| matches!(m, ServerMsg::Welcome(_)))
+        .count();
+    let taken = answers
+        .iter()
+        .filter(|m| {
+            matches!(
+                m,
+                ServerMsg::Error {
+                    code: ErrorCode::NameTaken,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!((welcomed, taken), (1, 2), "{answers:?}");
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
 /// Chat reaches every node hosting the room; a direct message reaches its
 /// member on another node only (and is echoed to its sender); presence
 /// crosses nodes too; a direct message to nobody is refused as on one
@@ -1119,6 +1209,145 @@ async fn a_join_under_way_at_its_nodes_stop_leaves_no_ghost() {
 }
 
 /// The value of a counter or gauge in a node's `/metrics`.
+/// A join that ends as its node begins to stop gets its welcome before
+/// `shutdown`: else its client, with no session to present, joins again
+/// elsewhere as a newcomer and finds its name held by its own entry until
+/// the stopping node's release of it lands (`name_taken`; the randomized
+/// suite over three nodes hit it). Redis holds the join up while the stop
+/// begins; the connection then has its welcome queued and the stop
+/// signalled at once (which it used to pick five times in six). Three
+/// rounds.
+#[tokio::test]
+async fn a_join_ending_as_its_node_stops_is_welcomed_before_shutdown() {
+    let redis = RedisServer::start().await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for round in 0..3 {
+        let mut config = node_config(&redis, &format!("node-{round}"));
+        config.shutdown_grace = Duration::from_millis(50);
+        // No heartbeat write held up by the pause ahead of the join's
+        // commands on the node's connection.
+        if let Some(cluster) = config.cluster.as_mut() {
+            cluster.member_ttl = Duration::from_secs(60);
+        }
+        let mut a = Server::start(config).await;
+        // Its first heartbeat done (the next is 20 s away), so the pause
+        // holds up the join and nothing of the node's own ahead of it.
+        timeout(WAIT, async {
+            while metric(&a, "collab_cluster_heartbeats_total").await < 1 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("a first heartbeat");
+        let _: () = redis::cmd("CLIENT")
+            .arg(&["PAUSE", "300", "WRITE"])
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let mut newbie = a.client().await;
+        let room = format!("late{round}");
+        newbie
+            .send(&ClientMsg::Join(join_msg(&room, "newbie")))
+            .await;
+        // Its join waits for its member id (`INCR`), paused by Redis.
+        timeout(WAIT, async {
+            loop {
+                let list: String = redis::cmd("CLIENT")
+                    .arg("LIST")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                if list.lines().any(|l| l.contains("cmd=incr")) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the join reaches Redis");
+        a.trigger_shutdown();
+        match newbie.recv().await {
+            ServerMsg::Welcome(w) => assert_eq!(w.you.name, "newbie"),
+            other => panic!("round {round}: expected the welcome, got {other:?}"),
+        }
+        newbie
+            .recv_until(|m| matches!(m, ServerMsg::Shutdown { .. }))
+            .await;
+        timeout(WAIT, a.handle).await.unwrap().unwrap().unwrap();
+    }
+}
+
+/// A member moving from a node that died before writing what it relayed
+/// there brings what it saw of another member's edits with its own; the
+/// node it lands on waits (bounded) for that member, reconnecting too, to
+/// send its edit again, rather than refusing the honest member at once as
+/// writing under another's peer id (the suite over three nodes with
+/// kills hit it). Here nils holds mona's edit that no node has, and mona
+/// sends it while nils's update waits.
+#[tokio::test]
+async fn an_edit_brought_before_its_author_sent_it_waits_for_its_author() {
+    let redis = RedisServer::start().await;
+    let quiet = |node: &str| {
+        let mut c = node_config(&redis, node);
+        // No tick on the command connection: its last command is the
+        // waiting update's read of the log's tip.
+        if let Some(cluster) = c.cluster.as_mut() {
+            cluster.member_ttl = Duration::from_secs(60);
+        }
+        c
+    };
+    let a = Server::start(quiet("node-a")).await;
+    let b = Server::start(quiet("node-b")).await;
+    let (mut mona, wm) = a.join("unwritten", "mona").await;
+    let (mut nils, wn) = b.join("unwritten", "nils").await;
+    let mut dm = replica(&wm);
+    let hers = edit(&mut dm, 0, "mona. ");
+    let mut dn = replica(&wn);
+    let before = dn.version();
+    dn.import(hers.as_slice()).unwrap();
+    let at = dn.len_chars();
+    dn.splice(at, 0, "nils.").unwrap();
+    let both = dn.updates_since(&before).unwrap();
+    nils.send(&ClientMsg::Update {
+        seq: 1,
+        data: collab_protocol::Base64Bytes(both),
+    })
+    .await;
+    // Node b reads the log's tip for mona's changes (`XREVRANGE`).
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    timeout(WAIT, async {
+        loop {
+            let list: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if list.lines().any(|l| l.contains("cmd=xrevrange")) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("node b looks for mona's changes");
+    mona.send(&ClientMsg::Update { seq: 1, data: hers }).await;
+    mona.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 1 }))
+        .await;
+    match nils
+        .recv_until(|m| matches!(m, ServerMsg::Ack { .. } | ServerMsg::Error { .. }))
+        .await
+    {
+        ServerMsg::Ack { seq } => assert_eq!(seq, 1),
+        other => panic!("nils's update was refused: {other:?}"),
+    }
+    let (_, w) = a.join("unwritten", "olga").await;
+    assert_eq!(replica(&w).text(), "mona. nils.");
+    a.stop().await;
+    b.stop().await;
+}
+
 async fn metric(server: &Server, name: &str) -> u64 {
     metric_as(server, name).await
 }
