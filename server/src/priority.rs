@@ -151,26 +151,31 @@ pub(crate) async fn background<R: Send + 'static>(
 pub(crate) async fn heavy<R: Send + 'static>(
     work: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, Lost> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let job = std::sync::Arc::new(parking_lot::Mutex::new(Some((work, tx))));
+    // The closure is lost with a thread that cannot start: kept here to
+    // run it elsewhere then.
+    let job = std::sync::Arc::new(parking_lot::Mutex::new(Some(work)));
     let mine = std::sync::Arc::clone(&job);
     let spawned = std::thread::Builder::new()
         .name("collab-heavy".into())
         .spawn(move || {
             lower_this_thread(Level::Heavy);
-            if let Some((work, tx)) = mine.lock().take() {
-                let _ = tx.send(work());
-            }
+            let work = mine.lock().take();
+            work.map(|work| work())
         });
-    if spawned.is_err() {
-        tracing::debug!("no thread for heavy work: it runs on the blocking pool");
-        if let Some((work, tx)) = job.lock().take() {
-            tokio::task::spawn_blocking(move || {
-                let _ = tx.send(work());
-            });
+    match spawned {
+        // Awaited from the blocking pool, so the runtime knows blocking
+        // work is under way (tokio's paused clock in tests does not run
+        // ahead of it, as it would for a thread it does not know).
+        Ok(thread) => match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Ok(Some(done))) => Ok(done),
+            _ => Err(Lost),
+        },
+        Err(_) => {
+            tracing::debug!("no thread for heavy work: it runs on the blocking pool");
+            let work = job.lock().take().ok_or(Lost)?;
+            tokio::task::spawn_blocking(work).await.map_err(|_| Lost)
         }
     }
-    rx.await.map_err(|_| Lost)
 }
 
 /// Lowers the calling thread's priority for good to `level`:
