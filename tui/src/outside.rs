@@ -79,52 +79,53 @@ impl Outside {
                     text,
                     expect,
                     folders_under,
-                } => {
-                    let tx = self.done_tx.clone();
-                    let before = self.last_save.take();
-                    self.saves += 1;
-                    self.last_save = Some(tokio::spawn(async move {
-                        if let Some(before) = before {
-                            let _ = before.await;
-                        }
-                        let written = tokio::task::spawn_blocking(move || {
-                            make_folders(&path, folders_under.as_deref())?;
-                            save(&path, &text, expect)
-                        })
-                        .await;
-                        let result = written.unwrap_or_else(|e| {
-                            Err(SaveError::Io(format!("the save stopped: {e}")))
-                        });
-                        let _ = tx.send(Action::Saved(result));
-                    }));
-                }
-                Order::MoveOnDisk { moves, root } => {
-                    let tx = self.done_tx.clone();
-                    let before = self.last_save.take();
-                    self.saves += 1;
-                    self.last_save = Some(tokio::spawn(async move {
-                        if let Some(before) = before {
-                            let _ = before.await;
-                        }
-                        let done = tokio::task::spawn_blocking(move || {
-                            moves
-                                .into_iter()
-                                .map(|m| {
-                                    let outcome = crate::disk_moves::apply(&m, &root);
-                                    (m, outcome)
-                                })
-                                .collect()
-                        })
-                        .await
-                        .unwrap_or_default();
-                        let _ = tx.send(Action::MovedOnDisk(done));
-                    }));
-                }
+                } => self.on_disk_in_turn(
+                    move || {
+                        let written = make_folders(&path, folders_under.as_deref())
+                            .and_then(|()| save(&path, &text, expect));
+                        Action::Saved(written)
+                    },
+                    |e| Action::Saved(Err(SaveError::Io(format!("the save stopped: {e}")))),
+                ),
+                Order::MoveOnDisk { moves, root } => self.on_disk_in_turn(
+                    move || {
+                        let done = moves
+                            .into_iter()
+                            .map(|m| {
+                                let outcome = crate::disk_moves::apply(&m, &root);
+                                (m, outcome)
+                            })
+                            .collect();
+                        Action::MovedOnDisk(done)
+                    },
+                    |_| Action::MovedOnDisk(Vec::new()),
+                ),
                 Order::Clipboard(text) => osc52(&text),
                 Order::Quit => flow = Flow::Quit,
             }
         }
         flow
+    }
+
+    /// Runs `work` (a save, or the room's renames and deletes carried to
+    /// disk) on the blocking pool once the disk work before it has ended,
+    /// so writes and moves reach the disk in the order the app gave them,
+    /// and sends the app its result (`lost` when the work itself was lost).
+    fn on_disk_in_turn(
+        &mut self,
+        work: impl FnOnce() -> Action + Send + 'static,
+        lost: impl FnOnce(tokio::task::JoinError) -> Action + Send + 'static,
+    ) {
+        let tx = self.done_tx.clone();
+        let before = self.last_save.take();
+        self.saves += 1;
+        self.last_save = Some(tokio::spawn(async move {
+            if let Some(before) = before {
+                let _ = before.await;
+            }
+            let action = tokio::task::spawn_blocking(work).await.unwrap_or_else(lost);
+            let _ = tx.send(action);
+        }));
     }
 
     /// A save is being written: its result has not been applied yet.

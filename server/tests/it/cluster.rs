@@ -1184,21 +1184,7 @@ async fn a_join_under_way_at_its_nodes_stop_leaves_no_ghost() {
         .send(&ClientMsg::Join(join_msg("ghost", "newbie")))
         .await;
     // Its join waits for its member id (`INCR`), paused by Redis.
-    timeout(WAIT, async {
-        loop {
-            let list: String = redis::cmd("CLIENT")
-                .arg("LIST")
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            if list.lines().any(|l| l.contains("cmd=incr")) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the join reaches Redis");
+    join_waits_in_redis(&mut conn).await;
     a.stop().await;
 
     let (_newbie, w) = b.join("ghost", "newbie").await;
@@ -1251,21 +1237,7 @@ async fn a_join_ending_as_its_node_stops_is_welcomed_before_shutdown() {
             .send(&ClientMsg::Join(join_msg(&room, "newbie")))
             .await;
         // Its join waits for its member id (`INCR`), paused by Redis.
-        timeout(WAIT, async {
-            loop {
-                let list: String = redis::cmd("CLIENT")
-                    .arg("LIST")
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                if list.lines().any(|l| l.contains("cmd=incr")) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await
-        .expect("the join reaches Redis");
+        join_waits_in_redis(&mut conn).await;
         a.trigger_shutdown();
         match newbie.recv().await {
             ServerMsg::Welcome(w) => assert_eq!(w.you.name, "newbie"),
@@ -1542,4 +1514,24 @@ async fn the_environment_configures_a_node_as_the_flags_do() {
     assert!(err.to_string().contains("--node-id"), "{err}");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Returns once a join's `INCR` (its member id) is waiting in Redis, paused
+/// by `CLIENT PAUSE` on `conn`'s server.
+async fn join_waits_in_redis(conn: &mut redis::aio::MultiplexedConnection) {
+    timeout(WAIT, async {
+        loop {
+            let list: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(conn)
+                .await
+                .unwrap();
+            if list.lines().any(|l| l.contains("cmd=incr")) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the join reaches Redis");
 }
