@@ -15,8 +15,8 @@ mod common;
 
 use std::time::Instant;
 
-use collab_doc::tree::{Kind, NodeId};
-use common::{Member, Server, TempDir, median};
+use collab_doc::tree::Kind;
+use common::{LINE, Member, Server, TempDir, median, share_workspace};
 
 async fn cost_of_joining_and_opening() {
     let dir = TempDir::new("workspace");
@@ -35,28 +35,7 @@ async fn cost_of_joining_and_opening() {
             items.push((format!("dir{d:03}/file{f:02}.rs"), Kind::File));
         }
     }
-    let refs: Vec<(&str, Kind)> = items.iter().map(|(p, k)| (p.as_str(), *k)).collect();
-    let (mut alice, welcome, mut tree) = Member::join2(server.addr, "big", "alice").await;
-    let peer = welcome["peer"].as_u64().unwrap();
-    let ids = alice.seed_tree(&mut tree, &refs).await;
-    let files: Vec<NodeId> = ids
-        .iter()
-        .zip(&refs)
-        .filter(|(_, (_, k))| *k == Kind::File)
-        .map(|(id, _)| *id)
-        .take(100)
-        .collect();
-    let line = "let x = 1; // a line of some forty bytes\n";
-    for id in &files {
-        let mut doc = alice.open(*id, peer).await;
-        doc.splice(doc.len_chars(), 0, &line.repeat(50)).unwrap();
-        let data = doc.take_local_update().unwrap();
-        alice.update_acked(&id.to_string(), &data).await;
-        alice
-            .send_json(serde_json::json!({"type":"close","doc_id":id.to_string()}).to_string())
-            .await;
-    }
-    alice.leave().await;
+    let files = share_workspace(server.addr, "big", &items, 100).await;
 
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let (mut joins, mut cold, mut warm) = (vec![], vec![], vec![]);
@@ -74,13 +53,13 @@ async fn cost_of_joining_and_opening() {
         }
         let peer = welcome["peer"].as_u64().unwrap();
         let t0 = Instant::now();
-        assert_eq!(m.open(files[i], peer).await.len_chars(), line.len() * 50);
+        assert_eq!(m.open(files[i], peer).await.len_chars(), LINE.len() * 50);
         cold.push(ms(t0));
         if i > 0 {
             let t0 = Instant::now();
             assert_eq!(
                 m.open(files[i - 1], peer).await.len_chars(),
-                line.len() * 50
+                LINE.len() * 50
             );
             warm.push(ms(t0));
         }

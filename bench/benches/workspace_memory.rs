@@ -13,8 +13,8 @@ mod common;
 use std::alloc::System;
 
 use cap::Cap;
-use collab_doc::tree::{Kind, NodeId};
-use common::{Member, Server, TempDir};
+use collab_doc::tree::Kind;
+use common::{Member, Server, TempDir, share_workspace};
 
 #[global_allocator]
 static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
@@ -41,28 +41,8 @@ async fn heap_by_open_files() {
         .map(|d| (format!("dir{d:02}"), Kind::Dir))
         .collect();
     items.extend(paths);
-    let refs: Vec<(&str, Kind)> = items.iter().map(|(p, k)| (p.as_str(), *k)).collect();
-    let (mut alice, welcome, mut tree) = Member::join2(server.addr, "mem", "alice").await;
-    let peer = welcome["peer"].as_u64().unwrap();
-    let ids = alice.seed_tree(&mut tree, &refs).await;
-    let files: Vec<NodeId> = ids
-        .iter()
-        .zip(&refs)
-        .filter(|(_, (_, k))| *k == Kind::File)
-        .map(|(id, _)| *id)
-        .collect();
+    let files = share_workspace(server.addr, "mem", &items, FILES).await;
     assert_eq!(files.len(), FILES);
-    let line = "let x = 1; // a line of some forty bytes\n";
-    for id in &files {
-        let mut doc = alice.open(*id, peer).await;
-        doc.splice(0, 0, &line.repeat(50)).unwrap();
-        let data = doc.take_local_update().unwrap();
-        alice.update_acked(&id.to_string(), &data).await;
-        alice
-            .send_json(serde_json::json!({"type":"close","doc_id":id.to_string()}).to_string())
-            .await;
-    }
-    alice.leave().await;
     let empty = kib();
 
     let (mut bob, welcome, _tree) = Member::join2(server.addr, "mem", "bob").await;

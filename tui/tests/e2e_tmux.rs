@@ -16,6 +16,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use unicode_width::UnicodeWidthStr;
 
+#[path = "support/mod.rs"]
+mod support;
+use support::files_under;
+
 const BIN: &str = env!("CARGO_BIN_EXE_collab-tui");
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -320,24 +324,6 @@ fn count(haystack: &str, needle: &str) -> usize {
 
 fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap()
-}
-
-/// The files under `dir`, by path, sorted.
-fn files_under(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 #[test]

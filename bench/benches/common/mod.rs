@@ -241,6 +241,42 @@ impl Member {
     }
 }
 
+/// A line of some forty bytes, of which the benches' files are made.
+pub const LINE: &str = "let x = 1; // a line of some forty bytes\n";
+
+/// Alice shares a workspace of `items` in `room` (a stored server, as the
+/// workspace benches run), fills the first `filled` of its files with 50
+/// [`LINE`]s each, closes them, and leaves: a room nobody is in, its
+/// files in the store. Returns the ids of every file, in `items`' order.
+pub async fn share_workspace(
+    addr: SocketAddr,
+    room: &str,
+    items: &[(String, Kind)],
+    filled: usize,
+) -> Vec<NodeId> {
+    let refs: Vec<(&str, Kind)> = items.iter().map(|(p, k)| (p.as_str(), *k)).collect();
+    let (mut alice, welcome, mut tree) = Member::join2(addr, room, "alice").await;
+    let peer = welcome["peer"].as_u64().unwrap();
+    let ids = alice.seed_tree(&mut tree, &refs).await;
+    let files: Vec<NodeId> = ids
+        .iter()
+        .zip(&refs)
+        .filter(|(_, (_, k))| *k == Kind::File)
+        .map(|(id, _)| *id)
+        .collect();
+    for id in files.iter().take(filled) {
+        let mut doc = alice.open(*id, peer).await;
+        doc.splice(doc.len_chars(), 0, &LINE.repeat(50)).unwrap();
+        let data = doc.take_local_update().unwrap();
+        alice.update_acked(&id.to_string(), &data).await;
+        alice
+            .send_json(json!({"type":"close","doc_id":id.to_string()}).to_string())
+            .await;
+    }
+    alice.leave().await;
+    files
+}
+
 pub fn b64(bytes: &[u8]) -> Value {
     serde_json::to_value(Base64Bytes(bytes.to_vec())).unwrap()
 }
