@@ -80,7 +80,11 @@ impl Drop for Node {
 async fn joins(nodes: &[Node], alive: &[bool]) -> Vec<Option<u64>> {
     let mut out = Vec::new();
     for (node, alive) in nodes.iter().zip(alive) {
-        out.push(if *alive { Some(node.joins().await) } else { None });
+        out.push(if *alive {
+            Some(node.joins().await)
+        } else {
+            None
+        });
     }
     out
 }
@@ -92,11 +96,13 @@ async fn joined_on(nodes: &[Node], alive: &[bool], before: &[Option<u64>]) -> us
     timeout(WAIT, async {
         loop {
             let now = joins(nodes, alive).await;
-            let rose: Vec<usize> = (0..nodes.len())
-                .filter(|&i| now[i] > before[i])
-                .collect();
+            let rose: Vec<usize> = (0..nodes.len()).filter(|&i| now[i] > before[i]).collect();
             if !rose.is_empty() {
-                assert_eq!(rose.len(), 1, "one join counted on {rose:?}: {before:?} {now:?}");
+                assert_eq!(
+                    rose.len(),
+                    1,
+                    "one join counted on {rose:?}: {before:?} {now:?}"
+                );
                 let i = rose[0];
                 assert_eq!(now[i].unwrap() - before[i].unwrap(), 1, "one join");
                 return i;
@@ -156,7 +162,10 @@ async fn the_shipped_nginx_balances_members_over_nodes_and_survives_a_kill() {
     let mut bob = Client::connect(nginx.addr).await;
     let wb = bob.join("lb", "bob").await;
     let on_bob = joined_on(&nodes, &alive, &before).await;
-    assert_ne!(on_alice, on_bob, "least_conn sends bob to a node without members");
+    assert_ne!(
+        on_alice, on_bob,
+        "least_conn sends bob to a node without members"
+    );
     assert_eq!(wb.members.len(), 2, "bob sees alice: {:?}", wb.members);
     match alice
         .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
@@ -253,7 +262,10 @@ async fn the_shipped_nginx_balances_members_over_nodes_and_survives_a_kill() {
     let before = joins(&nodes, &alive).await;
     let bea = join(names[1]).await;
     let on_bea = joined_on(&nodes, &alive, &before).await;
-    assert_ne!(on_ann, on_bea, "least_conn sends bea to a node without members");
+    assert_ne!(
+        on_ann, on_bea,
+        "least_conn sends bea to a node without members"
+    );
     let members = [ann, bea];
 
     const EDITS: usize = 40;
@@ -434,14 +446,24 @@ fn the_compose_file_fits_the_server_and_the_files_we_ship() {
         .expect("the image's COLLAB_BIND");
     let port = bind.rsplit(':').next().unwrap();
     for node in ["node-a", "node-b", "node-c"] {
-        assert!(SHIPPED.contains(&format!("server {node}:{port} ")), "{node}:{port}");
-        assert!(compose.contains(&format!("\n  {node}:\n")), "service {node}");
+        assert!(
+            SHIPPED.contains(&format!("server {node}:{port} ")),
+            "{node}:{port}"
+        );
+        assert!(
+            compose.contains(&format!("\n  {node}:\n")),
+            "service {node}"
+        );
         assert!(compose.contains(&format!("COLLAB_NODE_ID: {node}\n")));
     }
     assert!(SHIPPED.contains("listen 7878;") && compose.contains("ports: [\"7878:7878\"]"));
 
     // Every client reaches a node from nginx's one address.
-    assert_eq!(compose.matches("<<: *node-env\n").count(), 3, "each node merges x-node-env");
+    assert_eq!(
+        compose.matches("<<: *node-env\n").count(),
+        3,
+        "each node merges x-node-env"
+    );
     let env = compose_node_env();
     let value = |k: &str| {
         env.iter()
@@ -449,6 +471,12 @@ fn the_compose_file_fits_the_server_and_the_files_we_ship() {
             .map(|(_, v)| v.parse::<usize>().unwrap())
             .unwrap_or_else(|| panic!("the nodes' environment sets {k}"))
     };
-    assert!(value("COLLAB_MAX_CONNECTIONS_PER_IP") >= 1024, "--max-connections");
-    assert!(value("COLLAB_MAX_HALF_OPEN_PER_IP") >= 256, "--max-half-open");
+    assert!(
+        value("COLLAB_MAX_CONNECTIONS_PER_IP") >= 1024,
+        "--max-connections"
+    );
+    assert!(
+        value("COLLAB_MAX_HALF_OPEN_PER_IP") >= 256,
+        "--max-half-open"
+    );
 }
