@@ -76,6 +76,22 @@ impl Drop for Node {
     }
 }
 
+/// Every node's `collab_connections_open` (its own `/metrics` request
+/// among them, as in every reading).
+async fn open_connections(nodes: &[Node]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for node in nodes {
+        let (_, body) = get(node.addr, "/metrics").await;
+        out.push(
+            body.lines()
+                .find_map(|l| l.strip_prefix("collab_connections_open "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no collab_connections_open in {body}")),
+        );
+    }
+    out
+}
+
 /// Every node's `collab_joins_total`, in order (`None` for a dead one).
 async fn joins(nodes: &[Node], alive: &[bool]) -> Vec<Option<u64>> {
     let mut out = Vec::new();
@@ -152,6 +168,29 @@ async fn the_shipped_nginx_balances_members_over_nodes_and_survives_a_kill() {
         assert_eq!(get(nginx.addr, "/healthz").await.0, 200, "{}", nginx.log());
     }
     assert_eq!(get(nginx.addr, "/metrics").await.0, 404);
+
+    // Nine connections at once, taken by nginx's several workers: least_conn
+    // over counts they share (the upstream's zone) gives each node three.
+    let baseline = open_connections(&nodes).await;
+    let spread = futures::future::join_all((0..9).map(|_| Client::connect(nginx.addr))).await;
+    let held: Vec<u64> = open_connections(&nodes)
+        .await
+        .iter()
+        .zip(&baseline)
+        .map(|(now, was)| now - was)
+        .collect();
+    assert_eq!(held, [3, 3, 3], "connections per node\n{}", nginx.log());
+    for c in spread {
+        c.close().await;
+    }
+    // Closed at the nodes, so closed in nginx's counts before the joins.
+    timeout(WAIT, async {
+        while open_connections(&nodes).await != baseline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the nine connections closed");
 
     // Two members through nginx land on two nodes, and share one room.
     let before = joins(&nodes, &alive).await;
