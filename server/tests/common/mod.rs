@@ -2,6 +2,8 @@
 //! Every wait is bounded by a timeout; nothing sleeps to synchronise.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(target_os = "linux")]
+pub mod nginx;
 pub mod redis;
 
 use std::net::SocketAddr;

@@ -13,6 +13,8 @@ mod common;
 
 mod access;
 mod bad_input;
+#[cfg(all(feature = "cluster", target_os = "linux"))]
+mod balancer;
 mod budget;
 mod closing;
 #[cfg(feature = "cluster")]
