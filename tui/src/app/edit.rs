@@ -195,6 +195,7 @@ impl App {
                 return self.warn(format!("Edit not applied: {err}."));
             }
         }
+        self.saving.mark_edited();
         self.pull_changes(true);
         self.editor.set_selection(change.after);
         self.follow_cursor();

@@ -48,6 +48,9 @@ pub(super) struct Saving {
     file_state: FileState,
     /// Quitting: the leave is queued.
     quitting: bool,
+    /// Edited here since the buffer was shown (before its first welcome,
+    /// this is text no file holds).
+    edited: bool,
 }
 
 impl Saving {
@@ -60,6 +63,7 @@ impl Saving {
             modified: false,
             file_state: FileState::Ours,
             quitting: false,
+            edited: false,
         }
     }
 }
@@ -68,6 +72,23 @@ impl Saving {
     /// The text differs from the file as loaded or last saved.
     pub(super) fn is_modified(&self) -> bool {
         self.modified
+    }
+
+    /// A local edit went into the buffer.
+    pub(super) fn mark_edited(&mut self) {
+        self.edited = true;
+    }
+
+    /// Whether the buffer was edited here since it was shown.
+    pub(super) fn is_edited(&self) -> bool {
+        self.edited
+    }
+
+    /// `text` is the baseline of `[+]` from now on (the room's text at a
+    /// file's first welcome); a save under way, the stamp and what the
+    /// file is to this session stay as they are.
+    pub(super) fn rebase(&mut self, text: Rope) {
+        self.saved = text;
     }
 
     /// The file now saves to another path (a rename in the workspace): no

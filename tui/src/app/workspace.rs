@@ -219,10 +219,15 @@ impl App {
         let on_screen = self.current_file() == Some(id);
         match event {
             ClientEvent::Welcome { first, .. } if on_screen => {
+                // Typed before the file's first welcome: what was typed is
+                // not in any file, so it stays modified. (Not `modified()`:
+                // the room's text may have come in before its welcome.)
+                let typed = self.saving.is_edited();
                 self.pull_changes(false);
-                if first {
+                if first && !typed {
                     // The room's text is the baseline of `[+]`.
-                    self.set_saved_baseline();
+                    self.saving.rebase(self.editor.rope().clone());
+                    self.check_modified();
                 }
             }
             ClientEvent::DocChanged if on_screen => self.pull_changes(false),

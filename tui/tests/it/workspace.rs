@@ -127,6 +127,24 @@ impl Editor {
         }
     }
 
+    /// [`Editor::until`] reading only the connection: what the event loop
+    /// ran meanwhile (a save) has its result held back, so a test can
+    /// order the room's answer before it.
+    pub async fn until_net(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            self.turn();
+            if done(&self.app) {
+                return;
+            }
+            match timeout_at(deadline, self.out.net.recv()).await {
+                Ok(Some(a)) => self.app.update(a),
+                Ok(None) => panic!("the connection stopped while waiting for {what}"),
+                Err(_) => panic!("no {what} within {WITHIN:?}: {}", self.notices()),
+            }
+        }
+    }
+
     /// One turn without waiting: the frame's sync, orders carried out.
     pub fn turn(&mut self) {
         self.app.update(Action::Clock(Instant::now()));

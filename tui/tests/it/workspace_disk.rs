@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+use collab_doc::tree::NodeId;
+use collab_tui::app::App;
 use collab_tui::keymap::Command;
 
 use crate::support::files_under;
@@ -136,6 +138,56 @@ async fn a_file_changed_on_disk_or_an_unsaved_copy_is_never_moved_or_removed() {
     assert_eq!(
         files_under(a),
         ["README.md", "logo.png", "main.rs", "src/lib.rs"]
+    );
+}
+
+/// How many welcomes file `id`'s replica has had.
+fn welcomes(a: &App, id: NodeId) -> u64 {
+    let f = a.session.folder().unwrap();
+    f.ws.file(id).map_or(0, |r| r.welcomes())
+}
+
+/// A file typed into, and saved, before the room answered its open: its
+/// first welcome keeps the save under way (its result still lands, the file
+/// is known on disk) and what was typed stays modified. The welcome took
+/// the baseline afresh: the save was forgotten and typing before it was
+/// taken as saved (in CI, Notes.md's welcome after its save made the test
+/// above fail: its save never recorded Notes.md on disk).
+#[tokio::test]
+async fn a_files_first_welcome_keeps_a_save_under_way_and_what_was_typed() {
+    let url = server().await;
+    let (dir, mut alice) = alice_shares(&url).await;
+    let a = dir.path();
+    let mut bob = bob_sees_the_tree(&url).await;
+
+    create_in_tree(&mut alice, "new.md");
+    let id = alice.app.current_file().unwrap();
+    assert_eq!(welcomes(&alice.app, id), 0);
+    alice.type_str("mine\n");
+    alice.cmd(Command::Save);
+    assert!(alice.app.save_pending());
+    alice
+        .until_net("new.md's welcome", |a| welcomes(a, id) > 0)
+        .await;
+    assert!(alice.app.save_pending(), "{}", alice.notices());
+    alice.until("saved", |a| !a.save_pending()).await;
+    assert!(!alice.app.modified(), "{}", alice.notices());
+    assert_eq!(read(a, "new.md"), "mine\n");
+
+    bob.open_in_tree("main.rs");
+    let id = bob.app.current_file().unwrap();
+    assert_eq!(welcomes(&bob.app, id), 0);
+    bob.type_str("// b\n");
+    bob.until_net("main.rs's welcome", |a| welcomes(a, id) > 0)
+        .await;
+    let text = bob.text();
+    assert!(
+        text.contains("// b\n") && text.contains("fn main() {}"),
+        "{text}"
+    );
+    assert!(
+        bob.app.modified(),
+        "typed before the welcome, and not saved"
     );
 }
 
