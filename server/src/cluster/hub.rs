@@ -137,8 +137,27 @@ impl Hub {
         max_users: usize,
         every: Duration,
     ) -> Arc<Hub> {
+        let (hub, rx) = Hub::quiet(cluster, settings, max_users);
+        let hub = Arc::new(hub);
+        let tasks = vec![
+            tokio::spawn(publish(Arc::clone(&hub), rx)),
+            tokio::spawn(read(Arc::downgrade(&hub))),
+            tokio::spawn(tick(Arc::downgrade(&hub), every)),
+            tokio::spawn(presence(Arc::downgrade(&hub))),
+        ];
+        *hub.tasks.lock() = tasks;
+        hub
+    }
+
+    /// A hub with no task running yet, and the receiving end of its
+    /// publisher's queue.
+    fn quiet(
+        cluster: Arc<Cluster>,
+        settings: Settings,
+        max_users: usize,
+    ) -> (Hub, mpsc::Receiver<Op>) {
         let (ops, rx) = mpsc::channel(QUEUE);
-        let hub = Arc::new(Hub {
+        let hub = Hub {
             node: cluster.node().as_str().to_owned(),
             cluster,
             ops,
@@ -154,15 +173,8 @@ impl Hub {
             received: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
             gate: tokio::sync::RwLock::new(true),
-        });
-        let tasks = vec![
-            tokio::spawn(publish(Arc::clone(&hub), rx)),
-            tokio::spawn(read(Arc::downgrade(&hub))),
-            tokio::spawn(tick(Arc::downgrade(&hub), every)),
-            tokio::spawn(presence(Arc::downgrade(&hub))),
-        ];
-        *hub.tasks.lock() = tasks;
-        hub
+        };
+        (hub, rx)
     }
 
     /// Admits a join, or `None` once the node is stopping. The join holds
@@ -495,7 +507,13 @@ impl Hub {
     /// node hosting the room merges (each node that noticed writes its own:
     /// together they hold what any of them had).
     async fn republish(&self, room: &Arc<Room>) {
-        let Some(cursor) = self.hosted.lock().get(room.id()).map(|h| h.cursor) else {
+        let Some(cursor) = self
+            .hosted
+            .lock()
+            .get(room.id())
+            .filter(|h| h.instance == room.instance())
+            .map(|h| h.cursor)
+        else {
             return;
         };
         let exported = match room.export_for_redis().await {
@@ -527,9 +545,10 @@ impl Hub {
         }
     }
 
-    /// The rooms to read now and their cursors: live rooms whose queue has
-    /// room for a batch. Dead rooms are dropped here.
-    fn cursors(&self) -> Vec<(RoomId, EntryId)> {
+    /// The rooms to read now, their cursors and the room instances they
+    /// are the cursors of: live rooms whose queue has room for a batch.
+    /// Dead rooms are dropped here.
+    fn cursors(&self) -> Vec<(RoomId, EntryId, u64)> {
         let mut hosted = self.hosted.lock();
         let mut gone = Vec::new();
         hosted.retain(|id, h| {
@@ -549,16 +568,31 @@ impl Hub {
         hosted
             .iter()
             .filter(|(_, h)| h.tx.capacity() > 0)
-            .map(|(id, h)| (id.clone(), h.cursor))
+            .map(|(id, h)| (id.clone(), h.cursor, h.instance))
             .collect()
     }
 
-    /// Hands a read's entries to their room, moving its cursor.
-    fn dispatch(&self, batch: Batch) {
+    /// Hands a read's entries to their room, moving its cursor, if the
+    /// read was for the room instance hosted now (`instance`).
+    ///
+    /// A read blocks up to [`READ_BLOCK`]: meanwhile the room it read for
+    /// may have closed and been opened again as a new instance, loaded
+    /// from Redis with a cursor of its own. The old instance's read starts
+    /// at an older or a newer cursor than the new one's: its entries
+    /// would be applied twice, or the new instance's cursor moved past
+    /// entries it never got (a member on this node then lacked other
+    /// nodes' edits, found by the randomized convergence test over three
+    /// nodes). Such a read is dropped; the next read starts from the new
+    /// instance's cursor.
+    fn dispatch(&self, batch: Batch, instance: u64) {
         let mut hosted = self.hosted.lock();
         let Some(h) = hosted.get_mut(&batch.room) else {
             return;
         };
+        if h.instance != instance {
+            tracing::debug!(room = %batch.room, read_for = instance, hosted = h.instance, "dropping a read of the room's log made for an instance since closed");
+            return;
+        }
         let from = std::mem::replace(&mut h.cursor, batch.last);
         let read = Since {
             entries: batch.entries.len(),
@@ -821,11 +855,17 @@ async fn read(hub: Weak<Hub>) {
             let _ = tokio::time::timeout(READ_BLOCK, h.wake.notified()).await;
             continue;
         }
-        match r.read(&cursors, READ_BLOCK, READ_COUNT).await {
+        let (read_from, instances): (Vec<_>, HashMap<_, _>) = cursors
+            .into_iter()
+            .map(|(room, cursor, instance)| ((room.clone(), cursor), (room, instance)))
+            .unzip();
+        match r.read(&read_from, READ_BLOCK, READ_COUNT).await {
             Ok(batches) => {
                 backoff = Duration::from_millis(50);
                 for b in batches {
-                    h.dispatch(b);
+                    if let Some(&instance) = instances.get(&b.room) {
+                        h.dispatch(b, instance);
+                    }
                 }
             }
             Err(e) => {
@@ -895,7 +935,13 @@ async fn apply(
         since.entries += d.read.entries;
         since.bytes += d.read.bytes;
         let config = cluster.config();
-        if since.entries >= config.snapshot_every || since.bytes >= config.snapshot_every_bytes {
+        // A snapshot says the document holds every entry up to `d.last`,
+        // and the log is trimmed behind it: while updates wait for what
+        // they build on, the document does not, and the trim would lose
+        // them for every node. The snapshot waits until they are in.
+        let due =
+            since.entries >= config.snapshot_every || since.bytes >= config.snapshot_every_bytes;
+        if due && lacking.is_empty() {
             // Whoever takes the snapshot, this node counts afresh: another
             // node holding the lease is snapshotting it now.
             since = Since::default();
@@ -1169,3 +1215,6 @@ async fn tick(hub: Weak<Hub>, every: Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../tests/common/redis.rs"]
-mod redis_server;
+pub(super) mod redis_server;
 
 use std::time::Duration;
 
