@@ -3,6 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 #[cfg(target_os = "linux")]
+pub mod caddy;
+#[cfg(target_os = "linux")]
 pub mod nginx;
 pub mod redis;
 
