@@ -65,6 +65,18 @@ impl App {
             .is_some_and(|p| p.saving.is_modified())
     }
 
+    /// Parked file `id`'s first welcome, the room's text then being
+    /// `text`: its baseline of `[+]`, as for the file on screen, unless it
+    /// was edited here before (what was typed is in no file). The buffer's
+    /// rope catches up with the room when it comes back.
+    pub(super) fn parked_welcomed(&mut self, id: NodeId, text: &str) {
+        if let Some(p) = self.buffers.parked.get_mut(&id)
+            && !p.saving.is_edited()
+        {
+            p.saving.rebase(ropey::Rope::from_str(text));
+        }
+    }
+
     /// Puts file `id` on screen: parks the one there, and brings `id`
     /// back if it was parked (else opens it).
     pub(super) fn switch_to(&mut self, id: NodeId) {
@@ -191,8 +203,10 @@ impl App {
         if let Some(f) = self.session.folder_mut() {
             f.current = Current::File(id);
         }
-        // What arrived while parked.
+        // What arrived while parked (and the baseline its welcome may
+        // have set meanwhile).
         self.pull_changes(false);
+        self.check_modified();
         self.after_text_change();
         self.focus = super::Focus::Text;
         self.in_room_presence_again();

@@ -191,6 +191,29 @@ async fn a_files_first_welcome_keeps_a_save_under_way_and_what_was_typed() {
     );
 }
 
+/// A file whose welcome comes while another is on screen (opened, then
+/// left before the room answered) is not modified when it comes back: its
+/// welcome sets the parked buffer's baseline as it does the one on screen.
+/// Before, the parked buffer kept the empty baseline it was opened with,
+/// and came back with `[+]` on text nobody had typed.
+#[tokio::test]
+async fn a_file_welcomed_while_parked_is_not_modified_when_it_comes_back() {
+    let url = server().await;
+    let (_dir, _alice) = alice_shares(&url).await;
+    let mut bob = bob_sees_the_tree(&url).await;
+
+    bob.open_in_tree("main.rs");
+    let main = bob.app.current_file().unwrap();
+    assert_eq!(welcomes(&bob.app, main), 0);
+    bob.open_in_tree("README.md");
+    bob.until("main.rs's welcome", |a| welcomes(a, main) > 0)
+        .await;
+    bob.open_in_tree("main.rs");
+    assert_eq!(bob.app.current_file(), Some(main));
+    assert_eq!(bob.text(), "fn main() {}\n");
+    assert!(!bob.app.modified(), "{}", bob.notices());
+}
+
 /// Creates `name` at the top of the tree from the panel.
 fn create_in_tree(e: &mut Editor, name: &str) {
     e.open_in_tree("main.rs");
