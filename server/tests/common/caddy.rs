@@ -18,11 +18,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+use super::daemon::{Log, Signs, Start, on_a_free_port, ready};
 
 /// How long Caddy may take to say it is ready.
 const READY_WITHIN: Duration = Duration::from_secs(10);
@@ -103,7 +103,7 @@ pub async fn adapts(config: &str) -> Result<(), String> {
 pub struct Caddy {
     pub addr: SocketAddr,
     child: Child,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Log,
     dir: tempfile::TempDir,
 }
 
@@ -112,23 +112,17 @@ impl Caddy {
     pub async fn start(block: &str, nodes: &[SocketAddr]) -> Caddy {
         let dir = tempfile::tempdir().expect("a temporary directory for caddy");
         let path = dir.path().join("Caddyfile");
-        for _ in 0..10 {
-            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let (addr, (child, log)) = on_a_free_port("caddy", |addr| {
             std::fs::write(&path, site_config(block, nodes, addr)).unwrap();
-            match spawn(dir.path(), &path).await {
-                Ok((child, log)) => {
-                    return Caddy {
-                        addr,
-                        child,
-                        log,
-                        dir,
-                    };
-                }
-                Err(Start::PortTaken) => continue,
-                Err(Start::Failed(why)) => panic!("{why}"),
-            }
+            spawn(dir.path(), &path)
+        })
+        .await;
+        Caddy {
+            addr,
+            child,
+            log,
+            dir,
         }
-        panic!("caddy found no free port in 10 tries");
     }
 
     /// What Caddy logged so far (for a failing test's message).
@@ -141,17 +135,6 @@ impl Drop for Caddy {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
     }
-}
-
-enum Start {
-    PortTaken,
-    Failed(String),
-}
-
-/// A port the kernel considers free now.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("its address").port()
 }
 
 /// `caddy` with its home, data and config directories under `dir`.
@@ -177,7 +160,12 @@ fn not_started(e: &std::io::Error) -> String {
     }
 }
 
-type Log = Arc<Mutex<Vec<String>>>;
+const SIGNS: Signs = Signs {
+    name: "caddy",
+    ready: "serving initial configuration",
+    taken: "address already in use",
+    within: READY_WITHIN,
+};
 
 async fn spawn(dir: &Path, config: &Path) -> Result<(Child, Log), Start> {
     let mut child = command(dir)
@@ -187,48 +175,11 @@ async fn spawn(dir: &Path, config: &Path) -> Result<(Child, Log), Start> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Start::Failed(not_started(&e)))?;
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let log: Log = Arc::default();
-    let ready = tokio::time::timeout(READY_WITHIN, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let ready = line.contains("serving initial configuration");
-            let taken = line.contains("address already in use");
-            log.lock().unwrap().push(line);
-            if ready {
-                return Ok(());
-            }
-            if taken {
-                return Err(Start::PortTaken);
-            }
-        }
-        Err(Start::Failed(format!(
-            "caddy exited before it was ready:\n{}",
-            log.lock().unwrap().join("\n")
-        )))
-    })
-    .await;
-    match ready {
-        Ok(Ok(())) => {
-            // Keep reading its log so a full pipe never stalls it.
-            let keep = Arc::clone(&log);
-            tokio::spawn(async move {
-                while let Ok(Some(line)) = lines.next_line().await {
-                    keep.lock().unwrap().push(line);
-                }
-            });
-            Ok((child, log))
-        }
-        Ok(Err(e)) => {
+    match ready(&mut child, &SIGNS).await {
+        Ok(log) => Ok((child, log)),
+        Err(e) => {
             let _ = child.start_kill();
             Err(e)
-        }
-        Err(_) => {
-            let _ = child.start_kill();
-            Err(Start::Failed(format!(
-                "caddy was not ready within {READY_WITHIN:?}:\n{}",
-                log.lock().unwrap().join("\n")
-            )))
         }
     }
 }

@@ -5,6 +5,8 @@
 #[cfg(target_os = "linux")]
 pub mod caddy;
 #[cfg(target_os = "linux")]
+pub mod daemon;
+#[cfg(target_os = "linux")]
 pub mod nginx;
 pub mod redis;
 

@@ -21,11 +21,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+use super::daemon::{Log, Signs, Start, on_a_free_port, ready};
 
 /// How long nginx may take to say it is ready.
 const READY_WITHIN: Duration = Duration::from_secs(10);
@@ -105,7 +105,7 @@ http {
 pub struct Nginx {
     pub addr: SocketAddr,
     child: Child,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Log,
     dir: tempfile::TempDir,
 }
 
@@ -117,24 +117,18 @@ impl Nginx {
         std::fs::create_dir_all(prefix.join("conf.d")).unwrap();
         std::fs::create_dir_all(prefix.join("temp")).unwrap();
         std::fs::write(prefix.join("nginx.conf"), MAIN).unwrap();
-        for _ in 0..10 {
-            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let (addr, (child, log)) = on_a_free_port("nginx", |addr| {
             let site = site_config(SHIPPED, nodes, addr);
             std::fs::write(prefix.join("conf.d/default.conf"), site).unwrap();
-            match spawn(prefix).await {
-                Ok((child, log)) => {
-                    return Nginx {
-                        addr,
-                        child,
-                        log,
-                        dir,
-                    };
-                }
-                Err(Start::PortTaken) => continue,
-                Err(Start::Failed(why)) => panic!("{why}"),
-            }
+            spawn(prefix)
+        })
+        .await;
+        Nginx {
+            addr,
+            child,
+            log,
+            dir,
         }
-        panic!("nginx found no free port in 10 tries");
     }
 
     /// `ws://ADDR` (the client adds `/ws`).
@@ -173,18 +167,12 @@ fn kill_group(child: &mut Child) {
     let _ = child.start_kill();
 }
 
-enum Start {
-    PortTaken,
-    Failed(String),
-}
-
-/// A port the kernel considers free now.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("its address").port()
-}
-
-type Log = Arc<Mutex<Vec<String>>>;
+const SIGNS: Signs = Signs {
+    name: "nginx",
+    ready: "start worker processes",
+    taken: "Address already in use",
+    within: READY_WITHIN,
+};
 
 async fn spawn(prefix: &Path) -> Result<(Child, Log), Start> {
     let bin = binary();
@@ -213,48 +201,11 @@ async fn spawn(prefix: &Path) -> Result<(Child, Log), Start> {
                 format!("cannot start {}: {e}", bin.display())
             })
         })?;
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let log: Log = Arc::default();
-    let ready = tokio::time::timeout(READY_WITHIN, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let ready = line.contains("start worker processes");
-            let taken = line.contains("Address already in use");
-            log.lock().unwrap().push(line);
-            if ready {
-                return Ok(());
-            }
-            if taken {
-                return Err(Start::PortTaken);
-            }
-        }
-        Err(Start::Failed(format!(
-            "nginx exited before it was ready:\n{}",
-            log.lock().unwrap().join("\n")
-        )))
-    })
-    .await;
-    match ready {
-        Ok(Ok(())) => {
-            // Keep reading its log so a full pipe never stalls it.
-            let keep = Arc::clone(&log);
-            tokio::spawn(async move {
-                while let Ok(Some(line)) = lines.next_line().await {
-                    keep.lock().unwrap().push(line);
-                }
-            });
-            Ok((child, log))
-        }
-        Ok(Err(e)) => {
+    match ready(&mut child, &SIGNS).await {
+        Ok(log) => Ok((child, log)),
+        Err(e) => {
             kill_group(&mut child);
             Err(e)
-        }
-        Err(_) => {
-            kill_group(&mut child);
-            Err(Start::Failed(format!(
-                "nginx was not ready within {READY_WITHIN:?}:\n{}",
-                log.lock().unwrap().join("\n")
-            )))
         }
     }
 }
