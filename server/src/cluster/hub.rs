@@ -855,10 +855,17 @@ async fn read(hub: Weak<Hub>) {
             let _ = tokio::time::timeout(READ_BLOCK, h.wake.notified()).await;
             continue;
         }
-        let (read_from, instances): (Vec<_>, HashMap<_, _>) = cursors
+        let (read_from, instances): (Vec<_>, Vec<_>) = cursors
             .into_iter()
-            .map(|(room, cursor, instance)| ((room.clone(), cursor), (room, instance)))
+            .map(|(room, cursor, instance)| ((room, cursor), instance))
             .unzip();
+        // Which instance each room's cursor was taken for (no copy of the
+        // room ids: this runs for every read).
+        let instances: HashMap<&RoomId, u64> = read_from
+            .iter()
+            .map(|(room, _)| room)
+            .zip(instances)
+            .collect();
         match r.read(&read_from, READ_BLOCK, READ_COUNT).await {
             Ok(batches) => {
                 backoff = Duration::from_millis(50);

@@ -65,15 +65,20 @@ impl App {
             .is_some_and(|p| p.saving.is_modified())
     }
 
-    /// Parked file `id`'s first welcome, the room's text then being
-    /// `text`: its baseline of `[+]`, as for the file on screen, unless it
-    /// was edited here before (what was typed is in no file). The buffer's
-    /// rope catches up with the room when it comes back.
-    pub(super) fn parked_welcomed(&mut self, id: NodeId, text: &str) {
-        if let Some(p) = self.buffers.parked.get_mut(&id)
-            && !p.saving.is_edited()
-        {
-            p.saving.rebase(ropey::Rope::from_str(text));
+    /// File `id`'s first welcome while it is not on screen: if it is
+    /// parked, the room's text is its baseline of `[+]`, as for the file
+    /// on screen, unless it was edited here before (what was typed is in
+    /// no file). The buffer's rope catches up with the room when it comes
+    /// back. (The text is copied only for a parked, unedited buffer.)
+    pub(super) fn parked_welcomed(&mut self, id: NodeId) {
+        let Some(p) = self.buffers.parked.get_mut(&id) else {
+            return;
+        };
+        if p.saving.is_edited() {
+            return;
+        }
+        if let Some(r) = self.session.folder().and_then(|f| f.ws.file(id)) {
+            p.saving.rebase(ropey::Rope::from_str(&r.text()));
         }
     }
 

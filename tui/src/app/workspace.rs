@@ -230,16 +230,7 @@ impl App {
                     self.check_modified();
                 }
             }
-            ClientEvent::Welcome { first: true, .. } => {
-                let text = self
-                    .session
-                    .folder()
-                    .and_then(|f| f.ws.file(id))
-                    .map(|r| r.text());
-                if let Some(text) = text {
-                    self.parked_welcomed(id, &text);
-                }
-            }
+            ClientEvent::Welcome { first: true, .. } => self.parked_welcomed(id),
             ClientEvent::DocChanged if on_screen => self.pull_changes(false),
             ClientEvent::Error { message, .. } | ClientEvent::BadServerData { message } => {
                 let name = self.entry_path(id).unwrap_or_else(|| "a file".into());
