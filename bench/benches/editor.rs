@@ -54,6 +54,7 @@ fn welcome(room: &SharedDoc) -> ServerMsg {
         doc_encoding: None,
         doc_parts: 0,
         doc_updates: 0,
+        text: None,
         version: Base64Bytes(room.version()),
         limits: Limits {
             max_frame_bytes: 1 << 20,

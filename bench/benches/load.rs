@@ -55,6 +55,7 @@ fn welcome(snapshot: &[u8], version: Vec<u8>) -> ServerMsg {
         doc_encoding: None,
         doc_parts: 0,
         doc_updates: 0,
+        text: None,
         version: Base64Bytes(version),
         limits: Limits {
             max_frame_bytes: 1 << 20,

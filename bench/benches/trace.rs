@@ -141,6 +141,7 @@ fn welcome_frames(room: &mut RoomDoc, sent: Sent) -> Vec<String> {
         doc_encoding: matches!(sent, Sent::Zlib).then_some(collab_protocol::DocEncoding::Zlib),
         doc_parts: 0,
         doc_updates: u32::try_from(tail.len()).unwrap(),
+        text: None,
         version: Base64Bytes(room.version()),
         limits: Limits {
             max_frame_bytes: 1 << 20,

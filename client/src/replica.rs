@@ -49,6 +49,15 @@ pub enum ClientEvent {
     /// The text changed because of the server (a remote edit, a seed, the
     /// welcome's document): drain [`Replica::take_changes`].
     DocChanged,
+    /// The first welcome came with the room's text ahead of its document
+    /// ([`Replica::text_first`]): show `text` now, read-only, and call
+    /// [`Replica::settle`] once it is on screen. Settling loads the
+    /// document (the long part), then the [`ClientEvent::Welcome`] follows,
+    /// and [`Replica::take_changes`] gives the change from `text` to the
+    /// document's text (usually none).
+    TextFirst {
+        text: String,
+    },
     MemberJoined(Member),
     /// A member's details changed (its role, after it resumed its session
     /// with another token); [`Replica::members`] holds the new ones.
@@ -173,6 +182,22 @@ pub struct Replica {
     /// A welcome whose document is still arriving in `doc_part` and
     /// `update` events, with the updates so far.
     assembling: Option<(Welcome, Vec<Vec<u8>>)>,
+    /// Ask a first welcome for the room's text ahead of the document.
+    text_first: bool,
+    /// A first welcome whose text is shown and whose document waits for
+    /// [`Self::settle`].
+    shown: Option<Shown>,
+    /// What settling returned where no effects could be (an edit made
+    /// while the text shown first waited): given by the next
+    /// [`Self::handle`] or [`Self::settle`].
+    late: Vec<Effect>,
+}
+
+/// A first welcome assembled, its text shown ahead of its document.
+struct Shown {
+    welcome: Welcome,
+    updates: Vec<Vec<u8>>,
+    text: String,
 }
 
 /// An update on its way to the server (or waiting in the outbox).
@@ -246,6 +271,51 @@ impl Replica {
             limits: None,
             diverged: false,
             assembling: None,
+            text_first: false,
+            shown: None,
+            late: Vec::new(),
+        }
+    }
+
+    /// Asks the first welcome for the room's text ahead of its document
+    /// (`join.text_first`): a long history takes many milliseconds to
+    /// load (automerge-paper: about 12 ms), the text far less. The welcome
+    /// then comes as [`ClientEvent::TextFirst`], and the owner calls
+    /// [`Self::settle`] once that text is on screen.
+    pub fn text_first(mut self) -> Self {
+        self.text_first = true;
+        self
+    }
+
+    /// Loads the document of a welcome whose text was shown first
+    /// ([`ClientEvent::TextFirst`]) and returns the welcome's effects; with
+    /// nothing waiting, only effects kept from an edit made meanwhile.
+    /// Every call that needs the document settles first, so an owner that
+    /// forgets still converges; until then the document is empty.
+    pub fn settle(&mut self) -> Vec<Effect> {
+        let mut out = std::mem::take(&mut self.late);
+        if let Some(Shown {
+            welcome,
+            updates,
+            text,
+        }) = self.shown.take()
+        {
+            self.on_welcome(welcome, updates, Some(text), &mut out);
+        }
+        out
+    }
+
+    /// A welcome's text is shown and its document waits for
+    /// [`Self::settle`].
+    pub fn is_showing_text_first(&self) -> bool {
+        self.shown.is_some()
+    }
+
+    /// Settles where the effects cannot be returned: they wait in `late`.
+    fn settle_quietly(&mut self) {
+        if self.shown.is_some() {
+            let out = self.settle();
+            self.late.extend(out);
         }
     }
 
@@ -256,6 +326,7 @@ impl Replica {
     /// and, once the document has any history, its version, so that the
     /// welcome brings only what this replica lacks.
     pub fn join_msg(&mut self, room: &str, user: &str, token: Option<&str>) -> ClientMsg {
+        self.settle_quietly();
         self.state = SyncState::Joining;
         self.connection_seqs_from = self.next_seq;
         let has_history = self.welcomes > 0 || self.doc.history_len() > 0;
@@ -269,11 +340,14 @@ impl Replica {
             // A newcomer's history compressed: automerge-paper's welcome
             // 345 KB of base64 -> about 150 KB (docs/protocol.md 5.1).
             doc_encodings: vec![DocEncoding::Zlib.as_str().to_owned()],
+            text_first: self.text_first && !has_history,
         })
     }
 
     /// The connection dropped: edits stay local until the next welcome.
     pub fn on_disconnect(&mut self) {
+        // The welcome came whole: its document is the room's.
+        self.settle_quietly();
         self.state = SyncState::Offline;
         self.assembling = None;
         // Offline edits go under an id nobody has seen (see
@@ -293,7 +367,7 @@ impl Replica {
     /// leave the document unchanged and come back as
     /// [`ClientEvent::BadServerData`].
     pub fn handle(&mut self, msg: ServerMsg) -> Vec<Effect> {
-        let mut out = Vec::new();
+        let mut out = self.settle();
         if self.is_stale(&msg) {
             return out;
         }
@@ -301,7 +375,7 @@ impl Replica {
             ServerMsg::Welcome(w) if w.doc_parts > 0 || w.doc_updates > 0 => {
                 self.assembling = Some((*w, Vec::new()));
             }
-            ServerMsg::Welcome(w) => self.on_welcome(*w, Vec::new(), &mut out),
+            ServerMsg::Welcome(w) => self.welcome_or_show(*w, Vec::new(), &mut out),
             ServerMsg::DocPart { data } => match self.assembling.as_mut() {
                 Some((w, _)) if w.doc_parts > 0 => {
                     w.doc.0.extend_from_slice(data.as_slice());
@@ -490,12 +564,55 @@ impl Replica {
             && w.doc_updates == 0
             && let Some((w, updates)) = self.assembling.take()
         {
-            self.on_welcome(w, updates, out);
+            self.welcome_or_show(w, updates, out);
         }
     }
 
-    /// `updates` are the welcome's `doc_updates`, imported after its `doc`.
-    fn on_welcome(&mut self, mut w: Welcome, updates: Vec<Vec<u8>>, out: &mut Vec<Effect>) {
+    /// A first welcome with text, to a replica that asked for it and has
+    /// nothing of its own: the text is shown and the document waits for
+    /// [`Self::settle`]. Any other welcome is handled at once.
+    fn welcome_or_show(&mut self, mut w: Welcome, updates: Vec<Vec<u8>>, out: &mut Vec<Effect>) {
+        let text = w.text.take();
+        let ahead =
+            text.filter(|_| self.text_first && self.welcomes == 0 && self.doc.history_len() == 0);
+        let shown = ahead.and_then(|z| {
+            let cap = w.limits.max_doc_bytes;
+            match collab_doc::zlib::inflate(z.as_slice(), cap).map(String::from_utf8) {
+                Ok(Ok(text)) => Some(text),
+                Ok(Err(_)) => {
+                    out.push(Effect::Event(ClientEvent::BadServerData {
+                        message: "the welcome's text is not UTF-8".into(),
+                    }));
+                    None
+                }
+                Err(e) => {
+                    out.push(bad_data("welcome text", &e));
+                    None
+                }
+            }
+        });
+        match shown.filter(|t| !t.is_empty()) {
+            Some(text) => {
+                out.push(Effect::Event(ClientEvent::TextFirst { text: text.clone() }));
+                self.shown = Some(Shown {
+                    welcome: w,
+                    updates,
+                    text,
+                });
+            }
+            None => self.on_welcome(w, updates, None, out),
+        }
+    }
+
+    /// `updates` are the welcome's `doc_updates`, imported after its `doc`;
+    /// `shown`, the text the owner shows in place of the document so far.
+    fn on_welcome(
+        &mut self,
+        mut w: Welcome,
+        updates: Vec<Vec<u8>>,
+        shown: Option<String>,
+        out: &mut Vec<Effect>,
+    ) {
         if w.doc_encoding == Some(DocEncoding::Zlib) {
             // Capped at the most a room keeps for the largest text it
             // allows: a server cannot make this replica allocate more.
@@ -566,6 +683,12 @@ impl Replica {
                     out.push(bad_data("welcome document", &e));
                 }
             }
+        }
+        if let Some(shown) = shown {
+            // The owner shows `shown`, not the empty text the imports
+            // logged their changes against.
+            self.doc.changes_from_shown(&shown);
+            out.push(Effect::Event(ClientEvent::DocChanged));
         }
         self.state = SyncState::Live;
         out.push(Effect::Event(ClientEvent::Welcome {
@@ -793,6 +916,7 @@ impl Replica {
         if delete == 0 && insert.is_empty() {
             return Ok(());
         }
+        self.settle_quietly();
         self.doc.splice(pos, delete, insert)?;
         self.unflushed += 1;
         Ok(())
@@ -806,6 +930,7 @@ impl Replica {
     /// as an [`Effect::Send`] when the ack of the one before arrives. While
     /// parts wait, `flush` queues behind them and returns `None`.
     pub fn flush(&mut self) -> Option<ClientMsg> {
+        self.settle_quietly();
         self.flush_as(Sending::First, None)
     }
 
@@ -844,6 +969,7 @@ impl Replica {
     /// the update to send; `None` when there was nothing to undo or while
     /// not live. See [`Self::can_undo`].
     pub fn undo(&mut self) -> Option<ClientMsg> {
+        self.settle_quietly();
         if !self.undo.undo() {
             return None;
         }
@@ -853,6 +979,7 @@ impl Replica {
 
     /// Re-applies my last undone edit; like [`Self::undo`].
     pub fn redo(&mut self) -> Option<ClientMsg> {
+        self.settle_quietly();
         if !self.undo.redo() {
             return None;
         }
@@ -894,6 +1021,7 @@ impl Replica {
     /// it ([`ClientEvent::SeedRefused`] if not). The text arrives as an
     /// update from the server like any remote edit.
     pub fn seed(&mut self, text: &str) -> Option<ClientMsg> {
+        self.settle_quietly();
         if text.is_empty() || !self.doc.is_empty() {
             return None;
         }

@@ -114,25 +114,42 @@ impl Session {
                 out
             }
             TransportEvent::Disconnected { reason, retry_in } => {
+                // A welcome whose text was shown first is the room's: its
+                // document is loaded before the drop is handled.
+                let mut out = self.settle(now);
                 self.link = Link::Reconnecting {
                     reason: reason.clone(),
                     retry_in,
                 };
                 self.disconnects += 1;
                 self.replica.on_disconnect();
-                vec![Effect::Event(ClientEvent::Disconnected {
+                out.push(Effect::Event(ClientEvent::Disconnected {
                     reason,
                     retry_in,
-                })]
+                }));
+                out
             }
             TransportEvent::Closed { error } => {
+                let mut out = self.settle(now);
                 self.link = Link::Closed {
                     error: error.clone(),
                 };
                 self.replica.on_disconnect();
-                vec![Effect::Event(ClientEvent::Closed { error })]
+                out.push(Effect::Event(ClientEvent::Closed { error }));
+                out
             }
         };
+        self.observe(now);
+        out
+    }
+
+    /// Loads the document of a welcome whose text was shown first
+    /// ([`Replica::settle`]): the session is live from then on.
+    pub fn settle(&mut self, now: Instant) -> Vec<Effect> {
+        let out = self.replica.settle();
+        if self.link == Link::Joining && self.replica.state() == SyncState::Live {
+            self.link = Link::Live;
+        }
         self.observe(now);
         out
     }

@@ -349,6 +349,32 @@ impl Workspace {
         self
     }
 
+    /// A one-file room's first welcome brings its text ahead of its
+    /// document ([`Replica::text_first`]): it comes as
+    /// [`WsEvent::Room`] with [`ClientEvent::TextFirst`], and the owner
+    /// calls [`Self::settle`] once the text is on screen.
+    pub fn text_first(mut self) -> Self {
+        self.room = std::mem::take(&mut self.room).text_first();
+        self
+    }
+
+    /// Loads the room's document whose text was shown first
+    /// ([`Replica::settle`]): live from then on.
+    pub fn settle(&mut self, now: Instant) -> Vec<WsEffect> {
+        let mut out = Vec::new();
+        let effects = self.room.settle();
+        map_effects(DocId::Main, effects, &mut out);
+        self.if_room_live(&mut out);
+        self.observe(now);
+        out
+    }
+
+    /// The room's text is shown ahead of its document, which waits for
+    /// [`Self::settle`].
+    pub fn is_showing_text_first(&self) -> bool {
+        self.room.is_showing_text_first()
+    }
+
     // ----- the transport --------------------------------------------------
 
     /// Handles one transport event at `now`, returning what to send and
@@ -374,6 +400,8 @@ impl Workspace {
                 self.on_message(msg, &mut out);
             }
             TransportEvent::Disconnected { reason, retry_in } => {
+                // The welcome whose text was shown first is the room's.
+                out = self.settle(now);
                 self.link = Link::Reconnecting {
                     reason: reason.clone(),
                     retry_in,
@@ -386,6 +414,7 @@ impl Workspace {
                 })));
             }
             TransportEvent::Closed { error } => {
+                out = self.settle(now);
                 self.link = Link::Closed {
                     error: error.clone(),
                 };

@@ -128,6 +128,17 @@ impl LazyRoomDoc {
             .is_none_or(|d| d.newcomer_doc_ready_as(encoding))
     }
 
+    /// The text for a newcomer to show ([`RoomDoc::newcomer_text`]): none
+    /// in an empty room.
+    pub fn newcomer_text(&mut self) -> Option<Arc<Vec<u8>>> {
+        self.live.get_mut().and_then(RoomDoc::newcomer_text)
+    }
+
+    /// [`RoomDoc::newcomer_text_ready`]: always in an empty room.
+    pub fn newcomer_text_ready(&self) -> bool {
+        self.live.get().is_none_or(RoomDoc::newcomer_text_ready)
+    }
+
     /// Update bytes kept after the snapshot ([`RoomDoc::tail_bytes`]):
     /// none in an empty room.
     pub fn tail_bytes(&self) -> usize {

@@ -238,6 +238,24 @@ impl SharedDoc {
         }
     }
 
+    /// The owner shows `shown` (a room's text sent ahead of its document,
+    /// `welcome.text`) instead of what the changes logged since the last
+    /// [`Self::take_changes`] made of the text before them: the log
+    /// becomes the one change from `shown` to the text now (nothing when
+    /// they are equal), the differing middle replaced. Without change
+    /// tracking, nothing happens.
+    pub fn changes_from_shown(&self, shown: &str) {
+        let Some((log, _)) = &self.changes else {
+            return;
+        };
+        let now = self.text();
+        let mut log = log.lock();
+        log.clear();
+        if let Some(delta) = replacing(shown, &now) {
+            log.push(delta);
+        }
+    }
+
     /// The whole text.
     pub fn text(&self) -> String {
         self.text.to_string()
@@ -652,6 +670,42 @@ fn coalesce(steps: impl Iterator<Item = TextChange>) -> Vec<TextChange> {
     out
 }
 
+/// The change from `old` to `new` as one replacement of the part between
+/// their common start and common end; `None` when they are equal.
+fn replacing(old: &str, new: &str) -> Option<Vec<TextChange>> {
+    if old == new {
+        return None;
+    }
+    let prefix: usize = old
+        .chars()
+        .zip(new.chars())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a.len_utf8())
+        .sum();
+    let (old_rest, new_rest) = (&old[prefix..], &new[prefix..]);
+    let suffix: usize = old_rest
+        .chars()
+        .rev()
+        .zip(new_rest.chars().rev())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a.len_utf8())
+        .sum();
+    let deleted = old_rest[..old_rest.len() - suffix].chars().count();
+    let inserted = &new_rest[..new_rest.len() - suffix];
+    let steps = [
+        TextChange::Retain(old[..prefix].chars().count()),
+        TextChange::Delete(deleted),
+        TextChange::Insert(inserted.to_owned()),
+    ];
+    Some(
+        steps
+            .into_iter()
+            .filter(|s| !matches!(s, TextChange::Retain(0) | TextChange::Delete(0)))
+            .filter(|s| !matches!(s, TextChange::Insert(t) if t.is_empty()))
+            .collect(),
+    )
+}
+
 /// Checks that `bytes` decode as a version vector (`VersionVector::encode`),
 /// as a join's `version` must: the server refuses one that does not before
 /// the joiner enters the room.
@@ -715,6 +769,68 @@ pub(crate) fn author_as(doc: &LoroDoc, peer: u64) -> Result<(), DocError> {
 mod tests {
     use super::*;
     use loro::EventTriggerKind;
+
+    /// Applies `delta` to `text` as the editor does.
+    fn applied(text: &str, delta: &[TextChange]) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        let (mut at, mut out) = (0, String::new());
+        for step in delta {
+            match step {
+                TextChange::Retain(n) => {
+                    out.extend(&chars[at..at + n]);
+                    at += n;
+                }
+                TextChange::Delete(n) => at += n,
+                TextChange::Insert(s) => out.push_str(s),
+            }
+        }
+        out.extend(&chars[at..]);
+        out
+    }
+
+    /// The text shown ahead of the document becomes the document's text
+    /// through one change of the part that differs, whatever the import
+    /// logged; an equal one logs nothing.
+    #[test]
+    fn the_text_shown_first_becomes_the_documents_through_one_change() {
+        let mut room = SharedDoc::new();
+        room.splice(0, 0, "héllo wörld, a longer line\nand 🦀 more\n")
+            .unwrap();
+        let update = room.take_local_update().unwrap();
+        for shown in [
+            "héllo wörld, a longer line\nand 🦀 more\n",
+            "héllo world, a longer line\nand 🦀 more\n",
+            "héllo wörld\n",
+            "",
+            "and 🦀 more\n",
+            "something else entirely 🦀",
+        ] {
+            let mut replica = SharedDoc::new();
+            replica.track_changes();
+            replica.import(&update).unwrap();
+            replica.changes_from_shown(shown);
+            let changes = replica.take_changes();
+            let mut text = shown.to_owned();
+            for delta in &changes {
+                text = applied(&text, delta);
+            }
+            assert_eq!(text, replica.text(), "from {shown:?}");
+            assert_eq!(changes.len(), usize::from(shown != replica.text()));
+        }
+        // The one change of a near miss is the differing char.
+        let mut replica = SharedDoc::new();
+        replica.track_changes();
+        replica.import(&update).unwrap();
+        replica.changes_from_shown("héllo world, a longer line\nand 🦀 more\n");
+        assert_eq!(
+            replica.take_changes(),
+            [vec![
+                TextChange::Retain(7),
+                TextChange::Delete(1),
+                TextChange::Insert("ö".into())
+            ]]
+        );
+    }
 
     /// A snapshot of `text` pasted as runs (as the editor pastes).
     fn pasted_snapshot(text: &str) -> Vec<u8> {

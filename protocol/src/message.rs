@@ -36,6 +36,11 @@ pub struct Join {
     /// are ignored, so a client may list more than one server reads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub doc_encodings: Vec<String>,
+    /// A newcomer (no `version`) that lists `"zlib"` asks for the room's
+    /// text in `welcome.text`, to show while it loads the history: a long
+    /// history takes a replica many milliseconds to import (section 5.2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub text_first: bool,
 }
 
 impl Join {
@@ -351,6 +356,13 @@ pub struct Welcome {
     /// before treating the welcome as the room.
     #[serde(default)]
     pub doc_updates: u32,
+    /// The room's text, one zlib stream of its UTF-8, for a join that
+    /// asked (`text_first`) and a room with text whose stream fits in one
+    /// message. It may be older than the document (a view kept since the
+    /// room's last compaction): show it until the document is loaded, then
+    /// show the document's text. Never edit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<Base64Bytes>,
     /// The room document's version vector on the server: export what the
     /// server lacks (`ExportMode::updates(version)`) and send it as an
     /// `update`.
@@ -507,6 +519,7 @@ mod tests {
                 token: None,
                 version: None,
                 doc_encodings: Vec::new(),
+                text_first: false,
             })
         );
     }
@@ -527,6 +540,15 @@ mod tests {
             panic!("{m:?}")
         };
         assert!(!j.reads(DocEncoding::Zlib));
+        assert!(!j.text_first, "asked for only when said");
+        let m = ClientMsg::from_json(
+            r#"{"type":"join","protocol":1,"room":"abc","user":"alice","doc_encodings":["zlib"],"text_first":true}"#,
+        )
+        .unwrap();
+        let ClientMsg::Join(j) = m else {
+            panic!("{m:?}")
+        };
+        assert!(j.text_first);
     }
 
     #[test]

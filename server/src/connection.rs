@@ -874,6 +874,7 @@ impl Connection {
             protocol: join.protocol,
             workspace: config.workspace_limits(),
             doc_encoding,
+            text_first: join.text_first,
         };
         match self.shared.registry.enter(&room_id, req).await {
             Ok((room, joined)) => {

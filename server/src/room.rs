@@ -221,6 +221,9 @@ pub(crate) struct JoinRequest {
     pub workspace: WorkspaceLimits,
     /// How a newcomer's document may travel (`join.doc_encodings`).
     pub doc_encoding: Encoding,
+    /// A newcomer that reads zlib asked for the room's text
+    /// (`join.text_first`).
+    pub text_first: bool,
 }
 
 /// A member the nodes agreed on (`--redis`): the join script gave the name
@@ -493,9 +496,11 @@ impl Room {
         let (mut part, _tree, taken) = if workspace {
             let seen = part.doc.version_vector();
             match self.ws.welcome_doc(version).await {
-                Ok((tree, (doc, tree_version))) => {
-                    (part, Some(tree), Ok((doc, (seen, tree_version, None))))
-                }
+                Ok((tree, (doc, tree_version))) => (
+                    part,
+                    Some(tree),
+                    Ok((doc, (seen, tree_version, None, None))),
+                ),
                 Err(e) => (part, None, Err(e)),
             }
         } else {
@@ -505,7 +510,13 @@ impl Room {
             // or a new snapshot exports history, and a rejoiner's missing
             // updates are CRDT work.
             let encoding = req.doc_encoding;
-            let runs = if version.is_none() && part.doc.newcomer_doc_ready_as(encoding) {
+            // The text to show first: a newcomer's, compressed (it goes in
+            // the welcome itself, not in parts).
+            let text_first = req.text_first && version.is_none() && encoding == Encoding::Zlib;
+            let runs = if version.is_none()
+                && part.doc.newcomer_doc_ready_as(encoding)
+                && (!text_first || part.doc.newcomer_text_ready())
+            {
                 Runs::Inline
             } else {
                 Runs::Blocking
@@ -515,19 +526,20 @@ impl Room {
             let max_update_bytes = req.limits.max_frame_bytes.saturating_sub(256) / 4 * 3;
             let (part, taken) = run(part, runs, move |p| {
                 let vv = p.doc.version_vector();
+                let text = text_first.then(|| p.doc.newcomer_text()).flatten();
                 welcome_doc_as(&mut p.doc, version.as_deref(), max_update_bytes, encoding).map(
                     |(d, encoding)| {
                         let encoded = vv.encode();
-                        (d, (vv, encoded, encoding))
+                        (d, (vv, encoded, encoding, text))
                     },
                 )
             })
             .await;
             (part, None, taken.and_then(|r| r))
         };
-        let (doc_kind, doc, tail, seen, welcome_version, doc_encoding) = match taken {
-            Ok(((kind, doc, tail), (seen, version, encoding))) => {
-                (kind, doc, tail, seen, version, encoding)
+        let (doc_kind, doc, tail, seen, welcome_version, doc_encoding, text) = match taken {
+            Ok(((kind, doc, tail), (seen, version, encoding, text))) => {
+                (kind, doc, tail, seen, version, encoding, text)
             }
             Err(e) => {
                 tracing::error!(room = %self.id, error = %e, "exporting the room for a newcomer failed");
@@ -621,7 +633,11 @@ impl Room {
         // A document too big for one message goes in parts, each of which
         // fits the frame limit once in base64 inside its event.
         let part_bytes = (req.limits.max_frame_bytes.saturating_sub(256) / 4 * 3).max(1024);
-        let (doc, parts) = if doc.len() > part_bytes {
+        // The text shown first shares the welcome with whatever of the
+        // document fits beside it; a text too big for it is not sent.
+        let text = text.filter(|t| t.len() <= part_bytes / 2);
+        let room_beside = part_bytes - text.as_ref().map_or(0, |t| t.len());
+        let (doc, parts) = if doc.len() > room_beside {
             (
                 Vec::new(),
                 doc.chunks(part_bytes).map(<[u8]>::to_vec).collect(),
@@ -647,6 +663,7 @@ impl Room {
             doc_encoding,
             doc_parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
             doc_updates: u32::try_from(tail.len()).unwrap_or(u32::MAX),
+            text: text.map(|t| Base64Bytes(t.as_ref().clone())),
             version: Base64Bytes(welcome_version),
             limits: req.limits,
         };
@@ -1282,6 +1299,7 @@ pub(crate) mod tests {
             protocol: PROTOCOL_VERSION,
             workspace: crate::Config::default().workspace_limits(),
             doc_encoding: Default::default(),
+            text_first: false,
         };
         (req, rx)
     }

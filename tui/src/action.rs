@@ -41,6 +41,9 @@ pub enum Action {
     /// without waiting for the document's export, which costs milliseconds
     /// on a big document.)
     Sync,
+    /// The room's text shown first is on screen: load its document
+    /// (`collab_client::Replica::settle`).
+    Settle,
     /// Something from the connection.
     Transport(TransportEvent),
     /// Something from a workspace connection (protocol 2).

@@ -280,7 +280,8 @@ pub struct App {
 
 impl App {
     pub fn new(config: Startup, now: Instant) -> Self {
-        let mut replica = Replica::new();
+        // A long history loads after its text is on screen.
+        let mut replica = Replica::new().text_first();
         // Undo steps are where `undo_group` starts them, not by time.
         replica.set_undo_merge_interval(0);
         // FILE seeds an empty room: the session sends it after the welcome.
@@ -391,6 +392,7 @@ impl App {
             Action::Frame => self.frame(),
             Action::Terminate => self.quit_now(),
             Action::Sync => self.sync(),
+            Action::Settle => self.settle_text_first(),
             Action::Transport(ev) => self.transport(ev),
             Action::WsTransport(ev) => self.ws_transport(ev),
             Action::Saved(result) => {

@@ -192,6 +192,12 @@ pub async fn join(app: &mut App, out: &mut Outside, within: Duration) -> Result<
         if *app.session.link() == Link::Live && !app.session.seeding() {
             return Ok(());
         }
+        // The room's text came ahead of its document: shown at once, the
+        // document loads in the event loop's first turn. (A room with
+        // text takes no seed.)
+        if app.session.is_showing_text_first() {
+            return Ok(());
+        }
         if let Link::Reconnecting { reason, .. } = app.session.link()
             && app.session.welcomes() == 0
         {

@@ -357,6 +357,12 @@ async fn event_loop(
                 ui::draw(app, f)
             })
             .map_err(|e| format!("cannot draw: {e}."))?;
+        // The room's text is on screen: its document loads before any key
+        // is read (and before `Sync`, which would load it anyway).
+        if app.session.is_showing_text_first() {
+            app.update(Action::Settle);
+            continue;
+        }
         app.update(Action::Sync);
         if out.carry_out(app) == Flow::Quit {
             return Ok(());

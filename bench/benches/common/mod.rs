@@ -150,6 +150,7 @@ impl Member {
             token: None,
             version: None,
             doc_encodings: Vec::new(),
+            text_first: false,
         }))
         .await;
         let welcome = m.event().await;

@@ -112,6 +112,7 @@ pub async fn join_until(
                 token: token.clone(),
                 version: None,
                 doc_encodings: Vec::new(),
+                text_first: false,
             });
             timeout(IO_TIMEOUT, ws.send(Message::text(join.to_json())))
                 .await

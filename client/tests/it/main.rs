@@ -16,5 +16,6 @@ mod refusals;
 mod replica;
 mod session;
 mod sync;
+mod text_first;
 mod traces;
 mod workspace;

@@ -17,7 +17,7 @@ fn member(id: u64, name: &str) -> Member {
     }
 }
 
-fn welcome(server: &SharedDoc, kind: DocKind, since: Option<&[u8]>) -> ServerMsg {
+pub(crate) fn welcome(server: &SharedDoc, kind: DocKind, since: Option<&[u8]>) -> ServerMsg {
     welcome_with_frame(server, kind, since, 1 << 20)
 }
 
@@ -43,6 +43,7 @@ fn welcome_with_frame(
         doc_encoding: None,
         doc_parts: 0,
         doc_updates: 0,
+        text: None,
         version: Base64Bytes(server.version()),
         limits: Limits {
             max_frame_bytes,
@@ -53,7 +54,7 @@ fn welcome_with_frame(
     }))
 }
 
-fn sends(effects: &[Effect]) -> Vec<ClientMsg> {
+pub(crate) fn sends(effects: &[Effect]) -> Vec<ClientMsg> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -71,7 +72,7 @@ fn update_data(msg: &ClientMsg) -> (u64, Vec<u8>) {
 }
 
 /// A buffer fed only by `take_changes`, as the editor's rope is.
-fn mirror(r: &Replica, buf: &mut Vec<char>) {
+pub(crate) fn mirror(r: &Replica, buf: &mut Vec<char>) {
     for d in r.take_changes() {
         apply_delta(buf, &d).unwrap();
     }

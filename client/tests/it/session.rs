@@ -42,6 +42,7 @@ fn welcome(server: &SharedDoc) -> TransportEvent {
         doc_encoding: None,
         doc_parts: 0,
         doc_updates: 0,
+        text: None,
         version: Base64Bytes(server.version()),
         limits: Limits {
             max_frame_bytes: 1 << 20,

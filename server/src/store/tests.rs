@@ -51,6 +51,7 @@ async fn room_with_alice(handle: StoreHandle, name: &str) -> (Arc<Room>, crate::
         protocol: collab_protocol::PROTOCOL_VERSION,
         workspace: crate::Config::default().workspace_limits(),
         doc_encoding: Default::default(),
+        text_first: false,
     };
     let alice = room.join(req, || 7).await.ok().unwrap();
     (room, alice)

@@ -120,6 +120,7 @@ pub fn join_msg(room: &str, user: &str) -> Join {
         token: None,
         version: None,
         doc_encodings: Vec::new(),
+        text_first: false,
     }
 }
 
@@ -167,6 +168,11 @@ impl Client {
         // The updates after the document (a snapshot, or updates): folded into it, so the welcome a
         // test sees is the whole room, as a client sees it once assembled.
         if w.doc_updates > 0 {
+            if w.doc_encoding.take().is_some() {
+                w.doc = Base64Bytes(
+                    collab_doc::zlib::inflate(w.doc.as_slice(), 1 << 26).expect("welcome zlib"),
+                );
+            }
             let mut doc = SharedDoc::from_snapshot(w.doc.as_slice()).expect("welcome snapshot");
             while w.doc_updates > 0 {
                 match self.recv().await {

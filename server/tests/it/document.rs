@@ -286,6 +286,80 @@ async fn a_newcomer_that_reads_zlib_gets_the_history_compressed() {
     server.stop().await;
 }
 
+/// A newcomer that asks for the text first (`text_first`, reading zlib)
+/// gets the room's text in `welcome.text`, one zlib stream of its UTF-8,
+/// beside the whole history. A joiner that did not ask, one that does not
+/// read zlib, a rejoiner with a version and a newcomer to an empty room get
+/// none. The text is kept, not made per newcomer: after an edit the next
+/// newcomer gets the same text, older than its document.
+#[tokio::test]
+async fn a_newcomer_that_asks_gets_the_text_first_beside_the_history() {
+    let server = Server::start(test_config()).await;
+    let asks = |user: &str| Join {
+        doc_encodings: vec!["zlib".into()],
+        text_first: true,
+        ..join_msg("doc", user)
+    };
+    let mut early = server.client().await;
+    let w = early.join_with(asks("early")).await;
+    assert_eq!(w.text, None, "an empty room has no text to show");
+
+    let (mut alice, wa) = server.join("doc", "alice").await;
+    let mut da = replica(&wa);
+    let text = "fn main() { println!(\"héllo 🦀\"); }\n".repeat(300);
+    let u = edit(&mut da, 0, &text);
+    alice.send(&ClientMsg::Update { seq: 1, data: u }).await;
+    assert_eq!(alice.recv().await, ServerMsg::Ack { seq: 1 });
+
+    let mut carol = server.client().await;
+    let wc = carol.join_with(asks("carol")).await;
+    let shown = collab_doc::zlib::inflate(wc.text.as_ref().unwrap().as_slice(), 1 << 24).unwrap();
+    assert_eq!(String::from_utf8(shown).unwrap(), text);
+    assert_eq!(
+        wc.doc_encoding,
+        Some(DocEncoding::Zlib),
+        "the history comes too"
+    );
+    let mut fresh = SharedDoc::new();
+    fresh
+        .import(&collab_doc::zlib::inflate(wc.doc.as_slice(), 1 << 24).unwrap())
+        .unwrap();
+    assert_eq!(fresh.text(), text);
+
+    for (who, join) in [
+        ("dave did not ask", join_msg("doc", "dave")),
+        (
+            "erin does not read zlib",
+            Join {
+                doc_encodings: Vec::new(),
+                ..asks("erin")
+            },
+        ),
+        (
+            "frank rejoins with a version",
+            Join {
+                version: Some(Base64Bytes(SharedDoc::new().version())),
+                ..asks("frank")
+            },
+        ),
+    ] {
+        let mut c = server.client().await;
+        assert_eq!(c.join_with(join).await.text, None, "{who}");
+    }
+
+    // An edit later, the text is the one kept; the document is the room's.
+    let u = edit(&mut da, 0, "// new first line\n");
+    alice.send(&ClientMsg::Update { seq: 2, data: u }).await;
+    alice.recv_until(|m| *m == ServerMsg::Ack { seq: 2 }).await;
+    let mut gina = server.client().await;
+    let wg = gina.join_with(asks("gina")).await;
+    assert_eq!(wg.text, wc.text);
+    // (The helper folds the changes since the history into one snapshot.)
+    let fresh = SharedDoc::from_snapshot(wg.doc.as_slice()).unwrap();
+    assert_eq!(fresh.text(), format!("// new first line\n{text}"));
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn compaction_keeps_the_document() {
     let config = collab_server::Config {

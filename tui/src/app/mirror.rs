@@ -45,6 +45,30 @@ impl App {
         self.highlight.edited(first_line, old_last, new_last);
     }
 
+    /// The room's text ahead of its document (`ClientEvent::TextFirst`,
+    /// before the first welcome, so the rope mirrors an empty replica):
+    /// it becomes the rope, and settling brings the change from it to the
+    /// document's text. `[+]` waits for the welcome, which sets what it
+    /// compares with.
+    pub(super) fn show_text_first(&mut self, text: String) {
+        if self.current_file().is_some() {
+            return;
+        }
+        let len = self.editor.rope().len_chars();
+        let mut delta = Vec::new();
+        if len > 0 {
+            delta.push(collab_doc::TextChange::Delete(len));
+        }
+        delta.push(collab_doc::TextChange::Insert(text));
+        self.mirror_delta(&delta, false);
+        if !self.indent_known {
+            self.indent_known = true;
+            self.editor.detect_indent();
+        }
+        self.refresh_peers();
+        self.relayout();
+    }
+
     pub(super) fn after_text_change(&mut self) {
         if !self.indent_known && self.editor.rope().len_chars() > 0 {
             self.indent_known = true;

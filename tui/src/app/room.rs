@@ -164,6 +164,15 @@ impl RoomSession {
         }
     }
 
+    /// The room's text is on screen ahead of its document, which waits
+    /// for [`App::settle_text_first`](super::App).
+    pub fn is_showing_text_first(&self) -> bool {
+        match self {
+            RoomSession::OneFile(s) => s.is_showing_text_first(),
+            RoomSession::Folder(f) => f.ws.is_showing_text_first(),
+        }
+    }
+
     /// Welcomes into the room so far.
     pub fn welcomes(&self) -> u64 {
         self.room().welcomes()

@@ -96,6 +96,22 @@ impl App {
         }
     }
 
+    /// The room's text shown first is on screen: its document loads now,
+    /// and the change from that text to the document's is mirrored.
+    pub(super) fn settle_text_first(&mut self) {
+        match &mut self.session {
+            RoomSession::OneFile(s) => {
+                let effects = s.settle(self.now);
+                self.session_effects(effects);
+            }
+            RoomSession::Folder(f) => {
+                let effects = f.ws.settle(self.now);
+                self.ws_effects(effects);
+            }
+        }
+        self.pull_changes(false);
+    }
+
     /// What the session returned: messages out, events shown.
     fn session_effects(&mut self, effects: Vec<Effect>) {
         for effect in effects {
@@ -191,6 +207,7 @@ impl App {
                 self.in_room.last_presence = None;
                 self.refresh_peers();
             }
+            ClientEvent::TextFirst { text } => self.show_text_first(text),
             ClientEvent::DocChanged | ClientEvent::Acked { .. } => {}
             ClientEvent::MemberJoined(m) => {
                 let (names, until) = &mut self.in_room.returning;

@@ -85,7 +85,7 @@ impl App {
             token: config.token.clone(),
         };
         let mut app = App::new(config, now);
-        let mut ws = Workspace::new(join);
+        let mut ws = Workspace::new(join).text_first();
         if let Some(share) = &start.share {
             app.ws_view.skipped = share.skipped.notice(&ShareLimits::default());
             app.ws_view.shared_files = share.files.len();
@@ -171,6 +171,10 @@ impl App {
     fn ws_event(&mut self, ev: WsEvent) {
         match ev {
             WsEvent::Room(e) => {
+                // The text shown first is a one-file room's: shown as such.
+                if matches!(e, ClientEvent::TextFirst { .. }) {
+                    self.after_room_welcome();
+                }
                 let welcome = matches!(e, ClientEvent::Welcome { .. });
                 self.client_event(e);
                 if welcome {

@@ -70,6 +70,7 @@ impl Room {
             doc_encoding: None,
             doc_parts: 0,
             doc_updates: 0,
+            text: None,
             version: Base64Bytes(self.doc.version()),
             limits: Limits {
                 max_frame_bytes: 1 << 20,
