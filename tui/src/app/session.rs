@@ -124,6 +124,10 @@ impl App {
 
     /// After a frame is on screen: my batched edits and my caret go out.
     pub(super) fn sync(&mut self) {
+        // (The event loop settles after drawing the text, before this.)
+        if self.session.is_showing_text_first() {
+            self.settle_text_first();
+        }
         let flushed = self.session.flush_all();
         if !flushed.is_empty() {
             for m in flushed {

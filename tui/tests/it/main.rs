@@ -22,6 +22,7 @@ mod saving;
 mod scheme;
 mod screen;
 mod sync;
+mod text_first;
 mod workspace;
 mod workspace_disk;
 mod workspace_screen;

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::time::timeout_at;
 
 /// Longer than any answer should take.
-const WITHIN: Duration = Duration::from_secs(10);
+pub const WITHIN: Duration = Duration::from_secs(10);
 
 /// A real server on 127.0.0.1:0, keeping rooms in memory; its URL.
 pub async fn server() -> String {
@@ -145,9 +145,14 @@ impl Editor {
         }
     }
 
-    /// One turn without waiting: the frame's sync, orders carried out.
+    /// One turn without waiting, as the event loop's: a room's text shown
+    /// first is settled (after the frame that showed it), the frame's
+    /// sync, orders carried out.
     pub fn turn(&mut self) {
         self.app.update(Action::Clock(Instant::now()));
+        if self.app.session.is_showing_text_first() {
+            self.app.update(Action::Settle);
+        }
         self.app.update(Action::Sync);
         let _ = self.out.carry_out(&mut self.app);
     }
