@@ -342,7 +342,7 @@ impl RoomDoc {
     }
 
     /// The text as one zlib stream, for a newcomer to show while it loads
-    /// the history (`welcome.text`, docs/protocol.md 5.2); `None` when the
+    /// the history (`welcome.text`, docs/protocol.md 5.1); `None` when the
     /// text is empty. Taken (the text caught up and compressed: about 2 ms
     /// for automerge-paper's 105 KB) by the first newcomer that asks after
     /// the kept snapshot is replaced, then copied for the next, so it lags
