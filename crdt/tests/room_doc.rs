@@ -656,3 +656,38 @@ fn a_small_room_compacts_by_bytes_only_past_the_floor() {
     }
     assert!(room.compaction_due(never_by_count));
 }
+
+/// The text a newcomer is shown first is kept until the kept snapshot is
+/// replaced, and taken as of the last catch-up while the updates since
+/// could not have grown it much; a text that could have grown past
+/// eightfold (an empty one, say) is caught up first.
+#[test]
+fn the_text_shown_first_is_kept_and_caught_up_only_when_far_behind() {
+    let inflate = |z: Arc<Vec<u8>>| {
+        String::from_utf8(collab_doc::zlib::inflate(&z, 1 << 24).unwrap()).unwrap()
+    };
+    let mut typist = SharedDoc::new();
+    let mut room = RoomDoc::new();
+    assert_eq!(room.newcomer_text(), None, "no text, nothing to show");
+    let page = "fn f() {}\n".repeat(500);
+    typist.splice(0, 0, &page).unwrap();
+    room.import_limited(&typist.take_local_update().unwrap(), 1 << 23)
+        .unwrap();
+    // Far behind (from nothing): caught up.
+    assert!(!room.newcomer_text_ready());
+    assert_eq!(inflate(room.newcomer_text().unwrap()), page);
+    assert!(room.newcomer_text_ready());
+    // Kept: a keystroke later, the same bytes.
+    typist.splice(0, 0, "x").unwrap();
+    room.import_limited(&typist.take_local_update().unwrap(), 1 << 23)
+        .unwrap();
+    assert_eq!(inflate(room.newcomer_text().unwrap()), page);
+    // A compaction replaces it: taken again, as of the compaction, which
+    // caught the text up (a keystroke since is not worth catching up for).
+    room.compact().unwrap();
+    typist.splice(0, 0, "y").unwrap();
+    room.import_limited(&typist.take_local_update().unwrap(), 1 << 23)
+        .unwrap();
+    assert!(!room.newcomer_text_ready());
+    assert_eq!(inflate(room.newcomer_text().unwrap()), format!("x{page}"));
+}
