@@ -25,7 +25,6 @@ use collab_protocol::{Base64Bytes, DocKind, Limits, Member, ServerMsg, Welcome};
 use collab_tui::action::Action;
 use collab_tui::app::{App, Startup};
 use collab_tui::keymap::Command;
-use collab_tui::theme::ColorMode;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -68,17 +67,8 @@ fn welcome(room: &SharedDoc) -> ServerMsg {
 /// An app joined by `welcome`, as alice editing `file`, bob in the room.
 fn join(welcome: ServerMsg, file: &str) -> App {
     let config = Startup {
-        room: "bench".into(),
-        user: "alice".into(),
-        server: "ws://127.0.0.1:7878".into(),
-        token: None,
         file: Some(file.into()),
-        file_text: None,
-        file_stamp: None,
-        local_server: None,
-        file_on_disk: Default::default(),
-        colors: ColorMode::Mono,
-        utc_offset: 0,
+        ..Startup::joining("ws://127.0.0.1:7878", "bench", "alice")
     };
     let mut app = App::new(config, Instant::now());
     app.update(Action::Resize {

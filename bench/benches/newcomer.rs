@@ -22,29 +22,12 @@ use collab_tui::action::Action;
 use collab_tui::app::{App, Startup};
 use collab_tui::net::{self, Net};
 use collab_tui::outside::Outside;
-use collab_tui::theme::ColorMode;
 use collab_tui::ui;
 use common::{Member, Server, WAIT, automerge_paper, bench_main, median};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 const ROOM: &str = "paper";
-
-fn startup(url: &str, user: &str) -> Startup {
-    Startup {
-        room: ROOM.into(),
-        user: user.into(),
-        server: url.into(),
-        token: None,
-        file: None,
-        file_text: None,
-        file_stamp: None,
-        local_server: None,
-        file_on_disk: Default::default(),
-        colors: ColorMode::Mono,
-        utc_offset: 0,
-    }
-}
 
 fn draw(app: &mut App, term: &mut Terminal<TestBackend>) {
     app.update(Action::Frame);
@@ -56,7 +39,7 @@ fn draw(app: &mut App, term: &mut Terminal<TestBackend>) {
 async fn newcomer(url: &str, user: &str, end: &str) -> (f64, f64, bool) {
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
     let started = Instant::now();
-    let mut app = App::new(startup(url, user), Instant::now());
+    let mut app = App::new(Startup::joining(url, ROOM, user), Instant::now());
     app.update(Action::Resize {
         width: 120,
         height: 40,

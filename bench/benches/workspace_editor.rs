@@ -25,7 +25,6 @@ use collab_tui::keymap::Command;
 use collab_tui::net::{self, Net};
 use collab_tui::outside::Outside;
 use collab_tui::share::{self, ShareLimits};
-use collab_tui::theme::ColorMode;
 use common::{Server, TempDir, median};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -41,19 +40,7 @@ struct Editor {
 
 impl Editor {
     async fn join(url: &str, user: &str, start: FolderStart) -> Editor {
-        let config = Startup {
-            room: "repo".into(),
-            user: user.into(),
-            server: url.into(),
-            token: None,
-            file: None,
-            file_text: None,
-            file_stamp: None,
-            local_server: None,
-            file_on_disk: Default::default(),
-            colors: ColorMode::Mono,
-            utc_offset: 0,
-        };
+        let config = Startup::joining(url, "repo", user);
         let mut app = App::new_folder(config, start, Instant::now());
         app.update(Action::Resize {
             width: 120,

@@ -109,6 +109,27 @@ pub struct Startup {
     pub utc_offset: i32,
 }
 
+impl Startup {
+    /// `user` joining `room` at `server` with no FILE and no token, in
+    /// monochrome: what a program or test that drives an `App` starts
+    /// from (`..Startup::joining(..)` for the rest).
+    pub fn joining(server: &str, room: &str, user: &str) -> Self {
+        Self {
+            room: room.into(),
+            user: user.into(),
+            server: server.into(),
+            token: None,
+            file: None,
+            file_text: None,
+            file_stamp: None,
+            local_server: None,
+            file_on_disk: OnDisk::default(),
+            colors: ColorMode::Mono,
+            utc_offset: 0,
+        }
+    }
+}
+
 /// What the file named on the command line is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnDisk {
