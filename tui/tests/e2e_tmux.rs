@@ -1167,3 +1167,39 @@ fn a_shared_folder_in_tmux() {
     assert_eq!(read(&proj, "b.txt"), "B2 bravo A2\n");
     assert_eq!(read(&proj, "sub/renamed.txt"), "B1 charlie\nB3");
 }
+
+/// A newcomer with no file joins a long room: its text is on screen (sent
+/// ahead of the room's history), and once the history is loaded what the
+/// newcomer types reaches the other member, and the other's typing reaches
+/// the newcomer.
+#[test]
+fn a_newcomer_to_a_long_room_sees_its_text_and_edits_it_in_tmux() {
+    require_tmux();
+    let long: String = (0..3000)
+        .map(|i| format!("line {i:04}: fn f{i}() -> usize {{ {i} }}\n"))
+        .collect();
+    let s = Session::new(&[("long.rs", long.as_str())]);
+    s.start("alice", "long.rs");
+    s.wait_for("alice", "alice's file", |t| {
+        t.contains("line 0000") && t.contains("connected")
+    });
+    s.type_text("alice", "// alice ");
+    s.wait_for("alice", "alice's typing", |t| {
+        t.contains("// alice line 0000")
+    });
+
+    s.start("bob", "");
+    s.wait_for("bob", "the room's text on bob's screen", |t| {
+        t.contains("// alice line 0000") && t.contains("line 0010")
+    });
+    s.type_text("bob", "// bob ");
+    s.wait_for("alice", "bob's typing", |t| {
+        t.contains("// bob // alice line 0000")
+    });
+    s.keys("alice", &["C-End"]);
+    s.type_text("alice", "the end");
+    s.keys("bob", &["C-End"]);
+    s.wait_for("bob", "alice's typing at the end", |t| {
+        t.contains("the end")
+    });
+}
