@@ -692,18 +692,17 @@ fn replacing(old: &str, new: &str) -> Option<Vec<TextChange>> {
         .sum();
     let deleted = old_rest[..old_rest.len() - suffix].chars().count();
     let inserted = &new_rest[..new_rest.len() - suffix];
-    let steps = [
-        TextChange::Retain(old[..prefix].chars().count()),
-        TextChange::Delete(deleted),
-        TextChange::Insert(inserted.to_owned()),
-    ];
-    Some(
-        steps
-            .into_iter()
-            .filter(|s| !matches!(s, TextChange::Retain(0) | TextChange::Delete(0)))
-            .filter(|s| !matches!(s, TextChange::Insert(t) if t.is_empty()))
-            .collect(),
-    )
+    let mut delta = Vec::new();
+    if prefix > 0 {
+        delta.push(TextChange::Retain(old[..prefix].chars().count()));
+    }
+    if deleted > 0 {
+        delta.push(TextChange::Delete(deleted));
+    }
+    if !inserted.is_empty() {
+        delta.push(TextChange::Insert(inserted.to_owned()));
+    }
+    Some(delta)
 }
 
 /// Checks that `bytes` decode as a version vector (`VersionVector::encode`),

@@ -79,10 +79,10 @@ pub struct RoomDoc {
     /// The changes after `whole`, merged into one update: made by the
     /// first newcomer after a change, dropped at the next.
     whole_after: Option<Arc<Vec<u8>>>,
-    /// The text as one zlib stream, for a
-    /// newcomer to show while it loads the history (`welcome.text`): taken
-    /// by the first newcomer that asks after the kept snapshot is
-    /// replaced, kept until the next (see [`Self::newcomer_text`]).
+    /// The text as one zlib stream, for a newcomer to show while it loads
+    /// the history (`welcome.text`): taken by the first newcomer that asks
+    /// after the kept snapshot is replaced, kept until the next (see
+    /// [`Self::newcomer_text`]).
     shown: Option<Arc<Vec<u8>>>,
 }
 
@@ -357,13 +357,11 @@ impl RoomDoc {
             Some(shown) => Arc::clone(shown),
             None => {
                 let lagging = self.growth_bound > self.caught_up_bytes.saturating_mul(8);
-                if lagging {
-                    self.attach();
-                }
-                let text = self.doc.get_text(TEXT_CONTAINER).to_string();
-                if lagging {
-                    self.detach();
-                }
+                let text = if lagging {
+                    self.text()
+                } else {
+                    self.doc.get_text(TEXT_CONTAINER).to_string()
+                };
                 // An empty text is not kept: the next update may fill it.
                 if text.is_empty() {
                     return None;

@@ -38,7 +38,8 @@ pub struct Join {
     pub doc_encodings: Vec<String>,
     /// A newcomer (no `version`) that lists `"zlib"` asks for the room's
     /// text in `welcome.text`, to show while it loads the history: a long
-    /// history takes a replica many milliseconds to import (section 5.1, "The text first").
+    /// history takes a replica many milliseconds to import (section 5.1,
+    /// "The text first").
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub text_first: bool,
 }

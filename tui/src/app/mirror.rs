@@ -54,29 +54,25 @@ impl App {
         if self.current_file().is_some() {
             return;
         }
-        let len = self.editor.rope().len_chars();
-        let mut delta = Vec::new();
-        if len > 0 {
-            delta.push(collab_doc::TextChange::Delete(len));
-        }
-        delta.push(collab_doc::TextChange::Insert(text));
-        self.mirror_delta(&delta, false);
-        if !self.indent_known {
-            self.indent_known = true;
-            self.editor.detect_indent();
-        }
+        self.mirror_delta(&[collab_doc::TextChange::Insert(text)], false);
+        self.detect_indent_once();
         self.refresh_peers();
         self.relayout();
     }
 
     pub(super) fn after_text_change(&mut self) {
+        self.detect_indent_once();
+        self.check_modified();
+        self.refresh_peers();
+        self.relayout();
+    }
+
+    /// The indentation is read from the first text there is.
+    fn detect_indent_once(&mut self) {
         if !self.indent_known && self.editor.rope().len_chars() > 0 {
             self.indent_known = true;
             self.editor.detect_indent();
         }
-        self.check_modified();
-        self.refresh_peers();
-        self.relayout();
     }
 
     /// Resolves every member's stable cursors against the text now.
